@@ -1,0 +1,26 @@
+// BLAKE2b-256 (libsodium crypto_generichash), for event ids and key derivation inputs.
+#pragma once
+
+#include <sodium.h>
+
+#include "crypto/bytes.h"
+
+namespace qun {
+
+struct HashTag {};
+using Hash = FixedBytes<32, HashTag>;
+
+Hash hash(ByteView data);
+
+// Incremental hashing over several pieces; finish() may be called once.
+class Hasher {
+ public:
+  Hasher();
+  void update(ByteView data);
+  Hash finish();
+
+ private:
+  crypto_generichash_state state_;
+};
+
+}  // namespace qun
