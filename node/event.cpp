@@ -1,0 +1,136 @@
+#include "node/event.h"
+
+#include <algorithm>
+
+#include "node/codec.h"
+#include "node/limits.h"
+
+namespace qun {
+namespace {
+
+constexpr std::string_view signature_domain = "qun-event-v1";
+
+void write_body_fields(codec::Writer& w, const Event& e) {
+  w.uint(event_format_version);
+  if (e.kind == EventKind::create) {
+    w.bin(ByteView());
+  } else {
+    w.fixed(e.group);
+  }
+  w.fixed(e.author);
+  w.array(static_cast<std::uint32_t>(e.parents.size()));
+  for (const auto& p : e.parents) w.fixed(p);
+  w.uint(e.depth).uint(e.time_ms).uint(static_cast<std::uint64_t>(e.kind)).uint(e.epoch);
+  w.bin(e.payload);
+}
+
+Bytes signed_message(const Hash& id) {
+  Bytes m(signature_domain.begin(), signature_domain.end());
+  m.insert(m.end(), id.bytes.begin(), id.bytes.end());
+  return m;
+}
+
+}  // namespace
+
+const char* event_kind_name(EventKind kind) {
+  switch (kind) {
+    case EventKind::create: return "create";
+    case EventKind::invite: return "invite";
+    case EventKind::join: return "join";
+    case EventKind::add: return "add";
+    case EventKind::remove: return "remove";
+    case EventKind::leave: return "leave";
+    case EventKind::set_role: return "set-role";
+    case EventKind::set_name: return "set-name";
+    case EventKind::set_topic: return "set-topic";
+    case EventKind::rekey: return "rekey";
+    case EventKind::post: return "post";
+  }
+  return "unknown";
+}
+
+Bytes encode_body(const Event& event) {
+  codec::Writer w;
+  w.array(9);
+  write_body_fields(w, event);
+  return w.take();
+}
+
+Bytes encode(const Event& event) {
+  codec::Writer w;
+  w.array(10);
+  write_body_fields(w, event);
+  w.fixed(event.signature);
+  return w.take();
+}
+
+void sign_event(Event& event, const SigningKey& key) {
+  assert(std::is_sorted(event.parents.begin(), event.parents.end()));
+  assert(key.public_key() == event.author);
+  event.id = hash(encode_body(event));
+  event.signature = key.sign(signed_message(event.id));
+  event.encoded_bytes = encode(event).size();
+}
+
+bool verify_event(const Event& event) {
+  return verify(event.author, signed_message(event.id), event.signature);
+}
+
+Result<Event> decode_event(ByteView bytes) {
+  const codec::DecodeLimits decode_limits{
+      .bytes_max = limits::event_bytes_max,
+      .array_max = std::max<std::size_t>(10, limits::parents_max),
+      .bin_max = limits::event_bytes_max,
+      .str_max = 0,
+      .depth_max = 2,
+  };
+  QUN_TRY(auto handle, codec::unpack_strict(bytes, decode_limits));
+  QUN_TRY(auto fields, codec::array(handle.get(), 10, 10, "event"));
+  QUN_TRY(auto format, codec::uint(fields.ptr[0], 255, "format"));
+  if (format != event_format_version) {
+    return Error(Errc::malformed, "event format " + std::to_string(format) + " is not supported");
+  }
+  Event e;
+  QUN_TRY(auto kind, codec::uint(fields.ptr[6], event_kind_max, "kind"));
+  if (kind == 0) return Error(Errc::malformed, "kind 0");
+  e.kind = static_cast<EventKind>(kind);
+  if (e.kind == EventKind::create) {
+    QUN_TRY(auto empty, codec::bin(fields.ptr[1], 0, 0, "group of create"));
+    (void)empty;
+  } else {
+    QUN_TRY(e.group, codec::fixed<Hash>(fields.ptr[1], "group"));
+  }
+  QUN_TRY(e.author, codec::fixed<PublicKey>(fields.ptr[2], "author"));
+  const std::size_t parents_min = e.kind == EventKind::create ? 0 : 1;
+  const std::size_t parents_cap = e.kind == EventKind::create ? 0 : limits::parents_max;
+  QUN_TRY(auto parents, codec::array(fields.ptr[3], parents_min, parents_cap, "parents"));
+  e.parents.reserve(parents.size);
+  for (std::uint32_t i = 0; i < parents.size; ++i) {
+    QUN_TRY(auto p, codec::fixed<Hash>(parents.ptr[i], "parent"));
+    if (!e.parents.empty() && !(e.parents.back() < p)) {
+      return Error(Errc::malformed, "parents not strictly ascending");
+    }
+    e.parents.push_back(p);
+  }
+  QUN_TRY(e.depth, codec::uint(fields.ptr[4], UINT64_MAX / 2, "depth"));
+  if ((e.kind == EventKind::create) != (e.depth == 0)) {
+    return Error(Errc::malformed, "depth 0 is for create events only");
+  }
+  QUN_TRY(e.time_ms, codec::uint(fields.ptr[5], UINT64_MAX / 2, "time"));
+  QUN_TRY(e.epoch, codec::uint(fields.ptr[7], UINT32_MAX, "epoch"));
+  QUN_TRY(auto payload, codec::bin(fields.ptr[8], 0, limits::event_bytes_max, "payload"));
+  e.payload.assign(payload.begin(), payload.end());
+  QUN_TRY(e.signature, codec::fixed<Signature>(fields.ptr[9], "signature"));
+
+  // Canonical form: the only accepted bytes are the ones we would write ourselves.
+  Bytes canonical = encode(e);
+  if (canonical.size() != bytes.size() ||
+      !std::equal(canonical.begin(), canonical.end(), bytes.begin())) {
+    return Error(Errc::malformed, "not in canonical form");
+  }
+  e.id = hash(encode_body(e));
+  e.encoded_bytes = bytes.size();
+  return e;
+}
+
+}  // namespace qun

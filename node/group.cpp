@@ -1,0 +1,557 @@
+#include "node/group.h"
+
+#include <algorithm>
+#include <queue>
+
+#include "node/limits.h"
+
+namespace qun {
+
+namespace {
+
+int rank(Role r) { return static_cast<int>(r); }
+
+}  // namespace
+
+bool is_privileged(EventKind kind) {
+  switch (kind) {
+    case EventKind::add:
+    case EventKind::remove:
+    case EventKind::set_role:
+    case EventKind::set_name:
+    case EventKind::set_topic:
+      return true;
+    default:
+      return false;
+  }
+}
+
+Role GroupState::role_of(const PublicKey& who) const {
+  auto it = members.find(who);
+  return it == members.end() ? Role::member : it->second.role;
+}
+
+Group::Group(const Hash& id) : id_(id) { reset_state(); }
+
+void Group::reset_state() {
+  state_ = GroupState();
+  state_.id = id_;
+  excluded_.clear();
+  revocations_.clear();
+  last_applied_.reset();
+  for (auto& [id, rec] : events_) {
+    rec.accepted = false;
+    rec.why_not.clear();
+  }
+}
+
+const EventRecord* Group::find(const Hash& id) const {
+  auto it = events_.find(id);
+  return it == events_.end() ? nullptr : &it->second;
+}
+
+std::vector<const EventRecord*> Group::ordered() const {
+  std::vector<const EventRecord*> out;
+  out.reserve(order_.size());
+  for (const auto& [key, id] : order_) out.push_back(&events_.at(id));
+  return out;
+}
+
+std::vector<Hash> Group::missing() const {
+  std::set<Hash> out;
+  for (const auto& [id, entry] : pending_) {
+    const Event& e = entry.second;
+    for (const auto& p : e.parents)
+      if (!has(p) && !pending_.count(p)) out.insert(p);
+  }
+  return {out.begin(), out.end()};
+}
+
+std::vector<Hash> Group::next_parents() const {
+  // Newest heads first, so that an author who sees more heads than fit names the most recent.
+  std::vector<std::pair<std::uint64_t, Hash>> by_order;
+  for (const auto& h : heads_) by_order.push_back({events_.at(h).order_key, h});
+  std::sort(by_order.rbegin(), by_order.rend());
+  if (by_order.size() > limits::parents_max) by_order.resize(limits::parents_max);
+  std::vector<Hash> out;
+  for (const auto& [k, h] : by_order) out.push_back(h);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+std::uint64_t Group::next_depth(const std::vector<Hash>& parents) const {
+  std::uint64_t d = 0;
+  for (const auto& p : parents) d = std::max(d, events_.at(p).event.depth);
+  return d + 1;
+}
+
+std::uint64_t Group::order_key_for(const std::vector<Hash>& parents, std::uint64_t time_ms) const {
+  std::uint64_t key = time_ms;
+  for (const auto& p : parents) {
+    auto it = events_.find(p);
+    if (it != events_.end()) key = std::max(key, it->second.order_key + 1);
+  }
+  return key;
+}
+
+bool Group::is_ancestor(const Hash& ancestor, const Hash& descendant) const {
+  if (ancestor == descendant) return true;
+  auto a = events_.find(ancestor);
+  auto d = events_.find(descendant);
+  if (a == events_.end() || d == events_.end()) return false;
+  // Walk back from the descendant; nothing ordered before the ancestor can lead to it.
+  const auto floor = std::make_pair(a->second.order_key, ancestor);
+  std::vector<Hash> stack{descendant};
+  std::set<Hash> seen{descendant};
+  while (!stack.empty()) {
+    Hash cur = stack.back();
+    stack.pop_back();
+    for (const auto& p : events_.at(cur).event.parents) {
+      if (p == ancestor) return true;
+      const auto& rec = events_.at(p);
+      if (std::make_pair(rec.order_key, p) < floor) continue;
+      if (seen.insert(p).second) stack.push_back(p);
+    }
+  }
+  return false;
+}
+
+bool Group::author_admitted_in_past(const Event& e) const {
+  // Walk back through the causal past, newest first, until we find an earlier event by the same
+  // author (admitted itself, hence admitted before) or the event that admitted this author.
+  std::priority_queue<std::pair<std::uint64_t, Hash>> queue;
+  std::set<Hash> seen;
+  for (const auto& p : e.parents) {
+    if (seen.insert(p).second) queue.push({events_.at(p).order_key, p});
+  }
+  while (!queue.empty()) {
+    Hash cur = queue.top().second;
+    queue.pop();
+    const EventRecord& rec = events_.at(cur);
+    const Event& ev = rec.event;
+    if (ev.author == e.author) return true;
+    if (ev.kind == EventKind::add && rec.target && *rec.target == e.author) return true;
+    for (const auto& p : ev.parents) {
+      if (seen.insert(p).second) queue.push({events_.at(p).order_key, p});
+    }
+  }
+  return false;
+}
+
+Group::Admit Group::admit(const Event& e, std::string& reason, std::vector<Hash>& missing) const {
+  if (e.group_id() != id_) {
+    reason = "belongs to another group";
+    return Admit::reject;
+  }
+  if (!verify_event(e)) {
+    reason = "bad signature";
+    return Admit::reject;
+  }
+  if (auto r = check_payload(e); !r.ok()) {
+    reason = "payload: " + r.error().context();
+    return Admit::reject;
+  }
+  for (const auto& p : e.parents)
+    if (!has(p)) missing.push_back(p);
+  std::optional<JoinPayload> join;
+  if (e.kind == EventKind::join) {
+    join = decode_join(e.payload).value();
+    if (!has(join->invite)) missing.push_back(join->invite);
+  }
+  if (!missing.empty()) return Admit::wait;
+
+  std::uint64_t depth = 0;
+  for (const auto& p : e.parents) depth = std::max(depth, events_.at(p).event.depth);
+  if (e.kind != EventKind::create && e.depth != depth + 1) {
+    reason = "depth " + std::to_string(e.depth) + " should be " + std::to_string(depth + 1);
+    return Admit::reject;
+  }
+  switch (e.kind) {
+    case EventKind::create:
+      return Admit::ok;
+    case EventKind::join: {
+      const EventRecord& inv = events_.at(join->invite);
+      if (inv.event.kind != EventKind::invite || !inv.invite) {
+        reason = "join names an event that is not an invite";
+        return Admit::reject;
+      }
+      if (!verify(inv.invite->invite_key, join_proof_message(id_, e.author), join->proof)) {
+        reason = "join proof does not match the invite";
+        return Admit::reject;
+      }
+      if (!is_ancestor(join->invite, e.id)) {
+        // The joiner must have seen the invite it uses: name it or a descendant as a parent.
+        bool seen = false;
+        for (const auto& p : e.parents) seen = seen || is_ancestor(join->invite, p);
+        if (!seen) {
+          reason = "join does not descend from its invite";
+          return Admit::reject;
+        }
+      }
+      return Admit::ok;
+    }
+    default:
+      if (!author_admitted_in_past(e)) {
+        reason = "author was never admitted in its causal past";
+        return Admit::reject;
+      }
+      return Admit::ok;
+  }
+}
+
+void Group::insert(Event e) {
+  EventRecord rec;
+  rec.order_key = e.kind == EventKind::create ? e.time_ms : order_key_for(e.parents, e.time_ms);
+  switch (e.kind) {
+    case EventKind::create: {
+      rec.key_recipients.push_back(e.author);
+      break;
+    }
+    case EventKind::invite:
+      rec.invite = decode_invite(e.payload).value();
+      break;
+    case EventKind::join:
+      rec.invite_ref = decode_join(e.payload).value().invite;
+      break;
+    case EventKind::add:
+      rec.target = decode_add(e.payload).value().member;
+      break;
+    case EventKind::remove: {
+      auto p = decode_remove(e.payload).value();
+      rec.target = p.member;
+      for (const auto& k : p.keys.members) rec.key_recipients.push_back(k.recipient);
+      for (const auto& k : p.keys.invites) rec.key_recipients.push_back(k.recipient);
+      break;
+    }
+    case EventKind::rekey: {
+      auto p = decode_rekey(e.payload).value();
+      for (const auto& k : p.members) rec.key_recipients.push_back(k.recipient);
+      for (const auto& k : p.invites) rec.key_recipients.push_back(k.recipient);
+      break;
+    }
+    case EventKind::set_role: {
+      auto p = decode_set_role(e.payload).value();
+      rec.target = p.member;
+      rec.role = p.role;
+      break;
+    }
+    default:
+      break;
+  }
+  std::sort(rec.key_recipients.begin(), rec.key_recipients.end());
+  const Hash id = e.id;
+  for (const auto& p : e.parents) {
+    children_[p].push_back(id);
+    heads_.erase(p);
+  }
+  heads_.insert(id);
+  order_.insert({rec.order_key, id});
+  rec.event = std::move(e);
+  events_.emplace(id, std::move(rec));
+}
+
+IngestReport Group::ingest(std::vector<Event> events) {
+  IngestReport report;
+  // Work list: the new events, then pending events whose parents just arrived.
+  std::vector<Event> work;
+  work.reserve(events.size());
+  for (auto& e : events) {
+    if (has(e.id) || pending_.count(e.id)) {
+      ++report.duplicates;
+      continue;
+    }
+    work.push_back(std::move(e));
+  }
+  // Sorting by depth admits parents before children within a batch.
+  std::sort(work.begin(), work.end(),
+            [](const Event& a, const Event& b) { return a.depth < b.depth; });
+  std::vector<Hash> admitted_now;
+  std::size_t i = 0;
+  std::vector<Event> retry;
+  while (i < work.size()) {
+    Event e = std::move(work[i++]);
+    std::string reason;
+    std::vector<Hash> missing;
+    switch (admit(e, reason, missing)) {
+      case Admit::reject:
+        report.rejected.push_back({e.id, reason});
+        break;
+      case Admit::wait: {
+        if (pending_.count(e.id)) break;
+        pending_.emplace(e.id, std::make_pair(pending_seq_++, std::move(e)));
+        break;
+      }
+      case Admit::ok: {
+        const Hash id = e.id;
+        pending_.erase(id);
+        insert(std::move(e));
+        admitted_now.push_back(id);
+        // Any pending event may now be admissible; requeue those that name this one.
+        for (auto it = pending_.begin(); it != pending_.end();) {
+          const Event& pe = it->second.second;
+          bool names = std::find(pe.parents.begin(), pe.parents.end(), id) != pe.parents.end();
+          if (!names && pe.kind == EventKind::join) {
+            auto jp = decode_join(pe.payload);
+            names = jp.ok() && jp->invite == id;
+          }
+          if (names) {
+            work.push_back(std::move(it->second.second));
+            it = pending_.erase(it);
+          } else {
+            ++it;
+          }
+        }
+        break;
+      }
+    }
+  }
+  // Bound the pending set: evict the oldest arrivals first.
+  while (pending_.size() > limits::pending_events_max) {
+    auto oldest = std::min_element(pending_.begin(), pending_.end(), [](const auto& a, const auto& b) {
+      return a.second.first < b.second.first;
+    });
+    pending_.erase(oldest);
+    ++report.pending_dropped;
+  }
+  report.pending = pending_.size();
+  if (!admitted_now.empty()) resolve(admitted_now);
+  // Parents first: report in the resolved order.
+  std::sort(admitted_now.begin(), admitted_now.end(), [this](const Hash& a, const Hash& b) {
+    return std::make_pair(events_.at(a).order_key, a) < std::make_pair(events_.at(b).order_key, b);
+  });
+  report.admitted = std::move(admitted_now);
+  return report;
+}
+
+void Group::resolve(const std::vector<Hash>& admitted) {
+  // Incremental when every new event sorts after the fold's position.
+  std::vector<std::pair<std::uint64_t, Hash>> fresh;
+  for (const auto& id : admitted) fresh.push_back({events_.at(id).order_key, id});
+  std::sort(fresh.begin(), fresh.end());
+  if (last_applied_ && fresh.front() > *last_applied_) {
+    bool clean = true;
+    for (const auto& [key, id] : fresh) {
+      if (!step(events_.at(id))) {
+        clean = false;
+        break;
+      }
+    }
+    if (clean) {
+      choose_current_key(state_);
+      return;
+    }
+  }
+  full_fold();
+}
+
+void Group::full_fold() {
+  // Exclusions only grow within one fold, so this loop ends after at most one pass per event.
+  std::set<Hash> carried;
+  for (;;) {
+    reset_state();
+    excluded_ = carried;
+    bool clean = true;
+    for (const auto& [key, id] : order_) {
+      if (!step(events_.at(id))) {
+        clean = false;
+        break;
+      }
+    }
+    if (clean) break;
+    carried = excluded_;
+  }
+  choose_current_key(state_);
+}
+
+bool Group::revoked_by_earlier(const EventRecord& rec) const {
+  for (const auto& r : revocations_) {
+    if (r.who != rec.event.author) continue;
+    if (r.privileged_only && !is_privileged(rec.event.kind)) continue;
+    // Concurrent with the revocation (it sorts after it, so it cannot be its ancestor).
+    if (!is_ancestor(r.event, rec.event.id)) return true;
+  }
+  return false;
+}
+
+bool Group::step(EventRecord& rec) {
+  last_applied_ = std::make_pair(rec.order_key, rec.event.id);
+  rec.accepted = false;
+  if (excluded_.count(rec.event.id) || revoked_by_earlier(rec)) {
+    excluded_.insert(rec.event.id);
+    rec.why_not = "invalidated by a concurrent revocation of its author";
+    return true;
+  }
+  rec.why_not = apply(rec);
+  if (!rec.why_not.empty()) return true;
+  rec.accepted = true;
+  state_.history.push_back(rec.event.id);
+  // Revocation wins over the revoked member's concurrent actions.
+  const Event& e = rec.event;
+  if (e.kind == EventKind::remove) return revoke(rec, *rec.target, false);
+  if (e.kind == EventKind::set_role && rank(rec.role) < rank(Role::admin)) {
+    return revoke(rec, *rec.target, true);
+  }
+  return true;
+}
+
+bool Group::revoke(const EventRecord& revocation, const PublicKey& who, bool privileged_only) {
+  revocations_.push_back({revocation.event.id, who, privileged_only});
+  // Events of `who` already applied that the revoker had not seen are invalid: if any was
+  // accepted, the fold must start again without it.
+  bool clean = true;
+  for (const auto& hid : state_.history) {
+    const EventRecord& rec = events_.at(hid);
+    if (rec.event.author != who || hid == revocation.event.id) continue;
+    if (privileged_only && !is_privileged(rec.event.kind)) continue;
+    if (!is_ancestor(hid, revocation.event.id)) {
+      excluded_.insert(hid);
+      clean = false;
+    }
+  }
+  return clean;
+}
+
+std::string Group::apply(EventRecord& rec) {
+  GroupState& s = state_;
+  const Event& e = rec.event;
+  const std::uint64_t position = s.history.size();
+  if (e.kind == EventKind::create) {
+    if (s.created) return "a second create";
+    auto p = decode_create(e.payload).value();
+    s.created = true;
+    s.settings = p.settings;
+    s.members[e.author] = MemberInfo{e.author, Role::founder, e.id, position, e.id};
+    s.name_event = e.id;
+    s.epoch = e.epoch;
+    s.epoch_keys[e.epoch].push_back({e.id, rec.key_recipients});
+    return {};
+  }
+  if (!s.created) return "before the group's creation";
+
+  if (e.kind == EventKind::join) {
+    if (s.is_member(e.author)) return "already a member";
+    if (s.members.size() >= limits::members_max) return "group is full";
+    auto it = s.invites.find(*rec.invite_ref);
+    if (it == s.invites.end()) return "invite not valid";
+    InviteInfo& inv = it->second;
+    if (inv.revoked) return "invite revoked";
+    if (inv.uses >= inv.uses_max) return "invite used up";
+    if (rec.order_key > inv.expires_ms) return "invite expired";
+    if (e.epoch > s.epoch) return "epoch from the future";
+    ++inv.uses;
+    s.members[e.author] = MemberInfo{e.author, Role::member, e.id, position, e.id};
+    return {};
+  }
+
+  auto author = s.members.find(e.author);
+  if (author == s.members.end()) return "author is not a member";
+  const Role author_role = author->second.role;
+  const bool admin = rank(author_role) >= rank(Role::admin);
+  // Acting on a role needs the event that granted it in the causal past.
+  auto needs_admin = [&]() -> std::string {
+    if (!admin) return "needs admin rights";
+    if (!is_ancestor(author->second.role_grant, e.id)) return "admin rights not yet seen by author";
+    return {};
+  };
+
+  switch (e.kind) {
+    case EventKind::invite: {
+      if (!s.settings.members_can_invite) {
+        if (auto why = needs_admin(); !why.empty()) return why;
+      }
+      const auto& p = *rec.invite;
+      s.invites[e.id] = InviteInfo{e.id, e.author, p.invite_key, p.uses_max, 0, p.expires_ms, false};
+      return {};
+    }
+    case EventKind::add: {
+      if (auto why = needs_admin(); !why.empty()) return why;
+      if (s.is_member(*rec.target)) return "already a member";
+      if (s.members.size() >= limits::members_max) return "group is full";
+      s.members[*rec.target] = MemberInfo{*rec.target, Role::member, e.id, position, e.id};
+      return {};
+    }
+    case EventKind::remove:
+    case EventKind::set_role: {
+      if (auto why = needs_admin(); !why.empty()) return why;
+      auto target = s.members.find(*rec.target);
+      if (target == s.members.end()) return "target is not a member";
+      if (rank(target->second.role) > rank(author_role)) return "target outranks author";
+      if (e.kind == EventKind::set_role) {
+        if (rank(rec.role) > rank(author_role)) return "cannot grant a higher role than one's own";
+        target->second.role = rec.role;
+        target->second.role_grant = e.id;
+        break;
+      }
+      if (*rec.target == e.author) return "use leave to remove oneself";
+      if (e.epoch == 0 || e.epoch > s.epoch + 1) return "removal must start the next epoch";
+      s.members.erase(target);
+      for (auto& [iid, inv] : s.invites)
+        if (inv.creator == *rec.target) inv.revoked = true;
+      s.epoch = std::max(s.epoch, e.epoch);
+      s.epoch_keys[e.epoch].push_back({e.id, rec.key_recipients});
+      break;
+    }
+    case EventKind::leave: {
+      s.members.erase(author);
+      for (auto& [iid, inv] : s.invites)
+        if (inv.creator == e.author) inv.revoked = true;
+      break;
+    }
+    case EventKind::set_name:
+    case EventKind::set_topic: {
+      if (auto why = needs_admin(); !why.empty()) return why;
+      if (e.epoch > s.epoch) return "epoch from the future";
+      (e.kind == EventKind::set_name ? s.name_event : s.topic_event) = e.id;
+      return {};
+    }
+    case EventKind::rekey: {
+      if (e.epoch == 0 || e.epoch > s.epoch + 1) return "rekey must start the next epoch";
+      s.epoch = std::max(s.epoch, e.epoch);
+      s.epoch_keys[e.epoch].push_back({e.id, rec.key_recipients});
+      return {};
+    }
+    case EventKind::post: {
+      if (e.epoch > s.epoch) return "epoch from the future";
+      return {};
+    }
+    case EventKind::create:
+    case EventKind::join:
+      break;
+  }
+  // Succession: a group with members but no admin promotes its longest-standing member.
+  if (!s.members.empty()) {
+    bool has_admin = false;
+    const MemberInfo* eldest = nullptr;
+    for (const auto& [id, m] : s.members) {
+      has_admin = has_admin || rank(m.role) >= rank(Role::admin);
+      if (!eldest || m.standing < eldest->standing) eldest = &m;
+    }
+    if (!has_admin) {
+      MemberInfo& heir = s.members.at(eldest->id);
+      heir.role = Role::admin;
+      heir.role_grant = e.id;
+    }
+  }
+  return {};
+}
+
+void Group::choose_current_key(GroupState& s) const {
+  s.current_key_event.reset();
+  auto it = s.epoch_keys.find(s.epoch);
+  if (it == s.epoch_keys.end()) return;
+  std::set<PublicKey> allowed;
+  for (const auto& [id, m] : s.members) allowed.insert(id);
+  for (const auto& [id, inv] : s.invites)
+    if (!inv.revoked && inv.uses < inv.uses_max) allowed.insert(inv.invite_key);
+  // Candidates are kept in fold order, so the first clean one is the same everywhere.
+  for (const auto& c : it->second) {
+    bool clean = std::all_of(c.recipients.begin(), c.recipients.end(),
+                             [&](const PublicKey& r) { return allowed.count(r) != 0; });
+    if (clean) {
+      s.current_key_event = c.event;
+      return;
+    }
+  }
+}
+
+}  // namespace qun

@@ -1,0 +1,175 @@
+// Group: one group's replicated log (a DAG of signed events) and the state every node derives
+// from it. Sans-IO and deterministic: the same set of events gives the same state and the same
+// ordered history on every node, whatever order the events arrived in.
+//
+// Validity has two layers (docs/protocol.md, "Validity"):
+//  1. Admission, checked once when an event arrives; it depends only on the event and its
+//     ancestors, so every node decides it the same way: encoding, signature, group, parents
+//     known, depth, payload shape, a join's invite proof, and that the author was admitted
+//     somewhere in the event's causal past. Events failing admission are never stored or sent.
+//  2. Resolution: admitted events are ordered by (order key, id), where the order key is the
+//     author's time clamped to exceed every parent's order key, and folded into state. An event
+//     whose author had no right to it at its place in that order has no effect and is not shown,
+//     but stays in the DAG (others may have built on it). Revocation wins: a removal (or a
+//     demotion) of X invalidates X's (privileged) events that are concurrent with it.
+//
+// Calling contract: ingest() any batch of decoded events, in any order, any number of times;
+// duplicates are ignored. The Group never reads a clock or randomness.
+#pragma once
+
+#include <cstring>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "node/event.h"
+#include "node/payload.h"
+
+namespace qun {
+
+struct HashHasher {
+  std::size_t operator()(const Hash& h) const {
+    std::size_t v;
+    std::memcpy(&v, h.bytes.data(), sizeof v);
+    return v;
+  }
+};
+
+struct MemberInfo {
+  PublicKey id;
+  Role role = Role::member;
+  Hash admitted_by;            // the create, join or add event that made it a member
+  std::uint64_t standing = 0;  // position of admitted_by in the order: lower is longer-standing
+  Hash role_grant;             // the event that gave it its current role
+};
+
+struct InviteInfo {
+  Hash id;
+  PublicKey creator;
+  PublicKey invite_key;
+  std::uint32_t uses_max = 0;
+  std::uint32_t uses = 0;
+  std::uint64_t expires_ms = 0;
+  bool revoked = false;
+};
+
+// An event that introduced a key for an epoch, with who received it.
+struct KeyCandidate {
+  Hash event;
+  std::vector<PublicKey> recipients;  // members and invite keys it was sealed to
+};
+
+struct GroupState {
+  Hash id;
+  bool created = false;
+  GroupSettings settings;
+  std::map<PublicKey, MemberInfo> members;
+  std::map<Hash, InviteInfo> invites;
+  std::optional<Hash> name_event;
+  std::optional<Hash> topic_event;
+  std::uint64_t epoch = 0;
+  std::map<std::uint64_t, std::vector<KeyCandidate>> epoch_keys;
+  // The key candidate of the current epoch to encrypt with: the first (in order) that was sealed
+  // only to current members and open invites. None means a rekey is needed before posting.
+  std::optional<Hash> current_key_event;
+  std::vector<Hash> history;  // accepted events, in order
+
+  bool is_member(const PublicKey& who) const { return members.count(who) != 0; }
+  Role role_of(const PublicKey& who) const;
+  bool needs_rekey() const { return created && !current_key_event; }
+};
+
+// What one ingest did, for logs, storage and forwarding.
+struct IngestReport {
+  std::vector<Hash> admitted;                          // newly stored, parents first
+  std::vector<std::pair<Hash, std::string>> rejected;  // never stored; with the reason
+  std::size_t pending = 0;                             // still waiting for parents
+  std::size_t duplicates = 0;
+  std::size_t pending_dropped = 0;                     // evicted past pending_events_max
+};
+
+struct EventRecord {
+  Event event;
+  std::uint64_t order_key = 0;
+  bool accepted = false;
+  std::string why_not;          // resolution's reason when not accepted (for logs)
+  // Clear fields parsed once at admission.
+  std::optional<PublicKey> target;  // add, remove, set-role
+  Role role = Role::member;         // set-role
+  std::optional<InvitePayload> invite;
+  std::optional<Hash> invite_ref;   // join
+  std::vector<PublicKey> key_recipients;  // create, remove, rekey
+};
+
+class Group {
+ public:
+  explicit Group(const Hash& id);
+
+  const Hash& id() const { return id_; }
+  const GroupState& state() const { return state_; }
+
+  // Admits what it can (parents first), parks events with missing parents, then resolves.
+  IngestReport ingest(std::vector<Event> events);
+
+  bool has(const Hash& id) const { return events_.count(id) != 0; }
+  const EventRecord* find(const Hash& id) const;
+  // Heads: admitted events with no admitted children, ascending.
+  const std::set<Hash>& heads() const { return heads_; }
+  // All admitted events in order (order key, id): parents always before children.
+  std::vector<const EventRecord*> ordered() const;
+  std::size_t size() const { return events_.size(); }
+  std::size_t pending_size() const { return pending_.size(); }
+  // Ids the pending events wait for (to ask peers for).
+  std::vector<Hash> missing() const;
+  // The parents a new event should name: the newest heads, at most parents_max; and its depth.
+  std::vector<Hash> next_parents() const;
+  std::uint64_t next_depth(const std::vector<Hash>& parents) const;
+  // The order key an event with these parents and time would get.
+  std::uint64_t order_key_for(const std::vector<Hash>& parents, std::uint64_t time_ms) const;
+  // True when `ancestor` is `descendant` or one of its ancestors.
+  bool is_ancestor(const Hash& ancestor, const Hash& descendant) const;
+
+ private:
+  enum class Admit { ok, wait, reject };
+  Admit admit(const Event& e, std::string& reason, std::vector<Hash>& missing) const;
+  void insert(Event e);
+  bool author_admitted_in_past(const Event& e) const;
+  // Re-derives state: continues the fold when every new event sorts after the fold's position
+  // and no revocation reaches back, else folds everything again.
+  void resolve(const std::vector<Hash>& admitted);
+  void full_fold();
+  // Applies one record at the fold's position; returns false if a revocation it carries
+  // invalidated an event already applied (the caller must then fold again from scratch).
+  bool step(EventRecord& rec);
+  std::string apply(EventRecord& rec);
+  bool revoke(const EventRecord& revocation, const PublicKey& who, bool privileged_only);
+  bool revoked_by_earlier(const EventRecord& rec) const;
+  void choose_current_key(GroupState& state) const;
+  void reset_state();
+
+  Hash id_;
+  std::unordered_map<Hash, EventRecord, HashHasher> events_;
+  std::unordered_map<Hash, std::vector<Hash>, HashHasher> children_;
+  std::set<std::pair<std::uint64_t, Hash>> order_;
+  std::set<Hash> heads_;
+  // Events waiting for parents, by arrival sequence (oldest evicted first past the bound).
+  std::map<Hash, std::pair<std::uint64_t, Event>> pending_;
+  std::uint64_t pending_seq_ = 0;
+  // Resolution's working sets, rebuilt by every full fold and extended by incremental ones.
+  std::set<Hash> excluded_;  // invalidated by a revocation that was itself accepted
+  struct Revocation {
+    Hash event;
+    PublicKey who;
+    bool privileged_only;
+  };
+  std::vector<Revocation> revocations_;  // accepted revocations, in order
+  std::optional<std::pair<std::uint64_t, Hash>> last_applied_;  // the fold's position
+  GroupState state_;
+};
+
+bool is_privileged(EventKind kind);
+
+}  // namespace qun

@@ -1,0 +1,49 @@
+// Every bound of the group core, in one place. Each says where its number comes from;
+// relations between them are checked at compile time below. Past a bound, input is rejected
+// (peer input) or the operation refused (local command) with a clear error; nothing grows
+// without limit.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace qun::limits {
+
+// One encoded event. The largest legitimate event is a rekey (or removal) sealing the new epoch
+// key to every member: members_max * rekey_entry_bytes plus the invite entries must fit.
+inline constexpr std::size_t event_bytes_max = 256 * 1024;
+// Parents per event. An author names the heads it has seen; more concurrent heads than this are
+// merged over several events (the newest first). 16 keeps an event header under 600 bytes.
+inline constexpr std::size_t parents_max = 16;
+// Members of one group: the overlay targets groups of about a thousand online nodes.
+inline constexpr std::size_t members_max = 2000;
+// One rekey entry: recipient id (32) + sealed 32-byte key (32 + 48) + msgpack framing (~8).
+inline constexpr std::size_t rekey_entry_bytes = 32 + 32 + 48 + 8;
+// Open invites whose holders receive new epoch keys (sealed to the invite key) at each rekey.
+inline constexpr std::size_t open_invites_max = 64;
+// Epoch keys handed to a newcomer in one key bundle (history visible); older epochs stay dark.
+inline constexpr std::size_t bundle_epochs_max = 512;
+// Uses of one invite.
+inline constexpr std::uint32_t invite_uses_max = 10000;
+// Text sizes, in bytes of UTF-8.
+inline constexpr std::size_t post_text_bytes_max = 16 * 1024;
+inline constexpr std::size_t name_bytes_max = 128;
+inline constexpr std::size_t topic_bytes_max = 1024;
+inline constexpr std::size_t nick_bytes_max = 64;
+// msgpack nesting in any payload we decode: event -> payload -> entry -> field.
+inline constexpr std::size_t decode_depth_max = 4;
+// Events waiting for missing parents, per group. A peer that sends more orphans than this
+// is flooding; the oldest pending events are dropped first and re-fetched later.
+inline constexpr std::size_t pending_events_max = 10000;
+// Events per ingest batch and per store transaction: large enough to amortise one LMDB commit
+// (fsync), small enough that one batch holds the loop for well under 100 ms.
+inline constexpr std::size_t batch_events_max = 512;
+
+static_assert(members_max * rekey_entry_bytes + open_invites_max * rekey_entry_bytes + 4096 <=
+                  event_bytes_max,
+              "a rekey to every member and open invite must fit in one event");
+static_assert(bundle_epochs_max * (8 + 32 + 32 + 6) + 1024 <= event_bytes_max,
+              "a full key bundle must fit in one event");
+static_assert(post_text_bytes_max + 1024 <= event_bytes_max);
+
+}  // namespace qun::limits

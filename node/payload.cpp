@@ -1,0 +1,317 @@
+#include "node/payload.h"
+
+#include "crypto/kdf.h"
+#include "crypto/seal.h"
+#include "node/codec.h"
+#include "node/limits.h"
+
+namespace qun {
+namespace {
+
+// Payloads are bounded by the event that carries them; entries by the member and invite caps.
+const codec::DecodeLimits payload_limits{
+    .bytes_max = limits::event_bytes_max,
+    .array_max = limits::members_max,
+    .bin_max = limits::event_bytes_max,
+    .str_max = limits::post_text_bytes_max,
+    .depth_max = limits::decode_depth_max,
+};
+
+void write_ciphertext(codec::Writer& w, const Ciphertext& c) {
+  w.array(2).fixed(c.nonce).bin(c.data);
+}
+
+Result<Ciphertext> read_ciphertext(const msgpack::object& o, const char* what) {
+  QUN_TRY(auto a, codec::array(o, 2, 2, what));
+  Ciphertext c;
+  QUN_TRY(c.nonce, codec::fixed<Nonce>(a.ptr[0], what));
+  QUN_TRY(auto data, codec::bin(a.ptr[1], aead_tag_bytes, limits::event_bytes_max, what));
+  c.data.assign(data.begin(), data.end());
+  return c;
+}
+
+void write_entries(codec::Writer& w, const std::vector<KeyEntry>& entries) {
+  w.array(static_cast<std::uint32_t>(entries.size()));
+  for (const auto& e : entries) w.array(2).fixed(e.recipient).bin(e.box);
+}
+
+Result<std::vector<KeyEntry>> read_entries(const msgpack::object& o, std::size_t max,
+                                           const char* what) {
+  QUN_TRY(auto a, codec::array(o, 0, max, what));
+  std::vector<KeyEntry> out;
+  out.reserve(a.size);
+  for (std::uint32_t i = 0; i < a.size; ++i) {
+    QUN_TRY(auto pair, codec::array(a.ptr[i], 2, 2, what));
+    KeyEntry e;
+    QUN_TRY(e.recipient, codec::fixed<PublicKey>(pair.ptr[0], what));
+    // A sealed 32-byte key, exactly.
+    QUN_TRY(auto box, codec::bin(pair.ptr[1], 32 + seal_overhead_bytes,
+                                 32 + seal_overhead_bytes, what));
+    e.box.assign(box.begin(), box.end());
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+void write_rekey(codec::Writer& w, const RekeyPayload& p) {
+  w.array(2);
+  write_entries(w, p.members);
+  write_entries(w, p.invites);
+}
+
+Result<RekeyPayload> read_rekey(const msgpack::object& o) {
+  QUN_TRY(auto a, codec::array(o, 2, 2, "rekey"));
+  RekeyPayload p;
+  QUN_TRY(p.members, read_entries(a.ptr[0], limits::members_max, "rekey members"));
+  QUN_TRY(p.invites, read_entries(a.ptr[1], limits::open_invites_max, "rekey invites"));
+  return p;
+}
+
+Result<msgpack::object_handle> unpack(ByteView bytes) {
+  return codec::unpack_strict(bytes, payload_limits);
+}
+
+}  // namespace
+
+const char* role_name(Role role) {
+  switch (role) {
+    case Role::member: return "member";
+    case Role::admin: return "admin";
+    case Role::founder: return "founder";
+  }
+  return "?";
+}
+
+Bytes encode_payload(const CreatePayload& p) {
+  codec::Writer w;
+  std::uint64_t flags = (p.settings.history_visible ? 1u : 0u) |
+                        (p.settings.members_can_invite ? 2u : 0u);
+  w.array(4).uint(flags).bin(p.founder_box);
+  write_ciphertext(w, p.name);
+  write_ciphertext(w, p.profile);
+  return w.take();
+}
+
+Result<CreatePayload> decode_create(ByteView bytes) {
+  QUN_TRY(auto h, unpack(bytes));
+  QUN_TRY(auto a, codec::array(h.get(), 4, 4, "create"));
+  CreatePayload p;
+  QUN_TRY(auto flags, codec::uint(a.ptr[0], 3, "settings"));
+  p.settings.history_visible = (flags & 1u) != 0;
+  p.settings.members_can_invite = (flags & 2u) != 0;
+  QUN_TRY(auto box, codec::bin(a.ptr[1], 32 + seal_overhead_bytes, 32 + seal_overhead_bytes,
+                               "founder key"));
+  p.founder_box.assign(box.begin(), box.end());
+  QUN_TRY(p.name, read_ciphertext(a.ptr[2], "name"));
+  QUN_TRY(p.profile, read_ciphertext(a.ptr[3], "profile"));
+  return p;
+}
+
+Bytes encode_payload(const InvitePayload& p) {
+  codec::Writer w;
+  w.array(4).fixed(p.invite_key).uint(p.uses_max).uint(p.expires_ms);
+  write_ciphertext(w, p.bundle);
+  return w.take();
+}
+
+Result<InvitePayload> decode_invite(ByteView bytes) {
+  QUN_TRY(auto h, unpack(bytes));
+  QUN_TRY(auto a, codec::array(h.get(), 4, 4, "invite"));
+  InvitePayload p;
+  QUN_TRY(p.invite_key, codec::fixed<PublicKey>(a.ptr[0], "invite key"));
+  QUN_TRY(auto uses, codec::uint(a.ptr[1], limits::invite_uses_max, "invite uses"));
+  if (uses == 0) return Error(Errc::malformed, "invite with zero uses");
+  p.uses_max = static_cast<std::uint32_t>(uses);
+  QUN_TRY(p.expires_ms, codec::uint(a.ptr[2], UINT64_MAX / 2, "invite expiry"));
+  QUN_TRY(p.bundle, read_ciphertext(a.ptr[3], "invite bundle"));
+  return p;
+}
+
+Bytes encode_payload(const JoinPayload& p) {
+  codec::Writer w;
+  w.array(3).fixed(p.invite).fixed(p.proof);
+  write_ciphertext(w, p.profile);
+  return w.take();
+}
+
+Result<JoinPayload> decode_join(ByteView bytes) {
+  QUN_TRY(auto h, unpack(bytes));
+  QUN_TRY(auto a, codec::array(h.get(), 3, 3, "join"));
+  JoinPayload p;
+  QUN_TRY(p.invite, codec::fixed<Hash>(a.ptr[0], "join invite"));
+  QUN_TRY(p.proof, codec::fixed<Signature>(a.ptr[1], "join proof"));
+  QUN_TRY(p.profile, read_ciphertext(a.ptr[2], "profile"));
+  return p;
+}
+
+Bytes encode_payload(const AddPayload& p) {
+  codec::Writer w;
+  w.array(2).fixed(p.member).bin(p.bundle_box);
+  return w.take();
+}
+
+Result<AddPayload> decode_add(ByteView bytes) {
+  QUN_TRY(auto h, unpack(bytes));
+  QUN_TRY(auto a, codec::array(h.get(), 2, 2, "add"));
+  AddPayload p;
+  QUN_TRY(p.member, codec::fixed<PublicKey>(a.ptr[0], "added member"));
+  QUN_TRY(auto box, codec::bin(a.ptr[1], seal_overhead_bytes, limits::event_bytes_max, "bundle"));
+  p.bundle_box.assign(box.begin(), box.end());
+  return p;
+}
+
+Bytes encode_payload(const RemovePayload& p) {
+  codec::Writer w;
+  w.array(2).fixed(p.member);
+  write_rekey(w, p.keys);
+  return w.take();
+}
+
+Result<RemovePayload> decode_remove(ByteView bytes) {
+  QUN_TRY(auto h, unpack(bytes));
+  QUN_TRY(auto a, codec::array(h.get(), 2, 2, "remove"));
+  RemovePayload p;
+  QUN_TRY(p.member, codec::fixed<PublicKey>(a.ptr[0], "removed member"));
+  QUN_TRY(p.keys, read_rekey(a.ptr[1]));
+  return p;
+}
+
+Bytes encode_payload(const RekeyPayload& p) {
+  codec::Writer w;
+  write_rekey(w, p);
+  return w.take();
+}
+
+Result<RekeyPayload> decode_rekey(ByteView bytes) {
+  QUN_TRY(auto h, unpack(bytes));
+  return read_rekey(h.get());
+}
+
+Bytes encode_payload(const SetRolePayload& p) {
+  codec::Writer w;
+  w.array(2).fixed(p.member).uint(static_cast<std::uint64_t>(p.role));
+  return w.take();
+}
+
+Result<SetRolePayload> decode_set_role(ByteView bytes) {
+  QUN_TRY(auto h, unpack(bytes));
+  QUN_TRY(auto a, codec::array(h.get(), 2, 2, "set-role"));
+  SetRolePayload p;
+  QUN_TRY(p.member, codec::fixed<PublicKey>(a.ptr[0], "member"));
+  QUN_TRY(auto role, codec::uint(a.ptr[1], static_cast<std::uint64_t>(Role::founder), "role"));
+  p.role = static_cast<Role>(role);
+  return p;
+}
+
+Bytes encode_payload(const TextPayload& p) {
+  codec::Writer w;
+  w.array(1);
+  write_ciphertext(w, p.text);
+  return w.take();
+}
+
+Result<TextPayload> decode_text(ByteView bytes) {
+  QUN_TRY(auto h, unpack(bytes));
+  QUN_TRY(auto a, codec::array(h.get(), 1, 1, "text"));
+  TextPayload p;
+  QUN_TRY(p.text, read_ciphertext(a.ptr[0], "text"));
+  return p;
+}
+
+Bytes encode_leave_payload() {
+  codec::Writer w;
+  w.array(0);
+  return w.take();
+}
+
+Result<void> decode_leave(ByteView bytes) {
+  QUN_TRY(auto h, unpack(bytes));
+  QUN_TRY(auto a, codec::array(h.get(), 0, 0, "leave"));
+  (void)a;
+  return ok_result();
+}
+
+Result<void> check_payload(const Event& e) {
+  auto drop = [](auto r) -> Result<void> {
+    if (!r.ok()) return r.error();
+    return ok_result();
+  };
+  switch (e.kind) {
+    case EventKind::create: return drop(decode_create(e.payload));
+    case EventKind::invite: return drop(decode_invite(e.payload));
+    case EventKind::join: return drop(decode_join(e.payload));
+    case EventKind::add: return drop(decode_add(e.payload));
+    case EventKind::remove: return drop(decode_remove(e.payload));
+    case EventKind::leave: return decode_leave(e.payload);
+    case EventKind::set_role: return drop(decode_set_role(e.payload));
+    case EventKind::set_name:
+    case EventKind::set_topic:
+    case EventKind::post: return drop(decode_text(e.payload));
+    case EventKind::rekey: return drop(decode_rekey(e.payload));
+  }
+  return Error(Errc::malformed, "unknown kind");
+}
+
+Bytes encode_text_plain(std::string_view text) {
+  codec::Writer w;
+  w.array(1).str(text);
+  return w.take();
+}
+
+Result<std::string> decode_text_plain(ByteView bytes, std::size_t text_bytes_max) {
+  QUN_TRY(auto h, unpack(bytes));
+  QUN_TRY(auto a, codec::array(h.get(), 1, 1, "text"));
+  return codec::str(a.ptr[0], text_bytes_max, "text");
+}
+
+Bytes encode_bundle(const std::vector<BundleKey>& keys) {
+  codec::Writer w;
+  w.array(static_cast<std::uint32_t>(keys.size()));
+  for (const auto& k : keys) w.array(3).uint(k.epoch).fixed(k.source).bin(k.key.view());
+  return w.take();
+}
+
+Result<std::vector<BundleKey>> decode_bundle(ByteView bytes) {
+  QUN_TRY(auto h, unpack(bytes));
+  QUN_TRY(auto a, codec::array(h.get(), 0, limits::bundle_epochs_max, "bundle"));
+  std::vector<BundleKey> out;
+  out.reserve(a.size);
+  for (std::uint32_t i = 0; i < a.size; ++i) {
+    QUN_TRY(auto triple, codec::array(a.ptr[i], 3, 3, "bundle key"));
+    QUN_TRY(auto epoch, codec::uint(triple.ptr[0], UINT32_MAX, "bundle epoch"));
+    QUN_TRY(auto source, codec::fixed<Hash>(triple.ptr[1], "bundle source"));
+    QUN_TRY(auto key, codec::bin(triple.ptr[2], 32, 32, "bundle key"));
+    BundleKey k{epoch, source, SymmetricKey()};
+    std::copy(key.begin(), key.end(), k.key.data());
+    out.push_back(std::move(k));
+  }
+  return out;
+}
+
+Bytes content_ad(EventKind kind, const Hash& group, const PublicKey& author, std::uint64_t epoch) {
+  constexpr std::string_view domain = "qun-content-v1";
+  Bytes ad(domain.begin(), domain.end());
+  ad.push_back(static_cast<std::uint8_t>(kind));
+  ad.insert(ad.end(), group.bytes.begin(), group.bytes.end());
+  ad.insert(ad.end(), author.bytes.begin(), author.bytes.end());
+  put_u64_be(ad, epoch);
+  return ad;
+}
+
+Bytes join_proof_message(const Hash& group, const PublicKey& joiner) {
+  constexpr std::string_view domain = "qun-join-v1";
+  Bytes m(domain.begin(), domain.end());
+  m.insert(m.end(), group.bytes.begin(), group.bytes.end());
+  m.insert(m.end(), joiner.bytes.begin(), joiner.bytes.end());
+  return m;
+}
+
+SigningKey invite_signing_key(const Seed& invite_secret) {
+  return SigningKey::from_seed(derive_seed(invite_secret.view(), "qun invite key v1"));
+}
+
+SymmetricKey invite_bundle_key(const Seed& invite_secret) {
+  return derive_key(invite_secret.view(), "qun invite bundle v1");
+}
+
+}  // namespace qun

@@ -1,0 +1,125 @@
+// Payloads: the kind-specific part of an event, msgpack inside Event::payload.
+//
+// Each payload has a clear part, which relays and every node check (who is added or removed,
+// roles, invite limits, which recipients get new keys), and encrypted parts (Ciphertext), which
+// only holders of the right key can read: names, topics, posts, nicks and key bundles.
+//
+// Ciphertext is XChaCha20-Poly1305 under a group epoch key (or, for an invite's key bundle, a key
+// derived from the invite secret), with associated data binding it to its event's group, author,
+// kind and epoch, so it cannot be lifted into another event.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "crypto/aead.h"
+#include "crypto/bytes.h"
+#include "crypto/keys.h"
+#include "crypto/result.h"
+#include "node/event.h"
+
+namespace qun {
+
+enum class Role : std::uint8_t { member = 0, admin = 1, founder = 2 };
+const char* role_name(Role role);
+
+struct Ciphertext {
+  Nonce nonce;
+  Bytes data;
+};
+
+// Group settings, fixed at creation.
+struct GroupSettings {
+  bool history_visible = true;      // newcomers receive all earlier epoch keys
+  bool members_can_invite = false;  // invites need admin rights unless this is set
+};
+
+// A 32-byte epoch key sealed to one recipient: a member's X25519 key or an open invite's.
+struct KeyEntry {
+  PublicKey recipient;
+  Bytes box;
+};
+
+struct CreatePayload {
+  GroupSettings settings;
+  Bytes founder_box;      // epoch-0 key sealed to the founder, so any of its devices can read
+  Ciphertext name;        // [name] under the epoch-0 key
+  Ciphertext profile;     // [nick] under the epoch-0 key
+};
+struct InvitePayload {
+  PublicKey invite_key;   // Ed25519 key derived from the invite secret
+  std::uint32_t uses_max = 1;
+  std::uint64_t expires_ms = 0;  // Unix ms; a join ordered after this is refused
+  Ciphertext bundle;      // epoch keys under a key derived from the invite secret
+};
+struct JoinPayload {
+  Hash invite;            // the invite event used
+  Signature proof;        // by the invite key over "qun-join-v1" || group || joiner
+  Ciphertext profile;     // [nick] under the event's epoch key
+};
+struct AddPayload {
+  PublicKey member;
+  Bytes bundle_box;       // key bundle sealed to the new member
+};
+struct RekeyPayload {     // also the key part of a removal
+  std::vector<KeyEntry> members;
+  std::vector<KeyEntry> invites;
+};
+struct RemovePayload {
+  PublicKey member;
+  RekeyPayload keys;      // the next epoch's key for everyone else
+};
+struct SetRolePayload {
+  PublicKey member;
+  Role role = Role::member;
+};
+struct TextPayload {      // set-name, set-topic, post
+  Ciphertext text;
+};
+
+// One epoch key in a key bundle.
+struct BundleKey {
+  std::uint64_t epoch;
+  Hash source;  // the event that introduced the key (create, remove or rekey)
+  SymmetricKey key;
+};
+
+Bytes encode_payload(const CreatePayload& p);
+Bytes encode_payload(const InvitePayload& p);
+Bytes encode_payload(const JoinPayload& p);
+Bytes encode_payload(const AddPayload& p);
+Bytes encode_payload(const RemovePayload& p);
+Bytes encode_payload(const RekeyPayload& p);
+Bytes encode_payload(const SetRolePayload& p);
+Bytes encode_payload(const TextPayload& p);
+Bytes encode_leave_payload();
+
+// Strict decoders of peer input; Errc::malformed or Errc::too_large on anything unexpected.
+[[nodiscard]] Result<CreatePayload> decode_create(ByteView bytes);
+[[nodiscard]] Result<InvitePayload> decode_invite(ByteView bytes);
+[[nodiscard]] Result<JoinPayload> decode_join(ByteView bytes);
+[[nodiscard]] Result<AddPayload> decode_add(ByteView bytes);
+[[nodiscard]] Result<RemovePayload> decode_remove(ByteView bytes);
+[[nodiscard]] Result<RekeyPayload> decode_rekey(ByteView bytes);
+[[nodiscard]] Result<SetRolePayload> decode_set_role(ByteView bytes);
+[[nodiscard]] Result<TextPayload> decode_text(ByteView bytes);
+[[nodiscard]] Result<void> decode_leave(ByteView bytes);
+// Checks the clear part of any event's payload (what a relay can check without keys).
+[[nodiscard]] Result<void> check_payload(const Event& event);
+
+// Plaintexts inside Ciphertext.
+Bytes encode_text_plain(std::string_view text);
+[[nodiscard]] Result<std::string> decode_text_plain(ByteView bytes, std::size_t text_bytes_max);
+Bytes encode_bundle(const std::vector<BundleKey>& keys);
+[[nodiscard]] Result<std::vector<BundleKey>> decode_bundle(ByteView bytes);
+
+// Associated data for a ciphertext inside an event with these header fields.
+Bytes content_ad(EventKind kind, const Hash& group, const PublicKey& author, std::uint64_t epoch);
+
+// The join proof message and the invite key derivations from an invite secret.
+Bytes join_proof_message(const Hash& group, const PublicKey& joiner);
+SigningKey invite_signing_key(const Seed& invite_secret);
+SymmetricKey invite_bundle_key(const Seed& invite_secret);
+
+}  // namespace qun

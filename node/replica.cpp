@@ -1,0 +1,485 @@
+#include "node/replica.h"
+
+#include <algorithm>
+
+#include "crypto/seal.h"
+#include "node/limits.h"
+
+namespace qun {
+
+Hash key_id(const SymmetricKey& key) {
+  Hasher h;
+  h.update(as_bytes("qun-key-id-v1"));
+  h.update(key.view());
+  return h.finish();
+}
+
+bool Keyring::add(std::uint64_t epoch, const Hash& source, const SymmetricKey& key) {
+  auto& slot = keys_[epoch];
+  if (slot.count(source)) return false;
+  slot.emplace(source, key.clone());
+  return true;
+}
+
+const SymmetricKey* Keyring::find(std::uint64_t epoch, const Hash& source) const {
+  auto e = keys_.find(epoch);
+  if (e == keys_.end()) return nullptr;
+  auto k = e->second.find(source);
+  return k == e->second.end() ? nullptr : &k->second;
+}
+
+std::vector<const SymmetricKey*> Keyring::for_epoch(std::uint64_t epoch) const {
+  std::vector<const SymmetricKey*> out;
+  auto e = keys_.find(epoch);
+  if (e != keys_.end())
+    for (const auto& [source, key] : e->second) out.push_back(&key);
+  return out;
+}
+
+std::vector<BundleKey> Keyring::bundle(std::size_t epochs_max) const {
+  std::vector<BundleKey> out;
+  std::size_t epochs = 0;
+  for (auto e = keys_.rbegin(); e != keys_.rend() && epochs < epochs_max; ++e, ++epochs) {
+    for (const auto& [source, key] : e->second) out.push_back({e->first, source, key.clone()});
+  }
+  return out;
+}
+
+std::size_t Keyring::size() const {
+  std::size_t n = 0;
+  for (const auto& [e, m] : keys_) n += m.size();
+  return n;
+}
+
+Replica::Replica(const Hash& group, const SigningKey* self) : group_(group), self_(self) {}
+
+void Replica::learn(std::uint64_t epoch, const Hash& source, const SymmetricKey& key) {
+  if (keys_.add(epoch, source, key)) new_keys_.push_back({epoch, source, key.clone()});
+}
+
+void Replica::restore_key(std::uint64_t epoch, const Hash& source, const SymmetricKey& key) {
+  keys_.add(epoch, source, key);
+}
+
+std::vector<BundleKey> Replica::take_new_keys() { return std::exchange(new_keys_, {}); }
+
+void Replica::absorb(const EventRecord& rec) {
+  const Event& e = rec.event;
+  auto open_key = [&](ByteView box, const SigningKey& with) -> std::optional<SymmetricKey> {
+    auto plain = seal_open(with, box);
+    if (!plain.ok() || plain->size() != 32) return std::nullopt;
+    SymmetricKey k;
+    std::copy(plain->begin(), plain->end(), k.data());
+    sodium_memzero(plain->data(), plain->size());
+    return k;
+  };
+  auto open_bundle = [&](const Bytes& plain) {
+    auto keys = decode_bundle(plain);
+    if (keys.ok())
+      for (const auto& k : *keys) learn(k.epoch, k.source, k.key);
+  };
+  auto open_entries = [&](const RekeyPayload& p) {
+    if (self_) {
+      for (const auto& entry : p.members) {
+        if (entry.recipient != self_->public_key()) continue;
+        if (auto k = open_key(entry.box, *self_)) learn(e.epoch, e.id, *k);
+      }
+    }
+    for (const auto& entry : p.invites) {
+      auto secret = invite_secrets_.find(entry.recipient);
+      if (secret == invite_secrets_.end()) continue;
+      if (auto k = open_key(entry.box, invite_signing_key(secret->second))) learn(e.epoch, e.id, *k);
+    }
+  };
+  switch (e.kind) {
+    case EventKind::create:
+      if (self_ && e.author == self_->public_key()) {
+        if (auto k = open_key(decode_create(e.payload)->founder_box, *self_)) learn(e.epoch, e.id, *k);
+      }
+      break;
+    case EventKind::invite: {
+      auto secret = invite_secrets_.find(rec.invite->invite_key);
+      if (secret == invite_secrets_.end()) break;
+      auto plain = aead_decrypt(invite_bundle_key(secret->second), rec.invite->bundle.nonce,
+                                content_ad(e.kind, e.group, e.author, e.epoch),
+                                rec.invite->bundle.data);
+      if (plain.ok()) open_bundle(*plain);
+      break;
+    }
+    case EventKind::add:
+      if (self_ && *rec.target == self_->public_key()) {
+        auto plain = seal_open(*self_, decode_add(e.payload)->bundle_box);
+        if (plain.ok()) open_bundle(*plain);
+      }
+      break;
+    case EventKind::remove:
+      open_entries(decode_remove(e.payload)->keys);
+      break;
+    case EventKind::rekey:
+      open_entries(*decode_rekey(e.payload));
+      break;
+    default:
+      break;
+  }
+}
+
+IngestReport Replica::ingest(std::vector<Event> events) {
+  IngestReport report = group_.ingest(std::move(events));
+  if (self_ || !invite_secrets_.empty()) {
+    for (const auto& id : report.admitted) absorb(*group_.find(id));
+  }
+  return report;
+}
+
+void Replica::hold_invite(const InviteCode& code) {
+  auto key = invite_signing_key(code.secret);
+  invite_secrets_.emplace(key.public_key(), code.secret.clone());
+  // Open what is already here: the invite's bundle and rekeys sealed to the invite since.
+  for (const auto* rec : group_.ordered()) absorb(*rec);
+}
+
+Event Replica::draft(Authoring& a, EventKind kind, std::uint64_t epoch) const {
+  Event e;
+  e.group = kind == EventKind::create ? Hash{} : group_.id();
+  e.author = a.key.public_key();
+  e.kind = kind;
+  e.epoch = epoch;
+  if (kind != EventKind::create) {
+    e.parents = group_.next_parents();
+    e.depth = group_.next_depth(e.parents);
+  }
+  e.time_ms = a.now_ms;
+  return e;
+}
+
+Result<Event> Replica::finish(Authoring& a, Event e) {
+  sign_event(e, a.key);
+  if (e.encoded_bytes > limits::event_bytes_max) {
+    return Error(Errc::too_large, std::string(event_kind_name(e.kind)) + " event of " +
+                                      std::to_string(e.encoded_bytes) + " bytes");
+  }
+  auto report = ingest({e});
+  if (!report.rejected.empty()) {
+    return Error(Errc::internal, "own event rejected: " + report.rejected.front().second);
+  }
+  const EventRecord* rec = group_.find(e.id);
+  if (!rec) return Error(Errc::internal, "own event not admitted");
+  if (!rec->accepted) return Error(Errc::unauthorized, rec->why_not);
+  return e;
+}
+
+Result<Ciphertext> Replica::encrypt(Authoring& a, EventKind kind, std::uint64_t epoch,
+                                    ByteView plain) {
+  const SymmetricKey* key = nullptr;
+  const auto& s = state();
+  if (s.current_key_event && epoch == s.epoch) key = keys_.find(epoch, *s.current_key_event);
+  if (!key) {
+    auto any = keys_.for_epoch(epoch);
+    if (any.size() == 1) key = any.front();
+  }
+  if (!key) {
+    return Error(Errc::not_found, "this node does not hold the group key for epoch " +
+                                      std::to_string(epoch) + " yet");
+  }
+  Ciphertext c;
+  c.nonce = random_nonce(a.rng);
+  c.data = aead_encrypt(*key, c.nonce, content_ad(kind, group_.id(), a.key.public_key(), epoch),
+                        plain);
+  return c;
+}
+
+std::optional<Bytes> Replica::decrypt(const Event& e, const Ciphertext& c) const {
+  const Bytes ad = content_ad(e.kind, e.group, e.author, e.epoch);
+  for (const SymmetricKey* key : keys_.for_epoch(e.epoch)) {
+    auto plain = aead_decrypt(*key, c.nonce, ad, c.data);
+    if (plain.ok()) return std::move(plain).value();
+  }
+  return std::nullopt;
+}
+
+Result<Replica> Replica::create_group(Authoring a, std::string_view name, std::string_view nick,
+                                      const GroupSettings& settings) {
+  if (name.empty() || name.size() > limits::name_bytes_max)
+    return Error(Errc::invalid_argument, "a group name is 1 to " +
+                                             std::to_string(limits::name_bytes_max) + " bytes");
+  if (nick.size() > limits::nick_bytes_max)
+    return Error(Errc::invalid_argument, "nick is longer than " +
+                                             std::to_string(limits::nick_bytes_max) + " bytes");
+  SymmetricKey key = random_key(a.rng);
+  CreatePayload p;
+  p.settings = settings;
+  QUN_TRY(auto founder_x, to_x25519(a.key.public_key()));
+  p.founder_box = seal(founder_x, key.view(), a.rng);
+  const Bytes ad = content_ad(EventKind::create, Hash{}, a.key.public_key(), 0);
+  p.name.nonce = random_nonce(a.rng);
+  p.name.data = aead_encrypt(key, p.name.nonce, ad, encode_text_plain(name));
+  p.profile.nonce = random_nonce(a.rng);
+  p.profile.data = aead_encrypt(key, p.profile.nonce, ad, encode_text_plain(nick));
+  Event e;
+  e.author = a.key.public_key();
+  e.kind = EventKind::create;
+  e.epoch = 0;
+  e.time_ms = a.now_ms;
+  e.payload = encode_payload(p);
+  sign_event(e, a.key);
+  Replica r(e.id, &a.key);
+  auto report = r.ingest({e});
+  if (report.admitted.size() != 1) return Error(Errc::internal, "create event not admitted");
+  return r;
+}
+
+Result<void> Replica::need_member(const PublicKey& who) const {
+  if (!state().is_member(who)) {
+    return Error(Errc::unauthorized, "not a member of this group");
+  }
+  return ok_result();
+}
+
+Result<RekeyPayload> Replica::seal_new_key(Authoring& a, const SymmetricKey& key,
+                                           const std::optional<PublicKey>& excluded) {
+  RekeyPayload p;
+  for (const auto& [id, m] : state().members) {
+    if (excluded && id == *excluded) continue;
+    QUN_TRY(auto x, to_x25519(id));
+    p.members.push_back({id, seal(x, key.view(), a.rng)});
+  }
+  for (const auto& [iid, inv] : state().invites) {
+    if (inv.revoked || inv.uses >= inv.uses_max || inv.expires_ms < a.now_ms) continue;
+    if (excluded && inv.creator == *excluded) continue;
+    if (p.invites.size() >= limits::open_invites_max) break;
+    QUN_TRY(auto x, to_x25519(inv.invite_key));
+    p.invites.push_back({inv.invite_key, seal(x, key.view(), a.rng)});
+  }
+  return p;
+}
+
+Result<std::vector<Event>> Replica::post(Authoring a, std::string_view text) {
+  QUN_TRY_VOID(need_member(a.key.public_key()));
+  if (text.size() > limits::post_text_bytes_max)
+    return Error(Errc::too_large, "a post is at most " +
+                                      std::to_string(limits::post_text_bytes_max) + " bytes");
+  std::vector<Event> out;
+  if (state().needs_rekey()) {
+    QUN_TRY(auto r, rekey(a));
+    out.push_back(std::move(r));
+  }
+  Event e = draft(a, EventKind::post, state().epoch);
+  TextPayload p;
+  QUN_TRY(p.text, encrypt(a, e.kind, e.epoch, encode_text_plain(text)));
+  e.payload = encode_payload(p);
+  QUN_TRY(auto done, finish(a, std::move(e)));
+  out.push_back(std::move(done));
+  return out;
+}
+
+Result<std::pair<Event, InviteCode>> Replica::invite(Authoring a, std::uint32_t uses_max,
+                                                     std::uint64_t expires_ms,
+                                                     std::vector<std::string> peers) {
+  QUN_TRY_VOID(need_member(a.key.public_key()));
+  if (uses_max == 0 || uses_max > limits::invite_uses_max)
+    return Error(Errc::invalid_argument,
+                 "an invite has 1 to " + std::to_string(limits::invite_uses_max) + " uses");
+  if (peers.size() > invite_peers_max) peers.resize(invite_peers_max);
+  InviteCode code;
+  code.group = group_.id();
+  a.rng.fill(code.secret.mut_view());
+  code.peers = std::move(peers);
+  InvitePayload p;
+  p.invite_key = invite_signing_key(code.secret).public_key();
+  p.uses_max = uses_max;
+  p.expires_ms = expires_ms;
+  // History visible: every key this node holds; otherwise only the current epoch's.
+  std::vector<BundleKey> keys = keys_.bundle(limits::bundle_epochs_max);
+  if (!state().settings.history_visible) {
+    std::erase_if(keys, [&](const BundleKey& k) { return k.epoch != state().epoch; });
+  }
+  Event e = draft(a, EventKind::invite, state().epoch);
+  p.bundle.nonce = random_nonce(a.rng);
+  p.bundle.data = aead_encrypt(invite_bundle_key(code.secret), p.bundle.nonce,
+                               content_ad(e.kind, e.group, e.author, e.epoch), encode_bundle(keys));
+  e.payload = encode_payload(p);
+  QUN_TRY(auto done, finish(a, std::move(e)));
+  return std::make_pair(std::move(done), std::move(code));
+}
+
+Result<Event> Replica::join(Authoring a, const InviteCode& code, std::string_view nick) {
+  if (code.group != group_.id()) return Error(Errc::invalid_argument, "invite is for another group");
+  if (nick.size() > limits::nick_bytes_max)
+    return Error(Errc::invalid_argument, "nick is too long");
+  if (state().is_member(a.key.public_key())) return Error(Errc::already_exists, "already a member");
+  const SigningKey invite_key = invite_signing_key(code.secret);
+  const InviteInfo* invite = nullptr;
+  for (const auto& [iid, inv] : state().invites)
+    if (inv.invite_key == invite_key.public_key()) invite = &inv;
+  if (!invite) {
+    return Error(Errc::not_found, "the invite is not in this node's copy of the group yet");
+  }
+  if (invite->revoked || invite->uses >= invite->uses_max) {
+    return Error(Errc::unauthorized, "this invite has been used up or revoked; ask for a new one");
+  }
+  if (invite->expires_ms < a.now_ms) {
+    return Error(Errc::unauthorized, "this invite has expired; ask for a new one");
+  }
+  hold_invite(code);
+  JoinPayload p;
+  p.invite = invite->id;
+  p.proof = invite_key.sign(join_proof_message(group_.id(), a.key.public_key()));
+  Event e = draft(a, EventKind::join, state().epoch);
+  // The join must descend from its invite; next_parents names the newest heads, which do.
+  QUN_TRY(p.profile, encrypt(a, e.kind, e.epoch, encode_text_plain(nick)));
+  e.payload = encode_payload(p);
+  return finish(a, std::move(e));
+}
+
+Result<Event> Replica::add(Authoring a, const PublicKey& member) {
+  QUN_TRY_VOID(need_member(a.key.public_key()));
+  if (state().is_member(member)) return Error(Errc::already_exists, "already a member");
+  std::vector<BundleKey> keys = keys_.bundle(limits::bundle_epochs_max);
+  if (!state().settings.history_visible) {
+    std::erase_if(keys, [&](const BundleKey& k) { return k.epoch != state().epoch; });
+  }
+  QUN_TRY(auto x, to_x25519(member));
+  AddPayload p;
+  p.member = member;
+  p.bundle_box = seal(x, encode_bundle(keys), a.rng);
+  Event e = draft(a, EventKind::add, state().epoch);
+  e.payload = encode_payload(p);
+  return finish(a, std::move(e));
+}
+
+Result<Event> Replica::remove(Authoring a, const PublicKey& member) {
+  QUN_TRY_VOID(need_member(a.key.public_key()));
+  if (!state().is_member(member)) return Error(Errc::not_found, "not a member");
+  SymmetricKey key = random_key(a.rng);
+  RemovePayload p;
+  p.member = member;
+  QUN_TRY(p.keys, seal_new_key(a, key, member));
+  Event e = draft(a, EventKind::remove, state().epoch + 1);
+  e.payload = encode_payload(p);
+  QUN_TRY(auto done, finish(a, std::move(e)));
+  learn(done.epoch, done.id, key);
+  return done;
+}
+
+Result<Event> Replica::rekey(Authoring a) {
+  QUN_TRY_VOID(need_member(a.key.public_key()));
+  SymmetricKey key = random_key(a.rng);
+  QUN_TRY(auto p, seal_new_key(a, key, std::nullopt));
+  Event e = draft(a, EventKind::rekey, state().epoch + 1);
+  e.payload = encode_payload(p);
+  QUN_TRY(auto done, finish(a, std::move(e)));
+  learn(done.epoch, done.id, key);
+  return done;
+}
+
+Result<Event> Replica::leave(Authoring a) {
+  QUN_TRY_VOID(need_member(a.key.public_key()));
+  Event e = draft(a, EventKind::leave, state().epoch);
+  e.payload = encode_leave_payload();
+  return finish(a, std::move(e));
+}
+
+Result<Event> Replica::set_role(Authoring a, const PublicKey& member, Role role) {
+  QUN_TRY_VOID(need_member(a.key.public_key()));
+  if (!state().is_member(member)) return Error(Errc::not_found, "not a member");
+  SetRolePayload p{member, role};
+  Event e = draft(a, EventKind::set_role, state().epoch);
+  e.payload = encode_payload(p);
+  return finish(a, std::move(e));
+}
+
+Result<Event> Replica::set_name(Authoring a, std::string_view name) {
+  QUN_TRY_VOID(need_member(a.key.public_key()));
+  if (name.empty() || name.size() > limits::name_bytes_max)
+    return Error(Errc::invalid_argument, "a group name is 1 to " +
+                                             std::to_string(limits::name_bytes_max) + " bytes");
+  Event e = draft(a, EventKind::set_name, state().epoch);
+  TextPayload p;
+  QUN_TRY(p.text, encrypt(a, e.kind, e.epoch, encode_text_plain(name)));
+  e.payload = encode_payload(p);
+  return finish(a, std::move(e));
+}
+
+Result<Event> Replica::set_topic(Authoring a, std::string_view topic) {
+  QUN_TRY_VOID(need_member(a.key.public_key()));
+  if (topic.size() > limits::topic_bytes_max)
+    return Error(Errc::invalid_argument,
+                 "a topic is at most " + std::to_string(limits::topic_bytes_max) + " bytes");
+  Event e = draft(a, EventKind::set_topic, state().epoch);
+  TextPayload p;
+  QUN_TRY(p.text, encrypt(a, e.kind, e.epoch, encode_text_plain(topic)));
+  e.payload = encode_payload(p);
+  return finish(a, std::move(e));
+}
+
+std::optional<std::string> Replica::decrypt_text(const Hash& id, std::size_t text_bytes_max) const {
+  const EventRecord* rec = group_.find(id);
+  if (!rec) return std::nullopt;
+  const Event& e = rec->event;
+  std::optional<Ciphertext> c;
+  switch (e.kind) {
+    case EventKind::create: c = decode_create(e.payload)->name; break;
+    case EventKind::join: c = decode_join(e.payload)->profile; break;
+    case EventKind::set_name:
+    case EventKind::set_topic:
+    case EventKind::post: c = decode_text(e.payload)->text; break;
+    default: return std::nullopt;
+  }
+  auto plain = decrypt(e, *c);
+  if (!plain) return std::nullopt;
+  auto text = decode_text_plain(*plain, text_bytes_max);
+  if (!text.ok()) return std::nullopt;
+  return std::move(text).value();
+}
+
+std::optional<Message> Replica::message(const Hash& id) const {
+  const EventRecord* rec = group_.find(id);
+  if (!rec || !rec->accepted) return std::nullopt;
+  Message m;
+  m.id = id;
+  m.author = rec->event.author;
+  m.time_ms = rec->event.time_ms;
+  m.order_key = rec->order_key;
+  m.kind = rec->event.kind;
+  m.target = rec->target;
+  m.role = rec->role;
+  if (m.kind == EventKind::post) m.text = decrypt_text(id, limits::post_text_bytes_max);
+  if (m.kind == EventKind::set_name) m.text = decrypt_text(id, limits::name_bytes_max);
+  if (m.kind == EventKind::set_topic) m.text = decrypt_text(id, limits::topic_bytes_max);
+  return m;
+}
+
+std::vector<Message> Replica::history() const {
+  std::vector<Message> out;
+  out.reserve(state().history.size());
+  for (const auto& id : state().history) out.push_back(*message(id));
+  return out;
+}
+
+std::optional<std::string> Replica::name() const {
+  if (!state().name_event) return std::nullopt;
+  return decrypt_text(*state().name_event, limits::name_bytes_max);
+}
+
+std::optional<std::string> Replica::topic() const {
+  if (!state().topic_event) return std::nullopt;
+  return decrypt_text(*state().topic_event, limits::topic_bytes_max);
+}
+
+std::optional<std::string> Replica::nick(const PublicKey& member) const {
+  auto it = state().members.find(member);
+  if (it == state().members.end()) return std::nullopt;
+  const EventRecord* rec = group_.find(it->second.admitted_by);
+  if (!rec) return std::nullopt;
+  if (rec->event.kind == EventKind::create) {
+    auto c = decode_create(rec->event.payload)->profile;
+    auto plain = decrypt(rec->event, c);
+    if (!plain) return std::nullopt;
+    auto t = decode_text_plain(*plain, limits::nick_bytes_max);
+    return t.ok() ? std::optional<std::string>(*t) : std::nullopt;
+  }
+  if (rec->event.kind == EventKind::join) return decrypt_text(rec->event.id, limits::nick_bytes_max);
+  return std::nullopt;
+}
+
+}  // namespace qun

@@ -1,0 +1,127 @@
+// Replica: one group as one node holds it: the Group (log and resolved state), the epoch keys
+// this node can open, and the operations a member performs (post, invite, join, remove, ...).
+//
+// A replica with an identity is a member's; one without (self == nullptr) is a relay's: it
+// admits, resolves, stores and forwards the same events but holds no key and reads nothing.
+//
+// Sans-IO like Group: authoring takes the author's clock and an Rng from the caller. Every
+// authoring call signs the new event, ingests it locally and returns it for the caller to store
+// and send; a call that fails changes nothing.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "crypto/aead.h"
+#include "crypto/keys.h"
+#include "crypto/rng.h"
+#include "node/group.h"
+#include "node/invite.h"
+
+namespace qun {
+
+// Epoch keys one node holds for one group, by epoch and by the event that introduced each.
+class Keyring {
+ public:
+  // Returns true when the key is new.
+  bool add(std::uint64_t epoch, const Hash& source, const SymmetricKey& key);
+  const SymmetricKey* find(std::uint64_t epoch, const Hash& source) const;
+  std::vector<const SymmetricKey*> for_epoch(std::uint64_t epoch) const;
+  // Every key, newest epochs first, at most `epochs_max` epochs.
+  std::vector<BundleKey> bundle(std::size_t epochs_max) const;
+  std::size_t size() const;
+
+ private:
+  std::map<std::uint64_t, std::map<Hash, SymmetricKey>> keys_;
+};
+
+struct Authoring {
+  const SigningKey& key;
+  Rng& rng;
+  std::uint64_t now_ms;  // the author's Unix-ms clock
+};
+
+// A readable entry of the history.
+struct Message {
+  Hash id;
+  PublicKey author;
+  std::uint64_t time_ms = 0;
+  std::uint64_t order_key = 0;
+  EventKind kind = EventKind::post;
+  std::optional<PublicKey> target;  // add, remove, set-role
+  Role role = Role::member;         // set-role
+  std::optional<std::string> text;  // post, set-name, set-topic; nullopt if this node lacks the key
+};
+
+class Replica {
+ public:
+  Replica(const Hash& group, const SigningKey* self);
+
+  // A new group: its create event (already ingested) is the first entry of the returned replica.
+  [[nodiscard]] static Result<Replica> create_group(Authoring a, std::string_view name,
+                                                    std::string_view nick,
+                                                    const GroupSettings& settings);
+
+  const Hash& id() const { return group_.id(); }
+  const Group& group() const { return group_; }
+  const GroupState& state() const { return group_.state(); }
+  const Keyring& keyring() const { return keys_; }
+
+  // Ingests events from peers or the store, then opens any keys sealed to this node.
+  IngestReport ingest(std::vector<Event> events);
+  // Restores keys this node stored earlier (the store keeps them, encrypted at rest).
+  void restore_key(std::uint64_t epoch, const Hash& source, const SymmetricKey& key);
+  // Keys learned since the last call, for the caller to persist.
+  std::vector<BundleKey> take_new_keys();
+
+  // Authoring. Each returns the events to store and send, oldest first. Posting first rekeys
+  // when the current key reached someone who is no longer a member.
+  [[nodiscard]] Result<std::vector<Event>> post(Authoring a, std::string_view text);
+  [[nodiscard]] Result<std::pair<Event, InviteCode>> invite(Authoring a, std::uint32_t uses_max,
+                                                            std::uint64_t expires_ms,
+                                                            std::vector<std::string> peers);
+  // The joiner's side: needs the invite event (and its ancestors) ingested first.
+  [[nodiscard]] Result<Event> join(Authoring a, const InviteCode& code, std::string_view nick);
+  // Before joining: lets this replica open keys sealed to the invite (bundle and later rekeys).
+  void hold_invite(const InviteCode& code);
+  [[nodiscard]] Result<Event> add(Authoring a, const PublicKey& member);
+  [[nodiscard]] Result<Event> remove(Authoring a, const PublicKey& member);
+  [[nodiscard]] Result<Event> leave(Authoring a);
+  [[nodiscard]] Result<Event> set_role(Authoring a, const PublicKey& member, Role role);
+  [[nodiscard]] Result<Event> set_name(Authoring a, std::string_view name);
+  [[nodiscard]] Result<Event> set_topic(Authoring a, std::string_view topic);
+  [[nodiscard]] Result<Event> rekey(Authoring a);
+
+  // Reading.
+  std::vector<Message> history() const;
+  std::optional<Message> message(const Hash& id) const;
+  std::optional<std::string> name() const;
+  std::optional<std::string> topic() const;
+  std::optional<std::string> nick(const PublicKey& member) const;
+
+ private:
+  Event draft(Authoring& a, EventKind kind, std::uint64_t epoch) const;
+  Result<Event> finish(Authoring& a, Event e);
+  Result<Ciphertext> encrypt(Authoring& a, EventKind kind, std::uint64_t epoch, ByteView plain);
+  std::optional<Bytes> decrypt(const Event& e, const Ciphertext& c) const;
+  std::optional<std::string> decrypt_text(const Hash& id, std::size_t text_bytes_max) const;
+  Result<RekeyPayload> seal_new_key(Authoring& a, const SymmetricKey& key,
+                                    const std::optional<PublicKey>& excluded);
+  Result<void> need_member(const PublicKey& who) const;
+  void absorb(const EventRecord& rec);
+  void learn(std::uint64_t epoch, const Hash& source, const SymmetricKey& key);
+
+  Group group_;
+  const SigningKey* self_;
+  Keyring keys_;
+  std::vector<BundleKey> new_keys_;
+  // Invite secrets this node holds (as a joiner), by invite public key.
+  std::map<PublicKey, Seed> invite_secrets_;
+};
+
+// The stable id of a key (BLAKE2b of a domain and the key): names a key without revealing it.
+Hash key_id(const SymmetricKey& key);
+
+}  // namespace qun
