@@ -21,6 +21,7 @@ class Hasher {
 
  private:
   crypto_generichash_state state_;
+  bool finished_ = false;  // guards the one-call contract of finish()
 };
 
 }  // namespace qun

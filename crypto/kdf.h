@@ -6,6 +6,7 @@
 
 #include "crypto/aead.h"
 #include "crypto/bytes.h"
+#include "crypto/keys.h"  // Seed
 
 namespace qun {
 
