@@ -13,6 +13,23 @@ int rank(Role r) { return static_cast<int>(r); }
 
 }  // namespace
 
+// A departing member holds the secrets of the invites it made and of the one it joined with:
+// those invites close, so keys sealed to them later stay out of its reach.
+static void revoke_invites_known_to(GroupState& s, const MemberInfo& m) {
+  for (auto& [iid, inv] : s.invites) {
+    if (inv.creator == m.id || (m.joined_with && *m.joined_with == iid)) inv.revoked = true;
+  }
+}
+
+static void add_epoch_key(GroupState& s, const EventRecord& rec) {
+  const std::uint64_t epoch = rec.event.epoch;
+  if (epoch > s.epoch) {
+    s.epoch = epoch;
+    s.departed_since_rekey = false;
+  }
+  s.epoch_keys[epoch].push_back({rec.event.id, rec.key_recipients});
+}
+
 bool is_privileged(EventKind kind) {
   switch (kind) {
     case EventKind::add:
@@ -420,7 +437,7 @@ std::string Group::apply(EventRecord& rec) {
     auto p = decode_create(e.payload).value();
     s.created = true;
     s.settings = p.settings;
-    s.members[e.author] = MemberInfo{e.author, Role::founder, e.id, position, e.id};
+    s.members[e.author] = MemberInfo{e.author, Role::founder, e.id, position, e.id, std::nullopt};
     s.name_event = e.id;
     s.epoch = e.epoch;
     s.epoch_keys[e.epoch].push_back({e.id, rec.key_recipients});
@@ -439,7 +456,7 @@ std::string Group::apply(EventRecord& rec) {
     if (rec.order_key > inv.expires_ms) return "invite expired";
     if (e.epoch > s.epoch) return "epoch from the future";
     ++inv.uses;
-    s.members[e.author] = MemberInfo{e.author, Role::member, e.id, position, e.id};
+    s.members[e.author] = MemberInfo{e.author, Role::member, e.id, position, e.id, inv.id};
     return {};
   }
 
@@ -467,7 +484,7 @@ std::string Group::apply(EventRecord& rec) {
       if (auto why = needs_admin(); !why.empty()) return why;
       if (s.is_member(*rec.target)) return "already a member";
       if (s.members.size() >= limits::members_max) return "group is full";
-      s.members[*rec.target] = MemberInfo{*rec.target, Role::member, e.id, position, e.id};
+      s.members[*rec.target] = MemberInfo{*rec.target, Role::member, e.id, position, e.id, std::nullopt};
       return {};
     }
     case EventKind::remove:
@@ -484,17 +501,15 @@ std::string Group::apply(EventRecord& rec) {
       }
       if (*rec.target == e.author) return "use leave to remove oneself";
       if (e.epoch == 0 || e.epoch > s.epoch + 1) return "removal must start the next epoch";
+      revoke_invites_known_to(s, target->second);
       s.members.erase(target);
-      for (auto& [iid, inv] : s.invites)
-        if (inv.creator == *rec.target) inv.revoked = true;
-      s.epoch = std::max(s.epoch, e.epoch);
-      s.epoch_keys[e.epoch].push_back({e.id, rec.key_recipients});
+      add_epoch_key(s, rec);
       break;
     }
     case EventKind::leave: {
+      revoke_invites_known_to(s, author->second);
       s.members.erase(author);
-      for (auto& [iid, inv] : s.invites)
-        if (inv.creator == e.author) inv.revoked = true;
+      s.departed_since_rekey = true;
       break;
     }
     case EventKind::set_name:
@@ -506,8 +521,7 @@ std::string Group::apply(EventRecord& rec) {
     }
     case EventKind::rekey: {
       if (e.epoch == 0 || e.epoch > s.epoch + 1) return "rekey must start the next epoch";
-      s.epoch = std::max(s.epoch, e.epoch);
-      s.epoch_keys[e.epoch].push_back({e.id, rec.key_recipients});
+      add_epoch_key(s, rec);
       return {};
     }
     case EventKind::post: {

@@ -44,6 +44,7 @@ struct MemberInfo {
   Hash admitted_by;            // the create, join or add event that made it a member
   std::uint64_t standing = 0;  // position of admitted_by in the order: lower is longer-standing
   Hash role_grant;             // the event that gave it its current role
+  std::optional<Hash> joined_with;  // the invite it joined with, whose secret it holds
 };
 
 struct InviteInfo {
@@ -75,11 +76,14 @@ struct GroupState {
   // The key candidate of the current epoch to encrypt with: the first (in order) that was sealed
   // only to current members and open invites. None means a rekey is needed before posting.
   std::optional<Hash> current_key_event;
+  // A member left since the current epoch began: whoever holds the current key may include
+  // them (through an invite bundle), so the next post must start a new epoch.
+  bool departed_since_rekey = false;
   std::vector<Hash> history;  // accepted events, in order
 
   bool is_member(const PublicKey& who) const { return members.count(who) != 0; }
   Role role_of(const PublicKey& who) const;
-  bool needs_rekey() const { return created && !current_key_event; }
+  bool needs_rekey() const { return created && (!current_key_event || departed_since_rekey); }
 };
 
 // What one ingest did, for logs, storage and forwarding.

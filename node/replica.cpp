@@ -243,9 +243,12 @@ Result<RekeyPayload> Replica::seal_new_key(Authoring& a, const SymmetricKey& key
     QUN_TRY(auto x, to_x25519(id));
     p.members.push_back({id, seal(x, key.view(), a.rng)});
   }
+  std::optional<Hash> excluded_invite;
+  if (excluded) excluded_invite = state().members.at(*excluded).joined_with;
   for (const auto& [iid, inv] : state().invites) {
     if (inv.revoked || inv.uses >= inv.uses_max || inv.expires_ms < a.now_ms) continue;
-    if (excluded && inv.creator == *excluded) continue;
+    // The excluded member knows the secrets of invites it made or joined with.
+    if (excluded && (inv.creator == *excluded || excluded_invite == iid)) continue;
     if (p.invites.size() >= limits::open_invites_max) break;
     QUN_TRY(auto x, to_x25519(inv.invite_key));
     p.invites.push_back({inv.invite_key, seal(x, key.view(), a.rng)});

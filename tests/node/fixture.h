@@ -1,0 +1,45 @@
+// Shared helpers for node tests: identities from fixed seeds and a replica per member.
+#pragma once
+
+#include <catch2/catch.hpp>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "crypto/rng.h"
+#include "node/replica.h"
+
+namespace qun::test {
+
+inline SigningKey identity(std::uint64_t n) {
+  Rng rng = Rng::from_u64(0x1d000000 + n);
+  return SigningKey::generate(rng);
+}
+
+// A member: an identity, its replica of one group and its own Rng.
+struct Peer {
+  explicit Peer(std::uint64_t n) : key(identity(n)), rng(Rng::from_u64(0xbee0000 + n)) {}
+  SigningKey key;
+  Rng rng;
+  std::unique_ptr<Replica> replica;
+  Authoring at(std::uint64_t now_ms) { return Authoring{key, rng, now_ms}; }
+};
+
+template <typename T>
+T must(Result<T> r) {
+  if (!r.ok()) FAIL("unexpected error: " << r.error().message());
+  return std::move(r).value();
+}
+
+// Every event of `from`'s replica, in order.
+inline std::vector<Event> all_events(const Replica& from) {
+  std::vector<Event> out;
+  for (const auto* rec : from.group().ordered()) out.push_back(rec->event);
+  return out;
+}
+
+// Sends everything `from` has to `to` (like a full sync).
+inline void sync(const Replica& from, Replica& to) { to.ingest(all_events(from)); }
+
+}  // namespace qun::test
