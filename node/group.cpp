@@ -287,6 +287,11 @@ IngestReport Group::ingest(std::vector<Event> events) {
   std::vector<Event> retry;
   while (i < work.size()) {
     Event e = std::move(work[i++]);
+    // The same event may come twice in one batch, or from the batch and from pending.
+    if (has(e.id)) {
+      ++report.duplicates;
+      continue;
+    }
     std::string reason;
     std::vector<Hash> missing;
     switch (admit(e, reason, missing)) {
