@@ -74,6 +74,12 @@ std::vector<const EventRecord*> Group::ordered() const {
   return out;
 }
 
+std::vector<const Event*> Group::pending_events() const {
+  std::vector<const Event*> out;
+  for (const auto& [id, entry] : pending_) out.push_back(&entry.second);
+  return out;
+}
+
 std::vector<Hash> Group::missing() const {
   std::set<Hash> out;
   for (const auto& [id, entry] : pending_) {

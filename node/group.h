@@ -126,6 +126,7 @@ class Group {
   std::vector<const EventRecord*> ordered() const;
   std::size_t size() const { return events_.size(); }
   std::size_t pending_size() const { return pending_.size(); }
+  std::vector<const Event*> pending_events() const;
   // Ids the pending events wait for (to ask peers for).
   std::vector<Hash> missing() const;
   // The parents a new event should name: the newest heads, at most parents_max; and its depth.

@@ -1,0 +1,113 @@
+// Persisting replicas through the LMDB store and reading them back.
+#include <catch2/catch.hpp>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+#include "node/group_store.h"
+#include "tests/node/fixture.h"
+
+using namespace qun;
+using namespace qun::test;
+
+namespace {
+
+constexpr std::uint64_t t0 = 1'700'000'000'000;
+
+struct TempDir {
+  TempDir() {
+    char tmpl[] = "/tmp/qun-group-store-XXXXXX";
+    path = mkdtemp(tmpl);
+  }
+  ~TempDir() { std::filesystem::remove_all(path); }
+  std::string path;
+};
+
+// Ingests into `r` and persists, as a node does with each batch.
+void ingest_and_persist(Store& store, Replica& r, std::vector<Event> events,
+                        const SymmetricKey* key) {
+  auto report = r.ingest(std::move(events));
+  REQUIRE(persist(store, r, report, r.take_new_keys(), key).ok());
+}
+
+}  // namespace
+
+// Proves a member's replica reloads from the store with the same state, the same history and
+// the keys to read it, and that a relay's copy reloads without any key.
+TEST_CASE("replicas survive a restart", "[node][store]") {
+  TempDir dir;
+  Peer f(0), bob(1);
+  auto founder = must(Replica::create_group(f.at(t0), "club", "ada", GroupSettings{}));
+  Replica bob_r(founder.id(), &bob.key);
+  Replica relay(founder.id(), nullptr);
+  const SymmetricKey bob_storage = storage_key_for(bob.key);
+  {
+    auto store = must(Store::open(dir.path + "/bob"));
+    auto relay_store = must(Store::open(dir.path + "/relay"));
+    auto [ev, code] = must(founder.invite(f.at(t0 + 1), 1, t0 + 100000, {}));
+    (void)ev;
+    ingest_and_persist(*store, bob_r, all_events(founder), &bob_storage);
+    auto join = must(bob_r.join(bob.at(t0 + 2), code, "bob"));
+    // The join was ingested by join(); persist it and the keys it opened.
+    IngestReport own;
+    own.admitted = {join.id};
+    REQUIRE(persist(*store, bob_r, own, bob_r.take_new_keys(), &bob_storage).ok());
+    founder.ingest({join});
+    must(founder.post(f.at(t0 + 3), "one"));
+    must(founder.remove(f.at(t0 + 4), bob.key.public_key()));
+    must(founder.rekey(f.at(t0 + 5)));
+    ingest_and_persist(*relay_store, relay, all_events(founder), nullptr);
+    ingest_and_persist(*store, bob_r, all_events(founder), &bob_storage);
+  }
+  auto store = must(Store::open(dir.path + "/bob"));
+  Replica back = must(load_replica(*store, founder.id(), &bob.key, &bob_storage));
+  CHECK(back.state().history == bob_r.state().history);
+  CHECK(back.group().heads() == bob_r.group().heads());
+  CHECK(back.keyring().size() == bob_r.keyring().size());
+  REQUIRE(back.history().size() == bob_r.history().size());
+  for (std::size_t i = 0; i < back.history().size(); ++i)
+    CHECK(back.history()[i].text == bob_r.history()[i].text);
+  CHECK(back.name() == "club");
+
+  auto relay_store = must(Store::open(dir.path + "/relay"));
+  Replica relay_back = must(load_replica(*relay_store, founder.id(), nullptr, nullptr));
+  CHECK(relay_back.state().history == founder.state().history);
+  CHECK(relay_back.keyring().size() == 0);
+
+  // Another identity's storage key cannot open bob's stored keys.
+  const SymmetricKey wrong = storage_key_for(f.key);
+  auto r = load_replica(*store, founder.id(), &bob.key, &wrong);
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().code() == Errc::decrypt_failed);
+  CHECK(load_replica(*store, hash(as_bytes("nope")), nullptr, nullptr).error().code() ==
+        Errc::not_found);
+}
+
+// Proves everything a relay stores is undecryptable to it: no stored byte string contains a
+// post's plaintext, and the relay's replica reads no post.
+TEST_CASE("a relay stores nothing it can read", "[node][store]") {
+  TempDir dir;
+  Peer f(0);
+  auto founder = must(Replica::create_group(f.at(t0), "secret club", "ada", GroupSettings{}));
+  const std::string secret = "the password is swordfish";
+  must(founder.post(f.at(t0 + 1), secret));
+  must(founder.set_topic(f.at(t0 + 2), "topic swordfish"));
+  Replica relay(founder.id(), nullptr);
+  {
+    auto store = must(Store::open(dir.path));
+    ingest_and_persist(*store, relay, all_events(founder), nullptr);
+  }
+  for (const auto& m : relay.history()) CHECK_FALSE(m.text.has_value());
+  CHECK_FALSE(relay.name().has_value());
+  // Scan the database file itself for the plaintexts.
+  std::string db;
+  for (const auto& entry : std::filesystem::directory_iterator(dir.path)) {
+    std::ifstream in(entry.path(), std::ios::binary);
+    db.append(std::istreambuf_iterator<char>(in), {});
+  }
+  CHECK(db.size() > 0);
+  CHECK(db.find("swordfish") == std::string::npos);
+  CHECK(db.find("secret club") == std::string::npos);
+  CHECK(db.find("ada") == std::string::npos);
+}
