@@ -470,9 +470,20 @@ std::optional<std::string> Replica::topic() const {
 }
 
 std::optional<std::string> Replica::nick(const PublicKey& member) const {
-  auto it = state().members.find(member);
-  if (it == state().members.end()) return std::nullopt;
-  const EventRecord* rec = group_.find(it->second.admitted_by);
+  // A current member's nick is in the event that admitted it; a former member's in its latest
+  // accepted join (or the create), so history still names people who left.
+  std::optional<Hash> source;
+  if (auto it = state().members.find(member); it != state().members.end()) {
+    source = it->second.admitted_by;
+  } else {
+    for (auto h = state().history.rbegin(); h != state().history.rend() && !source; ++h) {
+      const Event& e = group_.find(*h)->event;
+      if (e.author == member && (e.kind == EventKind::join || e.kind == EventKind::create))
+        source = *h;
+    }
+  }
+  if (!source) return std::nullopt;
+  const EventRecord* rec = group_.find(*source);
   if (!rec) return std::nullopt;
   if (rec->event.kind == EventKind::create) {
     auto c = decode_create(rec->event.payload)->profile;
