@@ -68,4 +68,16 @@ std::uint64_t get_u64_be(const std::uint8_t* p) {
   return v;
 }
 
+Bytes concat(std::initializer_list<ByteView> pieces) {
+  std::size_t n = 0;
+  for (const auto& p : pieces) n += p.size();
+  Bytes out(n);
+  std::size_t at = 0;
+  for (const auto& p : pieces) {
+    if (!p.empty()) std::memcpy(out.data() + at, p.data(), p.size());
+    at += p.size();
+  }
+  return out;
+}
+
 }  // namespace qun

@@ -7,6 +7,8 @@
 
 #include <array>
 #include <compare>
+#include <cstring>
+#include <initializer_list>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -63,6 +65,9 @@ std::string short_hex(const FixedBytes<N, Tag>& b) {
 // URL-safe base64 without padding (RFC 4648 section 5), for copy-pasteable codes.
 std::string to_base64url(ByteView v);
 std::optional<Bytes> from_base64url(std::string_view text);
+
+// The pieces one after another (domain-separated messages, associated data).
+Bytes concat(std::initializer_list<ByteView> pieces);
 
 // Big-endian fixed-width integers, for sortable store keys.
 void put_u64_be(Bytes& out, std::uint64_t v);

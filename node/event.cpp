@@ -24,11 +24,7 @@ void write_body_fields(codec::Writer& w, const Event& e) {
   w.bin(e.payload);
 }
 
-Bytes signed_message(const Hash& id) {
-  Bytes m(signature_domain.begin(), signature_domain.end());
-  m.insert(m.end(), id.bytes.begin(), id.bytes.end());
-  return m;
-}
+Bytes signed_message(const Hash& id) { return concat({as_bytes(signature_domain), id.view()}); }
 
 }  // namespace
 

@@ -191,6 +191,10 @@ Group::Admit Group::admit(const Event& e, std::string& reason, std::vector<Hash>
   }
   switch (e.kind) {
     case EventKind::create:
+      if (e.epoch != 0) {
+        reason = "create must start epoch 0";
+        return Admit::reject;
+      }
       return Admit::ok;
     case EventKind::join: {
       const EventRecord& inv = events_.at(join->invite);
@@ -202,7 +206,7 @@ Group::Admit Group::admit(const Event& e, std::string& reason, std::vector<Hash>
         reason = "join proof does not match the invite";
         return Admit::reject;
       }
-      if (!is_ancestor(join->invite, e.id)) {
+      {
         // The joiner must have seen the invite it uses: name it or a descendant as a parent.
         bool seen = false;
         for (const auto& p : e.parents) seen = seen || is_ancestor(join->invite, p);
@@ -338,6 +342,7 @@ IngestReport Group::ingest(std::vector<Event> events) {
     auto oldest = std::min_element(pending_.begin(), pending_.end(), [](const auto& a, const auto& b) {
       return a.second.first < b.second.first;
     });
+    report.evicted.push_back(oldest->first);
     pending_.erase(oldest);
     ++report.pending_dropped;
   }
@@ -391,10 +396,14 @@ void Group::full_fold() {
   choose_current_key(state_);
 }
 
+bool Group::needs_rights(EventKind kind) const {
+  return is_privileged(kind) || (kind == EventKind::invite && !state_.settings.members_can_invite);
+}
+
 bool Group::revoked_by_earlier(const EventRecord& rec) const {
   for (const auto& r : revocations_) {
     if (r.who != rec.event.author) continue;
-    if (r.privileged_only && !is_privileged(rec.event.kind)) continue;
+    if (r.privileged_only && !needs_rights(rec.event.kind)) continue;
     // Concurrent with the revocation (it sorts after it, so it cannot be its ancestor).
     if (!is_ancestor(r.event, rec.event.id)) return true;
   }
@@ -430,7 +439,7 @@ bool Group::revoke(const EventRecord& revocation, const PublicKey& who, bool pri
   for (const auto& hid : state_.history) {
     const EventRecord& rec = events_.at(hid);
     if (rec.event.author != who || hid == revocation.event.id) continue;
-    if (privileged_only && !is_privileged(rec.event.kind)) continue;
+    if (privileged_only && !needs_rights(rec.event.kind)) continue;
     if (!is_ancestor(hid, revocation.event.id)) {
       excluded_.insert(hid);
       clean = false;
@@ -511,7 +520,8 @@ std::string Group::apply(EventRecord& rec) {
         break;
       }
       if (*rec.target == e.author) return "use leave to remove oneself";
-      if (e.epoch == 0 || e.epoch > s.epoch + 1) return "removal must start the next epoch";
+      // Concurrent rekeys may name the same or an older epoch; none may skip ahead.
+      if (e.epoch == 0 || e.epoch > s.epoch + 1) return "removal epoch out of range";
       revoke_invites_known_to(s, target->second);
       s.members.erase(target);
       add_epoch_key(s, rec);
@@ -531,7 +541,7 @@ std::string Group::apply(EventRecord& rec) {
       return {};
     }
     case EventKind::rekey: {
-      if (e.epoch == 0 || e.epoch > s.epoch + 1) return "rekey must start the next epoch";
+      if (e.epoch == 0 || e.epoch > s.epoch + 1) return "rekey epoch out of range";
       add_epoch_key(s, rec);
       return {};
     }

@@ -93,6 +93,7 @@ struct IngestReport {
   std::size_t pending = 0;                             // still waiting for parents
   std::size_t duplicates = 0;
   std::size_t pending_dropped = 0;                     // evicted past pending_events_max
+  std::vector<Hash> evicted;                           // their ids
 };
 
 struct EventRecord {
@@ -152,6 +153,8 @@ class Group {
   std::string apply(EventRecord& rec);
   bool revoke(const EventRecord& revocation, const PublicKey& who, bool privileged_only);
   bool revoked_by_earlier(const EventRecord& rec) const;
+  // Kinds that need admin rights in this group (what a demotion takes away).
+  bool needs_rights(EventKind kind) const;
   void choose_current_key(GroupState& state) const;
   void reset_state();
 

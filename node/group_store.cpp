@@ -7,10 +7,9 @@ namespace qun {
 namespace {
 
 Bytes key_ad(const Hash& group, std::uint64_t epoch, const Hash& source) {
-  Bytes ad(group.bytes.begin(), group.bytes.end());
-  put_u64_be(ad, epoch);
-  ad.insert(ad.end(), source.bytes.begin(), source.bytes.end());
-  return ad;
+  Bytes epoch_be;
+  put_u64_be(epoch_be, epoch);
+  return concat({group.view(), epoch_be, source.view()});
 }
 
 // The group record: [format, events, epoch, members]. Informational (status listings without
@@ -41,6 +40,7 @@ Result<void> persist(Store& store, const Replica& replica, const IngestReport& r
   }
   for (const Hash& id : report.admitted)
     if (replica.group().heads().count(id)) batch.add_head(group, id);
+  for (const Hash& id : report.evicted) batch.remove_pending(group, id);
   for (const Event* e : replica.group().pending_events()) batch.put_pending(group, e->id, encode(*e));
   if (!new_keys.empty()) {
     assert(storage_key);

@@ -289,21 +289,15 @@ Result<std::vector<BundleKey>> decode_bundle(ByteView bytes) {
 }
 
 Bytes content_ad(EventKind kind, const Hash& group, const PublicKey& author, std::uint64_t epoch) {
-  constexpr std::string_view domain = "qun-content-v1";
-  Bytes ad(domain.begin(), domain.end());
-  ad.push_back(static_cast<std::uint8_t>(kind));
-  ad.insert(ad.end(), group.bytes.begin(), group.bytes.end());
-  ad.insert(ad.end(), author.bytes.begin(), author.bytes.end());
-  put_u64_be(ad, epoch);
-  return ad;
+  const std::uint8_t kind_byte = static_cast<std::uint8_t>(kind);
+  Bytes epoch_be;
+  put_u64_be(epoch_be, epoch);
+  return concat({as_bytes("qun-content-v1"), ByteView(&kind_byte, 1), group.view(), author.view(),
+                 epoch_be});
 }
 
 Bytes join_proof_message(const Hash& group, const PublicKey& joiner) {
-  constexpr std::string_view domain = "qun-join-v1";
-  Bytes m(domain.begin(), domain.end());
-  m.insert(m.end(), group.bytes.begin(), group.bytes.end());
-  m.insert(m.end(), joiner.bytes.begin(), joiner.bytes.end());
-  return m;
+  return concat({as_bytes("qun-join-v1"), group.view(), joiner.view()});
 }
 
 SigningKey invite_signing_key(const Seed& invite_secret) {

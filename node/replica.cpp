@@ -158,6 +158,19 @@ Result<Event> Replica::finish(Authoring& a, Event e) {
     return Error(Errc::too_large, std::string(event_kind_name(e.kind)) + " event of " +
                                       std::to_string(e.encoded_bytes) + " bytes");
   }
+  // A refused action must leave no trace: resolve it on a copy first. Posts by members (checked
+  // by the caller) are always accepted, so the common path skips the copy.
+  if (e.kind != EventKind::post) {
+    Group trial = group_;
+    auto trial_report = trial.ingest({e});
+    const EventRecord* rec = trial.find(e.id);
+    if (!trial_report.rejected.empty()) {
+      return Error(Errc::internal, "own event rejected: " + trial_report.rejected.front().second);
+    }
+    if (!rec || !rec->accepted) {
+      return Error(Errc::unauthorized, rec ? rec->why_not : std::string("not admitted"));
+    }
+  }
   auto report = ingest({e});
   if (!report.rejected.empty()) {
     return Error(Errc::internal, "own event rejected: " + report.rejected.front().second);
@@ -172,11 +185,8 @@ Result<Ciphertext> Replica::encrypt(Authoring& a, EventKind kind, std::uint64_t 
                                     ByteView plain) {
   const SymmetricKey* key = nullptr;
   const auto& s = state();
+  // Only the key resolution chose: any other key of this epoch may have reached a non-member.
   if (s.current_key_event && epoch == s.epoch) key = keys_.find(epoch, *s.current_key_event);
-  if (!key) {
-    auto any = keys_.for_epoch(epoch);
-    if (any.size() == 1) key = any.front();
-  }
   if (!key) {
     return Error(Errc::not_found, "this node does not hold the group key for epoch " +
                                       std::to_string(epoch) + " yet");
