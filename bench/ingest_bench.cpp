@@ -50,8 +50,18 @@ double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
+// Temporary stores alive now, so that a failure exiting from deep inside still removes them.
+std::vector<std::string>& live_temp_dirs() {
+  static std::vector<std::string> dirs;
+  return dirs;
+}
+
 [[noreturn]] void die(const std::string& what) {
   std::fprintf(stderr, "ingest_bench: %s\n", what.c_str());
+  for (const auto& dir : live_temp_dirs()) {
+    std::error_code ec;
+    std::filesystem::remove_all(dir, ec);
+  }
   std::exit(1);
 }
 
@@ -223,10 +233,12 @@ class TempDir {
     std::string pattern = (std::filesystem::temp_directory_path() / "qun-ingest-bench-XXXXXX");
     if (!mkdtemp(pattern.data())) die("cannot create a temporary directory");
     path_ = pattern;
+    live_temp_dirs().push_back(path_);
   }
   ~TempDir() {
     std::error_code ec;
     std::filesystem::remove_all(path_, ec);
+    std::erase(live_temp_dirs(), path_);
   }
   TempDir(const TempDir&) = delete;
   TempDir& operator=(const TempDir&) = delete;
