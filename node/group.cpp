@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <queue>
+#include <unordered_set>
 
 #include "node/limits.h"
 
@@ -125,7 +126,7 @@ bool Group::is_ancestor(const Hash& ancestor, const Hash& descendant) const {
   // Walk back from the descendant; nothing ordered before the ancestor can lead to it.
   const auto floor = std::make_pair(a->second.order_key, ancestor);
   std::vector<Hash> stack{descendant};
-  std::set<Hash> seen{descendant};
+  std::unordered_set<Hash, HashHasher> seen{descendant};
   while (!stack.empty()) {
     Hash cur = stack.back();
     stack.pop_back();
@@ -435,13 +436,32 @@ bool Group::revoke(const EventRecord& revocation, const PublicKey& who, bool pri
   revocations_.push_back({revocation.event.id, who, privileged_only});
   // Events of `who` already applied that the revoker had not seen are invalid: if any was
   // accepted, the fold must start again without it.
-  bool clean = true;
+  std::vector<Hash> targets;
   for (const auto& hid : state_.history) {
     const EventRecord& rec = events_.at(hid);
     if (rec.event.author != who || hid == revocation.event.id) continue;
     if (privileged_only && !needs_rights(rec.event.kind)) continue;
-    if (!is_ancestor(hid, revocation.event.id)) {
-      excluded_.insert(hid);
+    targets.push_back(hid);
+  }
+  if (targets.empty()) return true;
+  // One walk back from the revocation marks what its author had seen, down to the oldest target.
+  std::pair<std::uint64_t, Hash> floor{UINT64_MAX, Hash{}};
+  for (const auto& t : targets) floor = std::min(floor, std::make_pair(events_.at(t).order_key, t));
+  std::unordered_set<Hash, HashHasher> seen{revocation.event.id};
+  std::vector<Hash> stack{revocation.event.id};
+  while (!stack.empty()) {
+    Hash cur = stack.back();
+    stack.pop_back();
+    for (const auto& p : events_.at(cur).event.parents) {
+      const auto& rec = events_.at(p);
+      if (std::make_pair(rec.order_key, p) < floor) continue;
+      if (seen.insert(p).second) stack.push_back(p);
+    }
+  }
+  bool clean = true;
+  for (const auto& t : targets) {
+    if (!seen.count(t)) {
+      excluded_.insert(t);
       clean = false;
     }
   }
