@@ -1,0 +1,204 @@
+#include "node/wire.h"
+
+#include <sodium.h>
+
+#include "node/codec.h"
+
+namespace qun {
+
+GroupTag group_tag(const Hash& group, const HelloNonce& nonce) {
+  GroupTag tag;
+  crypto_generichash(tag.data(), tag.size(), nonce.data(), nonce.size(), group.data(), group.size());
+  return tag;
+}
+
+namespace {
+
+enum class Type : std::uint8_t {
+  hello = 1, neighbor, neighbor_reply, disconnect, shuffle, events, ihave, graft, prune, heads,
+};
+
+void write_ids(codec::Writer& w, const std::vector<Hash>& ids) {
+  w.array(static_cast<std::uint32_t>(ids.size()));
+  for (const auto& id : ids) w.fixed(id);
+}
+
+Result<std::vector<Hash>> read_ids(const msgpack::object& o) {
+  QUN_TRY(auto a, codec::array(o, 0, wire_limits::ids_max, "ids"));
+  std::vector<Hash> out;
+  out.reserve(a.size);
+  for (std::uint32_t i = 0; i < a.size; ++i) {
+    QUN_TRY(auto h, codec::fixed<Hash>(a.ptr[i], "id"));
+    out.push_back(h);
+  }
+  return out;
+}
+
+Result<bool> read_bool(const msgpack::object& o, const char* what) {
+  QUN_TRY(auto v, codec::uint(o, 1, what));
+  return v == 1;
+}
+
+struct Encoder {
+  codec::Writer& w;
+  void operator()(const wire::Hello& m) {
+    w.array(4).uint(static_cast<std::uint8_t>(Type::hello)).fixed(m.nonce).str(m.address);
+    w.array(static_cast<std::uint32_t>(m.groups.size()));
+    for (const auto& t : m.groups) w.fixed(t);
+  }
+  void operator()(const wire::Neighbor& m) {
+    w.array(3).uint(static_cast<std::uint8_t>(Type::neighbor)).fixed(m.group).uint(m.high_priority);
+  }
+  void operator()(const wire::NeighborReply& m) {
+    w.array(3).uint(static_cast<std::uint8_t>(Type::neighbor_reply)).fixed(m.group).uint(m.accepted);
+  }
+  void operator()(const wire::Disconnect& m) {
+    w.array(2).uint(static_cast<std::uint8_t>(Type::disconnect)).fixed(m.group);
+  }
+  void operator()(const wire::Shuffle& m) {
+    w.array(4).uint(static_cast<std::uint8_t>(Type::shuffle)).fixed(m.group).uint(m.reply);
+    w.array(static_cast<std::uint32_t>(m.peers.size()));
+    for (const auto& p : m.peers) w.array(2).fixed(p.id).str(p.address);
+  }
+  void operator()(const wire::Events& m) {
+    w.array(3).uint(static_cast<std::uint8_t>(Type::events)).fixed(m.group);
+    w.array(static_cast<std::uint32_t>(m.events.size()));
+    for (const auto& e : m.events) w.bin(e);
+  }
+  void operator()(const wire::IHave& m) {
+    w.array(3).uint(static_cast<std::uint8_t>(Type::ihave)).fixed(m.group);
+    write_ids(w, m.ids);
+  }
+  void operator()(const wire::Graft& m) {
+    w.array(3).uint(static_cast<std::uint8_t>(Type::graft)).fixed(m.group);
+    write_ids(w, m.ids);
+  }
+  void operator()(const wire::Prune& m) {
+    w.array(2).uint(static_cast<std::uint8_t>(Type::prune)).fixed(m.group);
+  }
+  void operator()(const wire::Heads& m) {
+    w.array(4).uint(static_cast<std::uint8_t>(Type::heads)).fixed(m.group).uint(m.reply);
+    write_ids(w, m.heads);
+  }
+};
+
+}  // namespace
+
+Bytes encode_wire(const WireMessage& message) {
+  codec::Writer w;
+  std::visit(Encoder{w}, message);
+  return w.take();
+}
+
+const char* wire_name(const WireMessage& message) {
+  static const char* names[] = {"hello", "neighbor", "neighbor-reply", "disconnect", "shuffle",
+                                "events", "ihave", "graft", "prune", "heads"};
+  return names[message.index()];
+}
+
+Result<WireMessage> decode_wire(ByteView bytes) {
+  const codec::DecodeLimits limits{
+      .bytes_max = wire_limits::message_bytes_max,
+      .array_max = std::max({wire_limits::groups_max, wire_limits::ids_max, wire_limits::events_max,
+                             wire_limits::peers_max}),
+      .bin_max = limits::event_bytes_max,
+      .str_max = wire_limits::address_bytes_max,
+      .depth_max = 3,
+  };
+  QUN_TRY(auto handle, codec::unpack_strict(bytes, limits));
+  QUN_TRY(auto a, codec::array(handle.get(), 2, 4, "message"));
+  QUN_TRY(auto type, codec::uint(a.ptr[0], 255, "message type"));
+  auto need = [&](std::uint32_t n) -> Result<void> {
+    if (a.size != n) return Error(Errc::malformed, "wrong field count for message type " + std::to_string(type));
+    return ok_result();
+  };
+  switch (static_cast<Type>(type)) {
+    case Type::hello: {
+      QUN_TRY_VOID(need(4));
+      wire::Hello m;
+      QUN_TRY(m.nonce, codec::fixed<HelloNonce>(a.ptr[1], "nonce"));
+      QUN_TRY(m.address, codec::str(a.ptr[2], wire_limits::address_bytes_max, "address"));
+      QUN_TRY(auto tags, codec::array(a.ptr[3], 0, wire_limits::groups_max, "groups"));
+      for (std::uint32_t i = 0; i < tags.size; ++i) {
+        QUN_TRY(auto t, codec::fixed<GroupTag>(tags.ptr[i], "group tag"));
+        m.groups.push_back(t);
+      }
+      return WireMessage(std::move(m));
+    }
+    case Type::neighbor: {
+      QUN_TRY_VOID(need(3));
+      wire::Neighbor m;
+      QUN_TRY(m.group, codec::fixed<Hash>(a.ptr[1], "group"));
+      QUN_TRY(m.high_priority, read_bool(a.ptr[2], "priority"));
+      return WireMessage(m);
+    }
+    case Type::neighbor_reply: {
+      QUN_TRY_VOID(need(3));
+      wire::NeighborReply m;
+      QUN_TRY(m.group, codec::fixed<Hash>(a.ptr[1], "group"));
+      QUN_TRY(m.accepted, read_bool(a.ptr[2], "accepted"));
+      return WireMessage(m);
+    }
+    case Type::disconnect: {
+      QUN_TRY_VOID(need(2));
+      wire::Disconnect m;
+      QUN_TRY(m.group, codec::fixed<Hash>(a.ptr[1], "group"));
+      return WireMessage(m);
+    }
+    case Type::shuffle: {
+      QUN_TRY_VOID(need(4));
+      wire::Shuffle m;
+      QUN_TRY(m.group, codec::fixed<Hash>(a.ptr[1], "group"));
+      QUN_TRY(m.reply, read_bool(a.ptr[2], "reply"));
+      QUN_TRY(auto peers, codec::array(a.ptr[3], 0, wire_limits::peers_max, "peers"));
+      for (std::uint32_t i = 0; i < peers.size; ++i) {
+        QUN_TRY(auto pair, codec::array(peers.ptr[i], 2, 2, "peer"));
+        PeerInfo p;
+        QUN_TRY(p.id, codec::fixed<PublicKey>(pair.ptr[0], "peer id"));
+        QUN_TRY(p.address, codec::str(pair.ptr[1], wire_limits::address_bytes_max, "peer address"));
+        m.peers.push_back(std::move(p));
+      }
+      return WireMessage(std::move(m));
+    }
+    case Type::events: {
+      QUN_TRY_VOID(need(3));
+      wire::Events m;
+      QUN_TRY(m.group, codec::fixed<Hash>(a.ptr[1], "group"));
+      QUN_TRY(auto evs, codec::array(a.ptr[2], 0, wire_limits::events_max, "events"));
+      std::size_t total = 0;
+      for (std::uint32_t i = 0; i < evs.size; ++i) {
+        QUN_TRY(auto e, codec::bin(evs.ptr[i], 1, limits::event_bytes_max, "event"));
+        total += e.size();
+        if (total > wire_limits::events_bytes_max) return Error(Errc::too_large, "event batch");
+        m.events.emplace_back(e.begin(), e.end());
+      }
+      return WireMessage(std::move(m));
+    }
+    case Type::ihave:
+    case Type::graft: {
+      QUN_TRY_VOID(need(3));
+      Hash group;
+      QUN_TRY(group, codec::fixed<Hash>(a.ptr[1], "group"));
+      QUN_TRY(auto ids, read_ids(a.ptr[2]));
+      if (static_cast<Type>(type) == Type::ihave) return WireMessage(wire::IHave{group, std::move(ids)});
+      return WireMessage(wire::Graft{group, std::move(ids)});
+    }
+    case Type::prune: {
+      QUN_TRY_VOID(need(2));
+      wire::Prune m;
+      QUN_TRY(m.group, codec::fixed<Hash>(a.ptr[1], "group"));
+      return WireMessage(m);
+    }
+    case Type::heads: {
+      QUN_TRY_VOID(need(4));
+      wire::Heads m;
+      QUN_TRY(m.group, codec::fixed<Hash>(a.ptr[1], "group"));
+      QUN_TRY(m.reply, read_bool(a.ptr[2], "reply"));
+      QUN_TRY(m.heads, read_ids(a.ptr[3]));
+      return WireMessage(std::move(m));
+    }
+  }
+  return Error(Errc::malformed, "unknown message type " + std::to_string(type));
+}
+
+}  // namespace qun

@@ -1,0 +1,109 @@
+// Wire messages between nodes, carried inside Link messages (which are encrypted and
+// authenticated). One msgpack array per message: [type, fields...]. Decoding is strict and
+// bounded like events; anything unexpected is an error the caller counts and punishes.
+//
+// A message larger than one Link message is split into chunks: each Link message starts with a
+// byte that is 1 when more chunks of the same message follow and 0 on the last one. Links are
+// ordered, so chunks need no ids; reassembly is bounded by wire_message_bytes_max.
+#pragma once
+
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "crypto/hash.h"
+#include "crypto/keys.h"
+#include "crypto/result.h"
+#include "node/limits.h"
+
+namespace qun {
+
+namespace wire_limits {
+// Group tags in one hello: a node replicates at most this many groups.
+inline constexpr std::size_t groups_max = 1024;
+// Peers in one shuffle or hello.
+inline constexpr std::size_t peers_max = 32;
+inline constexpr std::size_t address_bytes_max = 256;
+// Ids in one announcement, graft or heads message.
+inline constexpr std::size_t ids_max = 1024;
+// Events in one Events message, and their total size: one batch of catch-up.
+inline constexpr std::size_t events_max = 256;
+inline constexpr std::size_t events_bytes_max = 1024 * 1024;
+// A whole reassembled message: one full batch plus framing.
+inline constexpr std::size_t message_bytes_max = events_bytes_max + 64 * 1024;
+inline constexpr std::size_t tag_bytes = 16;
+inline constexpr std::size_t hello_nonce_bytes = 16;
+static_assert(limits::event_bytes_max <= events_bytes_max, "one event always fits a batch");
+}  // namespace wire_limits
+
+struct GroupTagTag {};
+using GroupTag = FixedBytes<wire_limits::tag_bytes, GroupTagTag>;
+struct HelloNonceTag {};
+using HelloNonce = FixedBytes<wire_limits::hello_nonce_bytes, HelloNonceTag>;
+
+// A group tag: keyed BLAKE2b of the sender's hello nonce under the group id. Only a peer that
+// knows the group id can tell which group a tag names; tags differ on every link.
+GroupTag group_tag(const Hash& group, const HelloNonce& nonce);
+
+struct PeerInfo {
+  PublicKey id;
+  std::string address;
+  bool operator==(const PeerInfo&) const = default;
+};
+
+namespace wire {
+// Sent first on every link, and again whenever the sender's groups change.
+struct Hello {
+  HelloNonce nonce;
+  std::string address;  // where the sender listens ("" if unreachable)
+  std::vector<GroupTag> groups;
+};
+// HyParView-style membership, per group.
+struct Neighbor {  // please take me into your active set for this group
+  Hash group;
+  bool high_priority;  // the sender has no active peer for this group
+};
+struct NeighborReply {
+  Hash group;
+  bool accepted;
+};
+struct Disconnect {  // I dropped you from my active set for this group
+  Hash group;
+};
+struct Shuffle {  // a sample of known peers; the receiver answers with its own (reply = true)
+  Hash group;
+  bool reply;
+  std::vector<PeerInfo> peers;
+};
+// Plumtree-style broadcast and catch-up, per group.
+struct Events {  // encoded events, parents before children
+  Hash group;
+  std::vector<Bytes> events;
+};
+struct IHave {  // lazy announcement of event ids
+  Hash group;
+  std::vector<Hash> ids;
+};
+struct Graft {  // send me these events and push to me from now on
+  Hash group;
+  std::vector<Hash> ids;
+};
+struct Prune {  // stop pushing to me (I got your events from someone else)
+  Hash group;
+};
+struct Heads {  // my heads: send me what I lack (events not in their causal past)
+  Hash group;
+  std::vector<Hash> heads;
+  bool reply;  // this answers yours: do not answer it
+};
+}  // namespace wire
+
+using WireMessage = std::variant<wire::Hello, wire::Neighbor, wire::NeighborReply, wire::Disconnect,
+                                 wire::Shuffle, wire::Events, wire::IHave, wire::Graft, wire::Prune,
+                                 wire::Heads>;
+
+Bytes encode_wire(const WireMessage& message);
+[[nodiscard]] Result<WireMessage> decode_wire(ByteView bytes);
+const char* wire_name(const WireMessage& message);
+
+}  // namespace qun
