@@ -2,6 +2,8 @@
 
 #include <sodium.h>
 
+#include <algorithm>
+
 #include "node/codec.h"
 
 namespace qun {
@@ -96,7 +98,10 @@ const char* wire_name(const WireMessage& message) {
   return names[message.index()];
 }
 
-Result<WireMessage> decode_wire(ByteView bytes) {
+namespace {
+
+// Every check but canonical form, which decode_wire adds.
+Result<WireMessage> decode_fields(ByteView bytes) {
   const codec::DecodeLimits limits{
       .bytes_max = wire_limits::message_bytes_max,
       .array_max = std::max({wire_limits::groups_max, wire_limits::ids_max, wire_limits::events_max,
@@ -199,6 +204,20 @@ Result<WireMessage> decode_wire(ByteView bytes) {
     }
   }
   return Error(Errc::malformed, "unknown message type " + std::to_string(type));
+}
+
+}  // namespace
+
+Result<WireMessage> decode_wire(ByteView bytes) {
+  QUN_TRY(auto message, decode_fields(bytes));
+  // Like events, a message has one byte form: msgpack allows longer forms of the same values
+  // (a uint8 for a small type number, a str8 for a short address), which we refuse.
+  const Bytes canonical = encode_wire(message);
+  if (canonical.size() != bytes.size() ||
+      !std::equal(canonical.begin(), canonical.end(), bytes.begin())) {
+    return Error(Errc::malformed, "not in canonical form");
+  }
+  return message;
 }
 
 }  // namespace qun

@@ -1,6 +1,7 @@
 // Wire messages between nodes, carried inside Link messages (which are encrypted and
-// authenticated). One msgpack array per message: [type, fields...]. Decoding is strict and
-// bounded like events; anything unexpected is an error the caller counts and punishes.
+// authenticated). One msgpack array per message: [type, fields...]. Decoding is strict,
+// canonical and bounded like events; anything unexpected is an error the caller counts and
+// punishes.
 //
 // A message larger than one Link message is split into chunks: each Link message starts with a
 // byte that is 1 when more chunks of the same message follow and 0 on the last one. Links are
