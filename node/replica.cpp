@@ -61,6 +61,15 @@ void Replica::restore_key(std::uint64_t epoch, const Hash& source, const Symmetr
   keys_.add(epoch, source, key);
 }
 
+Replica Replica::clone_for(const SigningKey* self) const {
+  Replica out(group_.id(), self);
+  out.group_ = group_;
+  if (self) {
+    for (const auto* rec : out.group_.ordered()) out.absorb(*rec);
+  }
+  return out;
+}
+
 std::vector<BundleKey> Replica::take_new_keys() { return std::exchange(new_keys_, {}); }
 
 void Replica::absorb(const EventRecord& rec) {
