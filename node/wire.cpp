@@ -79,7 +79,7 @@ struct Encoder {
     w.array(2).uint(static_cast<std::uint8_t>(Type::prune)).fixed(m.group);
   }
   void operator()(const wire::Heads& m) {
-    w.array(4).uint(static_cast<std::uint8_t>(Type::heads)).fixed(m.group).uint(m.reply);
+    w.array(4).uint(static_cast<std::uint8_t>(Type::heads)).fixed(m.group).uint(m.want);
     write_ids(w, m.heads);
   }
 };
@@ -198,7 +198,7 @@ Result<WireMessage> decode_fields(ByteView bytes) {
       QUN_TRY_VOID(need(4));
       wire::Heads m;
       QUN_TRY(m.group, codec::fixed<Hash>(a.ptr[1], "group"));
-      QUN_TRY(m.reply, read_bool(a.ptr[2], "reply"));
+      QUN_TRY(m.want, read_bool(a.ptr[2], "want"));
       QUN_TRY(m.heads, read_ids(a.ptr[3]));
       return WireMessage(std::move(m));
     }

@@ -92,10 +92,13 @@ struct Graft {  // send me these events and push to me from now on
 struct Prune {  // stop pushing to me (I got your events from someone else)
   Hash group;
 };
-struct Heads {  // my heads: send me what I lack (events not in their causal past)
+// Catch-up. An offer announces the sender's heads; a receiver lacking some of them (and not
+// already fetching them from another peer) answers with a request carrying its own heads; the
+// receiver of a request sends every event outside the causal past of the requester's heads.
+struct Heads {
   Hash group;
   std::vector<Hash> heads;
-  bool reply;  // this answers yours: do not answer it
+  bool want;  // a request ("send me what I lack"), not an offer
 };
 }  // namespace wire
 

@@ -1,0 +1,851 @@
+#include "node/node.h"
+
+#include <algorithm>
+#include <unordered_set>
+
+namespace qun {
+namespace {
+
+// Event batches sent per peer per pump during catch-up: bounds the bytes one peer can make us
+// queue in one step (each batch is at most wire_limits::events_bytes_max).
+constexpr std::size_t sync_batches_per_pump = 4;
+// How often a peer with catch-up left is pumped again.
+constexpr Millis sync_pump_ms = 20;
+// A connection not active in any group, with no catch-up left, is closed after this long.
+constexpr Millis idle_close_ms = 30'000;
+// Connections per node, both directions: bounds memory and file descriptors.
+constexpr std::size_t connections_max = 256;
+// Heads are not answered again to the same peer within this time (no ping-pong).
+constexpr Millis heads_reply_gap_ms = 1'000;
+// After asking one peer for heads it offered, a node does not ask another for the same heads for
+// this long, so that two peers do not both send it the same missing events.
+constexpr Millis sync_wait_ms = 2'000;
+// Banned peers remembered at most (oldest forgotten first).
+constexpr std::size_t banned_max = 1024;
+
+template <typename T>
+const T& pick(const std::vector<T>& v, Rng& rng) {
+  return v[rng.uniform(v.size())];
+}
+
+}  // namespace
+
+struct Node::Impl {
+  struct Conn {
+    ConnId id = 0;
+    bool outbound = false;
+    std::string address;  // dialed, or announced in the peer's hello
+    std::optional<PublicKey> expected;
+    std::optional<Link> link;
+    std::optional<PublicKey> peer;
+    bool established = false;
+    bool hello_received = false;
+    HelloNonce my_nonce;
+    std::set<Hash> shared;  // groups both sides hold
+    Bytes reassembly;
+    std::uint64_t bytes_sent = 0;
+    std::uint64_t bytes_received = 0;
+    Millis opened_at = 0;
+    Millis last_used = 0;
+  };
+
+  struct Missing {  // an announced event we have not received
+    Millis deadline;
+    std::vector<PublicKey> announcers;
+  };
+
+  struct Overlay {
+    std::unique_ptr<Replica> replica;
+    std::map<PublicKey, ConnId> active;
+    std::set<PublicKey> lazy;  // active peers we only announce to; the rest are eager
+    std::set<PublicKey> asked;  // neighbor requests in flight
+    std::map<std::string, std::optional<PublicKey>> passive;  // address -> id when known
+    std::map<Hash, Missing> missing;
+    std::map<PublicKey, std::vector<Hash>> ihave_out;
+    std::map<PublicKey, std::deque<Hash>> sync_out;
+    std::map<PublicKey, Millis> heads_sent;
+    Millis next_shuffle = 0;
+    Millis next_sync = 0;
+    std::map<Hash, Millis> fetching;  // heads some peer is sending us, until when we wait
+  };
+
+  Impl(Node& node, const SigningKey& self, Rng rng, LogSink log)
+      : node(node), self(self), rng(std::move(rng)), log(std::move(log)) {}
+
+  Node& node;
+  const SigningKey& self;
+  Rng rng;
+  LogSink log;
+  std::map<ConnId, Conn> conns;
+  std::map<Hash, Overlay> groups;
+  std::map<PublicKey, Millis> banned;
+  std::deque<NodeOutput> out;
+  ConnId next_conn = 1ull << 62;  // outbound ids, far from the driver's inbound ones
+  Millis next_maintenance = 0;
+  Millis next_fast = UINT64_MAX;  // graft, ihave flush, sync pump
+
+  const NodeConfig& config() const { return node.config_; }
+  const OverlayConfig& oc() const { return node.config_.overlay; }
+
+  void note(LogLevel level, std::string message) {
+    log(LogRecord{level, "node", std::move(message)});
+  }
+
+  // ---------------------------------------------------------------- connections
+
+  Conn* conn_to(const PublicKey& peer) {
+    for (auto& [id, c] : conns)
+      if (c.established && c.peer && *c.peer == peer) return &c;
+    return nullptr;
+  }
+
+  bool dialing(const std::string& address) const {
+    for (const auto& [id, c] : conns)
+      if (c.address == address) return true;
+    return false;
+  }
+
+  void dial(Millis now, const std::string& address, std::optional<PublicKey> expected) {
+    if (address.empty() || address == config().listen_address || dialing(address)) return;
+    if (expected && (*expected == self.public_key() || banned.count(*expected))) return;
+    if (conns.size() >= connections_max) return;
+    ConnId id = next_conn++;
+    Conn& c = conns[id];
+    c.id = id;
+    c.outbound = true;
+    c.address = address;
+    c.expected = expected;
+    c.opened_at = now;
+    c.last_used = now;
+    out.push_back(node_output::Dial{id, address});
+  }
+
+  void close(Millis now, ConnId id, const std::string& why, bool misbehaved) {
+    auto it = conns.find(id);
+    if (it == conns.end()) return;
+    if (misbehaved) {
+      ++node.stats_.links_closed_misbehaving;
+      if (it->second.peer) ban(now, *it->second.peer);
+    }
+    note(misbehaved ? LogLevel::warn : LogLevel::debug,
+         "closing conn=" + std::to_string(id) +
+             (it->second.peer ? " peer=" + short_hex(*it->second.peer) : std::string()) +
+             " reason=" + why);
+    out.push_back(node_output::Close{id});
+    forget(now, id);
+  }
+
+  void ban(Millis now, const PublicKey& peer) {
+    if (banned.size() >= banned_max) {
+      auto oldest = std::min_element(banned.begin(), banned.end(),
+                                     [](const auto& a, const auto& b) { return a.second < b.second; });
+      banned.erase(oldest);
+    }
+    banned[peer] = now + oc().ban_ms;
+  }
+
+  // Removes a connection and everything that referred to it.
+  void forget(Millis now, ConnId id) {
+    auto it = conns.find(id);
+    if (it == conns.end()) return;
+    Conn c = std::move(it->second);
+    conns.erase(it);
+    if (!c.peer) return;
+    for (auto& [gid, g] : groups) {
+      auto a = g.active.find(*c.peer);
+      if (a != g.active.end() && a->second == id) {
+        g.active.erase(a);
+        g.lazy.erase(*c.peer);
+        if (!c.address.empty() && !banned.count(*c.peer)) remember(g, c.address, c.peer);
+      }
+      g.asked.erase(*c.peer);
+      g.sync_out.erase(*c.peer);
+      g.ihave_out.erase(*c.peer);
+    }
+    (void)now;
+  }
+
+  void remember(Overlay& g, const std::string& address, std::optional<PublicKey> id) {
+    if (address.empty() || address == config().listen_address) return;
+    if (id && *id == self.public_key()) return;
+    if (id && g.active.count(*id)) return;
+    auto it = g.passive.find(address);
+    if (it != g.passive.end()) {
+      if (id) it->second = id;
+      return;
+    }
+    if (g.passive.size() >= oc().passive_max) {
+      auto victim = g.passive.begin();
+      std::advance(victim, static_cast<long>(rng.uniform(g.passive.size())));
+      g.passive.erase(victim);
+    }
+    g.passive.emplace(address, id);
+  }
+
+  void send(Millis now, Conn& c, const WireMessage& m) {
+    if (!c.link || !c.established) return;
+    Bytes bytes = encode_wire(m);
+    const std::size_t chunk = message_bytes_max - 1;
+    std::size_t at = 0;
+    do {
+      std::size_t n = std::min(chunk, bytes.size() - at);
+      Bytes piece;
+      piece.reserve(n + 1);
+      piece.push_back(at + n < bytes.size() ? 1 : 0);
+      piece.insert(piece.end(), bytes.begin() + static_cast<long>(at),
+                   bytes.begin() + static_cast<long>(at + n));
+      if (auto r = c.link->send(now, piece); !r.ok()) {
+        note(LogLevel::warn, "send failed conn=" + std::to_string(c.id) + " " + r.error().message());
+        break;
+      }
+      at += n;
+    } while (at < bytes.size());
+    c.last_used = now;
+    drain_link(now, c);
+  }
+
+  void send_to(Millis now, const PublicKey& peer, const WireMessage& m) {
+    if (Conn* c = conn_to(peer)) send(now, *c, m);
+  }
+
+  // Moves the link's outputs to ours; handles establishment, messages and closure.
+  void drain_link(Millis now, Conn& c) {
+    const ConnId id = c.id;
+    while (true) {
+      auto it = conns.find(id);
+      if (it == conns.end() || !it->second.link) return;
+      auto o = it->second.link->poll();
+      if (!o) return;
+      Conn& cc = it->second;
+      if (auto* s = std::get_if<link_output::SendBytes>(&*o)) {
+        cc.bytes_sent += s->bytes.size();
+        node.stats_.bytes_sent += s->bytes.size();
+        out.push_back(node_output::Send{id, std::move(s->bytes)});
+      } else if (auto* e = std::get_if<link_output::Established>(&*o)) {
+        on_established(now, cc, e->peer);
+      } else if (auto* r = std::get_if<link_output::Received>(&*o)) {
+        on_message_chunk(now, cc, r->message);
+      } else if (auto* cl = std::get_if<link_output::Closed>(&*o)) {
+        close(now, id, close_reason_name(cl->reason), cl->reason != CloseReason::handshake_timeout);
+        return;
+      }
+    }
+  }
+
+  void on_established(Millis now, Conn& c, const PublicKey& peer) {
+    const ConnId id = c.id;
+    if (peer == self.public_key()) return close(now, id, "connected to self", false);
+    auto b = banned.find(peer);
+    if (b != banned.end() && b->second > now) return close(now, id, "banned peer", false);
+    // One connection per peer: the one dialed by the smaller id wins, on both sides.
+    for (auto& [oid, other] : conns) {
+      if (oid == id || !other.established || !other.peer || *other.peer != peer) continue;
+      const bool i_am_smaller = self.public_key() < peer;
+      const bool keep_new = c.outbound == i_am_smaller;
+      if (keep_new && other.outbound != c.outbound) {
+        close(now, oid, "duplicate connection", false);
+        break;
+      }
+      return close(now, id, "duplicate connection", false);
+    }
+    Conn& cc = conns.at(id);
+    cc.peer = peer;
+    cc.established = true;
+    rng.fill(cc.my_nonce.bytes);
+    note(LogLevel::info, "link up conn=" + std::to_string(id) + " peer=" + short_hex(peer));
+    send_hello(now, cc);
+  }
+
+  void send_hello(Millis now, Conn& c) {
+    wire::Hello h;
+    h.nonce = c.my_nonce;
+    h.address = config().listen_address;
+    for (const auto& [gid, g] : groups) h.groups.push_back(group_tag(gid, c.my_nonce));
+    send(now, c, h);
+  }
+
+  void on_message_chunk(Millis now, Conn& c, const Bytes& chunk) {
+    const ConnId id = c.id;
+    if (chunk.empty() || chunk[0] > 1) return misbehave(now, id, "bad chunk");
+    c.reassembly.insert(c.reassembly.end(), chunk.begin() + 1, chunk.end());
+    if (c.reassembly.size() > wire_limits::message_bytes_max)
+      return misbehave(now, id, "message too large");
+    if (chunk[0] == 1) return;
+    Bytes whole = std::move(c.reassembly);
+    c.reassembly.clear();
+    c.bytes_received += whole.size();
+    c.last_used = now;
+    auto m = decode_wire(whole);
+    if (!m.ok()) return misbehave(now, id, "malformed message: " + m.error().context());
+    on_message(now, id, *m);
+  }
+
+  void misbehave(Millis now, ConnId id, const std::string& why) {
+    ++node.stats_.messages_malformed;
+    close(now, id, why, true);
+  }
+
+  // ---------------------------------------------------------------- messages
+
+  void on_message(Millis now, ConnId id, const WireMessage& m) {
+    Conn& c = conns.at(id);
+    if (auto* h = std::get_if<wire::Hello>(&m)) return on_hello(now, c, *h);
+    if (!c.hello_received) return misbehave(now, id, "message before hello");
+    const PublicKey peer = *c.peer;
+    auto group_of = [&](const Hash& gid) -> Overlay* {
+      if (!c.shared.count(gid)) return nullptr;
+      auto it = groups.find(gid);
+      return it == groups.end() ? nullptr : &it->second;
+    };
+    std::visit(
+        [&](const auto& msg) {
+          using T = std::decay_t<decltype(msg)>;
+          if constexpr (std::is_same_v<T, wire::Hello>) {
+          } else {
+            Overlay* g = group_of(msg.group);
+            // A group the peer did not show us a tag for, or one we dropped: ignore quietly.
+            if (!g) return;
+            handle(now, c, peer, *g, msg);
+          }
+        },
+        m);
+  }
+
+  void on_hello(Millis now, Conn& c, const wire::Hello& h) {
+    std::set<GroupTag> tags(h.groups.begin(), h.groups.end());
+    std::set<Hash> shared;
+    for (const auto& [gid, g] : groups)
+      if (tags.count(group_tag(gid, h.nonce))) shared.insert(gid);
+    if (!h.address.empty()) c.address = h.address;
+    const bool first = !c.hello_received;
+    c.hello_received = true;
+    std::set<Hash> added;
+    std::set_difference(shared.begin(), shared.end(), c.shared.begin(), c.shared.end(),
+                        std::inserter(added, added.end()));
+    c.shared = shared;
+    const PublicKey peer = *c.peer;
+    for (const auto& gid : added) {
+      Overlay& g = groups.at(gid);
+      remember(g, c.address, peer);
+      if (!g.active.count(peer) && g.active.size() + g.asked.size() < oc().active_target) {
+        g.asked.insert(peer);
+        send_to(now, peer, wire::Neighbor{gid, g.active.empty()});
+      }
+      // Catch-up: each side offers its heads; whoever lacks something asks.
+      send_heads(now, g, gid, peer, false);
+    }
+    (void)first;
+  }
+
+  void activate(Overlay& g, const PublicKey& peer, ConnId conn) {
+    g.active[peer] = conn;
+    g.lazy.erase(peer);  // Plumtree starts every new neighbour eager
+    g.passive.erase(conns.at(conn).address);
+  }
+
+  void handle(Millis now, Conn& c, const PublicKey& peer, Overlay& g, const wire::Neighbor& m) {
+    bool accept = g.active.count(peer) || g.active.size() < oc().active_max;
+    if (!accept && m.high_priority && !g.active.empty()) {
+      // A peer with no neighbour at all is always taken in; someone else makes room.
+      std::vector<PublicKey> ids;
+      for (const auto& [id, conn] : g.active) ids.push_back(id);
+      const PublicKey victim = pick(ids, rng);
+      send_to(now, victim, wire::Disconnect{m.group});
+      auto vc = g.active.at(victim);
+      g.active.erase(victim);
+      g.lazy.erase(victim);
+      if (conns.count(vc)) remember(g, conns.at(vc).address, victim);
+      accept = true;
+    }
+    if (accept) activate(g, peer, c.id);
+    send(now, c, wire::NeighborReply{m.group, accept});
+  }
+
+  void handle(Millis now, Conn& c, const PublicKey& peer, Overlay& g, const wire::NeighborReply& m) {
+    g.asked.erase(peer);
+    if (m.accepted) {
+      if (g.active.size() >= oc().active_max && !g.active.count(peer)) {
+        send(now, c, wire::Disconnect{m.group});
+        return;
+      }
+      activate(g, peer, c.id);
+    }
+  }
+
+  void handle(Millis, Conn& c, const PublicKey& peer, Overlay& g, const wire::Disconnect&) {
+    g.active.erase(peer);
+    g.lazy.erase(peer);
+    remember(g, c.address, peer);
+  }
+
+  std::vector<PeerInfo> sample(Overlay& g, std::size_t n) {
+    std::vector<PeerInfo> all;
+    for (const auto& [id, conn] : g.active) {
+      auto it = conns.find(conn);
+      if (it != conns.end() && !it->second.address.empty()) all.push_back({id, it->second.address});
+    }
+    for (const auto& [address, id] : g.passive)
+      if (id) all.push_back({*id, address});
+    for (std::size_t i = all.size(); i > 1; --i) std::swap(all[i - 1], all[rng.uniform(i)]);
+    if (all.size() > n) all.resize(n);
+    return all;
+  }
+
+  void handle(Millis now, Conn& c, const PublicKey&, Overlay& g, const wire::Shuffle& m) {
+    if (!m.reply) {
+      auto mine = sample(g, oc().shuffle_peers);
+      if (!config().listen_address.empty())
+        mine.insert(mine.begin(), PeerInfo{self.public_key(), config().listen_address});
+      if (mine.size() > wire_limits::peers_max) mine.resize(wire_limits::peers_max);
+      send(now, c, wire::Shuffle{m.group, true, std::move(mine)});
+    }
+    for (const auto& p : m.peers) {
+      if (banned.count(p.id)) continue;
+      remember(g, p.address, p.id);
+    }
+  }
+
+  void handle(Millis now, Conn& c, const PublicKey& peer, Overlay& g, const wire::Events& m) {
+    std::vector<Event> events;
+    events.reserve(m.events.size());
+    for (const auto& bytes : m.events) {
+      auto e = decode_event(bytes);
+      if (!e.ok()) return misbehave(now, c.id, "undecodable event: " + e.error().context());
+      if (e->group_id() != m.group) return misbehave(now, c.id, "event of another group");
+      events.push_back(std::move(e).value());
+    }
+    node.stats_.events_received += events.size();
+    ingest(now, g, m.group, std::move(events), peer);
+  }
+
+  void handle(Millis now, Conn&, const PublicKey& peer, Overlay& g, const wire::IHave& m) {
+    for (const auto& id : m.ids) {
+      if (g.replica->group().has(id)) continue;
+      auto& entry = g.missing[id];
+      if (entry.announcers.empty()) entry.deadline = now + oc().graft_timeout_ms;
+      if (std::find(entry.announcers.begin(), entry.announcers.end(), peer) == entry.announcers.end())
+        entry.announcers.push_back(peer);
+      next_fast = std::min(next_fast, entry.deadline);
+    }
+  }
+
+  void handle(Millis now, Conn& c, const PublicKey& peer, Overlay& g, const wire::Graft& m) {
+    if (g.active.count(peer)) g.lazy.erase(peer);
+    std::vector<Bytes> batch;
+    for (const auto& id : m.ids) {
+      const EventRecord* rec = g.replica->group().find(id);
+      if (rec) batch.push_back(encode(rec->event));
+    }
+    send_events(now, c, g.replica->id(), std::move(batch));
+  }
+
+  void handle(Millis, Conn&, const PublicKey& peer, Overlay& g, const wire::Prune&) {
+    if (g.active.count(peer)) g.lazy.insert(peer);
+  }
+
+  void handle(Millis now, Conn& c, const PublicKey& peer, Overlay& g, const wire::Heads& m) {
+    const Group& group = g.replica->group();
+    if (!m.want) {
+      // An offer: ask for heads we lack, unless another peer is already sending them.
+      bool ask = false;
+      for (const auto& h : m.heads) {
+        if (group.has(h)) continue;
+        auto f = g.fetching.find(h);
+        if (f == g.fetching.end() || f->second <= now) ask = true;
+      }
+      if (!ask) return;
+      for (const auto& h : m.heads)
+        if (!group.has(h)) g.fetching[h] = now + sync_wait_ms;
+      send_heads(now, g, g.replica->id(), peer, true);
+      return;
+    }
+    // A request. Everything the peer holds is the causal past of its heads; send the rest.
+    std::unordered_set<Hash, HashHasher> theirs;
+    std::vector<Hash> stack;
+    for (const auto& h : m.heads)
+      if (group.has(h) && theirs.insert(h).second) stack.push_back(h);
+    while (!stack.empty()) {
+      Hash cur = stack.back();
+      stack.pop_back();
+      for (const auto& p : group.find(cur)->event.parents)
+        if (theirs.insert(p).second) stack.push_back(p);
+    }
+    std::deque<Hash> todo;
+    for (const auto* rec : group.ordered())
+      if (!theirs.count(rec->event.id)) todo.push_back(rec->event.id);
+    if (todo.empty()) return;
+    g.sync_out[peer] = std::move(todo);
+    pump(now, g, peer);
+    (void)c;
+  }
+
+  // Sends our heads: an offer (want = false) or a request for what we lack (want = true).
+  void send_heads(Millis now, Overlay& g, const Hash& gid, const PublicKey& peer, bool want) {
+    if (want) {
+      auto last = g.heads_sent.find(peer);
+      if (last != g.heads_sent.end() && now < last->second + heads_reply_gap_ms) return;
+      g.heads_sent[peer] = now;
+    }
+    std::vector<Hash> heads(g.replica->group().heads().begin(), g.replica->group().heads().end());
+    if (heads.size() > wire_limits::ids_max) heads.resize(wire_limits::ids_max);
+    send_to(now, peer, wire::Heads{gid, std::move(heads), want});
+  }
+
+  void send_events(Millis now, Conn& c, const Hash& gid, std::vector<Bytes> events) {
+    std::vector<Bytes> batch;
+    std::size_t bytes = 0;
+    for (auto& e : events) {
+      if (batch.size() == wire_limits::events_max || bytes + e.size() > wire_limits::events_bytes_max) {
+        send(now, c, wire::Events{gid, std::move(batch)});
+        batch.clear();
+        bytes = 0;
+      }
+      bytes += e.size();
+      batch.push_back(std::move(e));
+    }
+    if (!batch.empty()) send(now, c, wire::Events{gid, std::move(batch)});
+  }
+
+  // Sends the next catch-up batches to one peer.
+  void pump(Millis now, Overlay& g, const PublicKey& peer) {
+    auto q = g.sync_out.find(peer);
+    if (q == g.sync_out.end()) return;
+    Conn* c = conn_to(peer);
+    if (!c) {
+      g.sync_out.erase(q);
+      return;
+    }
+    for (std::size_t b = 0; b < sync_batches_per_pump && !q->second.empty(); ++b) {
+      std::vector<Bytes> batch;
+      std::size_t bytes = 0;
+      while (!q->second.empty() && batch.size() < wire_limits::events_max) {
+        const EventRecord* rec = g.replica->group().find(q->second.front());
+        Bytes e = encode(rec->event);
+        if (bytes + e.size() > wire_limits::events_bytes_max) break;
+        bytes += e.size();
+        batch.push_back(std::move(e));
+        q->second.pop_front();
+      }
+      send(now, *c, wire::Events{g.replica->id(), std::move(batch)});
+    }
+    if (q->second.empty()) {
+      g.sync_out.erase(q);
+    } else {
+      next_fast = std::min(next_fast, now + sync_pump_ms);
+    }
+  }
+
+  // ---------------------------------------------------------------- events
+
+  void ingest(Millis now, Overlay& g, const Hash& gid, std::vector<Event> events,
+              std::optional<PublicKey> from) {
+    const std::size_t received = events.size();
+    IngestReport report = g.replica->ingest(std::move(events));
+    node.stats_.events_duplicate += report.duplicates;
+    if (!report.rejected.empty()) {
+      node.stats_.events_rejected += report.rejected.size();
+      note(LogLevel::warn, "rejected event id=" + short_hex(report.rejected.front().first) +
+                               " group=" + short_hex(gid) + " reason=" + report.rejected.front().second);
+      if (from) {
+        if (Conn* c = conn_to(*from)) close(now, c->id, "sent invalid events", true);
+        from.reset();
+      }
+    }
+    if (from && report.admitted.empty() && report.duplicates == received && received > 0 &&
+        g.active.count(*from) && !g.lazy.count(*from)) {
+      // Plumtree: a push of nothing new; that link is redundant in the tree.
+      g.lazy.insert(*from);
+      send_to(now, *from, wire::Prune{gid});
+    }
+    if (from && report.pending > 0) send_heads(now, g, gid, *from, true);
+    after_admit(now, g, gid, report, from);
+  }
+
+  void after_admit(Millis now, Overlay& g, const Hash& gid, const IngestReport& report,
+                   std::optional<PublicKey> from) {
+    if (report.admitted.empty() && report.evicted.empty()) return;
+    out.push_back(node_output::Persist{gid, report, g.replica->take_new_keys()});
+    std::vector<Hash> delivered;
+    for (const auto& id : report.admitted) {
+      g.missing.erase(id);
+      if (g.replica->group().find(id)->accepted) delivered.push_back(id);
+    }
+    if (!delivered.empty()) out.push_back(node_output::Delivered{gid, std::move(delivered)});
+    // Eager push to the tree, lazy announcement to the rest.
+    std::vector<Bytes> encoded;
+    for (const auto& id : report.admitted) encoded.push_back(encode(g.replica->group().find(id)->event));
+    for (const auto& [peer, conn] : g.active) {
+      if (from && peer == *from) continue;
+      if (g.lazy.count(peer)) {
+        auto& q = g.ihave_out[peer];
+        q.insert(q.end(), report.admitted.begin(), report.admitted.end());
+        next_fast = std::min(next_fast, now + oc().ihave_delay_ms);
+      } else if (conns.count(conn)) {
+        send_events(now, conns.at(conn), gid, encoded);
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------- timers
+
+  void fast_timers(Millis now) {
+    next_fast = UINT64_MAX;
+    for (auto& [gid, g] : groups) {
+      // Lazy announcements.
+      for (auto it = g.ihave_out.begin(); it != g.ihave_out.end();) {
+        std::vector<Hash> ids = std::move(it->second);
+        const PublicKey peer = it->first;
+        it = g.ihave_out.erase(it);
+        for (std::size_t at = 0; at < ids.size(); at += wire_limits::ids_max) {
+          std::vector<Hash> part(ids.begin() + static_cast<long>(at),
+                                 ids.begin() + static_cast<long>(std::min(ids.size(), at + wire_limits::ids_max)));
+          send_to(now, peer, wire::IHave{gid, std::move(part)});
+        }
+      }
+      // Grafts for announced events that did not arrive by push.
+      std::map<PublicKey, std::vector<Hash>> grafts;
+      for (auto it = g.missing.begin(); it != g.missing.end();) {
+        Missing& m = it->second;
+        if (g.replica->group().has(it->first) || m.announcers.empty()) {
+          it = g.missing.erase(it);
+          continue;
+        }
+        if (m.deadline <= now) {
+          const PublicKey who = m.announcers.front();
+          m.announcers.erase(m.announcers.begin());
+          if (g.active.count(who) && grafts[who].size() < wire_limits::ids_max) grafts[who].push_back(it->first);
+          m.deadline = now + oc().graft_timeout_ms;
+        }
+        next_fast = std::min(next_fast, m.deadline);
+        ++it;
+      }
+      for (auto& [peer, ids] : grafts) {
+        g.lazy.erase(peer);
+        send_to(now, peer, wire::Graft{gid, std::move(ids)});
+      }
+      // Catch-up.
+      std::vector<PublicKey> pumping;
+      for (const auto& [peer, q] : g.sync_out) pumping.push_back(peer);
+      for (const auto& peer : pumping) pump(now, g, peer);
+    }
+  }
+
+  void maintenance(Millis now) {
+    next_maintenance = now + oc().maintenance_interval_ms;
+    for (auto& [gid, g] : groups) {
+      // Fill the active set: ask connected peers first, then dial known addresses.
+      std::size_t want = g.active.size() + g.asked.size() < oc().active_target
+                             ? oc().active_target - g.active.size() - g.asked.size()
+                             : 0;
+      if (want > 0) {
+        for (auto& [cid, c] : conns) {
+          if (want == 0) break;
+          if (!c.established || !c.peer || !c.shared.count(gid)) continue;
+          if (g.active.count(*c.peer) || g.asked.count(*c.peer)) continue;
+          g.asked.insert(*c.peer);
+          send(now, c, wire::Neighbor{gid, g.active.empty()});
+          --want;
+        }
+      }
+      if (want > 0 && !g.passive.empty()) {
+        std::vector<std::pair<std::string, std::optional<PublicKey>>> candidates;
+        for (const auto& [address, id] : g.passive) {
+          if (id && (conn_to(*id) || (banned.count(*id) && banned.at(*id) > now))) continue;
+          if (dialing(address)) continue;
+          candidates.push_back({address, id});
+        }
+        for (std::size_t i = 0; i < want && !candidates.empty(); ++i) {
+          std::size_t k = rng.uniform(candidates.size());
+          dial(now, candidates[k].first, candidates[k].second);
+          candidates.erase(candidates.begin() + static_cast<long>(k));
+        }
+      }
+      // Shuffle and anti-entropy with one random active peer each.
+      if (!g.active.empty()) {
+        std::vector<PublicKey> act;
+        for (const auto& [id, c] : g.active) act.push_back(id);
+        if (now >= g.next_shuffle) {
+          g.next_shuffle = now + oc().shuffle_interval_ms;
+          auto mine = sample(g, oc().shuffle_peers);
+          if (!config().listen_address.empty())
+            mine.insert(mine.begin(), PeerInfo{self.public_key(), config().listen_address});
+          if (mine.size() > wire_limits::peers_max) mine.resize(wire_limits::peers_max);
+          send_to(now, pick(act, rng), wire::Shuffle{gid, false, std::move(mine)});
+        }
+        if (now >= g.next_sync) {
+          g.next_sync = now + oc().sync_interval_ms;
+          send_heads(now, g, gid, pick(act, rng), false);
+        }
+      }
+    }
+    // Expire dials and close idle connections.
+    std::vector<ConnId> stale;
+    for (const auto& [cid, c] : conns) {
+      if (!c.established && now >= c.opened_at + oc().dial_timeout_ms) stale.push_back(cid);
+      if (c.established && now >= c.last_used + idle_close_ms && !in_use(c)) stale.push_back(cid);
+    }
+    for (auto cid : stale) close(now, cid, "idle", false);
+    for (auto& [gid, g] : groups)
+      for (auto it = g.fetching.begin(); it != g.fetching.end();)
+        it = it->second <= now ? g.fetching.erase(it) : std::next(it);
+    for (auto it = banned.begin(); it != banned.end();)
+      it = it->second <= now ? banned.erase(it) : std::next(it);
+  }
+
+  bool in_use(const Conn& c) const {
+    if (!c.peer) return false;
+    for (const auto& [gid, g] : groups)
+      if (g.active.count(*c.peer) || g.sync_out.count(*c.peer)) return true;
+    return false;
+  }
+};
+
+Node::Node(NodeConfig config, const SigningKey& self, Rng rng, LogSink log)
+    : config_(std::move(config)), impl_(std::make_unique<Impl>(*this, self, std::move(rng), std::move(log))) {}
+
+Node::~Node() = default;
+
+const PublicKey& Node::id() const { return impl_->self.public_key(); }
+
+void Node::add_group(Millis now, std::unique_ptr<Replica> replica,
+                     const std::vector<std::string>& peer_addresses) {
+  const Hash gid = replica->id();
+  auto& g = impl_->groups[gid];
+  g.replica = std::move(replica);
+  g.next_shuffle = now + impl_->rng.uniform(config_.overlay.shuffle_interval_ms);
+  g.next_sync = now + impl_->rng.uniform(config_.overlay.sync_interval_ms);
+  for (const auto& a : peer_addresses) impl_->remember(g, a, std::nullopt);
+  // Tell connected peers: the new group may be one we share.
+  for (auto& [cid, c] : impl_->conns)
+    if (c.established) impl_->send_hello(now, c);
+  impl_->next_maintenance = now;
+}
+
+void Node::remove_group(Millis now, const Hash& group) {
+  auto it = impl_->groups.find(group);
+  if (it == impl_->groups.end()) return;
+  for (const auto& [peer, conn] : it->second.active) impl_->send_to(now, peer, wire::Disconnect{group});
+  impl_->groups.erase(it);
+  for (auto& [cid, c] : impl_->conns) {
+    c.shared.erase(group);
+    if (c.established) impl_->send_hello(now, c);
+  }
+}
+
+Replica* Node::group(const Hash& id) {
+  auto it = impl_->groups.find(id);
+  return it == impl_->groups.end() ? nullptr : it->second.replica.get();
+}
+
+const Replica* Node::group(const Hash& id) const {
+  auto it = impl_->groups.find(id);
+  return it == impl_->groups.end() ? nullptr : it->second.replica.get();
+}
+
+std::vector<Hash> Node::groups() const {
+  std::vector<Hash> out;
+  for (const auto& [id, g] : impl_->groups) out.push_back(id);
+  return out;
+}
+
+void Node::add_peers(Millis now, const Hash& group, const std::vector<std::string>& addresses) {
+  auto it = impl_->groups.find(group);
+  if (it == impl_->groups.end()) return;
+  for (const auto& a : addresses) impl_->remember(it->second, a, std::nullopt);
+  impl_->next_maintenance = now;
+}
+
+void Node::publish(Millis now, const Hash& group, const std::vector<Event>& events) {
+  auto it = impl_->groups.find(group);
+  if (it == impl_->groups.end() || events.empty()) return;
+  // The replica already holds these; report them as admitted so they are stored and spread.
+  IngestReport report;
+  for (const auto& e : events)
+    if (it->second.replica->group().has(e.id)) report.admitted.push_back(e.id);
+  impl_->after_admit(now, it->second, group, report, std::nullopt);
+}
+
+void Node::on_connected(Millis now, ConnId conn, bool outbound) {
+  auto& impl = *impl_;
+  LinkConfig lc{config_.network_id, impl.log};
+  if (outbound) {
+    auto it = impl.conns.find(conn);
+    if (it == impl.conns.end()) return;
+    it->second.link.emplace(Link::initiator(now, impl.self, it->second.expected, impl.rng, lc));
+    impl.drain_link(now, it->second);
+  } else {
+    if (impl.conns.size() >= connections_max) {
+      impl.out.push_back(node_output::Close{conn});
+      return;
+    }
+    auto& c = impl.conns[conn];
+    c.id = conn;
+    c.outbound = false;
+    c.opened_at = now;
+    c.last_used = now;
+    c.link.emplace(Link::responder(now, impl.self, impl.rng, lc));
+    impl.drain_link(now, c);
+  }
+}
+
+void Node::on_bytes(Millis now, ConnId conn, ByteView bytes) {
+  auto it = impl_->conns.find(conn);
+  if (it == impl_->conns.end() || !it->second.link) return;
+  stats_.bytes_received += bytes.size();
+  it->second.link->on_bytes(now, bytes);
+  impl_->drain_link(now, it->second);
+}
+
+void Node::on_closed(Millis now, ConnId conn) { impl_->forget(now, conn); }
+
+void Node::on_tick(Millis now) {
+  auto& impl = *impl_;
+  std::vector<ConnId> ids;
+  for (auto& [id, c] : impl.conns)
+    if (c.link && c.link->next_deadline() && *c.link->next_deadline() <= now) ids.push_back(id);
+  for (auto id : ids) {
+    auto it = impl.conns.find(id);
+    if (it == impl.conns.end()) continue;
+    it->second.link->on_tick(now);
+    impl.drain_link(now, it->second);
+  }
+  if (now >= impl.next_fast) impl.fast_timers(now);
+  if (now >= impl.next_maintenance) impl.maintenance(now);
+}
+
+std::optional<NodeOutput> Node::poll() {
+  if (impl_->out.empty()) return std::nullopt;
+  NodeOutput o = std::move(impl_->out.front());
+  impl_->out.pop_front();
+  return o;
+}
+
+std::optional<Millis> Node::next_deadline() const {
+  Millis d = std::min(impl_->next_maintenance, impl_->next_fast);
+  for (const auto& [id, c] : impl_->conns)
+    if (c.link && c.link->next_deadline()) d = std::min(d, *c.link->next_deadline());
+  if (d == UINT64_MAX) return std::nullopt;
+  return d;
+}
+
+std::vector<Node::PeerStatus> Node::peers() const {
+  std::vector<PeerStatus> out;
+  for (const auto& [id, c] : impl_->conns)
+    out.push_back({id, c.peer, c.address, c.outbound, c.established, c.bytes_sent, c.bytes_received});
+  return out;
+}
+
+std::vector<PublicKey> Node::active_peers(const Hash& group) const {
+  std::vector<PublicKey> out;
+  auto it = impl_->groups.find(group);
+  if (it != impl_->groups.end())
+    for (const auto& [id, c] : it->second.active) out.push_back(id);
+  return out;
+}
+
+std::size_t Node::passive_size(const Hash& group) const {
+  auto it = impl_->groups.find(group);
+  return it == impl_->groups.end() ? 0 : it->second.passive.size();
+}
+
+}  // namespace qun

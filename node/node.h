@@ -1,0 +1,163 @@
+// Node: one person's node as a sans-IO engine: its groups (Replicas), its connections (secure
+// Links), and, per group, the overlay that spreads the group's events between the nodes that
+// replicate it (members and relays).
+//
+// Per group, the node keeps a small active set of peers and a larger passive list of known
+// peers, refreshed by shuffles (after HyParView); events spread by eager push along a tree and
+// lazy announcements to the other active peers, repaired by grafts (after Plumtree); and peers
+// reconcile on connect and periodically by exchanging heads (catch-up). Peer addresses travel
+// only inside a group's links, which are encrypted; a node names the groups it holds to a link
+// peer only as tags that a peer not knowing the group id cannot match.
+//
+// Calling contract (like quinn-proto's Connection):
+//  - Feed inputs (on_connected, on_bytes, on_closed, on_tick, publish, add_group); after each,
+//    drain poll() until it returns nullopt; then arm one timer for next_deadline().
+//  - Time never goes backwards. An early or extra on_tick does nothing.
+//  - Connection ids are the driver's: Dial outputs name a new id for an outbound connection;
+//    the driver assigns ids to inbound ones. Call on_closed exactly once per id it learned of.
+//  - The node never reads a clock, a socket or global randomness: `now` is the driver's monotonic
+//    ms, `wall_ms` (in publish) the author's Unix ms, and randomness comes from the injected Rng.
+#pragma once
+
+#include <deque>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "crypto/rng.h"
+#include "node/link.h"
+#include "node/log.h"
+#include "node/replica.h"
+#include "node/time.h"
+#include "node/wire.h"
+
+namespace qun {
+
+using ConnId = std::uint64_t;
+
+struct OverlayConfig {
+  // Active peers per group: enough for a connected overlay with a spanning tree plus lazy links
+  // (HyParView uses log10(N)+1; 5 covers groups up to 10^4 nodes).
+  std::size_t active_target = 5;
+  std::size_t active_max = 7;
+  // Known peers per group kept for repairs and new links.
+  std::size_t passive_max = 32;
+  // Peers exchanged in one shuffle.
+  std::size_t shuffle_peers = 8;
+  Millis shuffle_interval_ms = 10'000;
+  // Anti-entropy: heads are exchanged with each active peer this often (and on connect).
+  Millis sync_interval_ms = 15'000;
+  // A lazily announced event not received by push within this time is grafted.
+  Millis graft_timeout_ms = 300;
+  // Lazy announcements are batched this long.
+  Millis ihave_delay_ms = 50;
+  // Maintenance period: fill the active set, expire dials.
+  Millis maintenance_interval_ms = 1'000;
+  Millis dial_timeout_ms = 10'000;
+  // A misbehaving peer is refused for this long.
+  Millis ban_ms = 10 * 60'000;
+};
+
+struct NodeConfig {
+  std::string listen_address;  // how others reach this node; empty if it cannot be reached
+  std::string network_id = "qun";
+  bool relay = false;          // a relay stores and forwards groups it cannot read
+  OverlayConfig overlay;
+};
+
+// Outputs, drained in order from poll().
+namespace node_output {
+struct Dial {  // open a connection to address and report it with on_connected(conn, true)
+  ConnId conn;
+  std::string address;
+};
+struct Send {
+  ConnId conn;
+  Bytes bytes;
+};
+struct Close {  // close the connection; do not call on_closed for it afterwards
+  ConnId conn;
+};
+struct Persist {  // write these to the store (group_store.h persist), in this order
+  Hash group;
+  IngestReport report;
+  std::vector<BundleKey> keys;
+};
+struct Delivered {  // events newly accepted into a group's history (for UIs), in order
+  Hash group;
+  std::vector<Hash> events;
+};
+}  // namespace node_output
+using NodeOutput = std::variant<node_output::Dial, node_output::Send, node_output::Close,
+                                node_output::Persist, node_output::Delivered>;
+
+// Counters for tests, benchmarks and `qun status`.
+struct NodeStats {
+  std::uint64_t bytes_sent = 0;
+  std::uint64_t bytes_received = 0;
+  std::uint64_t events_received = 0;         // event copies received from peers
+  std::uint64_t events_duplicate = 0;        // ... of which we already had
+  std::uint64_t events_rejected = 0;         // ... failing admission
+  std::uint64_t messages_malformed = 0;
+  std::uint64_t links_closed_misbehaving = 0;
+};
+
+class Node {
+ public:
+  Node(NodeConfig config, const SigningKey& self, Rng rng, LogSink log = null_log_sink());
+  ~Node();
+  Node(const Node&) = delete;
+  Node& operator=(const Node&) = delete;
+
+  const PublicKey& id() const;
+  const NodeConfig& config() const { return config_; }
+  const NodeStats& stats() const { return stats_; }
+
+  // Adds a group this node replicates (created, joined, or loaded from the store), with
+  // addresses of nodes that hold it (invite hints, relays). Starts replicating it.
+  void add_group(Millis now, std::unique_ptr<Replica> replica,
+                 const std::vector<std::string>& peer_addresses);
+  void remove_group(Millis now, const Hash& group);
+  Replica* group(const Hash& id);
+  const Replica* group(const Hash& id) const;
+  std::vector<Hash> groups() const;
+  // Adds addresses to a group's passive list (e.g. relays named by the group).
+  void add_peers(Millis now, const Hash& group, const std::vector<std::string>& addresses);
+
+  // Events this node authored (already ingested by the Replica): persist and spread them.
+  void publish(Millis now, const Hash& group, const std::vector<Event>& events);
+
+  void on_connected(Millis now, ConnId conn, bool outbound);
+  void on_bytes(Millis now, ConnId conn, ByteView bytes);
+  void on_closed(Millis now, ConnId conn);
+  void on_tick(Millis now);
+
+  [[nodiscard]] std::optional<NodeOutput> poll();
+  [[nodiscard]] std::optional<Millis> next_deadline() const;
+
+  // Introspection for status, tests and the simulator.
+  struct PeerStatus {
+    ConnId conn;
+    std::optional<PublicKey> id;
+    std::string address;
+    bool outbound;
+    bool established;
+    std::uint64_t bytes_sent;
+    std::uint64_t bytes_received;
+  };
+  std::vector<PeerStatus> peers() const;
+  std::vector<PublicKey> active_peers(const Hash& group) const;
+  std::size_t passive_size(const Hash& group) const;
+
+ private:
+  struct Impl;
+  NodeConfig config_;
+  NodeStats stats_;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace qun

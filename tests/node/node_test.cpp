@@ -1,0 +1,283 @@
+// Node engine: a few nodes wired through an in-test driver with zero latency. The full
+// simulator (tests/sim) adds latency, loss, partitions and crashes; these tests pin down the
+// engine's own behaviour: links, group discovery by tags, broadcast, catch-up and punishment.
+#include <catch2/catch.hpp>
+
+#include <deque>
+#include <map>
+
+#include "node/node.h"
+#include "tests/node/fixture.h"
+
+using namespace qun;
+using namespace qun::test;
+
+namespace {
+
+constexpr std::uint64_t t0 = 1'700'000'000'000;
+
+// Zero-latency driver: every output is handled before time advances.
+struct Mesh {
+  struct Member {
+    std::unique_ptr<SigningKey> key;
+    std::unique_ptr<Node> node;
+    Rng rng = Rng::from_u64(0);
+    std::map<Hash, std::vector<Hash>> delivered;
+  };
+  std::vector<Member> members;
+  std::map<std::pair<std::size_t, ConnId>, std::pair<std::size_t, ConnId>> wires;
+  std::deque<std::pair<std::size_t, NodeOutput>> queue;
+  ConnId next_inbound = 1;
+  Millis now = 0;
+  std::size_t sends = 0;
+
+  std::size_t add() {
+    std::size_t i = members.size();
+    Member m;
+    m.key = std::make_unique<SigningKey>(identity(100 + i));
+    m.rng = Rng::from_u64(7000 + i);
+    NodeConfig config;
+    config.listen_address = "mesh:" + std::to_string(i);
+    m.node = std::make_unique<Node>(config, *m.key, Rng::from_u64(9000 + i));
+    members.push_back(std::move(m));
+    return i;
+  }
+  Authoring at(std::size_t i) { return Authoring{*members[i].key, members[i].rng, t0 + now}; }
+  void drain(std::size_t i) {
+    while (auto o = members[i].node->poll()) queue.push_back({i, std::move(*o)});
+  }
+  void step() {
+    while (!queue.empty()) {
+      auto [i, o] = std::move(queue.front());
+      queue.pop_front();
+      if (auto* d = std::get_if<node_output::Dial>(&o)) {
+        std::size_t target = std::stoul(d->address.substr(5));
+        ConnId in = next_inbound++;
+        wires[{i, d->conn}] = {target, in};
+        wires[{target, in}] = {i, d->conn};
+        members[target].node->on_connected(now, in, false);
+        drain(target);
+        members[i].node->on_connected(now, d->conn, true);
+        drain(i);
+      } else if (auto* s = std::get_if<node_output::Send>(&o)) {
+        ++sends;
+        auto w = wires.find({i, s->conn});
+        if (w == wires.end()) continue;
+        members[w->second.first].node->on_bytes(now, w->second.second, s->bytes);
+        drain(w->second.first);
+      } else if (auto* c = std::get_if<node_output::Close>(&o)) {
+        auto w = wires.find({i, c->conn});
+        if (w == wires.end()) continue;
+        auto peer = w->second;
+        wires.erase(w);
+        wires.erase(peer);
+        members[peer.first].node->on_closed(now, peer.second);
+        drain(peer.first);
+      } else if (auto* dl = std::get_if<node_output::Delivered>(&o)) {
+        auto& v = members[i].delivered[dl->group];
+        v.insert(v.end(), dl->events.begin(), dl->events.end());
+      }
+    }
+  }
+  // Advances virtual time to `until`, firing timers in order.
+  void run(Millis until) {
+    step();
+    while (true) {
+      Millis next = UINT64_MAX;
+      for (auto& m : members)
+        if (auto d = m.node->next_deadline()) next = std::min(next, *d);
+      if (next > until) break;
+      now = std::max(now, next);
+      for (std::size_t i = 0; i < members.size(); ++i) {
+        auto d = members[i].node->next_deadline();
+        if (d && *d <= now) {
+          members[i].node->on_tick(now);
+          drain(i);
+        }
+      }
+      step();
+    }
+    now = until;
+  }
+};
+
+// Founder 0 creates a group; the others join through invites with 0's address as a hint.
+Hash make_group(Mesh& mesh, std::size_t n) {
+  auto r = must(Replica::create_group(mesh.at(0), "mesh", "n0", GroupSettings{}));
+  Hash gid = r.id();
+  auto founder = std::make_unique<Replica>(std::move(r));
+  Replica* f = founder.get();
+  mesh.members[0].node->add_group(mesh.now, std::move(founder), {});
+  for (std::size_t i = 1; i < n; ++i) {
+    auto [ev, code] = must(f->invite(mesh.at(0), 1, t0 + 10'000'000, {}));
+    mesh.members[0].node->publish(mesh.now, gid, {ev});
+    auto joiner = std::make_unique<Replica>(gid, mesh.members[i].key.get());
+    joiner->ingest(all_events(*f));
+    auto join = must(joiner->join(mesh.at(i), code, "n" + std::to_string(i)));
+    mesh.members[i].node->add_group(mesh.now, std::move(joiner), {"mesh:0"});
+    mesh.members[i].node->publish(mesh.now, gid, {join});
+    mesh.drain(0);
+    mesh.drain(i);
+  }
+  return gid;
+}
+
+}  // namespace
+
+// Proves nodes that share a group find each other from one address, form links, and that a
+// post reaches every member, readable, in the same history order.
+TEST_CASE("a post reaches every member", "[node][overlay]") {
+  Mesh mesh;
+  for (int i = 0; i < 6; ++i) mesh.add();
+  Hash gid = make_group(mesh, 6);
+  mesh.run(5'000);
+  auto events = must(mesh.members[3].node->group(gid)->post(mesh.at(3), "hello overlay"));
+  mesh.members[3].node->publish(mesh.now, gid, events);
+  mesh.drain(3);
+  mesh.run(10'000);
+  for (auto& m : mesh.members) {
+    const Replica* r = m.node->group(gid);
+    REQUIRE(r);
+    CHECK(r->state().members.size() == 6);
+    CHECK(r->state().history == mesh.members[0].node->group(gid)->state().history);
+    auto h = r->history();
+    CHECK(h.back().text == "hello overlay");
+  }
+}
+
+// Proves a node that was cut off catches up on reconnect by exchanging heads, receiving exactly
+// the events it lacked, each once.
+TEST_CASE("catch-up after missing posts", "[node][overlay]") {
+  Mesh mesh;
+  for (int i = 0; i < 3; ++i) mesh.add();
+  Hash gid = make_group(mesh, 3);
+  mesh.run(5'000);
+  // Node 2 goes away: close all its wires.
+  std::vector<std::pair<std::size_t, ConnId>> cut;
+  for (auto& [from, to] : mesh.wires)
+    if (from.first == 2) cut.push_back(from);
+  for (auto& w : cut) {
+    auto peer = mesh.wires.at(w);
+    mesh.wires.erase(w);
+    mesh.wires.erase(peer);
+    mesh.members[peer.first].node->on_closed(mesh.now, peer.second);
+    mesh.members[2].node->on_closed(mesh.now, w.second);
+    mesh.drain(peer.first);
+  }
+  for (int k = 0; k < 20; ++k) {
+    auto ev = must(mesh.members[0].node->group(gid)->post(mesh.at(0), "while away " + std::to_string(k)));
+    mesh.members[0].node->publish(mesh.now, gid, ev);
+    mesh.drain(0);
+  }
+  mesh.step();
+  const auto lacking = mesh.members[0].node->group(gid)->group().size() -
+                       mesh.members[2].node->group(gid)->group().size();
+  CHECK(lacking == 20);
+  const auto dup_before = mesh.members[2].node->stats().events_duplicate;
+  // Node 2 redials from its passive list during maintenance and syncs.
+  mesh.run(60'000);
+  CHECK(mesh.members[2].node->group(gid)->state().history ==
+        mesh.members[0].node->group(gid)->state().history);
+  CHECK(mesh.members[2].node->stats().events_duplicate - dup_before == 0);
+}
+
+namespace {
+
+// A peer that speaks the link protocol but sends whatever the test wants.
+struct Rogue {
+  SigningKey key = identity(666);
+  Rng rng = Rng::from_u64(666);
+  std::optional<Link> link;
+  ConnId conn = 0;
+  std::size_t target = 0;
+
+  void connect(Mesh& mesh, std::size_t to) {
+    target = to;
+    conn = 1'000'000 + mesh.next_inbound++;
+    mesh.members[to].node->on_connected(mesh.now, conn, false);
+    link.emplace(Link::initiator(mesh.now, key, std::nullopt, rng, LinkConfig{"qun", null_log_sink()}));
+    pump(mesh);
+  }
+  // Moves bytes both ways until quiet; returns true if the node closed the connection.
+  bool pump(Mesh& mesh) {
+    bool closed = false;
+    for (int round = 0; round < 100; ++round) {
+      bool moved = false;
+      while (auto o = link->poll()) {
+        if (auto* s = std::get_if<link_output::SendBytes>(&*o)) {
+          mesh.members[target].node->on_bytes(mesh.now, conn, s->bytes);
+          moved = true;
+        }
+      }
+      Node& n = *mesh.members[target].node;
+      while (auto o = n.poll()) {
+        if (auto* s = std::get_if<node_output::Send>(&*o); s && s->conn == conn) {
+          link->on_bytes(mesh.now, s->bytes);
+          moved = true;
+        } else if (auto* c = std::get_if<node_output::Close>(&*o); c && c->conn == conn) {
+          closed = true;
+        } else {
+          mesh.queue.push_back({target, std::move(*o)});
+        }
+      }
+      if (!moved) break;
+    }
+    return closed;
+  }
+  bool send(Mesh& mesh, const WireMessage& m) {
+    Bytes framed{0};
+    Bytes body = encode_wire(m);
+    framed.insert(framed.end(), body.begin(), body.end());
+    REQUIRE(link->send(mesh.now, framed).ok());
+    return pump(mesh);
+  }
+  bool send_raw(Mesh& mesh, Bytes framed) {
+    REQUIRE(link->send(mesh.now, framed).ok());
+    return pump(mesh);
+  }
+};
+
+}  // namespace
+
+// Proves a peer that pushes an invalid event is disconnected and the event reaches no one.
+TEST_CASE("invalid events are not spread and their sender is cut off", "[node][overlay]") {
+  Mesh mesh;
+  for (int i = 0; i < 3; ++i) mesh.add();
+  Hash gid = make_group(mesh, 3);
+  mesh.run(5'000);
+  Event bad = all_events(*mesh.members[0].node->group(gid)).back();
+  bad.time_ms += 1;
+  bad.id = hash(encode_body(bad));  // a changed event under the old signature
+  Rogue rogue;
+  rogue.connect(mesh, 0);
+  HelloNonce nonce;
+  nonce.bytes[0] = 1;
+  CHECK_FALSE(rogue.send(mesh, wire::Hello{nonce, "", {group_tag(gid, nonce)}}));
+  CHECK(rogue.send(mesh, wire::Events{gid, {encode(bad)}}));
+  mesh.run(10'000);
+  CHECK(mesh.members[0].node->stats().links_closed_misbehaving == 1);
+  CHECK(mesh.members[0].node->stats().events_rejected == 1);
+  for (auto& m : mesh.members) CHECK_FALSE(m.node->group(gid)->group().has(bad.id));
+  // The banned identity cannot come back for a while.
+  Rogue again;
+  again.connect(mesh, 0);
+  CHECK(again.pump(mesh) == false);
+  CHECK(mesh.members[0].node->peers().size() >= 1);
+}
+
+// Proves malformed messages close only the offending link; the node keeps serving others.
+TEST_CASE("garbage on a link closes that link only", "[node][overlay]") {
+  Mesh mesh;
+  for (int i = 0; i < 3; ++i) mesh.add();
+  Hash gid = make_group(mesh, 3);
+  mesh.run(5'000);
+  Rogue rogue;
+  rogue.connect(mesh, 1);
+  CHECK(rogue.send_raw(mesh, Bytes{0, 0xc1, 0xff, 0x00}));
+  CHECK(mesh.members[1].node->stats().messages_malformed == 1);
+  auto ev = must(mesh.members[0].node->group(gid)->post(mesh.at(0), "still fine"));
+  mesh.members[0].node->publish(mesh.now, gid, ev);
+  mesh.drain(0);
+  mesh.run(10'000);
+  CHECK(mesh.members[1].node->group(gid)->history().back().text == "still fine");
+}
