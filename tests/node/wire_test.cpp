@@ -40,7 +40,7 @@ bool operator==(const IHave& a, const IHave& b) { return a.group == b.group && a
 bool operator==(const Graft& a, const Graft& b) { return a.group == b.group && a.ids == b.ids; }
 bool operator==(const Prune& a, const Prune& b) { return a.group == b.group; }
 bool operator==(const Heads& a, const Heads& b) {
-  return a.group == b.group && a.heads == b.heads && a.reply == b.reply;
+  return a.group == b.group && a.heads == b.heads && a.want == b.want;
 }
 
 }  // namespace qun::wire
