@@ -47,6 +47,8 @@ struct Node::Impl {
     std::uint64_t bytes_received = 0;
     Millis opened_at = 0;
     Millis last_used = 0;
+    Millis duplicate_window_start = 0;
+    std::size_t duplicates_in_window = 0;
   };
 
   struct Missing {  // an announced event we have not received
@@ -415,6 +417,16 @@ struct Node::Impl {
       events.push_back(std::move(e).value());
     }
     node.stats_.events_received += events.size();
+    std::size_t known = 0;
+    for (const auto& e : events) known += g.replica->group().has(e.id) ? 1 : 0;
+    if (now >= c.duplicate_window_start + oc().duplicate_window_ms) {
+      c.duplicate_window_start = now;
+      c.duplicates_in_window = 0;
+    }
+    c.duplicates_in_window += known;
+    if (c.duplicates_in_window > oc().duplicates_per_window_max) {
+      return close(now, c.id, "flooding with events we have", true);
+    }
     ingest(now, g, m.group, std::move(events), peer);
   }
 
@@ -440,7 +452,7 @@ struct Node::Impl {
   }
 
   void handle(Millis, Conn&, const PublicKey& peer, Overlay& g, const wire::Prune&) {
-    if (g.active.count(peer)) g.lazy.insert(peer);
+    if (g.active.count(peer) && !oc().flood) g.lazy.insert(peer);
   }
 
   void handle(Millis now, Conn& c, const PublicKey& peer, Overlay& g, const wire::Heads& m) {
@@ -551,8 +563,8 @@ struct Node::Impl {
         from.reset();
       }
     }
-    if (from && report.admitted.empty() && report.duplicates == received && received > 0 &&
-        g.active.count(*from) && !g.lazy.count(*from)) {
+    if (!oc().flood && from && report.admitted.empty() && report.duplicates == received &&
+        received > 0 && g.active.count(*from) && !g.lazy.count(*from)) {
       // Plumtree: a push of nothing new; that link is redundant in the tree.
       g.lazy.insert(*from);
       send_to(now, *from, wire::Prune{gid});

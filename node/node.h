@@ -60,6 +60,13 @@ struct OverlayConfig {
   Millis dial_timeout_ms = 10'000;
   // A misbehaving peer is refused for this long.
   Millis ban_ms = 10 * 60'000;
+  // Event copies a peer may send that we already had, per window, before it counts as flooding
+  // (a tree link sends a few duplicates before it is pruned; catch-up sends none).
+  std::size_t duplicates_per_window_max = 5'000;
+  Millis duplicate_window_ms = 10'000;
+  // Naive flooding instead of the tree: push every event to every active peer and never prune.
+  // Only for benchmarks, as the baseline the tree is measured against.
+  bool flood = false;
 };
 
 struct NodeConfig {
