@@ -1,14 +1,18 @@
 // Writes the seed corpus of every fuzz target from the fixture's real events:
-//   make_seeds <corpus dir>   creates <dir>/{event,payload,invite_code,group_ingest}/
+//   make_seeds <corpus dir>   creates <dir>/{event,payload,invite_code,group_ingest,wire,link}/
 // Seeds are a few small files; the committed copy under fuzz/corpus/ was made with this tool.
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <variant>
+#include <vector>
 
 #include "crypto/secret.h"
 #include "fuzz/fixture.h"
+#include "fuzz/link_setup.h"
+#include "node/wire.h"
 
 using namespace qun;
 
@@ -25,6 +29,77 @@ void write(const std::filesystem::path& path, const std::string& bytes) {
 
 std::string str(const Bytes& b) { return std::string(b.begin(), b.end()); }
 
+// One small message of each wire type, with real events and group tags from the fixture.
+std::vector<WireMessage> wire_messages(const fuzz::Fixture& f) {
+  HelloNonce nonce;
+  for (std::size_t i = 0; i < nonce.size(); ++i) nonce.bytes[i] = static_cast<std::uint8_t>(i);
+  const std::vector<Hash> ids = {f.events[1].id, f.events[2].id};
+  return {
+      wire::Hello{nonce, "192.0.2.1:7412", {group_tag(f.group, nonce)}},
+      wire::Neighbor{f.group, true},
+      wire::NeighborReply{f.group, true},
+      wire::Disconnect{f.group},
+      wire::Shuffle{f.group, false, {PeerInfo{f.keys[1].public_key(), "192.0.2.2:7412"}}},
+      wire::Events{f.group, {f.encoded[1], f.encoded[2]}},
+      wire::IHave{f.group, ids},
+      wire::Graft{f.group, ids},
+      wire::Prune{f.group},
+      wire::Heads{f.group, ids, false},
+  };
+}
+
+// What a real initiator writes to fuzz_link's responder: the handshake, then `messages` (which
+// the responder receives once established), as one stream.
+struct LinkStreams {
+  Bytes handshake;
+  Bytes session;
+};
+LinkStreams link_streams(const std::vector<Bytes>& messages) {
+  namespace setup = fuzz::link_setup;
+  const SigningKey initiator_key = setup::key(setup::initiator_key_seed);
+  const SigningKey responder_key = setup::key(setup::responder_key_seed);
+  Rng rng = Rng::from_u64(setup::initiator_rng_seed);
+  Link initiator = Link::initiator(setup::start_ms, initiator_key, responder_key.public_key(), rng,
+                                   setup::config());
+  Link responder = setup::responder(responder_key);
+  Bytes stream;
+  auto pump = [&] {
+    for (bool moved = true; moved;) {
+      moved = false;
+      while (auto out = initiator.poll()) {
+        if (auto* send = std::get_if<link_output::SendBytes>(&*out)) {
+          stream.insert(stream.end(), send->bytes.begin(), send->bytes.end());
+          responder.on_bytes(setup::start_ms, send->bytes);
+          moved = true;
+        }
+      }
+      while (auto out = responder.poll()) {
+        if (auto* send = std::get_if<link_output::SendBytes>(&*out)) {
+          initiator.on_bytes(setup::start_ms, send->bytes);
+          moved = true;
+        }
+      }
+    }
+  };
+  pump();
+  if (initiator.state() != LinkState::established || responder.state() != LinkState::established) {
+    std::fprintf(stderr, "make_seeds: the link seed handshake did not complete\n");
+    std::exit(1);
+  }
+  LinkStreams out;
+  out.handshake = stream;
+  for (const Bytes& m : messages) {
+    auto sent = initiator.send(setup::start_ms, m);
+    if (!sent.ok()) {
+      std::fprintf(stderr, "make_seeds: link send: %s\n", sent.error().message().c_str());
+      std::exit(1);
+    }
+    pump();
+  }
+  out.session = stream;
+  return out;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -35,7 +110,7 @@ int main(int argc, char** argv) {
   crypto_init();
   const fuzz::Fixture f = fuzz::build_fixture();
   const std::filesystem::path root = argv[1];
-  for (const char* dir : {"event", "payload", "invite_code", "group_ingest"})
+  for (const char* dir : {"event", "payload", "invite_code", "group_ingest", "wire", "link"})
     std::filesystem::create_directories(root / dir);
 
   // One event and one payload of each kind the fixture has (the first of each).
@@ -63,6 +138,24 @@ int main(int argc, char** argv) {
     input += str(e);
   }
   write(root / "group_ingest" / "history", input);
+
+  // wire: one message of each type.
+  std::vector<Bytes> encoded_wire;
+  for (const WireMessage& m : wire_messages(f)) {
+    encoded_wire.push_back(encode_wire(m));
+    write(root / "wire" / wire_name(m), str(encoded_wire.back()));
+  }
+
+  // link: byte 0 chooses the chunking (0: whole), then the initiator's stream: the first
+  // handshake message alone, the whole handshake, and the handshake followed by a hello, an
+  // ihave and an events message (whole, and in chunks of up to 7 bytes).
+  const LinkStreams streams = link_streams({encoded_wire[0], encoded_wire[6], encoded_wire[5]});
+  const std::string first(streams.handshake.begin(),
+                          streams.handshake.begin() + frame_header_bytes + handshake1_bytes);
+  write(root / "link" / "first-message", std::string(1, '\1') + first);
+  write(root / "link" / "handshake", std::string(1, '\0') + str(streams.handshake));
+  write(root / "link" / "session", std::string(1, '\0') + str(streams.session));
+  write(root / "link" / "session-chunked", std::string(1, '\7') + str(streams.session));
   std::printf("seeds written to %s\n", root.c_str());
   return 0;
 }
