@@ -1,0 +1,253 @@
+// Simulation: many qun::Node engines in one process, on one virtual clock, over a simulated
+// network of TCP-like connections. After TigerBeetle's packet simulator: every choice (keys,
+// node randomness, latency, jitter, loss) derives from SimConfig::seed, so a seed reproduces a
+// run exactly, and repro() prints the one command line that replays a failing test.
+//
+// The network model. A connection is a pair of ordered byte streams, like the TCP connections
+// the real transport uses: bytes are never dropped, duplicated or reordered. A Send takes
+// bytes / bandwidth to serialise (queued per direction), then latency +- jitter to arrive; with
+// probability `loss` a chunk is "lost" and retransmitted after rto_ms, which delays it and
+// everything after it on that direction (head-of-line blocking), again for each further loss.
+// A Close reaches the peer after the bytes sent before it. Dials take connect_ms and fail (the
+// dialer gets on_closed) when the target is offline or across a partition.
+//
+// Calling contract. Single-threaded. The Simulation is the Node's driver (node/node.h): it feeds
+// each input, drains poll(), then arms one timer for next_deadline(). Tests call the public
+// functions between runs or from the delivery callback; the callback runs after the node that
+// delivered has been drained, so it may publish, post, crash or partition. Programmer errors
+// (an unknown node, a helper whose replica operation fails) throw std::logic_error with repro();
+// a run that exceeds the step bounds (a livelock) throws std::runtime_error with repro().
+//
+// Ownership. The Simulation owns every Node, identity (at a stable address: Replica keeps a
+// `const SigningKey*`) and in-memory "disk". Node& references are valid until that node
+// crashes or restarts.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "crypto/aead.h"
+#include "crypto/hash.h"
+#include "crypto/keys.h"
+#include "crypto/rng.h"
+#include "node/node.h"
+#include "node/time.h"
+
+namespace qun::sim {
+
+// Bounds of one run call. A correct run of the largest test (1,000 nodes for minutes of virtual
+// time) takes a few million steps; these only catch livelocks (a node re-arming its timer at
+// `now` forever, two nodes ping-ponging without end) and turn them into a failure with a seed.
+inline constexpr std::uint64_t steps_per_run_max = 500'000'000;
+// Steps at one virtual millisecond: 1,000 nodes each handling a burst of messages at the same
+// instant stays far below this.
+inline constexpr std::uint64_t steps_same_ms_max = 20'000'000;
+// Consecutive losses of one chunk: a TCP connection gives up after about this many retransmits
+// (Linux tcp_retries2 is 15, but with exponential backoff; ours are constant rto_ms apart).
+inline constexpr std::uint32_t retransmits_max = 8;
+// Peer addresses handed to a node restarted from its disk (see restart()).
+inline constexpr std::size_t restart_peer_hints_max = 4;
+// Peer addresses each member of a big group gets (see create_big_group()).
+inline constexpr std::size_t big_group_peer_hints_max = 4;
+// The authors' wall clock at virtual time 0 (Unix ms, November 2023): event timestamps are
+// sim_epoch_ms + now().
+inline constexpr std::uint64_t sim_epoch_ms = 1'700'000'000'000;
+// Inbound connection ids are assigned by the driver from here up. node.cpp names its outbound
+// ids from 2^62 up (node.h does not say so); the driver checks that the two never collide.
+inline constexpr ConnId inbound_conn_first = 1;
+
+struct SimConfig {
+  std::uint64_t seed = 1;
+  Millis latency_ms = 20;  // one way
+  Millis jitter_ms = 10;   // latency is uniform in [latency - jitter, latency + jitter]
+  double loss = 0.0;       // probability that one Send's chunk is lost and retransmitted
+  Millis rto_ms = 200;     // retransmission delay per loss
+  std::uint64_t bandwidth_bytes_per_s = 10'000'000;  // per direction of each connection
+  Millis connect_ms = 40;                            // TCP + dial: about one round trip
+  // Record every Delivered (node, group, event, time) in delivery_log(). Off for huge runs.
+  bool record_deliveries = true;
+  // Keep each node's Persist outputs so restart() can rebuild it. Off for huge runs.
+  bool keep_disk = true;
+  // For repro(): the Catch2 test name to filter on (set by tests; empty means all).
+  std::string test_name;
+  // Receives every node's log records (node index first); null drops them.
+  std::function<void(std::size_t node, const LogRecord& record)> log;
+};
+
+struct Delivery {
+  std::size_t node;
+  Hash group;
+  Hash event;
+  Millis at;
+  bool operator==(const Delivery&) const = default;
+};
+
+struct SimStats {
+  std::uint64_t steps = 0;
+  std::uint64_t dials = 0;
+  std::uint64_t dials_failed = 0;  // target offline, partitioned or not a sim address
+  std::uint64_t connections = 0;   // established
+  std::uint64_t sends = 0;
+  std::uint64_t bytes_sent = 0;        // accepted for transmission
+  std::uint64_t bytes_delivered = 0;   // handed to on_bytes
+  std::uint64_t sends_dropped = 0;     // on a connection the sim already closed
+  std::uint64_t arrivals_dropped = 0;  // in flight when its connection died
+  std::uint64_t retransmits = 0;
+  std::uint64_t closes = 0;  // Close outputs
+  std::uint64_t timers_fired = 0;
+  std::uint64_t deliveries = 0;  // event ids in Delivered outputs
+  std::uint64_t persists = 0;
+  bool operator==(const SimStats&) const = default;
+};
+
+using DeliveryCallback = std::function<void(std::size_t node, const Hash& group,
+                                            const std::vector<Hash>& ids, Millis now)>;
+
+class Simulation {
+ public:
+  explicit Simulation(SimConfig config);
+  ~Simulation();
+  Simulation(const Simulation&) = delete;
+  Simulation& operator=(const Simulation&) = delete;
+
+  const SimConfig& config() const { return config_; }
+
+  // Nodes. add_node makes an identity from the sim's Rng, sets config.listen_address to
+  // address(i) ("sim:<i>") and starts a Node with its own fork of the sim's Rng.
+  std::size_t add_node(NodeConfig config = {});
+  std::size_t size() const { return hosts_.size(); }
+  Node& node(std::size_t i);
+  const SigningKey& identity(std::size_t i) const;
+  std::string address(std::size_t i) const;
+  bool online(std::size_t i) const;
+  // The node whose identity is `id`, if any.
+  std::optional<std::size_t> find(const PublicKey& id) const;
+
+  // Virtual time.
+  Millis now() const { return now_; }
+  void run_for(Millis duration);
+  void run_until(Millis deadline);
+  // Steps until done() holds (checked before the first step and after each) or the deadline
+  // passes; returns done(). Time ends at the step that made done() true, else at the deadline.
+  bool run_until(const std::function<bool()>& done, Millis deadline);
+
+  // Faults. partition() closes every connection between different sides (both ends get
+  // on_closed now) and makes dials across sides fail until heal(). A node in no side is in a
+  // side of its own. crash(i): the node vanishes; its peers get on_closed after latency, bytes
+  // in flight to it are dropped, its disk survives. restart(i): a new Node with the same
+  // identity and config, a new Rng fork, and every group rebuilt from its disk: Replica(group,
+  // &identity), restore_key for each stored key, ingest(the stored events). Its peer hints are
+  // the hints it was first given for the group plus up to restart_peer_hints_max online members
+  // of the group (lowest index first), standing in for the passive peers a real node keeps.
+  void partition(const std::vector<std::vector<std::size_t>>& sides);
+  void heal();
+  void crash(std::size_t i);
+  void restart(std::size_t i);
+
+  // Membership helpers: each performs the operation on the replicas (authored with the node's
+  // identity, its own test Rng and wall clock sim_epoch_ms + now()), then publishes or hands the
+  // replica to the Node. They throw std::logic_error if the operation fails.
+  //
+  // create_group: the founder creates the group (settings default to members_can_invite, so any
+  // member can be an inviter) and add_group()s it with no peers.
+  Hash create_group(std::size_t founder, const std::string& name,
+                    GroupSettings settings = {.history_visible = true, .members_can_invite = true});
+  // join_group: the inviter invites (one use, publishes the invite); the joiner copies every
+  // event of the inviter's replica (standing in for fetching them from the invite's peer hint),
+  // joins, add_group()s with the inviter's address as hint, and publishes the join.
+  void join_group(std::size_t node, std::size_t inviter, const Hash& group);
+  // post: authors a post (and the rekey before it, if due) and publishes it; returns the ids.
+  std::vector<Hash> post(std::size_t node, const Hash& group, const std::string& text);
+  // A group of many members in one step: members[0] founds it and `add`s every other member
+  // (one event each) in its replica; every member gets a copy of that replica made with
+  // Replica::clone_for (no re-verification: ~1M signature checks for 1,000 members otherwise)
+  // and add_group()s it with up to big_group_peer_hints_max hints: the founder and members
+  // chosen by the sim's Rng. All replicas start identical, so the overlay carries only new events.
+  Hash create_big_group(const std::vector<std::size_t>& members);
+
+  // Observation.
+  void on_delivered(DeliveryCallback callback) { callback_ = std::move(callback); }
+  const std::vector<Delivery>& delivery_log() const { return deliveries_; }
+  const SimStats& stats() const { return stats_; }
+  // A digest of every action the loop took (time, kind, node, sizes): equal for equal runs.
+  std::uint64_t trace_digest() const { return trace_; }
+  // True when every online node holding `group` has the same heads (and at least one does).
+  bool converged(const Hash& group) const;
+  // The number of online nodes holding `group` whose replica has event `id`.
+  std::size_t holders(const Hash& group, const Hash& id) const;
+
+  // One command line that replays this run: QUN_SEED=<seed> <binary> "<test name>".
+  std::string repro() const;
+
+ private:
+  struct Host;
+  struct Action;
+  struct GroupDisk;
+  Host& host(std::size_t i);
+  const Host& host(std::size_t i) const;
+  [[noreturn]] void fail(const std::string& what) const;
+
+  void schedule(Millis at, Action action);
+  bool step(Millis deadline);
+  void dispatch(Action& action);
+  void start_node(std::size_t i);
+  // Feeds one input (a call on the node) then drains outputs and re-arms the timer.
+  template <typename F>
+  void input(std::size_t i, F&& f);
+  void drain(std::size_t i);
+  void arm(std::size_t i);
+  void flush_callbacks();
+  void handle_dial(std::size_t i, ConnId conn, const std::string& address);
+  void handle_send(std::size_t i, ConnId conn, Bytes bytes);
+  void handle_close(std::size_t i, ConnId conn);
+  void handle_persist(std::size_t i, const node_output::Persist& p);
+  void handle_delivered(std::size_t i, const node_output::Delivered& d);
+  // Takes both ends of a link out of the connection tables; the peer of `i` hears of it after
+  // `delay` (0 for partitions, latency for crashes).
+  void sever(std::size_t i, ConnId conn, bool notify_self, Millis delay);
+  bool reachable(std::size_t a, std::size_t b) const;
+  Millis one_way_delay_ms();
+  void disk_add_replica(std::size_t i, const Replica& replica,
+                        const std::vector<std::string>& peer_hints);
+  Authoring authoring(std::size_t i);
+  void mix(std::uint64_t v);
+
+  SimConfig config_;
+  Rng rng_;
+  Millis now_ = 0;
+  std::vector<std::unique_ptr<Host>> hosts_;
+  std::map<PublicKey, std::size_t> by_id_;
+  // The event queue: a binary heap of (time, sequence) over actions.
+  std::vector<Action> queue_;
+  std::uint64_t sequence_ = 0;
+  std::uint64_t run_steps_ = 0;  // in the current run call
+  Millis same_ms_at_ = 0;
+  std::uint64_t same_ms_steps_ = 0;  // at virtual time same_ms_at_
+  std::uint64_t next_link_ = 1;
+  std::uint64_t next_dial_ = 1;
+  // Side of each node while partitioned (empty when healed).
+  std::vector<std::size_t> side_;
+  std::vector<Delivery> deliveries_;
+  DeliveryCallback callback_;
+  struct PendingCallback {
+    std::size_t node;
+    Hash group;
+    std::vector<Hash> ids;
+  };
+  std::vector<PendingCallback> pending_callbacks_;
+  bool flushing_ = false;
+  SimStats stats_;
+  std::uint64_t trace_ = 0xcbf29ce484222325;  // FNV-1a offset basis
+};
+
+// The seed for a test: QUN_SEED from the environment if set, else `fallback`.
+std::uint64_t seed_from_env(std::uint64_t fallback);
+
+}  // namespace qun::sim
