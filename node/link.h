@@ -3,7 +3,8 @@
 // A Link is a sans-IO engine. It runs the Noise_XX_25519_ChaChaPoly_BLAKE2b handshake, proves
 // each side's Ed25519 identity inside it, then carries application messages in encrypted frames.
 // It never touches a socket, clock or global randomness: the driver hands it stream bytes and the
-// time, and drains what it must write or deliver with poll(). docs/link.md has the wire format.
+// time, and drains what it must write or deliver with poll(). The "Secure links" section of
+// docs/protocol.md has the wire format.
 //
 // Calling contract:
 //   - Create one Link per connection: initiator() on the side that dialed, responder() on the
@@ -64,7 +65,7 @@ inline constexpr std::string_view link_protocol_id = "qun link v1";
 inline constexpr std::size_t network_id_bytes_max = 64;
 
 // Each side's identity payload, encrypted inside its handshake message: its Ed25519 public key
-// and an Ed25519 signature over the handshake hash (docs/link.md says why both).
+// and an Ed25519 signature over the handshake hash (docs/protocol.md says why both).
 inline constexpr std::size_t identity_payload_bytes = 32 + 64;
 // The three XX handshake messages have fixed sizes, so a frame of any other length during the
 // handshake is rejected on its header: an unauthenticated peer can make us buffer 192 bytes.

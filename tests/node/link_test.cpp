@@ -221,7 +221,7 @@ TEST_CASE("noise XX reproduces the cacophony test vector", "[link][noise]") {
   // handshake ciphertext above matches, and each was encrypted with h as associated data. An
   // independent Python implementation of the spec (hashlib, hmac, the cryptography package)
   // reproduces every ciphertext and gives this final h, so the final MixHash is checked against
-  // that instead; see docs/link.md.
+  // that instead; see docs/protocol.md, Secure links.
   const std::string handshake_hash =
       "8cf47d7b3cb5804c0109d48e8bcdbee2cbb65687d8ea2c92994ca361fb86151ad93627b98936cbb32de56e8a"
       "bb21def3925011ac3e35db9cbeea73ab9a4392c2";
