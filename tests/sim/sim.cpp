@@ -246,7 +246,7 @@ void Simulation::dispatch(Action& a) {
     case Action::Kind::arrive: {
       auto c = h.conns.find(a.conn);
       if (c == h.conns.end() || c->second.link != a.token || c->second.dead) {
-        ++stats_.arrivals_dropped;
+        ++(cut_links_.count(a.token) ? stats_.arrivals_dropped : stats_.arrivals_after_close);
         return;
       }
       stats_.bytes_delivered += a.bytes.size();
@@ -417,6 +417,7 @@ void Simulation::sever(std::size_t i, ConnId conn, bool notify_self, Millis dela
   a.token = c.link;
   if (delay == 0) {
     // A cut: the peer hears of it now and in-flight bytes are lost.
+    cut_links_.insert(c.link);
     pc->second.dead = true;
     schedule(now_, std::move(a));
   } else {
@@ -505,6 +506,7 @@ void Simulation::crash(std::size_t i) {
   for (const auto& [conn, c] : h.conns) conns.push_back(conn);
   for (ConnId conn : conns) {
     Host::Conn c = h.conns.at(conn);
+    cut_links_.insert(c.link);
     Host& p = host(c.peer);
     auto pc = p.conns.find(c.peer_conn);
     if (pc != p.conns.end() && pc->second.link == c.link && !pc->second.dead) {

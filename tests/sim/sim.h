@@ -95,10 +95,11 @@ struct SimStats {
   std::uint64_t dials_failed = 0;  // target offline, partitioned or not a sim address
   std::uint64_t connections = 0;   // established
   std::uint64_t sends = 0;
-  std::uint64_t bytes_sent = 0;        // accepted for transmission
-  std::uint64_t bytes_delivered = 0;   // handed to on_bytes
-  std::uint64_t sends_dropped = 0;     // on a connection the sim already closed
-  std::uint64_t arrivals_dropped = 0;  // in flight when its connection died
+  std::uint64_t bytes_sent = 0;            // accepted for transmission
+  std::uint64_t bytes_delivered = 0;       // handed to on_bytes
+  std::uint64_t sends_dropped = 0;         // on a connection the sim already closed
+  std::uint64_t arrivals_dropped = 0;      // in flight when a partition or crash cut the link
+  std::uint64_t arrivals_after_close = 0;  // reached an end that had closed (normal for TCP)
   std::uint64_t retransmits = 0;
   std::uint64_t closes = 0;  // Close outputs
   std::uint64_t timers_fired = 0;
@@ -234,6 +235,8 @@ class Simulation {
   std::uint64_t next_dial_ = 1;
   // Side of each node while partitioned (empty when healed).
   std::vector<std::size_t> side_;
+  // Links cut by partition or crash, to tell their lost bytes from bytes to a closed end.
+  std::set<std::uint64_t> cut_links_;
   std::vector<Delivery> deliveries_;
   DeliveryCallback callback_;
   struct PendingCallback {
