@@ -4,6 +4,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <atomic>
 #include <cstring>
 #include <utility>
 
@@ -19,11 +20,18 @@ void crypto_init() {
   }
 }
 
+namespace {
+std::atomic<bool> secrets_guarded{true};
+}  // namespace
+
+void set_secret_memory_guarded(bool guarded) { secrets_guarded.store(guarded); }
+
 SecretBuffer::SecretBuffer(std::size_t size) {
   crypto_init();
   // Size 0 holds nothing: no guarded pages are spent on it and data() is null.
   if (size == 0) return;
-  data_ = static_cast<std::uint8_t*>(sodium_malloc(size));
+  guarded_ = secrets_guarded.load();
+  data_ = static_cast<std::uint8_t*>(guarded_ ? sodium_malloc(size) : std::malloc(size));
   if (data_ == nullptr) {
     // A constructor cannot return a Result; running out of memory for a secret is fatal.
     std::fputs("qun: sodium_malloc failed for a secret buffer\n", stderr);
@@ -34,19 +42,31 @@ SecretBuffer::SecretBuffer(std::size_t size) {
   size_ = size;
 }
 
-SecretBuffer::~SecretBuffer() {
-  // sodium_free wipes the bytes before unmapping them, and accepts null.
-  sodium_free(data_);
+void SecretBuffer::release() {
+  if (data_ == nullptr) return;
+  if (guarded_) {
+    sodium_free(data_);  // wipes the bytes before unmapping them
+  } else {
+    sodium_memzero(data_, size_);
+    std::free(data_);
+  }
+  data_ = nullptr;
+  size_ = 0;
 }
 
+SecretBuffer::~SecretBuffer() { release(); }
+
 SecretBuffer::SecretBuffer(SecretBuffer&& other) noexcept
-    : data_(std::exchange(other.data_, nullptr)), size_(std::exchange(other.size_, 0)) {}
+    : data_(std::exchange(other.data_, nullptr)),
+      size_(std::exchange(other.size_, 0)),
+      guarded_(other.guarded_) {}
 
 SecretBuffer& SecretBuffer::operator=(SecretBuffer&& other) noexcept {
   if (this != &other) {
-    sodium_free(data_);
+    release();
     data_ = std::exchange(other.data_, nullptr);
     size_ = std::exchange(other.size_, 0);
+    guarded_ = other.guarded_;
   }
   return *this;
 }

@@ -12,6 +12,12 @@ namespace qun {
 // if libsodium cannot initialise (no usable randomness): nothing in qun is safe without it.
 void crypto_init();
 
+// Whether new secrets get guarded pages (sodium_malloc: guard pages, mlock, its own mappings) or
+// plain heap memory that is still wiped on release. Guarded is the default and what every real
+// node uses. The simulator turns it off: a thousand in-process nodes hold ~70,000 secrets, past
+// the kernel's limit on memory mappings, and page protection calls dominate its run time.
+void set_secret_memory_guarded(bool guarded);
+
 class SecretBuffer {
  public:
   explicit SecretBuffer(std::size_t size);  // zero-filled
@@ -32,8 +38,10 @@ class SecretBuffer {
   bool equals(const SecretBuffer& other) const;
 
  private:
+  void release();
   std::uint8_t* data_ = nullptr;
   std::size_t size_ = 0;
+  bool guarded_ = true;
 };
 
 template <std::size_t N, typename Tag>

@@ -95,6 +95,8 @@ Simulation::Simulation(SimConfig config)
   if (config_.jitter_ms > config_.latency_ms) fail("jitter_ms must not exceed latency_ms");
   if (config_.bandwidth_bytes_per_s == 0) fail("bandwidth_bytes_per_s must be positive");
   if (!(config_.loss >= 0.0 && config_.loss < 1.0)) fail("loss must be in [0, 1)");
+  // Thousands of in-process nodes cannot each hold guarded pages (see crypto/secret.h).
+  set_secret_memory_guarded(false);
 }
 
 Simulation::~Simulation() = default;
