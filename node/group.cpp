@@ -57,6 +57,7 @@ void Group::reset_state() {
   excluded_.clear();
   revocations_.clear();
   last_applied_.reset();
+  checkpoints_.clear();
   for (auto& [id, rec] : events_) {
     rec.accepted = false;
     rec.why_not.clear();
@@ -120,6 +121,8 @@ std::uint64_t Group::order_key_for(const std::vector<Hash>& parents, std::uint64
 
 bool Group::is_ancestor(const Hash& ancestor, const Hash& descendant) const {
   if (ancestor == descendant) return true;
+  // Every admitted event descends from the group's create event.
+  if (ancestor == id_) return events_.count(descendant) != 0;
   auto a = events_.find(ancestor);
   auto d = events_.find(descendant);
   if (a == events_.end() || d == events_.end()) return false;
@@ -371,19 +374,45 @@ void Group::resolve(const std::vector<Hash>& admitted) {
       }
     }
     if (clean) {
+      ++resolve_stats_.incremental;
       choose_current_key(state_);
       return;
     }
+  } else if (last_applied_ && refold_from_checkpoint(fresh.front())) {
+    ++resolve_stats_.from_checkpoint;
+    choose_current_key(state_);
+    return;
   }
+  ++resolve_stats_.full;
   full_fold();
+}
+
+bool Group::refold_from_checkpoint(const std::pair<std::uint64_t, Hash>& first_new) {
+  while (!checkpoints_.empty() && !(checkpoints_.back().position < first_new)) checkpoints_.pop_back();
+  if (checkpoints_.empty()) return false;
+  const Checkpoint& cp = checkpoints_.back();
+  state_ = cp.state;
+  excluded_ = cp.excluded;
+  revocations_ = cp.revocations;
+  last_applied_ = cp.position;
+  steps_since_checkpoint_ = 0;
+  for (auto it = order_.upper_bound(cp.position); it != order_.end(); ++it) {
+    if (!step(events_.at(it->second))) return false;
+  }
+  return true;
 }
 
 void Group::full_fold() {
   // Exclusions only grow within one fold, so this loop ends after at most one pass per event.
   std::set<Hash> carried;
+  // The furthest position at which a pass restarted. A snapshot at or after it equals the
+  // from-scratch fold of any larger set whose new events sort after the snapshot: every pass of
+  // that fold repeats the same prefix, restarts and exclusions up to there.
+  std::optional<std::pair<std::uint64_t, Hash>> restart_floor;
   for (;;) {
     reset_state();
     excluded_ = carried;
+    steps_since_checkpoint_ = 0;
     bool clean = true;
     for (const auto& [key, id] : order_) {
       if (!step(events_.at(id))) {
@@ -392,7 +421,12 @@ void Group::full_fold() {
       }
     }
     if (clean) break;
+    restart_floor = std::max(restart_floor, last_applied_);
     carried = excluded_;
+  }
+  if (restart_floor) {
+    while (!checkpoints_.empty() && checkpoints_.front().position < *restart_floor)
+      checkpoints_.pop_front();
   }
   choose_current_key(state_);
 }
@@ -412,6 +446,12 @@ bool Group::revoked_by_earlier(const EventRecord& rec) const {
 }
 
 bool Group::step(EventRecord& rec) {
+  if (last_applied_ && ++steps_since_checkpoint_ >= limits::checkpoint_steps) {
+    // The state before this event, at the position of the previous one.
+    steps_since_checkpoint_ = 0;
+    checkpoints_.push_back(Checkpoint{*last_applied_, state_, excluded_, revocations_});
+    if (checkpoints_.size() > limits::checkpoints_max) checkpoints_.pop_front();
+  }
   last_applied_ = std::make_pair(rec.order_key, rec.event.id);
   rec.accepted = false;
   if (excluded_.count(rec.event.id) || revoked_by_earlier(rec)) {
@@ -497,6 +537,7 @@ std::string Group::apply(EventRecord& rec) {
     if (e.epoch > s.epoch) return "epoch from the future";
     ++inv.uses;
     s.members[e.author] = MemberInfo{e.author, Role::member, e.id, position, e.id, inv.id};
+    s.former_members.erase(e.author);
     return {};
   }
 
@@ -525,6 +566,7 @@ std::string Group::apply(EventRecord& rec) {
       if (s.is_member(*rec.target)) return "already a member";
       if (s.members.size() >= limits::members_max) return "group is full";
       s.members[*rec.target] = MemberInfo{*rec.target, Role::member, e.id, position, e.id, std::nullopt};
+      s.former_members.erase(*rec.target);
       return {};
     }
     case EventKind::remove:
@@ -543,12 +585,14 @@ std::string Group::apply(EventRecord& rec) {
       // Concurrent rekeys may name the same or an older epoch; none may skip ahead.
       if (e.epoch == 0 || e.epoch > s.epoch + 1) return "removal epoch out of range";
       revoke_invites_known_to(s, target->second);
+      s.former_members.insert(target->first);
       s.members.erase(target);
       add_epoch_key(s, rec);
       break;
     }
     case EventKind::leave: {
       revoke_invites_known_to(s, author->second);
+      s.former_members.insert(e.author);
       s.members.erase(author);
       s.departed_since_rekey = true;
       break;
@@ -594,14 +638,14 @@ void Group::choose_current_key(GroupState& s) const {
   s.current_key_event.reset();
   auto it = s.epoch_keys.find(s.epoch);
   if (it == s.epoch_keys.end()) return;
-  std::set<PublicKey> allowed;
-  for (const auto& [id, m] : s.members) allowed.insert(id);
+  std::set<PublicKey> open_invites;
   for (const auto& [id, inv] : s.invites)
-    if (!inv.revoked && inv.uses < inv.uses_max) allowed.insert(inv.invite_key);
+    if (!inv.revoked && inv.uses < inv.uses_max) open_invites.insert(inv.invite_key);
   // Candidates are kept in fold order, so the first clean one is the same everywhere.
   for (const auto& c : it->second) {
-    bool clean = std::all_of(c.recipients.begin(), c.recipients.end(),
-                             [&](const PublicKey& r) { return allowed.count(r) != 0; });
+    bool clean = std::all_of(c.recipients.begin(), c.recipients.end(), [&](const PublicKey& r) {
+      return s.members.count(r) != 0 || open_invites.count(r) != 0;
+    });
     if (clean) {
       s.current_key_event = c.event;
       return;

@@ -18,6 +18,7 @@
 #pragma once
 
 #include <cstring>
+#include <deque>
 #include <map>
 #include <optional>
 #include <set>
@@ -68,6 +69,9 @@ struct GroupState {
   bool created = false;
   GroupSettings settings;
   std::map<PublicKey, MemberInfo> members;
+  // Members who were removed or left and are not members again: nodes stop sending them the
+  // group's events.
+  std::set<PublicKey> former_members;
   std::map<Hash, InviteInfo> invites;
   std::optional<Hash> name_event;
   std::optional<Hash> topic_event;
@@ -135,6 +139,13 @@ class Group {
   std::uint64_t next_depth(const std::vector<Hash>& parents) const;
   // The order key an event with these parents and time would get.
   std::uint64_t order_key_for(const std::vector<Hash>& parents, std::uint64_t time_ms) const;
+  // How resolution ran so far: continued, re-folded from a snapshot, or folded from scratch.
+  struct ResolveStats {
+    std::uint64_t incremental = 0;
+    std::uint64_t from_checkpoint = 0;
+    std::uint64_t full = 0;
+  };
+  const ResolveStats& resolve_stats() const { return resolve_stats_; }
   // True when `ancestor` is `descendant` or one of its ancestors.
   bool is_ancestor(const Hash& ancestor, const Hash& descendant) const;
 
@@ -176,6 +187,20 @@ class Group {
   std::vector<Revocation> revocations_;  // accepted revocations, in order
   std::optional<std::pair<std::uint64_t, Hash>> last_applied_;  // the fold's position
   GroupState state_;
+  // Snapshots of the fold every checkpoint_steps steps, so an event that sorts a little before
+  // the fold's position (a concurrent post arriving late) re-folds from the nearest snapshot
+  // instead of from the start. Only snapshots at or after the last full fold's furthest restart
+  // are kept: those equal the from-scratch fold at their position.
+  struct Checkpoint {
+    std::pair<std::uint64_t, Hash> position;
+    GroupState state;
+    std::set<Hash> excluded;
+    std::vector<Revocation> revocations;
+  };
+  std::deque<Checkpoint> checkpoints_;
+  ResolveStats resolve_stats_;
+  std::size_t steps_since_checkpoint_ = 0;
+  bool refold_from_checkpoint(const std::pair<std::uint64_t, Hash>& first_new);
 };
 
 bool is_privileged(EventKind kind);

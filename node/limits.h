@@ -39,6 +39,11 @@ inline constexpr std::size_t pending_events_max = 10000;
 // (fsync), small enough that one batch holds the loop for well under 100 ms.
 inline constexpr std::size_t batch_events_max = 512;
 
+// Resolution snapshots: one every checkpoint_steps folded events, the newest checkpoints_max
+// kept, so a late event within the last ~2,000 re-folds at most checkpoint_steps + the tail.
+inline constexpr std::size_t checkpoint_steps = 256;
+inline constexpr std::size_t checkpoints_max = 8;
+
 static_assert(members_max * rekey_entry_bytes + open_invites_max * rekey_entry_bytes + 4096 <=
                   event_bytes_max,
               "a rekey to every member and open invite must fit in one event");
