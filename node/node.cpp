@@ -68,6 +68,7 @@ struct Node::Impl {
     std::map<PublicKey, Millis> heads_sent;
     Millis next_shuffle = 0;
     Millis next_sync = 0;
+    Millis next_explore = 0;
     std::map<Hash, Millis> fetching;  // heads some peer is sending us, until when we wait
   };
 
@@ -167,8 +168,32 @@ struct Node::Impl {
     (void)now;
   }
 
+  static bool is_former_member(const Overlay& g, const PublicKey& peer) {
+    return g.replica->state().former_members.count(peer) != 0;
+  }
+
+  // A removed or departed member gets none of the group's later events from us.
+  void shun_former_members(Millis now, Overlay& g, const Hash& gid) {
+    const auto& former = g.replica->state().former_members;
+    if (former.empty()) return;
+    for (auto& [cid, c] : conns) {
+      if (!c.peer || !c.shared.count(gid) || !former.count(*c.peer)) continue;
+      const PublicKey peer = *c.peer;
+      if (g.active.count(peer)) send(now, c, wire::Disconnect{gid});
+      c.shared.erase(gid);
+      g.active.erase(peer);
+      g.lazy.erase(peer);
+      g.asked.erase(peer);
+      g.sync_out.erase(peer);
+      g.ihave_out.erase(peer);
+    }
+    for (auto it = g.passive.begin(); it != g.passive.end();)
+      it = it->second && former.count(*it->second) ? g.passive.erase(it) : std::next(it);
+  }
+
   void remember(Overlay& g, const std::string& address, std::optional<PublicKey> id) {
     if (address.empty() || address == config().listen_address) return;
+    if (id && is_former_member(g, *id)) return;
     if (id && *id == self.public_key()) return;
     if (id && g.active.count(*id)) return;
     auto it = g.passive.find(address);
@@ -317,7 +342,7 @@ struct Node::Impl {
     std::set<GroupTag> tags(h.groups.begin(), h.groups.end());
     std::set<Hash> shared;
     for (const auto& [gid, g] : groups)
-      if (tags.count(group_tag(gid, h.nonce))) shared.insert(gid);
+      if (tags.count(group_tag(gid, h.nonce)) && !is_former_member(g, *c.peer)) shared.insert(gid);
     if (!h.address.empty()) c.address = h.address;
     const bool first = !c.hello_received;
     c.hello_received = true;
@@ -596,6 +621,8 @@ struct Node::Impl {
         send_events(now, conns.at(conn), gid, encoded);
       }
     }
+    // After pushing: a member removed by this batch still learns of its removal, then nothing.
+    shun_former_members(now, g, gid);
   }
 
   // ---------------------------------------------------------------- timers
@@ -684,6 +711,18 @@ struct Node::Impl {
           if (mine.size() > wire_limits::peers_max) mine.resize(wire_limits::peers_max);
           send_to(now, pick(act, rng), wire::Shuffle{gid, false, std::move(mine)});
         }
+        if (now >= g.next_explore) {
+          // Anti-entropy beyond the active set: a link to a random known peer outside it (which
+          // offers heads on connect) is what rejoins two halves of a healed partition.
+          g.next_explore = now + oc().explore_interval_ms;
+          std::vector<std::pair<std::string, std::optional<PublicKey>>> outside;
+          for (const auto& [address, id] : g.passive)
+            if (!(id && conn_to(*id)) && !dialing(address)) outside.push_back({address, id});
+          if (!outside.empty()) {
+            const auto& [address, id] = pick(outside, rng);
+            dial(now, address, id);
+          }
+        }
         if (now >= g.next_sync) {
           g.next_sync = now + oc().sync_interval_ms;
           send_heads(now, g, gid, pick(act, rng), false);
@@ -726,6 +765,7 @@ void Node::add_group(Millis now, std::unique_ptr<Replica> replica,
   g.replica = std::move(replica);
   g.next_shuffle = now + impl_->rng.uniform(config_.overlay.shuffle_interval_ms);
   g.next_sync = now + impl_->rng.uniform(config_.overlay.sync_interval_ms);
+  g.next_explore = now + impl_->rng.uniform(config_.overlay.explore_interval_ms);
   for (const auto& a : peer_addresses) impl_->remember(g, a, std::nullopt);
   // Tell connected peers: the new group may be one we share.
   for (auto& [cid, c] : impl_->conns)

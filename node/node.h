@@ -51,6 +51,9 @@ struct OverlayConfig {
   Millis shuffle_interval_ms = 10'000;
   // Anti-entropy: heads are exchanged with each active peer this often (and on connect).
   Millis sync_interval_ms = 15'000;
+  // A link to one random passive peer is opened this often (it offers heads on connect): the
+  // anti-entropy that reconnects the halves of a healed partition.
+  Millis explore_interval_ms = 20'000;
   // A lazily announced event not received by push within this time is grafted.
   Millis graft_timeout_ms = 300;
   // Lazy announcements are batched this long.
