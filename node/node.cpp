@@ -607,7 +607,7 @@ struct Node::Impl {
       g.missing.erase(id);
       if (g.replica->group().find(id)->accepted) delivered.push_back(id);
     }
-    if (!delivered.empty()) out.push_back(node_output::Delivered{gid, std::move(delivered)});
+    if (!delivered.empty()) out.push_back(node_output::Delivered{gid, std::move(delivered), from});
     // Eager push to the tree, lazy announcement to the rest.
     std::vector<Bytes> encoded;
     for (const auto& id : report.admitted) encoded.push_back(encode(g.replica->group().find(id)->event));

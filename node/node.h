@@ -100,6 +100,7 @@ struct Persist {  // write these to the store (group_store.h persist), in this o
 struct Delivered {  // events newly accepted into a group's history (for UIs), in order
   Hash group;
   std::vector<Hash> events;
+  std::optional<PublicKey> from;  // the peer they came from; none when authored here
 };
 }  // namespace node_output
 using NodeOutput = std::variant<node_output::Dial, node_output::Send, node_output::Close,
