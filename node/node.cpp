@@ -47,6 +47,7 @@ struct Node::Impl {
     std::uint64_t bytes_received = 0;
     Millis opened_at = 0;
     Millis last_used = 0;
+    std::size_t unflushed = 0;  // bytes handed to the driver and not yet reported written
     Millis duplicate_window_start = 0;
     std::size_t duplicates_in_window = 0;
   };
@@ -246,8 +247,13 @@ struct Node::Impl {
       Conn& cc = it->second;
       if (auto* s = std::get_if<link_output::SendBytes>(&*o)) {
         cc.bytes_sent += s->bytes.size();
+        cc.unflushed += s->bytes.size();
         node.stats_.bytes_sent += s->bytes.size();
         out.push_back(node_output::Send{id, std::move(s->bytes)});
+        if (cc.unflushed > oc().conn_queue_bytes_max) {
+          close(now, id, "peer is not reading", false);
+          return;
+        }
       } else if (auto* e = std::get_if<link_output::Established>(&*o)) {
         on_established(now, cc, e->peer);
       } else if (auto* r = std::get_if<link_output::Received>(&*o)) {
@@ -552,13 +558,18 @@ struct Node::Impl {
       g.sync_out.erase(q);
       return;
     }
-    for (std::size_t b = 0; b < sync_batches_per_pump && !q->second.empty(); ++b) {
+    for (std::size_t b = 0; b < sync_batches_per_pump && !q->second.empty() &&
+                            c->unflushed < oc().send_window_bytes;
+         ++b) {
+      // A batch fills what is left of the window (but always carries at least one event).
+      const std::size_t budget =
+          std::min(wire_limits::events_bytes_max, oc().send_window_bytes - c->unflushed);
       std::vector<Bytes> batch;
       std::size_t bytes = 0;
       while (!q->second.empty() && batch.size() < wire_limits::events_max) {
         const EventRecord* rec = g.replica->group().find(q->second.front());
         Bytes e = encode(rec->event);
-        if (bytes + e.size() > wire_limits::events_bytes_max) break;
+        if (!batch.empty() && bytes + e.size() > budget) break;
         bytes += e.size();
         batch.push_back(std::move(e));
         q->second.pop_front();
@@ -849,6 +860,12 @@ void Node::on_bytes(Millis now, ConnId conn, ByteView bytes) {
 }
 
 void Node::on_closed(Millis now, ConnId conn) { impl_->forget(now, conn); }
+
+void Node::on_flushed(Millis, ConnId conn, std::size_t bytes) {
+  auto it = impl_->conns.find(conn);
+  if (it == impl_->conns.end()) return;
+  it->second.unflushed -= std::min(it->second.unflushed, bytes);
+}
 
 void Node::on_tick(Millis now) {
   auto& impl = *impl_;

@@ -13,6 +13,10 @@
 //  - Feed inputs (on_connected, on_bytes, on_closed, on_tick, publish, add_group); after each,
 //    drain poll() until it returns nullopt; then arm one timer for next_deadline().
 //  - Time never goes backwards. An early or extra on_tick does nothing.
+//  - After a Send output's bytes have been written to the transport (TCP: accepted by the
+//    kernel), report them with on_flushed. The node keeps at most send_window_bytes of catch-up
+//    unflushed per connection and closes a connection whose unflushed bytes pass
+//    conn_queue_bytes_max (a peer that does not read).
 //  - Connection ids are the driver's: Dial outputs name a new id for an outbound connection;
 //    the driver assigns ids to inbound ones. Call on_closed exactly once per id it learned of.
 //  - The node never reads a clock, a socket or global randomness: `now` is the driver's monotonic
@@ -67,6 +71,10 @@ struct OverlayConfig {
   // (a tree link sends a few duplicates before it is pruned; catch-up sends none).
   std::size_t duplicates_per_window_max = 5'000;
   Millis duplicate_window_ms = 10'000;
+  // Catch-up bytes in flight per connection: enough to keep a 100 Mbit/s, 100 ms path busy.
+  std::size_t send_window_bytes = 2 * 1024 * 1024;
+  // Unflushed bytes past which a peer counts as not reading and is disconnected.
+  std::size_t conn_queue_bytes_max = 32 * 1024 * 1024;
   // Naive flooding instead of the tree: push every event to every active peer and never prune.
   // Only for benchmarks, as the baseline the tree is measured against.
   bool flood = false;
@@ -145,6 +153,7 @@ class Node {
   void on_connected(Millis now, ConnId conn, bool outbound);
   void on_bytes(Millis now, ConnId conn, ByteView bytes);
   void on_closed(Millis now, ConnId conn);
+  void on_flushed(Millis now, ConnId conn, std::size_t bytes);
   void on_tick(Millis now);
 
   [[nodiscard]] std::optional<NodeOutput> poll();

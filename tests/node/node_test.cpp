@@ -31,12 +31,11 @@ struct Mesh {
   Millis now = 0;
   std::size_t sends = 0;
 
-  std::size_t add() {
+  std::size_t add(NodeConfig config = {}) {
     std::size_t i = members.size();
     Member m;
     m.key = std::make_unique<SigningKey>(identity(100 + i));
     m.rng = Rng::from_u64(7000 + i);
-    NodeConfig config;
     config.listen_address = "mesh:" + std::to_string(i);
     m.node = std::make_unique<Node>(config, *m.key, Rng::from_u64(9000 + i));
     members.push_back(std::move(m));
@@ -63,6 +62,7 @@ struct Mesh {
         ++sends;
         auto w = wires.find({i, s->conn});
         if (w == wires.end()) continue;
+        members[i].node->on_flushed(now, s->conn, s->bytes.size());
         members[w->second.first].node->on_bytes(now, w->second.second, s->bytes);
         drain(w->second.first);
       } else if (auto* c = std::get_if<node_output::Close>(&o)) {
@@ -280,4 +280,40 @@ TEST_CASE("garbage on a link closes that link only", "[node][overlay]") {
   mesh.drain(0);
   mesh.run(10'000);
   CHECK(mesh.members[1].node->group(gid)->history().back().text == "still fine");
+}
+
+// Proves backpressure: catch-up is sent only while the peer's bytes are being flushed, so a peer
+// that stops reading gets at most one window of it, instead of the node buffering without limit.
+TEST_CASE("catch-up waits for the peer to read", "[node][overlay]") {
+  Mesh mesh;
+  NodeConfig small;
+  small.overlay.send_window_bytes = 16 * 1024;
+  small.overlay.conn_queue_bytes_max = 64 * 1024;
+  mesh.add(small);
+  mesh.add();
+  Hash gid = make_group(mesh, 2);
+  for (int k = 0; k < 300; ++k) {
+    auto ev = must(mesh.members[0].node->group(gid)->post(mesh.at(0), std::string(300, 'x')));
+    mesh.members[0].node->publish(mesh.now, gid, ev);
+    mesh.drain(0);
+  }
+  mesh.run(5'000);
+  // The rogue asks for everything and never reports a flush (it is the driver for its link
+  // here: Rogue::pump does not call on_flushed).
+  Rogue rogue;
+  rogue.connect(mesh, 0);
+  HelloNonce nonce;
+  nonce.bytes[0] = 2;
+  CHECK_FALSE(rogue.send(mesh, wire::Hello{nonce, "", {group_tag(gid, nonce)}}));
+  // One request: the window lets ~16 KiB out at once, the rest waits for flushes.
+  CHECK_FALSE(rogue.send(mesh, wire::Heads{gid, {}, true}));
+  // Time passes; nothing is flushed, so nothing more is sent to the rogue and it stays open.
+  mesh.run(mesh.now + 2'000);
+  bool closed = rogue.pump(mesh);
+  CHECK_FALSE(closed);
+  std::uint64_t to_rogue = 0;
+  for (const auto& p : mesh.members[0].node->peers())
+    if (p.conn == rogue.conn) to_rogue = p.bytes_sent;
+  CHECK(to_rogue > 0);
+  CHECK(to_rogue < 2 * small.overlay.send_window_bytes);
 }

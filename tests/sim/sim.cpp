@@ -49,7 +49,7 @@ struct Simulation::Host {
 };
 
 struct Simulation::Action {
-  enum class Kind : std::uint8_t { tick, connect, arrive, closed };
+  enum class Kind : std::uint8_t { tick, connect, arrive, closed, flushed };
   Millis at = 0;
   std::uint64_t sequence = 0;
   Kind kind = Kind::tick;
@@ -255,6 +255,12 @@ void Simulation::dispatch(Action& a) {
       input(a.node, [&](Node& n) { n.on_bytes(now_, a.conn, a.bytes); });
       return;
     }
+    case Action::Kind::flushed: {
+      auto c = h.conns.find(a.conn);
+      if (c == h.conns.end() || c->second.link != a.token || c->second.dead) return;
+      input(a.node, [&](Node& n) { n.on_flushed(now_, a.conn, a.target); });
+      return;
+    }
     case Action::Kind::closed: {
       auto c = h.conns.find(a.conn);
       if (c == h.conns.end() || c->second.link != a.token) return;
@@ -376,6 +382,14 @@ void Simulation::handle_send(std::size_t i, ConnId conn, Bytes bytes) {
   // A stream: nothing overtakes what was sent before it on this direction.
   arrival = std::max(arrival, c.last_arrival_ms);
   c.last_arrival_ms = arrival;
+  // The sender learns the bytes left once they are serialised onto the wire.
+  Action f;
+  f.kind = Action::Kind::flushed;
+  f.node = i;
+  f.conn = conn;
+  f.token = c.link;
+  f.target = bytes.size();
+  schedule((c.wire_free_us + 999) / 1000, std::move(f));
   Action a;
   a.kind = Action::Kind::arrive;
   a.node = c.peer;
@@ -448,7 +462,8 @@ void Simulation::handle_persist(std::size_t i, const node_output::Persist& p) {
 void Simulation::handle_delivered(std::size_t i, const node_output::Delivered& d) {
   stats_.deliveries += d.events.size();
   if (config_.record_deliveries) {
-    for (const Hash& id : d.events) deliveries_.push_back({i, d.group, id, now_});
+    const std::optional<std::size_t> from = d.from ? find(*d.from) : std::nullopt;
+    for (const Hash& id : d.events) deliveries_.push_back({i, d.group, id, now_, from});
   }
   if (callback_) pending_callbacks_.push_back({i, d.group, d.events});
 }
