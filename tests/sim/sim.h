@@ -86,6 +86,8 @@ struct Delivery {
   Hash group;
   Hash event;
   Millis at;
+  // The node the event came from (Delivered::from); none when authored here or not a sim node.
+  std::optional<std::size_t> from;
   bool operator==(const Delivery&) const = default;
 };
 
