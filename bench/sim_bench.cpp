@@ -1,0 +1,495 @@
+// sim_bench: how well the group overlay spreads events, measured in the deterministic simulator
+// (tests/sim/sim.h), for the Plumtree tree (the default OverlayConfig) against naive flooding
+// (OverlayConfig::flood) as the baseline.
+//
+//   sim_bench [--nodes N] [--seed S] [--posts M] [--interval-ms T] [--prime K] [--loss P] [--json]
+//
+// Each overlay runs in its own Simulation built from the same seed and the same calls, so both
+// start from the same identities and peer hints. In each:
+//  1. Steady state: N nodes in one group (create_big_group), a warm-up (warmup_ms of virtual
+//     time, starting with K priming posts so that the tree has pruned, ending with idle_ms with
+//     no posts to measure background traffic), then M posts of post_bytes of text from random
+//     members, one every T ms, then on until every node has every post (or a deadline), then
+//     settle_ms more so that copies still in flight are counted. Over that window:
+//     - delivery_ratio: deliveries of the posts at nodes other than the author / (M * (N - 1));
+//     - latency (virtual ms from publish to delivery): p50, p99, max; late_deliveries counts
+//       those past graft_timeout_ms (a sign, not a proof, that a graft was needed on the way);
+//     - hops: the author is at 0 and a node at one more than the node its Delivered names as
+//       `from`; p50, p99, max over all deliveries. A post that waited for a missing parent is
+//       delivered with the `from` of the event that completed it, which may not hold the post
+//       yet: such deliveries have no hop count (hops_unknown);
+//     - ideal_p99_hops: the p99 of shortest-path hop counts from the author over the overlay
+//       graph (active peers, made symmetric) at publish time, pooled over the posts;
+//     - redundancy: event copies received (NodeStats::events_received) / deliveries;
+//     - bytes_per_payload_byte: bytes sent by all nodes (NodeStats::bytes_sent, everything:
+//       pushes, announcements, grafts, prunes, shuffles, heads) / (post_bytes * deliveries).
+//  2. Partition heal, in the same simulation afterwards: the nodes split into two halves by
+//     index (unrelated to the overlay, whose peers are chosen at random), each half posts for
+//     partition_ms, the network heals, and heal_convergence_ms is the virtual time until
+//     Simulation::converged(), polled every converge_poll_ms (so it is rounded up to that).
+// Benchmarks never fail CI: the exit status is 1 only when the bench cannot run (bad flags, a
+// simulator error). Goals missed are reported, not failed.
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <exception>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "crypto/rng.h"
+#include "crypto/secret.h"
+#include "node/event.h"
+#include "tests/sim/sim.h"
+
+namespace qun {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+[[noreturn]] void die(const std::string& what) {
+  std::fprintf(stderr, "sim_bench: %s\n", what.c_str());
+  std::exit(1);
+}
+
+// Virtual time for the tree to settle: several shuffle and maintenance rounds, and every tree
+// link's first duplicate push (which prunes it) long done. Overlay tests warm up for 10 s.
+constexpr Millis warmup_ms = 20'000;
+// Plumtree prunes a link only when a push over it brings a duplicate, so an idle overlay stays a
+// full mesh of eager links: priming posts early in the warm-up (one per prime_interval_ms) build
+// the tree before measuring. --prime 0 measures the first posts' tree building instead.
+constexpr std::size_t prime_posts_default = 5;
+constexpr Millis prime_interval_ms = 1'000;
+// The last part of the warm-up, with no posts, measures the overlay's background traffic
+// (shuffles, heads exchanges, explores).
+constexpr Millis idle_ms = 10'000;
+static_assert(prime_posts_default * prime_interval_ms + idle_ms <= warmup_ms);
+// Size of each post's text: a short chat message.
+constexpr std::size_t post_bytes = 200;
+// One post per this much virtual time by default (--interval-ms): a busy group, with several
+// posts spreading at once, but far below any link's bandwidth.
+constexpr Millis post_interval_ms_default = 100;
+// After the last post, how long the posts may take to reach everyone before the run gives up.
+constexpr Millis delivery_deadline_ms = 60'000;
+// After the last delivery, time for copies still in flight (lazy announcements go out after
+// ihave_delay_ms, grafts after graft_timeout_ms) to arrive and be counted.
+constexpr Millis settle_ms = 1'000;
+// Partition: how long the halves post apart, and one post per side this often.
+constexpr Millis partition_ms = 10'000;
+constexpr Millis partition_post_interval_ms = 1'000;
+// converged() checks every node, so it is polled rather than checked after every step.
+constexpr Millis converge_poll_ms = 50;
+// Past this after the heal, the run reports no convergence (three explore intervals).
+constexpr Millis converge_deadline_ms = 60'000;
+
+struct Options {
+  std::size_t nodes = 100;
+  std::uint64_t seed = 1;
+  std::size_t posts = 50;
+  std::size_t prime = prime_posts_default;
+  Millis interval_ms = post_interval_ms_default;
+  double loss = 0.0;
+  bool json = false;
+};
+
+struct Percentiles {
+  double p50 = 0, p99 = 0, max = 0;
+};
+
+// Nearest-rank percentiles (0 for an empty sample).
+Percentiles percentiles(std::vector<double> v) {
+  Percentiles p;
+  if (v.empty()) return p;
+  std::sort(v.begin(), v.end());
+  auto rank = [&](double q) {
+    const auto r = static_cast<std::size_t>(std::ceil(q * static_cast<double>(v.size())));
+    return v[std::max<std::size_t>(r, 1) - 1];
+  };
+  p.p50 = rank(0.50);
+  p.p99 = rank(0.99);
+  p.max = v.back();
+  return p;
+}
+
+struct Measured {
+  double delivery_ratio = 0;
+  std::uint64_t deliveries = 0;
+  std::uint64_t deliveries_expected = 0;
+  double redundancy = 0;
+  Percentiles hops, ms, ideal_hops;
+  double mean_hops = 0, ideal_mean_hops = 0;
+  std::uint64_t hops_unknown = 0;  // deliveries whose `from` had no hop count
+  double bytes_per_payload_byte = 0;
+  std::uint64_t events_received = 0, events_duplicate = 0, bytes_sent = 0;
+  Millis window_ms = 0;
+  double mean_active = 0;
+  std::size_t isolated_nodes = 0;     // with no active peer at the first post
+  double idle_bytes_per_s = 0;        // sent by all nodes together, with no posts
+  double post_event_bytes = 0;        // a post's encoded event, mean
+  std::uint64_t late_deliveries = 0;  // later than graft_timeout_ms after the publish
+  std::optional<Millis> heal_convergence_ms;
+  double runtime_s = 0;
+};
+
+struct Counters {
+  std::uint64_t bytes_sent = 0, events_received = 0, events_duplicate = 0;
+};
+
+Counters counters(sim::Simulation& sim) {
+  Counters c;
+  for (std::size_t i = 0; i < sim.size(); ++i) {
+    const NodeStats& s = sim.node(i).stats();
+    c.bytes_sent += s.bytes_sent;
+    c.events_received += s.events_received;
+    c.events_duplicate += s.events_duplicate;
+  }
+  return c;
+}
+
+// The overlay graph of `group` now: node i links to j if either names the other active.
+std::vector<std::vector<std::size_t>> overlay_graph(sim::Simulation& sim, const Hash& group) {
+  std::vector<std::vector<std::size_t>> adj(sim.size());
+  for (std::size_t i = 0; i < sim.size(); ++i) {
+    for (const PublicKey& p : sim.node(i).active_peers(group)) {
+      const std::optional<std::size_t> j = sim.find(p);
+      if (!j || *j == i) continue;
+      adj[i].push_back(*j);
+      adj[*j].push_back(i);
+    }
+  }
+  for (auto& a : adj) {
+    std::sort(a.begin(), a.end());
+    a.erase(std::unique(a.begin(), a.end()), a.end());
+  }
+  return adj;
+}
+
+// Shortest-path hop counts from `root` (nullopt where unreachable).
+std::vector<std::optional<std::size_t>> bfs(const std::vector<std::vector<std::size_t>>& adj,
+                                            std::size_t root) {
+  std::vector<std::optional<std::size_t>> dist(adj.size());
+  std::vector<std::size_t> frontier{root};
+  dist[root] = 0;
+  for (std::size_t head = 0; head < frontier.size(); ++head) {
+    const std::size_t u = frontier[head];
+    for (std::size_t v : adj[u]) {
+      if (dist[v]) continue;
+      dist[v] = *dist[u] + 1;
+      frontier.push_back(v);
+    }
+  }
+  return dist;
+}
+
+std::string random_text(Rng& rng, std::size_t bytes) {
+  std::string s(bytes, ' ');
+  for (auto& c : s) c = static_cast<char>('a' + rng.uniform(26));
+  return s;
+}
+
+Measured run(const Options& o, bool flood) {
+  const auto start = Clock::now();
+  Measured r;
+  sim::SimConfig config;
+  config.seed = o.seed;
+  config.loss = o.loss;
+  config.keep_disk = false;  // no restarts here
+  config.record_deliveries = true;
+  sim::Simulation sim(config);
+  NodeConfig node_config;
+  node_config.overlay.flood = flood;
+  std::vector<std::size_t> members;
+  for (std::size_t i = 0; i < o.nodes; ++i) members.push_back(sim.add_node(node_config));
+  const Hash g = sim.create_big_group(members);
+  // Who posts and what: from the seed, independent of the overlay's own randomness.
+  Rng rng = Rng::from_u64(o.seed ^ 0x73696d62656e6368);  // "simbench"
+  const Millis warm_start = sim.now();
+  for (std::size_t k = 0; k < o.prime; ++k) {
+    sim.run_until(warm_start + static_cast<Millis>(k) * prime_interval_ms);
+    (void)sim.post(rng.uniform(o.nodes), g, random_text(rng, post_bytes));
+  }
+  sim.run_until(warm_start + warmup_ms - idle_ms);
+  const Counters idle_before = counters(sim);
+  sim.run_until(warm_start + warmup_ms);
+  r.idle_bytes_per_s = static_cast<double>(counters(sim).bytes_sent - idle_before.bytes_sent) *
+                       1000.0 / static_cast<double>(idle_ms);
+  struct Post {
+    Hash id;
+    std::size_t author;
+    Millis at;
+    std::vector<std::optional<std::size_t>> ideal;  // shortest-path hops from the author
+  };
+  std::vector<Post> posts;
+  std::map<Hash, std::size_t> post_index;
+  std::uint64_t delivered = 0;  // of the posts, at non-authors
+  sim.on_delivered([&](std::size_t node, const Hash& group, const std::vector<Hash>& ids, Millis) {
+    if (group != g) return;
+    for (const Hash& id : ids) {
+      auto p = post_index.find(id);
+      if (p != post_index.end() && posts[p->second].author != node) ++delivered;
+    }
+  });
+
+  const Counters before = counters(sim);
+  const std::size_t log_start = sim.delivery_log().size();
+  const Millis window_start = sim.now();
+  for (std::size_t k = 0; k < o.posts; ++k) {
+    sim.run_until(window_start + static_cast<Millis>(k) * o.interval_ms);
+    const auto adj = overlay_graph(sim, g);
+    if (k == 0) {
+      std::size_t links = 0;
+      for (const auto& a : adj) {
+        links += a.size();
+        if (a.empty()) ++r.isolated_nodes;
+      }
+      r.mean_active = static_cast<double>(links) / static_cast<double>(adj.size());
+    }
+    const std::size_t author = rng.uniform(o.nodes);
+    Post p{{}, author, sim.now(), bfs(adj, author)};
+    // The author's own Delivered fires inside post(), before the id is known: it is not counted.
+    p.id = sim.post(author, g, random_text(rng, post_bytes)).back();
+    r.post_event_bytes +=
+        static_cast<double>(encode(sim.node(author).group(g)->group().find(p.id)->event).size());
+    post_index.emplace(p.id, posts.size());
+    posts.push_back(std::move(p));
+  }
+  r.post_event_bytes /= static_cast<double>(o.posts);
+  const std::uint64_t expected = static_cast<std::uint64_t>(o.posts) * (o.nodes - 1);
+  (void)sim.run_until([&] { return delivered == expected; }, sim.now() + delivery_deadline_ms);
+  sim.run_for(settle_ms);
+  const Counters after = counters(sim);
+  r.window_ms = sim.now() - window_start;
+
+  // Hops and latency from the delivery log, in delivery order: a node's `from` delivered the
+  // post before it.
+  std::vector<std::vector<std::optional<std::size_t>>> hop(
+      posts.size(), std::vector<std::optional<std::size_t>>(o.nodes));
+  for (std::size_t k = 0; k < posts.size(); ++k) hop[k][posts[k].author] = 0;
+  std::vector<double> hops, ms, ideal;
+  const auto& log = sim.delivery_log();
+  for (std::size_t i = log_start; i < log.size(); ++i) {
+    const sim::Delivery& d = log[i];
+    if (d.group != g) continue;
+    auto p = post_index.find(d.event);
+    if (p == post_index.end()) continue;
+    const std::size_t k = p->second;
+    if (d.node == posts[k].author) continue;
+    ++r.deliveries;
+    ms.push_back(static_cast<double>(d.at - posts[k].at));
+    if (d.at - posts[k].at > node_config.overlay.graft_timeout_ms) ++r.late_deliveries;
+    if (d.from && hop[k][*d.from]) {
+      hop[k][d.node] = *hop[k][*d.from] + 1;
+      hops.push_back(static_cast<double>(*hop[k][d.node]));
+    } else {
+      ++r.hops_unknown;
+    }
+  }
+  for (const Post& p : posts) {
+    for (std::size_t i = 0; i < p.ideal.size(); ++i) {
+      if (i != p.author && p.ideal[i]) ideal.push_back(static_cast<double>(*p.ideal[i]));
+    }
+  }
+  auto mean = [](const std::vector<double>& v) {
+    double s = 0;
+    for (double x : v) s += x;
+    return v.empty() ? 0.0 : s / static_cast<double>(v.size());
+  };
+  r.deliveries_expected = expected;
+  r.delivery_ratio = static_cast<double>(r.deliveries) / static_cast<double>(expected);
+  r.hops = percentiles(hops);
+  r.mean_hops = mean(hops);
+  r.ms = percentiles(ms);
+  r.ideal_hops = percentiles(ideal);
+  r.ideal_mean_hops = mean(ideal);
+  r.events_received = after.events_received - before.events_received;
+  r.events_duplicate = after.events_duplicate - before.events_duplicate;
+  r.bytes_sent = after.bytes_sent - before.bytes_sent;
+  const double deliveries = static_cast<double>(std::max<std::uint64_t>(r.deliveries, 1));
+  r.redundancy = static_cast<double>(r.events_received) / deliveries;
+  r.bytes_per_payload_byte =
+      static_cast<double>(r.bytes_sent) / (static_cast<double>(post_bytes) * deliveries);
+
+  // Partition heal.
+  sim.on_delivered(nullptr);
+  std::vector<std::size_t> left, right;
+  for (std::size_t i = 0; i < o.nodes; ++i) (i < o.nodes / 2 ? left : right).push_back(i);
+  sim.partition({left, right});
+  const Millis split_at = sim.now();
+  for (Millis t = 0; t < partition_ms; t += partition_post_interval_ms) {
+    sim.run_until(split_at + t);
+    (void)sim.post(left[rng.uniform(left.size())], g, random_text(rng, post_bytes));
+    (void)sim.post(right[rng.uniform(right.size())], g, random_text(rng, post_bytes));
+  }
+  sim.run_until(split_at + partition_ms);
+  sim.heal();
+  const Millis healed_at = sim.now();
+  while (sim.now() - healed_at <= converge_deadline_ms) {
+    if (sim.converged(g)) {
+      r.heal_convergence_ms = sim.now() - healed_at;
+      break;
+    }
+    sim.run_for(converge_poll_ms);
+  }
+  r.runtime_s = seconds_since(start);
+  return r;
+}
+
+Options parse(int argc, char** argv) {
+  Options o;
+  auto value = [&](int& i) -> const char* {
+    if (i + 1 >= argc) die(std::string(argv[i]) + " needs a value");
+    return argv[++i];
+  };
+  auto number = [&](int& i) -> std::uint64_t {
+    const char* s = value(i);
+    char* end = nullptr;
+    const std::uint64_t v = std::strtoull(s, &end, 10);
+    if (*s == '\0' || *end != '\0') die(std::string("not a number: ") + s);
+    return v;
+  };
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--nodes") {
+      o.nodes = number(i);
+    } else if (a == "--seed") {
+      o.seed = number(i);
+    } else if (a == "--posts") {
+      o.posts = number(i);
+    } else if (a == "--interval-ms") {
+      o.interval_ms = number(i);
+    } else if (a == "--prime") {
+      o.prime = number(i);
+    } else if (a == "--loss") {
+      const char* s = value(i);
+      char* end = nullptr;
+      o.loss = std::strtod(s, &end);
+      if (*s == '\0' || *end != '\0') die(std::string("not a number: ") + s);
+    } else if (a == "--json") {
+      o.json = true;
+    } else if (a == "--help" || a == "-h") {
+      std::printf(
+          "usage: sim_bench [--nodes N (default 100)] [--seed S] [--posts M (default 50)] "
+          "[--interval-ms T (default 100)] "
+          "[--prime K (warm-up posts, default 5)] "
+          "[--loss P (0..0.5, default 0)] [--json]\n");
+      std::exit(0);
+    } else {
+      die("unknown option " + a + " (see --help)");
+    }
+  }
+  if (o.nodes < 4 || o.nodes > 10'000) die("--nodes is 4..10000");
+  if (o.posts < 1 || o.posts > 10'000) die("--posts is 1..10000");
+  if (o.interval_ms < 1 || o.interval_ms > 60'000) die("--interval-ms is 1..60000");
+  if (o.prime > prime_posts_default) die("--prime is 0..5");
+  if (!(o.loss >= 0 && o.loss <= 0.5)) die("--loss is 0..0.5");
+  return o;
+}
+
+double ratio(double a, double b) { return b == 0 ? 0 : a / b; }
+
+void print_json(const Options& o, const Measured& t, const Measured& f) {
+  auto heal = [](const Measured& r) {
+    return r.heal_convergence_ms ? std::to_string(*r.heal_convergence_ms) : std::string("null");
+  };
+  auto fields = [&](const char* p, const Measured& r) {
+    std::printf(
+        "\"%sdelivery_ratio\": %.6f, \"%sredundancy\": %.3f, \"%sp50_hops\": %.0f, "
+        "\"%sp99_hops\": %.0f, \"%sideal_p99_hops\": %.0f, \"%sp99_ms\": %.0f, "
+        "\"%sbytes_per_payload_byte\": %.2f, \"%sheal_convergence_ms\": %s, \"%sp50_ms\": %.0f, "
+        "\"%smax_ms\": %.0f, \"%smax_hops\": %.0f, \"%smean_hops\": %.2f, "
+        "\"%sideal_mean_hops\": %.2f, \"%sevents_duplicate\": %llu, \"%smean_active\": %.2f, "
+        "\"%sidle_bytes_per_s\": %.0f, \"%spost_event_bytes\": %.0f, \"%slate_deliveries\": %llu, "
+        "\"%shops_unknown\": %llu, \"%sruntime_s\": %.2f",
+        p, r.delivery_ratio, p, r.redundancy, p, r.hops.p50, p, r.hops.p99, p, r.ideal_hops.p99, p,
+        r.ms.p99, p, r.bytes_per_payload_byte, p, heal(r).c_str(), p, r.ms.p50, p, r.ms.max, p,
+        r.hops.max, p, r.mean_hops, p, r.ideal_mean_hops, p,
+        static_cast<unsigned long long>(r.events_duplicate), p, r.mean_active, p,
+        r.idle_bytes_per_s, p, r.post_event_bytes, p,
+        static_cast<unsigned long long>(r.late_deliveries), p,
+        static_cast<unsigned long long>(r.hops_unknown), p, r.runtime_s);
+  };
+  std::printf(
+      "{\"nodes\": %zu, \"seed\": %llu, \"posts\": %zu, \"prime\": %zu, \"interval_ms\": %lld, "
+      "\"loss\": %g, ",
+      o.nodes, static_cast<unsigned long long>(o.seed), o.posts, o.prime,
+      static_cast<long long>(o.interval_ms), o.loss);
+  fields("", t);
+  std::printf(", ");
+  fields("flood_", f);
+  std::printf("}\n");
+}
+
+void print_table(const Options& o, const Measured& t, const Measured& f) {
+  std::printf(
+      "sim_bench: %zu nodes, seed %llu, %zu posts of %zu bytes every %lld ms, loss %g, "
+      "warm-up %lld ms with %zu priming posts\n",
+      o.nodes, static_cast<unsigned long long>(o.seed), o.posts, post_bytes,
+      static_cast<long long>(o.interval_ms), o.loss, static_cast<long long>(warmup_ms), o.prime);
+  std::printf("%-26s %12s %12s %10s  %s\n", "measure", "tree", "flood", "tree/flood",
+              "goal (tree)");
+  auto row = [](const char* name, double a, double b, const char* fmt, const char* goal) {
+    char ta[32], tb[32];
+    std::snprintf(ta, sizeof ta, fmt, a);
+    std::snprintf(tb, sizeof tb, fmt, b);
+    std::printf("%-26s %12s %12s %10.3f  %s\n", name, ta, tb, ratio(a, b), goal);
+  };
+  row("delivery_ratio", t.delivery_ratio, f.delivery_ratio, "%.6f", ">= 0.9999");
+  row("redundancy", t.redundancy, f.redundancy, "%.3f", "<= 1.2");
+  row("p50_hops", t.hops.p50, f.hops.p50, "%.0f", "");
+  row("p99_hops", t.hops.p99, f.hops.p99, "%.0f", "<= 2 x ideal_p99_hops");
+  row("max_hops", t.hops.max, f.hops.max, "%.0f", "");
+  row("mean_hops", t.mean_hops, f.mean_hops, "%.2f", "");
+  row("ideal_p99_hops", t.ideal_hops.p99, f.ideal_hops.p99, "%.0f", "");
+  row("ideal_mean_hops", t.ideal_mean_hops, f.ideal_mean_hops, "%.2f", "");
+  row("p50_ms", t.ms.p50, f.ms.p50, "%.0f", "");
+  row("p99_ms", t.ms.p99, f.ms.p99, "%.0f", "");
+  row("max_ms", t.ms.max, f.ms.max, "%.0f", "");
+  row("bytes_per_payload_byte", t.bytes_per_payload_byte, f.bytes_per_payload_byte, "%.2f", "");
+  row("events_duplicate", static_cast<double>(t.events_duplicate),
+      static_cast<double>(f.events_duplicate), "%.0f", "");
+  row("mean_active_peers", t.mean_active, f.mean_active, "%.2f", "");
+  row("idle_bytes_per_s", t.idle_bytes_per_s, f.idle_bytes_per_s, "%.0f", "");
+  row("post_event_bytes", t.post_event_bytes, f.post_event_bytes, "%.0f", "");
+  row("late_deliveries", static_cast<double>(t.late_deliveries),
+      static_cast<double>(f.late_deliveries), "%.0f", "> graft_timeout_ms");
+  const double th = t.heal_convergence_ms ? static_cast<double>(*t.heal_convergence_ms) : -1;
+  const double fh = f.heal_convergence_ms ? static_cast<double>(*f.heal_convergence_ms) : -1;
+  row("heal_convergence_ms", th, fh, "%.0f", "a few round trips (-1: none in 60 s)");
+  row("runtime_s", t.runtime_s, f.runtime_s, "%.2f", "");
+  for (const auto& [name, r] : {std::pair<const char*, const Measured&>{"tree", t}, {"flood", f}}) {
+    std::printf(
+        "%s: %llu of %llu deliveries over a %lld ms window; %llu without a hop count; "
+        "%zu nodes without active peers at the first post\n",
+        name, static_cast<unsigned long long>(r.deliveries),
+        static_cast<unsigned long long>(r.deliveries_expected), static_cast<long long>(r.window_ms),
+        static_cast<unsigned long long>(r.hops_unknown), r.isolated_nodes);
+  }
+}
+
+}  // namespace
+}  // namespace qun
+
+int main(int argc, char** argv) {
+  using namespace qun;
+  crypto_init();
+  const Options o = parse(argc, argv);
+  try {
+    const Measured tree = run(o, false);
+    const Measured flood = run(o, true);
+    if (o.json) {
+      print_json(o, tree, flood);
+    } else {
+      print_table(o, tree, flood);
+    }
+  } catch (const std::exception& e) {
+    die(e.what());
+  }
+  return 0;
+}
