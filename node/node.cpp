@@ -20,6 +20,8 @@ constexpr Millis heads_reply_gap_ms = 1'000;
 // After asking one peer for heads it offered, a node does not ask another for the same heads for
 // this long, so that two peers do not both send it the same missing events.
 constexpr Millis sync_wait_ms = 2'000;
+// Recent events whose push distance and sender a node remembers, for tree optimisation.
+constexpr std::size_t seen_max = 4096;
 // Banned peers remembered at most (oldest forgotten first).
 constexpr std::size_t banned_max = 1024;
 
@@ -71,6 +73,12 @@ struct Node::Impl {
     Millis next_sync = 0;
     Millis next_explore = 0;
     std::map<Hash, Millis> fetching;  // heads some peer is sending us, until when we wait
+    struct Seen {
+      std::uint32_t hops;  // our distance from the author by the path it came (no_hops: unknown)
+      std::optional<PublicKey> from;
+    };
+    std::map<Hash, Seen> seen;  // recent events, oldest evicted past seen_max
+    std::deque<Hash> seen_order;
   };
 
   Impl(Node& node, const SigningKey& self, Rng rng, LogSink log)
@@ -458,18 +466,44 @@ struct Node::Impl {
     if (c.duplicates_in_window > oc().duplicates_per_window_max) {
       return close(now, c.id, "flooding with events we have", true);
     }
-    ingest(now, g, m.group, std::move(events), peer);
+    ingest(now, g, m.group, std::move(events), peer, m.hops);
   }
 
   void handle(Millis now, Conn&, const PublicKey& peer, Overlay& g, const wire::IHave& m) {
-    for (const auto& id : m.ids) {
-      if (g.replica->group().has(id)) continue;
+    for (std::size_t i = 0; i < m.ids.size(); ++i) {
+      const Hash& id = m.ids[i];
+      if (g.replica->group().has(id)) {
+        maybe_swap(now, g, peer, id, m.hops[i]);
+        continue;
+      }
       auto& entry = g.missing[id];
       if (entry.announcers.empty()) entry.deadline = now + oc().graft_timeout_ms;
       if (std::find(entry.announcers.begin(), entry.announcers.end(), peer) == entry.announcers.end())
         entry.announcers.push_back(peer);
       next_fast = std::min(next_fast, entry.deadline);
     }
+  }
+
+  // Plumtree's optimisation: a lazy peer that is markedly closer to an event's author than the
+  // eager path we received it by takes that path's place in the tree.
+  void maybe_swap(Millis now, Overlay& g, const PublicKey& peer, const Hash& id, std::uint32_t hops) {
+    if (oc().flood || hops == wire::no_hops) return;
+    auto s = g.seen.find(id);
+    if (s == g.seen.end() || s->second.hops == wire::no_hops || !s->second.from) return;
+    if (hops + 1 + oc().tree_optimize_hops > s->second.hops) return;
+    const PublicKey old = *s->second.from;
+    if (old == peer || !g.active.count(peer) || !g.lazy.count(peer)) return;
+    const Hash gid = g.replica->id();
+    g.lazy.erase(peer);
+    ++node.stats_.grafts_sent;
+    ++node.stats_.tree_swaps;
+    send_to(now, peer, wire::Graft{gid, {}});
+    if (g.active.count(old) && !g.lazy.count(old)) {
+      g.lazy.insert(old);
+      ++node.stats_.prunes_sent;
+      send_to(now, old, wire::Prune{gid});
+    }
+    s->second = {hops + 1, peer};
   }
 
   void handle(Millis now, Conn& c, const PublicKey& peer, Overlay& g, const wire::Graft& m) {
@@ -479,7 +513,7 @@ struct Node::Impl {
       const EventRecord* rec = g.replica->group().find(id);
       if (rec) batch.push_back(encode(rec->event));
     }
-    send_events(now, c, g.replica->id(), std::move(batch));
+    send_events(now, c, g.replica->id(), std::move(batch), wire::no_hops);
   }
 
   void handle(Millis, Conn&, const PublicKey& peer, Overlay& g, const wire::Prune&) {
@@ -534,19 +568,20 @@ struct Node::Impl {
     send_to(now, peer, wire::Heads{gid, std::move(heads), want});
   }
 
-  void send_events(Millis now, Conn& c, const Hash& gid, std::vector<Bytes> events) {
+  void send_events(Millis now, Conn& c, const Hash& gid, std::vector<Bytes> events,
+                   std::uint32_t hops) {
     std::vector<Bytes> batch;
     std::size_t bytes = 0;
     for (auto& e : events) {
       if (batch.size() == wire_limits::events_max || bytes + e.size() > wire_limits::events_bytes_max) {
-        send(now, c, wire::Events{gid, std::move(batch)});
+        send(now, c, wire::Events{gid, std::move(batch), hops});
         batch.clear();
         bytes = 0;
       }
       bytes += e.size();
       batch.push_back(std::move(e));
     }
-    if (!batch.empty()) send(now, c, wire::Events{gid, std::move(batch)});
+    if (!batch.empty()) send(now, c, wire::Events{gid, std::move(batch), hops});
   }
 
   // Sends the next catch-up batches to one peer.
@@ -574,7 +609,7 @@ struct Node::Impl {
         batch.push_back(std::move(e));
         q->second.pop_front();
       }
-      send(now, *c, wire::Events{g.replica->id(), std::move(batch)});
+      send(now, *c, wire::Events{g.replica->id(), std::move(batch), wire::no_hops});
     }
     if (q->second.empty()) {
       g.sync_out.erase(q);
@@ -586,7 +621,7 @@ struct Node::Impl {
   // ---------------------------------------------------------------- events
 
   void ingest(Millis now, Overlay& g, const Hash& gid, std::vector<Event> events,
-              std::optional<PublicKey> from) {
+              std::optional<PublicKey> from, std::uint32_t hops) {
     const std::size_t received = events.size();
     IngestReport report = g.replica->ingest(std::move(events));
     node.stats_.events_duplicate += report.duplicates;
@@ -599,19 +634,29 @@ struct Node::Impl {
         from.reset();
       }
     }
-    if (!oc().flood && from && report.admitted.empty() && report.duplicates == received &&
-        received > 0 && g.active.count(*from) && !g.lazy.count(*from)) {
+    if (!oc().flood && from && hops != wire::no_hops && report.admitted.empty() &&
+        report.duplicates == received && received > 0 && g.active.count(*from) &&
+        !g.lazy.count(*from)) {
       // Plumtree: a push of nothing new; that link is redundant in the tree.
       g.lazy.insert(*from);
+      ++node.stats_.prunes_sent;
       send_to(now, *from, wire::Prune{gid});
     }
     if (from && report.pending > 0) send_heads(now, g, gid, *from, true);
-    after_admit(now, g, gid, report, from);
+    after_admit(now, g, gid, report, from, hops == wire::no_hops ? wire::no_hops : hops + 1);
   }
 
+  // `hops` is our distance from the events' author (0 when authored here).
   void after_admit(Millis now, Overlay& g, const Hash& gid, const IngestReport& report,
-                   std::optional<PublicKey> from) {
+                   std::optional<PublicKey> from, std::uint32_t hops) {
     if (report.admitted.empty() && report.evicted.empty()) return;
+    for (const auto& id : report.admitted) {
+      if (g.seen.emplace(id, Overlay::Seen{hops, from}).second) g.seen_order.push_back(id);
+    }
+    while (g.seen_order.size() > seen_max) {
+      g.seen.erase(g.seen_order.front());
+      g.seen_order.pop_front();
+    }
     out.push_back(node_output::Persist{gid, report, g.replica->take_new_keys()});
     std::vector<Hash> delivered;
     for (const auto& id : report.admitted) {
@@ -629,7 +674,7 @@ struct Node::Impl {
         q.insert(q.end(), report.admitted.begin(), report.admitted.end());
         next_fast = std::min(next_fast, now + oc().ihave_delay_ms);
       } else if (conns.count(conn)) {
-        send_events(now, conns.at(conn), gid, encoded);
+        send_events(now, conns.at(conn), gid, encoded, hops);
       }
     }
     // After pushing: a member removed by this batch still learns of its removal, then nothing.
@@ -649,7 +694,12 @@ struct Node::Impl {
         for (std::size_t at = 0; at < ids.size(); at += wire_limits::ids_max) {
           std::vector<Hash> part(ids.begin() + static_cast<long>(at),
                                  ids.begin() + static_cast<long>(std::min(ids.size(), at + wire_limits::ids_max)));
-          send_to(now, peer, wire::IHave{gid, std::move(part)});
+          std::vector<std::uint32_t> distances;
+          for (const auto& id : part) {
+            auto s = g.seen.find(id);
+            distances.push_back(s == g.seen.end() ? wire::no_hops : s->second.hops);
+          }
+          send_to(now, peer, wire::IHave{gid, std::move(part), std::move(distances)});
         }
       }
       // Grafts for announced events that did not arrive by push.
@@ -671,6 +721,7 @@ struct Node::Impl {
       }
       for (auto& [peer, ids] : grafts) {
         g.lazy.erase(peer);
+        ++node.stats_.grafts_sent;
         send_to(now, peer, wire::Graft{gid, std::move(ids)});
       }
       // Catch-up.
@@ -825,7 +876,7 @@ void Node::publish(Millis now, const Hash& group, const std::vector<Event>& even
   IngestReport report;
   for (const auto& e : events)
     if (it->second.replica->group().has(e.id)) report.admitted.push_back(e.id);
-  impl_->after_admit(now, it->second, group, report, std::nullopt);
+  impl_->after_admit(now, it->second, group, report, std::nullopt, 0);
 }
 
 void Node::on_connected(Millis now, ConnId conn, bool outbound) {

@@ -75,6 +75,9 @@ struct OverlayConfig {
   std::size_t send_window_bytes = 2 * 1024 * 1024;
   // Unflushed bytes past which a peer counts as not reading and is disconnected.
   std::size_t conn_queue_bytes_max = 32 * 1024 * 1024;
+  // Plumtree's optimisation: when a lazy peer announces an event at least this many hops closer
+  // to its author than the path it came by, that peer becomes eager and the old one lazy.
+  std::uint32_t tree_optimize_hops = 4;
   // Naive flooding instead of the tree: push every event to every active peer and never prune.
   // Only for benchmarks, as the baseline the tree is measured against.
   bool flood = false;
@@ -123,6 +126,9 @@ struct NodeStats {
   std::uint64_t events_rejected = 0;         // ... failing admission
   std::uint64_t messages_malformed = 0;
   std::uint64_t links_closed_misbehaving = 0;
+  std::uint64_t grafts_sent = 0;   // lazily announced events fetched (or links re-grafted)
+  std::uint64_t prunes_sent = 0;   // eager links demoted after a duplicate push
+  std::uint64_t tree_swaps = 0;    // eager links traded for a markedly shorter lazy one
 };
 
 class Node {

@@ -2,6 +2,8 @@
 
 #include <sodium.h>
 
+#include <cassert>
+
 #include <algorithm>
 
 #include "node/codec.h"
@@ -63,13 +65,16 @@ struct Encoder {
     for (const auto& p : m.peers) w.array(2).fixed(p.id).str(p.address);
   }
   void operator()(const wire::Events& m) {
-    w.array(3).uint(static_cast<std::uint8_t>(Type::events)).fixed(m.group);
+    w.array(4).uint(static_cast<std::uint8_t>(Type::events)).fixed(m.group).uint(m.hops);
     w.array(static_cast<std::uint32_t>(m.events.size()));
     for (const auto& e : m.events) w.bin(e);
   }
   void operator()(const wire::IHave& m) {
-    w.array(3).uint(static_cast<std::uint8_t>(Type::ihave)).fixed(m.group);
+    assert(m.hops.size() == m.ids.size());
+    w.array(4).uint(static_cast<std::uint8_t>(Type::ihave)).fixed(m.group);
     write_ids(w, m.ids);
+    w.array(static_cast<std::uint32_t>(m.hops.size()));
+    for (auto h : m.hops) w.uint(h);
   }
   void operator()(const wire::Graft& m) {
     w.array(3).uint(static_cast<std::uint8_t>(Type::graft)).fixed(m.group);
@@ -166,10 +171,12 @@ Result<WireMessage> decode_fields(ByteView bytes) {
       return WireMessage(std::move(m));
     }
     case Type::events: {
-      QUN_TRY_VOID(need(3));
+      QUN_TRY_VOID(need(4));
       wire::Events m;
       QUN_TRY(m.group, codec::fixed<Hash>(a.ptr[1], "group"));
-      QUN_TRY(auto evs, codec::array(a.ptr[2], 0, wire_limits::events_max, "events"));
+      QUN_TRY(auto hops, codec::uint(a.ptr[2], UINT32_MAX, "hops"));
+      m.hops = static_cast<std::uint32_t>(hops);
+      QUN_TRY(auto evs, codec::array(a.ptr[3], 0, wire_limits::events_max, "events"));
       std::size_t total = 0;
       for (std::uint32_t i = 0; i < evs.size; ++i) {
         QUN_TRY(auto e, codec::bin(evs.ptr[i], 1, limits::event_bytes_max, "event"));
@@ -179,13 +186,23 @@ Result<WireMessage> decode_fields(ByteView bytes) {
       }
       return WireMessage(std::move(m));
     }
-    case Type::ihave:
+    case Type::ihave: {
+      QUN_TRY_VOID(need(4));
+      wire::IHave m;
+      QUN_TRY(m.group, codec::fixed<Hash>(a.ptr[1], "group"));
+      QUN_TRY(m.ids, read_ids(a.ptr[2]));
+      QUN_TRY(auto hops, codec::array(a.ptr[3], m.ids.size(), m.ids.size(), "hops"));
+      for (std::uint32_t i = 0; i < hops.size; ++i) {
+        QUN_TRY(auto h, codec::uint(hops.ptr[i], UINT32_MAX, "hops"));
+        m.hops.push_back(static_cast<std::uint32_t>(h));
+      }
+      return WireMessage(std::move(m));
+    }
     case Type::graft: {
       QUN_TRY_VOID(need(3));
       Hash group;
       QUN_TRY(group, codec::fixed<Hash>(a.ptr[1], "group"));
       QUN_TRY(auto ids, read_ids(a.ptr[2]));
-      if (static_cast<Type>(type) == Type::ihave) return WireMessage(wire::IHave{group, std::move(ids)});
       return WireMessage(wire::Graft{group, std::move(ids)});
     }
     case Type::prune: {

@@ -80,10 +80,15 @@ struct Shuffle {  // a sample of known peers; the receiver answers with its own 
 struct Events {  // encoded events, parents before children
   Hash group;
   std::vector<Bytes> events;
+  // Pushes: how many links the events crossed before the sender (0 from their author).
+  // no_hops for catch-up batches, which say nothing about the tree.
+  std::uint32_t hops;
 };
+inline constexpr std::uint32_t no_hops = UINT32_MAX;
 struct IHave {  // lazy announcement of event ids
   Hash group;
   std::vector<Hash> ids;
+  std::vector<std::uint32_t> hops;  // per id: the announcer's distance from the author
 };
 struct Graft {  // send me these events and push to me from now on
   Hash group;

@@ -34,9 +34,16 @@ bool operator==(const Shuffle& a, const Shuffle& b) {
   return a.group == b.group && a.reply == b.reply && a.peers == b.peers;
 }
 bool operator==(const Events& a, const Events& b) {
-  return a.group == b.group && a.events == b.events;
+  return a.group == b.group && a.events == b.events && a.hops == b.hops;
 }
-bool operator==(const IHave& a, const IHave& b) { return a.group == b.group && a.ids == b.ids; }
+// An announcement of `ids`, each at distance 1.
+IHave ihave(const Hash& group, std::vector<Hash> ids) {
+  std::vector<std::uint32_t> hops(ids.size(), 1);
+  return IHave{group, std::move(ids), std::move(hops)};
+}
+bool operator==(const IHave& a, const IHave& b) {
+  return a.group == b.group && a.ids == b.ids && a.hops == b.hops;
+}
 bool operator==(const Graft& a, const Graft& b) { return a.group == b.group && a.ids == b.ids; }
 bool operator==(const Prune& a, const Prune& b) { return a.group == b.group; }
 bool operator==(const Heads& a, const Heads& b) {
@@ -91,7 +98,7 @@ std::vector<WireMessage> realistic_messages() {
   for (std::uint64_t i = 0; i < 3; ++i) {
     hello.groups.push_back(group_tag(hash_n(10 + i), hello.nonce));
   }
-  wire::Events events{group, {}};
+  wire::Events events{group, {}, 0};
   for (std::size_t size : {180, 612, 2048}) events.events.push_back(random_bytes(rng, size));
   return {
       hello,
@@ -100,7 +107,7 @@ std::vector<WireMessage> realistic_messages() {
       wire::Disconnect{group},
       wire::Shuffle{group, false, peers(5, 14)},
       events,
-      wire::IHave{group, hashes(4)},
+      wire::ihave(group, hashes(4)),
       wire::Graft{group, hashes(2)},
       wire::Prune{group},
       wire::Heads{group, hashes(3), true},
@@ -121,9 +128,9 @@ std::vector<WireMessage> edge_messages() {
       wire::Disconnect{zero},
       wire::Shuffle{ones, true, {}},
       wire::Shuffle{ones, false, peers(1, 0)},  // a peer with no address
-      wire::Events{zero, {}},
-      wire::Events{zero, {Bytes{0x00}}},  // the smallest event the codec carries: one byte
-      wire::IHave{zero, {}},
+      wire::Events{zero, {}, 0},
+      wire::Events{zero, {Bytes{0x00}}, wire::no_hops},  // the smallest event the codec carries: one byte
+      wire::ihave(zero, {}),
       wire::Graft{ones, {}},
       wire::Prune{ones},
       wire::Heads{zero, {}, false},
@@ -139,18 +146,18 @@ std::vector<WireMessage> max_messages() {
   for (std::size_t i = 0; i < wl::groups_max; ++i) hello.groups.push_back(fixed_n<GroupTag>(i));
   out.push_back(hello);
   out.push_back(wire::Shuffle{group, true, peers(wl::peers_max, wl::address_bytes_max)});
-  out.push_back(wire::IHave{group, hashes(wl::ids_max)});
+  out.push_back(wire::ihave(group, hashes(wl::ids_max)));
   out.push_back(wire::Graft{group, hashes(wl::ids_max)});
   out.push_back(wire::Heads{group, hashes(wl::ids_max), false});
   // events_max small events.
-  wire::Events many{group, {}};
+  wire::Events many{group, {}, 0};
   for (std::size_t i = 0; i < wl::events_max; ++i) many.events.push_back(random_bytes(rng, 100));
   out.push_back(many);
   // One event of the largest size an event may have.
-  out.push_back(wire::Events{group, {random_bytes(rng, limits::event_bytes_max)}});
+  out.push_back(wire::Events{group, {random_bytes(rng, limits::event_bytes_max)}, 0});
   // Largest events filling the batch to exactly events_bytes_max.
   static_assert(wl::events_bytes_max % limits::event_bytes_max == 0);
-  wire::Events full{group, {}};
+  wire::Events full{group, {}, 0};
   for (std::size_t i = 0; i < wl::events_bytes_max / limits::event_bytes_max; ++i) {
     full.events.push_back(random_bytes(rng, limits::event_bytes_max));
   }
@@ -212,11 +219,11 @@ std::vector<Layout> layouts() {
        {g, flag,
         [](codec::Writer& w) { w.array(1).array(2).fixed(fixed_n<PublicKey>(1)).str("a"); }}},
       {6,
-       {g,
+       {g, [](codec::Writer& w) { w.uint(3); },
         [](codec::Writer& w) {
           w.array(1).bin(Bytes{1, 2, 3});
         }}},
-      {7, {g, ids}},
+      {7, {g, ids, [](codec::Writer& w) { w.array(2).uint(1).uint(2); }}},
       {8, {g, ids}},
       {9, {g}},
       {10, {g, flag, ids}},
@@ -296,20 +303,20 @@ TEST_CASE("wire: each bound exceeded by one is rejected", "[node][wire]") {
     require_rejected(wire::Shuffle{group, false, list});
   }
   SECTION("ids_max + 1 ids in ihave, graft and heads") {
-    require_rejected(wire::IHave{group, hashes(wl::ids_max + 1)});
+    require_rejected(wire::ihave(group, hashes(wl::ids_max + 1)));
     require_rejected(wire::Graft{group, hashes(wl::ids_max + 1)});
     require_rejected(wire::Heads{group, hashes(wl::ids_max + 1), false});
   }
   SECTION("events_max + 1 events") {
-    wire::Events events{group, {}};
+    wire::Events events{group, {}, 0};
     for (std::size_t i = 0; i <= wl::events_max; ++i) events.events.push_back(Bytes{1});
     require_rejected(events);
   }
   SECTION("an event of event_bytes_max + 1") {
-    require_rejected(wire::Events{group, {random_bytes(rng, limits::event_bytes_max + 1)}});
+    require_rejected(wire::Events{group, {random_bytes(rng, limits::event_bytes_max + 1)}, 0});
   }
   SECTION("a batch of events_bytes_max + 1") {
-    wire::Events events{group, {}};
+    wire::Events events{group, {}, 0};
     for (std::size_t i = 0; i < wl::events_bytes_max / limits::event_bytes_max; ++i) {
       events.events.push_back(random_bytes(rng, limits::event_bytes_max));
     }
@@ -380,6 +387,8 @@ TEST_CASE("wire: wrong field types are rejected", "[node][wire]") {
         const Bytes bytes = write_replacing(layout, i, writer);
         // A str is a valid address (field 2 of a hello); every other replacement is wrong.
         if (layout.type == 1 && i == 1 && std::string(name) == "str") continue;
+        // Any uint is a valid hop count (field 2 of events).
+        if (layout.type == 6 && i == 1 && std::string(name) == "uint 2") continue;
         INFO("type " << int{layout.type} << ", field " << i + 1 << " replaced by " << name);
         require_rejected(bytes);
       }
@@ -421,7 +430,7 @@ TEST_CASE("wire: wrong field types are rejected", "[node][wire]") {
         fixed_n<PublicKey>(1));
     require_rejected(v.take());
   }
-  SECTION("an empty event") { require_rejected(wire::Events{hash_n(1), {Bytes{}}}); }
+  SECTION("an empty event") { require_rejected(wire::Events{hash_n(1), {Bytes{}}, 0}); }
   SECTION("not an array at the top") {
     codec::Writer w;
     w.uint(1);
