@@ -58,6 +58,11 @@ struct Message {
 class Replica {
  public:
   Replica(const Hash& group, const SigningKey* self);
+  // Move-only: it holds secrets. (Declared, so containers move it even where the move may throw.)
+  Replica(Replica&&) = default;
+  Replica& operator=(Replica&&) = default;
+  Replica(const Replica&) = delete;
+  Replica& operator=(const Replica&) = delete;
 
   // A new group: its create event (already ingested) is the first entry of the returned replica.
   [[nodiscard]] static Result<Replica> create_group(Authoring a, std::string_view name,
