@@ -1,6 +1,7 @@
 #include "node/node.h"
 
 #include <algorithm>
+#include <cassert>
 #include <unordered_set>
 
 namespace qun {
@@ -888,6 +889,7 @@ void Node::on_connected(Millis now, ConnId conn, bool outbound) {
     it->second.link.emplace(Link::initiator(now, impl.self, it->second.expected, impl.rng, lc));
     impl.drain_link(now, it->second);
   } else {
+    assert(conn < (1ull << 62) && "inbound connection ids are below 2^62 (node.h)");
     if (impl.conns.size() >= connections_max) {
       impl.out.push_back(node_output::Close{conn});
       return;

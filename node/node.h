@@ -17,8 +17,12 @@
 //    kernel), report them with on_flushed. The node keeps at most send_window_bytes of catch-up
 //    unflushed per connection and closes a connection whose unflushed bytes pass
 //    conn_queue_bytes_max (a peer that does not read).
-//  - Connection ids are the driver's: Dial outputs name a new id for an outbound connection;
-//    the driver assigns ids to inbound ones. Call on_closed exactly once per id it learned of.
+//  - Connection ids are the driver's: Dial outputs name a new id for an outbound connection
+//    (numbered from 2^62 up); the driver assigns ids below 2^62 to inbound ones. Call on_closed
+//    exactly once per id it learned of.
+//  - add_group takes a replica as it is: the caller persists a new replica's events and keys
+//    first (later changes come out as Persist). publish emits Delivered for the author's own
+//    events within the call, like any other delivery.
 //  - The node never reads a clock, a socket or global randomness: `now` is the driver's monotonic
 //    ms, `wall_ms` (in publish) the author's Unix ms, and randomness comes from the injected Rng.
 #pragma once
