@@ -144,6 +144,7 @@ bool Group::is_ancestor(const Hash& ancestor, const Hash& descendant) const {
 }
 
 bool Group::author_admitted_in_past(const Event& e) const {
+  if (!known_authors_.count(e.author)) return false;
   // Walk back through the causal past, newest first, until we find an earlier event by the same
   // author (admitted itself, hence admitted before) or the event that admitted this author.
   std::priority_queue<std::pair<std::uint64_t, Hash>> queue;
@@ -270,6 +271,8 @@ void Group::insert(Event e) {
       break;
   }
   std::sort(rec.key_recipients.begin(), rec.key_recipients.end());
+  known_authors_.insert(e.author);
+  if (e.kind == EventKind::add && rec.target) known_authors_.insert(*rec.target);
   const Hash id = e.id;
   for (const auto& p : e.parents) {
     children_[p].push_back(id);

@@ -174,6 +174,9 @@ class Group {
   std::unordered_map<Hash, std::vector<Hash>, HashHasher> children_;
   std::set<std::pair<std::uint64_t, Hash>> order_;
   std::set<Hash> heads_;
+  // Keys that author an admitted event or are added by one: an event by a key not here cannot
+  // have been admitted in its causal past, which rejects outsiders without walking the DAG.
+  std::set<PublicKey> known_authors_;
   // Events waiting for parents, by arrival sequence (oldest evicted first past the bound).
   std::map<Hash, std::pair<std::uint64_t, Event>> pending_;
   std::uint64_t pending_seq_ = 0;
