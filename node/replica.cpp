@@ -369,29 +369,30 @@ Result<Event> Replica::add(Authoring a, const PublicKey& member) {
   return finish(a, std::move(e));
 }
 
-Result<Event> Replica::remove(Authoring a, const PublicKey& member) {
+Result<Event> Replica::start_epoch(Authoring& a, EventKind kind,
+                                   const std::optional<PublicKey>& excluded,
+                                   const std::function<Bytes(RekeyPayload)>& make) {
   QUN_TRY_VOID(need_member(a.key.public_key()));
-  if (!state().is_member(member)) return Error(Errc::not_found, "not a member");
   SymmetricKey key = random_key(a.rng);
-  RemovePayload p;
-  p.member = member;
-  QUN_TRY(p.keys, seal_new_key(a, key, member));
-  Event e = draft(a, EventKind::remove, state().epoch + 1);
-  e.payload = encode_payload(p);
+  QUN_TRY(auto sealed, seal_new_key(a, key, excluded));
+  Event e = draft(a, kind, state().epoch + 1);
+  e.payload = make(std::move(sealed));
   QUN_TRY(auto done, finish(a, std::move(e)));
   learn(done.epoch, done.id, key);
   return done;
 }
 
-Result<Event> Replica::rekey(Authoring a) {
+Result<Event> Replica::remove(Authoring a, const PublicKey& member) {
   QUN_TRY_VOID(need_member(a.key.public_key()));
-  SymmetricKey key = random_key(a.rng);
-  QUN_TRY(auto p, seal_new_key(a, key, std::nullopt));
-  Event e = draft(a, EventKind::rekey, state().epoch + 1);
-  e.payload = encode_payload(p);
-  QUN_TRY(auto done, finish(a, std::move(e)));
-  learn(done.epoch, done.id, key);
-  return done;
+  if (!state().is_member(member)) return Error(Errc::not_found, "not a member");
+  return start_epoch(a, EventKind::remove, member, [&](RekeyPayload keys) {
+    return encode_payload(RemovePayload{member, std::move(keys)});
+  });
+}
+
+Result<Event> Replica::rekey(Authoring a) {
+  return start_epoch(a, EventKind::rekey, std::nullopt,
+                     [](RekeyPayload keys) { return encode_payload(keys); });
 }
 
 Result<Event> Replica::leave(Authoring a) {

@@ -9,6 +9,7 @@
 // and send; a call that fails changes nothing.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -121,6 +122,10 @@ class Replica {
   Result<Ciphertext> encrypt(Authoring& a, EventKind kind, std::uint64_t epoch, ByteView plain);
   std::optional<Bytes> decrypt(const Event& e, const Ciphertext& c) const;
   std::optional<std::string> decrypt_text(const Hash& id, std::size_t text_bytes_max) const;
+  // A new epoch: a fresh key sealed to every member but `excluded` (and to open invites), signed
+  // into an event of `kind` (remove or rekey) whose payload `make` builds from the sealed keys.
+  Result<Event> start_epoch(Authoring& a, EventKind kind, const std::optional<PublicKey>& excluded,
+                            const std::function<Bytes(RekeyPayload)>& make);
   Result<RekeyPayload> seal_new_key(Authoring& a, const SymmetricKey& key,
                                     const std::optional<PublicKey>& excluded);
   Result<void> need_member(const PublicKey& who) const;
