@@ -32,6 +32,12 @@ void join_via(Peer& inviter, Peer& who, const Replica& source, std::uint64_t now
   must(who.replica->join(who.at(now + 1), code, nick));
 }
 
+// `who` joins through the founder's replica, and the founder learns of the join.
+void join_and_sync(Peer& founder, Peer& who, std::uint64_t now, const std::string& nick) {
+  join_via(founder, who, *founder.replica, now, nick);
+  sync(*who.replica, *founder.replica);
+}
+
 std::vector<std::string> texts(const Replica& r) {
   std::vector<std::string> out;
   for (const auto& m : r.history())
@@ -141,10 +147,8 @@ TEST_CASE("bad invites are refused", "[node][group][invite]") {
 TEST_CASE("removal rotates the key", "[node][group][keys]") {
   Peer f = founder_of("club");
   Peer bob(1), carol(2);
-  join_via(f, bob, *f.replica, t0 + 10, "bob");
-  sync(*bob.replica, *f.replica);
-  join_via(f, carol, *f.replica, t0 + 20, "carol");
-  sync(*carol.replica, *f.replica);
+  join_and_sync(f, bob, t0 + 10, "bob");
+  join_and_sync(f, carol, t0 + 20, "carol");
   sync(*f.replica, *bob.replica);
   must(f.replica->post(f.at(t0 + 30), "all three"));
   must(f.replica->remove(f.at(t0 + 40), bob.key.public_key()));
@@ -167,8 +171,7 @@ TEST_CASE("removal rotates the key", "[node][group][keys]") {
 TEST_CASE("leave rotates the key at the next post", "[node][group][keys]") {
   Peer f = founder_of("club");
   Peer bob(1);
-  join_via(f, bob, *f.replica, t0 + 10, "bob");
-  sync(*bob.replica, *f.replica);
+  join_and_sync(f, bob, t0 + 10, "bob");
   must(bob.replica->leave(bob.at(t0 + 20)));
   sync(*bob.replica, *f.replica);
   CHECK(f.replica->state().needs_rekey());
@@ -185,8 +188,7 @@ TEST_CASE("leave rotates the key at the next post", "[node][group][keys]") {
 TEST_CASE("a removal invalidates the removed member's concurrent posts", "[node][group][resolve]") {
   Peer f = founder_of("club");
   Peer bob(1);
-  join_via(f, bob, *f.replica, t0 + 10, "bob");
-  sync(*bob.replica, *f.replica);
+  join_and_sync(f, bob, t0 + 10, "bob");
   // Concurrent: bob posts (later clock) while the founder removes him.
   auto post = must(bob.replica->post(bob.at(t0 + 100), "concurrent"));
   auto removal = must(f.replica->remove(f.at(t0 + 200), bob.key.public_key()));
@@ -211,10 +213,8 @@ TEST_CASE("a removal invalidates the removed member's concurrent posts", "[node]
 TEST_CASE("mutual concurrent removals resolve one way", "[node][group][resolve]") {
   Peer f = founder_of("club");
   Peer bob(1), carol(2);
-  join_via(f, bob, *f.replica, t0 + 10, "bob");
-  sync(*bob.replica, *f.replica);
-  join_via(f, carol, *f.replica, t0 + 20, "carol");
-  sync(*carol.replica, *f.replica);
+  join_and_sync(f, bob, t0 + 10, "bob");
+  join_and_sync(f, carol, t0 + 20, "carol");
   must(f.replica->set_role(f.at(t0 + 30), bob.key.public_key(), Role::admin));
   must(f.replica->set_role(f.at(t0 + 31), carol.key.public_key(), Role::admin));
   sync(*f.replica, *bob.replica);
@@ -241,10 +241,8 @@ TEST_CASE("mutual concurrent removals resolve one way", "[node][group][resolve]"
 TEST_CASE("a demotion voids the demoted admin's concurrent removal", "[node][group][resolve]") {
   Peer f = founder_of("club");
   Peer bob(1), carol(2);
-  join_via(f, bob, *f.replica, t0 + 10, "bob");
-  sync(*bob.replica, *f.replica);
-  join_via(f, carol, *f.replica, t0 + 20, "carol");
-  sync(*carol.replica, *f.replica);
+  join_and_sync(f, bob, t0 + 10, "bob");
+  join_and_sync(f, carol, t0 + 20, "carol");
   must(f.replica->set_role(f.at(t0 + 30), bob.key.public_key(), Role::admin));
   sync(*f.replica, *bob.replica);
   // Bob's removal sorts before the demotion, yet loses.
@@ -265,10 +263,8 @@ TEST_CASE("a demotion voids the demoted admin's concurrent removal", "[node][gro
 TEST_CASE("succession after the founder leaves", "[node][group]") {
   Peer f = founder_of("club");
   Peer bob(1), carol(2);
-  join_via(f, bob, *f.replica, t0 + 10, "bob");
-  sync(*bob.replica, *f.replica);
-  join_via(f, carol, *f.replica, t0 + 20, "carol");
-  sync(*carol.replica, *f.replica);
+  join_and_sync(f, bob, t0 + 10, "bob");
+  join_and_sync(f, carol, t0 + 20, "carol");
   must(f.replica->leave(f.at(t0 + 30)));
   sync(*f.replica, *bob.replica);
   sync(*f.replica, *carol.replica);
@@ -288,8 +284,7 @@ TEST_CASE("succession after the founder leaves", "[node][group]") {
 TEST_CASE("forged and unauthorised events change nothing", "[node][group]") {
   Peer f = founder_of("club");
   Peer bob(1);
-  join_via(f, bob, *f.replica, t0 + 10, "bob");
-  sync(*bob.replica, *f.replica);
+  join_and_sync(f, bob, t0 + 10, "bob");
   auto before = f.replica->state().history;
 
   Peer mallory(7);

@@ -28,6 +28,15 @@ bool holds_all(Simulation& sim, std::size_t i, const Hash& g, const std::vector<
   return std::all_of(ids.begin(), ids.end(), [&](const Hash& id) { return r->group().has(id); });
 }
 
+// n new nodes in one group, after 10 s of virtual time to form the overlay.
+Hash warm_group(Simulation& sim, std::size_t n) {
+  std::vector<std::size_t> members;
+  for (std::size_t i = 0; i < n; ++i) members.push_back(sim.add_node());
+  const Hash g = sim.create_big_group(members);
+  sim.run_for(10'000);
+  return g;
+}
+
 }  // namespace
 
 // Proves delivery under loss and churn: 1,000 members, 1% chunk loss, 2% of nodes crashing while
@@ -40,10 +49,7 @@ TEST_CASE("1,000 members, 1% loss and churn: every online member gets every post
   Simulation sim(config);
   INFO("reproduce: " << sim.repro());
   const std::size_t n = big_group_nodes;
-  std::vector<std::size_t> members;
-  for (std::size_t i = 0; i < n; ++i) members.push_back(sim.add_node());
-  const Hash g = sim.create_big_group(members);
-  sim.run_for(10'000);
+  const Hash g = warm_group(sim, n);
 
   Rng rng = Rng::from_u64(config.seed);
   std::set<std::size_t> crashed;
@@ -97,10 +103,7 @@ TEST_CASE("after a partition heals all replicas converge", "[sim][overlay]") {
   Simulation sim(config);
   INFO("reproduce: " << sim.repro());
   constexpr std::size_t n = 100;
-  std::vector<std::size_t> members;
-  for (std::size_t i = 0; i < n; ++i) members.push_back(sim.add_node());
-  const Hash g = sim.create_big_group(members);
-  sim.run_for(10'000);
+  const Hash g = warm_group(sim, n);
   std::vector<std::size_t> left, right;
   for (std::size_t i = 0; i < n; ++i) (i < n / 2 ? left : right).push_back(i);
   sim.partition({left, right});
@@ -124,10 +127,7 @@ TEST_CASE("a removed member receives no later content", "[sim][overlay]") {
   Simulation sim(config_for_test(31));
   INFO("reproduce: " << sim.repro());
   constexpr std::size_t n = 20;
-  std::vector<std::size_t> members;
-  for (std::size_t i = 0; i < n; ++i) members.push_back(sim.add_node());
-  const Hash g = sim.create_big_group(members);
-  sim.run_for(10'000);
+  const Hash g = warm_group(sim, n);
   const std::size_t removed = 7;
   Replica* founder = sim.node(0).group(g);
   Rng rng = Rng::from_u64(5);
@@ -158,10 +158,7 @@ TEST_CASE("invalid events never spread; unauthorised ones change nothing", "[sim
   Simulation sim(config_for_test(41));
   INFO("reproduce: " << sim.repro());
   constexpr std::size_t n = 30;
-  std::vector<std::size_t> members;
-  for (std::size_t i = 0; i < n; ++i) members.push_back(sim.add_node());
-  const Hash g = sim.create_big_group(members);
-  sim.run_for(10'000);
+  const Hash g = warm_group(sim, n);
   Replica* r = sim.node(3).group(g);
   // A member's unauthorised event: node 3 (a plain member) makes itself founder.
   Event grab;
