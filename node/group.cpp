@@ -317,40 +317,48 @@ IngestReport Group::ingest(std::vector<Event> events) {
         break;
       case Admit::wait: {
         if (pending_.count(e.id)) break;
+        for (const auto& m : missing) waiting_on_[m].push_back(e.id);
+        pending_by_seq_.emplace(pending_seq_, e.id);
         pending_.emplace(e.id, std::make_pair(pending_seq_++, std::move(e)));
         break;
       }
       case Admit::ok: {
         const Hash id = e.id;
-        pending_.erase(id);
         insert(std::move(e));
         admitted_now.push_back(id);
-        // Any pending event may now be admissible; requeue those that name this one.
-        for (auto it = pending_.begin(); it != pending_.end();) {
-          const Event& pe = it->second.second;
-          bool names = std::find(pe.parents.begin(), pe.parents.end(), id) != pe.parents.end();
-          if (!names && pe.kind == EventKind::join) {
-            auto jp = decode_join(pe.payload);
-            names = jp.ok() && jp->invite == id;
-          }
-          if (names) {
-            work.push_back(std::move(it->second.second));
-            it = pending_.erase(it);
-          } else {
-            ++it;
-          }
+        // Pending events waiting for this one may now be admissible: retry them.
+        auto waiting = waiting_on_.find(id);
+        if (waiting == waiting_on_.end()) break;
+        for (const Hash& pid : waiting->second) {
+          auto it = pending_.find(pid);
+          if (it == pending_.end()) continue;  // admitted or retried already
+          pending_by_seq_.erase(it->second.first);
+          work.push_back(std::move(it->second.second));
+          pending_.erase(it);
         }
+        waiting_on_.erase(waiting);
         break;
       }
     }
   }
   // Bound the pending set: evict the oldest arrivals first.
   while (pending_.size() > limits::pending_events_max) {
-    auto oldest = std::min_element(pending_.begin(), pending_.end(), [](const auto& a, const auto& b) {
-      return a.second.first < b.second.first;
-    });
-    report.evicted.push_back(oldest->first);
-    pending_.erase(oldest);
+    auto oldest = pending_by_seq_.begin();
+    auto it = pending_.find(oldest->second);
+    // Forget what it waited for, so the waiting lists stay bounded with the pending set.
+    std::vector<Hash> deps = it->second.second.parents;
+    if (it->second.second.kind == EventKind::join) {
+      if (auto jp = decode_join(it->second.second.payload); jp.ok()) deps.push_back(jp->invite);
+    }
+    for (const Hash& d : deps) {
+      auto w = waiting_on_.find(d);
+      if (w == waiting_on_.end()) continue;
+      std::erase(w->second, oldest->second);
+      if (w->second.empty()) waiting_on_.erase(w);
+    }
+    report.evicted.push_back(oldest->second);
+    pending_.erase(it);
+    pending_by_seq_.erase(oldest);
     ++report.pending_dropped;
   }
   report.pending = pending_.size();

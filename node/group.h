@@ -180,6 +180,8 @@ class Group {
   // Events waiting for parents, by arrival sequence (oldest evicted first past the bound).
   std::map<Hash, std::pair<std::uint64_t, Event>> pending_;
   std::uint64_t pending_seq_ = 0;
+  std::map<std::uint64_t, Hash> pending_by_seq_;        // arrival order, for eviction
+  std::map<Hash, std::vector<Hash>> waiting_on_;        // missing id -> pending events needing it
   // Resolution's working sets, rebuilt by every full fold and extended by incremental ones.
   std::set<Hash> excluded_;  // invalidated by a revocation that was itself accepted
   struct Revocation {
