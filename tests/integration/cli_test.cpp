@@ -1,0 +1,156 @@
+// The CLI contract of issue 5 as a user meets it: errors, the home, and naming groups.
+#include <catch2/catch.hpp>
+
+#include "tests/integration/harness.h"
+
+namespace qun::integration {
+namespace {
+
+// Checks an outcome is a clean failure: non-zero exit (not a crash, not a hang), nothing on
+// stdout, exactly one line on stderr.
+void require_one_line_failure(const Outcome& outcome) {
+  INFO(outcome.describe());
+  CHECK(!outcome.timed_out);
+  CHECK(outcome.exited);
+  CHECK(outcome.code != 0);
+  CHECK(outcome.out.empty());
+  CHECK(outcome.err_lines().size() == 1);
+}
+
+// Proves: commands that need a node say so in one line naming `qun node` when none runs, and
+// exit non-zero at once rather than hang. How: an initialised home whose node was never started
+// (and one whose node has stopped, leaving its socket file behind if it leaves any).
+TEST_CASE("commands without a running node fail with one line that mentions qun node",
+          "[integration]") {
+  Cluster cluster;
+  Node& a = cluster.add("alice");
+  for (const auto& args : std::vector<std::vector<std::string>>{
+           {"post", "somegroup", "hello"}, {"id"}, {"group", "list"}, {"status"}, {"peers"}}) {
+    Outcome outcome = a.qun(args);
+    require_one_line_failure(outcome);
+    CHECK(outcome.err.find("qun node") != std::string::npos);
+  }
+
+  a.start();
+  a.kill9();  // a crash leaves whatever it leaves; the CLI must still say "no node"
+  Outcome outcome = a.qun({"post", "somegroup", "hello"});
+  require_one_line_failure(outcome);
+  CHECK(outcome.err.find("qun node") != std::string::npos);
+}
+
+// Proves: a second `qun node` on the same home refuses to start (non-zero exit, promptly), and
+// the first keeps running and answering.
+TEST_CASE("a second qun node on the same home refuses to start", "[integration]") {
+  Cluster cluster;
+  Node& a = cluster.add("alice");
+  a.start();
+  const std::string address = a.address();
+  Outcome second = a.qun({"node", "--listen", "127.0.0.1:0"});
+  INFO(second.describe());
+  CHECK(!second.timed_out);
+  CHECK(second.exited);
+  CHECK(second.code != 0);
+  CHECK(!second.err.empty());
+  REQUIRE(a.running());
+  Json id = a.json({"id"});
+  CHECK(id["listen"].size() >= 1);
+  CHECK(id["listen"][0] == address);
+}
+
+// Proves: `qun join` with a bad code fails with one clear line (no crash, no hang) and leaves the
+// node running: plain garbage, the right prefix with garbage, an empty code and a huge one.
+TEST_CASE("qun join with a garbage code gives one clear line", "[integration]") {
+  Cluster cluster;
+  Node& a = cluster.add("alice");
+  a.start();
+  for (const std::string& code :
+       {std::string("garbage"), std::string("qun1AAAAAAAAAAAAAAAA"), std::string("qun1!!!"),
+        std::string(""), "qun1" + std::string(10'000, 'A')}) {
+    INFO("code: " << code.substr(0, 40));
+    require_one_line_failure(a.qun({"join", code}));
+  }
+  CHECK(a.running());
+  CHECK(a.json({"group", "list"}).empty());
+}
+
+// Proves the naming rules and the basic output contract: GROUP by name and by unique id prefix,
+// an ambiguous name refused with one line while the full id still works, `--home` before the
+// command, TEXT `-` from stdin, `group create`/`invite` printing only the id/code, and the JSON
+// fields of `id`, `group list`, `members`, `peers` and `log`.
+TEST_CASE("GROUP by name and by unique id prefix, --home anywhere, text from stdin",
+          "[integration]") {
+  Cluster cluster;
+  Node& a = cluster.add("alice");
+  a.start();
+
+  Json id = a.json({"id"});
+  CHECK(id.value("nick", "") == "alice");
+  CHECK(id["id"].is_string());
+  CHECK(id["listen"].is_array());
+  CHECK(id.value("relay", true) == false);
+
+  const std::string books = create_group(a, "books");
+  const std::string films = create_group(a, "films");
+  REQUIRE(books != films);
+  // The shortest prefix of books' id that films' id does not share, and at least 6 characters.
+  std::size_t common = 0;
+  while (common < books.size() && common < films.size() && books[common] == films[common]) ++common;
+  const std::string prefix = books.substr(0, std::max<std::size_t>(6, common + 1));
+
+  a.ok({"post", "books", "by name"});
+  a.ok({"post", prefix, "by prefix"});
+  a.ok({"post", books, "-"}, "from stdin");
+  a.ok({"post", "films", "a film"});
+
+  // `--home` before the command.
+  Outcome before = cluster.qun_raw({"--home", a.home().string(), "log", "books", "--json"});
+  REQUIRE(before.ok());
+  const auto log = parse_json_lines(before.out);
+  CHECK(has_text(log, "by name"));
+  CHECK(has_text(log, "by prefix"));
+  CHECK(has_text(log, "from stdin"));
+  CHECK(!has_text(log, "a film"));
+  for (const auto& line : log) {
+    REQUIRE(line.is_object());
+    for (const char* field : {"id", "author", "nick", "time", "text", "kind"}) {
+      INFO(line.dump() << " lacks " << field);
+      CHECK(line.contains(field));
+    }
+  }
+  CHECK(!has_text(log_of(a, films), "by name"));
+  // --limit N gives the last N entries.
+  CHECK(texts(a.json_lines({"log", "books", "--limit", "1"})) ==
+        std::vector<std::string>{"from stdin"});
+
+  // group list: both groups with their fields.
+  Json list = a.json({"group", "list"});
+  REQUIRE(list.is_array());
+  CHECK(list.size() == 2);
+  for (const auto& g : list)
+    for (const char* field : {"id", "name", "members", "unread"}) CHECK(g.contains(field));
+
+  // members: alice alone, with a role.
+  Json members = a.json({"members", "books"});
+  REQUIRE(members.size() == 1);
+  CHECK(members[0].value("id", "") == id["id"]);
+  CHECK(members[0].value("nick", "") == "alice");
+  CHECK(members[0].contains("role"));
+  CHECK(a.json({"peers"}).is_array());
+
+  // Ambiguity and unknown names are refused with one line; the full id still works.
+  const std::string books2 = create_group(a, "books");
+  require_one_line_failure(a.qun({"post", "books", "which books?"}));
+  require_one_line_failure(a.qun({"post", "no-such-group", "hello"}));
+  a.ok({"post", books2, "into the second books"});
+  CHECK(has_text(log_of(a, books2), "into the second books"));
+  CHECK(!has_text(log_of(a, books), "into the second books"));
+
+  // `qun topic`, then `qun invite` prints only a code.
+  a.ok({"topic", books, "what we read"});
+  const std::string code = a.ok({"invite", books, "--uses", "3", "--expires", "1h"});
+  CHECK(code.find_first_of(" \n\t") == std::string::npos);
+  CHECK(!code.empty());
+}
+
+}  // namespace
+}  // namespace qun::integration

@@ -1,0 +1,267 @@
+// The integration harness: runs real `qun` processes on 127.0.0.1 with ephemeral ports and
+// temporary homes, for the CTest integration tests (issue 5, "Tests").
+//
+// What it offers, from the bottom up:
+//   run()        runs one command to completion with a time bound (killed on overrun) and
+//                captures its stdout, stderr and exit status.
+//   Process      a background child (a `qun node`), its stdout and stderr appended to a log
+//                file; stop() sends SIGTERM, then SIGKILL after a bound; kill9() is a crash.
+//   Node         a node home: `qun init`, start/stop/kill9/restart of `qun node` on that home,
+//                and qun(...) to run any command against it (`--home` is always passed).
+//   Cluster      the per-test fixture: one temporary directory holding every home and log;
+//                its destructor stops every node it started (SIGTERM, then SIGKILL), reaps
+//                them, prints their logs when the test failed, and removes the directory.
+//   wait_until() polls a predicate within a bound; the only way tests wait for anything.
+//
+// Ownership and lifetime. A Cluster owns its Nodes (Cluster::add returns a reference valid for
+// the Cluster's life); a Node owns at most one running Process. Destructors never throw and
+// never leave a child behind: children also get PR_SET_PDEATHSIG(SIGKILL), so a test binary
+// killed by CTest's timeout takes its nodes with it.
+//
+// Environment of children. QUN_HOME is removed and XDG_DATA_HOME points into the Cluster's
+// directory, so a command that forgot `--home` can never touch the user's real node.
+//
+// Failures. Helpers that must succeed (Node::ok, Node::json, start, wait_until) fail the current
+// Catch2 test with a message that includes the command, its exit status, stdout and stderr;
+// they are for use inside a TEST_CASE only. Threading: single-threaded (fork is used).
+//
+// Reuse (e.g. a pty chat test): include "tests/integration/harness.h", make a Cluster, add and
+// start Nodes, and spawn extra children with Process::spawn using cluster.env().
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace qun::integration {
+
+using Json = nlohmann::json;
+using Millis = std::chrono::milliseconds;
+namespace fs = std::filesystem;
+
+// Bounds. The suite must finish well under two minutes on two shared cores, and every loopback
+// operation here takes milliseconds, so these are generous ceilings that only a hang reaches.
+inline constexpr Millis command_bound{15'000};     // one CLI command (join waits for the join)
+inline constexpr Millis node_ready_bound{15'000};  // `qun node` listening and answering `qun id`
+inline constexpr Millis stop_bound{5'000};         // SIGTERM to exit, before SIGKILL
+inline constexpr Millis propagate_bound{20'000};   // an event reaching another node
+inline constexpr Millis poll_interval{50};         // between two checks inside wait_until
+
+// The `qun` binary under test: $QUN_BIN if set, else the path CMake compiled in.
+std::string qun_binary();
+
+// The outcome of one finished (or killed) command.
+struct Outcome {
+  std::vector<std::string> argv;
+  bool exited = false;  // ended by exit(); otherwise by `signal` (or not started)
+  int code = -1;        // exit code when exited
+  int signal = 0;       // terminating signal when not exited
+  bool timed_out = false;
+  std::string out;
+  std::string err;
+
+  bool ok() const { return exited && code == 0; }
+  // stdout without trailing whitespace (ids and codes are printed on one line).
+  std::string trimmed_out() const;
+  // The lines of stderr, without empty trailing lines.
+  std::vector<std::string> err_lines() const;
+  // Command line, status, stdout and stderr, for failure messages.
+  std::string describe() const;
+};
+
+// The environment of every child: ours without QUN_HOME, plus `extra` ("KEY=VALUE" entries
+// replace ours of the same key).
+std::vector<std::string> child_env(const std::vector<std::string>& extra = {});
+
+// Runs argv[0] (a path) to completion with `input` on stdin. On overrun of `bound` the child is
+// killed with SIGKILL and the outcome says timed_out. Never fails the test by itself.
+Outcome run(const std::vector<std::string>& argv, const std::vector<std::string>& env,
+            std::string_view input = {}, Millis bound = command_bound);
+
+// A background child. Its stdin is /dev/null and its stdout and stderr are appended to
+// log_path. Movable, not copyable; the destructor stops it (SIGTERM, SIGKILL after stop_bound).
+class Process {
+ public:
+  Process() = default;
+  // Throws std::runtime_error if the program cannot be started.
+  static Process spawn(const std::vector<std::string>& argv, const std::vector<std::string>& env,
+                       const fs::path& log_path);
+  Process(Process&& other) noexcept;
+  Process& operator=(Process&& other) noexcept;
+  Process(const Process&) = delete;
+  Process& operator=(const Process&) = delete;
+  ~Process();
+
+  pid_t pid() const { return pid_; }
+  // True while started and not yet exited (reaps it if it has exited).
+  bool running();
+  // The raw wait status once exited and reaped.
+  std::optional<int> status() const { return status_; }
+  // Waits up to bound for the child to exit by itself; returns the raw wait status if it did.
+  std::optional<int> wait_exit(Millis bound);
+  // SIGTERM, then SIGKILL after bound; returns the raw wait status (nullopt if never started).
+  std::optional<int> stop(Millis bound = stop_bound);
+  // SIGKILL now (a crash) and reap.
+  void kill9();
+  // Sends a signal without waiting (no-op when not running).
+  void signal(int sig);
+
+ private:
+  pid_t pid_ = -1;
+  std::optional<int> status_;
+};
+
+// "exit 3", "signal 9 (Killed)", ... for a raw wait status.
+std::string describe_status(int status);
+// True for a raw wait status of exit code 0.
+bool exited_cleanly(int status);
+
+class Cluster;
+
+// How to start `qun node` on a home.
+struct NodeOptions {
+  std::vector<std::string> peers;       // --peer HOST:PORT each
+  bool relay = false;                   // --relay
+  std::vector<std::string> extra_args;  // e.g. {"--max-groups", "2"}
+
+  static NodeOptions with_peers(std::vector<std::string> addresses) {
+    NodeOptions options;
+    options.peers = std::move(addresses);
+    return options;
+  }
+  static NodeOptions as_relay() {
+    NodeOptions options;
+    options.relay = true;
+    return options;
+  }
+};
+
+// One node home, and the `qun node` running on it (if any).
+class Node {
+ public:
+  Node(Cluster& cluster, std::string name, fs::path home);
+  Node(const Node&) = delete;
+  Node& operator=(const Node&) = delete;
+  ~Node();
+
+  const std::string& name() const { return name_; }
+  const fs::path& home() const { return home_; }
+  const fs::path& log_path() const { return log_path_; }
+
+  // Runs `qun ARGS --home HOME` and returns what happened (never fails the test by itself).
+  Outcome qun(std::vector<std::string> args, std::string_view input = {},
+              Millis bound = command_bound) const;
+  // Like qun() but fails the test unless it exits 0; returns stdout trimmed.
+  std::string ok(std::vector<std::string> args, std::string_view input = {},
+                 Millis bound = command_bound) const;
+  // Runs `qun ARGS --json --home HOME`, requires exit 0 and parses stdout as one JSON value.
+  Json json(std::vector<std::string> args) const;
+  // Runs `qun ARGS --json --home HOME` and parses one JSON object per stdout line.
+  std::vector<Json> json_lines(std::vector<std::string> args) const;
+
+  // Starts `qun node --home HOME --listen 127.0.0.1:0 ...` and waits (node_ready_bound) until
+  // `qun id --json` answers with a bound port. Fails the test if the node exits or never answers.
+  void start(NodeOptions options = {});
+  // Stops the node (SIGTERM, SIGKILL after stop_bound); returns the raw wait status.
+  std::optional<int> stop();
+  // Kills the node with SIGKILL (a crash), leaving the home as the crash left it.
+  void kill9();
+  bool running();
+
+  // The node's identity and listen address, from `qun id --json` at the last start.
+  const std::string& id() const { return id_; }
+  const std::string& address() const { return address_; }
+  // The node process (for tests that signal it directly); null when never started.
+  Process* process() { return process_.get(); }
+  // The log file's contents (every start of this node appends to it).
+  std::string log() const;
+
+ private:
+  Cluster& cluster_;
+  std::string name_;
+  fs::path home_;
+  fs::path log_path_;
+  std::unique_ptr<Process> process_;
+  std::string id_;
+  std::string address_;
+  int starts_ = 0;
+};
+
+// The per-test fixture. Make one at the top of a TEST_CASE.
+class Cluster {
+ public:
+  Cluster();
+  Cluster(const Cluster&) = delete;
+  Cluster& operator=(const Cluster&) = delete;
+  // Stops every node, prints the logs if the test failed, removes the directory (kept when
+  // QUN_KEEP_TEST_DIRS is set, for debugging).
+  ~Cluster();
+
+  const fs::path& dir() const { return dir_; }
+  const std::vector<std::string>& env() const { return env_; }
+  // Makes a new home named `name` and runs `qun init --name NICK` on it (NICK = name).
+  Node& add(const std::string& name);
+  // Makes a new home without init.
+  Node& add_uninitialised(const std::string& name);
+  // A fresh directory inside dir() for test files.
+  fs::path make_dir(const std::string& name);
+  // Runs qun with exactly these args (no --home added).
+  Outcome qun_raw(std::vector<std::string> args, std::string_view input = {},
+                  Millis bound = command_bound) const;
+  // Prints every node's log to stderr (the destructor does it when the test failed).
+  void dump_logs() const;
+
+ private:
+  fs::path dir_;
+  std::vector<std::string> env_;
+  std::vector<std::unique_ptr<Node>> nodes_;
+};
+
+// Polls predicate every poll_interval until it returns true; fails the test with "timed out
+// after N ms waiting until <what>" when bound passes first. The predicate runs at least once and
+// once more at the deadline.
+void wait_until(const std::function<bool()>& predicate, Millis bound, std::string_view what);
+
+// True when the current test has already failed an assertion (CHECK or REQUIRE), or an
+// exception is propagating. Used by destructors to decide whether to print logs.
+bool current_test_failed();
+
+// Parses one JSON object per non-empty line.
+std::vector<Json> parse_json_lines(std::string_view text);
+// The bytes of every regular file under dir, concatenated with their names, for "does this
+// plaintext appear anywhere" checks. Returns the files whose bytes contain needle.
+std::vector<fs::path> files_containing(const fs::path& dir, std::string_view needle);
+
+// Convenience views of `qun log GROUP --json` lines.
+std::vector<std::string> texts(const std::vector<Json>& log_lines);
+std::vector<std::string> ids(const std::vector<Json>& log_lines);
+bool has_text(const std::vector<Json>& log_lines, std::string_view text);
+
+// A random hex string (for plaintext canaries that cannot occur by chance).
+std::string random_hex(std::size_t bytes);
+
+// ---- Community helpers: the steps most tests share. All fail the test on error. ----
+
+// `qun group create NAME` on admin; returns the printed group id (checked to be one hex token).
+std::string create_group(const Node& admin, const std::string& name);
+// `qun invite GROUP [invite_args]` on inviter, then `qun join CODE` on joiner; requires join to
+// print the same group id as the inviter's `group list` holds, and returns it.
+std::string invite_and_join(const Node& inviter, const Node& joiner, const std::string& group,
+                            std::vector<std::string> invite_args = {});
+// `qun log GROUP --json` (the whole history, one object per line).
+std::vector<Json> log_of(const Node& node, const std::string& group);
+// Waits until every text in `wanted` is in node's log of group.
+void wait_for_posts(const Node& node, const std::string& group,
+                    const std::vector<std::string>& wanted, Millis bound = propagate_bound);
+// The object for group (its full id) in `qun status --json`'s "groups", or null.
+Json status_of_group(const Node& node, const std::string& group_id);
+
+}  // namespace qun::integration

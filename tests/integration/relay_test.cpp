@@ -1,0 +1,87 @@
+// Relays: an offline member catches up through a relay, and the relay cannot read what it holds.
+#include <catch2/catch.hpp>
+
+#include "tests/integration/harness.h"
+
+namespace qun::integration {
+namespace {
+
+// The number of events a node holds for a group, from `qun status --json` (-1 if it has none).
+std::int64_t events_held(const Node& node, const std::string& group) {
+  Json g = status_of_group(node, group);
+  if (!g.is_object() || !g.contains("events") || !g["events"].is_number_integer()) return -1;
+  return g["events"].get<std::int64_t>();
+}
+
+// Proves two things.
+// 1. A member that was offline while others posted gets everything through a relay when the
+//    poster is gone. How: R runs `qun node --relay`; A creates the group and adds R with
+//    `qun relay add`; B joins, waits until R holds what B holds, and stops. A posts, waits until
+//    R holds everything A holds, and stops. B starts again with no --peer (A is gone, so the only
+//    source is R, which B must find from the group itself) and must list A's posts.
+// 2. A relay stores nothing it can read. How: after the run, R is stopped and every byte of
+//    every file under R's home (the LMDB files included) is searched for the posts' text and the
+//    group's name, random strings that cannot occur by chance. As a control that the search
+//    would find plaintext if it were there, B's `qun log` shows the same strings.
+TEST_CASE("an offline member gets the posts through a relay, which cannot read them",
+          "[integration]") {
+  Cluster cluster;
+  Node& r = cluster.add("relay");
+  Node& a = cluster.add("alice");
+  Node& b = cluster.add("bob");
+  r.start(NodeOptions::as_relay());
+  CHECK(r.json({"id"}).value("relay", false));
+  a.start();
+  b.start(NodeOptions::with_peers({a.address()}));
+
+  const std::string group_name = "orchard-" + random_hex(12);
+  const std::string group = create_group(a, group_name);
+  a.ok({"relay", "add", group, r.address()});
+  REQUIRE(invite_and_join(a, b, group) == group);
+  a.ok({"post", group, "welcome, bob"});
+  wait_for_posts(b, group, {"welcome, bob"});
+  wait_until(
+      [&] {
+        auto held = events_held(r, group);
+        return held > 0 && held == events_held(b, group) && held == events_held(a, group);
+      },
+      propagate_bound, "the relay holds every event alice and bob hold");
+  auto b_stopped = b.stop();
+  REQUIRE(b_stopped);
+  CHECK(describe_status(*b_stopped) == "exit 0");
+
+  std::vector<std::string> posts;
+  for (int i = 0; i < 3; ++i)
+    posts.push_back("secret-post-" + std::to_string(i) + "-" + random_hex(16));
+  for (const auto& text : posts) a.ok({"post", group, text});
+  wait_until([&] { return events_held(r, group) == events_held(a, group); }, propagate_bound,
+             "the relay holds every event alice holds, her new posts included");
+  auto a_stopped = a.stop();
+  REQUIRE(a_stopped);
+  CHECK(describe_status(*a_stopped) == "exit 0");
+
+  b.start();
+  wait_for_posts(b, group, posts);
+  // The control: these strings are what a leak would look like.
+  const auto b_log = log_of(b, group);
+  for (const auto& text : posts) CHECK(has_text(b_log, text));
+  b.stop();
+
+  auto r_stopped = r.stop();
+  REQUIRE(r_stopped);
+  CHECK(describe_status(*r_stopped) == "exit 0");
+  std::vector<std::string> secrets = posts;
+  secrets.push_back(group_name);
+  secrets.push_back("welcome, bob");
+  for (const auto& secret : secrets) {
+    auto leaks = files_containing(r.home(), secret);
+    INFO("plaintext '" << secret << "' found in the relay's files:");
+    for (const auto& f : leaks) INFO("  " << f.string());
+    CHECK(leaks.empty());
+  }
+  // And the relay's log on stderr never prints plaintext either.
+  for (const auto& secret : secrets) CHECK(r.log().find(secret) == std::string::npos);
+}
+
+}  // namespace
+}  // namespace qun::integration
