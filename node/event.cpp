@@ -41,6 +41,7 @@ const char* event_kind_name(EventKind kind) {
     case EventKind::set_topic: return "set-topic";
     case EventKind::rekey: return "rekey";
     case EventKind::post: return "post";
+    case EventKind::relay: return "relay";
   }
   return "unknown";
 }

@@ -34,8 +34,9 @@ enum class EventKind : std::uint8_t {
   set_topic = 9,
   rekey = 10,
   post = 11,
+  relay = 12,  // names (or un-names) a relay that stores and forwards the group
 };
-inline constexpr std::uint8_t event_kind_max = 11;
+inline constexpr std::uint8_t event_kind_max = 12;
 const char* event_kind_name(EventKind kind);
 
 inline constexpr std::uint64_t event_format_version = 1;

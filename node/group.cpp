@@ -38,6 +38,7 @@ bool is_privileged(EventKind kind) {
     case EventKind::set_role:
     case EventKind::set_name:
     case EventKind::set_topic:
+    case EventKind::relay:
       return true;
     default:
       return false;
@@ -265,6 +266,12 @@ void Group::insert(Event e) {
       auto p = decode_set_role(e.payload).value();
       rec.target = p.member;
       rec.role = p.role;
+      break;
+    }
+    case EventKind::relay: {
+      auto p = decode_relay(e.payload).value();
+      rec.target = p.relay;
+      rec.relay = std::move(p);
       break;
     }
     default:
@@ -622,6 +629,22 @@ std::string Group::apply(EventRecord& rec) {
     }
     case EventKind::post: {
       if (e.epoch > s.epoch) return "epoch from the future";
+      return {};
+    }
+    case EventKind::relay: {
+      // Who stores the group is the admins' call, like its name: a relay named by anyone could
+      // pull every member's links (members keep one to a named relay).
+      if (auto why = needs_admin(); !why.empty()) return why;
+      if (e.epoch > s.epoch) return "epoch from the future";
+      const RelayPayload& p = *rec.relay;
+      if (!p.active) {
+        if (s.relays.erase(p.relay) == 0) return "not a relay of this group";
+        return {};
+      }
+      if (!s.relays.count(p.relay) && s.relays.size() >= limits::relays_max) {
+        return "the group names " + std::to_string(limits::relays_max) + " relays already";
+      }
+      s.relays[p.relay] = p.address;
       return {};
     }
     case EventKind::create:

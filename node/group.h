@@ -83,6 +83,8 @@ struct GroupState {
   // A member left since the current epoch began: whoever holds the current key may include
   // them (through an invite bundle), so the next post must start a new epoch.
   bool departed_since_rekey = false;
+  // The relays the group names (relay events): identity -> address, at most relays_max.
+  std::map<PublicKey, std::string> relays;
   std::vector<Hash> history;  // accepted events, in order
 
   bool is_member(const PublicKey& who) const { return members.count(who) != 0; }
@@ -106,8 +108,9 @@ struct EventRecord {
   bool accepted = false;
   std::string why_not;          // resolution's reason when not accepted (for logs)
   // Clear fields parsed once at admission.
-  std::optional<PublicKey> target;  // add, remove, set-role
+  std::optional<PublicKey> target;  // add, remove, set-role; the relay of a relay event
   Role role = Role::member;         // set-role
+  std::optional<RelayPayload> relay;  // relay
   std::optional<InvitePayload> invite;
   std::optional<Hash> invite_ref;   // join
   std::vector<PublicKey> key_recipients;  // create, remove, rekey

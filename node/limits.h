@@ -30,6 +30,12 @@ inline constexpr std::size_t post_text_bytes_max = 16 * 1024;
 inline constexpr std::size_t name_bytes_max = 128;
 inline constexpr std::size_t topic_bytes_max = 1024;
 inline constexpr std::size_t nick_bytes_max = 64;
+// An address a node is reached at ("host:port" or a name): in hellos, shuffles, invite hints and
+// relay events. DNS names are at most 253 bytes; 256 leaves room for a port.
+inline constexpr std::size_t address_bytes_max = 256;
+// Relays one group names (relay events). Each relay holds the whole group, so a few are plenty;
+// 16 keeps every member's passive list (32) able to hold them all beside ordinary peers.
+inline constexpr std::size_t relays_max = 16;
 // msgpack nesting in any payload we decode: event -> payload -> entry -> field.
 inline constexpr std::size_t decode_depth_max = 4;
 // Events waiting for missing parents, per group. A peer that sends more orphans than this

@@ -25,10 +25,22 @@ constexpr Millis sync_wait_ms = 2'000;
 constexpr std::size_t seen_max = 4096;
 // Banned peers remembered at most (oldest forgotten first).
 constexpr std::size_t banned_max = 1024;
+// request_serve calls in flight at once: a person asks a few relays, not hundreds.
+constexpr std::size_t serve_requests_max = 64;
+// Groups one requester may have on probation at a relay at once: an honest admin asks for its
+// groups one by one; this keeps a peer naming random group ids from filling the relay's slots.
+constexpr std::size_t serve_probation_per_peer_max = 4;
+// (group, requester) refusals a relay remembers at most (oldest forgotten first).
+constexpr std::size_t serve_refusals_max = 1024;
 
 template <typename T>
 const T& pick(const std::vector<T>& v, Rng& rng) {
   return v[rng.uniform(v.size())];
+}
+
+// What an event takes in the store: its encoding (known from decoding or signing).
+std::uint64_t stored_bytes(const Event& e) {
+  return e.encoded_bytes != 0 ? e.encoded_bytes : encode(e).size();
 }
 
 }  // namespace
@@ -53,6 +65,17 @@ struct Node::Impl {
     std::size_t unflushed = 0;  // bytes handed to the driver and not yet reported written
     Millis duplicate_window_start = 0;
     std::size_t duplicates_in_window = 0;
+    // The peer's last hello, kept so that a group added later is matched against its tags.
+    std::optional<HelloNonce> peer_nonce;
+    std::set<GroupTag> peer_tags;
+  };
+
+  struct ServeRequest {  // a request_serve awaiting its answer
+    Hash group;
+    std::string address;
+    ConnId conn = 0;    // the connection it goes (or went) over
+    bool sent = false;  // Serve written on conn
+    Millis deadline = 0;
   };
 
   struct Missing {  // an announced event we have not received
@@ -80,6 +103,21 @@ struct Node::Impl {
     };
     std::map<Hash, Seen> seen;  // recent events, oldest evicted past seen_max
     std::deque<Hash> seen_order;
+    // Stored bytes (encoded admitted events), and on a relay the events refused past the bound.
+    std::uint64_t bytes = 0;
+    std::uint64_t refused_events = 0;
+    bool full = false;  // a batch was refused: stop asking for more
+    std::optional<Millis> full_logged_at;
+    // The relays the group names, as last seen in its state (to notice changes).
+    std::map<PublicKey, std::string> relays;
+    Millis relay_retry_at = 0;  // no new attempt to link a relay before this
+    // On a relay: a group taken on by request_serve, until the requester's standing is known.
+    struct Probation {
+      std::optional<PublicKey> requester;  // none for a group loaded without its create event
+      std::set<Hash> heads;                // the heads the requester offered
+      Millis last_progress = 0;            // when the probation began or an event last arrived
+    };
+    std::optional<Probation> probation;
   };
 
   Impl(Node& node, const SigningKey& self, Rng rng, LogSink log)
@@ -92,6 +130,9 @@ struct Node::Impl {
   std::map<ConnId, Conn> conns;
   std::map<Hash, Overlay> groups;
   std::map<PublicKey, Millis> banned;
+  std::vector<ServeRequest> serve_requests;
+  // Relay: requesters refused for a group after its probation (not admins), until when.
+  std::map<std::pair<Hash, PublicKey>, Millis> serve_refusals;
   std::deque<NodeOutput> out;
   ConnId next_conn = 1ull << 62;  // outbound ids, far from the driver's inbound ones
   Millis next_maintenance = 0;
@@ -118,10 +159,11 @@ struct Node::Impl {
     return false;
   }
 
-  void dial(Millis now, const std::string& address, std::optional<PublicKey> expected) {
-    if (address.empty() || address == config().listen_address || dialing(address)) return;
-    if (expected && (*expected == self.public_key() || banned.count(*expected))) return;
-    if (conns.size() >= connections_max) return;
+  std::optional<ConnId> dial(Millis now, const std::string& address,
+                             std::optional<PublicKey> expected) {
+    if (address.empty() || address == config().listen_address || dialing(address)) return {};
+    if (expected && (*expected == self.public_key() || banned.count(*expected))) return {};
+    if (conns.size() >= connections_max) return {};
     ConnId id = next_conn++;
     Conn& c = conns[id];
     c.id = id;
@@ -131,6 +173,7 @@ struct Node::Impl {
     c.opened_at = now;
     c.last_used = now;
     out.push_back(node_output::Dial{id, address});
+    return id;
   }
 
   void close(Millis now, ConnId id, const std::string& why, bool misbehaved) {
@@ -163,6 +206,26 @@ struct Node::Impl {
     if (it == conns.end()) return;
     Conn c = std::move(it->second);
     conns.erase(it);
+    for (auto r = serve_requests.begin(); r != serve_requests.end();) {
+      if (r->conn != id) {
+        ++r;
+        continue;
+      }
+      // Another link to the same address takes over (a duplicate connection closed in favour
+      // of the other one): send the request there, from the next fast timer.
+      std::optional<ConnId> other;
+      for (const auto& [oid, oc] : conns)
+        if (oc.established && oc.address == r->address) other = oid;
+      if (other) {
+        r->conn = *other;
+        r->sent = false;
+        next_fast = now;
+        ++r;
+        continue;
+      }
+      answer_serve(*r, c.peer, false, c.established ? "connection closed" : "could not connect");
+      r = serve_requests.erase(r);
+    }
     if (!c.peer) return;
     for (auto& [gid, g] : groups) {
       auto a = g.active.find(*c.peer);
@@ -175,7 +238,30 @@ struct Node::Impl {
       g.sync_out.erase(*c.peer);
       g.ihave_out.erase(*c.peer);
     }
-    (void)now;
+  }
+
+  void answer_serve(const ServeRequest& r, std::optional<PublicKey> relay, bool accepted,
+                    std::string reason) {
+    if (!accepted) note(LogLevel::info, "serve refused group=" + short_hex(r.group) + " address=" +
+                                            r.address + " reason=" + reason);
+    out.push_back(node_output::ServeAnswer{r.group, r.address, relay, accepted, std::move(reason)});
+  }
+
+  // Writes Serve on every request whose link is up. Sends after the scan: a send can close a
+  // link, which edits the list.
+  void send_pending_serves(Millis now) {
+    std::vector<std::pair<ConnId, Hash>> ready;
+    for (auto& r : serve_requests) {
+      if (r.sent) continue;
+      auto c = conns.find(r.conn);
+      if (c == conns.end() || !c->second.established) continue;
+      r.sent = true;
+      ready.push_back({r.conn, r.group});
+    }
+    for (const auto& [conn, group] : ready) {
+      auto c = conns.find(conn);
+      if (c != conns.end()) send(now, c->second, wire::Serve{group});
+    }
   }
 
   static bool is_former_member(const Overlay& g, const PublicKey& peer) {
@@ -212,9 +298,12 @@ struct Node::Impl {
       return;
     }
     if (g.passive.size() >= oc().passive_max) {
-      auto victim = g.passive.begin();
-      std::advance(victim, static_cast<long>(rng.uniform(g.passive.size())));
-      g.passive.erase(victim);
+      // Evict at random, but never a relay the group names: members keep those within reach.
+      std::vector<std::string> evictable;
+      for (const auto& [a, pid] : g.passive)
+        if (!(pid && g.relays.count(*pid))) evictable.push_back(a);
+      if (evictable.empty()) return;
+      g.passive.erase(pick(evictable, rng));
     }
     g.passive.emplace(address, id);
   }
@@ -296,6 +385,7 @@ struct Node::Impl {
     rng.fill(cc.my_nonce.bytes);
     note(LogLevel::info, "link up conn=" + std::to_string(id) + " peer=" + short_hex(peer));
     send_hello(now, cc);
+    send_pending_serves(now);
   }
 
   void send_hello(Millis now, Conn& c) {
@@ -333,6 +423,9 @@ struct Node::Impl {
     Conn& c = conns.at(id);
     if (auto* h = std::get_if<wire::Hello>(&m)) return on_hello(now, c, *h);
     if (!c.hello_received) return misbehave(now, id, "message before hello");
+    // Serve names a group the receiver may not hold yet, so it bypasses the shared-group check.
+    if (auto* s = std::get_if<wire::Serve>(&m)) return on_serve(now, c, *s);
+    if (auto* r = std::get_if<wire::ServeReply>(&m)) return on_serve_reply(now, c, *r);
     const PublicKey peer = *c.peer;
     auto group_of = [&](const Hash& gid) -> Overlay* {
       if (!c.shared.count(gid)) return nullptr;
@@ -342,25 +435,35 @@ struct Node::Impl {
     std::visit(
         [&](const auto& msg) {
           using T = std::decay_t<decltype(msg)>;
-          if constexpr (std::is_same_v<T, wire::Hello>) {
+          if constexpr (std::is_same_v<T, wire::Hello> || std::is_same_v<T, wire::Serve> ||
+                        std::is_same_v<T, wire::ServeReply>) {
           } else {
             Overlay* g = group_of(msg.group);
             // A group the peer did not show us a tag for, or one we dropped: ignore quietly.
             if (!g) return;
             handle(now, c, peer, *g, msg);
+            // Outside the handler, which holds a reference to the group: a relay may drop it.
+            review_probation(now, msg.group);
           }
         },
         m);
   }
 
   void on_hello(Millis now, Conn& c, const wire::Hello& h) {
-    std::set<GroupTag> tags(h.groups.begin(), h.groups.end());
+    if (!h.address.empty()) c.address = h.address;
+    c.hello_received = true;
+    c.peer_nonce = h.nonce;
+    c.peer_tags = std::set<GroupTag>(h.groups.begin(), h.groups.end());
+    match_groups(now, c);
+  }
+
+  // Matches our groups against the peer's last hello; starts the overlay on newly shared ones.
+  void match_groups(Millis now, Conn& c) {
+    if (!c.peer_nonce || !c.peer) return;
     std::set<Hash> shared;
     for (const auto& [gid, g] : groups)
-      if (tags.count(group_tag(gid, h.nonce)) && !is_former_member(g, *c.peer)) shared.insert(gid);
-    if (!h.address.empty()) c.address = h.address;
-    const bool first = !c.hello_received;
-    c.hello_received = true;
+      if (c.peer_tags.count(group_tag(gid, *c.peer_nonce)) && !is_former_member(g, *c.peer))
+        shared.insert(gid);
     std::set<Hash> added;
     std::set_difference(shared.begin(), shared.end(), c.shared.begin(), c.shared.end(),
                         std::inserter(added, added.end()));
@@ -376,7 +479,193 @@ struct Node::Impl {
       // Catch-up: each side offers its heads; whoever lacks something asks.
       send_heads(now, g, gid, peer, false);
     }
-    (void)first;
+  }
+
+  // ---------------------------------------------------------------- relays
+
+  // A peer asks this node to store and forward a group.
+  void on_serve(Millis now, Conn& c, const wire::Serve& m) {
+    const ConnId id = c.id;
+    const PublicKey peer = *c.peer;
+    auto reply = [&](bool accepted, std::string reason) {
+      if (reason.size() > wire_limits::reason_bytes_max) reason.resize(wire_limits::reason_bytes_max);
+      ++(accepted ? node.stats_.serves_accepted : node.stats_.serves_refused);
+      if (!accepted) {
+        note(LogLevel::info, "serve refused group=" + short_hex(m.group) + " peer=" +
+                                 short_hex(peer) + " reason=" + reason);
+      }
+      auto it = conns.find(id);
+      if (it != conns.end()) send(now, it->second, wire::ServeReply{m.group, accepted, reason});
+    };
+    if (!config().relay) return reply(false, "not a relay");
+    if (groups.count(m.group)) return reply(true, "");  // already serving it
+    auto refused = serve_refusals.find({m.group, peer});
+    if (refused != serve_refusals.end() && refused->second > now)
+      return reply(false, "refused: not an admin of the group");
+    const std::size_t groups_max = std::min(config().relay_groups_max, wire_limits::groups_max);
+    if (groups.size() >= groups_max)
+      return reply(false, "relay full: serving " + std::to_string(groups.size()) + " groups");
+    std::size_t on_probation = 0;
+    for (const auto& [gid, g] : groups)
+      if (g.probation && g.probation->requester == peer) ++on_probation;
+    if (on_probation >= serve_probation_per_peer_max)
+      return reply(false, "too many groups from you awaiting their data");
+    note(LogLevel::info, "serving group=" + short_hex(m.group) + " for peer=" + short_hex(peer));
+    out.push_back(node_output::GroupAdded{m.group});
+    // add_group sends every link a new hello and matches the group against the tags each peer
+    // sent (the requester's included), so the reply reaches a requester that already sees the
+    // group shared, and catch-up runs as on any link.
+    std::vector<std::string> hints;
+    if (!c.address.empty()) hints.push_back(c.address);
+    node.add_group(now, std::make_unique<Replica>(m.group, nullptr), hints);
+    groups.at(m.group).probation = Overlay::Probation{peer, {}, now};
+    reply(true, "");
+  }
+
+  void on_serve_reply(Millis now, Conn& c, const wire::ServeReply& m) {
+    auto r = std::find_if(serve_requests.begin(), serve_requests.end(), [&](const ServeRequest& q) {
+      return q.sent && q.conn == c.id && q.group == m.group;
+    });
+    if (r == serve_requests.end()) return;  // not asked, or answered already: ignore
+    const ServeRequest request = *r;
+    serve_requests.erase(r);
+    const PublicKey peer = *c.peer;
+    answer_serve(request, peer, m.accepted, m.reason);
+    if (!m.accepted) return;
+    auto g = groups.find(m.group);
+    if (g == groups.end()) return;
+    remember(g->second, request.address, peer);
+    // The relay now holds the group id: offer it our heads, so it asks for what it lacks.
+    if (c.shared.count(m.group)) send_heads(now, g->second, m.group, peer, false);
+  }
+
+  // Settles a group on probation: kept once the relay holds the heads the requester offered and
+  // the requester is an admin there; dropped if it is not, or if no event came for
+  // serve_probation_ms without a create event.
+  void review_probation(Millis now, const Hash& gid) {
+    auto it = groups.find(gid);
+    if (it == groups.end() || !it->second.probation) return;
+    Overlay& g = it->second;
+    const Overlay::Probation& p = *g.probation;
+    const Group& group = g.replica->group();
+    const bool caught_up = !p.heads.empty() && std::all_of(p.heads.begin(), p.heads.end(),
+                                                           [&](const Hash& h) { return group.has(h); });
+    const bool stalled = now >= p.last_progress + serve_probation_ms;
+    if (!caught_up && !stalled) return;
+    const GroupState& s = g.replica->state();
+    const bool admin = p.requester && s.is_member(*p.requester) &&
+                       s.role_of(*p.requester) != Role::member;
+    if (s.created && (admin || !p.requester)) {
+      note(LogLevel::info, "serving group=" + short_hex(gid) + " confirmed");
+      g.probation.reset();
+      return;
+    }
+    std::string why;
+    if (!s.created) {
+      why = "no create event within " + std::to_string(serve_probation_ms / 1000) + " s";
+    } else {
+      why = "the requester is not an admin of the group";
+      if (serve_refusals.size() >= serve_refusals_max) {
+        auto oldest = std::min_element(serve_refusals.begin(), serve_refusals.end(),
+                                       [](const auto& a, const auto& b) { return a.second < b.second; });
+        serve_refusals.erase(oldest);
+      }
+      serve_refusals[{gid, *p.requester}] = now + serve_refusal_ms;
+    }
+    note(LogLevel::warn, "dropping group=" + short_hex(gid) + " reason=" + why);
+    ++node.stats_.groups_dropped;
+    node.remove_group(now, gid);
+    out.push_back(node_output::GroupDropped{gid, why});
+  }
+
+  static bool is_relay(const Overlay& g, const PublicKey& peer) { return g.relays.count(peer) != 0; }
+
+  std::size_t active_cap() const {
+    return config().relay ? std::max(oc().relay_active_max, oc().active_max) : oc().active_max;
+  }
+
+  // A random active peer to give up for another, other than the group's relays when possible.
+  std::optional<PublicKey> pick_victim(const Overlay& g) {
+    std::vector<PublicKey> ordinary, all;
+    for (const auto& [id, conn] : g.active) {
+      all.push_back(id);
+      if (!is_relay(g, id)) ordinary.push_back(id);
+    }
+    if (!ordinary.empty()) return pick(ordinary, rng);
+    if (!all.empty()) return pick(all, rng);
+    return std::nullopt;
+  }
+
+  void drop_active(Millis now, Overlay& g, const Hash& gid, const PublicKey& victim) {
+    send_to(now, victim, wire::Disconnect{gid});
+    auto vc = g.active.at(victim);
+    g.active.erase(victim);
+    g.lazy.erase(victim);
+    if (conns.count(vc)) remember(g, conns.at(vc).address, victim);
+  }
+
+  // Takes note of the relays the group's state names: their addresses join the passive list (and
+  // stay there), and relays no longer named leave it.
+  void sync_relays(Overlay& g) {
+    const auto& named = g.replica->state().relays;
+    if (named == g.relays) return;
+    for (const auto& [id, address] : g.relays) {
+      auto still = named.find(id);
+      if (still != named.end() && still->second == address) continue;
+      auto p = g.passive.find(address);
+      if (p != g.passive.end() && p->second == id) g.passive.erase(p);
+    }
+    g.relays = named;
+    for (const auto& [id, address] : named) remember(g, address, id);
+  }
+
+  // A member keeps one of the group's relays in its active set: asks a linked relay that holds
+  // the group, else dials one; after a refusal or a failed attempt, waits relay_retry_ms.
+  void keep_relay_link(Millis now, Overlay& g, const Hash& gid) {
+    if (g.relays.empty() || g.relays.count(self.public_key()) || now < g.relay_retry_at) return;
+    for (const auto& [id, address] : g.relays)
+      if (g.active.count(id) || g.asked.count(id)) return;
+    std::vector<std::pair<PublicKey, std::string>> unlinked;
+    for (const auto& [id, address] : g.relays) {
+      auto b = banned.find(id);
+      if (b != banned.end() && b->second > now) continue;
+      if (Conn* c = conn_to(id)) {
+        if (!c->shared.count(gid)) continue;  // linked, but it does not hold the group
+        g.asked.insert(id);
+        send(now, *c, wire::Neighbor{gid, g.active.empty()});
+        return;
+      }
+      if (!dialing(address)) unlinked.push_back({id, address});
+    }
+    g.relay_retry_at = now + oc().relay_retry_ms;
+    if (unlinked.empty()) return;
+    const auto& [id, address] = pick(unlinked, rng);
+    dial(now, address, id);
+  }
+
+  // Relay: refuses a batch that would take a group past relay_group_bytes_max. Returns true when
+  // the batch was refused.
+  bool refuse_past_bound(Millis now, Overlay& g, const Hash& gid, const std::vector<Event>& events) {
+    if (!config().relay) return false;
+    std::uint64_t incoming = 0;
+    std::uint64_t fresh = 0;
+    for (const auto& e : events) {
+      if (g.replica->group().has(e.id)) continue;
+      incoming += e.encoded_bytes;
+      ++fresh;
+    }
+    if (fresh == 0 || g.bytes + incoming <= config().relay_group_bytes_max) return false;
+    g.full = true;
+    g.refused_events += fresh;
+    node.stats_.events_refused_full += fresh;
+    if (!g.full_logged_at || now >= *g.full_logged_at + relay_full_log_interval_ms) {
+      g.full_logged_at = now;
+      note(LogLevel::warn, "relay group full group=" + short_hex(gid) +
+                               " bytes=" + std::to_string(g.bytes) +
+                               " bound=" + std::to_string(config().relay_group_bytes_max) +
+                               " refused_events=" + std::to_string(g.refused_events));
+    }
+    return true;
   }
 
   void activate(Overlay& g, const PublicKey& peer, ConnId conn) {
@@ -386,17 +675,10 @@ struct Node::Impl {
   }
 
   void handle(Millis now, Conn& c, const PublicKey& peer, Overlay& g, const wire::Neighbor& m) {
-    bool accept = g.active.count(peer) || g.active.size() < oc().active_max;
+    bool accept = g.active.count(peer) || g.active.size() < active_cap();
     if (!accept && m.high_priority && !g.active.empty()) {
       // A peer with no neighbour at all is always taken in; someone else makes room.
-      std::vector<PublicKey> ids;
-      for (const auto& [id, conn] : g.active) ids.push_back(id);
-      const PublicKey victim = pick(ids, rng);
-      send_to(now, victim, wire::Disconnect{m.group});
-      auto vc = g.active.at(victim);
-      g.active.erase(victim);
-      g.lazy.erase(victim);
-      if (conns.count(vc)) remember(g, conns.at(vc).address, victim);
+      drop_active(now, g, m.group, *pick_victim(g));
       accept = true;
     }
     if (accept) activate(g, peer, c.id);
@@ -405,10 +687,17 @@ struct Node::Impl {
 
   void handle(Millis now, Conn& c, const PublicKey& peer, Overlay& g, const wire::NeighborReply& m) {
     g.asked.erase(peer);
+    if (!m.accepted && is_relay(g, peer)) g.relay_retry_at = now + oc().relay_retry_ms;
     if (m.accepted) {
-      if (g.active.size() >= oc().active_max && !g.active.count(peer)) {
-        send(now, c, wire::Disconnect{m.group});
-        return;
+      if (g.active.size() >= active_cap() && !g.active.count(peer)) {
+        // A relay link is worth an ordinary one: make room for it.
+        std::optional<PublicKey> victim;
+        if (is_relay(g, peer)) victim = pick_victim(g);
+        if (!victim || is_relay(g, *victim)) {
+          send(now, c, wire::Disconnect{m.group});
+          return;
+        }
+        drop_active(now, g, m.group, *victim);
       }
       activate(g, peer, c.id);
     }
@@ -467,6 +756,7 @@ struct Node::Impl {
     if (c.duplicates_in_window > oc().duplicates_per_window_max) {
       return close(now, c.id, "flooding with events we have", true);
     }
+    if (refuse_past_bound(now, g, m.group, events)) return;
     ingest(now, g, m.group, std::move(events), peer, m.hops);
   }
 
@@ -523,7 +813,13 @@ struct Node::Impl {
 
   void handle(Millis now, Conn& c, const PublicKey& peer, Overlay& g, const wire::Heads& m) {
     const Group& group = g.replica->group();
+    if (g.probation && g.probation->requester == peer) {
+      // What the requester holds: the relay decides once it holds as much.
+      g.probation->heads = std::set<Hash>(m.heads.begin(), m.heads.end());
+    }
     if (!m.want) {
+      // A relay at its byte bound asks for nothing more: every batch would be refused.
+      if (g.full) return;
       // An offer: ask for heads we lack, unless another peer is already sending them.
       bool ask = false;
       for (const auto& h : m.heads) {
@@ -653,7 +949,10 @@ struct Node::Impl {
     if (report.admitted.empty() && report.evicted.empty()) return;
     for (const auto& id : report.admitted) {
       if (g.seen.emplace(id, Overlay::Seen{hops, from}).second) g.seen_order.push_back(id);
+      g.bytes += stored_bytes(g.replica->group().find(id)->event);
     }
+    if (g.probation && !report.admitted.empty()) g.probation->last_progress = now;
+    sync_relays(g);
     while (g.seen_order.size() > seen_max) {
       g.seen.erase(g.seen_order.front());
       g.seen_order.pop_front();
@@ -686,6 +985,7 @@ struct Node::Impl {
 
   void fast_timers(Millis now) {
     next_fast = UINT64_MAX;
+    send_pending_serves(now);
     for (auto& [gid, g] : groups) {
       // Lazy announcements.
       for (auto it = g.ihave_out.begin(); it != g.ihave_out.end();) {
@@ -707,7 +1007,8 @@ struct Node::Impl {
       std::map<PublicKey, std::vector<Hash>> grafts;
       for (auto it = g.missing.begin(); it != g.missing.end();) {
         Missing& m = it->second;
-        if (g.replica->group().has(it->first) || m.announcers.empty()) {
+        // A relay at its byte bound fetches nothing more.
+        if (g.replica->group().has(it->first) || m.announcers.empty() || g.full) {
           it = g.missing.erase(it);
           continue;
         }
@@ -734,7 +1035,22 @@ struct Node::Impl {
 
   void maintenance(Millis now) {
     next_maintenance = now + oc().maintenance_interval_ms;
+    // Serve requests past their time, and groups on probation that stalled.
+    for (auto r = serve_requests.begin(); r != serve_requests.end();) {
+      if (now < r->deadline) {
+        ++r;
+        continue;
+      }
+      auto c = conns.find(r->conn);
+      answer_serve(*r, c != conns.end() ? c->second.peer : std::nullopt, false, "timed out");
+      r = serve_requests.erase(r);
+    }
+    std::vector<Hash> on_probation;
+    for (const auto& [gid, g] : groups)
+      if (g.probation) on_probation.push_back(gid);
+    for (const auto& gid : on_probation) review_probation(now, gid);
     for (auto& [gid, g] : groups) {
+      keep_relay_link(now, g, gid);
       // Fill the active set: ask connected peers first, then dial known addresses.
       std::size_t want = g.active.size() + g.asked.size() < oc().active_target
                              ? oc().active_target - g.active.size() - g.asked.size()
@@ -807,6 +1123,8 @@ struct Node::Impl {
   }
 
   bool in_use(const Conn& c) const {
+    for (const auto& r : serve_requests)
+      if (r.conn == c.id) return true;
     if (!c.peer) return false;
     for (const auto& [gid, g] : groups)
       if (g.active.count(*c.peer) || g.sync_out.count(*c.peer)) return true;
@@ -829,21 +1147,46 @@ void Node::add_group(Millis now, std::unique_ptr<Replica> replica,
   g.next_shuffle = now + impl_->rng.uniform(config_.overlay.shuffle_interval_ms);
   g.next_sync = now + impl_->rng.uniform(config_.overlay.sync_interval_ms);
   g.next_explore = now + impl_->rng.uniform(config_.overlay.explore_interval_ms);
+  g.bytes = 0;
+  for (const EventRecord* rec : g.replica->group().ordered()) g.bytes += stored_bytes(rec->event);
+  // A relay's group loaded without its create event (taken on, then restarted before the data
+  // came): it gets the same bounded wait for data as a fresh one.
+  if (config_.relay && !g.replica->state().created)
+    g.probation = Impl::Overlay::Probation{std::nullopt, {}, now};
   for (const auto& a : peer_addresses) impl_->remember(g, a, std::nullopt);
-  // Tell connected peers: the new group may be one we share.
+  impl_->sync_relays(g);
+  // Tell connected peers: the new group may be one we share. And match it against the tags
+  // they sent us, so that each side starts the group's overlay on the links it already has.
+  std::vector<ConnId> ids;
   for (auto& [cid, c] : impl_->conns)
-    if (c.established) impl_->send_hello(now, c);
+    if (c.established) ids.push_back(cid);
+  for (ConnId cid : ids) {
+    auto it = impl_->conns.find(cid);
+    if (it != impl_->conns.end()) impl_->send_hello(now, it->second);
+  }
+  for (ConnId cid : ids) {
+    auto it = impl_->conns.find(cid);
+    if (it != impl_->conns.end()) impl_->match_groups(now, it->second);
+  }
   impl_->next_maintenance = now;
 }
 
 void Node::remove_group(Millis now, const Hash& group) {
   auto it = impl_->groups.find(group);
   if (it == impl_->groups.end()) return;
-  for (const auto& [peer, conn] : it->second.active) impl_->send_to(now, peer, wire::Disconnect{group});
-  impl_->groups.erase(it);
+  std::vector<PublicKey> active;
+  for (const auto& [peer, conn] : it->second.active) active.push_back(peer);
+  for (const auto& peer : active) impl_->send_to(now, peer, wire::Disconnect{group});
+  impl_->groups.erase(group);
+  // Sending can close a link, so walk ids rather than the map.
+  std::vector<ConnId> ids;
   for (auto& [cid, c] : impl_->conns) {
     c.shared.erase(group);
-    if (c.established) impl_->send_hello(now, c);
+    if (c.established) ids.push_back(cid);
+  }
+  for (ConnId cid : ids) {
+    auto c = impl_->conns.find(cid);
+    if (c != impl_->conns.end()) impl_->send_hello(now, c->second);
   }
 }
 
@@ -968,6 +1311,45 @@ std::vector<PublicKey> Node::active_peers(const Hash& group) const {
 std::size_t Node::passive_size(const Hash& group) const {
   auto it = impl_->groups.find(group);
   return it == impl_->groups.end() ? 0 : it->second.passive.size();
+}
+
+std::map<PublicKey, std::string> Node::relays(const Hash& group) const {
+  auto it = impl_->groups.find(group);
+  return it == impl_->groups.end() ? std::map<PublicKey, std::string>{}
+                                   : it->second.replica->state().relays;
+}
+
+std::uint64_t Node::group_bytes(const Hash& group) const {
+  auto it = impl_->groups.find(group);
+  return it == impl_->groups.end() ? 0 : it->second.bytes;
+}
+
+std::uint64_t Node::group_events_refused(const Hash& group) const {
+  auto it = impl_->groups.find(group);
+  return it == impl_->groups.end() ? 0 : it->second.refused_events;
+}
+
+void Node::request_serve(Millis now, const Hash& group, const std::string& relay_address) {
+  auto& impl = *impl_;
+  Impl::ServeRequest r{group, relay_address, 0, false, now + serve_timeout_ms};
+  for (const auto& q : impl.serve_requests)
+    if (q.group == group && q.address == relay_address) return;  // its answer will come
+  auto refuse = [&](const std::string& why) { impl.answer_serve(r, std::nullopt, false, why); };
+  if (!impl.groups.count(group)) return refuse("this node does not hold the group");
+  if (relay_address.empty() || relay_address.size() > wire_limits::address_bytes_max)
+    return refuse("not a usable address");
+  if (relay_address == config_.listen_address) return refuse("that is this node's own address");
+  if (impl.serve_requests.size() >= serve_requests_max)
+    return refuse("too many serve requests in flight");
+  // A link to that address (up or coming up) carries the request; otherwise dial one.
+  std::optional<ConnId> conn;
+  for (const auto& [cid, c] : impl.conns)
+    if (c.address == relay_address && (!conn || c.established)) conn = cid;
+  if (!conn) conn = impl.dial(now, relay_address, std::nullopt);
+  if (!conn) return refuse("cannot dial: too many connections");
+  r.conn = *conn;
+  impl.serve_requests.push_back(r);
+  impl.send_pending_serves(now);
 }
 
 }  // namespace qun

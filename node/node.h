@@ -25,6 +25,14 @@
 //    events within the call, like any other delivery.
 //  - The node never reads a clock, a socket or global randomness: `now` is the driver's monotonic
 //    ms, `wall_ms` (in publish) the author's Unix ms, and randomness comes from the injected Rng.
+//
+// Relays (docs/protocol.md, "Relays"). A group names its relays in relay events; every member
+// keeps one of them in its active set where it can, so the relay holds everything members post
+// and a member returning while the others are offline catches up from it. request_serve asks a
+// relay to take a group on; a relay (NodeConfig::relay) answers, adds the group by itself
+// (GroupAdded), catches it up from the requester, and drops it again (GroupDropped) if the
+// requester turns out not to be an admin of the group. A relay stores at most
+// relay_group_bytes_max of one group and refuses event batches past that.
 #pragma once
 
 #include <deque>
@@ -85,12 +93,35 @@ struct OverlayConfig {
   // Naive flooding instead of the tree: push every event to every active peer and never prune.
   // Only for benchmarks, as the baseline the tree is measured against.
   bool flood = false;
+  // Active peers per group on a relay. Every member tries to keep a link to one of its group's
+  // relays, so a relay takes in many more neighbours than a member would (active_max).
+  std::size_t relay_active_max = 64;
+  // After a named relay could not be linked (refused, unreachable), a member waits this long
+  // before trying a relay of that group again.
+  Millis relay_retry_ms = 10'000;
 };
+
+// How long request_serve waits for the relay's answer (dial, handshake and reply): a link comes
+// up within handshake_timeout_ms, and the relay answers at once.
+inline constexpr Millis serve_timeout_ms = 10'000;
+// A relay keeps a group it was asked to serve on probation until it holds the heads the
+// requester offered; if no event of the group arrives for this long, it decides with what it
+// has: no create event, or a requester that is not an admin, drops the group.
+inline constexpr Millis serve_probation_ms = 60'000;
+// A requester whose group was dropped for not being an admin is refused for that group this long.
+inline constexpr Millis serve_refusal_ms = 10 * 60'000;
+// A relay logs a group's byte bound being hit at most once per this interval.
+inline constexpr Millis relay_full_log_interval_ms = 60'000;
 
 struct NodeConfig {
   std::string listen_address;  // how others reach this node; empty if it cannot be reached
   std::string network_id = "qun";
   bool relay = false;          // a relay stores and forwards groups it cannot read
+  // Relay only: groups it serves at most (also bounded by wire_limits::groups_max, the tags a
+  // hello can carry), and the stored bytes (encoded events) of one group past which it refuses
+  // further events of that group.
+  std::size_t relay_groups_max = 100;
+  std::uint64_t relay_group_bytes_max = std::uint64_t{1} << 30;
   OverlayConfig overlay;
 };
 
@@ -117,9 +148,25 @@ struct Delivered {  // events newly accepted into a group's history (for UIs), i
   std::vector<Hash> events;
   std::optional<PublicKey> from;  // the peer they came from; none when authored here
 };
+struct ServeAnswer {  // the outcome of one request_serve
+  Hash group;
+  std::string address;             // as passed to request_serve
+  std::optional<PublicKey> relay;  // the identity that answered, once a link came up
+  bool accepted;
+  std::string reason;  // when refused: the relay's words, or this node's ("timed out", ...)
+};
+struct GroupAdded {  // this relay took on a group: record it (its events follow as Persist)
+  Hash group;
+};
+struct GroupDropped {  // the node dropped a group by itself: delete its data
+  Hash group;
+  std::string reason;
+};
 }  // namespace node_output
 using NodeOutput = std::variant<node_output::Dial, node_output::Send, node_output::Close,
-                                node_output::Persist, node_output::Delivered>;
+                                node_output::Persist, node_output::Delivered,
+                                node_output::ServeAnswer, node_output::GroupAdded,
+                                node_output::GroupDropped>;
 
 // Counters for tests, benchmarks and `qun status`.
 struct NodeStats {
@@ -133,6 +180,10 @@ struct NodeStats {
   std::uint64_t grafts_sent = 0;   // lazily announced events fetched (or links re-grafted)
   std::uint64_t prunes_sent = 0;   // eager links demoted after a duplicate push
   std::uint64_t tree_swaps = 0;    // eager links traded for a markedly shorter lazy one
+  std::uint64_t events_refused_full = 0;  // relay: events refused past relay_group_bytes_max
+  std::uint64_t serves_accepted = 0;      // relay: serve requests accepted
+  std::uint64_t serves_refused = 0;       // serve requests refused (full, not a relay, ...)
+  std::uint64_t groups_dropped = 0;       // relay: groups dropped after probation
 };
 
 class Node {
@@ -156,6 +207,14 @@ class Node {
   std::vector<Hash> groups() const;
   // Adds addresses to a group's passive list (e.g. relays named by the group).
   void add_peers(Millis now, const Hash& group, const std::vector<std::string>& addresses);
+
+  // Asks the relay at relay_address to store and forward `group` (which this node holds): dials
+  // it (or reuses a link to that address), sends Serve once the link is up, and on acceptance
+  // offers the relay its heads so that it catches up. Exactly one ServeAnswer follows, within
+  // serve_timeout_ms: the relay's answer, or a refusal of this node's own ("this node does not
+  // hold the group", "could not connect", "connection closed", "timed out"). A second call for
+  // the same group and address while one is in flight is ignored (its answer serves both).
+  void request_serve(Millis now, const Hash& group, const std::string& relay_address);
 
   // Events this node authored (already ingested by the Replica): persist and spread them.
   void publish(Millis now, const Hash& group, const std::vector<Event>& events);
@@ -182,6 +241,13 @@ class Node {
   std::vector<PeerStatus> peers() const;
   std::vector<PublicKey> active_peers(const Hash& group) const;
   std::size_t passive_size(const Hash& group) const;
+  // The relays the group names (its resolved relay events): identity -> address.
+  std::map<PublicKey, std::string> relays(const Hash& group) const;
+  // Stored bytes of a group: the encoded size of every event admitted (on a relay, what
+  // relay_group_bytes_max bounds). 0 for an unknown group.
+  std::uint64_t group_bytes(const Hash& group) const;
+  // Events of a group this relay refused past relay_group_bytes_max (since start).
+  std::uint64_t group_events_refused(const Hash& group) const;
 
  private:
   struct Impl;

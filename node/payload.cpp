@@ -218,6 +218,28 @@ Result<TextPayload> decode_text(ByteView bytes) {
   return p;
 }
 
+Bytes encode_payload(const RelayPayload& p) {
+  codec::Writer w;
+  w.array(3).fixed(p.relay).str(p.address).uint(p.active ? 1 : 0);
+  return w.take();
+}
+
+Result<RelayPayload> decode_relay(ByteView bytes) {
+  QUN_TRY(auto h, unpack(bytes));
+  QUN_TRY(auto a, codec::array(h.get(), 3, 3, "relay"));
+  RelayPayload p;
+  QUN_TRY(p.relay, codec::fixed<PublicKey>(a.ptr[0], "relay key"));
+  QUN_TRY(p.address, codec::str(a.ptr[1], limits::address_bytes_max, "relay address"));
+  QUN_TRY(auto active, codec::uint(a.ptr[2], 1, "relay active"));
+  p.active = active == 1;
+  // One form per meaning: an active relay has somewhere to be reached, an inactive one nothing.
+  if (p.active == p.address.empty()) {
+    return Error(Errc::malformed,
+                 p.active ? "relay without an address" : "address on an inactive relay");
+  }
+  return p;
+}
+
 Bytes encode_leave_payload() {
   codec::Writer w;
   w.array(0);
@@ -248,6 +270,7 @@ Result<void> check_payload(const Event& e) {
     case EventKind::set_topic:
     case EventKind::post: return drop(decode_text(e.payload));
     case EventKind::rekey: return drop(decode_rekey(e.payload));
+    case EventKind::relay: return drop(decode_relay(e.payload));
   }
   return Error(Errc::malformed, "unknown kind");
 }

@@ -77,6 +77,13 @@ struct SetRolePayload {
 struct TextPayload {      // set-name, set-topic, post
   Ciphertext text;
 };
+// Names a relay of the group (active) or stops naming it. All clear: relays read it to learn
+// which groups name them, and members to find them.
+struct RelayPayload {
+  PublicKey relay;        // the relay node's identity
+  std::string address;    // where it listens: 1..address_bytes_max bytes; empty when !active
+  bool active = true;
+};
 
 // One epoch key in a key bundle.
 struct BundleKey {
@@ -93,6 +100,7 @@ Bytes encode_payload(const RemovePayload& p);
 Bytes encode_payload(const RekeyPayload& p);
 Bytes encode_payload(const SetRolePayload& p);
 Bytes encode_payload(const TextPayload& p);
+Bytes encode_payload(const RelayPayload& p);
 Bytes encode_leave_payload();
 
 // Strict decoders of peer input; Errc::malformed or Errc::too_large on anything unexpected.
@@ -104,6 +112,8 @@ Bytes encode_leave_payload();
 [[nodiscard]] Result<RekeyPayload> decode_rekey(ByteView bytes);
 [[nodiscard]] Result<SetRolePayload> decode_set_role(ByteView bytes);
 [[nodiscard]] Result<TextPayload> decode_text(ByteView bytes);
+// Also refuses an active relay without an address, and an address on an inactive one.
+[[nodiscard]] Result<RelayPayload> decode_relay(ByteView bytes);
 [[nodiscard]] Result<void> decode_leave(ByteView bytes);
 // Checks the clear part of any event's payload (what a relay can check without keys).
 [[nodiscard]] Result<void> check_payload(const Event& event);

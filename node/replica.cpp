@@ -435,6 +435,25 @@ Result<Event> Replica::set_topic(Authoring a, std::string_view topic) {
   return finish(a, std::move(e));
 }
 
+Result<Event> Replica::set_relay(Authoring a, const PublicKey& relay, std::string_view address,
+                                bool active) {
+  QUN_TRY_VOID(need_member(a.key.public_key()));
+  RelayPayload p{relay, active ? std::string(address) : std::string(), active};
+  if (active) {
+    if (address.empty() || address.size() > limits::address_bytes_max)
+      return Error(Errc::invalid_argument, "a relay address is 1 to " +
+                                               std::to_string(limits::address_bytes_max) + " bytes");
+    if (!state().relays.count(relay) && state().relays.size() >= limits::relays_max)
+      return Error(Errc::too_large, "a group names at most " +
+                                        std::to_string(limits::relays_max) + " relays");
+  } else if (!state().relays.count(relay)) {
+    return Error(Errc::not_found, "not a relay of this group");
+  }
+  Event e = draft(a, EventKind::relay, state().epoch);
+  e.payload = encode_payload(p);
+  return finish(a, std::move(e));
+}
+
 std::optional<std::string> Replica::decrypt_text(const Hash& id, std::size_t text_bytes_max) const {
   const EventRecord* rec = group_.find(id);
   if (!rec) return std::nullopt;
@@ -469,6 +488,10 @@ std::optional<Message> Replica::message(const Hash& id) const {
   if (m.kind == EventKind::post) m.text = decrypt_text(id, limits::post_text_bytes_max);
   if (m.kind == EventKind::set_name) m.text = decrypt_text(id, limits::name_bytes_max);
   if (m.kind == EventKind::set_topic) m.text = decrypt_text(id, limits::topic_bytes_max);
+  if (m.kind == EventKind::relay) {
+    m.text = rec->relay->address;
+    m.relay_active = rec->relay->active;
+  }
   return m;
 }
 

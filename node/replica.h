@@ -51,9 +51,12 @@ struct Message {
   std::uint64_t time_ms = 0;
   std::uint64_t order_key = 0;
   EventKind kind = EventKind::post;
-  std::optional<PublicKey> target;  // add, remove, set-role
+  std::optional<PublicKey> target;  // add, remove, set-role; relay: the relay's identity
   Role role = Role::member;         // set-role
-  std::optional<std::string> text;  // post, set-name, set-topic; nullopt if this node lacks the key
+  // post, set-name, set-topic: nullopt if this node lacks the key. relay: the relay's address
+  // (clear, so every node has it; empty when the relay is un-named).
+  std::optional<std::string> text;
+  bool relay_active = false;        // relay: named (true) or un-named (false)
 };
 
 class Replica {
@@ -108,6 +111,12 @@ class Replica {
   [[nodiscard]] Result<Event> set_name(Authoring a, std::string_view name);
   [[nodiscard]] Result<Event> set_topic(Authoring a, std::string_view topic);
   [[nodiscard]] Result<Event> rekey(Authoring a);
+  // Names `relay` (reachable at `address`) as a relay of the group, or with active = false stops
+  // naming it (address ignored). Admin rights needed. Errors: unauthorized (not an admin, or
+  // rights not yet seen), invalid_argument (an empty or over-long address), not_found (un-naming
+  // a relay the group does not name), too_large (the group names relays_max relays already).
+  [[nodiscard]] Result<Event> set_relay(Authoring a, const PublicKey& relay,
+                                        std::string_view address, bool active);
 
   // Reading.
   std::vector<Message> history() const;

@@ -20,6 +20,7 @@ namespace {
 
 enum class Type : std::uint8_t {
   hello = 1, neighbor, neighbor_reply, disconnect, shuffle, events, ihave, graft, prune, heads,
+  serve, serve_reply,
 };
 
 void write_ids(codec::Writer& w, const std::vector<Hash>& ids) {
@@ -87,6 +88,14 @@ struct Encoder {
     w.array(4).uint(static_cast<std::uint8_t>(Type::heads)).fixed(m.group).uint(m.want);
     write_ids(w, m.heads);
   }
+  void operator()(const wire::Serve& m) {
+    w.array(2).uint(static_cast<std::uint8_t>(Type::serve)).fixed(m.group);
+  }
+  void operator()(const wire::ServeReply& m) {
+    assert(m.reason.size() <= wire_limits::reason_bytes_max);
+    w.array(4).uint(static_cast<std::uint8_t>(Type::serve_reply)).fixed(m.group).uint(m.accepted);
+    w.str(m.reason);
+  }
 };
 
 }  // namespace
@@ -99,7 +108,9 @@ Bytes encode_wire(const WireMessage& message) {
 
 const char* wire_name(const WireMessage& message) {
   static const char* names[] = {"hello", "neighbor", "neighbor-reply", "disconnect", "shuffle",
-                                "events", "ihave", "graft", "prune", "heads"};
+                                "events", "ihave", "graft", "prune", "heads", "serve",
+                                "serve-reply"};
+  static_assert(sizeof(names) / sizeof(names[0]) == std::variant_size_v<WireMessage>);
   return names[message.index()];
 }
 
@@ -217,6 +228,20 @@ Result<WireMessage> decode_fields(ByteView bytes) {
       QUN_TRY(m.group, codec::fixed<Hash>(a.ptr[1], "group"));
       QUN_TRY(m.want, read_bool(a.ptr[2], "want"));
       QUN_TRY(m.heads, read_ids(a.ptr[3]));
+      return WireMessage(std::move(m));
+    }
+    case Type::serve: {
+      QUN_TRY_VOID(need(2));
+      wire::Serve m;
+      QUN_TRY(m.group, codec::fixed<Hash>(a.ptr[1], "group"));
+      return WireMessage(m);
+    }
+    case Type::serve_reply: {
+      QUN_TRY_VOID(need(4));
+      wire::ServeReply m;
+      QUN_TRY(m.group, codec::fixed<Hash>(a.ptr[1], "group"));
+      QUN_TRY(m.accepted, read_bool(a.ptr[2], "accepted"));
+      QUN_TRY(m.reason, codec::str(a.ptr[3], wire_limits::reason_bytes_max, "reason"));
       return WireMessage(std::move(m));
     }
   }

@@ -24,7 +24,9 @@ namespace wire_limits {
 inline constexpr std::size_t groups_max = 1024;
 // Peers in one shuffle or hello.
 inline constexpr std::size_t peers_max = 32;
-inline constexpr std::size_t address_bytes_max = 256;
+inline constexpr std::size_t address_bytes_max = limits::address_bytes_max;
+// The reason in a serve-reply: a short sentence for a person ("relay full: serving 100 groups").
+inline constexpr std::size_t reason_bytes_max = 128;
 // Ids in one announcement, graft or heads message.
 inline constexpr std::size_t ids_max = 1024;
 // Events in one Events message, and their total size: one batch of catch-up.
@@ -35,6 +37,7 @@ inline constexpr std::size_t message_bytes_max = events_bytes_max + 64 * 1024;
 inline constexpr std::size_t tag_bytes = 16;
 inline constexpr std::size_t hello_nonce_bytes = 16;
 static_assert(limits::event_bytes_max <= events_bytes_max, "one event always fits a batch");
+static_assert(reason_bytes_max <= address_bytes_max, "every str of a message shares one bound");
 }  // namespace wire_limits
 
 struct GroupTagTag {};
@@ -105,11 +108,22 @@ struct Heads {
   std::vector<Hash> heads;
   bool want;  // a request ("send me what I lack"), not an offer
 };
+// Relays. A node asks a relay to store and forward one of its groups; the relay answers. Unlike
+// the messages above, these name a group the receiver may not hold (yet): the request is how a
+// relay learns the group id, after which hellos' tags match and catch-up runs as usual.
+struct Serve {
+  Hash group;
+};
+struct ServeReply {
+  Hash group;
+  bool accepted;
+  std::string reason;  // why not (or "" when accepted); at most reason_bytes_max bytes
+};
 }  // namespace wire
 
 using WireMessage = std::variant<wire::Hello, wire::Neighbor, wire::NeighborReply, wire::Disconnect,
                                  wire::Shuffle, wire::Events, wire::IHave, wire::Graft, wire::Prune,
-                                 wire::Heads>;
+                                 wire::Heads, wire::Serve, wire::ServeReply>;
 
 Bytes encode_wire(const WireMessage& message);
 [[nodiscard]] Result<WireMessage> decode_wire(ByteView bytes);

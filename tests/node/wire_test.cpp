@@ -49,6 +49,10 @@ bool operator==(const Prune& a, const Prune& b) { return a.group == b.group; }
 bool operator==(const Heads& a, const Heads& b) {
   return a.group == b.group && a.heads == b.heads && a.want == b.want;
 }
+bool operator==(const Serve& a, const Serve& b) { return a.group == b.group; }
+bool operator==(const ServeReply& a, const ServeReply& b) {
+  return a.group == b.group && a.accepted == b.accepted && a.reason == b.reason;
+}
 
 }  // namespace qun::wire
 
@@ -111,6 +115,8 @@ std::vector<WireMessage> realistic_messages() {
       wire::Graft{group, hashes(2)},
       wire::Prune{group},
       wire::Heads{group, hashes(3), true},
+      wire::Serve{group},
+      wire::ServeReply{group, false, "relay full: serving 100 groups"},
   };
 }
 
@@ -134,6 +140,8 @@ std::vector<WireMessage> edge_messages() {
       wire::Graft{ones, {}},
       wire::Prune{ones},
       wire::Heads{zero, {}, false},
+      wire::Serve{ones},
+      wire::ServeReply{zero, true, ""},
   };
 }
 
@@ -149,6 +157,7 @@ std::vector<WireMessage> max_messages() {
   out.push_back(wire::ihave(group, hashes(wl::ids_max)));
   out.push_back(wire::Graft{group, hashes(wl::ids_max)});
   out.push_back(wire::Heads{group, hashes(wl::ids_max), false});
+  out.push_back(wire::ServeReply{group, false, std::string(wl::reason_bytes_max, 'r')});
   // events_max small events.
   wire::Events many{group, {}, 0};
   for (std::size_t i = 0; i < wl::events_max; ++i) many.events.push_back(random_bytes(rng, 100));
@@ -227,6 +236,8 @@ std::vector<Layout> layouts() {
       {8, {g, ids}},
       {9, {g}},
       {10, {g, flag, ids}},
+      {11, {g}},
+      {12, {g, flag, [](codec::Writer& w) { w.str("no"); }}},
   };
 }
 
@@ -250,7 +261,7 @@ Bytes write_replacing(const Layout& layout, std::size_t index, const FieldWriter
 }
 
 TEST_CASE("wire: every message type round-trips with realistic contents", "[node][wire]") {
-  // Proves each of the ten types encodes and decodes back to the same fields and the same bytes,
+  // Proves each of the twelve types encodes and decodes back to the same fields and the same bytes,
   // and that wire_name names each one, using one realistic message per type.
   const auto messages = realistic_messages();
   REQUIRE(messages.size() == std::variant_size_v<WireMessage>);
@@ -260,7 +271,8 @@ TEST_CASE("wire: every message type round-trips with realistic contents", "[node
     names.insert(wire_name(m));
   }
   CHECK(names == std::set<std::string>{"hello", "neighbor", "neighbor-reply", "disconnect",
-                                       "shuffle", "events", "ihave", "graft", "prune", "heads"});
+                                       "shuffle", "events", "ihave", "graft", "prune", "heads",
+                                       "serve", "serve-reply"});
 }
 
 TEST_CASE("wire: edge contents round-trip", "[node][wire]") {
@@ -306,6 +318,12 @@ TEST_CASE("wire: each bound exceeded by one is rejected", "[node][wire]") {
     require_rejected(wire::ihave(group, hashes(wl::ids_max + 1)));
     require_rejected(wire::Graft{group, hashes(wl::ids_max + 1)});
     require_rejected(wire::Heads{group, hashes(wl::ids_max + 1), false});
+  }
+  SECTION("reason_bytes_max + 1 in a serve-reply") {
+    // The encoder asserts the bound, so the message is written by hand.
+    codec::Writer w;
+    w.array(4).uint(12).fixed(group).uint(0).str(std::string(wl::reason_bytes_max + 1, 'r'));
+    require_rejected(w.take());
   }
   SECTION("events_max + 1 events") {
     wire::Events events{group, {}, 0};
@@ -389,6 +407,8 @@ TEST_CASE("wire: wrong field types are rejected", "[node][wire]") {
         if (layout.type == 1 && i == 1 && std::string(name) == "str") continue;
         // Any uint is a valid hop count (field 2 of events).
         if (layout.type == 6 && i == 1 && std::string(name) == "uint 2") continue;
+        // A str is a valid reason (field 3 of a serve-reply).
+        if (layout.type == 12 && i == 2 && std::string(name) == "str") continue;
         INFO("type " << int{layout.type} << ", field " << i + 1 << " replaced by " << name);
         require_rejected(bytes);
       }
@@ -442,9 +462,9 @@ TEST_CASE("wire: wrong field types are rejected", "[node][wire]") {
 }
 
 TEST_CASE("wire: unknown type numbers are rejected", "[node][wire]") {
-  // Proves only 1..10 name a message: 0, 11, 255, 256 and the largest uint are refused even
+  // Proves only 1..12 name a message: 0, 13, 255, 256 and the largest uint are refused even
   // with well-formed fields after them, as is a type that is not a uint.
-  for (std::uint64_t type : {0ull, 11ull, 12ull, 255ull, 256ull, ~0ull}) {
+  for (std::uint64_t type : {0ull, 13ull, 14ull, 255ull, 256ull, ~0ull}) {
     INFO("type " << type);
     for (std::uint32_t fields : {1u, 2u, 3u}) {
       codec::Writer w;

@@ -144,6 +144,11 @@ std::size_t Simulation::add_node(NodeConfig config) {
   return i;
 }
 
+std::size_t Simulation::add_relay(NodeConfig config) {
+  config.relay = true;
+  return add_node(std::move(config));
+}
+
 void Simulation::start_node(std::size_t i) {
   Host& h = host(i);
   LogSink log = null_log_sink();
@@ -295,8 +300,15 @@ void Simulation::drain(std::size_t i) {
             handle_close(i, o.conn);
           } else if constexpr (std::is_same_v<T, node_output::Persist>) {
             handle_persist(i, o);
-          } else {
+          } else if constexpr (std::is_same_v<T, node_output::Delivered>) {
             handle_delivered(i, o);
+          } else if constexpr (std::is_same_v<T, node_output::ServeAnswer>) {
+            serve_answers_.push_back({i, o, now_});
+          } else if constexpr (std::is_same_v<T, node_output::GroupAdded>) {
+            handle_group_change(i, o.group, true, "");
+          } else {
+            static_assert(std::is_same_v<T, node_output::GroupDropped>);
+            handle_group_change(i, o.group, false, o.reason);
           }
         },
         *out);
@@ -468,6 +480,18 @@ void Simulation::handle_delivered(std::size_t i, const node_output::Delivered& d
   if (callback_) pending_callbacks_.push_back({i, d.group, d.events});
 }
 
+void Simulation::handle_group_change(std::size_t i, const Hash& group, bool added,
+                                     const std::string& why) {
+  group_changes_.push_back({i, group, added, why, now_});
+  if (!config_.keep_disk) return;
+  // Like a daemon: record a group taken on (its events follow as Persist); delete a dropped one.
+  if (added) {
+    host(i).disk.try_emplace(group);
+  } else {
+    host(i).disk.erase(group);
+  }
+}
+
 // --- running ---------------------------------------------------------------------------------
 
 void Simulation::run_for(Millis duration) { run_until(now_ + duration); }
@@ -550,7 +574,9 @@ void Simulation::restart(std::size_t i) {
   if (!config_.keep_disk) fail("restart needs SimConfig::keep_disk");
   start_node(i);
   for (const auto& [group, g] : h.disk) {
-    auto replica = std::make_unique<Replica>(group, h.identity.get());
+    // A relay's replicas hold no identity: it reads nothing.
+    auto replica =
+        std::make_unique<Replica>(group, h.config.relay ? nullptr : h.identity.get());
     for (const auto& [at, key] : g.keys) replica->restore_key(at.first, at.second, key);
     std::vector<Event> events;
     auto load = [&](const std::vector<Bytes>& stored) {
@@ -647,6 +673,23 @@ std::vector<Hash> Simulation::post(std::size_t i, const Hash& group, const std::
   return ids;
 }
 
+Hash Simulation::set_relay(std::size_t admin, const Hash& group, std::size_t relay, bool active) {
+  Replica* replica = node(admin).group(group);
+  if (!replica) fail("set_relay: node " + std::to_string(admin) + " lacks the group");
+  auto named = replica->set_relay(authoring(admin), identity(relay).public_key(), address(relay),
+                                  active);
+  if (!named.ok()) fail("set_relay: " + named.error().message());
+  Event e = std::move(named).value();
+  const Hash id = e.id;
+  input(admin, [&](Node& n) { n.publish(now_, group, {e}); });
+  return id;
+}
+
+void Simulation::request_serve(std::size_t i, const Hash& group, std::size_t relay) {
+  const std::string a = address(relay);
+  input(i, [&](Node& n) { n.request_serve(now_, group, a); });
+}
+
 Hash Simulation::create_big_group(const std::vector<std::size_t>& members) {
   if (members.empty()) fail("create_big_group: no members");
   const std::size_t founder = members.front();
@@ -706,6 +749,22 @@ bool Simulation::converged(const Hash& group) const {
     }
   }
   return first != nullptr;
+}
+
+Bytes Simulation::disk_bytes(std::size_t i, const Hash& group) const {
+  Bytes out;
+  auto it = host(i).disk.find(group);
+  if (it == host(i).disk.end()) return out;
+  auto add = [&](const std::vector<Bytes>& events) {
+    for (const Bytes& e : events) out.insert(out.end(), e.begin(), e.end());
+  };
+  if (it->second.base) add(*it->second.base);
+  add(it->second.events);
+  return out;
+}
+
+bool Simulation::disk_has(std::size_t i, const Hash& group) const {
+  return host(i).disk.count(group) != 0;
 }
 
 std::size_t Simulation::holders(const Hash& group, const Hash& id) const {

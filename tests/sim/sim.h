@@ -110,6 +110,22 @@ struct SimStats {
   bool operator==(const SimStats&) const = default;
 };
 
+// A ServeAnswer some node emitted, and when.
+struct ServeRecord {
+  std::size_t node;
+  node_output::ServeAnswer answer;
+  Millis at;
+};
+
+// A group a node added (GroupAdded: a relay took it on) or dropped by itself (GroupDropped).
+struct GroupChange {
+  std::size_t node;
+  Hash group;
+  bool added;
+  std::string reason;  // GroupDropped's
+  Millis at;
+};
+
 using DeliveryCallback = std::function<void(std::size_t node, const Hash& group,
                                             const std::vector<Hash>& ids, Millis now)>;
 
@@ -125,6 +141,9 @@ class Simulation {
   // Nodes. add_node makes an identity from the sim's Rng, sets config.listen_address to
   // address(i) ("sim:<i>") and starts a Node with its own fork of the sim's Rng.
   std::size_t add_node(NodeConfig config = {});
+  // A relay node: add_node with config.relay set. Its groups are keyless replicas (restart
+  // rebuilds them with Replica(group, nullptr)).
+  std::size_t add_relay(NodeConfig config = {});
   std::size_t size() const { return hosts_.size(); }
   Node& node(std::size_t i);
   const SigningKey& identity(std::size_t i) const;
@@ -168,6 +187,11 @@ class Simulation {
   void join_group(std::size_t node, std::size_t inviter, const Hash& group);
   // post: authors a post (and the rekey before it, if due) and publishes it; returns the ids.
   std::vector<Hash> post(std::size_t node, const Hash& group, const std::string& text);
+  // set_relay: node `admin` names node `relay` (at address(relay)) as a relay of the group, or
+  // with active = false stops naming it; publishes the event and returns its id.
+  Hash set_relay(std::size_t admin, const Hash& group, std::size_t relay, bool active = true);
+  // request_serve: node `i` asks node `relay` (by its address) to serve the group.
+  void request_serve(std::size_t i, const Hash& group, std::size_t relay);
   // A group of many members in one step: members[0] founds it and `add`s every other member
   // (one event each) in its replica; every member gets a copy of that replica made with
   // Replica::clone_for (no re-verification: ~1M signature checks for 1,000 members otherwise)
@@ -178,6 +202,12 @@ class Simulation {
   // Observation.
   void on_delivered(DeliveryCallback callback) { callback_ = std::move(callback); }
   const std::vector<Delivery>& delivery_log() const { return deliveries_; }
+  const std::vector<ServeRecord>& serve_answers() const { return serve_answers_; }
+  const std::vector<GroupChange>& group_changes() const { return group_changes_; }
+  // Every byte node i's "disk" holds for a group: its stored events, concatenated (keys are
+  // kept apart and not included). Empty if it stores nothing for the group.
+  Bytes disk_bytes(std::size_t i, const Hash& group) const;
+  bool disk_has(std::size_t i, const Hash& group) const;
   const SimStats& stats() const { return stats_; }
   // A digest of every action the loop took (time, kind, node, sizes): equal for equal runs.
   std::uint64_t trace_digest() const { return trace_; }
@@ -212,6 +242,7 @@ class Simulation {
   void handle_close(std::size_t i, ConnId conn);
   void handle_persist(std::size_t i, const node_output::Persist& p);
   void handle_delivered(std::size_t i, const node_output::Delivered& d);
+  void handle_group_change(std::size_t i, const Hash& group, bool added, const std::string& why);
   // Takes both ends of a link out of the connection tables; the peer of `i` hears of it after
   // `delay` (0 for partitions, latency for crashes).
   void sever(std::size_t i, ConnId conn, bool notify_self, Millis delay);
@@ -240,6 +271,8 @@ class Simulation {
   // Links cut by partition or crash, to tell their lost bytes from bytes to a closed end.
   std::set<std::uint64_t> cut_links_;
   std::vector<Delivery> deliveries_;
+  std::vector<ServeRecord> serve_answers_;
+  std::vector<GroupChange> group_changes_;
   DeliveryCallback callback_;
   struct PendingCallback {
     std::size_t node;
