@@ -1,0 +1,428 @@
+// The logic of `qun chat`, apart from the screen: text width and wrapping, the input line, command
+// parsing, per-group message buffers with bounded scrollback, unread counts and the last-read
+// marker, mention detection, and the layout of one frame as rows of styled spans.
+//
+// ChatModel is sans-IO in the engine shape of STYLE.md: it opens no socket, reads no clock and
+// draws nothing. The driver (cli/chat.cpp) feeds it inputs (on_connected, on_disconnected,
+// on_response, on_stream, on_key, on_tick) and after every input drains poll() until it is empty:
+// NodeRequests to send on the control socket, a Bell, or Quit. Then it asks layout(cols, rows)
+// for the frame and the view (cli/chat_view.h) draws it. Every NodeRequest that poll() returned
+// must come back exactly once through on_response, with the node's result or an Error (also when
+// the connection was lost before the answer). Time only moves forward through on_tick.
+//
+// Text from the node (messages, nicks, names, topics) is peer input: it is sanitized before it is
+// measured or drawn, so no control character or escape sequence ever reaches the terminal.
+//
+// Not thread-safe; one model per client.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "crypto/result.h"
+#include "net/control.h"
+#include "node/limits.h"
+
+namespace qun::chat {
+
+using Json = control::Json;
+
+// ---------------------------------------------------------------------------------------------
+// Bounds.
+
+// Messages kept in memory per group. A busy group sees a few hundred a day; 2,000 is days of
+// scrollback, and at most ~32 MB per group if every one were a maximal post. Past it the oldest
+// are dropped; they stay in the node's store (`qun log`).
+inline constexpr std::size_t scrollback_messages_max = 2000;
+// Messages asked for per `log` page: a few screens of history, well under the node's 500.
+inline constexpr std::size_t log_page_messages = 100;
+// Lines remembered for Up/Down: more than a person scrolls through.
+inline constexpr std::size_t input_history_max = 100;
+// The input holds up to four maximal posts, so an oversized paste can be seen and cut down rather
+// than silently truncated; past this, input is refused with a notice.
+inline constexpr std::size_t input_bytes_max = 4 * limits::post_text_bytes_max;
+// How long a notice (an error or a confirmation) stays on the status line.
+inline constexpr std::int64_t notice_ms = 10'000;
+// How often the node's status (peers, sync) is asked for: the status line may lag this much.
+inline constexpr std::int64_t status_poll_ms = 2'000;
+// The groups pane: its widest, and the narrowest terminal that still shows it.
+inline constexpr int groups_pane_cols_max = 22;
+inline constexpr int groups_pane_min_screen_cols = 60;
+// Nicks wider than this are cut in message rows, so text keeps most of the width.
+inline constexpr int nick_cols_max = 16;
+// Below this the client only says the terminal is too small.
+inline constexpr int screen_cols_min = 20;
+inline constexpr int screen_rows_min = 5;
+
+static_assert(log_page_messages <= 500, "the node answers at most 500 messages per log page");
+static_assert(log_page_messages < scrollback_messages_max);
+
+// ---------------------------------------------------------------------------------------------
+// UTF-8 and display width.
+
+// Decodes the code point at pos and advances pos past it. Invalid or truncated sequences,
+// overlong forms and surrogates decode as U+FFFD and advance by one byte, so every input ends.
+char32_t next_code_point(std::string_view s, std::size_t& pos);
+// Appends the UTF-8 encoding of c (U+FFFD for surrogates and values past U+10FFFF).
+void append_utf8(std::string& out, char32_t c);
+// Columns a code point takes on a terminal: wcwidth() under a UTF-8 locale (CJK and emoji 2,
+// combining marks and joiners 0), -1 for controls and unassigned code points.
+int code_point_width(char32_t c);
+// Columns of a sanitized string (no controls). Newlines count as one column (they show as ↵).
+int display_width(std::string_view s);
+// Replaces invalid UTF-8, control characters and code points without a width by U+FFFD; tabs
+// become a space, carriage returns vanish. Newlines are kept when keep_newlines, else shown as ↵.
+std::string sanitize(std::string_view s, bool keep_newlines);
+// Cuts a sanitized single-line string to at most cols columns, never inside a character.
+std::string truncate_to_width(std::string_view s, int cols);
+// Splits sanitized text into lines of at most first_cols columns (the first line) and rest_cols
+// (the others), breaking at spaces where it can and inside words where it must, never inside a
+// UTF-8 sequence or between a character and its combining marks. Newlines start a new line. A
+// single character wider than the line gets a line of its own. Always at least one line.
+std::vector<std::string> wrap(std::string_view text, int first_cols, int rest_cols);
+
+// True when text mentions nick: a case-insensitive match of the whole word (the characters on
+// either side are not letters, digits, '_' or '-'). An empty nick is never mentioned.
+bool mentions(std::string_view text, std::string_view nick);
+
+// ---------------------------------------------------------------------------------------------
+// The input line.
+
+// An editable UTF-8 line with a cursor that always sits on a character boundary (a character
+// here is a code point with the zero-width marks that follow it). It may hold newlines (a
+// multi-line paste is one message). Bounded by input_bytes_max.
+class InputLine {
+ public:
+  const std::string& text() const { return text_; }
+  std::size_t cursor() const { return cursor_; }  // a byte offset into text()
+  bool empty() const { return text_.empty(); }
+
+  // Inserts at the cursor (sanitized, newlines kept). False when it would pass input_bytes_max;
+  // then nothing is inserted.
+  [[nodiscard]] bool insert(std::string_view utf8);
+  void left();
+  void right();
+  void home();
+  void end();
+  void backspace();      // deletes the character before the cursor
+  void erase_forward();  // Delete: the character under the cursor
+  void kill_to_start();  // Ctrl+U
+  void kill_to_end();    // Ctrl+K
+  void kill_word();      // Ctrl+W: spaces before the cursor, then the word before them
+  // Replaces the text (cursor at the end); used for history and for restoring a failed send.
+  void set(std::string text);
+  void clear() { set(std::string()); }
+
+  // Submitted lines, for Up/Down. Remembering leaves the history cursor at the draft.
+  void remember(const std::string& line);
+  void history_prev();  // Up: the draft is saved the first time
+  void history_next();  // Down: back towards the draft
+  std::size_t history_size() const { return history_.size(); }
+
+  // What fits in cols columns around the cursor, and the cursor's column in it. Keeps a
+  // horizontal scroll position between calls so the text does not jump while editing.
+  struct Visible {
+    std::string text;
+    int cursor_col = 0;
+  };
+  Visible visible(int cols);
+
+ private:
+  std::string text_;
+  std::size_t cursor_ = 0;
+  int scroll_col_ = 0;
+  std::deque<std::string> history_;
+  std::size_t history_pos_ = 0;  // == history_.size(): editing the draft
+  std::string draft_;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Commands.
+
+struct Command {
+  enum class Kind { join, invite, members, kick, promote, topic, leave, relays, help, quit };
+  Kind kind = Kind::help;
+  std::string arg;         // join: code; kick/promote: member; topic: text
+  std::uint32_t uses = 1;  // invite
+};
+
+// Parses a line that starts with '/'. Errors are one line, ready for the status line.
+[[nodiscard]] Result<Command> parse_command(std::string_view line);
+// One line per command, for /help.
+const std::vector<std::string>& help_lines();
+
+// ---------------------------------------------------------------------------------------------
+// Messages from the node.
+
+struct Message {
+  std::string id;      // event id (hex); empty for local info lines
+  std::string author;  // hex
+  std::optional<std::string> nick;
+  std::int64_t time_ms = 0;
+  std::string kind;                 // "post", "join", ... or "info" for local lines
+  std::optional<std::string> text;  // null when unreadable
+  std::optional<std::string> target;
+  std::optional<std::string> target_nick;
+  std::optional<std::string> role;
+  bool error = false;  // info lines only: shown as an error
+};
+
+// Reads one message object of the control protocol. Errc::malformed when a required field is
+// missing or of the wrong type.
+[[nodiscard]] Result<Message> parse_message(const Json& value);
+// The name shown for an author: the nick, else the first 8 hex digits of the id.
+std::string display_nick(const std::optional<std::string>& nick, const std::string& id);
+// The one-line text of a system event ("alice removed bob"), without time. Sanitized.
+std::string system_text(const Message& m);
+
+// The clock and day of a timestamp, in the local time zone ("14:03", "Tue 14 May 2024").
+struct LocalTime {
+  std::string clock;
+  std::string day;
+};
+using TimeFormat = std::function<LocalTime(std::int64_t unix_ms)>;
+LocalTime local_time(std::int64_t unix_ms);  // the default, through localtime_r
+
+// ---------------------------------------------------------------------------------------------
+// Keys, after the view decoded them.
+
+struct Key {
+  enum class Kind {
+    text,  // ch: a code point (Enter in a paste arrives as text '\n')
+    enter,
+    backspace,
+    erase,  // Delete
+    left,
+    right,
+    home,
+    end,
+    up,
+    down,
+    page_up,
+    page_down,
+    tab,
+    ctrl,       // ch: 'a'..'z'
+    alt_digit,  // ch: 1..9
+    paste_begin,
+    paste_end,
+  };
+  Kind kind = Kind::text;
+  char32_t ch = 0;
+};
+
+// ---------------------------------------------------------------------------------------------
+// What the model asks of the driver.
+
+struct NodeRequest {
+  enum class Purpose {
+    id,
+    subscribe,
+    group_list,
+    status,
+    log_latest,
+    log_older,
+    read,
+    post,
+    command,
+  };
+  std::string op;
+  Json args = Json::object();
+  Purpose purpose = Purpose::status;
+  std::string group;  // the group id it concerns, if any
+  std::string typed;  // post and command: the line as typed, restored on failure
+  Command::Kind command = Command::Kind::help;
+};
+struct Bell {};
+struct Quit {};
+using Action = std::variant<NodeRequest, Bell, Quit>;
+
+// ---------------------------------------------------------------------------------------------
+// One frame, as styled rows; the view maps styles to colours.
+
+enum class Style {
+  normal,
+  time,
+  nick,  // Span::color picks one of nick_colors
+  own_nick,
+  own_text,
+  mention,  // text of a message that mentions you
+  system,   // joins, leaves, kicks, role and topic changes
+  info,     // local lines: command results, help
+  error,    // local error lines
+  marker,   // the unread marker line
+  day,      // a day separator
+  title,
+  status,
+  status_bad,  // the node is not reachable
+  notice,
+  notice_error,
+  group,
+  group_selected,
+  group_unread,
+  group_mention,
+  separator,
+};
+inline constexpr int nick_colors = 6;
+
+struct Span {
+  std::string text;
+  Style style = Style::normal;
+  int color = 0;
+};
+using Row = std::vector<Span>;
+
+struct Frame {
+  int cols = 0;
+  int rows = 0;
+  bool too_small = false;
+  Row title;                  // row 0
+  int groups_cols = 0;        // 0: no groups pane
+  std::vector<Row> groups;    // rows 1 .. rows-3, left pane
+  std::vector<Row> messages;  // rows 1 .. rows-3, right of the pane and its separator
+  Row status;                 // row rows-2
+  std::string input;          // row rows-1, after the prompt
+  std::string prompt;
+  int cursor_col = 0;  // screen column of the cursor on the input row
+};
+
+// ---------------------------------------------------------------------------------------------
+// The model.
+
+class ChatModel {
+ public:
+  struct Config {
+    std::optional<std::string> initial_group;  // id, id prefix or name
+    TimeFormat time_format = local_time;
+  };
+  explicit ChatModel(Config config);
+
+  // The control connection came up: asks for identity, subscription, groups and status.
+  void on_connected();
+  // The control connection is gone (reason is one line). In-flight requests must still be
+  // answered through on_response. Everything typed stays.
+  void on_disconnected(const std::string& reason);
+  void on_response(const NodeRequest& request, Result<Json> result);
+  // A value with "stream" from the subscription.
+  void on_stream(const Json& value);
+  void on_key(const Key& key);
+  // Time passes: notices expire, status is polled. Early or repeated calls do nothing harmful.
+  void on_tick(std::int64_t now_ms);
+
+  [[nodiscard]] std::optional<Action> poll();
+  // The frame for a terminal of cols x rows. Remembers the size for scrolling by pages.
+  Frame layout(int cols, int rows);
+
+  // For tests and the driver.
+  bool connected() const { return connected_; }
+  const InputLine& input() const { return input_; }
+  InputLine& input() { return input_; }
+  std::size_t group_count() const { return order_.size(); }
+  std::optional<std::string> selected_group() const;
+  struct GroupView {
+    std::string id;
+    std::string name;
+    std::string topic;
+    std::size_t unread = 0;
+    std::size_t mentions = 0;
+    std::size_t messages = 0;
+    std::size_t scroll_rows = 0;
+    bool history_complete = false;
+  };
+  std::optional<GroupView> group(std::string_view id) const;
+  std::optional<std::string> notice() const;
+  const std::vector<Message>* messages(std::string_view group_id) const;
+
+ private:
+  struct Buffer {
+    std::string id;
+    std::string name;
+    std::string topic;
+    std::size_t members = 0;
+    std::size_t unread = 0;
+    std::size_t mentions = 0;
+    std::vector<Message> messages;  // oldest first, at most scrollback_messages_max
+    std::set<std::string> ids;      // ids of messages, for de-duplication
+    bool loaded = false;            // the latest page was fetched since (re)connecting
+    bool loading_latest = false;
+    bool loading_older = false;
+    bool history_complete = false;  // the oldest message of the group is in messages
+    std::size_t scroll_rows = 0;    // rows scrolled up from the bottom; 0 follows new ones
+    // The unread marker sits after this message (nullopt: at the top, before all of them).
+    std::optional<std::string> marker_after;
+    bool marker_set = false;
+    std::size_t unread_at_open = 0;  // unread when first opened: where the marker goes
+    bool synced = true;
+  };
+
+  void request(NodeRequest r);
+  void notify(std::string text, bool error);
+  void add_info(std::string text, bool error);
+  void submit();
+  void run_command(const Command& c, const std::string& typed);
+  void select(std::size_t index);
+  void scroll(int pages);
+  void complete_nick();
+  void maybe_load_older(Buffer& b);
+  void ensure_loaded(Buffer& b);
+  void mark_read(Buffer& b);
+  void place_marker_from_unread(Buffer& b);
+  void append(Buffer& b, Message m);
+  void merge_latest(Buffer& b, std::vector<Message> page);
+  void prepend_older(Buffer& b, std::vector<Message> page);
+  void trim(Buffer& b);
+  void apply_group_list(const Json& list);
+  void handle_command_result(const NodeRequest& r, const Json& result);
+  Buffer* selected();
+  const Buffer* selected() const;
+  Buffer* find(std::string_view id);
+
+  // Rows of message k of b at the given width (with its day separator and marker line above).
+  std::vector<Row> message_block(const Buffer& b, std::size_t k, int cols) const;
+  // Rows of b from the bottom up, at least `need` of them when there are that many (all when
+  // need is SIZE_MAX); returned top to bottom. Sets *all when every row was produced.
+  std::vector<Row> rows_from_bottom(const Buffer& b, int cols, std::size_t need, bool* all) const;
+  std::size_t message_area_rows(int rows) const;
+  int message_area_cols(int cols) const;
+  int groups_pane_cols(int cols) const;
+
+  Config config_;
+  bool connected_ = false;
+  std::string disconnect_reason_;
+  std::string own_id_;
+  std::optional<std::string> own_nick_;
+  std::size_t peers_ = 0;
+  std::map<std::string, Buffer> buffers_;
+  std::vector<std::string> order_;  // group ids, in the node's order
+  std::size_t selected_ = 0;
+  std::optional<std::string> select_when_listed_;  // after /join, or the initial group
+  bool initial_resolved_ = false;
+  InputLine input_;
+  bool pasting_ = false;
+  std::deque<Action> actions_;
+  std::optional<std::string> notice_;
+  bool notice_error_ = false;
+  std::int64_t notice_until_ms_ = 0;
+  std::int64_t now_ms_ = 0;
+  std::int64_t next_status_ms_ = 0;
+  bool status_in_flight_ = false;
+  int last_cols_ = 80;
+  int last_rows_ = 24;
+};
+
+// Picks a group out of a group.list result the way the node does: an exact id, else a unique id
+// prefix, else a unique name. Errc::not_found or Errc::invalid_argument (ambiguous) otherwise.
+[[nodiscard]] Result<std::string> resolve_group(const Json& group_list, std::string_view query);
+
+// The line mode's rendering of a message: "HH:MM nick: text" on one line (newlines as ↵).
+std::string message_line(const Message& m, const TimeFormat& format);
+
+}  // namespace qun::chat
