@@ -111,11 +111,12 @@ struct Node::Impl {
     // The relays the group names, as last seen in its state (to notice changes).
     std::map<PublicKey, std::string> relays;
     Millis relay_retry_at = 0;  // no new attempt to link a relay before this
-    // On a relay: a group taken on by request_serve, until the requester's standing is known.
+    // On a relay: a group taken on by request_serve, until the requesters' standing is known.
     struct Probation {
-      std::optional<PublicKey> requester;  // none for a group loaded without its create event
-      std::set<Hash> heads;                // the heads the requester offered
-      Millis last_progress = 0;            // when the probation began or an event last arrived
+      // Who asked (more may ask while it lasts); none for a group loaded without its create.
+      std::set<PublicKey> requesters;
+      std::set<Hash> heads;         // the heads they offered
+      Millis last_progress = 0;     // when the probation began or an event last arrived
     };
     std::optional<Probation> probation;
   };
@@ -498,7 +499,11 @@ struct Node::Impl {
       if (it != conns.end()) send(now, it->second, wire::ServeReply{m.group, accepted, reason});
     };
     if (!config().relay) return reply(false, "not a relay");
-    if (groups.count(m.group)) return reply(true, "");  // already serving it
+    if (auto held = groups.find(m.group); held != groups.end()) {
+      // Already serving it. While on probation, this requester's standing counts too.
+      if (held->second.probation) held->second.probation->requesters.insert(peer);
+      return reply(true, "");
+    }
     auto refused = serve_refusals.find({m.group, peer});
     if (refused != serve_refusals.end() && refused->second > now)
       return reply(false, "refused: not an admin of the group");
@@ -507,7 +512,7 @@ struct Node::Impl {
       return reply(false, "relay full: serving " + std::to_string(groups.size()) + " groups");
     std::size_t on_probation = 0;
     for (const auto& [gid, g] : groups)
-      if (g.probation && g.probation->requester == peer) ++on_probation;
+      if (g.probation && g.probation->requesters.count(peer)) ++on_probation;
     if (on_probation >= serve_probation_per_peer_max)
       return reply(false, "too many groups from you awaiting their data");
     note(LogLevel::info, "serving group=" + short_hex(m.group) + " for peer=" + short_hex(peer));
@@ -518,7 +523,7 @@ struct Node::Impl {
     std::vector<std::string> hints;
     if (!c.address.empty()) hints.push_back(c.address);
     node.add_group(now, std::make_unique<Replica>(m.group, nullptr), hints);
-    groups.at(m.group).probation = Overlay::Probation{peer, {}, now};
+    groups.at(m.group).probation = Overlay::Probation{{peer}, {}, now};
     reply(true, "");
   }
 
@@ -539,8 +544,8 @@ struct Node::Impl {
     if (c.shared.count(m.group)) send_heads(now, g->second, m.group, peer, false);
   }
 
-  // Settles a group on probation: kept once the relay holds the heads the requester offered and
-  // the requester is an admin there; dropped if it is not, or if no event came for
+  // Settles a group on probation: kept once the relay holds the heads the requesters offered and
+  // one of them is an admin there; dropped if none is, or if no event came for
   // serve_probation_ms without a create event.
   void review_probation(Millis now, const Hash& gid) {
     auto it = groups.find(gid);
@@ -553,9 +558,10 @@ struct Node::Impl {
     const bool stalled = now >= p.last_progress + serve_probation_ms;
     if (!caught_up && !stalled) return;
     const GroupState& s = g.replica->state();
-    const bool admin = p.requester && s.is_member(*p.requester) &&
-                       s.role_of(*p.requester) != Role::member;
-    if (s.created && (admin || !p.requester)) {
+    const bool admin = std::any_of(p.requesters.begin(), p.requesters.end(), [&](const PublicKey& r) {
+      return s.is_member(r) && s.role_of(r) != Role::member;
+    });
+    if (s.created && (admin || p.requesters.empty())) {
       note(LogLevel::info, "serving group=" + short_hex(gid) + " confirmed");
       g.probation.reset();
       return;
@@ -565,16 +571,26 @@ struct Node::Impl {
       why = "no create event within " + std::to_string(serve_probation_ms / 1000) + " s";
     } else {
       why = "the requester is not an admin of the group";
-      if (serve_refusals.size() >= serve_refusals_max) {
-        auto oldest = std::min_element(serve_refusals.begin(), serve_refusals.end(),
-                                       [](const auto& a, const auto& b) { return a.second < b.second; });
-        serve_refusals.erase(oldest);
+      for (const PublicKey& r : p.requesters) {
+        if (serve_refusals.size() >= serve_refusals_max) {
+          auto oldest = std::min_element(
+              serve_refusals.begin(), serve_refusals.end(),
+              [](const auto& a, const auto& b) { return a.second < b.second; });
+          serve_refusals.erase(oldest);
+        }
+        serve_refusals[{gid, r}] = now + serve_refusal_ms;
       }
-      serve_refusals[{gid, *p.requester}] = now + serve_refusal_ms;
     }
     note(LogLevel::warn, "dropping group=" + short_hex(gid) + " reason=" + why);
     ++node.stats_.groups_dropped;
     node.remove_group(now, gid);
+    // Outputs not yet drained that would have the driver store (or show) part of the group: the
+    // replica they refer to is gone, and GroupDropped deletes what was stored before.
+    std::erase_if(out, [&](const NodeOutput& o) {
+      if (auto* p = std::get_if<node_output::Persist>(&o)) return p->group == gid;
+      if (auto* d = std::get_if<node_output::Delivered>(&o)) return d->group == gid;
+      return false;
+    });
     out.push_back(node_output::GroupDropped{gid, why});
   }
 
@@ -813,9 +829,9 @@ struct Node::Impl {
 
   void handle(Millis now, Conn& c, const PublicKey& peer, Overlay& g, const wire::Heads& m) {
     const Group& group = g.replica->group();
-    if (g.probation && g.probation->requester == peer) {
-      // What the requester holds: the relay decides once it holds as much.
-      g.probation->heads = std::set<Hash>(m.heads.begin(), m.heads.end());
+    if (g.probation && g.probation->requesters.count(peer)) {
+      // What a requester holds: the relay decides once it holds as much.
+      g.probation->heads.insert(m.heads.begin(), m.heads.end());
     }
     if (!m.want) {
       // A relay at its byte bound asks for nothing more: every batch would be refused.
@@ -1152,7 +1168,7 @@ void Node::add_group(Millis now, std::unique_ptr<Replica> replica,
   // A relay's group loaded without its create event (taken on, then restarted before the data
   // came): it gets the same bounded wait for data as a fresh one.
   if (config_.relay && !g.replica->state().created)
-    g.probation = Impl::Overlay::Probation{std::nullopt, {}, now};
+    g.probation = Impl::Overlay::Probation{{}, {}, now};
   for (const auto& a : peer_addresses) impl_->remember(g, a, std::nullopt);
   impl_->sync_relays(g);
   // Tell connected peers: the new group may be one we share. And match it against the tags

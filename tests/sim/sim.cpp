@@ -686,8 +686,15 @@ Hash Simulation::set_relay(std::size_t admin, const Hash& group, std::size_t rel
 }
 
 void Simulation::request_serve(std::size_t i, const Hash& group, std::size_t relay) {
-  const std::string a = address(relay);
-  input(i, [&](Node& n) { n.request_serve(now_, group, a); });
+  request_serve(i, group, address(relay));
+}
+
+void Simulation::request_serve(std::size_t i, const Hash& group, const std::string& address) {
+  input(i, [&](Node& n) { n.request_serve(now_, group, address); });
+}
+
+void Simulation::remove_group(std::size_t i, const Hash& group) {
+  input(i, [&](Node& n) { n.remove_group(now_, group); });
 }
 
 Hash Simulation::create_big_group(const std::vector<std::size_t>& members) {
@@ -765,6 +772,11 @@ Bytes Simulation::disk_bytes(std::size_t i, const Hash& group) const {
 
 bool Simulation::disk_has(std::size_t i, const Hash& group) const {
   return host(i).disk.count(group) != 0;
+}
+
+std::size_t Simulation::disk_key_count(std::size_t i, const Hash& group) const {
+  auto it = host(i).disk.find(group);
+  return it == host(i).disk.end() ? 0 : it->second.keys.size();
 }
 
 std::size_t Simulation::holders(const Hash& group, const Hash& id) const {

@@ -190,8 +190,12 @@ class Simulation {
   // set_relay: node `admin` names node `relay` (at address(relay)) as a relay of the group, or
   // with active = false stops naming it; publishes the event and returns its id.
   Hash set_relay(std::size_t admin, const Hash& group, std::size_t relay, bool active = true);
-  // request_serve: node `i` asks node `relay` (by its address) to serve the group.
+  // request_serve: node `i` asks node `relay` (by its address), or whatever is at `address`, to
+  // serve the group. The answer arrives as a ServeAnswer (serve_answers()).
   void request_serve(std::size_t i, const Hash& group, std::size_t relay);
+  void request_serve(std::size_t i, const Hash& group, const std::string& address);
+  // remove_group on node i (its disk keeps the group, as a daemon that only stops serving it).
+  void remove_group(std::size_t i, const Hash& group);
   // A group of many members in one step: members[0] founds it and `add`s every other member
   // (one event each) in its replica; every member gets a copy of that replica made with
   // Replica::clone_for (no re-verification: ~1M signature checks for 1,000 members otherwise)
@@ -208,6 +212,7 @@ class Simulation {
   // kept apart and not included). Empty if it stores nothing for the group.
   Bytes disk_bytes(std::size_t i, const Hash& group) const;
   bool disk_has(std::size_t i, const Hash& group) const;
+  std::size_t disk_key_count(std::size_t i, const Hash& group) const;
   const SimStats& stats() const { return stats_; }
   // A digest of every action the loop took (time, kind, node, sizes): equal for equal runs.
   std::uint64_t trace_digest() const { return trace_; }
