@@ -1,0 +1,1017 @@
+#include "net/daemon.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include <algorithm>
+#include <cctype>
+#include <chrono>
+#include <csignal>
+#include <cstring>
+#include <filesystem>
+#include <iostream>
+#include <map>
+#include <set>
+
+#include "crypto/key_file.h"
+#include "net/control.h"
+#include "net/control_server.h"
+#include "net/home.h"
+#include "net/log_stderr.h"
+#include "net/transport.h"
+#include "node/group_store.h"
+#include "node/limits.h"
+#include "node/node.h"
+
+namespace qun {
+namespace {
+
+using Json = control::Json;
+using ClientId = ControlServer::ClientId;
+
+// A `join` request is answered within this time even if no node of the group answered yet (the
+// CLI waits 60 s); the join itself goes on in the background and survives restarts.
+constexpr Millis join_answer_ms_max = 45'000;
+// A group this node left is kept (and synced) this long, so that the leave reaches peers.
+constexpr Millis leave_linger_ms = 5'000;
+constexpr Millis housekeeping_interval_ms = 1'000;
+// Peer addresses of each group saved for the next start (besides --peer and invite hints).
+constexpr Millis peer_save_interval_ms = 30'000;
+constexpr std::size_t saved_peers_max = 16;
+// `log` pages.
+constexpr std::size_t log_page_default = 50;
+constexpr std::size_t log_page_max = 500;
+// Unread posts scanned for mentions of the node's nick, newest first.
+constexpr std::size_t mention_scan_max = 1'000;
+// Invites default to one use that never expires; uses are bounded by limits::invite_uses_max.
+constexpr std::uint32_t invite_uses_default = 1;
+// "Never expires": the largest expiry an invite payload carries (node/payload.cpp).
+constexpr std::uint64_t invite_expiry_never_ms = UINT64_MAX / 2;
+
+std::uint64_t wall_ms() {
+  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                        std::chrono::system_clock::now().time_since_epoch())
+                                        .count());
+}
+
+// CLOCK_MONOTONIC microseconds (steady_clock on Linux), comparable across processes: net_bench
+// measures publish-to-delivery latency with it.
+std::uint64_t mono_us() {
+  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
+                                        std::chrono::steady_clock::now().time_since_epoch())
+                                        .count());
+}
+
+std::string lower(std::string s) {
+  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+// True when `text` mentions `nick` as a word (case-insensitive; '@' prefix allowed).
+bool mentions(const std::string& text, const std::string& nick) {
+  if (nick.empty()) return false;
+  const std::string t = lower(text), n = lower(nick);
+  auto word = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-'; };
+  for (std::size_t at = t.find(n); at != std::string::npos; at = t.find(n, at + 1)) {
+    const bool left = at == 0 || !word(t[at - 1]);
+    const bool right = at + n.size() == t.size() || !word(t[at + n.size()]);
+    if (left && right) return true;
+  }
+  return false;
+}
+
+Bytes as_bytes(std::string_view s) {
+  return Bytes(reinterpret_cast<const std::uint8_t*>(s.data()),
+               reinterpret_cast<const std::uint8_t*>(s.data()) + s.size());
+}
+
+std::string as_string(ByteView b) { return std::string(b.begin(), b.end()); }
+
+bool is_wildcard_host(const std::string& address) {
+  return address.rfind("0.0.0.0:", 0) == 0 || address.rfind("[::]:", 0) == 0;
+}
+
+// The address to advertise for a listener bound to a wildcard: the first non-loopback IPv4
+// address of this machine, else loopback.
+std::string advertise_for(const std::string& bound) {
+  if (!is_wildcard_host(bound)) return bound;
+  const std::string port = bound.substr(bound.rfind(':') + 1);
+  uv_interface_address_t* ifs = nullptr;
+  int count = 0;
+  std::string host = "127.0.0.1";
+  if (uv_interface_addresses(&ifs, &count) == 0) {
+    for (int i = 0; i < count; ++i) {
+      if (ifs[i].is_internal || ifs[i].address.address4.sin_family != AF_INET) continue;
+      char buf[64];
+      uv_ip4_name(&ifs[i].address.address4, buf, sizeof buf);
+      host = buf;
+      break;
+    }
+    uv_free_interface_addresses(ifs, count);
+  }
+  return host + ":" + port;
+}
+
+// A group or member argument: a full id, a unique id prefix, or a unique name.
+template <typename Key>
+Result<Key> resolve_name(const std::string& arg, const std::vector<std::pair<Key, std::string>>& all,
+                         const char* what, const char* hint) {
+  if (arg.empty()) return Error(Errc::invalid_argument, std::string("name a ") + what);
+  std::vector<Key> by_id, by_name;
+  const std::string low = lower(arg);
+  for (const auto& [key, name] : all) {
+    const std::string hex = to_hex(key);
+    if (hex == low) return key;
+    if (hex.rfind(low, 0) == 0) by_id.push_back(key);
+    if (!name.empty() && name == arg) by_name.push_back(key);
+  }
+  if (by_name.size() == 1) return by_name.front();
+  if (by_id.size() == 1) return by_id.front();
+  if (by_id.size() + by_name.size() > 1)
+    return Error(Errc::invalid_argument,
+                 "'" + arg + "' matches more than one " + what + "; use more of the id");
+  return Error(Errc::not_found, std::string("no ") + what + " matches '" + arg + "'; " + hint);
+}
+
+class Daemon {
+ public:
+  explicit Daemon(DaemonOptions options)
+      : opts_(std::move(options)), log_(stderr_log_sink(opts_.log_level)), rng_(Rng::from_os()) {}
+  ~Daemon() {
+    if (lock_fd_ >= 0) ::close(lock_fd_);
+  }
+
+  int run() {
+    if (uv_loop_init(&loop_) != 0) {
+      std::cerr << "qun node: cannot start the event loop\n";
+      return 1;
+    }
+    loop_.data = this;
+    auto started = start();
+    if (!started.ok()) {
+      std::cerr << "qun node: " << started.error().context() << "\n";
+      // Close whatever was opened, then drain the loop.
+      teardown([] {});
+      uv_run(&loop_, UV_RUN_DEFAULT);
+      uv_loop_close(&loop_);
+      return 1;
+    }
+    uv_run(&loop_, UV_RUN_DEFAULT);
+    node_.reset();
+    store_.reset();
+    uv_loop_close(&loop_);
+    log(LogLevel::info, "node stopped");
+    return 0;
+  }
+
+ private:
+  // ---- start-up and shutdown -------------------------------------------------------------
+
+  Result<void> start() {
+    const std::string& home = opts_.home;
+    if (!std::filesystem::exists(home::identity_path(home)))
+      return Error(Errc::not_found,
+                   home + " has no identity; create one with `qun init --home " + home + "`");
+    lock_fd_ = ::open(home::lock_path(home).c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0600);
+    if (lock_fd_ < 0) return Error(Errc::io, "cannot open " + home::lock_path(home));
+    if (::flock(lock_fd_, LOCK_EX | LOCK_NB) != 0)
+      return Error(Errc::already_exists,
+                   "another qun node is already running on " + home + "; stop it first");
+
+    auto sealed = key_file_is_sealed(home::identity_path(home));
+    if (sealed.ok() && sealed.value() && !opts_.passphrase)
+      return Error(Errc::invalid_argument,
+                   "the identity is sealed with a passphrase; pass --passphrase-file FILE");
+    auto key = read_key_file(home::identity_path(home), opts_.passphrase);
+    if (!key.ok()) return Error(key.error().code(), "cannot read the identity: " + key.error().message());
+    key_.emplace(std::move(key).value());
+    storage_key_.emplace(storage_key_for(*key_));
+
+    auto store = Store::open(home::store_dir(home));
+    if (!store.ok()) return Error(store.error().code(), "cannot open the store: " + store.error().message());
+    store_ = std::move(store).value();
+    if (auto nick = store_->get_meta(home::meta_nick); nick.ok() && nick.value())
+      nick_ = as_string(*nick.value());
+    const std::string mode = opts_.relay ? "relay" : "member";
+    auto stored_mode = store_->get_meta(home::meta_mode);
+    if (stored_mode.ok() && stored_mode.value() && as_string(*stored_mode.value()) != mode) {
+      return Error(Errc::invalid_argument,
+                   home + " holds a " + as_string(*stored_mode.value()) + " node; a " + mode +
+                       " needs its own home (qun init --home DIR)");
+    }
+    if (!stored_mode.ok() || !stored_mode.value()) {
+      WriteBatch b;
+      b.put_meta(home::meta_mode, as_bytes(mode));
+      QUN_TRY_VOID(store_->commit(b));
+    }
+
+    transport_ = std::make_unique<Transport>(&loop_, log_);
+    std::vector<std::string> listen = opts_.listen;
+    if (listen.empty()) listen.push_back(default_listen_address);
+    QUN_TRY(listen_addrs_, transport_->listen(listen));
+    advertise_ = opts_.advertise ? *opts_.advertise : advertise_for(listen_addrs_.front());
+
+    NodeConfig config;
+    config.listen_address = advertise_;
+    config.relay = opts_.relay;
+    config.relay_groups_max = opts_.max_groups;
+    config.relay_group_bytes_max = opts_.max_group_bytes;
+    node_ = std::make_unique<Node>(config, *key_, rng_.fork(), log_);
+    transport_->start(*node_, [this](NodeOutput&& out) { on_output(std::move(out)); });
+    started_ = transport_->now();
+
+    QUN_TRY_VOID(load_groups());
+
+    control_ = std::make_unique<ControlServer>(&loop_, log_);
+    ControlServer::Handlers handlers;
+    handlers.on_request = [this](ClientId c, Json req) { on_request(c, std::move(req)); };
+    handlers.on_closed = [this](ClientId c) { subscribers_.erase(c); };
+    QUN_TRY_VOID(control_->listen(home::socket_path(home), std::move(handlers)));
+
+    uv_signal_init(&loop_, &sigint_);
+    uv_signal_init(&loop_, &sigterm_);
+    sigint_.data = sigterm_.data = this;
+    auto on_signal = [](uv_signal_t* s, int signum) {
+      auto* d = static_cast<Daemon*>(s->data);
+      d->log(LogLevel::info, std::string("stopping (") + (signum == SIGINT ? "SIGINT" : "SIGTERM") + ")");
+      d->stop();
+    };
+    uv_signal_start(&sigint_, on_signal, SIGINT);
+    uv_signal_start(&sigterm_, on_signal, SIGTERM);
+    signals_ = true;
+    uv_timer_init(&loop_, &housekeeping_);
+    housekeeping_.data = this;
+    uv_timer_start(&housekeeping_, [](uv_timer_t* t) { static_cast<Daemon*>(t->data)->housekeeping(); },
+                   housekeeping_interval_ms, housekeeping_interval_ms);
+    timer_ = true;
+
+    std::string listening;
+    for (const auto& a : listen_addrs_) listening += (listening.empty() ? "" : ",") + a;
+    log(LogLevel::info, std::string(opts_.relay ? "relay" : "node") + " " +
+                            short_hex(key_->public_key()) + " ready on " + listening +
+                            " (advertised " + advertise_ + "), " +
+                            std::to_string(node_->groups().size()) + " groups");
+    transport_->pump();
+    return ok_result();
+  }
+
+  Result<void> load_groups() {
+    QUN_TRY(std::vector<Hash> stored, store_->groups());
+    // Joins in progress (their group may have no stored event yet).
+    if (auto j = store_->get_meta("joins"); j.ok() && j.value() && !j.value()->empty()) {
+      if (auto codes = control::decode(*j.value()); codes.ok() && codes.value().is_array()) {
+        for (const auto& c : codes.value()) {
+          if (!c.is_string()) continue;
+          if (auto code = decode_invite_code(c.get<std::string>()); code.ok()) {
+            const Hash g = code.value().group;
+            joins_.emplace(g, PendingJoin{std::move(code).value(), {}});
+          }
+        }
+      }
+    }
+    for (const auto& g : stored) {
+      auto replica = load_replica(*store_, g, opts_.relay ? nullptr : &*key_,
+                                  opts_.relay ? nullptr : &*storage_key_);
+      if (!replica.ok()) {
+        log(LogLevel::error, "group " + short_hex(g) + " not loaded: " + replica.error().message());
+        continue;
+      }
+      auto r = std::make_unique<Replica>(std::move(replica).value());
+      if (auto j = joins_.find(g); j != joins_.end()) r->hold_invite(j->second.code);
+      node_->add_group(transport_->now(), std::move(r), hints_for(g));
+    }
+    for (auto& [g, pj] : joins_) {
+      if (!node_->group(g)) {
+        auto r = std::make_unique<Replica>(g, &*key_);
+        r->hold_invite(pj.code);
+        node_->add_group(transport_->now(), std::move(r), hints_for(g));
+      }
+    }
+    std::vector<Hash> pending;
+    for (const auto& [g, pj] : joins_) pending.push_back(g);
+    for (const auto& g : pending) try_join(g);
+    return ok_result();
+  }
+
+  // Where to look for a group's nodes: --peer addresses, saved peers, invite hints.
+  std::vector<std::string> hints_for(const Hash& g) {
+    std::vector<std::string> out = opts_.peers;
+    if (auto saved = store_->get_meta("peers/" + to_hex(g)); saved.ok() && saved.value()) {
+      if (auto list = control::decode(*saved.value()); list.ok() && list.value().is_array())
+        for (const auto& a : list.value())
+          if (a.is_string()) out.push_back(a.get<std::string>());
+    }
+    if (auto j = joins_.find(g); j != joins_.end())
+      out.insert(out.end(), j->second.code.peers.begin(), j->second.code.peers.end());
+    std::sort(out.begin(), out.end());
+    out.erase(std::unique(out.begin(), out.end()), out.end());
+    out.erase(std::remove(out.begin(), out.end(), advertise_), out.end());
+    return out;
+  }
+
+  void stop() {
+    if (stopping_) return;
+    stopping_ = true;
+    save_peers();
+    teardown([this] { log(LogLevel::debug, "links closed"); });
+  }
+
+  void teardown(std::function<void()> done) {
+    if (timer_) uv_close(reinterpret_cast<uv_handle_t*>(&housekeeping_), nullptr);
+    if (signals_) {
+      uv_close(reinterpret_cast<uv_handle_t*>(&sigint_), nullptr);
+      uv_close(reinterpret_cast<uv_handle_t*>(&sigterm_), nullptr);
+    }
+    timer_ = signals_ = false;
+    if (control_) control_->shutdown([] {});
+    if (transport_) transport_->shutdown(std::move(done));
+    else done();
+  }
+
+  void housekeeping() {
+    const Millis now = transport_->now();
+    // Join requests that waited long enough get an answer; the join goes on.
+    for (auto& [g, pj] : joins_) {
+      auto& w = pj.waiters;
+      for (auto it = w.begin(); it != w.end();) {
+        if (now - it->since < join_answer_ms_max) { ++it; continue; }
+        fail(it->client, it->id,
+             "no node of the group answered yet; qun keeps trying in the background "
+             "(`qun status` shows the join)");
+        it = w.erase(it);
+      }
+    }
+    for (auto it = leaving_.begin(); it != leaving_.end();) {
+      if (now < it->second) { ++it; continue; }
+      drop_group(it->first, "left");
+      it = leaving_.erase(it);
+    }
+    if (now - last_peer_save_ >= peer_save_interval_ms) {
+      last_peer_save_ = now;
+      save_peers();
+    }
+  }
+
+  void save_peers() {
+    if (!node_ || !store_) return;
+    std::map<PublicKey, std::string> address_of;
+    for (const auto& p : node_->peers())
+      if (p.id && p.established && !p.address.empty()) address_of[*p.id] = p.address;
+    WriteBatch b;
+    for (const auto& g : node_->groups()) {
+      Json list = Json::array();
+      for (const auto& peer : node_->active_peers(g)) {
+        auto it = address_of.find(peer);
+        if (it != address_of.end() && list.size() < saved_peers_max) list.push_back(it->second);
+      }
+      if (list.empty()) continue;
+      b.put_meta("peers/" + to_hex(g), control::encode(list));
+    }
+    if (b.empty()) return;
+    if (auto r = store_->commit(b); !r.ok()) log(LogLevel::warn, "peers not saved: " + r.error().message());
+  }
+
+  // Removes a group from the node and deletes its data.
+  void drop_group(const Hash& g, const std::string& why) {
+    node_->remove_group(transport_->now(), g);
+    transport_->pump();
+    WriteBatch b;
+    b.delete_group(g);
+    b.put_meta("read/" + to_hex(g), Bytes{});
+    b.put_meta("peers/" + to_hex(g), Bytes{});
+    if (auto r = store_->commit(b); !r.ok())
+      log(LogLevel::error, "group " + short_hex(g) + " data not deleted: " + r.error().message());
+    log(LogLevel::info, "group " + short_hex(g) + " dropped (" + why + ")");
+    broadcast_groups();
+  }
+
+  // ---- node outputs -----------------------------------------------------------------------
+
+  void on_output(NodeOutput&& out) {
+    if (auto* p = std::get_if<node_output::Persist>(&out)) {
+      Replica* r = node_->group(p->group);
+      if (!r) return;
+      auto done = persist(*store_, *r, p->report, p->keys, opts_.relay ? nullptr : &*storage_key_);
+      if (!done.ok()) {
+        log(LogLevel::error, "group " + short_hex(p->group) + ": " +
+                                 std::to_string(p->report.admitted.size()) +
+                                 " events not stored: " + done.error().message());
+        persist_error_ = done.error();
+      }
+    } else if (auto* d = std::get_if<node_output::Delivered>(&out)) {
+      on_delivered(*d);
+    } else if (auto* a = std::get_if<node_output::ServeAnswer>(&out)) {
+      on_serve_answer(*a);
+    } else if (auto* added = std::get_if<node_output::GroupAdded>(&out)) {
+      // Record the group at once, so a restart serves it even before its first event arrives.
+      if (Replica* r = node_->group(added->group)) {
+        if (auto done = persist(*store_, *r, IngestReport{}, {}, nullptr); !done.ok())
+          log(LogLevel::error, "group " + short_hex(added->group) + " not recorded: " + done.error().message());
+        log(LogLevel::info, "serving group " + short_hex(added->group));
+      }
+    } else if (auto* dropped = std::get_if<node_output::GroupDropped>(&out)) {
+      WriteBatch b;
+      b.delete_group(dropped->group);
+      if (auto done = store_->commit(b); !done.ok())
+        log(LogLevel::error, "group " + short_hex(dropped->group) + " data not deleted: " + done.error().message());
+      log(LogLevel::info, "group " + short_hex(dropped->group) + " dropped: " + dropped->reason);
+    }
+  }
+
+  void on_delivered(const node_output::Delivered& d) {
+    Replica* r = node_->group(d.group);
+    if (!r) return;
+    const std::uint64_t received = mono_us();
+    bool list_changed = false;
+    for (const auto& id : d.events) {
+      auto m = r->message(id);
+      if (!m) continue;
+      if (m->kind != EventKind::post) list_changed = true;
+      if (subscribers_.empty()) continue;
+      Json msg = message_json(*r, *m);
+      for (const auto& [client, filter] : subscribers_) {
+        if (filter && *filter != d.group) continue;
+        control_->send(client, Json{{"stream", "message"},
+                                    {"group", to_hex(d.group)},
+                                    {"message", msg},
+                                    {"received_us", received}});
+      }
+    }
+    if (joins_.count(d.group)) try_join(d.group);
+    if (list_changed) broadcast_groups();
+  }
+
+  void broadcast_groups() {
+    for (const auto& [client, filter] : subscribers_) control_->send(client, Json{{"stream", "groups"}});
+  }
+
+  // ---- requests -----------------------------------------------------------------------------
+
+  void respond(ClientId c, const Json& id, Json result) {
+    control_->send(c, Json{{"id", id}, {"ok", true}, {"result", std::move(result)}});
+  }
+  void fail(ClientId c, const Json& id, const std::string& message) {
+    control_->send(c, Json{{"id", id}, {"ok", false}, {"error", message}});
+  }
+
+  void on_request(ClientId c, Json req) {
+    const Json id = req.is_object() && req.contains("id") ? req["id"] : Json();
+    if (stopping_) return fail(c, id, "the node is stopping");
+    std::optional<Result<Json>> r;
+    try {
+      if (!req.is_object() || !req.contains("op") || !req["op"].is_string())
+        return fail(c, id, "bad request: no op");
+      const std::string op = req["op"].get<std::string>();
+      r = dispatch(c, id, op, req);
+    } catch (const Json::exception& e) {
+      r = Error(Errc::invalid_argument, std::string("bad request: ") + e.what());
+    }
+    if (!r) return;  // answered later (join, relay add)
+    if (r->ok()) respond(c, id, std::move(*r).value());
+    else fail(c, id, r->error().context());
+  }
+
+  std::optional<Result<Json>> dispatch(ClientId c, const Json& id, const std::string& op,
+                                       const Json& req) {
+    if (op == "id") return op_id();
+    if (op == "group.list") return op_group_list();
+    if (op == "status") return op_status();
+    if (op == "peers") return op_peers();
+    if (op == "subscribe") return op_subscribe(c, req);
+    if (op == "log") return op_log(req);
+    if (op == "read") return op_read(req);
+    if (op == "members") return op_members(req);
+    if (op == "relays") return op_relays(req);
+    if (op == "relay.drop") return op_relay_drop(req);
+    if (op == "join") return op_join(c, id, req);
+    if (op == "relay.add") return op_relay_add(c, id, req);
+    if (opts_.relay &&
+        (op == "group.create" || op == "invite" || op == "post" || op == "kick" ||
+         op == "promote" || op == "leave" || op == "topic"))
+      return Error(Errc::invalid_argument,
+                   "this node is a relay: it serves groups but is not a member of any");
+    if (op == "group.create") return op_group_create(req);
+    if (op == "invite") return op_invite(req);
+    if (op == "post") return op_post(req);
+    if (op == "kick") return op_member_change(req, "kick");
+    if (op == "promote") return op_member_change(req, "promote");
+    if (op == "leave") return op_leave(req);
+    if (op == "topic") return op_topic(req);
+    return Error(Errc::invalid_argument, "unknown op '" + op + "' (is the CLI newer than the node?)");
+  }
+
+  Authoring authoring() { return Authoring{*key_, rng_, wall_ms()}; }
+
+  std::string arg(const Json& req, const char* name) {
+    if (!req.contains(name) || req[name].is_null()) return {};
+    return req[name].get<std::string>();
+  }
+
+  Result<Hash> find_group(const Json& req) {
+    std::vector<std::pair<Hash, std::string>> all;
+    for (const auto& g : node_->groups()) {
+      if (leaving_.count(g)) continue;
+      const Replica* r = node_->group(g);
+      all.emplace_back(g, r ? r->name().value_or("") : "");
+    }
+    return resolve_name(arg(req, "group"), all, "group", "see `qun group list`");
+  }
+
+  Result<Replica*> member_group(const Json& req) {
+    QUN_TRY(Hash g, find_group(req));
+    Replica* r = node_->group(g);
+    if (joins_.count(g) && !r->state().is_member(key_->public_key()))
+      return Error(Errc::invalid_argument, "still joining this group; wait for `qun join` to finish");
+    return r;
+  }
+
+  Result<PublicKey> find_member(const Replica& r, const Json& req) {
+    std::vector<std::pair<PublicKey, std::string>> all;
+    for (const auto& [pk, info] : r.state().members) all.emplace_back(pk, r.nick(pk).value_or(""));
+    return resolve_name(arg(req, "member"), all, "member", "see `qun members GROUP`");
+  }
+
+  // Publishes events this node authored; ok once they are stored.
+  Result<void> publish(const Hash& g, const std::vector<Event>& events) {
+    persist_error_.reset();
+    node_->publish(transport_->now(), g, events);
+    transport_->pump();
+    if (persist_error_) {
+      Error e = *persist_error_;
+      persist_error_.reset();
+      return Error(e.code(), "not stored: " + e.message() + " (free disk space, then retry)");
+    }
+    return ok_result();
+  }
+
+  Json message_json(const Replica& r, const Message& m) {
+    Json j{{"id", to_hex(m.id)},
+           {"author", to_hex(m.author)},
+           {"time", m.time_ms},
+           {"kind", event_kind_name(m.kind)}};
+    auto nick = r.nick(m.author);
+    j["nick"] = nick ? Json(*nick) : Json();
+    j["text"] = m.text ? Json(*m.text) : Json();
+    if (m.target) {
+      j["target"] = to_hex(*m.target);
+      auto tn = r.nick(*m.target);
+      j["target_nick"] = tn ? Json(*tn) : Json();
+    }
+    if (m.kind == EventKind::set_role) j["role"] = role_name(m.role);
+    return j;
+  }
+
+  std::size_t read_mark(const Hash& g) {
+    auto v = store_->get_meta("read/" + to_hex(g));
+    if (!v.ok() || !v.value() || v.value()->size() != 8) return 0;
+    std::uint64_t n = 0;
+    for (auto b : *v.value()) n = (n << 8) | b;
+    return static_cast<std::size_t>(n);
+  }
+
+  Json group_json(const Hash& g) {
+    const Replica* r = node_->group(g);
+    const auto& st = r->state();
+    Json j{{"id", to_hex(g)}, {"members", st.members.size()}, {"events", r->group().size()}};
+    auto name = r->name();
+    auto topic = r->topic();
+    j["name"] = name ? Json(*name) : Json();
+    j["topic"] = topic ? Json(*topic) : Json();
+    j["member"] = !opts_.relay && st.is_member(key_->public_key());
+    j["joining"] = joins_.count(g) != 0;
+    std::uint64_t unread = 0, mention = 0;
+    if (!opts_.relay) {
+      const auto& hist = st.history;
+      std::size_t scanned = 0;
+      for (std::size_t i = hist.size(); i > read_mark(g) && i > 0; --i) {
+        const EventRecord* rec = r->group().find(hist[i - 1]);
+        if (!rec || rec->event.kind != EventKind::post || rec->event.author == key_->public_key())
+          continue;
+        ++unread;
+        if (scanned++ < mention_scan_max) {
+          auto m = r->message(hist[i - 1]);
+          if (m && m->text && mentions(*m->text, nick_)) ++mention;
+        }
+      }
+    }
+    j["unread"] = unread;
+    j["mentions"] = mention;
+    return j;
+  }
+
+  Result<Json> op_id() {
+    Json listen = Json::array();
+    for (const auto& a : listen_addrs_) listen.push_back(a);
+    return Json{{"id", to_hex(key_->public_key())},
+                {"nick", nick_.empty() ? Json() : Json(nick_)},
+                {"listen", listen},
+                {"advertised", advertise_},
+                {"relay", opts_.relay},
+                {"home", opts_.home}};
+  }
+
+  Result<Json> op_group_list() {
+    Json out = Json::array();
+    for (const auto& g : node_->groups())
+      if (!leaving_.count(g)) out.push_back(group_json(g));
+    return out;
+  }
+
+  Result<Json> op_peers() {
+    Json out = Json::array();
+    for (const auto& p : node_->peers()) {
+      out.push_back(Json{{"id", p.id ? Json(to_hex(*p.id)) : Json()},
+                         {"address", p.address},
+                         {"state", p.established ? "established" : "handshake"},
+                         {"direction", p.outbound ? "outbound" : "inbound"},
+                         {"bytes_sent", p.bytes_sent},
+                         {"bytes_received", p.bytes_received}});
+    }
+    return out;
+  }
+
+  Result<Json> op_status() {
+    const auto& s = node_->stats();
+    const auto& t = transport_->counters();
+    std::size_t established = 0;
+    for (const auto& p : node_->peers()) established += p.established ? 1 : 0;
+    Json groups = Json::array();
+    for (const auto& g : node_->groups()) {
+      const Replica* r = node_->group(g);
+      const std::size_t active = node_->active_peers(g).size();
+      Json j{{"id", to_hex(g)},
+             {"events", r->group().size()},
+             {"pending", r->group().pending_size()},
+             {"heads", r->group().heads().size()},
+             {"members", r->state().members.size()},
+             {"active_peers", active},
+             {"passive_peers", node_->passive_size(g)},
+             {"joining", joins_.count(g) != 0},
+             {"leaving", leaving_.count(g) != 0},
+             {"synced", active > 0 && r->group().pending_size() == 0 && !joins_.count(g)},
+             {"bytes", node_->group_bytes(g)},
+             {"events_refused", node_->group_events_refused(g)}};
+      auto name = r->name();
+      j["name"] = name ? Json(*name) : Json();
+      groups.push_back(std::move(j));
+    }
+    auto used = store_->used_bytes();
+    return Json{{"id", to_hex(key_->public_key())},
+                {"relay", opts_.relay},
+                {"uptime_ms", transport_->now() - started_},
+                {"listen", listen_addrs_},
+                {"peers", established},
+                {"store_bytes", used.ok() ? used.value() : 0},
+                {"transport",
+                 {{"bytes_written", t.bytes_written},
+                  {"bytes_read", t.bytes_read},
+                  {"conns_accepted", t.conns_accepted},
+                  {"conns_refused", t.conns_refused},
+                  {"dials_started", t.dials_started},
+                  {"dials_failed", t.dials_failed}}},
+                {"overlay",
+                 {{"events_received", s.events_received},
+                  {"events_duplicate", s.events_duplicate},
+                  {"events_rejected", s.events_rejected},
+                  {"messages_malformed", s.messages_malformed},
+                  {"links_closed_misbehaving", s.links_closed_misbehaving}}},
+                {"groups", groups}};
+  }
+
+  Result<Json> op_subscribe(ClientId c, const Json& req) {
+    std::optional<Hash> filter;
+    if (req.contains("group") && !req["group"].is_null()) {
+      QUN_TRY(filter, find_group(req));
+    }
+    subscribers_[c] = filter;
+    return Json::object();
+  }
+
+  Result<Json> op_log(const Json& req) {
+    QUN_TRY(Hash g, find_group(req));
+    const Replica* r = node_->group(g);
+    std::size_t limit = req.value("limit", log_page_default);
+    limit = std::clamp<std::size_t>(limit, 1, log_page_max);
+    const auto& hist = r->state().history;
+    std::size_t end = hist.size();
+    if (std::string before = arg(req, "before"); !before.empty()) {
+      auto raw = from_hex(before);
+      auto h = raw ? Hash::from_view(*raw) : std::nullopt;
+      if (!h) return Error(Errc::invalid_argument, "`before` is not an event id");
+      auto it = std::find(hist.begin(), hist.end(), *h);
+      if (it == hist.end()) return Error(Errc::not_found, "no event " + before + " in this group");
+      end = static_cast<std::size_t>(it - hist.begin());
+    }
+    const std::size_t begin = end > limit ? end - limit : 0;
+    Json out = Json::array();
+    for (std::size_t i = begin; i < end; ++i)
+      if (auto m = r->message(hist[i])) out.push_back(message_json(*r, *m));
+    return out;
+  }
+
+  Result<Json> op_read(const Json& req) {
+    QUN_TRY(Hash g, find_group(req));
+    std::uint64_t n = node_->group(g)->state().history.size();
+    Bytes v(8);
+    for (int i = 7; i >= 0; --i, n >>= 8) v[static_cast<std::size_t>(i)] = static_cast<std::uint8_t>(n);
+    WriteBatch b;
+    b.put_meta("read/" + to_hex(g), v);
+    QUN_TRY_VOID(store_->commit(b));
+    return Json::object();
+  }
+
+  Result<Json> op_members(const Json& req) {
+    QUN_TRY(Hash g, find_group(req));
+    const Replica* r = node_->group(g);
+    Json out = Json::array();
+    for (const auto& [pk, info] : r->state().members) {
+      auto nick = r->nick(pk);
+      out.push_back(Json{{"id", to_hex(pk)},
+                         {"nick", nick ? Json(*nick) : Json()},
+                         {"role", role_name(r->state().role_of(pk))},
+                         {"self", pk == key_->public_key()}});
+    }
+    return out;
+  }
+
+  Result<Json> op_relays(const Json& req) {
+    QUN_TRY(Hash g, find_group(req));
+    Json out = Json::array();
+    for (const auto& [pk, address] : node_->group(g)->state().relays)
+      out.push_back(Json{{"id", to_hex(pk)}, {"address", address}});
+    return out;
+  }
+
+  Result<Json> op_group_create(const Json& req) {
+    const std::string name = arg(req, "name");
+    if (name.empty()) return Error(Errc::invalid_argument, "a group needs a name");
+    GroupSettings settings;
+    settings.members_can_invite = req.value("members_can_invite", false);
+    QUN_TRY(Replica r, Replica::create_group(authoring(), name, nick_, settings));
+    const Hash g = r.id();
+    IngestReport own;
+    for (const auto* rec : r.group().ordered()) own.admitted.push_back(rec->event.id);
+    QUN_TRY_VOID(persist(*store_, r, own, r.take_new_keys(), &*storage_key_));
+    node_->add_group(transport_->now(), std::make_unique<Replica>(std::move(r)), hints_for(g));
+    transport_->pump();
+    log(LogLevel::info, "group " + short_hex(g) + " created");
+    broadcast_groups();
+    return Json{{"id", to_hex(g)}};
+  }
+
+  Result<Json> op_invite(const Json& req) {
+    QUN_TRY(Replica* r, member_group(req));
+    const std::uint64_t uses = req.value("uses", std::uint64_t{invite_uses_default});
+    if (uses == 0 || uses > limits::invite_uses_max)
+      return Error(Errc::invalid_argument,
+                   "uses must be 1 to " + std::to_string(limits::invite_uses_max));
+    const std::uint64_t expires_in = req.value("expires_ms", std::uint64_t{0});
+    const std::uint64_t expires = expires_in == 0 ? invite_expiry_never_ms
+                                                  : wall_ms() + expires_in;
+    // Hints for the joiner: this node, then the group's relays, then peers it is linked to.
+    std::vector<std::string> peers{advertise_};
+    for (const auto& [pk, address] : r->state().relays) peers.push_back(address);
+    for (const auto& p : node_->peers())
+      if (p.established && !p.address.empty()) peers.push_back(p.address);
+    std::vector<std::string> unique;
+    for (const auto& p : peers)
+      if (std::find(unique.begin(), unique.end(), p) == unique.end() &&
+          unique.size() < invite_peers_max && !p.empty())
+        unique.push_back(p);
+    QUN_TRY(auto made, r->invite(authoring(), static_cast<std::uint32_t>(uses), expires, unique));
+    QUN_TRY_VOID(publish(r->id(), {made.first}));
+    return Json{{"code", encode_invite_code(made.second)}};
+  }
+
+  Result<Json> op_post(const Json& req) {
+    QUN_TRY(Replica* r, member_group(req));
+    const std::string text = arg(req, "text");
+    if (text.empty()) return Error(Errc::invalid_argument, "nothing to post");
+    if (text.size() > limits::post_text_bytes_max)
+      return Error(Errc::too_large, "message too large: " + std::to_string(text.size()) +
+                                        " bytes, at most " +
+                                        std::to_string(limits::post_text_bytes_max));
+    QUN_TRY(std::vector<Event> events, r->post(authoring(), text));
+    QUN_TRY_VOID(publish(r->id(), events));
+    return Json{{"id", to_hex(events.back().id)}};
+  }
+
+  Result<Json> op_member_change(const Json& req, const std::string& what) {
+    QUN_TRY(Replica* r, member_group(req));
+    QUN_TRY(PublicKey who, find_member(*r, req));
+    if (what == "kick" && who == key_->public_key())
+      return Error(Errc::invalid_argument, "you cannot kick yourself; use `qun leave`");
+    Result<Event> e = what == "kick" ? r->remove(authoring(), who)
+                                     : r->set_role(authoring(), who, Role::admin);
+    if (!e.ok()) return e.error();
+    QUN_TRY_VOID(publish(r->id(), {e.value()}));
+    return Json{{"id", to_hex(e.value().id)}, {"member", to_hex(who)}};
+  }
+
+  Result<Json> op_topic(const Json& req) {
+    QUN_TRY(Replica* r, member_group(req));
+    const std::string text = arg(req, "text");
+    if (text.size() > limits::topic_bytes_max)
+      return Error(Errc::too_large, "topic too long: at most " +
+                                        std::to_string(limits::topic_bytes_max) + " bytes");
+    QUN_TRY(Event e, r->set_topic(authoring(), text));
+    QUN_TRY_VOID(publish(r->id(), {e}));
+    return Json{{"id", to_hex(e.id)}};
+  }
+
+  Result<Json> op_leave(const Json& req) {
+    QUN_TRY(Hash g, find_group(req));
+    Replica* r = node_->group(g);
+    if (joins_.count(g)) {  // abandon a join in progress
+      cancel_join(g, "join cancelled by `qun leave`");
+      drop_group(g, "join cancelled");
+      return Json{{"id", to_hex(g)}};
+    }
+    if (r->state().is_member(key_->public_key())) {
+      QUN_TRY(Event e, r->leave(authoring()));
+      QUN_TRY_VOID(publish(g, {e}));
+      leaving_[g] = transport_->now() + leave_linger_ms;
+    } else {
+      drop_group(g, "no longer a member");
+    }
+    broadcast_groups();
+    return Json{{"id", to_hex(g)}};
+  }
+
+  // ---- joining ------------------------------------------------------------------------------
+
+  struct Waiter {
+    ClientId client;
+    Json id;
+    Millis since;
+  };
+  struct PendingJoin {
+    InviteCode code;
+    std::vector<Waiter> waiters;
+  };
+
+  void save_joins() {
+    Json codes = Json::array();
+    for (const auto& [g, pj] : joins_) codes.push_back(encode_invite_code(pj.code));
+    WriteBatch b;
+    b.put_meta("joins", control::encode(codes));
+    if (auto r = store_->commit(b); !r.ok()) log(LogLevel::warn, "joins not saved: " + r.error().message());
+  }
+
+  std::optional<Result<Json>> op_join(ClientId c, const Json& id, const Json& req) {
+    if (opts_.relay) return Result<Json>(Error(Errc::invalid_argument, "a relay joins no group"));
+    auto decoded = decode_invite_code(arg(req, "code"));
+    if (!decoded.ok()) return Result<Json>(Error(Errc::invalid_argument, decoded.error().context()));
+    InviteCode code = std::move(decoded).value();
+    const Hash g = code.group;
+    if (Replica* r = node_->group(g); r && !joins_.count(g)) {
+      if (r->state().is_member(key_->public_key())) return Result<Json>(Json{{"group", to_hex(g)}});
+      return Result<Json>(Error(Errc::invalid_argument,
+                                "this node holds the group but is not a member (it left or was removed)"));
+    }
+    if (!joins_.count(g)) {
+      auto r = std::make_unique<Replica>(g, &*key_);
+      r->hold_invite(code);
+      joins_.emplace(g, PendingJoin{std::move(code), {}});
+      save_joins();
+      node_->add_group(transport_->now(), std::move(r), hints_for(g));
+      log(LogLevel::info, "joining group " + short_hex(g) + " via " +
+                              std::to_string(joins_.at(g).code.peers.size()) + " peers");
+    }
+    joins_[g].waiters.push_back(Waiter{c, id, transport_->now()});
+    transport_->pump();
+    try_join(g);
+    return std::nullopt;
+  }
+
+  // Authors the join as soon as the invite is in this node's copy of the group.
+  void try_join(const Hash& g) {
+    auto it = joins_.find(g);
+    Replica* r = node_->group(g);
+    if (it == joins_.end() || !r) return;
+    if (!r->state().is_member(key_->public_key())) {
+      auto e = r->join(authoring(), it->second.code, nick_);
+      if (!e.ok()) {
+        if (e.error().code() == Errc::not_found) return;  // the invite has not arrived yet
+        const std::string why = e.error().context();
+        log(LogLevel::warn, "join of group " + short_hex(g) + " failed: " + why);
+        cancel_join(g, why);
+        drop_group(g, "join failed");
+        return;
+      }
+      if (auto p = publish(g, {e.value()}); !p.ok()) {
+        log(LogLevel::error, "join of group " + short_hex(g) + " not stored: " + p.error().message());
+        return;  // retried at the next delivery or restart
+      }
+    }
+    for (const auto& w : it->second.waiters) respond(w.client, w.id, Json{{"group", to_hex(g)}});
+    joins_.erase(it);
+    save_joins();
+    log(LogLevel::info, "joined group " + short_hex(g));
+    broadcast_groups();
+  }
+
+  void cancel_join(const Hash& g, const std::string& why) {
+    auto it = joins_.find(g);
+    if (it == joins_.end()) return;
+    for (const auto& w : it->second.waiters) fail(w.client, w.id, why);
+    joins_.erase(it);
+    save_joins();
+  }
+
+  // ---- relays ---------------------------------------------------------------------------------
+
+  std::optional<Result<Json>> op_relay_add(ClientId c, const Json& id, const Json& req) {
+    if (opts_.relay)
+      return Result<Json>(Error(Errc::invalid_argument, "run `qun relay add` on a member's node"));
+    auto r = member_group(req);
+    if (!r.ok()) return Result<Json>(r.error());
+    Replica* replica = r.value();
+    if (replica->state().role_of(key_->public_key()) == Role::member)
+      return Result<Json>(Error(Errc::unauthorized, "only admins can add relays to this group"));
+    const std::string address = arg(req, "address");
+    if (address.empty() || address.find(':') == std::string::npos)
+      return Result<Json>(Error(Errc::invalid_argument, "give the relay's address as HOST:PORT"));
+    serve_waiters_[{replica->id(), address}].push_back(Waiter{c, id, transport_->now()});
+    node_->request_serve(transport_->now(), replica->id(), address);
+    transport_->pump();
+    return std::nullopt;
+  }
+
+  // The relay answered: name it in the group (a relay event) and tell whoever asked.
+  void on_serve_answer(const node_output::ServeAnswer& a) {
+    auto it = serve_waiters_.find({a.group, a.address});
+    if (it == serve_waiters_.end()) return;
+    std::vector<Waiter> waiters = std::move(it->second);
+    serve_waiters_.erase(it);
+    Result<Json> result = Error(Errc::invalid_argument, "");
+    Replica* r = node_->group(a.group);
+    if (!a.accepted || !a.relay) {
+      result = Error(Errc::invalid_argument, "the relay at " + a.address + " did not take the group: " + a.reason);
+    } else if (!r) {
+      result = Error(Errc::not_found, "the group is gone from this node");
+    } else {
+      auto e = r->set_relay(authoring(), *a.relay, a.address, true);
+      if (!e.ok()) {
+        result = Error(e.error().code(), "the relay took the group, but naming it failed: " + e.error().context());
+      } else if (auto p = publish(a.group, {e.value()}); !p.ok()) {
+        result = p.error();
+      } else {
+        log(LogLevel::info, "group " + short_hex(a.group) + " relay " + short_hex(*a.relay) + " at " + a.address);
+        result = Json{{"relay", to_hex(*a.relay)}, {"address", a.address}};
+      }
+    }
+    for (const auto& w : waiters) {
+      if (result.ok()) respond(w.client, w.id, result.value());
+      else fail(w.client, w.id, result.error().context());
+    }
+  }
+
+  Result<Json> op_relay_drop(const Json& req) {
+    QUN_TRY(Hash g, find_group(req));
+    if (!opts_.relay)
+      return Error(Errc::invalid_argument,
+                   "`qun relay drop` runs on a relay; members use `qun leave`");
+    drop_group(g, "dropped by the operator");
+    return Json{{"id", to_hex(g)}};
+  }
+
+  void log(LogLevel level, const std::string& message) { log_(LogRecord{level, "daemon", message}); }
+
+  DaemonOptions opts_;
+  uv_loop_t loop_{};
+  LogSink log_;
+  Rng rng_;
+  int lock_fd_ = -1;
+  std::optional<SigningKey> key_;
+  std::optional<SymmetricKey> storage_key_;
+  std::unique_ptr<Store> store_;
+  std::unique_ptr<Transport> transport_;
+  std::unique_ptr<ControlServer> control_;
+  std::unique_ptr<Node> node_;
+  std::string nick_;
+  std::vector<std::string> listen_addrs_;
+  std::string advertise_;
+  uv_signal_t sigint_{}, sigterm_{};
+  uv_timer_t housekeeping_{};
+  bool signals_ = false, timer_ = false, stopping_ = false;
+  Millis started_ = 0;
+  Millis last_peer_save_ = 0;
+  std::map<Hash, PendingJoin> joins_;
+  std::map<std::pair<Hash, std::string>, std::vector<Waiter>> serve_waiters_;
+  std::map<ClientId, std::optional<Hash>> subscribers_;
+  std::map<Hash, Millis> leaving_;  // group -> when to drop it
+  std::optional<Error> persist_error_;
+};
+
+}  // namespace
+
+int run_daemon(const DaemonOptions& options) {
+  std::signal(SIGPIPE, SIG_IGN);
+  Daemon d(options);
+  return d.run();
+}
+
+}  // namespace qun

@@ -1,0 +1,44 @@
+// The daemon behind `qun node`: one process, one libuv loop, one node home. It owns the store,
+// the sans-IO Node, the TCP Transport and the ControlServer, and turns control requests
+// (net/control.h; ops listed in docs/cli.md) into replica operations:
+//
+//   control request -> Replica authoring (sign, ingest) -> Node::publish -> Transport::pump
+//                                                              -> Persist (store) and Send (TCP)
+//
+// A request that changes a group is answered only after its events are committed to the store,
+// so what the CLI printed as done survives a crash. Store commits run on the loop: each is one
+// LMDB transaction (one fsync), and the Node batches what it admits (limits::batch_events_max),
+// so a commit holds the loop for milliseconds, not longer.
+//
+// Single-threaded; everything runs on the loop thread. SIGINT and SIGTERM stop it gracefully:
+// stop accepting, flush links (bounded), close the store.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "node/log.h"
+
+namespace qun {
+
+inline constexpr const char* default_listen_address = "0.0.0.0:7420";
+
+struct DaemonOptions {
+  std::string home;
+  std::vector<std::string> listen;          // empty: default_listen_address
+  std::vector<std::string> peers;           // bootstrap peers for every group
+  std::optional<std::string> advertise;     // address others should dial; default: derived
+  std::optional<std::string> passphrase;    // for a sealed identity
+  bool relay = false;
+  std::size_t max_groups = 100;             // relay: groups served at most
+  std::uint64_t max_group_bytes = std::uint64_t{1} << 30;  // relay: stored bytes per group
+  LogLevel log_level = LogLevel::info;
+};
+
+// Runs the node until SIGINT or SIGTERM. Returns the process exit status; start-up failures are
+// one line on stderr ("qun node: ...").
+int run_daemon(const DaemonOptions& options);
+
+}  // namespace qun
