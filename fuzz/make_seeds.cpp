@@ -12,6 +12,7 @@
 #include "crypto/secret.h"
 #include "fuzz/fixture.h"
 #include "fuzz/link_setup.h"
+#include "node/payload.h"
 #include "node/wire.h"
 
 using namespace qun;
@@ -45,7 +46,26 @@ std::vector<WireMessage> wire_messages(const fuzz::Fixture& f) {
       wire::Graft{f.group, ids},
       wire::Prune{f.group},
       wire::Heads{f.group, ids, false},
+      wire::Serve{f.group},
+      wire::ServeReply{f.group, false, "relay full: serving 100 groups"},
   };
+}
+
+// A relay event by the founder on top of the fixture's last event: the fixture's history has
+// none (it predates relays), and the event and payload seeds want one of every kind.
+Event relay_event(const fuzz::Fixture& f) {
+  const Event& last = f.events.back();
+  Event e;
+  e.group = f.group;
+  e.author = f.keys[0].public_key();
+  e.parents = {last.id};
+  e.depth = last.depth + 1;
+  e.time_ms = last.time_ms + 1;
+  e.kind = EventKind::relay;
+  e.epoch = last.epoch;
+  e.payload = encode_payload(RelayPayload{f.keys[4].public_key(), "192.0.2.9:7412", true});
+  sign_event(e, f.keys[0]);
+  return e;
 }
 
 // What a real initiator writes to fuzz_link's responder: the handshake, then `messages` (which
@@ -122,6 +142,11 @@ int main(int argc, char** argv) {
     const std::string name = event_kind_name(f.events[i].kind);
     write(root / "event" / name, str(f.encoded[i]));
     write(root / "payload" / name, str(f.events[i].payload));
+  }
+  if (!seen[static_cast<std::size_t>(EventKind::relay)]) {
+    const Event relay = relay_event(f);
+    write(root / "event" / "relay", str(encode(relay)));
+    write(root / "payload" / "relay", str(relay.payload));
   }
   write(root / "invite_code" / "code", encode_invite_code(f.codes[0]));
 
