@@ -243,8 +243,10 @@ struct Node::Impl {
 
   void answer_serve(const ServeRequest& r, std::optional<PublicKey> relay, bool accepted,
                     std::string reason) {
-    if (!accepted) note(LogLevel::info, "serve refused group=" + short_hex(r.group) + " address=" +
-                                            r.address + " reason=" + reason);
+    if (!accepted) {
+      note(LogLevel::info, "serve refused group=" + short_hex(r.group) + " address=" + r.address +
+                               " reason=" + reason);
+    }
     out.push_back(node_output::ServeAnswer{r.group, r.address, relay, accepted, std::move(reason)});
   }
 
@@ -489,7 +491,9 @@ struct Node::Impl {
     const ConnId id = c.id;
     const PublicKey peer = *c.peer;
     auto reply = [&](bool accepted, std::string reason) {
-      if (reason.size() > wire_limits::reason_bytes_max) reason.resize(wire_limits::reason_bytes_max);
+      if (reason.size() > wire_limits::reason_bytes_max) {
+        reason.resize(wire_limits::reason_bytes_max);
+      }
       ++(accepted ? node.stats_.serves_accepted : node.stats_.serves_refused);
       if (!accepted) {
         note(LogLevel::info, "serve refused group=" + short_hex(m.group) + " peer=" +
@@ -553,14 +557,16 @@ struct Node::Impl {
     Overlay& g = it->second;
     const Overlay::Probation& p = *g.probation;
     const Group& group = g.replica->group();
-    const bool caught_up = !p.heads.empty() && std::all_of(p.heads.begin(), p.heads.end(),
-                                                           [&](const Hash& h) { return group.has(h); });
+    const bool caught_up =
+        !p.heads.empty() &&
+        std::all_of(p.heads.begin(), p.heads.end(), [&](const Hash& h) { return group.has(h); });
     const bool stalled = now >= p.last_progress + serve_probation_ms;
     if (!caught_up && !stalled) return;
     const GroupState& s = g.replica->state();
-    const bool admin = std::any_of(p.requesters.begin(), p.requesters.end(), [&](const PublicKey& r) {
-      return s.is_member(r) && s.role_of(r) != Role::member;
-    });
+    const bool admin =
+        std::any_of(p.requesters.begin(), p.requesters.end(), [&](const PublicKey& r) {
+          return s.is_member(r) && s.role_of(r) != Role::member;
+        });
     if (s.created && (admin || p.requesters.empty())) {
       note(LogLevel::info, "serving group=" + short_hex(gid) + " confirmed");
       g.probation.reset();
@@ -594,7 +600,9 @@ struct Node::Impl {
     out.push_back(node_output::GroupDropped{gid, why});
   }
 
-  static bool is_relay(const Overlay& g, const PublicKey& peer) { return g.relays.count(peer) != 0; }
+  static bool is_relay(const Overlay& g, const PublicKey& peer) {
+    return g.relays.count(peer) != 0;
+  }
 
   std::size_t active_cap() const {
     return config().relay ? std::max(oc().relay_active_max, oc().active_max) : oc().active_max;
@@ -661,7 +669,8 @@ struct Node::Impl {
 
   // Relay: refuses a batch that would take a group past relay_group_bytes_max. Returns true when
   // the batch was refused.
-  bool refuse_past_bound(Millis now, Overlay& g, const Hash& gid, const std::vector<Event>& events) {
+  bool refuse_past_bound(Millis now, Overlay& g, const Hash& gid,
+                         const std::vector<Event>& events) {
     if (!config().relay) return false;
     std::uint64_t incoming = 0;
     std::uint64_t fresh = 0;

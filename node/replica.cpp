@@ -441,8 +441,9 @@ Result<Event> Replica::set_relay(Authoring a, const PublicKey& relay, std::strin
   RelayPayload p{relay, active ? std::string(address) : std::string(), active};
   if (active) {
     if (address.empty() || address.size() > limits::address_bytes_max)
-      return Error(Errc::invalid_argument, "a relay address is 1 to " +
-                                               std::to_string(limits::address_bytes_max) + " bytes");
+      return Error(Errc::invalid_argument,
+                   "a relay address is 1 to " + std::to_string(limits::address_bytes_max) +
+                       " bytes");
     if (!state().relays.count(relay) && state().relays.size() >= limits::relays_max)
       return Error(Errc::too_large, "a group names at most " +
                                         std::to_string(limits::relays_max) + " relays");

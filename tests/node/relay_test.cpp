@@ -207,13 +207,16 @@ TEST_CASE("relay: the payload decodes strictly", "[node][relay][payload]") {
     fields(w);
     return w.take();
   };
+  // [relay, address, active] with the given address and active flag.
   const PublicKey k = relay_key(5);
-  CHECK_FALSE(decode_relay(write([&](codec::Writer& w) { w.array(3).fixed(k).str("").uint(1); })).ok());
-  CHECK_FALSE(decode_relay(write([&](codec::Writer& w) { w.array(3).fixed(k).str("a").uint(0); })).ok());
-  CHECK_FALSE(decode_relay(write([&](codec::Writer& w) {
-                w.array(3).fixed(k).str(std::string(limits::address_bytes_max + 1, 'a')).uint(1);
-              })).ok());
-  CHECK_FALSE(decode_relay(write([&](codec::Writer& w) { w.array(3).fixed(k).str("a").uint(2); })).ok());
+  auto relay = [&](const std::string& address, std::uint64_t active) {
+    return write([&](codec::Writer& w) { w.array(3).fixed(k).str(address).uint(active); });
+  };
+  CHECK(decode_relay(relay("a", 1)).ok());
+  CHECK_FALSE(decode_relay(relay("", 1)).ok());
+  CHECK_FALSE(decode_relay(relay("a", 0)).ok());
+  CHECK_FALSE(decode_relay(relay(std::string(limits::address_bytes_max + 1, 'a'), 1)).ok());
+  CHECK_FALSE(decode_relay(relay("a", 2)).ok());
   CHECK_FALSE(decode_relay(write([&](codec::Writer& w) {
                 w.array(3).bin(Bytes(31, 1)).str("a").uint(1);
               })).ok());
@@ -225,7 +228,7 @@ TEST_CASE("relay: the payload decodes strictly", "[node][relay][payload]") {
   // check_payload applies it to relay events: a malformed one is rejected at admission.
   Peer f = founder();
   Event bad = forge_relay(*f.replica, f.key, k, "a", true, t0 + 1);
-  bad.payload = write([&](codec::Writer& w) { w.array(3).fixed(k).str("").uint(1); });
+  bad.payload = relay("", 1);
   sign_event(bad, f.key);
   CHECK_FALSE(check_payload(bad).ok());
   CHECK(f.replica->ingest({bad}).rejected.size() == 1);

@@ -79,7 +79,7 @@ Hash two_members(Simulation& sim) {
 // Proves (a): request_serve to a relay is accepted (ServeAnswer names the relay), the relay
 // emits GroupAdded, catches up the whole group from the requester over the link the request
 // came on, counts its bytes, and keeps the group past its probation (the requester is founder).
-// Asking again is accepted too (already serving).
+// Asking again is accepted too (already serving). Restarted from its disk, it serves on.
 TEST_CASE("relay: an admin's request_serve is accepted and the relay catches up", "[sim][relay]") {
   Simulation sim(config_for_test(51));
   INFO("reproduce: " << sim.repro());
@@ -118,6 +118,16 @@ TEST_CASE("relay: an admin's request_serve is accepted and the relay catches up"
 
   sim.request_serve(0, g, relay);
   CHECK(await_answer(sim, 0, g).accepted);
+
+  // A relay restarted from its disk (keyless replicas) serves the group again.
+  sim.crash(relay);
+  sim.restart(relay);
+  REQUIRE(sim.node(relay).group(g) != nullptr);
+  CHECK(sim.node(relay).group(g)->keyring().size() == 0);
+  CHECK(sim.node(relay).group_bytes(g) == sim.node(0).group_bytes(g));
+  std::vector<Hash> after_restart = sim.post(0, g, "after the relay restarted");
+  REQUIRE(sim.run_until([&] { return holds_all(sim, relay, g, after_restart); },
+                        sim.now() + 30'000));
 }
 
 // Proves (b): a group that names its relay keeps working while its members come and go. Member
