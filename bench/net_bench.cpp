@@ -1166,6 +1166,10 @@ Json Bench::run() {
   const std::int64_t drain_end = now_us() + static_cast<std::int64_t>(o_.drain_s * 1e6);
   while (now_us() < drain_end && delivered_ < expected) {
     pump(static_cast<int>(std::min<std::int64_t>(100, (drain_end - now_us()) / 1000 + 1)));
+    if (now_us() - last_check > 1'000'000) {
+      check_exits();
+      last_check = now_us();
+    }
   }
   const std::int64_t settle_end = now_us() + settle_ms * 1000;
   while (now_us() < settle_end) pump(static_cast<int>((settle_end - now_us()) / 1000 + 1));
@@ -1203,25 +1207,27 @@ Json Bench::run() {
   std::sort(last_ms.begin(), last_ms.end());
   const double payload_bytes = static_cast<double>(delivered_) * static_cast<double>(o_.size);
 
-  auto sum = [&](const std::vector<std::optional<std::int64_t>>& v, bool& complete) {
+  // Sums of per-node differences over the nodes that answered both times: a node that died in
+  // between is left out (and the result marked incomplete) rather than counted as negative.
+  auto delta = [&](const std::vector<std::optional<std::int64_t>>& from,
+                   const std::vector<std::optional<std::int64_t>>& to, bool& complete) {
     double s = 0;
-    for (const auto& x : v) {
-      if (x)
-        s += static_cast<double>(*x);
-      else
+    for (std::size_t k = 0; k < from.size(); ++k) {
+      if (from[k] && to[k]) {
+        s += static_cast<double>(*to[k] - *from[k]);
+      } else {
         complete = false;
+      }
     }
     return s;
   };
   bool bytes_complete = true;
-  const double written_a = sum(a.written, bytes_complete),
-               written_b = sum(b.written, bytes_complete),
-               written_c = sum(c.written, bytes_complete), read_b = sum(b.read, bytes_complete),
-               read_c = sum(c.read, bytes_complete);
+  const double idle_bytes = delta(a.written, b.written, bytes_complete);
+  const double win_bytes = delta(b.written, c.written, bytes_complete);
+  const double win_read_bytes = delta(b.read, c.read, bytes_complete);
   const double idle_dur_s = static_cast<double>(b.t_us - a.t_us) / 1e6;
   const double win_dur_s = static_cast<double>(c.t_us - b.t_us) / 1e6;
-  const double idle_rate = (written_b - written_a) / idle_dur_s;
-  const double win_bytes = written_c - written_b;
+  const double idle_rate = idle_bytes / idle_dur_s;
   const double net_bytes = win_bytes - idle_rate * win_dur_s;
 
   Json per_process = Json::array();
@@ -1264,34 +1270,37 @@ Json Bench::run() {
             " message events had no received_us; their "
             "latency uses the time net_bench read them (an upper bound)");
   }
-  if (!bytes_complete) problem("byte counts are missing for some nodes: bytes figures are partial");
+  if (!bytes_complete) {
+    problem(
+        "byte counts are missing for some nodes (stopped or not answering): bytes and event "
+        "copies are over the nodes that answered, and so understate the total");
+  }
 
   // Event copies received per delivery in the window (all event kinds, so joins' and acks'
   // events too, though there should be none in the window): the overlay's redundancy.
   bool overlay_complete = true;
-  const double copies =
-      sum(c.events_received, overlay_complete) - sum(b.events_received, overlay_complete);
-  const double dups =
-      sum(c.events_duplicate, overlay_complete) - sum(b.events_duplicate, overlay_complete);
-  Json overlay = {{"windowEventsReceived", overlay_complete ? Json(copies) : Json(nullptr)},
-                  {"windowEventsDuplicate", overlay_complete ? Json(dups) : Json(nullptr)},
-                  {"copiesPerDelivery", overlay_complete && delivered_ > 0
-                                            ? rounded(copies / static_cast<double>(delivered_), 2)
-                                            : Json(nullptr)}};
+  const double copies = delta(b.events_received, c.events_received, overlay_complete);
+  const double dups = delta(b.events_duplicate, c.events_duplicate, overlay_complete);
+  Json overlay = {
+      {"windowEventsReceived", copies},
+      {"windowEventsDuplicate", dups},
+      {"copiesPerDelivery",
+       delivered_ > 0 ? rounded(copies / static_cast<double>(delivered_), 2) : Json(nullptr)},
+      {"complete", overlay_complete}};
   const auto& std_minmax = std::minmax_element(topo.degree.begin(), topo.degree.end());
   Json bytes = {
       {"idleWindowS", rounded(idle_dur_s, 2)},
       {"idleBytesPerSecAllNodes", rounded(idle_rate, 0)},
       {"windowS", rounded(win_dur_s, 2)},
       {"windowBytesWritten", rounded(win_bytes, 0)},
-      {"windowBytesRead", rounded(read_c - read_b, 0)},
+      {"windowBytesRead", rounded(win_read_bytes, 0)},
       {"deliveredPayloadBytes", rounded(payload_bytes, 0)},
       {"amplificationGross", payload_bytes > 0 ? rounded(win_bytes / payload_bytes, 2) : nullptr},
       {"amplificationNetOfIdle",
        payload_bytes > 0 ? rounded(net_bytes / payload_bytes, 2) : nullptr},
       {"bytesPerMessagePerNode", rounded(win_bytes / static_cast<double>(o_.messages * N), 0)},
       {"complete", bytes_complete}};
-  if (!bytes_complete && written_c == 0) {
+  if (!bytes_complete && win_bytes == 0) {
     for (const char* k :
          {"idleBytesPerSecAllNodes", "windowBytesWritten", "windowBytesRead", "amplificationGross",
           "amplificationNetOfIdle", "bytesPerMessagePerNode"}) {
