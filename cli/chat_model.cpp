@@ -716,7 +716,7 @@ void ChatModel::notify(std::string text, bool error) {
 
 std::optional<std::string> ChatModel::notice() const { return notice_; }
 
-void ChatModel::add_info(std::string text, bool error) {
+void ChatModel::add_info(std::string text, bool error, bool bare) {
   Buffer* b = selected();
   if (b == nullptr) {
     notify(std::move(text), error);
@@ -725,8 +725,8 @@ void ChatModel::add_info(std::string text, bool error) {
   Message m;
   m.kind = "info";
   m.text = std::move(text);
-  m.time_ms = now_ms_;
   m.error = error;
+  m.bare = bare;
   append(*b, std::move(m));
   b->scroll_rows = 0;
 }
@@ -894,8 +894,10 @@ void ChatModel::handle_command_result(const NodeRequest& r, const Json& result) 
     case K::invite: {
       const std::string code = json_string(result, "code").value_or("?");
       const std::uint32_t uses = r.args.value("uses", 1u);
-      add_info("invite code (" + plural(uses, "use", "uses") + "): " + code, false);
-      add_info("they join with /join " + code + " in qun chat, or `qun join " + code + "`", false);
+      add_info("invite code for " + plural(uses, "person", "people") +
+                   "; they type /join CODE in qun chat, or run `qun join CODE`:",
+               false);
+      add_info(code, false, true);
       return;
     }
     case K::members: {
@@ -1067,11 +1069,21 @@ void ChatModel::trim(Buffer& b) {
 
 void ChatModel::append(Buffer& b, Message m) {
   if (!m.id.empty() && !b.ids.insert(m.id).second) return;
+  // On screen with nothing unread below the marker, the marker follows the newest message, so
+  // it only ever marks what arrived while the group was away.
+  const bool on_screen = &b == selected();
+  if (on_screen && !m.id.empty() && b.marker_set && b.marker_after) {
+    auto last = std::find_if(b.messages.rbegin(), b.messages.rend(),
+                             [](const Message& x) { return !x.id.empty(); });
+    if (last != b.messages.rend() && last->id == *b.marker_after) b.marker_after = m.id;
+  }
   b.messages.push_back(std::move(m));
   trim(b);
   if (b.scroll_rows > 0 && &b == selected()) {
     // Keep the rows on screen where they are while the reader is scrolled up.
-    b.scroll_rows += message_block(b, b.messages.size() - 1, message_area_cols(last_cols_)).size();
+    b.scroll_rows +=
+        message_block(b, b.messages.size() - 1, message_area_cols(last_cols_), marker_index(b))
+            .size();
   }
 }
 
@@ -1476,7 +1488,26 @@ int ChatModel::message_area_cols(int cols) const {
   return std::max(1, pane > 0 ? cols - pane - 1 : cols);
 }
 
-std::vector<Row> ChatModel::message_block(const Buffer& b, std::size_t k, int cols) const {
+std::optional<std::size_t> ChatModel::marker_index(const Buffer& b) const {
+  if (!b.marker_set) return std::nullopt;
+  std::size_t start = 0;
+  if (b.marker_after) {
+    // A marker message that left the scrollback is older than everything held: start at 0.
+    for (std::size_t i = b.messages.size(); i > 0; --i) {
+      if (b.messages[i - 1].id == *b.marker_after) {
+        start = i;
+        break;
+      }
+    }
+  }
+  // Local info lines are never news: the marker goes above the next message from the node.
+  for (std::size_t i = start; i < b.messages.size(); ++i)
+    if (!b.messages[i].id.empty()) return i;
+  return std::nullopt;
+}
+
+std::vector<Row> ChatModel::message_block(const Buffer& b, std::size_t k, int cols,
+                                          std::optional<std::size_t> marker) const {
   std::vector<Row> rows;
   const Message& m = b.messages[k];
   const bool info = m.kind == "info";
@@ -1491,11 +1522,16 @@ std::vector<Row> ChatModel::message_block(const Buffer& b, std::size_t k, int co
     }
     if (!previous_day || *previous_day != t.day) rows.push_back(rule_row(t.day, Style::day, cols));
   }
-  if (b.marker_set && ((!b.marker_after && k == 0) ||
-                       (k > 0 && b.marker_after && *b.marker_after == b.messages[k - 1].id))) {
+  if (marker == k) {
     rows.push_back(rule_row("new messages", Style::marker, cols));
   }
-  const std::string clock = t.clock;
+  if (info && m.bare) {
+    for (auto& line : wrap(sanitize(m.text.value_or(""), true), cols, cols))
+      rows.push_back({{std::move(line), Style::info, 0}});
+    return rows;
+  }
+  // Local lines have no time of their own (the model has no wall clock): blank instead.
+  const std::string clock = info ? spaces(display_width(t.clock)) : t.clock;
   const int clock_cols = display_width(clock);
   const bool own = !own_id_.empty() && m.author == own_id_;
 
@@ -1546,11 +1582,12 @@ std::vector<Row> ChatModel::message_block(const Buffer& b, std::size_t k, int co
 std::vector<Row> ChatModel::rows_from_bottom(const Buffer& b, int cols, std::size_t need,
                                              bool* all) const {
   std::vector<std::vector<Row>> blocks;
+  const std::optional<std::size_t> marker = marker_index(b);
   std::size_t count = 0;
   std::size_t k = b.messages.size();
   while (k > 0 && count < need) {
     --k;
-    blocks.push_back(message_block(b, k, cols));
+    blocks.push_back(message_block(b, k, cols, marker));
     count += blocks.back().size();
   }
   *all = k == 0;
@@ -1650,9 +1687,8 @@ Frame ChatModel::layout(int cols, int rows) {
     if (b != nullptr) s += b->synced ? " \u00B7 synced" : " \u00B7 syncing";
     status.push_back({s, Style::status, 0});
   } else {
-    std::string s = " node: not running";
-    if (!disconnect_reason_.empty()) s += " (" + disconnect_reason_ + ")";
-    s += " \u2014 retrying every second; your text is kept";
+    std::string s = " node: " + (disconnect_reason_.empty() ? "not running" : disconnect_reason_) +
+                    " \u2014 retrying every second; your text is kept";
     status.push_back({s, Style::status_bad, 0});
   }
   if (b != nullptr && b->scroll_rows > 0)

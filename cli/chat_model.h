@@ -174,6 +174,7 @@ struct Message {
   std::optional<std::string> target_nick;
   std::optional<std::string> role;
   bool error = false;  // info lines only: shown as an error
+  bool bare = false;   // info lines only: no prefix and no indent (an invite code to copy)
 };
 
 // Reads one message object of the control protocol. Errc::malformed when a required field is
@@ -365,7 +366,7 @@ class ChatModel {
 
   void request(NodeRequest r);
   void notify(std::string text, bool error);
-  void add_info(std::string text, bool error);
+  void add_info(std::string text, bool error, bool bare = false);
   void submit();
   void run_command(const Command& c, const std::string& typed);
   void select(std::size_t index);
@@ -386,7 +387,11 @@ class ChatModel {
   Buffer* find(std::string_view id);
 
   // Rows of message k of b at the given width (with its day separator and marker line above).
-  std::vector<Row> message_block(const Buffer& b, std::size_t k, int cols) const;
+  // marker: the index of the message the marker line goes above (marker_index()).
+  std::vector<Row> message_block(const Buffer& b, std::size_t k, int cols,
+                                 std::optional<std::size_t> marker) const;
+  // The first message from the node after the marker position, if the marker shows at all.
+  std::optional<std::size_t> marker_index(const Buffer& b) const;
   // Rows of b from the bottom up, at least `need` of them when there are that many (all when
   // need is SIZE_MAX); returned top to bottom. Sets *all when every row was produced.
   std::vector<Row> rows_from_bottom(const Buffer& b, int cols, std::size_t need, bool* all) const;

@@ -489,6 +489,15 @@ TEST_CASE("unread marker where you last read", "[chat]") {
   const std::string bob(64, 'b');
   node.logs["g1"] = {message("m1", bob, "bob", "old one")};
   node.connect();
+  // Messages arriving on screen are read: no marker, also after local lines.
+  node.deliver("g1", message("m1b", bob, "bob", "seen live"));
+  node.type("/members");
+  node.key(Key::Kind::enter);
+  for (const auto& row : node.model.layout(80, 24).messages)
+    CHECK(row_text(row).find("new messages") == std::string::npos);
+  node.deliver("g1", message("m1c", bob, "bob", "seen live too"));
+  for (const auto& row : node.model.layout(80, 24).messages)
+    CHECK(row_text(row).find("new messages") == std::string::npos);
   node.key(Key::Kind::alt_digit, 2);
   node.deliver("g1", message("m2", bob, "bob", "new one"));
   node.key(Key::Kind::alt_digit, 1);
@@ -609,7 +618,7 @@ TEST_CASE("posting, failure and disconnection keep what was typed", "[chat]") {
   CHECK(*node.model.notice() == "not a member of this group");
   node.fail.clear();
 
-  node.model.on_disconnected("the node stopped");
+  node.model.on_disconnected("");
   node.settle();
   node.key(Key::Kind::enter);
   CHECK(node.model.input().text() == "lost?");

@@ -1,0 +1,30 @@
+// `qun chat`: the chat client on a running node's control socket.
+//
+// With a terminal on stdin and stdout it is the full-screen client (cli/chat_model.h for the
+// logic, cli/chat_view.h for the screen; keys and commands in docs/chat.md). It survives the
+// node going away: it says so on the status line, keeps what was typed, and reconnects every
+// second until the node is back.
+//
+// Without a terminal it is the line mode, for pipes and bots: GROUP is required; each line of
+// stdin is posted to it, and each message the node delivers in that group is printed as one line
+// ("HH:MM nick: text", or with json one JSON object: the message plus "group"). At end of input
+// it waits for the posts to be acknowledged and exits 0; if the node stops it exits 1 with one
+// line on stderr.
+#pragma once
+
+#include <optional>
+#include <string>
+
+namespace qun {
+
+struct ChatOptions {
+  std::string socket_path;  // <home>/control.sock
+  std::optional<std::string> group;
+  bool json = false;
+};
+
+// Runs the client until /quit, Ctrl+C, a terminating signal or (line mode) end of input.
+// Returns the process exit status.
+int run_chat(const ChatOptions& options);
+
+}  // namespace qun
