@@ -105,7 +105,7 @@ std::string format_message(const Json& m) {
   else if (kind == "set-topic") line = author + " set the topic: " + text;
   else if (kind == "rekey") line = author + " rotated the group key";
   else if (kind == "invite") line = author + " created an invite";
-  else if (kind == "relay") line = author + " set relay " + target + " at " + text;
+  else if (kind == "relay") line = author + " named relay " + target + " at " + text;
   else line = author + " " + kind;
   return time + "  * " + line;
 }
