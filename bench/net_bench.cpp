@@ -195,8 +195,11 @@ struct Fatal {
 }
 
 // Forks and execs argv with stdin from /dev/null, stdout and stderr to the given fds (-1: to
-// /dev/null). The child dies with us. Returns the pid, registered.
-pid_t spawn(const std::vector<std::string>& argv, int out_fd, int err_fd) {
+// /dev/null), in the folder cwd (empty: ours; a node runs in its home, so that a core dump, where
+// the system writes them to the working folder, lands beside its log). The child dies with us.
+// Returns the pid, registered.
+pid_t spawn(const std::vector<std::string>& argv, int out_fd, int err_fd,
+            const std::string& cwd = "") {
   std::vector<char*> args;
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
@@ -215,6 +218,7 @@ pid_t spawn(const std::vector<std::string>& argv, int out_fd, int err_fd) {
     dup2(null_fd, STDIN_FILENO);
     dup2(out_fd >= 0 ? out_fd : null_fd, STDOUT_FILENO);
     dup2(err_fd >= 0 ? err_fd : null_fd, STDERR_FILENO);
+    if (!cwd.empty() && chdir(cwd.c_str()) != 0) _exit(127);
     execv(args[0], args.data());
     const char msg[] = "net_bench: exec of the qun binary failed\n";
     const ssize_t n = write(STDERR_FILENO, msg, sizeof msg - 1);
@@ -227,7 +231,10 @@ pid_t spawn(const std::vector<std::string>& argv, int out_fd, int err_fd) {
 
 std::string describe_status(int status) {
   if (WIFEXITED(status)) return "exit " + std::to_string(WEXITSTATUS(status));
-  if (WIFSIGNALED(status)) return std::string("signal ") + strsignal(WTERMSIG(status));
+  if (WIFSIGNALED(status)) {
+    return std::string("signal ") + strsignal(WTERMSIG(status)) +
+           (WCOREDUMP(status) ? " (core dumped)" : "");
+  }
   return "status " + std::to_string(status);
 }
 
@@ -1023,7 +1030,7 @@ Json Bench::run() {
     argv.insert(argv.end(), o_.node_args.begin(), o_.node_args.end());
     const int log_fd =
         open((n.home + "/node.log").c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    n.pid = spawn(argv, log_fd, log_fd);
+    n.pid = spawn(argv, log_fd, log_fd, n.home);
     close(log_fd);
   }
   // Ready: the control socket answers `status`.
