@@ -152,5 +152,42 @@ TEST_CASE("GROUP by name and by unique id prefix, --home anywhere, text from std
   CHECK(!code.empty());
 }
 
+// Proves: `qun log GROUP --follow --json` prints the history and then streams new posts as one
+// JSON object per line while it runs, including a post from another member, and ends when the
+// node stops (non-zero: the node went away), without hanging.
+TEST_CASE("qun log --follow streams new posts as they arrive", "[integration]") {
+  Cluster cluster;
+  Node& a = cluster.add("alice");
+  Node& b = cluster.add("bob");
+  a.start();
+  b.start(NodeOptions::with_peers({a.address()}));
+  const std::string group = create_group(a, "radio");
+  REQUIRE(invite_and_join(a, b, group) == group);
+  a.ok({"post", group, "history"});
+
+  const fs::path out = cluster.dir() / "follow.out";
+  Process follow = Process::spawn(
+      {qun_binary(), "log", group, "--follow", "--json", "--home", a.home().string()},
+      cluster.env(), cluster.dir() / "logs/follow.log", out);
+  auto streamed = [&] { return parse_json_lines(file_contents(out)); };
+  wait_until([&] { return has_text(streamed(), "history"); }, propagate_bound,
+             "the follower printed the history");
+  a.ok({"post", group, "live from alice"});
+  b.ok({"post", group, "live from bob"});
+  wait_until(
+      [&] {
+        auto lines = streamed();
+        return has_text(lines, "live from alice") && has_text(lines, "live from bob");
+      },
+      propagate_bound, "the follower streamed both new posts");
+  for (const auto& line : streamed()) CHECK(line.is_object());
+  CHECK(follow.running());
+
+  a.stop();
+  auto ended = follow.wait_exit(stop_bound);
+  INFO("follower output: " << file_contents(cluster.dir() / "logs/follow.log"));
+  REQUIRE(ended);
+}
+
 }  // namespace
 }  // namespace qun::integration

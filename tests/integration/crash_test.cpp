@@ -9,10 +9,11 @@ namespace {
 // Proves: `qun post` exiting 0 means the post is stored, not merely queued: A posts three times
 // and is killed with SIGKILL the moment the last `qun post` returns, so no graceful shutdown
 // flushes anything. Restarted on the same home (which also proves a crash leaves no stale lock
-// or control socket that blocks the restart), A must list all three posts at once, before any
-// peer could have sent them back. It must then catch up the posts B made while A was down, and
-// B must get A's posts (which may not have left A before the kill). A second crash, this time
-// during catch-up, must not lose anything either.
+// or control socket that blocks the restart) and the same port with no --peer, as a node with a
+// fixed port comes back, A must list all three posts at once, before any peer could have sent
+// them back. It must then catch up the posts B made while A was down (B redials it), and B must
+// get A's posts (which may not have left A before the kill). A second crash and a restart on a
+// new port with --peer B (now A must dial) must not lose anything either.
 TEST_CASE("a node killed with SIGKILL after acknowledged posts keeps them and catches up",
           "[integration]") {
   Cluster cluster;
@@ -34,8 +35,12 @@ TEST_CASE("a node killed with SIGKILL after acknowledged posts keeps them and ca
   const std::vector<std::string> while_down{"while alice was down 1", "while alice was down 2"};
   for (const auto& text : while_down) b.ok({"post", group, text});
 
-  // A restarts with no --peer: it must find B again from what it saved of the group.
-  a.start();
+  // A restarts where B last saw it, with no --peer.
+  const std::string a_address = a.address();
+  NodeOptions same_port;
+  same_port.listen = a_address;
+  a.start(same_port);
+  REQUIRE(a.address() == a_address);
   {
     const auto log = log_of(a, group);
     for (const auto& text : acknowledged) {
@@ -46,7 +51,7 @@ TEST_CASE("a node killed with SIGKILL after acknowledged posts keeps them and ca
   wait_for_posts(a, group, while_down);
   wait_for_posts(b, group, acknowledged);
 
-  // Crash again right after another acknowledged post, restart with --peer, and check again.
+  // Crash again right after another acknowledged post, restart on a new port with --peer B.
   a.ok({"post", group, "acked 4 then killed again"});
   a.kill9();
   b.ok({"post", group, "while alice was down 3"});

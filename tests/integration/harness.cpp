@@ -353,12 +353,17 @@ Outcome run(const std::vector<std::string>& argv, const std::vector<std::string>
 // ---- Process ----
 
 Process Process::spawn(const std::vector<std::string>& argv, const std::vector<std::string>& env,
-                       const fs::path& log_path) {
+                       const fs::path& log_path, const fs::path& stdout_path) {
   Fd log(::open(log_path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644));
   if (!log.open()) throw std::runtime_error("cannot open log " + log_path.string());
+  Fd out;
+  if (!stdout_path.empty()) {
+    out = Fd(::open(stdout_path.c_str(), O_WRONLY | O_TRUNC | O_CREAT | O_CLOEXEC, 0644));
+    if (!out.open()) throw std::runtime_error("cannot open " + stdout_path.string());
+  }
   Fd null(::open("/dev/null", O_RDONLY | O_CLOEXEC));
   Process process;
-  process.pid_ = spawn_child(argv, env, null.get(), log.get(), log.get());
+  process.pid_ = spawn_child(argv, env, null.get(), out.open() ? out.get() : log.get(), log.get());
   return process;
 }
 
@@ -465,7 +470,7 @@ std::vector<Json> Node::json_lines(std::vector<std::string> args) const {
 void Node::start(NodeOptions options) {
   if (running()) FAIL("[" << name_ << "] start: already running");
   std::vector<std::string> argv{qun_binary(),   "node",     "--home",
-                                home_.string(), "--listen", "127.0.0.1:0"};
+                                home_.string(), "--listen", options.listen};
   for (const auto& peer : options.peers) {
     argv.push_back("--peer");
     argv.push_back(peer);
@@ -592,6 +597,8 @@ void wait_until(const std::function<bool()>& predicate, Millis bound, std::strin
     std::this_thread::sleep_for(std::clamp(left, Millis(0), poll_interval));
   }
 }
+
+std::string file_contents(const fs::path& path) { return read_file(path); }
 
 bool current_test_failed() { return g_test_failed || std::uncaught_exceptions() > 0; }
 

@@ -87,13 +87,15 @@ Outcome run(const std::vector<std::string>& argv, const std::vector<std::string>
             std::string_view input = {}, Millis bound = command_bound);
 
 // A background child. Its stdin is /dev/null and its stdout and stderr are appended to
-// log_path. Movable, not copyable; the destructor stops it (SIGTERM, SIGKILL after stop_bound).
+// log_path (stdout optionally to a file of its own). Movable, not copyable; the destructor stops it
+// (SIGTERM, SIGKILL after stop_bound).
 class Process {
  public:
   Process() = default;
-  // Throws std::runtime_error if the program cannot be started.
+  // Throws std::runtime_error if the program cannot be started. With stdout_path, stdout goes
+  // there instead (truncated first), e.g. to read what `qun log --follow` streams.
   static Process spawn(const std::vector<std::string>& argv, const std::vector<std::string>& env,
-                       const fs::path& log_path);
+                       const fs::path& log_path, const fs::path& stdout_path = {});
   Process(Process&& other) noexcept;
   Process& operator=(Process&& other) noexcept;
   Process(const Process&) = delete;
@@ -128,6 +130,9 @@ class Cluster;
 
 // How to start `qun node` on a home.
 struct NodeOptions {
+  // --listen; an ephemeral port by default. A restart can pass the previous address() to come
+  // back where its peers expect it, as a node with a fixed port does.
+  std::string listen = "127.0.0.1:0";
   std::vector<std::string> peers;       // --peer HOST:PORT each
   bool relay = false;                   // --relay
   std::vector<std::string> extra_args;  // e.g. {"--max-groups", "2"}
@@ -167,7 +172,7 @@ class Node {
   // Runs `qun ARGS --json --home HOME` and parses one JSON object per stdout line.
   std::vector<Json> json_lines(std::vector<std::string> args) const;
 
-  // Starts `qun node --home HOME --listen 127.0.0.1:0 ...` and waits (node_ready_bound) until
+  // Starts `qun node --home HOME --listen ADDRESS ...` and waits (node_ready_bound) until
   // `qun id --json` answers with a bound port. Fails the test if the node exits or never answers.
   void start(NodeOptions options = {});
   // Stops the node (SIGTERM, SIGKILL after stop_bound); returns the raw wait status.
@@ -234,6 +239,8 @@ void wait_until(const std::function<bool()>& predicate, Millis bound, std::strin
 // exception is propagating. Used by destructors to decide whether to print logs.
 bool current_test_failed();
 
+// A file's whole contents ("" if it cannot be read).
+std::string file_contents(const fs::path& path);
 // Parses one JSON object per non-empty line.
 std::vector<Json> parse_json_lines(std::string_view text);
 // The bytes of every regular file under dir, concatenated with their names, for "does this
