@@ -116,9 +116,11 @@ struct ControlServer::Impl {
                       " bytes, at most " + std::to_string(sizeof(sockaddr_un::sun_path) - 1) + ")");
     struct stat st {};
     if (::lstat(socket_path.c_str(), &st) == 0) {
-      if (!S_ISSOCK(st.st_mode)) return fail(Errc::already_exists, "a file that is not a socket is there");
+      if (!S_ISSOCK(st.st_mode))
+        return fail(Errc::already_exists, "a file that is not a socket is there");
       if (::unlink(socket_path.c_str()) != 0)
-        return fail(Errc::io, std::string("cannot remove the stale socket: ") + std::strerror(errno));
+        return fail(Errc::io,
+                    std::string("cannot remove the stale socket: ") + std::strerror(errno));
       note(LogLevel::debug, "removed a stale control socket at " + socket_path);
     } else if (errno != ENOENT) {
       return fail(Errc::io, std::strerror(errno));
@@ -213,9 +215,9 @@ struct ControlServer::Impl {
       return;
     }
     if (phase != Phase::listening || clients.size() >= control_clients_max) {
-      note(LogLevel::warn, "refused a control client: " + std::to_string(clients.size()) +
-                               " connected (control_clients_max=" +
-                               std::to_string(control_clients_max) + ")");
+      note(LogLevel::warn,
+           "refused a control client: " + std::to_string(clients.size()) +
+               " connected (control_clients_max=" + std::to_string(control_clients_max) + ")");
       close_now(c);
       return;
     }
@@ -284,9 +286,9 @@ struct ControlServer::Impl {
                                        " sent a malformed message: " + next.error().context());
         // Written now if the socket has room (it has, unless the client stopped reading); the
         // close right after does not wait for it.
-        impl->send_to(c, control::Json{{"ok", false},
-                                       {"error", "malformed control message: " +
-                                                     next.error().context()}});
+        impl->send_to(
+            c, control::Json{{"ok", false},
+                             {"error", "malformed control message: " + next.error().context()}});
         impl->close_now(c);
         return;
       }
@@ -311,9 +313,8 @@ struct ControlServer::Impl {
       note(LogLevel::error, "control message of " + std::to_string(frame.size()) +
                                 " bytes to client " + std::to_string(c->id) + " is too large");
       if (!message.is_object() || !message.contains("id")) return true;
-      frame = control::frame(control::Json{{"id", message["id"]},
-                                           {"ok", false},
-                                           {"error", "response too large"}});
+      frame = control::frame(
+          control::Json{{"id", message["id"]}, {"ok", false}, {"error", "response too large"}});
     }
     if (c->queued_bytes + frame.size() > control_client_queue_bytes_max) {
       note(LogLevel::warn, "control client " + std::to_string(c->id) + " has " +
@@ -326,13 +327,13 @@ struct ControlServer::Impl {
     w->req.data = w;
     w->client = c;
     w->bytes = std::move(frame);
-    const uv_buf_t buf =
-        uv_buf_init(reinterpret_cast<char*>(w->bytes.data()), static_cast<unsigned>(w->bytes.size()));
+    const uv_buf_t buf = uv_buf_init(reinterpret_cast<char*>(w->bytes.data()),
+                                     static_cast<unsigned>(w->bytes.size()));
     const int r = uv_write(&w->req, reinterpret_cast<uv_stream_t*>(&c->pipe), &buf, 1, on_write);
     if (r != 0) {
       delete w;
-      note(LogLevel::debug, "control client " + std::to_string(c->id) + " write failed: " +
-                                uv_strerror(r));
+      note(LogLevel::debug,
+           "control client " + std::to_string(c->id) + " write failed: " + uv_strerror(r));
       close_now(c);
       return false;
     }
@@ -347,8 +348,8 @@ struct ControlServer::Impl {
     delete w;
     Impl* impl = c->owner;
     if (!impl || c->closing || status == 0) return;
-    impl->note(LogLevel::debug, "control client " + std::to_string(c->id) + " write failed: " +
-                                    uv_strerror(status));
+    impl->note(LogLevel::debug,
+               "control client " + std::to_string(c->id) + " write failed: " + uv_strerror(status));
     impl->close_now(c);
   }
 

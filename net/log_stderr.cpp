@@ -13,10 +13,14 @@ namespace {
 
 const char* level_column(LogLevel level) {
   switch (level) {
-    case LogLevel::debug: return "DEBUG";
-    case LogLevel::info: return "INFO ";
-    case LogLevel::warn: return "WARN ";
-    case LogLevel::error: return "ERROR";
+    case LogLevel::debug:
+      return "DEBUG";
+    case LogLevel::info:
+      return "INFO ";
+    case LogLevel::warn:
+      return "WARN ";
+    case LogLevel::error:
+      return "ERROR";
   }
   return "?    ";
 }
@@ -63,10 +67,10 @@ std::string format_log_line(const LogRecord& record, std::uint64_t unix_ms) {
 LogSink stderr_log_sink(LogLevel min_level) {
   return [min_level](const LogRecord& record) {
     if (static_cast<int>(record.level) < static_cast<int>(min_level)) return;
-    const auto unix_ms = static_cast<std::uint64_t>(
-        std::chrono::duration_cast<std::chrono::milliseconds>(
-            std::chrono::system_clock::now().time_since_epoch())
-            .count());
+    const auto unix_ms =
+        static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                       std::chrono::system_clock::now().time_since_epoch())
+                                       .count());
     std::string line = format_log_line(record, unix_ms);
     line += '\n';
     // One write per line; a short write (a pipe near full) finishes the rest. Errors are

@@ -94,7 +94,7 @@ struct Transport::Impl {
     bool outbound;
     std::string address;  // dialled address, or the peer's address for inbound
     enum class State { held, resolving, connecting, open, closing } state = State::open;
-    bool node_knows = false;   // the node learned of the id: on_closed is owed unless it closed it
+    bool node_knows = false;  // the node learned of the id: on_closed is owed unless it closed it
     bool handles_closing = false;
     int refs = 0;  // open handles plus a pending resolution
     uv_tcp_t tcp{};
@@ -151,7 +151,10 @@ struct Transport::Impl {
   std::uint64_t refused_unlogged = 0;
 
   Impl(uv_loop_t* l, LogSink s, TransportConfig c)
-      : loop(l), log(std::move(s)), config(c), read_buffer(std::max<std::size_t>(c.read_buffer_bytes, 1)) {
+      : loop(l),
+        log(std::move(s)),
+        config(c),
+        read_buffer(std::max<std::size_t>(c.read_buffer_bytes, 1)) {
     tick = new Timer;
     tick->owner = this;
     const int r = uv_timer_init(loop, &tick->timer);
@@ -268,11 +271,11 @@ struct Transport::Impl {
       ++counters.conns_refused;
       ++refused_unlogged;
       if (refusal_logged_at == 0 || now() >= refusal_logged_at + refusal_log_interval_ms) {
-        note(LogLevel::warn, "refused " + std::to_string(refused_unlogged) +
-                                 " inbound connection(s) (latest from " + c->address +
-                                 "): " + (driving() ? "at inbound_conns_max=" +
-                                                          std::to_string(config.inbound_conns_max)
-                                                    : std::string("not running")));
+        note(LogLevel::warn,
+             "refused " + std::to_string(refused_unlogged) +
+                 " inbound connection(s) (latest from " + c->address + "): " +
+                 (driving() ? "at inbound_conns_max=" + std::to_string(config.inbound_conns_max)
+                            : std::string("not running")));
         refusal_logged_at = std::max<Millis>(now(), 1);
         refused_unlogged = 0;
       }
@@ -447,7 +450,8 @@ struct Transport::Impl {
       hints.ai_socktype = SOCK_STREAM;
       hints.ai_flags = AI_ADDRCONFIG | AI_NUMERICSERV;
       const std::string port = std::to_string(a.port);
-      const int rc = uv_getaddrinfo(loop, &r->req, on_resolved, a.host.c_str(), port.c_str(), &hints);
+      const int rc =
+          uv_getaddrinfo(loop, &r->req, on_resolved, a.host.c_str(), port.c_str(), &hints);
       if (rc != 0) {
         delete r;
         fail_dial(c, reason(rc));
@@ -521,8 +525,8 @@ struct Transport::Impl {
     // The first failure of a streak is news; the retries of a dead address are routine.
     note(b.failures == 1 ? LogLevel::info : LogLevel::debug,
          "dial failed conn=" + std::to_string(c->id) + " to " + c->address + ": " + why +
-             " (failures=" + std::to_string(b.failures) + " retry_after_ms=" +
-             std::to_string(delay_ms) + ")");
+             " (failures=" + std::to_string(b.failures) +
+             " retry_after_ms=" + std::to_string(delay_ms) + ")");
     close_conn(c, true, why);
   }
 
@@ -530,9 +534,9 @@ struct Transport::Impl {
     auto it = backoff.find(address);
     if (it != backoff.end()) return it->second;
     if (backoff.size() >= transport_backoff_addresses_max) {
-      auto oldest = std::min_element(backoff.begin(), backoff.end(), [](const auto& x, const auto& y) {
-        return x.second.next_at < y.second.next_at;
-      });
+      auto oldest = std::min_element(
+          backoff.begin(), backoff.end(),
+          [](const auto& x, const auto& y) { return x.second.next_at < y.second.next_at; });
       backoff.erase(oldest);
     }
     return backoff[address];
@@ -556,7 +560,8 @@ struct Transport::Impl {
     Impl* impl = c->owner;
     if (!impl || c->state != Conn::State::open || nread == 0) return;
     if (nread < 0) {
-      impl->close_conn(c, true, nread == UV_EOF ? "closed by peer" : reason(static_cast<int>(nread)));
+      impl->close_conn(c, true,
+                       nread == UV_EOF ? "closed by peer" : reason(static_cast<int>(nread)));
       return;
     }
     const auto n = static_cast<std::size_t>(nread);
@@ -579,8 +584,8 @@ struct Transport::Impl {
     w->req.data = w;
     w->conn = c;
     w->bytes = std::move(s.bytes);
-    const uv_buf_t buf =
-        uv_buf_init(reinterpret_cast<char*>(w->bytes.data()), static_cast<unsigned>(w->bytes.size()));
+    const uv_buf_t buf = uv_buf_init(reinterpret_cast<char*>(w->bytes.data()),
+                                     static_cast<unsigned>(w->bytes.size()));
     const int r = uv_write(&w->req, reinterpret_cast<uv_stream_t*>(&c->tcp), &buf, 1, on_write);
     if (r != 0) {
       delete w;

@@ -18,7 +18,8 @@
 //    the kernel (at most shutdown_flush_ms_max), close everything, then call done. After shutdown
 //    starts the node gets no more inputs from the transport (no on_closed either), but pump() still
 //    hands Persist and Delivered to the app, so nothing the app publishes meanwhile is lost. done
-//    may destroy the Transport.
+//    may destroy the Transport; once done has been called, pump() does nothing (the node may be
+//    destroyed).
 //  - Destroying the Transport before shutdown's done closes everything abruptly. Either way the
 //    loop must run once more afterwards to free the libuv handles (uv_close is asynchronous).
 //
@@ -58,10 +59,10 @@
 namespace qun {
 
 struct TransportConfig {
-  Millis redial_delay_ms_min = 500;     // per-address backoff after a failed dial, doubling
+  Millis redial_delay_ms_min = 500;  // per-address backoff after a failed dial, doubling
   Millis redial_delay_ms_max = 30'000;
-  std::size_t inbound_conns_max = 256;  // accepted connections beyond this are closed at once
-  Millis shutdown_flush_ms_max = 2'000; // graceful shutdown waits at most this for queued writes
+  std::size_t inbound_conns_max = 256;   // accepted connections beyond this are closed at once
+  Millis shutdown_flush_ms_max = 2'000;  // graceful shutdown waits at most this for queued writes
   std::size_t read_buffer_bytes = 64 * 1024;
 };
 
@@ -71,7 +72,7 @@ struct TransportConfig {
 inline constexpr std::size_t transport_backoff_addresses_max = 4096;
 
 struct TransportCounters {
-  std::uint64_t bytes_written = 0;   // accepted by the kernel
+  std::uint64_t bytes_written = 0;  // accepted by the kernel
   std::uint64_t bytes_read = 0;
   std::uint64_t conns_accepted = 0;  // inbound connections handed to the node
   std::uint64_t conns_refused = 0;   // inbound connections closed at once (over the limit)

@@ -1,7 +1,7 @@
 // ControlServer: raw Unix-socket clients against the server on one uv loop. Each client's
 // socket is watched by a uv_poll_t so the loop wakes when the server writes to it; the loop
 // runs until a condition holds, bounded by a guard timer; nothing sleeps.
-#include <catch2/catch.hpp>
+#include "net/control_server.h"
 
 #include <fcntl.h>
 #include <sys/socket.h>
@@ -10,6 +10,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include <catch2/catch.hpp>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -21,7 +22,6 @@
 #include <vector>
 
 #include "net/control.h"
-#include "net/control_server.h"
 #include "net/log_stderr.h"
 
 using namespace qun;
@@ -89,9 +89,8 @@ struct Client {
     REQUIRE(uv_poll_init(loop, poll, fd) == 0);
     poll->data = this;
     polling = true;
-    uv_poll_start(poll, UV_READABLE, [](uv_poll_t* p, int, int) {
-      static_cast<Client*>(p->data)->drain();
-    });
+    uv_poll_start(poll, UV_READABLE,
+                  [](uv_poll_t* p, int, int) { static_cast<Client*>(p->data)->drain(); });
   }
   ~Client() {
     stop();
@@ -119,7 +118,8 @@ struct Client {
     }
   }
   void write(ByteView bytes) {
-    REQUIRE(::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(bytes.size()));
+    REQUIRE(::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL) ==
+            static_cast<ssize_t>(bytes.size()));
   }
   // Every complete frame received so far, decoded.
   std::vector<Json> frames() const {
@@ -149,7 +149,9 @@ struct Echo {
     h.on_request = [this](ControlServer::ClientId id, Json request) {
       requests.push_back({id, request});
       if (extra) extra(id, request);
-      server.send(id, Json{{"id", request.value("id", 0)}, {"ok", true}, {"result", request.value("op", "")}});
+      server.send(
+          id,
+          Json{{"id", request.value("id", 0)}, {"ok", true}, {"result", request.value("op", "")}});
     };
     h.on_closed = [this](ControlServer::ClientId id) { closed.push_back(id); };
     auto r = server.listen(path, std::move(h));
@@ -221,7 +223,7 @@ TEST_CASE("control server: malformed and oversized frames", "[net]") {
     Client garbage(&loop.loop, path);
     Client huge(&loop.loop, path);
     garbage.write(Bytes{0, 0, 0, 1, 0xc1});  // 0xc1 is never valid msgpack
-    Bytes header{0xff, 0xff, 0xff, 0xff};   // 4 GiB announced
+    Bytes header{0xff, 0xff, 0xff, 0xff};    // 4 GiB announced
     header.resize(1000, 0x90);
     huge.write(header);
     REQUIRE(loop.run_until([&] { return garbage.ended && huge.ended; }));

@@ -1,10 +1,11 @@
 // Transport: real TCP on 127.0.0.1 between Nodes driven by Transports on one uv loop. The loop
 // runs until a condition holds, bounded by a guard timer that fails the test; nothing sleeps.
-#include <catch2/catch.hpp>
+#include "net/transport.h"
 
 #include <uv.h>
 
 #include <algorithm>
+#include <catch2/catch.hpp>
 #include <functional>
 #include <map>
 #include <memory>
@@ -12,7 +13,6 @@
 #include <vector>
 
 #include "crypto/rng.h"
-#include "net/transport.h"
 #include "node/node.h"
 #include "node/replica.h"
 
@@ -264,9 +264,10 @@ TEST_CASE("transport: inbound connections past the limit are refused", "[net]") 
                                  });
                            }) == 0);
     // One after the other, so the first is the one accepted.
-    REQUIRE(loop.run_until([&] { return h.transport->counters().conns_accepted +
-                                            h.transport->counters().conns_refused ==
-                                        static_cast<std::uint64_t>(i + 1); }));
+    REQUIRE(loop.run_until([&] {
+      return h.transport->counters().conns_accepted + h.transport->counters().conns_refused ==
+             static_cast<std::uint64_t>(i + 1);
+    }));
     clients.push_back(std::move(c));
   }
   CHECK(h.transport->counters().conns_accepted == 1);
@@ -276,8 +277,7 @@ TEST_CASE("transport: inbound connections past the limit are refused", "[net]") 
   CHECK(h.logged("refused 1 inbound connection") == 1);
   CHECK(h.node->peers().size() == 1);
 
-  for (auto& c : clients)
-    uv_close(reinterpret_cast<uv_handle_t*>(&c->tcp), nullptr);
+  for (auto& c : clients) uv_close(reinterpret_cast<uv_handle_t*>(&c->tcp), nullptr);
   uv_run(&loop.loop, UV_RUN_NOWAIT);
   // The node hears that the accepted one closed.
   REQUIRE(loop.run_until([&] { return h.node->peers().empty(); }));
