@@ -83,5 +83,50 @@ TEST_CASE("an offline member gets the posts through a relay, which cannot read t
   for (const auto& secret : secrets) CHECK(r.log().find(secret) == std::string::npos);
 }
 
+// Proves the operator's bounds and `qun relay drop` (issue 5, "Relays"): a relay started with
+// --max-groups 1 --max-group-bytes 8000 takes one group and refuses a second `qun relay add`
+// with one line; past the byte bound it refuses new events of that group (counted in
+// `qun status` as events_refused, with bytes held within the bound, and a logged reason) and
+// keeps serving what it holds; `qun relay drop` on the relay's home removes the group from its
+// status, which frees the slot for the second group.
+TEST_CASE("a relay keeps to --max-groups and --max-group-bytes, and drops a group on request",
+          "[integration]") {
+  constexpr std::int64_t group_bytes_max = 8000;
+  Cluster cluster;
+  Node& r = cluster.add("relay");
+  Node& a = cluster.add("alice");
+  NodeOptions relay = NodeOptions::as_relay();
+  relay.extra_args = {"--max-groups", "1", "--max-group-bytes", std::to_string(group_bytes_max)};
+  r.start(relay);
+  a.start();
+  const std::string one = create_group(a, "one");
+  const std::string two = create_group(a, "two");
+  a.ok({"relay", "add", one, r.address()});
+  Outcome refused = a.qun({"relay", "add", two, r.address()});
+  INFO(refused.describe());
+  CHECK(!refused.ok());
+  CHECK(!refused.timed_out);
+  CHECK(refused.err_lines().size() == 1);
+
+  // Twenty posts of 1000 bytes: well past the byte bound.
+  for (int i = 0; i < 20; ++i)
+    a.ok({"post", one, std::to_string(i) + std::string(1000, static_cast<char>('a' + i))});
+  wait_until([&] { return status_of_group(r, one).value("events_refused", 0) > 0; },
+             propagate_bound, "the relay refuses events past its byte bound");
+  Json usage = status_of_group(r, one);
+  INFO("relay usage: " << usage.dump());
+  CHECK(usage.value("bytes", group_bytes_max + 1) <= group_bytes_max);
+  CHECK(usage.value("events", 0) > 0);
+  CHECK(r.running());
+  CHECK(r.log().find("full") != std::string::npos);
+
+  r.ok({"relay", "drop", one});
+  wait_until([&] { return status_of_group(r, one).is_null(); }, propagate_bound,
+             "the relay no longer lists the dropped group");
+  a.ok({"relay", "add", two, r.address()});
+  wait_until([&] { return status_of_group(r, two).is_object(); }, propagate_bound,
+             "the relay serves the second group in the freed slot");
+}
+
 }  // namespace
 }  // namespace qun::integration
