@@ -6,8 +6,9 @@
 //                captures its stdout, stderr and exit status.
 //   Process      a background child (a `qun node`), its stdout and stderr appended to a log
 //                file; stop() sends SIGTERM, then SIGKILL after a bound; kill9() is a crash.
-//   Node         a node home: `qun init`, start/stop/kill9/restart of `qun node` on that home,
-//                and qun(...) to run any command against it (`--home` is always passed).
+//   Node         a node home: `qun init`, start/stop/kill9 of `qun node` on that home (start
+//                again to restart, on the same home and, if asked, the same port), and
+//                qun(...) to run any command against it (`--home` is always passed).
 //   Cluster      the per-test fixture: one temporary directory holding every home and log;
 //                its destructor stops every node it started (SIGTERM, then SIGKILL), reaps
 //                them, prints their logs when the test failed, and removes the directory.
@@ -26,7 +27,10 @@
 // they are for use inside a TEST_CASE only. Threading: single-threaded (fork is used).
 //
 // Reuse (e.g. a pty chat test): include "tests/integration/harness.h", make a Cluster, add and
-// start Nodes, and spawn extra children with Process::spawn using cluster.env().
+// start Nodes, and spawn extra children with Process::spawn (or your own forkpty) using
+// cluster.env() and `--home node.home()`. Declare such a Process after the Cluster, so that it
+// is stopped before the Cluster removes the directory. Add a test by dropping a *_test.cpp into
+// tests/integration/: CMake globs it into qun_integration_tests (CTest prefix "integration: ").
 #pragma once
 
 #include <sys/types.h>
