@@ -1,5 +1,6 @@
 // The CLI contract of issue 5 as a user meets it: errors, the home, and naming groups.
 #include <catch2/catch.hpp>
+#include <csignal>
 
 #include "tests/integration/harness.h"
 
@@ -55,6 +56,28 @@ TEST_CASE("a second qun node on the same home refuses to start", "[integration]"
   Json id = a.json({"id"});
   CHECK(id["listen"].size() >= 1);
   CHECK(id["listen"][0] == address);
+
+  // SIGINT (Ctrl-C) stops the node gracefully, and releases the home for the next node.
+  a.process()->signal(SIGINT);
+  auto status = a.process()->wait_exit(stop_bound);
+  REQUIRE(status);
+  CHECK(describe_status(*status) == "exit 0");
+  a.start();
+  CHECK(a.json({"id"}).value("id", "") == id.value("id", ""));
+}
+
+// Proves: without --home, `$QUN_HOME` names the home (the harness removes it from every other
+// command's environment, so this is the one place it is set).
+TEST_CASE("QUN_HOME names the home when --home is absent", "[integration]") {
+  Cluster cluster;
+  Node& a = cluster.add("alice");
+  a.start();
+  Outcome outcome = run({qun_binary(), "id", "--json"},
+                        child_env({"QUN_HOME=" + a.home().string(),
+                                   "XDG_DATA_HOME=" + (cluster.dir() / "xdg").string()}));
+  INFO(outcome.describe());
+  REQUIRE(outcome.ok());
+  CHECK(Json::parse(outcome.out).value("id", "") == a.id());
 }
 
 // Proves: `qun join` with a bad code fails with one clear line (no crash, no hang) and leaves the
