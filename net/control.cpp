@@ -2,6 +2,8 @@
 
 #include <msgpack.hpp>
 
+#include <cmath>
+
 
 namespace qun::control {
 namespace {
@@ -64,6 +66,8 @@ Result<Json> convert(const msgpack::object& o, std::size_t depth) {
       return Json(o.via.i64);
     case msgpack::type::FLOAT32:
     case msgpack::type::FLOAT64:
+      // JSON has no NaN or infinity (nlohmann would print null): refuse them at the door.
+      if (!std::isfinite(o.via.f64)) return Error(Errc::malformed, "control message holds a non-finite number");
       return Json(o.via.f64);
     case msgpack::type::STR:
       return Json(std::string(o.via.str.ptr, o.via.str.size));

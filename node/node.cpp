@@ -68,6 +68,8 @@ struct Node::Impl {
     // The peer's last hello, kept so that a group added later is matched against its tags.
     std::optional<HelloNonce> peer_nonce;
     std::set<GroupTag> peer_tags;
+    // A drain of this link is running further up the stack (see drain_link).
+    bool draining = false;
   };
 
   struct ServeRequest {  // a request_serve awaiting its answer
@@ -338,8 +340,19 @@ struct Node::Impl {
   }
 
   // Moves the link's outputs to ours; handles establishment, messages and closure.
+  // Moves the link's outputs out: bytes to send, and received messages to their handlers. A
+  // handler that sends calls this again for the same link; that nested call returns at once and
+  // the running loop picks the new outputs up, so handling never nests: a handler's iterators
+  // and references stay valid across a send, and messages are handled one after another.
   void drain_link(Millis now, Conn& c) {
     const ConnId id = c.id;
+    if (c.draining) return;
+    c.draining = true;
+    drain_link_outputs(now, id);
+    if (auto it = conns.find(id); it != conns.end()) it->second.draining = false;
+  }
+
+  void drain_link_outputs(Millis now, ConnId id) {
     while (true) {
       auto it = conns.find(id);
       if (it == conns.end() || !it->second.link) return;
@@ -907,20 +920,29 @@ struct Node::Impl {
   }
 
   // Sends the next catch-up batches to one peer.
+  //
+  // send() drains the link, which may handle the peer's messages (a new Heads request replaces
+  // this queue) or close the connection (which erases it): so the queue and the connection are
+  // looked up again after every send, never kept across one.
+  // Within a drain of the peer's link (a Heads request being handled), sent bytes reach
+  // c->unflushed only when that drain resumes, so the window also counts what this call sent.
   void pump(Millis now, Overlay& g, const PublicKey& peer) {
-    auto q = g.sync_out.find(peer);
-    if (q == g.sync_out.end()) return;
-    Conn* c = conn_to(peer);
-    if (!c) {
-      g.sync_out.erase(q);
-      return;
-    }
-    for (std::size_t b = 0; b < sync_batches_per_pump && !q->second.empty() &&
-                            c->unflushed < oc().send_window_bytes;
-         ++b) {
+    std::optional<std::size_t> unflushed_at_start;
+    std::size_t sent_here = 0;
+    for (std::size_t b = 0; b < sync_batches_per_pump; ++b) {
+      auto q = g.sync_out.find(peer);
+      if (q == g.sync_out.end()) return;
+      Conn* c = conn_to(peer);
+      if (!c || q->second.empty()) {
+        g.sync_out.erase(q);
+        return;
+      }
+      if (!unflushed_at_start) unflushed_at_start = c->unflushed;
+      const std::size_t in_flight = std::max(c->unflushed, *unflushed_at_start + sent_here);
+      if (in_flight >= oc().send_window_bytes) break;
       // A batch fills what is left of the window (but always carries at least one event).
       const std::size_t budget =
-          std::min(wire_limits::events_bytes_max, oc().send_window_bytes - c->unflushed);
+          std::min(wire_limits::events_bytes_max, oc().send_window_bytes - in_flight);
       std::vector<Bytes> batch;
       std::size_t bytes = 0;
       while (!q->second.empty() && batch.size() < wire_limits::events_max) {
@@ -931,8 +953,11 @@ struct Node::Impl {
         batch.push_back(std::move(e));
         q->second.pop_front();
       }
+      sent_here += bytes;
       send(now, *c, wire::Events{g.replica->id(), std::move(batch), wire::no_hops});
     }
+    auto q = g.sync_out.find(peer);
+    if (q == g.sync_out.end()) return;
     if (q->second.empty()) {
       g.sync_out.erase(q);
     } else {
