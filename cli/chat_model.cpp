@@ -183,6 +183,10 @@ Row rule_row(const std::string& label, Style style, int cols) {
   return {{repeat("\u2500", left) + " " + label + " " + repeat("\u2500", right), style, 0}};
 }
 
+// Events that are bookkeeping rather than conversation: kept, counted, not shown. (A rekey
+// follows a removal or leave, which is shown; an invite shows when someone joins with it.)
+bool hidden(const Message& m) { return m.kind == "invite" || m.kind == "rekey"; }
+
 std::string plural(std::size_t n, const char* one, const char* many) {
   return std::to_string(n) + " " + (n == 1 ? one : many);
 }
@@ -1500,9 +1504,9 @@ std::optional<std::size_t> ChatModel::marker_index(const Buffer& b) const {
       }
     }
   }
-  // Local info lines are never news: the marker goes above the next message from the node.
+  // Local info lines are never news: the marker goes above the next shown message from the node.
   for (std::size_t i = start; i < b.messages.size(); ++i)
-    if (!b.messages[i].id.empty()) return i;
+    if (!b.messages[i].id.empty() && !hidden(b.messages[i])) return i;
   return std::nullopt;
 }
 
@@ -1510,12 +1514,13 @@ std::vector<Row> ChatModel::message_block(const Buffer& b, std::size_t k, int co
                                           std::optional<std::size_t> marker) const {
   std::vector<Row> rows;
   const Message& m = b.messages[k];
+  if (hidden(m)) return rows;
   const bool info = m.kind == "info";
   const LocalTime t = config_.time_format(m.time_ms);
   if (!info) {
     std::optional<std::string> previous_day;
     for (std::size_t j = k; j > 0; --j) {
-      if (b.messages[j - 1].kind != "info") {
+      if (b.messages[j - 1].kind != "info" && !hidden(b.messages[j - 1])) {
         previous_day = config_.time_format(b.messages[j - 1].time_ms).day;
         break;
       }

@@ -811,3 +811,24 @@ TEST_CASE("line mode message lines", "[chat]") {
   CHECK(message_line(*s, utc_time) == "00:00 * bbbbbbbb removed carol");
   CHECK_FALSE(parse_message(Json{{"id", "x"}}).ok());
 }
+
+// Proves bookkeeping events (invites, rekeys) are not shown, and do not hide the marker.
+TEST_CASE("invites and rekeys are not shown", "[chat]") {
+  FakeNode node;
+  node.add_group("g1", "lobby");
+  node.add_group("g2", "dev");
+  const std::string bob(64, 'b');
+  node.logs["g1"] = {message("m1", bob, "bob", "hi")};
+  node.connect();
+  node.key(Key::Kind::alt_digit, 2);
+  node.deliver("g1", message("m2", bob, "bob", "", "invite"));
+  node.deliver("g1", message("m3", bob, "bob", "", "rekey"));
+  node.deliver("g1", message("m4", bob, "bob", "after the invite"));
+  node.key(Key::Kind::alt_digit, 1);
+  std::string screen;
+  for (const auto& row : node.model.layout(80, 24).messages) screen += row_text(row) + "\n";
+  CHECK(screen.find("created an invite") == std::string::npos);
+  CHECK(screen.find("rotated") == std::string::npos);
+  REQUIRE(screen.find("new messages") != std::string::npos);
+  CHECK(screen.find("new messages") < screen.find("after the invite"));
+}
