@@ -37,6 +37,11 @@ constexpr Millis join_answer_ms_max = 45'000;
 // A group this node left is kept (and synced) this long, so that the leave reaches peers.
 constexpr Millis leave_linger_ms = 5'000;
 constexpr Millis housekeeping_interval_ms = 1'000;
+// Group commit: events from peers are written together once this long has passed since the
+// first of them (one LMDB transaction and fsync instead of one per batch). They are not
+// acknowledged to anyone, and a crash within the window only loses what catch-up fetches again;
+// this node's own events are committed before their request is answered.
+constexpr Millis group_commit_ms = 10;
 // Peer addresses of each group saved for the next start (besides --peer and invite hints).
 constexpr Millis peer_save_interval_ms = 30'000;
 constexpr std::size_t saved_peers_max = 16;
@@ -159,6 +164,7 @@ class Daemon {
       return 1;
     }
     uv_run(&loop_, UV_RUN_DEFAULT);
+    commit();  // what arrived while links were closing
     node_.reset();
     store_.reset();
     uv_loop_close(&loop_);
@@ -171,6 +177,11 @@ class Daemon {
 
   Result<void> start() {
     const std::string& home = opts_.home;
+    uv_timer_init(&loop_, &housekeeping_);
+    housekeeping_.data = this;
+    uv_timer_init(&loop_, &commit_timer_);
+    commit_timer_.data = this;
+    timer_ = true;
     if (!std::filesystem::exists(home::identity_path(home)))
       return Error(Errc::not_found,
                    home + " has no identity; create one with `qun init --home " + home + "`");
@@ -241,11 +252,8 @@ class Daemon {
     uv_signal_start(&sigint_, on_signal, SIGINT);
     uv_signal_start(&sigterm_, on_signal, SIGTERM);
     signals_ = true;
-    uv_timer_init(&loop_, &housekeeping_);
-    housekeeping_.data = this;
     uv_timer_start(&housekeeping_, [](uv_timer_t* t) { static_cast<Daemon*>(t->data)->housekeeping(); },
                    housekeeping_interval_ms, housekeeping_interval_ms);
-    timer_ = true;
 
     std::string listening;
     for (const auto& a : listen_addrs_) listening += (listening.empty() ? "" : ",") + a;
@@ -314,12 +322,16 @@ class Daemon {
   void stop() {
     if (stopping_) return;
     stopping_ = true;
+    commit();
     save_peers();
     teardown([this] { log(LogLevel::debug, "links closed"); });
   }
 
   void teardown(std::function<void()> done) {
-    if (timer_) uv_close(reinterpret_cast<uv_handle_t*>(&housekeeping_), nullptr);
+    if (timer_) {
+      uv_close(reinterpret_cast<uv_handle_t*>(&housekeeping_), nullptr);
+      uv_close(reinterpret_cast<uv_handle_t*>(&commit_timer_), nullptr);
+    }
     if (signals_) {
       uv_close(reinterpret_cast<uv_handle_t*>(&sigint_), nullptr);
       uv_close(reinterpret_cast<uv_handle_t*>(&sigterm_), nullptr);
@@ -377,6 +389,7 @@ class Daemon {
   void drop_group(const Hash& g, const std::string& why) {
     node_->remove_group(transport_->now(), g);
     transport_->pump();
+    commit();
     WriteBatch b;
     b.delete_group(g);
     b.put_meta("read/" + to_hex(g), Bytes{});
@@ -393,13 +406,11 @@ class Daemon {
     if (auto* p = std::get_if<node_output::Persist>(&out)) {
       Replica* r = node_->group(p->group);
       if (!r) return;
-      auto done = persist(*store_, *r, p->report, p->keys, opts_.relay ? nullptr : &*storage_key_);
-      if (!done.ok()) {
-        log(LogLevel::error, "group " + short_hex(p->group) + ": " +
-                                 std::to_string(p->report.admitted.size()) +
-                                 " events not stored: " + done.error().message());
-        persist_error_ = done.error();
-      }
+      persist_into(commit_batch_, *r, p->report, p->keys, opts_.relay ? nullptr : &*storage_key_);
+      commit_events_ += p->report.admitted.size();
+      if (!uv_is_active(reinterpret_cast<uv_handle_t*>(&commit_timer_)))
+        uv_timer_start(&commit_timer_, [](uv_timer_t* t) { static_cast<Daemon*>(t->data)->commit(); },
+                       group_commit_ms, 0);
     } else if (auto* d = std::get_if<node_output::Delivered>(&out)) {
       on_delivered(*d);
     } else if (auto* a = std::get_if<node_output::ServeAnswer>(&out)) {
@@ -407,11 +418,12 @@ class Daemon {
     } else if (auto* added = std::get_if<node_output::GroupAdded>(&out)) {
       // Record the group at once, so a restart serves it even before its first event arrives.
       if (Replica* r = node_->group(added->group)) {
-        if (auto done = persist(*store_, *r, IngestReport{}, {}, nullptr); !done.ok())
-          log(LogLevel::error, "group " + short_hex(added->group) + " not recorded: " + done.error().message());
+        persist_into(commit_batch_, *r, IngestReport{}, {}, nullptr);
+        commit();
         log(LogLevel::info, "serving group " + short_hex(added->group));
       }
     } else if (auto* dropped = std::get_if<node_output::GroupDropped>(&out)) {
+      commit();
       WriteBatch b;
       b.delete_group(dropped->group);
       if (auto done = store_->commit(b); !done.ok())
@@ -441,6 +453,20 @@ class Daemon {
     }
     if (joins_.count(d.group)) try_join(d.group);
     if (list_changed) broadcast_groups();
+  }
+
+  // Commits what the node handed over since the last commit, in one transaction.
+  void commit() {
+    if (commit_batch_.empty()) return;
+    uv_timer_stop(&commit_timer_);
+    WriteBatch batch = std::move(commit_batch_);
+    commit_batch_ = WriteBatch{};
+    const std::size_t events = commit_events_;
+    commit_events_ = 0;
+    if (auto done = store_->commit(batch); !done.ok()) {
+      log(LogLevel::error, std::to_string(events) + " events not stored: " + done.error().message());
+      persist_error_ = done.error();
+    }
   }
 
   void broadcast_groups() {
@@ -538,6 +564,7 @@ class Daemon {
     persist_error_.reset();
     node_->publish(transport_->now(), g, events);
     transport_->pump();
+    commit();
     if (persist_error_) {
       Error e = *persist_error_;
       persist_error_.reset();
@@ -996,6 +1023,9 @@ class Daemon {
   std::string advertise_;
   uv_signal_t sigint_{}, sigterm_{};
   uv_timer_t housekeeping_{};
+  uv_timer_t commit_timer_{};
+  WriteBatch commit_batch_;        // persists waiting for the group commit
+  std::size_t commit_events_ = 0;  // events in commit_batch_
   bool signals_ = false, timer_ = false, stopping_ = false;
   Millis started_ = 0;
   Millis last_peer_save_ = 0;

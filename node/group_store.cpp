@@ -29,8 +29,14 @@ SymmetricKey storage_key_for(const SigningKey& identity) {
 
 Result<void> persist(Store& store, const Replica& replica, const IngestReport& report,
                      const std::vector<BundleKey>& new_keys, const SymmetricKey* storage_key) {
-  const Hash& group = replica.id();
   WriteBatch batch;
+  persist_into(batch, replica, report, new_keys, storage_key);
+  return store.commit(batch);
+}
+
+void persist_into(WriteBatch& batch, const Replica& replica, const IngestReport& report,
+                  const std::vector<BundleKey>& new_keys, const SymmetricKey* storage_key) {
+  const Hash& group = replica.id();
   for (const Hash& id : report.admitted) {
     const EventRecord* rec = replica.group().find(id);
     assert(rec);
@@ -56,7 +62,6 @@ Result<void> persist(Store& store, const Replica& replica, const IngestReport& r
     }
   }
   batch.put_group(group, group_record(replica));
-  return store.commit(batch);
 }
 
 Result<Replica> load_replica(const Store& store, const Hash& group, const SigningKey* self,

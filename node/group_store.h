@@ -22,6 +22,11 @@ SymmetricKey storage_key_for(const SigningKey& identity);
                                    const std::vector<BundleKey>& new_keys,
                                    const SymmetricKey* storage_key);
 
+// The same writes appended to `batch`, for a caller that commits several persists in one
+// transaction (the daemon's group commit). Batches apply in order, so later appends win.
+void persist_into(WriteBatch& batch, const Replica& replica, const IngestReport& report,
+                  const std::vector<BundleKey>& new_keys, const SymmetricKey* storage_key);
+
 // Reads a group back: events in stored order, then pending events, then keys. self and
 // storage_key are null for a relay. Errors: Errc::not_found (no such group), Errc::malformed (a
 // stored event or key that does not decode: the database is damaged), store errors.
