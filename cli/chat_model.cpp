@@ -882,13 +882,12 @@ void ChatModel::handle_command_result(const NodeRequest& r, const Json& result) 
     case K::join: {
       auto id = json_string(result, "group");
       if (id) {
-        select_when_listed_ = *id;
-        if (Buffer* b = find(*id)) {
-          auto it = std::find(order_.begin(), order_.end(), *id);
-          if (it != order_.end()) select(static_cast<std::size_t>(it - order_.begin()));
-          (void)b;
-          select_when_listed_.reset();
-        }
+        // Open it now if the node lists it already, else when the refreshed list has it.
+        auto it = std::find(order_.begin(), order_.end(), *id);
+        if (it != order_.end())
+          select(static_cast<std::size_t>(it - order_.begin()));
+        else
+          select_when_listed_ = *id;
       }
       notify("joined; the group's history arrives as it syncs", false);
       request({"group.list", Json::object(), NodeRequest::Purpose::group_list, "", "",
