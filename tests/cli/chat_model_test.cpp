@@ -265,6 +265,7 @@ TEST_CASE("wrap property over mixed scripts", "[chat]") {
   }
 }
 
+// Proves cutting to a width stops before a character that would not fit, keeping marks whole.
 TEST_CASE("truncate to width never cuts a character", "[chat]") {
   CHECK(truncate_to_width("hello", 3) == "hel");
   CHECK(truncate_to_width(cjk, 3) == "\u65E5");
@@ -333,6 +334,7 @@ TEST_CASE("input line editing over multi-byte text", "[chat]") {
   CHECK(in.text() == "a");
 }
 
+// Proves Up/Down walk the sent lines and return to the unsent draft; the history is bounded.
 TEST_CASE("input history with Up and Down keeps the draft", "[chat]") {
   InputLine in;
   in.remember("first");
@@ -377,6 +379,7 @@ TEST_CASE("input line scrolls horizontally around the cursor", "[chat]") {
 // ---------------------------------------------------------------------------------------------
 // Commands.
 
+// Proves every command of the issue parses, with its argument, case-insensitively.
 TEST_CASE("command parsing", "[chat]") {
   using K = Command::Kind;
   auto kind = [](std::string_view s) { return parse_command(s)->kind; };
