@@ -6,9 +6,11 @@
 //                                                              -> Persist (store) and Send (TCP)
 //
 // A request that changes a group is answered only after its events are committed to the store,
-// so what the CLI printed as done survives a crash. Store commits run on the loop: each is one
-// LMDB transaction (one fsync), and the Node batches what it admits (limits::batch_events_max),
-// so a commit holds the loop for milliseconds, not longer.
+// so what the CLI printed as done survives a crash. Events from peers are group-committed: what
+// the node hands over within group_commit_ms (100 ms) goes into one LMDB transaction (one
+// fsync); a crash inside that window loses only events that catch-up fetches again. Commits run
+// on the loop; the Node batches what it admits (limits::batch_events_max), so a commit holds the
+// loop for milliseconds, not longer.
 //
 // Single-threaded; everything runs on the loop thread. SIGINT and SIGTERM stop it gracefully:
 // stop accepting, flush links (bounded), close the store.

@@ -104,6 +104,8 @@ struct Transport::Impl {
     uv_getaddrinfo_t* resolve = nullptr;  // owned by its callback
     std::size_t writes_pending = 0;
     std::size_t write_bytes_pending = 0;
+    // Sends of the running drain, written as one uv_write (one syscall) when it ends.
+    Bytes outbox;
   };
   struct Write {
     uv_write_t req{};
@@ -144,6 +146,7 @@ struct Transport::Impl {
   Timer* tick = nullptr;
   bool pumping = false;
   bool pump_again = false;
+  std::vector<ConnId> outbox_conns;  // connections with bytes in their outbox
   std::map<std::string, Backoff> backoff;
   std::vector<char> read_buffer;
   std::function<void()> done;
@@ -572,6 +575,8 @@ struct Transport::Impl {
     impl->pump();
   }
 
+  // A node drain often emits several sends to one connection (a push, announcements, a
+  // catch-up batch): they are gathered per connection and written together when the drain ends.
   void send(node_output::Send&& s) {
     auto it = conns.find(s.conn);
     if (it == conns.end() || it->second->state != Conn::State::open) {
@@ -580,10 +585,32 @@ struct Transport::Impl {
     }
     if (s.bytes.empty()) return;
     Conn* c = it->second;
+    if (c->outbox.empty()) {
+      outbox_conns.push_back(c->id);
+      c->outbox = std::move(s.bytes);
+    } else {
+      c->outbox.insert(c->outbox.end(), s.bytes.begin(), s.bytes.end());
+    }
+  }
+
+  void flush_outboxes() {
+    std::vector<ConnId> ids;
+    ids.swap(outbox_conns);
+    for (ConnId id : ids) {
+      auto it = conns.find(id);
+      if (it != conns.end()) flush_outbox(it->second);
+    }
+  }
+
+  void flush_outbox(Conn* c) {
+    if (c->outbox.empty()) return;
+    Bytes bytes = std::move(c->outbox);
+    c->outbox = Bytes{};
+    if (c->state != Conn::State::open) return;
     auto* w = new Write;
     w->req.data = w;
     w->conn = c;
-    w->bytes = std::move(s.bytes);
+    w->bytes = std::move(bytes);
     const uv_buf_t buf = uv_buf_init(reinterpret_cast<char*>(w->bytes.data()),
                                      static_cast<unsigned>(w->bytes.size()));
     const int r = uv_write(&w->req, reinterpret_cast<uv_stream_t*>(&c->tcp), &buf, 1, on_write);
@@ -630,6 +657,7 @@ struct Transport::Impl {
       while (auto o = node->poll()) handle(std::move(*o));
     } while (pump_again);
     pumping = false;
+    flush_outboxes();
     arm();
   }
 
@@ -640,7 +668,10 @@ struct Transport::Impl {
       if (phase == Phase::running) send(std::move(*s));
     } else if (auto* cl = std::get_if<node_output::Close>(&o)) {
       auto it = conns.find(cl->conn);
-      if (it != conns.end()) close_gracefully(it->second, "closed by node");
+      if (it != conns.end()) {
+        flush_outbox(it->second);  // what the node sent before closing goes first
+        close_gracefully(it->second, "closed by node");
+      }
     } else if (app) {
       app(std::move(o));
     }
@@ -679,6 +710,7 @@ struct Transport::Impl {
     assert(phase != Phase::shutting_down && phase != Phase::done);
     phase = Phase::shutting_down;
     done = std::move(on_done);
+    flush_outboxes();
     note(LogLevel::info, "shutting down: " + std::to_string(conns.size()) + " connection(s)");
     for (Listener* l : listeners) {
       if (!uv_is_closing(reinterpret_cast<uv_handle_t*>(&l->tcp)))
