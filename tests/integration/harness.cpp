@@ -540,8 +540,17 @@ Cluster::Cluster() {
 }
 
 Cluster::~Cluster() {
-  // Stop in reverse order of creation; every node is reaped before the directory goes.
-  for (auto it = nodes_.rbegin(); it != nodes_.rend(); ++it) (*it)->stop();
+  // Stop in reverse order of creation; every node is reaped before the directory goes. A node
+  // still running must stop cleanly on SIGTERM (exit 0 within stop_bound): a crash, a hang or a
+  // sanitizer report at shutdown fails the test. Not while unwinding: the test already failed.
+  for (auto it = nodes_.rbegin(); it != nodes_.rend(); ++it) {
+    Node& node = **it;
+    const bool was_running = node.running();
+    auto status = node.stop();
+    if (was_running && status && !exited_cleanly(*status) && std::uncaught_exceptions() == 0)
+      FAIL_CHECK("[" << node.name()
+                     << "] qun node did not stop cleanly on SIGTERM: " << describe_status(*status));
+  }
   if (current_test_failed()) dump_logs();
   if (std::getenv("QUN_KEEP_TEST_DIRS") != nullptr) {
     std::cerr << "integration: kept test directory " << dir_ << "\n";

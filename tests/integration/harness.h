@@ -210,8 +210,9 @@ class Cluster {
   Cluster();
   Cluster(const Cluster&) = delete;
   Cluster& operator=(const Cluster&) = delete;
-  // Stops every node, prints the logs if the test failed, removes the directory (kept when
-  // QUN_KEEP_TEST_DIRS is set, for debugging).
+  // Stops every node (failing the test if one still running does not exit 0 on SIGTERM),
+  // prints the logs if the test failed, removes the directory (kept when QUN_KEEP_TEST_DIRS is
+  // set, for debugging).
   ~Cluster();
 
   const fs::path& dir() const { return dir_; }
