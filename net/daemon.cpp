@@ -44,7 +44,6 @@ constexpr Millis housekeeping_interval_ms = 1'000;
 // this node's own events are committed before their request is answered.
 constexpr Millis group_commit_ms = 100;
 // Peer addresses of each group saved for the next start (besides --peer and invite hints).
-constexpr Millis peer_save_interval_ms = 30'000;
 constexpr std::size_t saved_peers_max = 16;
 // `log` pages.
 constexpr std::size_t log_page_default = 50;
@@ -361,10 +360,7 @@ class Daemon {
       drop_group(it->first, "left");
       it = leaving_.erase(it);
     }
-    if (now - last_peer_save_ >= peer_save_interval_ms) {
-      last_peer_save_ = now;
-      save_peers();
-    }
+    save_peers();
   }
 
   void save_peers() {
@@ -374,13 +370,17 @@ class Daemon {
       if (p.id && p.established && !p.address.empty()) address_of[*p.id] = p.address;
     WriteBatch b;
     for (const auto& g : node_->groups()) {
-      Json list = Json::array();
+      std::vector<std::string> list;
       for (const auto& peer : node_->active_peers(g)) {
         auto it = address_of.find(peer);
         if (it != address_of.end() && list.size() < saved_peers_max) list.push_back(it->second);
       }
-      if (list.empty()) continue;
-      b.put_meta("peers/" + to_hex(g), control::encode(list));
+      std::sort(list.begin(), list.end());
+      // Written when the linked peers change (checked every second), so a node killed soon
+      // after its first link still finds its group at the next start.
+      if (list.empty() || saved_peers_[g] == list) continue;
+      saved_peers_[g] = list;
+      b.put_meta("peers/" + to_hex(g), control::encode(Json(list)));
     }
     if (b.empty()) return;
     if (auto r = store_->commit(b); !r.ok()) log(LogLevel::warn, "peers not saved: " + r.error().message());
@@ -1029,7 +1029,7 @@ class Daemon {
   std::size_t commit_events_ = 0;  // events in commit_batch_
   bool signals_ = false, timer_ = false, stopping_ = false;
   Millis started_ = 0;
-  Millis last_peer_save_ = 0;
+  std::map<Hash, std::vector<std::string>> saved_peers_;  // what save_peers last wrote
   std::map<Hash, PendingJoin> joins_;
   std::map<std::pair<Hash, std::string>, std::vector<Waiter>> serve_waiters_;
   std::map<ClientId, std::optional<Hash>> subscribers_;

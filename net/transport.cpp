@@ -257,6 +257,24 @@ struct Transport::Impl {
     impl->accept(l, server);
   }
 
+  // At the inbound limit, the oldest inbound connection whose handshake has not completed makes
+  // room: otherwise whoever holds inbound_conns_max idle sockets (each lasting until the
+  // handshake timeout) would keep every new peer out. A peer that completed its handshake has
+  // an identity the node can ban; those connections are never evicted here.
+  void evict_unauthenticated() {
+    std::optional<ConnId> oldest;
+    for (const auto& p : node->peers()) {
+      if (p.outbound || p.established) continue;
+      auto it = conns.find(p.conn);
+      if (it == conns.end() || it->second->state != Conn::State::open) continue;
+      if (!oldest || p.conn < *oldest) oldest = p.conn;
+    }
+    if (!oldest) return;
+    ++counters.conns_evicted;
+    close_conn(conns.at(*oldest), true, "evicted: handshake incomplete at inbound_conns_max");
+    pump();
+  }
+
   void accept(Listener* l, uv_stream_t* server) {
     Conn* c = new_conn(0, false, "");
     const int r = uv_accept(server, reinterpret_cast<uv_stream_t*>(&c->tcp));
@@ -270,6 +288,7 @@ struct Transport::Impl {
     int len = sizeof peer;
     if (uv_tcp_getpeername(&c->tcp, reinterpret_cast<sockaddr*>(&peer), &len) == 0)
       c->address = format_sockaddr(reinterpret_cast<const sockaddr*>(&peer));
+    if (driving() && inbound_open >= config.inbound_conns_max) evict_unauthenticated();
     if (!driving() || inbound_open >= config.inbound_conns_max) {
       ++counters.conns_refused;
       ++refused_unlogged;

@@ -61,7 +61,9 @@ namespace qun {
 struct TransportConfig {
   Millis redial_delay_ms_min = 500;  // per-address backoff after a failed dial, doubling
   Millis redial_delay_ms_max = 30'000;
-  std::size_t inbound_conns_max = 256;   // accepted connections beyond this are closed at once
+  // Inbound connections at once. At the limit the oldest whose handshake is incomplete is closed
+  // to make room; only when every inbound one is authenticated is a new one closed at once.
+  std::size_t inbound_conns_max = 256;
   Millis shutdown_flush_ms_max = 2'000;  // graceful shutdown waits at most this for queued writes
   std::size_t read_buffer_bytes = 64 * 1024;
 };
@@ -76,6 +78,7 @@ struct TransportCounters {
   std::uint64_t bytes_read = 0;
   std::uint64_t conns_accepted = 0;  // inbound connections handed to the node
   std::uint64_t conns_refused = 0;   // inbound connections closed at once (over the limit)
+  std::uint64_t conns_evicted = 0;   // unauthenticated inbound ones closed to make room
   std::uint64_t dials_started = 0;   // Dial outputs carried out (held ones included)
   std::uint64_t dials_failed = 0;    // ... that ended in on_closed before connecting
 };
