@@ -613,7 +613,8 @@ class Daemon {
     if (!opts_.relay) {
       const auto& hist = st.history;
       std::size_t scanned = 0;
-      for (std::size_t i = hist.size(); i > read_mark(g) && i > 0; --i) {
+      const std::size_t mark = read_mark(g);
+      for (std::size_t i = hist.size(); i > mark; --i) {
         const EventRecord* rec = r->group().find(hist[i - 1]);
         if (!rec || rec->event.kind != EventKind::post || rec->event.author == key_->public_key())
           continue;

@@ -23,38 +23,14 @@
 
 #include "net/control.h"
 #include "net/log_stderr.h"
+#include "tests/net/uv_loop.h"
 
 using namespace qun;
 using Json = control::Json;
 
 namespace {
 
-struct Loop {
-  uv_loop_t loop{};
-  Loop() { REQUIRE(uv_loop_init(&loop) == 0); }
-  ~Loop() {
-    uv_run(&loop, UV_RUN_DEFAULT);
-    uv_loop_close(&loop);
-  }
-  bool run_until(const std::function<bool()>& done, std::uint64_t timeout_ms = 5'000) {
-    auto* guard = new uv_timer_t;
-    bool expired = false;
-    uv_timer_init(&loop, guard);
-    guard->data = &expired;
-    uv_timer_start(
-        guard, [](uv_timer_t* t) { *static_cast<bool*>(t->data) = true; }, timeout_ms, 0);
-    while (!done() && !expired) uv_run(&loop, UV_RUN_ONCE);
-    uv_close(reinterpret_cast<uv_handle_t*>(guard),
-             [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); });
-    uv_run(&loop, UV_RUN_NOWAIT);
-    return done();
-  }
-  void finish() {
-    uv_run(&loop, UV_RUN_DEFAULT);
-    REQUIRE(uv_loop_close(&loop) == 0);  // every handle was closed and freed
-    REQUIRE(uv_loop_init(&loop) == 0);   // for the destructor
-  }
-};
+using test::Loop;
 
 // A fresh directory under the temp dir, removed at the end.
 struct TempDir {
