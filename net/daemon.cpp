@@ -698,6 +698,7 @@ class Daemon {
                   {"bytes_read", t.bytes_read},
                   {"conns_accepted", t.conns_accepted},
                   {"conns_refused", t.conns_refused},
+                  {"conns_evicted", t.conns_evicted},
                   {"dials_started", t.dials_started},
                   {"dials_failed", t.dials_failed}}},
                 {"overlay",
