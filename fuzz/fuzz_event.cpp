@@ -20,6 +20,16 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const ByteView input(data, size);
+  // The same bytes as an event inside a group message (group field elided).
+  Hash group;
+  group.bytes.fill(0x42);
+  if (auto in = decode_event_in(input, group); in.ok()) {
+    const Bytes again = encode_for_group_message(*in);
+    fuzz::check(again.size() == size && std::equal(again.begin(), again.end(), input.begin()),
+                "a decoded group-message event re-encodes to other bytes");
+    fuzz::check(in->encoded_bytes == encode(*in).size(), "encoded_bytes is not the full size");
+    fuzz::check(in->group_id() == group || in->kind == EventKind::create, "group not taken from the message");
+  }
   auto decoded = decode_event(input);
   if (!decoded.ok()) return 0;
   const Event& e = *decoded;

@@ -41,7 +41,7 @@ std::vector<WireMessage> wire_messages(const fuzz::Fixture& f) {
       wire::NeighborReply{f.group, true},
       wire::Disconnect{f.group},
       wire::Shuffle{f.group, false, {PeerInfo{f.keys[1].public_key(), "192.0.2.2:7412"}}},
-      wire::Events{f.group, {f.encoded[1], f.encoded[2]}, 0},
+      wire::Events{f.group, {encode_for_group_message(f.events[1]), encode_for_group_message(f.events[2])}, 0},
       wire::IHave{f.group, ids, std::vector<std::uint32_t>(ids.size(), 1)},
       wire::Graft{f.group, ids},
       wire::Prune{f.group},

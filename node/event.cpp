@@ -10,9 +10,11 @@ namespace {
 
 constexpr std::string_view signature_domain = "qun-event-v1";
 
-void write_body_fields(codec::Writer& w, const Event& e) {
+// elide_group: the wire form inside an Events message, which names the group once (the field
+// is written empty, as for create, and decode_event_in puts the group back).
+void write_body_fields(codec::Writer& w, const Event& e, bool elide_group = false) {
   w.uint(event_format_version);
-  if (e.kind == EventKind::create) {
+  if (e.kind == EventKind::create || elide_group) {
     w.bin(ByteView());
   } else {
     w.fixed(e.group);
@@ -73,7 +75,17 @@ bool verify_event(const Event& event) {
   return verify(event.author, signed_message(event.id), event.signature);
 }
 
-Result<Event> decode_event(ByteView bytes) {
+Bytes encode_for_group_message(const Event& event) {
+  codec::Writer w;
+  w.array(10);
+  write_body_fields(w, event, true);
+  w.fixed(event.signature);
+  return w.take();
+}
+
+namespace {
+
+Result<Event> decode_event_impl(ByteView bytes, const Hash* message_group) {
   const codec::DecodeLimits decode_limits{
       .bytes_max = limits::event_bytes_max,
       .array_max = std::max<std::size_t>(10, limits::parents_max),
@@ -91,9 +103,11 @@ Result<Event> decode_event(ByteView bytes) {
   QUN_TRY(auto kind, codec::uint(fields.ptr[6], event_kind_max, "kind"));
   if (kind == 0) return Error(Errc::malformed, "kind 0");
   e.kind = static_cast<EventKind>(kind);
-  if (e.kind == EventKind::create) {
-    QUN_TRY(auto empty, codec::bin(fields.ptr[1], 0, 0, "group of create"));
+  if (e.kind == EventKind::create || message_group) {
+    QUN_TRY(auto empty, codec::bin(fields.ptr[1], 0, 0,
+                                   message_group ? "group of an event in a group message" : "group of create"));
     (void)empty;
+    if (e.kind != EventKind::create) e.group = *message_group;
   } else {
     QUN_TRY(e.group, codec::fixed<Hash>(fields.ptr[1], "group"));
   }
@@ -120,14 +134,23 @@ Result<Event> decode_event(ByteView bytes) {
   QUN_TRY(e.signature, codec::fixed<Signature>(fields.ptr[9], "signature"));
 
   // Canonical form: the only accepted bytes are the ones we would write ourselves.
-  Bytes canonical = encode(e);
+  Bytes canonical = message_group ? encode_for_group_message(e) : encode(e);
   if (canonical.size() != bytes.size() ||
       !std::equal(canonical.begin(), canonical.end(), bytes.begin())) {
     return Error(Errc::malformed, "not in canonical form");
   }
   e.id = hash(encode_body(e));
-  e.encoded_bytes = bytes.size();
+  // The stored (full) size: the group field takes Hash::size() bytes more than the empty one.
+  e.encoded_bytes = bytes.size() + (message_group && e.kind != EventKind::create ? Hash::size() : 0);
   return e;
+}
+
+}  // namespace
+
+Result<Event> decode_event(ByteView bytes) { return decode_event_impl(bytes, nullptr); }
+
+Result<Event> decode_event_in(ByteView bytes, const Hash& group) {
+  return decode_event_impl(bytes, &group);
 }
 
 }  // namespace qun

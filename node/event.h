@@ -69,6 +69,13 @@ void sign_event(Event& event, const SigningKey& key);
 // range. Does not verify the signature (see verify_event) so callers can batch or skip it for
 // events read back from their own store. Errors: Errc::too_large, Errc::malformed.
 [[nodiscard]] Result<Event> decode_event(ByteView bytes);
+// The wire form of an event inside a group's Events message, which names the group once: the
+// group field is written empty (as in a create event), saving 32 bytes per event copy. The id,
+// the signature and the stored form are those of the full event.
+Bytes encode_for_group_message(const Event& event);
+// Strict decode of that form: as decode_event, with the group field empty and taken from the
+// message. A create event is the same in both forms (its group is its own id).
+[[nodiscard]] Result<Event> decode_event_in(ByteView bytes, const Hash& group);
 // True when the signature is the author's over the event id.
 [[nodiscard]] bool verify_event(const Event& event);
 

@@ -778,7 +778,7 @@ struct Node::Impl {
     std::vector<Event> events;
     events.reserve(m.events.size());
     for (const auto& bytes : m.events) {
-      auto e = decode_event(bytes);
+      auto e = decode_event_in(bytes, m.group);
       if (!e.ok()) return misbehave(now, c.id, "undecodable event: " + e.error().context());
       if (e->group_id() != m.group) return misbehave(now, c.id, "event of another group");
       events.push_back(std::move(e).value());
@@ -840,7 +840,7 @@ struct Node::Impl {
     std::vector<Bytes> batch;
     for (const auto& id : m.ids) {
       const EventRecord* rec = g.replica->group().find(id);
-      if (rec) batch.push_back(encode(rec->event));
+      if (rec) batch.push_back(encode_for_group_message(rec->event));
     }
     send_events(now, c, g.replica->id(), std::move(batch), wire::no_hops);
   }
@@ -947,7 +947,7 @@ struct Node::Impl {
       std::size_t bytes = 0;
       while (!q->second.empty() && batch.size() < wire_limits::events_max) {
         const EventRecord* rec = g.replica->group().find(q->second.front());
-        Bytes e = encode(rec->event);
+        Bytes e = encode_for_group_message(rec->event);
         if (!batch.empty() && bytes + e.size() > budget) break;
         bytes += e.size();
         batch.push_back(std::move(e));
@@ -1016,7 +1016,8 @@ struct Node::Impl {
     if (!delivered.empty()) out.push_back(node_output::Delivered{gid, std::move(delivered), from});
     // Eager push to the tree, lazy announcement to the rest.
     std::vector<Bytes> encoded;
-    for (const auto& id : report.admitted) encoded.push_back(encode(g.replica->group().find(id)->event));
+    for (const auto& id : report.admitted)
+      encoded.push_back(encode_for_group_message(g.replica->group().find(id)->event));
     for (const auto& [peer, conn] : g.active) {
       if (from && peer == *from) continue;
       if (g.lazy.count(peer)) {

@@ -254,7 +254,7 @@ TEST_CASE("invalid events are not spread and their sender is cut off", "[node][o
   HelloNonce nonce;
   nonce.bytes[0] = 1;
   CHECK_FALSE(rogue.send(mesh, wire::Hello{nonce, "", {group_tag(gid, nonce)}}));
-  CHECK(rogue.send(mesh, wire::Events{gid, {encode(bad)}, 0}));
+  CHECK(rogue.send(mesh, wire::Events{gid, {encode_for_group_message(bad)}, 0}));
   mesh.run(10'000);
   CHECK(mesh.members[0].node->stats().links_closed_misbehaving == 1);
   CHECK(mesh.members[0].node->stats().events_rejected == 1);
