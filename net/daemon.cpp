@@ -34,8 +34,10 @@ using ClientId = ControlServer::ClientId;
 // A `join` request is answered within this time even if no node of the group answered yet (the
 // CLI waits 60 s); the join itself goes on in the background and survives restarts.
 constexpr Millis join_answer_ms_max = 45'000;
-// A group this node left is kept (and synced) this long, so that the leave reaches peers.
+// A group this node left is kept (and synced, hidden from listings) at least this long so that
+// the leave reaches peers, and while no peer is linked for it, up to leave_linger_ms_max.
 constexpr Millis leave_linger_ms = 5'000;
+constexpr Millis leave_linger_ms_max = 10 * 60'000;
 constexpr Millis housekeeping_interval_ms = 1'000;
 // Group commit: events from peers are written together once this long has passed since the
 // first of them (one LMDB transaction and fsync instead of one per batch). net_bench at 20 nodes
@@ -356,7 +358,14 @@ class Daemon {
       }
     }
     for (auto it = leaving_.begin(); it != leaving_.end();) {
-      if (now < it->second) { ++it; continue; }
+      // Peers drop a former member soon after its leave arrives, so "was linked since leaving"
+      // (not "is linked now") tells that the leave went out.
+      Leaving& l = it->second;
+      l.linked = l.linked || !node_->active_peers(it->first).empty();
+      if (now < l.since + leave_linger_ms || (!l.linked && now < l.since + leave_linger_ms_max)) {
+        ++it;
+        continue;
+      }
       drop_group(it->first, "left");
       it = leaving_.erase(it);
     }
@@ -862,7 +871,7 @@ class Daemon {
     if (r->state().is_member(key_->public_key())) {
       QUN_TRY(Event e, r->leave(authoring()));
       QUN_TRY_VOID(publish(g, {e}));
-      leaving_[g] = transport_->now() + leave_linger_ms;
+      leaving_[g] = Leaving{transport_->now(), !node_->active_peers(g).empty()};
     } else {
       drop_group(g, "no longer a member");
     }
@@ -1035,7 +1044,11 @@ class Daemon {
   std::map<Hash, PendingJoin> joins_;
   std::map<std::pair<Hash, std::string>, std::vector<Waiter>> serve_waiters_;
   std::map<ClientId, std::optional<Hash>> subscribers_;
-  std::map<Hash, Millis> leaving_;  // group -> when to drop it
+  struct Leaving {
+    Millis since;  // when this node left
+    bool linked;   // a peer was linked for the group since then (the leave went out)
+  };
+  std::map<Hash, Leaving> leaving_;  // groups this node left, dropped once the leave went out
   std::optional<Error> persist_error_;
 };
 
