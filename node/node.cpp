@@ -816,7 +816,7 @@ struct Node::Impl {
   // Plumtree's optimisation: a lazy peer that is markedly closer to an event's author than the
   // eager path we received it by takes that path's place in the tree.
   void maybe_swap(Millis now, Overlay& g, const PublicKey& peer, const Hash& id, std::uint32_t hops) {
-    if (oc().flood || hops == wire::no_hops) return;
+    if (oc().flood || oc().tree_optimize_hops == 0 || hops == wire::no_hops) return;
     auto s = g.seen.find(id);
     if (s == g.seen.end() || s->second.hops == wire::no_hops || !s->second.from) return;
     if (hops + 1 + oc().tree_optimize_hops > s->second.hops) return;
