@@ -74,6 +74,13 @@ Hash two_members(Simulation& sim) {
   return g;
 }
 
+// The founder (node 0) names the relay in g and has it serve g; the relay accepts.
+void name_and_serve(Simulation& sim, const Hash& g, std::size_t relay) {
+  sim.set_relay(0, g, relay);
+  sim.request_serve(0, g, relay);
+  REQUIRE(await_answer(sim, 0, g).accepted);
+}
+
 }  // namespace
 
 // Proves (a): request_serve to a relay is accepted (ServeAnswer names the relay), the relay
@@ -141,9 +148,7 @@ TEST_CASE("relay: a returning member gets everything from the relay", "[sim][rel
   sim.add_node();
   const std::size_t relay = sim.add_relay();
   const Hash g = two_members(sim);
-  sim.set_relay(0, g, relay);
-  sim.request_serve(0, g, relay);
-  REQUIRE(await_answer(sim, 0, g).accepted);
+  name_and_serve(sim, g, relay);
   REQUIRE(sim.run_until([&] { return sim.converged(g); }, sim.now() + 10'000));
   // Both members keep the relay among their active peers.
   const PublicKey relay_id = sim.identity(relay).public_key();
@@ -187,9 +192,7 @@ TEST_CASE("relay: everything a relay holds is undecryptable", "[sim][relay]") {
   sim.add_node();
   const std::size_t relay = sim.add_relay();
   const Hash g = two_members(sim);
-  sim.set_relay(0, g, relay);
-  sim.request_serve(0, g, relay);
-  REQUIRE(await_answer(sim, 0, g).accepted);
+  name_and_serve(sim, g, relay);
   const std::string secret = "the owl flies at midnight 7f3a";
   std::vector<Hash> posts = sim.post(0, g, secret);
   sim.run_for(1'000);  // the reply comes after the post, in every order
