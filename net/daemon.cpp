@@ -809,16 +809,19 @@ class Daemon {
     const std::uint64_t expires_in = req.value("expires_ms", std::uint64_t{0});
     const std::uint64_t expires = expires_in == 0 ? invite_expiry_never_ms
                                                   : wall_ms() + expires_in;
-    // Hints for the joiner: this node, then the group's relays, then peers it is linked to.
+    // Hints for the joiner: this node, then the group's relays, then peers it is linked to, at
+    // most invite_peers_written_max of them (each one lengthens the code people copy).
     std::vector<std::string> peers{advertise_};
     for (const auto& [pk, address] : r->state().relays) peers.push_back(address);
     for (const auto& p : node_->peers())
       if (p.established && !p.address.empty()) peers.push_back(p.address);
     std::vector<std::string> unique;
-    for (const auto& p : peers)
-      if (std::find(unique.begin(), unique.end(), p) == unique.end() &&
-          unique.size() < invite_peers_max && !p.empty())
-        unique.push_back(p);
+    for (const auto& p : peers) {
+      auto canonical = canonical_invite_peer(p);
+      if (canonical && std::find(unique.begin(), unique.end(), *canonical) == unique.end() &&
+          unique.size() < invite_peers_written_max)
+        unique.push_back(*canonical);
+    }
     QUN_TRY(auto made, r->invite(authoring(), static_cast<std::uint32_t>(uses), expires, unique));
     QUN_TRY_VOID(publish(r->id(), {made.first}));
     return Json{{"code", encode_invite_code(made.second)}};

@@ -402,9 +402,10 @@ TEST_CASE("command parsing", "[chat]") {
 // Proves each bad command is refused with one line saying what is expected.
 TEST_CASE("command errors are one line", "[chat]") {
   const std::vector<std::string> bad = {
-      "/join",         "/join a b",       "/invite 0", "/invite lots", "/invite 10001",
-      "/kick",         "/kick bob carol", "/promote",  "/topic",       "/members now",
-      "/leave please", "/frobnicate",     "/",         "/join a\nb"};
+      "/join",        "/join \n ",    "/invite 0", "/invite lots",    "/invite 10001",
+      "/invite 5 5",  "/invite 7d 1h",  "/invite 0d", "/invite 3 7d 1", "/invite 53w",
+      "/kick",        "/kick bob carol", "/promote", "/topic",          "/members now",
+      "/leave please", "/frobnicate",   "/",         "/kick a\nb"};
   for (const auto& line : bad) {
     INFO(line);
     auto c = parse_command(line);
@@ -417,6 +418,35 @@ TEST_CASE("command errors are one line", "[chat]") {
   CHECK(parse_command("/frobnicate").error().context() ==
         "unknown command /frobnicate; /help lists the commands");
   CHECK_FALSE(parse_command("/topic " + std::string(limits::topic_bytes_max + 1, 'x')).ok());
+}
+
+// Proves a code pasted into /join broken over lines (the chat and terminals wrap long codes) is
+// taken whole, without the whitespace: before, "a command is one line" refused it.
+TEST_CASE("/join takes a code broken over lines", "[chat]") {
+  auto c = parse_command("/join qun2abc\ndef\r\n  ghi ");
+  REQUIRE(c.ok());
+  CHECK(c->kind == Command::Kind::join);
+  CHECK(c->arg == "qun2abcdefghi");
+  CHECK(parse_command("/JOIN\nqun2x")->arg == "qun2x");
+  CHECK_FALSE(parse_command("/joinx qun2").ok());
+}
+
+// Proves /invite takes a use count and an expiry in either order, with a unit, and sends the
+// expiry to the node (before, the chat always asked for an invite that never expires).
+TEST_CASE("/invite takes an expiry", "[chat]") {
+  CHECK(parse_command("/invite 7d")->expires_ms == 7 * 86'400'000LL);
+  CHECK(parse_command("/invite 7d")->uses == 1);
+  auto both = parse_command("/invite 3 12h");
+  REQUIRE(both.ok());
+  CHECK(both->uses == 3);
+  CHECK(both->expires_ms == 12 * 3'600'000LL);
+  CHECK(parse_command("/invite 12h 3")->uses == 3);
+  CHECK(parse_command("/invite")->expires_ms == 0);
+  CHECK(parse_expiry("90s").value() == 90'000);
+  CHECK(parse_expiry("2w").value() == 14 * 86'400'000LL);
+  CHECK_FALSE(parse_expiry("5").ok());
+  CHECK_FALSE(parse_expiry("0s").ok());
+  CHECK_FALSE(parse_expiry("99999999999d").ok());
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -679,6 +709,14 @@ TEST_CASE("commands reach the node", "[chat]") {
   REQUIRE(node.seen.back().op == "invite");
   CHECK(node.seen.back().args["uses"] == 3);
   CHECK(node.model.messages("g1")->back().text->find("qun1CODE") != std::string::npos);
+  CHECK(node.seen.back().args["expires_ms"] == 0);
+  node.type("/invite 2 12h");
+  node.key(Key::Kind::enter);
+  REQUIRE(node.seen.back().op == "invite");
+  CHECK(node.seen.back().args["uses"] == 2);
+  CHECK(node.seen.back().args["expires_ms"] == 12 * 3'600'000LL);
+  const auto& shown = *node.model.messages("g1");
+  CHECK(shown[shown.size() - 2].text->find("2 people, valid 12 hours") != std::string::npos);
 
   node.type("/members");
   node.key(Key::Kind::enter);
