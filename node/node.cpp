@@ -68,8 +68,13 @@ struct Node::Impl {
     // The peer's last hello, kept so that a group added later is matched against its tags.
     std::optional<HelloNonce> peer_nonce;
     std::set<GroupTag> peer_tags;
-    // A drain of this link is running further up the stack (see drain_link).
-    bool draining = false;
+    // Messages (chunks) queued by send() during the current input, written to the link when the
+    // input settles; outbox_bytes counts them as they will take on the wire.
+    std::deque<Bytes> outbox;
+    std::size_t outbox_bytes = 0;
+    // close() was decided during the current input: nothing more is sent or handled on it, and
+    // it is closed (Close output, forget) when the input settles.
+    bool closing = false;
   };
 
   struct ServeRequest {  // a request_serve awaiting its answer
@@ -137,6 +142,11 @@ struct Node::Impl {
   // Relay: requesters refused for a group after its probation (not admins), until when.
   std::map<std::pair<Hash, PublicKey>, Millis> serve_refusals;
   std::deque<NodeOutput> out;
+  // Connections with link outputs or queued sends to handle before the current input ends.
+  std::set<ConnId> dirty;
+  // Connections to close when the current input settles, in the order the closes were decided.
+  std::vector<ConnId> closing;
+  bool settling = false;
   ConnId next_conn = 1ull << 62;  // outbound ids, far from the driver's inbound ones
   Millis next_maintenance = 0;
   Millis next_fast = UINT64_MAX;  // graft, ihave flush, sync pump
@@ -152,7 +162,7 @@ struct Node::Impl {
 
   Conn* conn_to(const PublicKey& peer) {
     for (auto& [id, c] : conns)
-      if (c.established && c.peer && *c.peer == peer) return &c;
+      if (c.established && !c.closing && c.peer && *c.peer == peer) return &c;
     return nullptr;
   }
 
@@ -179,19 +189,25 @@ struct Node::Impl {
     return id;
   }
 
-  void close(Millis now, ConnId id, const std::string& why, bool misbehaved) {
+  // Decides to close a connection. Nothing more is sent or handled on it from now on; the Close
+  // output and the cleanup (forget) happen when the current input settles, after every loop
+  // that may be running over connections or a group's peers has finished.
+  void close(Millis now, ConnId id, const std::string& why, bool misbehaved,
+             LogLevel level = LogLevel::debug) {
     auto it = conns.find(id);
-    if (it == conns.end()) return;
+    if (it == conns.end() || it->second.closing) return;
+    Conn& c = it->second;
     if (misbehaved) {
       ++node.stats_.links_closed_misbehaving;
-      if (it->second.peer) ban(now, *it->second.peer);
+      if (c.peer) ban(now, *c.peer);
     }
-    note(misbehaved ? LogLevel::warn : LogLevel::debug,
+    note(misbehaved ? LogLevel::warn : level,
          "closing conn=" + std::to_string(id) +
-             (it->second.peer ? " peer=" + short_hex(*it->second.peer) : std::string()) +
-             " reason=" + why);
-    out.push_back(node_output::Close{id});
-    forget(now, id);
+             (c.peer ? " peer=" + short_hex(*c.peer) : std::string()) + " reason=" + why);
+    c.closing = true;
+    c.outbox.clear();
+    c.outbox_bytes = 0;
+    closing.push_back(id);
   }
 
   void ban(Millis now, const PublicKey& peer) {
@@ -252,20 +268,14 @@ struct Node::Impl {
     out.push_back(node_output::ServeAnswer{r.group, r.address, relay, accepted, std::move(reason)});
   }
 
-  // Writes Serve on every request whose link is up. Sends after the scan: a send can close a
-  // link, which edits the list.
+  // Writes Serve on every request whose link is up.
   void send_pending_serves(Millis now) {
-    std::vector<std::pair<ConnId, Hash>> ready;
     for (auto& r : serve_requests) {
       if (r.sent) continue;
       auto c = conns.find(r.conn);
-      if (c == conns.end() || !c->second.established) continue;
+      if (c == conns.end() || !c->second.established || c->second.closing) continue;
       r.sent = true;
-      ready.push_back({r.conn, r.group});
-    }
-    for (const auto& [conn, group] : ready) {
-      auto c = conns.find(conn);
-      if (c != conns.end()) send(now, c->second, wire::Serve{group});
+      send(now, c->second, wire::Serve{r.group});
     }
   }
 
@@ -313,8 +323,13 @@ struct Node::Impl {
     g.passive.emplace(address, id);
   }
 
+  // Queues a message for a connection. It only queues: the bytes reach the link and the
+  // driver when the current input settles (settle), so a send never handles other messages,
+  // never closes a connection under the caller, and invalidates no iterator or reference.
+  // A peer whose unsent and unflushed bytes pass conn_queue_bytes_max is not reading: its
+  // connection is closed (when the input settles) and nothing more is queued for it.
   void send(Millis now, Conn& c, const WireMessage& m) {
-    if (!c.link || !c.established) return;
+    if (!c.link || !c.established || c.closing) return;
     Bytes bytes = encode_wire(m);
     const std::size_t chunk = message_bytes_max - 1;
     std::size_t at = 0;
@@ -325,57 +340,88 @@ struct Node::Impl {
       piece.push_back(at + n < bytes.size() ? 1 : 0);
       piece.insert(piece.end(), bytes.begin() + static_cast<long>(at),
                    bytes.begin() + static_cast<long>(at + n));
-      if (auto r = c.link->send(now, piece); !r.ok()) {
-        note(LogLevel::warn, "send failed conn=" + std::to_string(c.id) + " " + r.error().message());
-        break;
-      }
+      c.outbox_bytes += frame_header_bytes + piece.size() + link_tag_bytes;
+      c.outbox.push_back(std::move(piece));
       at += n;
     } while (at < bytes.size());
     c.last_used = now;
-    drain_link(now, c);
+    dirty.insert(c.id);
+    if (queued(c) > oc().conn_queue_bytes_max) {
+      close(now, c.id, "peer is not reading (" + std::to_string(queued(c)) + " bytes queued)",
+            false, LogLevel::info);
+    }
   }
+
+  // Bytes queued for a connection and not yet written by the driver.
+  static std::size_t queued(const Conn& c) { return c.unflushed + c.outbox_bytes; }
 
   void send_to(Millis now, const PublicKey& peer, const WireMessage& m) {
     if (Conn* c = conn_to(peer)) send(now, *c, m);
   }
 
-  // Moves the link's outputs to ours; handles establishment, messages and closure.
-  // Moves the link's outputs out: bytes to send, and received messages to their handlers. A
-  // handler that sends calls this again for the same link; that nested call returns at once and
-  // the running loop picks the new outputs up, so handling never nests: a handler's iterators
-  // and references stay valid across a send, and messages are handled one after another.
-  void drain_link(Millis now, Conn& c) {
-    const ConnId id = c.id;
-    if (c.draining) return;
-    c.draining = true;
-    drain_link_outputs(now, id);
-    if (auto it = conns.find(id); it != conns.end()) it->second.draining = false;
+  // Ends an input: handles every link's outputs (handshake bytes, establishment, received
+  // messages, closure) and writes what the input queued on each connection, until no link has
+  // anything left; then applies the closes decided during the input. Handlers run here one
+  // message after another, each free to send (queue) and close (decide) without re-entering
+  // the engine. Every public input calls this last, once.
+  void settle(Millis now) {
+    assert(!settling && "an input re-entered the engine");
+    settling = true;
+    while (true) {
+      if (!dirty.empty()) {
+        const ConnId id = *dirty.begin();
+        dirty.erase(dirty.begin());
+        settle_conn(now, id);
+        continue;
+      }
+      if (closing.empty()) break;
+      std::vector<ConnId> ids = std::move(closing);
+      closing.clear();
+      for (ConnId id : ids) {
+        if (!conns.count(id)) continue;
+        out.push_back(node_output::Close{id});
+        forget(now, id);
+      }
+    }
+    settling = false;
   }
 
-  void drain_link_outputs(Millis now, ConnId id) {
+  void settle_conn(Millis now, ConnId id) {
     while (true) {
       auto it = conns.find(id);
       if (it == conns.end() || !it->second.link) return;
-      auto o = it->second.link->poll();
-      if (!o) return;
-      Conn& cc = it->second;
-      if (auto* s = std::get_if<link_output::SendBytes>(&*o)) {
-        cc.bytes_sent += s->bytes.size();
-        cc.unflushed += s->bytes.size();
-        node.stats_.bytes_sent += s->bytes.size();
-        out.push_back(node_output::Send{id, std::move(s->bytes)});
-        if (cc.unflushed > oc().conn_queue_bytes_max) {
-          close(now, id, "peer is not reading", false);
-          return;
-        }
-      } else if (auto* e = std::get_if<link_output::Established>(&*o)) {
-        on_established(now, cc, e->peer);
-      } else if (auto* r = std::get_if<link_output::Received>(&*o)) {
-        on_message_chunk(now, cc, r->message);
-      } else if (auto* cl = std::get_if<link_output::Closed>(&*o)) {
-        close(now, id, close_reason_name(cl->reason), cl->reason != CloseReason::handshake_timeout);
-        return;
+      Conn& c = it->second;
+      if (c.closing) return;
+      if (auto o = c.link->poll()) {
+        on_link_output(now, c, *o);
+        continue;
       }
+      if (c.outbox.empty()) return;
+      // The link's queue is empty here, so one message always fits (queued_bytes_max).
+      Bytes piece = std::move(c.outbox.front());
+      c.outbox.pop_front();
+      c.outbox_bytes -= std::min(c.outbox_bytes, frame_header_bytes + piece.size() + link_tag_bytes);
+      if (auto r = c.link->send(now, piece); !r.ok()) {
+        note(LogLevel::warn, "send failed conn=" + std::to_string(id) + " " + r.error().message());
+        c.outbox.clear();
+        c.outbox_bytes = 0;
+      }
+    }
+  }
+
+  void on_link_output(Millis now, Conn& c, LinkOutput& o) {
+    if (auto* s = std::get_if<link_output::SendBytes>(&o)) {
+      c.bytes_sent += s->bytes.size();
+      c.unflushed += s->bytes.size();
+      node.stats_.bytes_sent += s->bytes.size();
+      out.push_back(node_output::Send{c.id, std::move(s->bytes)});
+    } else if (auto* e = std::get_if<link_output::Established>(&o)) {
+      on_established(now, c, e->peer);
+    } else if (auto* r = std::get_if<link_output::Received>(&o)) {
+      on_message_chunk(now, c, r->message);
+    } else if (auto* cl = std::get_if<link_output::Closed>(&o)) {
+      close(now, c.id, close_reason_name(cl->reason),
+            cl->reason != CloseReason::handshake_timeout);
     }
   }
 
@@ -386,7 +432,8 @@ struct Node::Impl {
     if (b != banned.end() && b->second > now) return close(now, id, "banned peer", false);
     // One connection per peer: the one dialed by the smaller id wins, on both sides.
     for (auto& [oid, other] : conns) {
-      if (oid == id || !other.established || !other.peer || *other.peer != peer) continue;
+      if (oid == id || !other.established || other.closing || !other.peer || *other.peer != peer)
+        continue;
       const bool i_am_smaller = self.public_key() < peer;
       const bool keep_new = c.outbound == i_am_smaller;
       if (keep_new && other.outbound != c.outbound) {
@@ -395,12 +442,11 @@ struct Node::Impl {
       }
       return close(now, id, "duplicate connection", false);
     }
-    Conn& cc = conns.at(id);
-    cc.peer = peer;
-    cc.established = true;
-    rng.fill(cc.my_nonce.bytes);
+    c.peer = peer;
+    c.established = true;
+    rng.fill(c.my_nonce.bytes);
     note(LogLevel::info, "link up conn=" + std::to_string(id) + " peer=" + short_hex(peer));
-    send_hello(now, cc);
+    send_hello(now, c);
     send_pending_serves(now);
   }
 
@@ -501,7 +547,6 @@ struct Node::Impl {
 
   // A peer asks this node to store and forward a group.
   void on_serve(Millis now, Conn& c, const wire::Serve& m) {
-    const ConnId id = c.id;
     const PublicKey peer = *c.peer;
     auto reply = [&](bool accepted, std::string reason) {
       if (reason.size() > wire_limits::reason_bytes_max) {
@@ -512,8 +557,7 @@ struct Node::Impl {
         note(LogLevel::info, "serve refused group=" + short_hex(m.group) + " peer=" +
                                  short_hex(peer) + " reason=" + reason);
       }
-      auto it = conns.find(id);
-      if (it != conns.end()) send(now, it->second, wire::ServeReply{m.group, accepted, reason});
+      send(now, c, wire::ServeReply{m.group, accepted, reason});
     };
     if (!config().relay) return reply(false, "not a relay");
     if (auto held = groups.find(m.group); held != groups.end()) {
@@ -539,7 +583,7 @@ struct Node::Impl {
     // group shared, and catch-up runs as on any link.
     std::vector<std::string> hints;
     if (!c.address.empty()) hints.push_back(c.address);
-    node.add_group(now, std::make_unique<Replica>(m.group, nullptr), hints);
+    add_group(now, std::make_unique<Replica>(m.group, nullptr), hints);
     groups.at(m.group).probation = Overlay::Probation{{peer}, {}, now};
     reply(true, "");
   }
@@ -602,7 +646,7 @@ struct Node::Impl {
     }
     note(LogLevel::warn, "dropping group=" + short_hex(gid) + " reason=" + why);
     ++node.stats_.groups_dropped;
-    node.remove_group(now, gid);
+    remove_group(now, gid);
     // Outputs not yet drained that would have the driver store (or show) part of the group: the
     // replica they refer to is gone, and GroupDropped deletes what was stored before.
     std::erase_if(out, [&](const NodeOutput& o) {
@@ -919,26 +963,17 @@ struct Node::Impl {
     if (!batch.empty()) send(now, c, wire::Events{gid, std::move(batch), hops});
   }
 
-  // Sends the next catch-up batches to one peer.
-  //
-  // send() drains the link, which may handle the peer's messages (a new Heads request replaces
-  // this queue) or close the connection (which erases it): so the queue and the connection are
-  // looked up again after every send, never kept across one.
-  // Within a drain of the peer's link (a Heads request being handled), sent bytes reach
-  // c->unflushed only when that drain resumes, so the window also counts what this call sent.
+  // Sends the next catch-up batches to one peer, within send_window_bytes of unflushed bytes.
   void pump(Millis now, Overlay& g, const PublicKey& peer) {
-    std::optional<std::size_t> unflushed_at_start;
-    std::size_t sent_here = 0;
-    for (std::size_t b = 0; b < sync_batches_per_pump; ++b) {
-      auto q = g.sync_out.find(peer);
-      if (q == g.sync_out.end()) return;
-      Conn* c = conn_to(peer);
-      if (!c || q->second.empty()) {
-        g.sync_out.erase(q);
-        return;
-      }
-      if (!unflushed_at_start) unflushed_at_start = c->unflushed;
-      const std::size_t in_flight = std::max(c->unflushed, *unflushed_at_start + sent_here);
+    auto q = g.sync_out.find(peer);
+    if (q == g.sync_out.end()) return;
+    Conn* c = conn_to(peer);
+    if (!c) {
+      g.sync_out.erase(q);
+      return;
+    }
+    for (std::size_t b = 0; b < sync_batches_per_pump && !q->second.empty(); ++b) {
+      const std::size_t in_flight = queued(*c);
       if (in_flight >= oc().send_window_bytes) break;
       // A batch fills what is left of the window (but always carries at least one event).
       const std::size_t budget =
@@ -953,12 +988,9 @@ struct Node::Impl {
         batch.push_back(std::move(e));
         q->second.pop_front();
       }
-      sent_here += bytes;
       send(now, *c, wire::Events{g.replica->id(), std::move(batch), wire::no_hops});
     }
-    auto q = g.sync_out.find(peer);
-    if (q == g.sync_out.end()) return;
-    if (q->second.empty()) {
+    if (q->second.empty() || c->closing) {
       g.sync_out.erase(q);
     } else {
       next_fast = std::min(next_fast, now + sync_pump_ms);
@@ -1032,6 +1064,43 @@ struct Node::Impl {
     shun_former_members(now, g, gid);
   }
 
+  // ---------------------------------------------------------------- groups
+
+  void add_group(Millis now, std::unique_ptr<Replica> replica,
+                 const std::vector<std::string>& peer_addresses) {
+    const Hash gid = replica->id();
+    auto& g = groups[gid];
+    g.replica = std::move(replica);
+    g.next_shuffle = now + rng.uniform(oc().shuffle_interval_ms);
+    g.next_sync = now + rng.uniform(oc().sync_interval_ms);
+    g.next_explore = now + rng.uniform(oc().explore_interval_ms);
+    g.bytes = 0;
+    for (const EventRecord* rec : g.replica->group().ordered()) g.bytes += stored_bytes(rec->event);
+    // A relay's group loaded without its create event (taken on, then restarted before the data
+    // came): it gets the same bounded wait for data as a fresh one.
+    if (config().relay && !g.replica->state().created) g.probation = Overlay::Probation{{}, {}, now};
+    for (const auto& a : peer_addresses) remember(g, a, std::nullopt);
+    sync_relays(g);
+    // Tell connected peers: the new group may be one we share. And match it against the tags
+    // they sent us, so that each side starts the group's overlay on the links it already has.
+    for (auto& [cid, c] : conns)
+      if (c.established) send_hello(now, c);
+    for (auto& [cid, c] : conns)
+      if (c.established && !c.closing) match_groups(now, c);
+    next_maintenance = now;
+  }
+
+  void remove_group(Millis now, const Hash& gid) {
+    auto it = groups.find(gid);
+    if (it == groups.end()) return;
+    for (const auto& [peer, conn] : it->second.active) send_to(now, peer, wire::Disconnect{gid});
+    groups.erase(it);
+    for (auto& [cid, c] : conns) {
+      c.shared.erase(gid);
+      if (c.established) send_hello(now, c);
+    }
+  }
+
   // ---------------------------------------------------------------- timers
 
   void fast_timers(Millis now) {
@@ -1039,10 +1108,7 @@ struct Node::Impl {
     send_pending_serves(now);
     for (auto& [gid, g] : groups) {
       // Lazy announcements.
-      for (auto it = g.ihave_out.begin(); it != g.ihave_out.end();) {
-        std::vector<Hash> ids = std::move(it->second);
-        const PublicKey peer = it->first;
-        it = g.ihave_out.erase(it);
+      for (const auto& [peer, ids] : g.ihave_out) {
         for (std::size_t at = 0; at < ids.size(); at += wire_limits::ids_max) {
           std::vector<Hash> part(ids.begin() + static_cast<long>(at),
                                  ids.begin() + static_cast<long>(std::min(ids.size(), at + wire_limits::ids_max)));
@@ -1054,6 +1120,7 @@ struct Node::Impl {
           send_to(now, peer, wire::IHave{gid, std::move(part), std::move(distances)});
         }
       }
+      g.ihave_out.clear();
       // Grafts for announced events that did not arrive by push.
       std::map<PublicKey, std::vector<Hash>> grafts;
       for (auto it = g.missing.begin(); it != g.missing.end();) {
@@ -1077,7 +1144,7 @@ struct Node::Impl {
         ++node.stats_.grafts_sent;
         send_to(now, peer, wire::Graft{gid, std::move(ids)});
       }
-      // Catch-up.
+      // Catch-up (pump erases a peer's queue once it is sent).
       std::vector<PublicKey> pumping;
       for (const auto& [peer, q] : g.sync_out) pumping.push_back(peer);
       for (const auto& peer : pumping) pump(now, g, peer);
@@ -1160,12 +1227,11 @@ struct Node::Impl {
       }
     }
     // Expire dials and close idle connections.
-    std::vector<ConnId> stale;
     for (const auto& [cid, c] : conns) {
-      if (!c.established && now >= c.opened_at + oc().dial_timeout_ms) stale.push_back(cid);
-      if (c.established && now >= c.last_used + idle_close_ms && !in_use(c)) stale.push_back(cid);
+      if (!c.established && now >= c.opened_at + oc().dial_timeout_ms) close(now, cid, "idle", false);
+      if (c.established && now >= c.last_used + idle_close_ms && !in_use(c))
+        close(now, cid, "idle", false);
     }
-    for (auto cid : stale) close(now, cid, "idle", false);
     for (auto& [gid, g] : groups)
       for (auto it = g.fetching.begin(); it != g.fetching.end();)
         it = it->second <= now ? g.fetching.erase(it) : std::next(it);
@@ -1192,53 +1258,13 @@ const PublicKey& Node::id() const { return impl_->self.public_key(); }
 
 void Node::add_group(Millis now, std::unique_ptr<Replica> replica,
                      const std::vector<std::string>& peer_addresses) {
-  const Hash gid = replica->id();
-  auto& g = impl_->groups[gid];
-  g.replica = std::move(replica);
-  g.next_shuffle = now + impl_->rng.uniform(config_.overlay.shuffle_interval_ms);
-  g.next_sync = now + impl_->rng.uniform(config_.overlay.sync_interval_ms);
-  g.next_explore = now + impl_->rng.uniform(config_.overlay.explore_interval_ms);
-  g.bytes = 0;
-  for (const EventRecord* rec : g.replica->group().ordered()) g.bytes += stored_bytes(rec->event);
-  // A relay's group loaded without its create event (taken on, then restarted before the data
-  // came): it gets the same bounded wait for data as a fresh one.
-  if (config_.relay && !g.replica->state().created)
-    g.probation = Impl::Overlay::Probation{{}, {}, now};
-  for (const auto& a : peer_addresses) impl_->remember(g, a, std::nullopt);
-  impl_->sync_relays(g);
-  // Tell connected peers: the new group may be one we share. And match it against the tags
-  // they sent us, so that each side starts the group's overlay on the links it already has.
-  std::vector<ConnId> ids;
-  for (auto& [cid, c] : impl_->conns)
-    if (c.established) ids.push_back(cid);
-  for (ConnId cid : ids) {
-    auto it = impl_->conns.find(cid);
-    if (it != impl_->conns.end()) impl_->send_hello(now, it->second);
-  }
-  for (ConnId cid : ids) {
-    auto it = impl_->conns.find(cid);
-    if (it != impl_->conns.end()) impl_->match_groups(now, it->second);
-  }
-  impl_->next_maintenance = now;
+  impl_->add_group(now, std::move(replica), peer_addresses);
+  impl_->settle(now);
 }
 
 void Node::remove_group(Millis now, const Hash& group) {
-  auto it = impl_->groups.find(group);
-  if (it == impl_->groups.end()) return;
-  std::vector<PublicKey> active;
-  for (const auto& [peer, conn] : it->second.active) active.push_back(peer);
-  for (const auto& peer : active) impl_->send_to(now, peer, wire::Disconnect{group});
-  impl_->groups.erase(group);
-  // Sending can close a link, so walk ids rather than the map.
-  std::vector<ConnId> ids;
-  for (auto& [cid, c] : impl_->conns) {
-    c.shared.erase(group);
-    if (c.established) ids.push_back(cid);
-  }
-  for (ConnId cid : ids) {
-    auto c = impl_->conns.find(cid);
-    if (c != impl_->conns.end()) impl_->send_hello(now, c->second);
-  }
+  impl_->remove_group(now, group);
+  impl_->settle(now);
 }
 
 Replica* Node::group(const Hash& id) {
@@ -1272,6 +1298,7 @@ void Node::publish(Millis now, const Hash& group, const std::vector<Event>& even
   for (const auto& e : events)
     if (it->second.replica->group().has(e.id)) report.admitted.push_back(e.id);
   impl_->after_admit(now, it->second, group, report, std::nullopt, 0);
+  impl_->settle(now);
 }
 
 void Node::on_connected(Millis now, ConnId conn, bool outbound) {
@@ -1281,7 +1308,7 @@ void Node::on_connected(Millis now, ConnId conn, bool outbound) {
     auto it = impl.conns.find(conn);
     if (it == impl.conns.end()) return;
     it->second.link.emplace(Link::initiator(now, impl.self, it->second.expected, impl.rng, lc));
-    impl.drain_link(now, it->second);
+    impl.dirty.insert(conn);
   } else {
     assert(conn < (1ull << 62) && "inbound connection ids are below 2^62 (node.h)");
     if (impl.conns.size() >= connections_max) {
@@ -1294,8 +1321,9 @@ void Node::on_connected(Millis now, ConnId conn, bool outbound) {
     c.opened_at = now;
     c.last_used = now;
     c.link.emplace(Link::responder(now, impl.self, impl.rng, lc));
-    impl.drain_link(now, c);
+    impl.dirty.insert(conn);
   }
+  impl.settle(now);
 }
 
 void Node::on_bytes(Millis now, ConnId conn, ByteView bytes) {
@@ -1303,7 +1331,8 @@ void Node::on_bytes(Millis now, ConnId conn, ByteView bytes) {
   if (it == impl_->conns.end() || !it->second.link) return;
   stats_.bytes_received += bytes.size();
   it->second.link->on_bytes(now, bytes);
-  impl_->drain_link(now, it->second);
+  impl_->dirty.insert(conn);
+  impl_->settle(now);
 }
 
 void Node::on_closed(Millis now, ConnId conn) { impl_->forget(now, conn); }
@@ -1316,17 +1345,15 @@ void Node::on_flushed(Millis, ConnId conn, std::size_t bytes) {
 
 void Node::on_tick(Millis now) {
   auto& impl = *impl_;
-  std::vector<ConnId> ids;
-  for (auto& [id, c] : impl.conns)
-    if (c.link && c.link->next_deadline() && *c.link->next_deadline() <= now) ids.push_back(id);
-  for (auto id : ids) {
-    auto it = impl.conns.find(id);
-    if (it == impl.conns.end()) continue;
-    it->second.link->on_tick(now);
-    impl.drain_link(now, it->second);
+  for (auto& [id, c] : impl.conns) {
+    if (c.link && c.link->next_deadline() && *c.link->next_deadline() <= now) {
+      c.link->on_tick(now);
+      impl.dirty.insert(id);
+    }
   }
   if (now >= impl.next_fast) impl.fast_timers(now);
   if (now >= impl.next_maintenance) impl.maintenance(now);
+  impl.settle(now);
 }
 
 std::optional<NodeOutput> Node::poll() {
@@ -1401,6 +1428,7 @@ void Node::request_serve(Millis now, const Hash& group, const std::string& relay
   r.conn = *conn;
   impl.serve_requests.push_back(r);
   impl.send_pending_serves(now);
+  impl.settle(now);
 }
 
 }  // namespace qun

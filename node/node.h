@@ -17,6 +17,10 @@
 //    kernel), report them with on_flushed. The node keeps at most send_window_bytes of catch-up
 //    unflushed per connection and closes a connection whose unflushed bytes pass
 //    conn_queue_bytes_max (a peer that does not read).
+//  - Inside, an input never re-enters the engine: handlers only queue messages on a connection,
+//    and the queued bytes reach the links, and the Send outputs, once at the end of the input,
+//    when the links' received messages are handled too; a close decided during the input (a
+//    peer not reading, misbehaving) takes effect, as a Close output, at its end.
 //  - Connection ids are the driver's: Dial outputs name a new id for an outbound connection
 //    (numbered from 2^62 up); the driver assigns ids below 2^62 to inbound ones. Call on_closed
 //    exactly once per id it learned of.

@@ -5,7 +5,9 @@
 
 #include <deque>
 #include <map>
+#include <set>
 
+#include "node/limits.h"
 #include "node/node.h"
 #include "tests/node/fixture.h"
 
@@ -30,6 +32,10 @@ struct Mesh {
   ConnId next_inbound = 1;
   Millis now = 0;
   std::size_t sends = 0;
+  // Members that are stopped (like a process under SIGSTOP): they get no input, and bytes sent
+  // to them are neither read nor reported flushed (they wait here, as in a full TCP window).
+  std::set<std::size_t> stopped;
+  std::vector<std::pair<std::size_t, Bytes>> held;
 
   std::size_t add(NodeConfig config = {}) {
     std::size_t i = members.size();
@@ -62,6 +68,10 @@ struct Mesh {
         ++sends;
         auto w = wires.find({i, s->conn});
         if (w == wires.end()) continue;
+        if (stopped.count(w->second.first)) {
+          held.push_back({w->second.first, std::move(s->bytes)});
+          continue;
+        }
         members[i].node->on_flushed(now, s->conn, s->bytes.size());
         members[w->second.first].node->on_bytes(now, w->second.second, s->bytes);
         drain(w->second.first);
@@ -84,11 +94,13 @@ struct Mesh {
     step();
     while (true) {
       Millis next = UINT64_MAX;
-      for (auto& m : members)
-        if (auto d = m.node->next_deadline()) next = std::min(next, *d);
+      for (std::size_t i = 0; i < members.size(); ++i)
+        if (auto d = members[i].node->next_deadline(); d && !stopped.count(i))
+          next = std::min(next, *d);
       if (next > until) break;
       now = std::max(now, next);
       for (std::size_t i = 0; i < members.size(); ++i) {
+        if (stopped.count(i)) continue;
         auto d = members[i].node->next_deadline();
         if (d && *d <= now) {
           members[i].node->on_tick(now);
@@ -315,4 +327,40 @@ TEST_CASE("catch-up waits for the peer to read", "[node][overlay]") {
     if (p.conn == rogue.conn) to_rogue = p.bytes_sent;
   CHECK(to_rogue > 0);
   CHECK(to_rogue < 2 * small.overlay.send_window_bytes);
+}
+
+// Proves finding 1 of issue 10 is gone: a member pushing large posts while one active peer does
+// not read makes every node that forwards to it close that peer ("peer is not reading") in the
+// middle of its loop over the group's active peers. That close used to erase the map entry the
+// loop stood on (SIGSEGV, or a use-after-free under ASan/valgrind). Now every node survives,
+// closes the stopped peer, and the others keep delivering.
+TEST_CASE("a peer that stops reading under a flood of large posts is closed, nobody crashes",
+          "[node][overlay]") {
+  Mesh mesh;
+  NodeConfig small;
+  small.overlay.conn_queue_bytes_max = 512 * 1024;
+  for (int i = 0; i < 5; ++i) mesh.add(small);
+  Hash gid = make_group(mesh, 5);
+  mesh.run(5'000);
+  // Everybody is an active peer of everybody (5 members, active_target 5).
+  REQUIRE(mesh.members[0].node->active_peers(gid).size() == 4);
+  const std::size_t slow = 4;
+  mesh.stopped.insert(slow);
+  std::vector<Hash> posted;
+  const std::string big(limits::post_text_bytes_max, 'x');
+  for (int k = 0; k < 60; ++k) {
+    auto ev = must(mesh.members[1].node->group(gid)->post(mesh.at(1), big));
+    for (const auto& e : ev) posted.push_back(e.id);
+    mesh.members[1].node->publish(mesh.now, gid, ev);
+    mesh.drain(1);
+    mesh.run(mesh.now + 50);
+  }
+  mesh.run(mesh.now + 5'000);
+  for (std::size_t i = 0; i < slow; ++i) {
+    INFO("member " << i);
+    const Replica* r = mesh.members[i].node->group(gid);
+    for (const auto& id : posted) CHECK(r->group().has(id));
+    for (const auto& p : mesh.members[i].node->active_peers(gid))
+      CHECK(p != mesh.members[slow].key->public_key());
+  }
 }
