@@ -28,9 +28,33 @@ void persist_into(WriteBatch& batch, const Replica& replica, const IngestReport&
                   const std::vector<BundleKey>& new_keys, const SymmetricKey* storage_key);
 
 // Reads a group back: events in stored order, then pending events, then keys. self and
-// storage_key are null for a relay. Errors: Errc::not_found (no such group), Errc::malformed (a
-// stored event or key that does not decode: the database is damaged), store errors.
+// storage_key are null for a relay. Errors: Errc::not_found (no such group), Errc::malformed (the
+// database is damaged: a group record, stored event or order entry that does not read, or fewer
+// events admitted than the group record counts), Errc::decrypt_failed (a stored key that does
+// not open), store errors. Any error means the group cannot be trusted as loaded: the caller
+// reports it as damaged and may salvage_replica() it.
 [[nodiscard]] Result<Replica> load_replica(const Store& store, const Hash& group,
                                            const SigningKey* self, const SymmetricKey* storage_key);
+
+// What salvage_replica kept and lost.
+struct Salvage {
+  Replica replica;
+  std::size_t events_kept = 0;     // events admitted into the salvaged replica (pending excluded)
+  std::size_t events_unread = 0;   // stored events that did not read or decode, dropped
+  std::size_t keys_unread = 0;     // stored keys that did not open, dropped
+  bool scans_complete = true;      // false when a table could not be read to its end
+};
+
+// Rebuilds a damaged group from whatever of it still reads: every event reachable through the
+// order or the arrival table that decodes to its own id and belongs to the group, the pending
+// events that decode, and the keys that open. Never fails: what does not read is counted and
+// left out, so that catch-up fetches it again from peers. The caller writes the result back
+// with rewrite_into.
+Salvage salvage_replica(const Store& store, const Hash& group, const SigningKey* self,
+                        const SymmetricKey* storage_key);
+
+// Appends to `batch` the deletion of everything stored of the group and then the whole replica:
+// events, heads, pending, keys and group record.
+void rewrite_into(WriteBatch& batch, const Replica& replica, const SymmetricKey* storage_key);
 
 }  // namespace qun

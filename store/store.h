@@ -15,6 +15,16 @@
 //   groups   group -> bytes                  a group's state record (opaque to the store)
 //   keys     group|epoch_be64|key_id -> bytes  group epoch keys (the node encrypts them at rest)
 //
+// Damage. A damaged file is an operating error, never a crash: open() reads LMDB's two meta
+// pages with pread() before LMDB maps the file and refuses a file shorter than its last commit
+// wrote (LMDB would SIGBUS at the first read past the end); every value a read returns is
+// checked to lie inside the file before it is copied; LMDB's own checks (MDB_CORRUPTED,
+// MDB_PAGE_NOTFOUND) and ours come back as Errc::malformed, "the database file F is damaged
+// (...)". What stays out of reach is a file truncated by someone else while it is mapped: that
+// still faults, as does damage inside LMDB's own page structure (LMDB keeps no checksums and
+// trusts the offsets in its pages); exit_on_damage_fault() turns such a fault into one line and
+// an exit status.
+//
 // Thread-safety: one Store per process; use it from one thread.
 #pragma once
 
@@ -23,6 +33,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "crypto/bytes.h"
@@ -37,6 +48,15 @@ struct StoreOptions {
   // LMDB map size: the most the database may hold. Past it, commits fail with Errc::disk_full.
   std::size_t map_bytes = std::size_t{1} << 32;  // 4 GiB of address space, not of disk
 };
+
+// LMDB reports a short write as EIO ("Input/output error"), and a short write is how a full
+// file system usually shows: a commit that fails with EIO while the file system has less than
+// this free is reported as a full disk. 1 MiB is 256 pages of 4 KiB, more than one group commit
+// of small events writes, and far below what any working node has free.
+inline constexpr std::uint64_t disk_full_free_bytes = std::uint64_t{1} << 20;
+
+// The exit status of a process that exit_on_damage_fault() ended: EX_IOERR of sysexits.h.
+inline constexpr int map_fault_exit_status = 74;
 
 // One batch of writes, applied atomically by Store::commit. Operations apply in the order added.
 class WriteBatch {
@@ -80,15 +100,22 @@ struct StoredKey {
 class Store {
  public:
   // Creates the directory's database if absent. Errors: Errc::io (cannot create or open),
-  // Errc::version_mismatch (a database of another schema version; message names both).
+  // Errc::version_mismatch (a database of another schema version; message names both),
+  // Errc::malformed (the data file is damaged: truncated, or meta pages or tables that do not
+  // read; the message names the file and says what to do).
   [[nodiscard]] static Result<std::unique_ptr<Store>> open(const std::string& dir,
                                                            const StoreOptions& options = {});
   ~Store();
   Store(const Store&) = delete;
   Store& operator=(const Store&) = delete;
 
-  // Applies the batch in one transaction. Errors: Errc::disk_full (map or disk full; nothing of
-  // the batch was applied and the store stays usable), Errc::io.
+  // The LMDB data file of a store directory.
+  static std::string data_file(const std::string& dir) { return dir + "/data.mdb"; }
+
+  // Applies the batch in one transaction. Errors: Errc::disk_full (nothing of the batch was
+  // applied and the store stays usable; the message says which: "database full" when the LMDB
+  // map is full, "disk full" when the file system is, including a short write on a file system
+  // with less than disk_full_free_bytes left), Errc::io, Errc::malformed (damaged file).
   [[nodiscard]] Result<void> commit(const WriteBatch& batch);
 
   [[nodiscard]] Result<std::optional<Bytes>> get_event(const Hash& id) const;
@@ -111,6 +138,20 @@ class Store {
   [[nodiscard]] Result<std::optional<Bytes>> get_meta(const std::string& key) const;
   // Bytes the store's data occupies (LMDB pages in use), for status and relay quotas.
   [[nodiscard]] Result<std::uint64_t> used_bytes() const;
+  // Groups that have events (order or arrival entries), whether or not they have a record in
+  // `groups`: a group whose record was lost to damage is still found here. Sorted, unique.
+  // Errors: store errors (a damaged table fails the whole listing).
+  [[nodiscard]] Result<std::vector<Hash>> groups_with_events() const;
+
+  // From now on, a SIGBUS or SIGSEGV inside an LMDB call, or at an address in the map of the
+  // store opened last, prints `prefix` and one line naming that store's file and what to do on
+  // stderr, and ends the process with map_fault_exit_status. Such a fault comes from the file:
+  // truncated by someone else while mapped, unreadable (a disk error), or damaged inside LMDB's
+  // page structure, which LMDB reads without checks (a damaged node offset makes it read past
+  // its page, damaged node flags make it dereference garbage). Any other fault goes to the
+  // handler installed before. Call once, before open(), in a process with one long-lived store
+  // (the daemon); later calls do nothing.
+  static void exit_on_damage_fault(std::string_view prefix);
 
  private:
   struct Impl;

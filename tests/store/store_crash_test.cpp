@@ -62,7 +62,7 @@ TEST_CASE("a batch that fills the map is all-or-nothing and leaves the store usa
   auto failed = store->commit(big);
   REQUIRE_FALSE(failed.ok());
   CHECK(failed.error().code() == Errc::disk_full);
-  CHECK_THAT(failed.error().context(), Catch::Contains("map size 1 MiB"));
+  CHECK_THAT(failed.error().context(), Catch::Contains("database full: the store reached its map size of 1 MiB"));
   CHECK_THAT(failed.error().context(), Catch::Contains("raise the map size"));
 
   // Nothing of the failed batch is visible; everything from before it is.
