@@ -210,10 +210,10 @@ int run_full_screen(const ChatOptions& options) {
 // ---------------------------------------------------------------------------------------------
 // Line mode.
 
-void print_message(const ChatOptions& options, const std::string& group, const Json& value) {
+void print_message(const ChatOptions& options, const std::string& group, const std::string& own_id,
+                   const Json& value) {
   if (options.json) {
-    Json out = value;
-    out["group"] = group;
+    const Json out = chat::message_json_line(value, group, own_id);
     const std::string line = out.dump(-1, ' ', false, Json::error_handler_t::replace);
     std::fprintf(stdout, "%s\n", line.c_str());
   } else {
@@ -240,6 +240,9 @@ int run_lines(const ChatOptions& options) {
   auto connection = ControlClient::connect(options.socket_path);
   if (!connection.ok()) return fail(connection.error().context());
   ControlClient& node = *connection;
+  auto self = node.request("id");
+  if (!self.ok()) return fail(self.error().context());
+  const std::string own_id = self->value("id", std::string());
   auto list = node.request("group.list");
   if (!list.ok()) return fail(list.error().context());
   auto group = chat::resolve_group(*list, *options.group);
@@ -326,7 +329,7 @@ int run_lines(const ChatOptions& options) {
         if (m.contains("stream")) {
           if (m.value("stream", std::string()) == "message" &&
               m.value("group", std::string()) == *group && m.contains("message"))
-            print_message(options, *group, m["message"]);
+            print_message(options, *group, own_id, m["message"]);
           continue;
         }
         if (!m.contains("id") || !m["id"].is_number_unsigned()) continue;

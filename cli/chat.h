@@ -7,7 +7,8 @@
 //
 // Without a terminal it is the line mode, for pipes and bots: GROUP is required; each line of
 // stdin is posted to it, and each message the node delivers in that group is printed as one line
-// ("HH:MM nick: text", or with json one JSON object: the message plus "group"). At end of input
+// ("HH:MM nick: text", or with json one JSON object: the message plus "group" and "self", true
+// for this node's own posts, so a bot can skip them). At end of input
 // it waits for the posts to be acknowledged and exits 0; if the node stops it exits 1 with one
 // line on stderr.
 #pragma once

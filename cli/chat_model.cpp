@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cassert>
 #include <climits>
+#include <cstring>
 #include <ctime>
 #include <limits>
 
@@ -731,6 +732,35 @@ std::string message_line(const Message& m, const TimeFormat& format) {
   return clock + " * " + system_text(m);
 }
 
+Json message_json_line(const Json& message, const std::string& group, const std::string& own_id) {
+  Json out = message;
+  out["group"] = group;
+  const auto author = json_string(message, "author");
+  out["self"] = !own_id.empty() && author && *author == own_id;
+  return out;
+}
+
+std::string chat_words(std::string error) {
+  // The node words its errors for the shell; in the chat the same advice is a command.
+  static const std::pair<const char*, const char*> words[] = {
+      {"see `qun members GROUP`", "/members lists them"},
+      {"`qun members GROUP`", "/members"},
+      {"see `qun group list`", "your groups are on the left"},
+      {"use `qun leave`", "use /leave"},
+      {"`qun leave`", "/leave"},
+      {"wait for `qun join` to finish", "wait for the join to finish"},
+      {" (`qun status` shows the join)", ""},
+      {"`qun join CODE`", "/join CODE"},
+      {"`qun invite GROUP`", "/invite"},
+  };
+  for (const auto& [shell, chat] : words) {
+    for (std::size_t at = error.find(shell); at != std::string::npos;
+         at = error.find(shell, at + std::strlen(chat)))
+      error.replace(at, std::strlen(shell), chat);
+  }
+  return error;
+}
+
 Result<std::string> resolve_group(const Json& list, std::string_view query) {
   if (!list.is_array()) return Error(Errc::malformed, "group list is not an array");
   std::vector<std::string> prefixed, named;
@@ -777,7 +807,19 @@ void ChatModel::notify(std::string text, bool error) {
   notice_until_ms_ = now_ms_ + notice_ms;
 }
 
+void ChatModel::clear_error_notice() {
+  if (notice_ && notice_error_) notice_.reset();
+}
+
 std::optional<std::string> ChatModel::notice() const { return notice_; }
+
+void ChatModel::add_info_to(Buffer& b, std::string text, bool error) {
+  Message m;
+  m.kind = "info";
+  m.text = std::move(text);
+  m.error = error;
+  append(b, std::move(m));
+}
 
 void ChatModel::add_info(std::string text, bool error, bool bare) {
   Buffer* b = selected();
@@ -820,10 +862,19 @@ std::optional<ChatModel::GroupView> ChatModel::group(std::string_view id) const 
   auto it = buffers_.find(std::string(id));
   if (it == buffers_.end()) return std::nullopt;
   const Buffer& b = it->second;
-  return GroupView{b.id,          b.name,
-                   b.topic,       b.unread,
-                   b.mentions,    b.messages.size(),
-                   b.scroll_rows, b.history_complete};
+  GroupView v;
+  v.id = b.id;
+  v.name = b.name;
+  v.label = b.label;
+  v.member = b.member;
+  v.topic = b.topic;
+  v.unread = b.unread;
+  v.mentions = b.mentions;
+  v.messages = b.messages.size();
+  v.scroll_rows = b.scroll_rows;
+  v.new_below = b.new_below;
+  v.history_complete = b.history_complete;
+  return v;
 }
 
 const std::vector<Message>* ChatModel::messages(std::string_view id) const {
@@ -844,6 +895,61 @@ void ChatModel::on_connected() {
   request({"status", Json::object(), NodeRequest::Purpose::status, "", "", Command::Kind::help});
   status_in_flight_ = true;
   next_status_ms_ = now_ms_ + status_poll_ms;
+  clear_error_notice();  // a reconnect is a success: old errors are stale
+  for (auto& [id, b] : buffers_) {
+    b.roster_loaded = false;
+    b.roster_loading = false;
+  }
+  send_outbox();
+}
+
+void ChatModel::send_outbox() {
+  if (!connected_) return;
+  for (auto& o : outbox_) {
+    if (o.sent) continue;
+    o.sent = true;
+    NodeRequest r{"post", Json{{"group", o.group}, {"text", o.text}}, NodeRequest::Purpose::post,
+                  o.group, o.typed, Command::Kind::help};
+    r.pending = o.number;
+    request(std::move(r));
+  }
+}
+
+void ChatModel::remove_pending(std::uint64_t number) {
+  std::string group;
+  for (auto it = outbox_.begin(); it != outbox_.end(); ++it) {
+    if (it->number == number) {
+      group = it->group;
+      outbox_.erase(it);
+      break;
+    }
+  }
+  if (Buffer* b = find(group)) {
+    std::erase_if(b->messages, [&](const Message& m) {
+      return m.kind == "pending" && m.pending == number;
+    });
+  }
+}
+
+void ChatModel::post_failed(const NodeRequest& r, const std::string& error) {
+  auto it = std::find_if(outbox_.begin(), outbox_.end(),
+                         [&](const Outgoing& o) { return o.number == r.pending; });
+  if (it == outbox_.end()) return;
+  if (!connected_) {
+    // The connection went while the post was out: it is sent again when the node is back. (If
+    // the node had stored it, it appears twice; losing it would be worse.)
+    it->sent = false;
+    return;
+  }
+  notify(chat_words(error), true);
+  const std::string typed = it->typed;
+  remove_pending(r.pending);
+  // Nothing typed is lost: back into the input if that is free, else kept as a line to copy.
+  if (input_.empty()) {
+    input_.set(typed);
+  } else if (Buffer* b = find(r.group)) {
+    add_info_to(*b, "not sent: " + typed, true);
+  }
 }
 
 void ChatModel::on_disconnected(const std::string& reason) {
@@ -924,14 +1030,33 @@ void ChatModel::on_response(const NodeRequest& r, Result<Json> result) {
     case P::read:
       return;
     case P::post:
+      if (!result.ok()) {
+        post_failed(r, result.error().context());
+        return;
+      }
+      remove_pending(r.pending);
+      clear_error_notice();
+      return;
     case P::command:
       if (!result.ok()) {
-        notify(result.error().context(), true);
+        notify(chat_words(result.error().context()), true);
         if (input_.empty()) input_.set(r.typed);  // nothing typed is lost
         return;
       }
-      if (r.purpose == P::command) handle_command_result(r, *result);
+      clear_error_notice();
+      handle_command_result(r, *result);
       return;
+    case P::members: {
+      Buffer* b = find(r.group);
+      if (b == nullptr) return;
+      b->roster_loading = false;
+      if (result.ok()) apply_roster(*b, *result);
+      if (b->roster_stale) {
+        b->roster_stale = false;
+        refresh_roster(*b);
+      }
+      return;
+    }
   }
 }
 
@@ -980,7 +1105,9 @@ void ChatModel::handle_command_result(const NodeRequest& r, const Json& result) 
         for (const auto& m : result) {
           line += first ? " " : ", ";
           first = false;
-          line += display_nick(json_string(m, "nick"), json_string(m, "id").value_or("?"));
+          auto label = json_string(m, "label");
+          line += label ? sanitize(*label, false)
+                        : display_nick(json_string(m, "nick"), json_string(m, "id").value_or("?"));
           auto role = json_string(m, "role");
           if (role && *role != "member") line += " (" + *role + ")";
         }
@@ -1005,16 +1132,21 @@ void ChatModel::handle_command_result(const NodeRequest& r, const Json& result) 
       return;
     }
     case K::kick:
-      notify("removed " + r.args.value("member", std::string()), false);
+    case K::promote: {
+      std::string who = r.args.value("member", std::string());
+      if (const Buffer* b = find(r.group))
+        if (auto it = b->roster.find(who); it != b->roster.end()) who = it->second.label;
+      notify((r.command == K::kick ? "removed " : "promoted ") + sanitize(who, false), false);
       return;
-    case K::promote:
-      notify("promoted " + r.args.value("member", std::string()), false);
-      return;
+    }
     case K::topic:
       notify("topic set", false);
       return;
     case K::leave:
-      notify("left the group", false);
+      if (const Buffer* b = find(r.group))
+        notify("left " + sanitize(b->label, false), false);
+      else
+        notify("left the group", false);
       request({"group.list", Json::object(), NodeRequest::Purpose::group_list, "", "",
                Command::Kind::help});
       return;
@@ -1022,6 +1154,69 @@ void ChatModel::handle_command_result(const NodeRequest& r, const Json& result) 
     case K::quit:
       return;
   }
+}
+
+void ChatModel::refresh_roster(Buffer& b) {
+  if (!connected_) return;
+  if (b.roster_loading) {
+    b.roster_stale = true;
+    return;
+  }
+  b.roster_loading = true;
+  request({"members", Json{{"group", b.id}}, NodeRequest::Purpose::members, b.id, "",
+           Command::Kind::help});
+}
+
+void ChatModel::apply_roster(Buffer& b, const Json& list) {
+  if (!list.is_array()) return;
+  std::map<std::string, Member> roster;
+  for (const auto& m : list) {
+    auto id = json_string(m, "id");
+    if (!id) continue;
+    Member member;
+    auto label = json_string(m, "label");
+    member.label = label ? sanitize(*label, false) : display_nick(json_string(m, "nick"), *id);
+    member.role = json_string(m, "role").value_or("member");
+    roster[*id] = std::move(member);
+  }
+  // Succession: after a leave or a removal, a member who became admin without a set-role was
+  // made admin by the group's rule (docs/protocol.md, "Succession").
+  if (b.roster_loaded && !b.succession_cause.empty()) {
+    for (const auto& [id, m] : roster) {
+      if (m.role == "member" || b.promoted_since.count(id)) continue;
+      auto old = b.roster.find(id);
+      if (old == b.roster.end() || old->second.role != "member") continue;
+      const std::string who = id == own_id_ ? "you are" : m.label + " is";
+      add_info_to(b, who + " now an admin: the last admin " + b.succession_cause, false);
+    }
+  }
+  b.succession_cause.clear();
+  b.promoted_since.clear();
+  b.roster = std::move(roster);
+  b.roster_loaded = true;
+}
+
+void ChatModel::on_membership_event(Buffer& b, const Message& m) {
+  if (m.kind == "set-role" && m.target) b.promoted_since.insert(*m.target);
+  if (m.kind == "leave") b.succession_cause = "left";
+  if (m.kind == "remove") b.succession_cause = "was removed";
+  if (m.kind == "remove" && m.target && *m.target == own_id_ && !own_id_.empty()) {
+    b.member = false;
+    b.removed_by = author_label(b, m);
+    const std::string line = "you were removed from " + sanitize(b.label, false) + " by " +
+                             b.removed_by +
+                             "; to come back, ask a member for a new invite, then /join CODE";
+    add_info_to(b, line, true);
+    notify("you were removed from " + sanitize(b.label, false) + " by " + b.removed_by, true);
+    actions_.push_back(Bell{});
+  }
+  if (b.roster_loaded || b.roster_loading) refresh_roster(b);
+}
+
+std::string ChatModel::author_label(const Buffer& b, const Message& m) const {
+  auto it = b.roster.find(m.author);
+  if (it != b.roster.end()) return it->second.label;
+  return display_nick(m.nick, m.author);
 }
 
 void ChatModel::apply_group_list(const Json& list) {
@@ -1035,7 +1230,13 @@ void ChatModel::apply_group_list(const Json& list) {
     Buffer& b = buffers_[*id];
     b.id = *id;
     b.name = json_string(g, "name").value_or(id->substr(0, 8));
+    b.label = json_string(g, "label").value_or(b.name);
     b.topic = json_string(g, "topic").value_or("");
+    if (auto it = g.find("member"); it != g.end() && it->is_boolean()) {
+      const bool joining = g.value("joining", false);
+      b.member = it->get<bool>() || joining;
+      if (b.member) b.removed_by.clear();
+    }
     b.members = json_count(g, "members");
     b.unread = json_count(g, "unread");
     b.mentions = json_count(g, "mentions");
@@ -1068,6 +1269,7 @@ void ChatModel::apply_group_list(const Json& list) {
   if (Buffer* b = selected()) {
     if (!b->marker_set) b->unread_at_open = b->unread;
     ensure_loaded(*b);
+    if (!b->roster_loaded && !b->roster_loading) refresh_roster(*b);
     if (b->unread > 0 || b->mentions > 0) mark_read(*b);
   }
 }
@@ -1093,6 +1295,7 @@ void ChatModel::select(std::size_t index) {
     if (b.loaded) place_marker_from_unread(b);
   }
   ensure_loaded(b);
+  if (!b.roster_loaded && !b.roster_loading) refresh_roster(b);
   if (b.unread > 0 || b.mentions > 0) mark_read(b);
 }
 
@@ -1150,13 +1353,22 @@ void ChatModel::append(Buffer& b, Message m) {
                              [](const Message& x) { return !x.id.empty(); });
     if (last != b.messages.rend() && last->id == *b.marker_after) b.marker_after = m.id;
   }
-  b.messages.push_back(std::move(m));
+  // Our own messages still in the outbox stay below everything else until they are sent.
+  auto at = b.messages.end();
+  if (m.kind != "pending")
+    while (at != b.messages.begin() && std::prev(at)->kind == "pending") --at;
+  const bool counts = !m.id.empty() && !hidden(m);
+  at = b.messages.insert(at, std::move(m));
+  const std::size_t index = static_cast<std::size_t>(at - b.messages.begin());
+  const std::size_t before = b.messages.size();
   trim(b);
+  const std::size_t k = index - (before - b.messages.size());
   if (b.scroll_rows > 0 && &b == selected()) {
-    // Keep the rows on screen where they are while the reader is scrolled up.
+    // Keep the rows on screen where they are while the reader is scrolled up, and say that
+    // something new is below.
     b.scroll_rows +=
-        message_block(b, b.messages.size() - 1, message_area_cols(last_cols_), marker_index(b))
-            .size();
+        message_block(b, k, message_area_cols(last_cols_), marker_index(b)).size();
+    if (counts) ++b.new_below;
   }
 }
 
@@ -1252,9 +1464,21 @@ void ChatModel::on_stream(const Json& v) {
   if (m.kind == "set-topic") b->topic = m.text.value_or("");
   if (m.kind == "set-name" && m.text) b->name = *m.text;
   const bool own = !own_id_.empty() && m.author == own_id_;
+  if (own && m.kind == "post" && m.text) {
+    // Our post is in: its pending line goes (the acknowledgement may come after the message).
+    for (const auto& o : outbox_) {
+      if (o.sent && o.group == b->id && o.text == *m.text) {
+        remove_pending(o.number);
+        break;
+      }
+    }
+  }
   const bool mention =
       !own && m.kind == "post" && m.text && own_nick_ && mentions(*m.text, *own_nick_);
   const bool is_post = m.kind == "post";
+  const bool membership = m.kind == "join" || m.kind == "add" || m.kind == "remove" ||
+                          m.kind == "leave" || m.kind == "set-role";
+  if (membership) on_membership_event(*b, m);
   append(*b, std::move(m));
   if (own || !is_post) return;
   if (b == selected()) {
@@ -1268,7 +1492,12 @@ void ChatModel::on_stream(const Json& v) {
 
 void ChatModel::on_key(const Key& key) {
   using K = Key::Kind;
+  // A key press answers whatever the status line said: it goes (a new error may replace it).
+  if (key.kind != K::paste_begin && key.kind != K::paste_end) notice_.reset();
   switch (key.kind) {
+    case K::scroll_bottom:
+      scroll_to_bottom();
+      return;
     case K::text: {
       std::string s;
       append_utf8(s, key.ch);
@@ -1359,6 +1588,14 @@ void ChatModel::on_key(const Key& key) {
         case 'c':
           actions_.push_back(Quit{});
           return;
+        case 'o':
+          if (Buffer* b = selected()) {
+            b->unfolded = !b->unfolded;
+            notify(b->unfolded ? "long messages shown whole (Ctrl+O folds them)"
+                               : "long messages folded (Ctrl+O unfolds them)",
+                   false);
+          }
+          return;
         default:
           return;
       }
@@ -1372,6 +1609,9 @@ void ChatModel::submit() {
   while (lead < text.size() && text[lead] == '\n') ++lead;
   text.erase(0, lead);
   if (text.empty()) return;
+  // A /leave waiting for its confirmation is cancelled by anything else.
+  std::optional<std::string> confirming = std::move(leave_confirm_);
+  leave_confirm_.reset();
   if (text[0] == '/' && !(text.size() > 1 && text[1] == '/')) {
     auto c = parse_command(text);
     if (!c.ok()) {
@@ -1392,6 +1632,21 @@ void ChatModel::submit() {
       for (const auto& line : help_lines()) add_info(line, false);
       return;
     }
+    if (c->kind == Command::Kind::leave) {
+      const Buffer* b = selected();
+      if (b != nullptr && confirming != b->id) {
+        // Leaving deletes the group's history on this machine: ask first, as a line that
+        // stays in the conversation rather than a notice that goes away.
+        leave_confirm_ = b->id;
+        input_.remember(typed);
+        input_.clear();
+        add_info("/leave deletes " + sanitize(b->label, false) +
+                     " and its history from this machine; type /leave again to leave "
+                     "(anything else cancels)",
+                 true);
+        return;
+      }
+    }
     run_command(*c, typed);
     return;
   }
@@ -1401,8 +1656,10 @@ void ChatModel::submit() {
     notify("no group yet: /join CODE joins one", true);
     return;
   }
-  if (!connected_) {
-    notify("not connected to the node; your text stays here until it is back", true);
+  if (!b->member) {
+    notify("you are not a member of " + sanitize(b->label, false) +
+               " any more; ask a member for a new invite, then /join CODE",
+           true);
     return;
   }
   if (text.size() > limits::post_text_bytes_max) {
@@ -1411,11 +1668,30 @@ void ChatModel::submit() {
            true);
     return;
   }
-  request({"post", Json{{"group", b->id}, {"text", text}}, NodeRequest::Purpose::post, b->id, typed,
-           Command::Kind::help});
+  if (outbox_.size() >= outbox_messages_max) {
+    notify(std::to_string(outbox_messages_max) +
+               " messages are waiting for the node already; this one stays in the input",
+           true);
+    return;
+  }
+  // Every post goes through the outbox: shown at once as pending, sent now or when the node is
+  // back, and gone from the outbox when the node has it.
+  Outgoing o{next_outgoing_++, b->id, text, typed, false};
+  Message pending;
+  pending.kind = "pending";
+  pending.author = own_id_;
+  pending.nick = own_nick_;
+  pending.text = text;
+  pending.pending = o.number;
+  outbox_.push_back(std::move(o));
+  b->scroll_rows = 0;
+  b->new_below = 0;
+  append(*b, std::move(pending));
   input_.remember(typed);
   input_.clear();
-  b->scroll_rows = 0;
+  if (!connected_)
+    notify("the node is not running: your message is queued and goes out when it is back", false);
+  send_outbox();
 }
 
 void ChatModel::run_command(const Command& c, const std::string& typed) {
@@ -1448,10 +1724,15 @@ void ChatModel::run_command(const Command& c, const std::string& typed) {
       r.args = {{"group", b->id}};
       break;
     case K::kick:
-    case K::promote:
+    case K::promote: {
       r.op = c.kind == K::kick ? "kick" : "promote";
-      r.args = {{"group", b->id}, {"member", c.arg}};
+      // A label that tells two members of one nick apart (bob·1b11) names that member's id.
+      std::string member = c.arg;
+      for (const auto& [id, m] : b->roster)
+        if (m.label == c.arg && c.arg.find("\u00B7") != std::string::npos) member = id;
+      r.args = {{"group", b->id}, {"member", member}};
       break;
+    }
     case K::topic:
       r.op = "topic";
       r.args = {{"group", b->id}, {"text", c.arg}};
@@ -1521,6 +1802,13 @@ void ChatModel::complete_nick() {
   while (input_.cursor() < cursor) input_.right();
 }
 
+void ChatModel::scroll_to_bottom() {
+  if (Buffer* b = selected()) {
+    b->scroll_rows = 0;
+    b->new_below = 0;
+  }
+}
+
 void ChatModel::scroll(int pages) {
   Buffer* b = selected();
   if (b == nullptr) return;
@@ -1528,6 +1816,7 @@ void ChatModel::scroll(int pages) {
   const std::size_t step = height > 2 ? height - 2 : 1;
   if (pages < 0) {
     b->scroll_rows = b->scroll_rows > step ? b->scroll_rows - step : 0;
+    if (b->scroll_rows == 0) b->new_below = 0;
     return;
   }
   bool all = false;
@@ -1551,7 +1840,7 @@ int ChatModel::groups_pane_cols(int cols) const {
   for (const auto& id : order_) {
     auto it = buffers_.find(id);
     if (it != buffers_.end())
-      widest = std::max(widest, display_width(sanitize(it->second.name, false)));
+      widest = std::max(widest, display_width(sanitize(it->second.label, false)));
   }
   return std::min(groups_pane_cols_max, widest + 8);  // "1 " + name + " 999@" and a space
 }
@@ -1585,11 +1874,13 @@ std::vector<Row> ChatModel::message_block(const Buffer& b, std::size_t k, int co
   const Message& m = b.messages[k];
   if (hidden(m)) return rows;
   const bool info = m.kind == "info";
+  const bool pending = m.kind == "pending";
   const LocalTime t = config_.time_format(m.time_ms);
-  if (!info) {
+  if (!info && !pending) {
     std::optional<std::string> previous_day;
     for (std::size_t j = k; j > 0; --j) {
-      if (b.messages[j - 1].kind != "info" && !hidden(b.messages[j - 1])) {
+      const Message& p = b.messages[j - 1];
+      if (p.kind != "info" && p.kind != "pending" && !hidden(p)) {
         previous_day = config_.time_format(b.messages[j - 1].time_ms).day;
         break;
       }
@@ -1605,7 +1896,7 @@ std::vector<Row> ChatModel::message_block(const Buffer& b, std::size_t k, int co
     return rows;
   }
   // Local lines have no time of their own (the model has no wall clock): blank instead.
-  const std::string clock = info ? spaces(display_width(t.clock)) : t.clock;
+  const std::string clock = info || pending ? spaces(display_width(t.clock)) : t.clock;
   const int clock_cols = display_width(clock);
   const bool own = !own_id_.empty() && m.author == own_id_;
 
@@ -1618,8 +1909,14 @@ std::vector<Row> ChatModel::message_block(const Buffer& b, std::size_t k, int co
     text = sanitize(m.text.value_or(""), true);
     text_style = m.error ? Style::error : Style::info;
     head.push_back({"-- ", text_style, 0});
+  } else if (pending) {
+    const std::string nick = truncate_to_width(display_nick(own_nick_, own_id_), nick_cols_max);
+    head.push_back({nick, Style::own_nick, 0});
+    head.push_back({": ", Style::normal, 0});
+    text = sanitize(m.text.value_or(""), true);
+    text_style = Style::system;
   } else if (m.kind == "post") {
-    const std::string nick = truncate_to_width(display_nick(m.nick, m.author), nick_cols_max);
+    const std::string nick = truncate_to_width(author_label(b, m), nick_cols_max);
     head.push_back({nick, own ? Style::own_nick : Style::nick, nick_color(m.author)});
     head.push_back({": ", Style::normal, 0});
     if (m.text) {
@@ -1636,10 +1933,16 @@ std::vector<Row> ChatModel::message_block(const Buffer& b, std::size_t k, int co
     text = system_text(m);
     text_style = Style::system;
   }
+  if (pending) text += connected_ ? " (sending)" : " (pending: waiting for the node)";
   const int head_cols = row_width(head);
   // Continuation lines start under the text when that leaves room, else under the clock's end.
   const int indent = cols - head_cols >= 20 ? head_cols : std::min(clock_cols + 1, cols - 1);
-  const auto lines = wrap(text, cols - head_cols, cols - indent);
+  auto lines = wrap(text, cols - head_cols, cols - indent);
+  std::size_t folded = 0;
+  if (!b.unfolded && !info && lines.size() > fold_rows_max) {
+    folded = lines.size() - fold_rows_shown;
+    lines.resize(fold_rows_shown);
+  }
   for (std::size_t i = 0; i < lines.size(); ++i) {
     Row row;
     if (i == 0) {
@@ -1649,6 +1952,13 @@ std::vector<Row> ChatModel::message_block(const Buffer& b, std::size_t k, int co
     }
     row.push_back({lines[i], text_style, 0});
     rows.push_back(clip_row(std::move(row), cols));
+  }
+  if (folded > 0) {
+    rows.push_back(clip_row({{spaces(indent), Style::normal, 0},
+                             {"\u2026 " + plural(folded, "more line", "more lines") +
+                                  " (Ctrl+O unfolds)",
+                              Style::system, 0}},
+                            cols));
   }
   return rows;
 }
@@ -1670,7 +1980,7 @@ std::vector<Row> ChatModel::rows_from_bottom(const Buffer& b, int cols, std::siz
     std::string header;
     Style style = Style::info;
     if (b.history_complete) {
-      header = "the beginning of " + sanitize(b.name, false);
+      header = "the beginning of " + sanitize(b.label, false);
       style = Style::day;
     } else if (b.loading_older || (b.loading_latest && b.messages.empty())) {
       header = "loading messages\u2026";
@@ -1702,8 +2012,14 @@ Frame ChatModel::layout(int cols, int rows) {
 
   // Title: name, members and topic.
   if (b != nullptr) {
-    std::string title = " " + sanitize(b->name, false);
-    if (b->members > 0) title += " \u00B7 " + plural(b->members, "member", "members");
+    std::string title = " " + sanitize(b->label, false);
+    if (!b->member) {
+      title += " \u00B7 not a member" +
+               (b->removed_by.empty() ? std::string() : " (removed by " + b->removed_by + ")") +
+               "; a new invite and /join CODE bring you back";
+    } else if (b->members > 0) {
+      title += " \u00B7 " + plural(b->members, "member", "members");
+    }
     if (!b->topic.empty()) title += " \u2014 " + sanitize(b->topic, false);
     f.title = clip_row({{title, Style::title, 0}}, cols);
   } else {
@@ -1720,7 +2036,7 @@ Frame ChatModel::layout(int cols, int rows) {
       if (g.mentions > 0) suffix += "@";
       std::string label = (i < 9 ? std::to_string(i + 1) : std::string(" ")) + " ";
       const int name_cols = pane - display_width(label) - display_width(suffix) - 1;
-      label += truncate_to_width(sanitize(g.name, false), name_cols);
+      label += truncate_to_width(sanitize(g.label, false), name_cols);
       label += spaces(pane - 1 - display_width(label) - display_width(suffix)) + suffix;
       const Style style = i == selected_   ? Style::group_selected
                           : g.mentions > 0 ? Style::group_mention
@@ -1765,8 +2081,14 @@ Frame ChatModel::layout(int cols, int rows) {
                     " \u2014 retrying every second; your text is kept";
     status.push_back({s, Style::status_bad, 0});
   }
-  if (b != nullptr && b->scroll_rows > 0)
-    status.push_back({" \u00B7 scrolled up (PageDown)", Style::status, 0});
+  if (b != nullptr && b->scroll_rows > 0) {
+    if (b->new_below > 0)
+      status.push_back({" \u00B7 " + plural(b->new_below, "new message", "new messages") +
+                            " below (Alt+End)",
+                        Style::notice, 0});
+    else
+      status.push_back({" \u00B7 scrolled up (PageDown, Alt+End)", Style::status, 0});
+  }
   if (notice_) {
     status.push_back({" \u2502 ", Style::status, 0});
     status.push_back({*notice_, notice_error_ ? Style::notice_error : Style::notice, 0});

@@ -52,6 +52,15 @@ inline constexpr std::size_t input_history_max = 100;
 inline constexpr std::size_t input_bytes_max = 4 * limits::post_text_bytes_max;
 // How long a notice (an error or a confirmation) stays on the status line.
 inline constexpr std::int64_t notice_ms = 10'000;
+// Messages typed while the node is away (or not yet acknowledged), held until it is back. More
+// than a person types during a node restart; past it, Enter refuses and the text stays in the
+// input, so nothing typed is lost either way.
+inline constexpr std::size_t outbox_messages_max = 100;
+// A message taking more rows than this is folded to fold_rows_shown rows and a line saying how
+// many more there are (Ctrl+O unfolds): a pasted log of 16 KiB would otherwise fill screens.
+inline constexpr std::size_t fold_rows_max = 12;
+inline constexpr std::size_t fold_rows_shown = 8;
+static_assert(fold_rows_shown < fold_rows_max);
 // How often the node's status (peers, sync) is asked for: the status line may lag this much.
 inline constexpr std::int64_t status_poll_ms = 2'000;
 // The groups pane: its widest, and the narrowest terminal that still shows it.
@@ -177,11 +186,12 @@ struct Message {
   std::string author;  // hex
   std::optional<std::string> nick;
   std::int64_t time_ms = 0;
-  std::string kind;                 // "post", "join", ... or "info" for local lines
+  std::string kind;  // "post", "join", ... or "info" / "pending" for local lines
   std::optional<std::string> text;  // null when unreadable
   std::optional<std::string> target;
   std::optional<std::string> target_nick;
   std::optional<std::string> role;
+  std::uint64_t pending = 0;  // kind "pending": a post of ours in the outbox, by its number
   bool error = false;  // info lines only: shown as an error
   bool bare = false;   // info lines only: no prefix and no indent (an invite code to copy)
 };
@@ -224,6 +234,7 @@ struct Key {
     alt_digit,  // ch: 1..9
     paste_begin,
     paste_end,
+    scroll_bottom,  // Alt+End or Ctrl+End: back to the newest message
   };
   Kind kind = Kind::text;
   char32_t ch = 0;
@@ -243,6 +254,7 @@ struct NodeRequest {
     read,
     post,
     command,
+    members,  // the member list, for labels and succession notices
   };
   std::string op;
   Json args = Json::object();
@@ -250,6 +262,7 @@ struct NodeRequest {
   std::string group;  // the group id it concerns, if any
   std::string typed;  // post and command: the line as typed, restored on failure
   Command::Kind command = Command::Kind::help;
+  std::uint64_t pending = 0;  // post: the outbox entry it sends
 };
 struct Bell {};
 struct Quit {};
@@ -340,22 +353,43 @@ class ChatModel {
   struct GroupView {
     std::string id;
     std::string name;
+    std::string label;  // the name, or name·1b11 when another group has the same name
+    bool member = true;
     std::string topic;
     std::size_t unread = 0;
     std::size_t mentions = 0;
     std::size_t messages = 0;
     std::size_t scroll_rows = 0;
+    std::size_t new_below = 0;
     bool history_complete = false;
   };
   std::optional<GroupView> group(std::string_view id) const;
   std::optional<std::string> notice() const;
+  std::size_t outbox_size() const { return outbox_.size(); }
   const std::vector<Message>* messages(std::string_view group_id) const;
 
  private:
+  struct Member {
+    std::string label;  // the nick, or nick·1b11 when two members share it
+    std::string role;
+  };
   struct Buffer {
     std::string id;
     std::string name;
+    std::string label;
     std::string topic;
+    bool member = true;     // this node is a member (group.list, or a removal just seen)
+    std::string removed_by; // who removed us, when we saw it happen
+    std::map<std::string, Member> roster;  // member id -> label and role, once fetched
+    bool roster_loaded = false;
+    bool roster_loading = false;
+    bool roster_stale = false;  // a membership change arrived while it was loading
+    // A leave or removal arrived since the roster was fetched ("left", "was removed"): a new
+    // admin in the next roster without a set-role is the group's succession rule at work.
+    std::string succession_cause;
+    std::set<std::string> promoted_since;  // set-role targets since the roster was fetched
+    std::size_t new_below = 0;  // messages that arrived while scrolled up
+    bool unfolded = false;      // Ctrl+O: long messages shown whole
     std::size_t members = 0;
     std::size_t unread = 0;
     std::size_t mentions = 0;
@@ -373,13 +407,31 @@ class ChatModel {
     bool synced = true;
   };
 
+  struct Outgoing {
+    std::uint64_t number = 0;
+    std::string group;
+    std::string text;
+    std::string typed;
+    bool sent = false;  // a post request is out for it
+  };
+
   void request(NodeRequest r);
   void notify(std::string text, bool error);
+  void clear_error_notice();
   void add_info(std::string text, bool error, bool bare = false);
+  void add_info_to(Buffer& b, std::string text, bool error);
+  void send_outbox();
+  void post_failed(const NodeRequest& r, const std::string& error);
+  void remove_pending(std::uint64_t number);
+  void refresh_roster(Buffer& b);
+  void apply_roster(Buffer& b, const Json& list);
+  void on_membership_event(Buffer& b, const Message& m);
+  std::string author_label(const Buffer& b, const Message& m) const;
   void submit();
   void run_command(const Command& c, const std::string& typed);
   void select(std::size_t index);
   void scroll(int pages);
+  void scroll_to_bottom();
   void complete_nick();
   void maybe_load_older(Buffer& b);
   void ensure_loaded(Buffer& b);
@@ -423,6 +475,9 @@ class ChatModel {
   bool pasting_ = false;
   std::deque<Action> actions_;
   std::optional<std::string> notice_;
+  std::deque<Outgoing> outbox_;
+  std::uint64_t next_outgoing_ = 1;
+  std::optional<std::string> leave_confirm_;  // the group a first /leave asked about
   bool notice_error_ = false;
   std::int64_t notice_until_ms_ = 0;
   std::int64_t now_ms_ = 0;
@@ -438,5 +493,11 @@ class ChatModel {
 
 // The line mode's rendering of a message: "HH:MM nick: text" on one line (newlines as ↵).
 std::string message_line(const Message& m, const TimeFormat& format);
+// The line mode's JSON line for a message the node delivered: the message, plus "group", plus
+// "self" (true when own_id wrote it, so a bot can skip its own posts).
+Json message_json_line(const Json& message, const std::string& group, const std::string& own_id);
+
+// A node error rewritten in the chat's words: `qun members GROUP` becomes /members, and so on.
+std::string chat_words(std::string error);
 
 }  // namespace qun::chat

@@ -14,6 +14,9 @@ namespace {
 // Key codes we teach ncurses for the bracketed-paste markers (ESC [200~ and ESC [201~).
 constexpr int key_paste_begin = KEY_MAX + 1;
 constexpr int key_paste_end = KEY_MAX + 2;
+// Alt+End and Ctrl+End (xterm's modified End: ESC [1;3F, ESC [1;5F; rxvt's Ctrl+End ESC [8^):
+// back to the newest message, as weechat's Alt+End.
+constexpr int key_scroll_bottom = KEY_MAX + 3;
 // How long a lone ESC waits for the rest of an Alt+key or escape sequence, in ms: short enough
 // not to be felt, long enough for a terminal over ssh to send the next byte.
 constexpr int escape_delay_ms = 25;
@@ -162,6 +165,9 @@ Result<std::unique_ptr<View>> View::open() {
   }
   define_key("\033[200~", key_paste_begin);
   define_key("\033[201~", key_paste_end);
+  for (const char* end : {"\033[1;3F", "\033[1;5F", "\033[4;3~", "\033[4;5~",
+                          "\033[8^", "\033[1;7F"})
+    define_key(end, key_scroll_bottom);
   write_raw("\033[?2004h");  // bracketed paste: pasted newlines stay in the message
   return std::unique_ptr<View>(new View());
 }
@@ -279,6 +285,9 @@ std::vector<Key> View::read_keys() {
         case key_paste_end:
           keys.push_back({K::paste_end, 0});
           break;
+        case key_scroll_bottom:
+          keys.push_back({K::scroll_bottom, 0});
+          break;
         default:
           break;  // function keys we do not use
       }
@@ -309,6 +318,8 @@ std::vector<Key> View::read_keys() {
           keys.push_back({K::alt_digit, static_cast<char32_t>(next - '0')});
         } else if (n == OK && next != 27) {
           unget_wch(static_cast<wchar_t>(next));
+        } else if (n == KEY_CODE_YES && (next == KEY_END || next == key_scroll_bottom)) {
+          keys.push_back({K::scroll_bottom, 0});  // Alt+End sent as ESC, End
         } else if (n == KEY_CODE_YES) {
           ungetch(static_cast<int>(next));  // ESC then a function key: keep the key
         }

@@ -19,6 +19,7 @@
 #include "net/control.h"
 #include "net/control_server.h"
 #include "net/home.h"
+#include "net/listing.h"
 #include "net/log_stderr.h"
 #include "net/transport.h"
 #include "node/group_store.h"
@@ -650,10 +651,33 @@ class Daemon {
                 {"home", opts_.home}};
   }
 
+  // When this node joined g: the time of the event that admitted it (its create, join or add),
+  // UINT64_MAX while it is not a member.
+  std::uint64_t joined_ms(const Replica& r) {
+    if (opts_.relay) return 0;
+    auto it = r.state().members.find(key_->public_key());
+    if (it == r.state().members.end()) return UINT64_MAX;
+    const EventRecord* rec = r.group().find(it->second.admitted_by);
+    return rec ? rec->event.time_ms : UINT64_MAX;
+  }
+
+  // Groups by name, then join time (net/listing.h), each with a "label" that tells apart two
+  // groups of one name.
   Result<Json> op_group_list() {
+    std::vector<Json> groups;
+    std::vector<listing::Entry> entries;
+    for (const auto& g : node_->groups()) {
+      if (leaving_.count(g)) continue;
+      const Replica* r = node_->group(g);
+      groups.push_back(group_json(g));
+      entries.push_back({to_hex(g), r->name().value_or(""), joined_ms(*r), 0});
+    }
+    const auto labels = listing::labels(entries);
     Json out = Json::array();
-    for (const auto& g : node_->groups())
-      if (!leaving_.count(g)) out.push_back(group_json(g));
+    for (std::size_t i : listing::order(entries)) {
+      groups[i]["label"] = labels[i];
+      out.push_back(std::move(groups[i]));
+    }
     return out;
   }
 
@@ -764,13 +788,25 @@ class Daemon {
   Result<Json> op_members(const Json& req) {
     QUN_TRY(Hash g, find_group(req));
     const Replica* r = node_->group(g);
-    Json out = Json::array();
+    // By role, then nick (net/listing.h), each with a "label" that tells apart two members of
+    // one nick.
+    std::vector<Json> members;
+    std::vector<listing::Entry> entries;
     for (const auto& [pk, info] : r->state().members) {
       auto nick = r->nick(pk);
-      out.push_back(Json{{"id", to_hex(pk)},
-                         {"nick", nick ? Json(*nick) : Json()},
-                         {"role", role_name(r->state().role_of(pk))},
-                         {"self", pk == key_->public_key()}});
+      const Role role = r->state().role_of(pk);
+      members.push_back(Json{{"id", to_hex(pk)},
+                             {"nick", nick ? Json(*nick) : Json()},
+                             {"role", role_name(role)},
+                             {"self", pk == key_->public_key()}});
+      entries.push_back({to_hex(pk), nick.value_or(""), 0,
+                         role == Role::founder ? 0 : role == Role::admin ? 1 : 2});
+    }
+    const auto labels = listing::labels(entries);
+    Json out = Json::array();
+    for (std::size_t i : listing::order(entries)) {
+      members[i]["label"] = labels[i];
+      out.push_back(std::move(members[i]));
     }
     return out;
   }

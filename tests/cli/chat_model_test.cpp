@@ -57,6 +57,8 @@ struct FakeNode {
   std::vector<NodeRequest> seen;                  // every request, in order
   std::vector<Json> posts;                        // args of successful posts
   std::map<std::string, std::string> fail;        // op -> error to answer with
+  Json members = Json::array({Json{{"id", own_id}, {"nick", "alice"}, {"role", "founder"}},
+                              Json{{"id", std::string(64, 'b')}, {"nick", "bob"}, {"role", "member"}}});
   int bells = 0;
   bool quit = false;
   bool answering = true;  // false: requests stay unanswered
@@ -102,9 +104,7 @@ struct FakeNode {
       return Json{{"id", "p" + std::to_string(posts.size())}};
     }
     if (r.op == "invite") return Json{{"code", "qun1CODE"}};
-    if (r.op == "members")
-      return Json::array({Json{{"id", own_id}, {"nick", "alice"}, {"role", "founder"}},
-                          Json{{"id", std::string(64, 'b')}, {"nick", "bob"}, {"role", "member"}}});
+    if (r.op == "members") return members;
     if (r.op == "join") return Json{{"group", "g9"}};
     return Json::object();
   }
@@ -153,6 +153,15 @@ struct FakeNode {
   void key(Key::Kind kind, char32_t ch = 0) {
     model.on_key(Key{kind, ch});
     settle();
+  }
+
+  // The whole frame at 80x24 as text, one row a line.
+  std::string screen(int cols = 80, int rows = 24) {
+    Frame f = model.layout(cols, rows);
+    std::string out = row_text(f.title) + "\n";
+    for (const auto& row : f.messages) out += row_text(row) + "\n";
+    for (const auto& row : f.groups) out += row_text(row) + "\n";
+    return out + row_text(f.status) + "\n" + f.prompt + f.input + "\n";
   }
 
   std::size_t count(const std::string& op) const {
@@ -653,12 +662,12 @@ TEST_CASE("posting, failure and disconnection keep what was typed", "[chat]") {
 
   node.model.on_disconnected("");
   node.settle();
-  node.key(Key::Kind::enter);
-  CHECK(node.model.input().text() == "lost?");
+  node.key(Key::Kind::enter);  // queued while the node is away (see "text typed while ...")
+  CHECK(node.model.input().empty());
   CHECK(row_text(node.model.layout(80, 24).status).find("not running") != std::string::npos);
   node.connect();
-  node.key(Key::Kind::enter);
   CHECK(node.posts.size() == 2);
+  CHECK(node.posts.back()["text"] == "lost?");
   CHECK(node.model.input().empty());
   // "//" escapes a leading slash.
   node.type("//shrug");
@@ -666,8 +675,9 @@ TEST_CASE("posting, failure and disconnection keep what was typed", "[chat]") {
   CHECK(node.posts.back()["text"] == "/shrug");
 }
 
-// Proves a request lost with the connection gives the text back.
-TEST_CASE("a post lost with the connection returns to the input", "[chat]") {
+// Proves a post lost with the connection (never acknowledged) stays pending and is sent again
+// when the node is back: nothing typed is lost.
+TEST_CASE("a post lost with the connection is sent again", "[chat]") {
   FakeNode node;
   node.add_group("g1", "lobby");
   node.connect();
@@ -678,7 +688,15 @@ TEST_CASE("a post lost with the connection returns to the input", "[chat]") {
   node.model.on_disconnected("the node stopped");
   for (auto& r : node.unanswered)
     node.model.on_response(r, Error(Errc::io, "the node closed the control connection"));
-  CHECK(node.model.input().text() == "in flight");
+  node.unanswered.clear();
+  CHECK(node.model.outbox_size() == 1);
+  CHECK(node.screen().find("in flight (pending") != std::string::npos);
+  node.answering = true;
+  node.connect();
+  REQUIRE(node.posts.size() == 1);
+  CHECK(node.posts[0]["text"] == "in flight");
+  CHECK(node.model.outbox_size() == 0);
+  CHECK(node.screen().find("(pending") == std::string::npos);
 }
 
 // Proves a bracketed paste keeps its lines as one message.
@@ -872,4 +890,250 @@ TEST_CASE("invites and rekeys are not shown", "[chat]") {
   CHECK(screen.find("rotated") == std::string::npos);
   REQUIRE(screen.find("new messages") != std::string::npos);
   CHECK(screen.find("new messages") < screen.find("after the invite"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// A new user's first week (issue 11): items 9 to 14 and 18.
+
+// Proves an error on the status line goes at the next key press and at the next success (a
+// reconnect, a post the node took), where before it stayed until its timer ran out.
+TEST_CASE("status-line errors clear on a key press or a success", "[chat]") {
+  FakeNode node;
+  node.add_group("g1", "lobby");
+  node.connect();
+  node.type("/frob");
+  node.key(Key::Kind::enter);
+  REQUIRE(node.model.notice());
+  node.key(Key::Kind::left);
+  CHECK_FALSE(node.model.notice());
+
+  // A post the node takes clears an error that came after it was sent.
+  node.model.input().clear();
+  node.answering = false;
+  node.type("hello");
+  node.key(Key::Kind::enter);
+  node.type("/kick bob");
+  node.key(Key::Kind::enter);
+  REQUIRE(node.unanswered.size() == 2);
+  node.model.on_response(node.unanswered[1], Error(Errc::invalid_argument, "only admins can"));
+  REQUIRE(node.model.notice());
+  node.model.on_response(node.unanswered[0], Json{{"id", "p1"}});
+  CHECK_FALSE(node.model.notice());
+  node.unanswered.clear();
+  node.answering = true;
+
+  node.fail["topic"] = "only admins can set the topic";
+  node.model.input().set("/topic tea");
+  node.model.on_key(Key{Key::Kind::enter, 0});
+  node.settle();
+  REQUIRE(node.model.notice());
+  node.model.on_disconnected("");
+  node.connect();  // a reconnect is a success
+  CHECK_FALSE(node.model.notice());
+}
+
+// Proves node errors are shown in the chat's words: /members, not `qun members GROUP`.
+TEST_CASE("node errors use chat words", "[chat]") {
+  CHECK(chat_words("no member matches \"zed\" (see `qun members GROUP`)") ==
+        "no member matches \"zed\" (/members lists them)");
+  CHECK(chat_words("you cannot kick yourself; use `qun leave`") ==
+        "you cannot kick yourself; use /leave");
+  FakeNode node;
+  node.add_group("g1", "lobby");
+  node.connect();
+  node.fail["kick"] = "no member matches \"zed\" (see `qun members GROUP`)";
+  node.type("/kick zed");
+  node.key(Key::Kind::enter);
+  REQUIRE(node.model.notice());
+  CHECK(node.model.notice()->find("/members") != std::string::npos);
+  CHECK(node.model.notice()->find("qun members") == std::string::npos);
+}
+
+// Proves /leave asks first (it deletes the group's history here), goes ahead on a second /leave,
+// and that anything typed in between cancels it.
+TEST_CASE("/leave asks for confirmation", "[chat]") {
+  FakeNode node;
+  node.add_group("g1", "lobby");
+  node.connect();
+  node.type("/leave");
+  node.key(Key::Kind::enter);
+  CHECK(node.count("leave") == 0);
+  CHECK(node.screen().find("type /leave again") != std::string::npos);
+  node.type("never mind");
+  node.key(Key::Kind::enter);
+  node.type("/leave");
+  node.key(Key::Kind::enter);
+  CHECK(node.count("leave") == 0);  // asked again
+  node.type("/leave");
+  node.key(Key::Kind::enter);
+  CHECK(node.count("leave") == 1);
+}
+
+// Proves text typed while the node is down is queued on Enter, shown as pending in the
+// conversation (in order, below newer messages), and posted in order when the node is back.
+TEST_CASE("text typed while the node is down is queued and sent", "[chat]") {
+  FakeNode node;
+  node.add_group("g1", "lobby");
+  node.connect();
+  node.model.on_disconnected("");
+  node.settle();
+  node.type("first while away");
+  node.key(Key::Kind::enter);
+  node.type("second while away");
+  node.key(Key::Kind::enter);
+  CHECK(node.model.input().empty());
+  CHECK(node.posts.empty());
+  CHECK(node.model.outbox_size() == 2);
+  std::string screen = node.screen();
+  CHECK(screen.find("first while away (pending") != std::string::npos);
+  CHECK(screen.find("second while away (pending") != std::string::npos);
+  CHECK(screen.find("first while away") < screen.find("second while away"));
+  node.connect();
+  REQUIRE(node.posts.size() == 2);
+  CHECK(node.posts[0]["text"] == "first while away");
+  CHECK(node.posts[1]["text"] == "second while away");
+  CHECK(node.model.outbox_size() == 0);
+  CHECK(node.screen().find("(pending") == std::string::npos);
+
+  // Refused by the node once it is back: the text returns to the input, not lost.
+  node.model.on_disconnected("");
+  node.settle();
+  node.type("refused later");
+  node.key(Key::Kind::enter);
+  node.fail["post"] = "not a member of this group";
+  node.connect();
+  CHECK(node.model.input().text() == "refused later");
+  CHECK(node.model.outbox_size() == 0);
+}
+
+// Proves being removed is announced at once (who removed us, what to do), the title stops
+// claiming membership, and a post is refused with the way back instead of failing at the node.
+TEST_CASE("being removed is announced at once", "[chat]") {
+  FakeNode node;
+  node.add_group("g1", "ops");
+  node.connect();
+  Json removal = message("r1", std::string(64, 'c'), "cy", "", "remove");
+  removal["target"] = node.own_id;
+  removal["target_nick"] = "alice";
+  node.deliver("g1", removal);
+  const std::string screen = node.screen();
+  CHECK(screen.find("you were removed from ops by cy") != std::string::npos);
+  CHECK(screen.find("/join CODE") != std::string::npos);
+  CHECK(row_text(node.model.layout(80, 24).title).find("not a member") != std::string::npos);
+  CHECK(row_text(node.model.layout(80, 24).title).find("members") == std::string::npos);
+  CHECK(node.bells == 1);
+  node.type("anyone?");
+  node.key(Key::Kind::enter);
+  CHECK(node.posts.empty());
+  CHECK(node.model.input().text() == "anyone?");
+  REQUIRE(node.model.notice());
+  CHECK(node.model.notice()->find("new invite") != std::string::npos);
+}
+
+// Proves succession is announced: after the last admin leaves, the member the group's rule made
+// admin (no set-role event) is named.
+TEST_CASE("succession is announced", "[chat]") {
+  FakeNode node;
+  const std::string bob(64, 'b'), cy(64, 'c');
+  node.members = Json::array({Json{{"id", cy}, {"nick", "cy"}, {"role", "founder"}},
+                              Json{{"id", bob}, {"nick", "bob"}, {"role", "member"}},
+                              Json{{"id", node.own_id}, {"nick", "alice"}, {"role", "member"}}});
+  node.add_group("g1", "ops");
+  node.connect();
+  REQUIRE(node.count("members") == 1);
+  node.members = Json::array({Json{{"id", bob}, {"nick", "bob"}, {"role", "admin"}},
+                              Json{{"id", node.own_id}, {"nick", "alice"}, {"role", "member"}}});
+  node.deliver("g1", message("l1", cy, "cy", "", "leave"));
+  CHECK(node.screen().find("bob is now an admin: the last admin left") != std::string::npos);
+  // A promotion by an admin is its own event, not succession.
+  node.members = Json::array({Json{{"id", bob}, {"nick", "bob"}, {"role", "admin"}},
+                              Json{{"id", node.own_id}, {"nick", "alice"}, {"role", "admin"}}});
+  Json promote = message("s1", bob, "bob", "", "set-role");
+  promote["target"] = node.own_id;
+  promote["role"] = "admin";
+  node.deliver("g1", promote);
+  CHECK(node.screen().find("you are now an admin") == std::string::npos);
+}
+
+// Proves the sidebar and title use the node's labels, which tell apart two groups of one name,
+// and that two members with one nick are told apart in the conversation and in /members.
+TEST_CASE("groups and members of the same name are told apart", "[chat]") {
+  FakeNode node;
+  node.add_group("1b11aa", "lobby");
+  node.add_group("77e0bb", "lobby");
+  node.groups[0]["label"] = "lobby\u00B71b11";
+  node.groups[1]["label"] = "lobby\u00B777e0";
+  const std::string bob1(64, 'b'), bob2 = "d" + std::string(63, 'e');
+  node.members = Json::array(
+      {Json{{"id", node.own_id}, {"nick", "alice"}, {"role", "founder"}, {"label", "alice"}},
+       Json{{"id", bob1}, {"nick", "bob"}, {"role", "member"}, {"label", "bob\u00B7bbbb"}},
+       Json{{"id", bob2}, {"nick", "bob"}, {"role", "member"}, {"label", "bob\u00B7deee"}}});
+  node.connect();
+  node.deliver("1b11aa", message("m1", bob1, "bob", "one"));
+  node.deliver("1b11aa", message("m2", bob2, "bob", "two"));
+  const std::string screen = node.screen(100, 24);
+  CHECK(screen.find("lobby\u00B71b11") != std::string::npos);
+  CHECK(screen.find("lobby\u00B777e0") != std::string::npos);
+  CHECK(screen.find("bob\u00B7bbbb: one") != std::string::npos);
+  CHECK(screen.find("bob\u00B7deee: two") != std::string::npos);
+  node.type("/members");
+  node.key(Key::Kind::enter);
+  CHECK(node.model.messages("1b11aa")->back().text->find("bob\u00B7deee") != std::string::npos);
+  node.type("/kick bob\u00B7deee");
+  node.key(Key::Kind::enter);
+  CHECK(node.seen.back().op == "kick");
+  CHECK(node.seen.back().args["member"] == bob2);  // the label names that member's id
+}
+
+// Proves that scrolled up, new messages are announced on the status line, and Alt+End (the
+// scroll_bottom key) jumps back to the newest one.
+TEST_CASE("scrolled up, new messages below are announced", "[chat]") {
+  FakeNode node;
+  node.add_group("g1", "lobby");
+  for (int i = 0; i < 60; ++i)
+    node.logs["g1"].push_back(message("m" + std::to_string(i), std::string(64, 'b'), "bob",
+                                      "message " + std::to_string(i)));
+  node.connect();
+  node.model.layout(80, 24);
+  node.key(Key::Kind::page_up);
+  REQUIRE(node.model.group("g1")->scroll_rows > 0);
+  node.deliver("g1", message("new1", std::string(64, 'b'), "bob", "fresh"));
+  node.deliver("g1", message("new2", std::string(64, 'b'), "bob", "fresher"));
+  CHECK(row_text(node.model.layout(80, 24).status).find("2 new messages below") !=
+        std::string::npos);
+  node.key(Key::Kind::scroll_bottom);
+  CHECK(node.model.group("g1")->scroll_rows == 0);
+  CHECK(row_text(node.model.layout(80, 24).status).find("below") == std::string::npos);
+  CHECK(node.screen().find("fresher") != std::string::npos);
+}
+
+// Proves a very long message is folded to a few rows with a line saying how much is hidden, and
+// Ctrl+O shows it whole.
+TEST_CASE("very long messages fold", "[chat]") {
+  FakeNode node;
+  node.add_group("g1", "lobby");
+  node.connect();
+  std::string text;
+  for (int i = 0; i < 40; ++i) text += "line " + std::to_string(i) + "\n";
+  text += "the end";
+  node.deliver("g1", message("long", std::string(64, 'b'), "bob", text));
+  std::string screen = node.screen(80, 60);
+  CHECK(screen.find("line 7") != std::string::npos);
+  CHECK(screen.find("line 8\n") == std::string::npos);
+  CHECK(screen.find("33 more lines (Ctrl+O unfolds)") != std::string::npos);
+  node.key(Key::Kind::ctrl, 'o');
+  screen = node.screen(80, 60);
+  CHECK(screen.find("the end") != std::string::npos);
+  CHECK(screen.find("more lines") == std::string::npos);
+}
+
+// Proves the line mode's JSON lines carry "self", true only for this node's own posts.
+TEST_CASE("line mode JSON says which posts are our own", "[chat]") {
+  const std::string own(64, 'a');
+  Json mine = message("m1", own, "alice", "hi");
+  Json theirs = message("m2", std::string(64, 'b'), "bob", "hello");
+  CHECK(message_json_line(mine, "g1", own)["self"] == true);
+  CHECK(message_json_line(theirs, "g1", own)["self"] == false);
+  CHECK(message_json_line(theirs, "g1", own)["group"] == "g1");
+  CHECK(message_json_line(mine, "g1", "")["self"] == false);
 }

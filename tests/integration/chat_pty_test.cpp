@@ -122,9 +122,11 @@ std::string status_line(const std::vector<std::string>& lines) {
 }  // namespace
 
 // Proves the full-screen client works on a real terminal against real nodes: a line typed in
-// one client appears on the other's screen (with CJK text); a resize re-lays out and wraps; a
-// node that stops is reported and reconnected without losing typed text; /kick from the client
-// removes a member on both sides; Ctrl+C and /quit exit 0 and leave the tty modes exactly as
+// one client appears on the other's screen (with CJK text); a resize re-lays out and wraps; an
+// invite code from /invite sits on rows of its own, and copied off the screen with its line
+// breaks it lets a third node join; a node that stops is reported, a line sent meanwhile shows
+// as pending and goes out when it is back; /kick from the client removes a member on both sides
+// and the removed member is told at once; Ctrl+C and /quit exit 0 and leave the tty modes exactly as
 // they were (stty -g before == after) and the alternate screen left.
 TEST_CASE("qun chat in a pty: two clients, resize, reconnect, kick, quit", "[integration][chat]") {
   if (::access(tmux_path, X_OK) != 0) {
@@ -180,22 +182,50 @@ TEST_CASE("qun chat in a pty: two clients, resize, reconnect, kick, quit", "[int
   tmux.must({"resize-window", "-t", "alice", "-x", "100", "-y", "30"});
   tmux.wait_for("alice", "\u2502");  // the groups pane is back
 
-  // Bob's node stops: his client says so and keeps what he types; when it is back, it reconnects
-  // and the text is still there to send.
+  // An invite code made in the chat sits on rows of its own, from the first column of the
+  // message area, with nothing else on them; copied off the screen with the line breaks the
+  // window put in, it still works with `qun join`.
+  tmux.type("alice", "/invite 1 1h");
+  tmux.key("alice", "Enter");
+  tmux.wait_for("alice", "valid 1 hour");
+  std::string copied;
+  {
+    const auto lines = tmux.lines("alice");
+    const std::string bar = "\u2502";
+    bool in_code = false;
+    for (const auto& line : lines) {
+      const auto at = line.find(bar);
+      if (at == std::string::npos) continue;
+      std::string area = line.substr(at + bar.size());
+      while (!area.empty() && area.back() == ' ') area.pop_back();
+      if (area.rfind("qun2", 0) == 0) in_code = true;
+      if (!in_code) continue;
+      if (area.empty() || area.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                                                 "0123456789-_") != std::string::npos)
+        break;
+      copied += (copied.empty() ? "" : "\n") + area;
+    }
+  }
+  INFO("copied: " << copied);
+  REQUIRE(copied.rfind("qun2", 0) == 0);
+  Node& c = cluster.add("carol");
+  c.start(NodeOptions::with_peers({a.address()}));
+  CHECK(c.ok({"join", copied}) == group);
+  tmux.wait_for("alice", "carol joined");
+
+  // Bob's node stops: his client says so; what he sends meanwhile is shown as pending and goes
+  // out when the node is back.
   b.stop();
   tmux.wait_for("bob", "node: not running");
   const std::string kept = "kept while away " + random_hex(3);
   tmux.type("bob", kept);
-  tmux.wait_for_line(
-      "bob", [&](const std::string& l) { return l.rfind("> " + kept, 0) == 0; },
-      "the typed text on the input row");
+  tmux.key("bob", "Enter");
+  tmux.wait_for("bob", kept + " (pending");
   b.start(NodeOptions::with_peers({a.address()}));
   tmux.wait_for("bob", "node: connected");
-  tmux.wait_for_line(
-      "bob", [&](const std::string& l) { return l.rfind("> " + kept, 0) == 0; },
-      "the typed text still on the input row");
-  tmux.key("bob", "Enter");
   tmux.wait_for("alice", "bob: " + kept);
+  wait_until([&] { return tmux.screen("bob").find("(pending") == std::string::npos; },
+             propagate_bound, "bob's pending line goes once the node has the message");
 
   // /kick from alice's client.
   tmux.type("alice", "/kick bob");
@@ -209,6 +239,8 @@ TEST_CASE("qun chat in a pty: two clients, resize, reconnect, kick, quit", "[int
       },
       propagate_bound, "bob is no longer a member on alice's node");
   tmux.wait_for("bob", "alice removed bob");
+  tmux.wait_for("bob", "you were removed from lobby by alice");
+  tmux.wait_for("bob", "not a member");
 
   // Ctrl+C in alice's client, /quit in bob's: both exit 0 with the terminal as it was.
   tmux.key("alice", "C-c");
