@@ -5,9 +5,13 @@
 // Cluster's directory, so it is private to the test and dies with it (PR_SET_PDEATHSIG through
 // the harness's Process); its panes die with it. Every wait polls the captured screen within a
 // bound (wait_until); nothing waits by sleeping.
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
+#include <map>
+#include <set>
 #include <sstream>
 
 #include "tests/integration/harness.h"
@@ -255,6 +259,86 @@ TEST_CASE("qun chat in a pty: two clients, resize, reconnect, kick, quit", "[int
     tmux.wait_for(n->name(), "chat-exited", command_bound);
     CHECK(tmux.screen(n->name()).find("node: connected") == std::string::npos);
   }
+}
+
+// Proves the line mode (`qun chat GROUP --json` without a terminal, as a bot runs it) marks each
+// JSON line with "self": true for the lines the bot itself posted, false for other members'.
+TEST_CASE("qun chat line mode: JSON lines say which posts are our own", "[integration][chat]") {
+  Cluster cluster;
+  Node& a = cluster.add("alice");
+  Node& b = cluster.add("bob");
+  a.start();
+  b.start(NodeOptions::with_peers({a.address()}));
+  const std::string group = create_group(a, "bots");
+  REQUIRE(invite_and_join(a, b, group) == group);
+
+  // The bot reads its stdin from a fifo that this test holds open, so it runs until we close it.
+  const fs::path fifo = cluster.dir() / "bot.in";
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  const int writer = ::open(fifo.c_str(), O_RDWR);
+  REQUIRE(writer >= 0);
+  const fs::path out = cluster.dir() / "bot.out";
+  Process bot = Process::spawn({"/bin/sh", "-c",
+                                "exec " + quote(qun_binary()) + " --home " +
+                                    quote(b.home().string()) + " chat " + quote(group) +
+                                    " --json < " + quote(fifo.string())},
+                               cluster.env(), cluster.dir() / "logs/bot.log", out);
+  auto lines = [&] { return parse_json_lines(file_contents(out)); };
+  // The subscription is up once a post from alice arrives; then the bot posts its own.
+  wait_until(
+      [&] {
+        a.ok({"post", group, "ping"});
+        return has_text(lines(), "ping");
+      },
+      propagate_bound, "the bot prints alice's post");
+  const std::string said = "pong from the bot\n";
+  REQUIRE(::write(writer, said.data(), said.size()) == static_cast<ssize_t>(said.size()));
+  wait_until([&] { return has_text(lines(), "pong from the bot"); }, propagate_bound,
+             "the bot prints its own post");
+  for (const auto& line : lines()) {
+    INFO(line.dump());
+    REQUIRE(line.contains("self"));
+    CHECK(line["self"] == (line.value("text", "") == "pong from the bot"));
+    CHECK(line["group"] == group);
+  }
+  ::close(writer);
+  auto ended = bot.wait_exit(command_bound);
+  REQUIRE(ended);
+  CHECK(WIFEXITED(*ended));
+  CHECK(WEXITSTATUS(*ended) == 0);
+}
+
+// Proves the node lists groups by name, not by hash id (the chat's sidebar and Alt+N numbers
+// follow this order), gives two groups of one name labels that tell them apart, and lists members
+// by role, then nick.
+TEST_CASE("group list sorts by name and labels groups of one name", "[integration][chat]") {
+  Cluster cluster;
+  Node& a = cluster.add("alice");
+  Node& b = cluster.add("bob");
+  a.start();
+  b.start(NodeOptions::with_peers({a.address()}));
+  std::map<std::string, std::string> ids;
+  for (const char* name : {"zeta", "lobby", "Alpha", "mid"}) ids[name] = create_group(a, name);
+  const std::string second_lobby = create_group(a, "lobby");
+  std::vector<std::string> names, labels;
+  for (const auto& g : a.json({"group", "list"})) {
+    names.push_back(g.value("name", ""));
+    labels.push_back(g.value("label", ""));
+  }
+  CHECK(names == std::vector<std::string>{"Alpha", "lobby", "lobby", "mid", "zeta"});
+  CHECK(labels[0] == "Alpha");
+  // The two lobbies, in the order this node joined them (created them, here; the wall clock
+  // decides, so only the labels are checked, not which comes first).
+  CHECK(std::set<std::string>{labels[1], labels[2]} ==
+        std::set<std::string>{"lobby\u00B7" + ids["lobby"].substr(0, 4),
+                              "lobby\u00B7" + second_lobby.substr(0, 4)});
+
+  REQUIRE(invite_and_join(a, b, ids["mid"]) == ids["mid"]);
+  wait_until([&] { return a.json({"members", ids["mid"]}).size() == 2; }, propagate_bound,
+             "bob's join reaches alice");
+  std::vector<std::string> roles;
+  for (const auto& m : a.json({"members", ids["mid"]})) roles.push_back(m.value("role", ""));
+  CHECK(roles == std::vector<std::string>{"founder", "member"});
 }
 
 }  // namespace qun::integration
