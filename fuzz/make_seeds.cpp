@@ -48,6 +48,7 @@ std::vector<WireMessage> wire_messages(const fuzz::Fixture& f) {
       wire::Heads{f.group, ids, false},
       wire::Serve{f.group},
       wire::ServeReply{f.group, false, "relay full: serving 100 groups"},
+      wire::Holder{f.group, f.keys[1].public_key(), f.keys[1].sign(Bytes{1})},
   };
 }
 

@@ -75,6 +75,9 @@ struct Node::Impl {
     // close() was decided during the current input: nothing more is sent or handled on it, and
     // it is closed (Close output, forget) when the input settles.
     bool closing = false;
+    // Groups for which the peer proved it holds an invite (wire::Holder): the invite's key. It
+    // counts while that invite is open in the group's state. At most one per group we hold.
+    std::map<Hash, PublicKey> holds;
   };
 
   struct ServeRequest {  // a request_serve awaiting its answer
@@ -118,6 +121,9 @@ struct Node::Impl {
     // The relays the group names, as last seen in its state (to notice changes).
     std::map<PublicKey, std::string> relays;
     Millis relay_retry_at = 0;  // no new attempt to link a relay before this
+    // Whether each relay linked since holds the group, from its last hello (a relay that drops a
+    // group sends a new hello without it). Entries of relays no longer named are ignored.
+    std::map<PublicKey, bool> relay_serving;
     // On a relay: a group taken on by request_serve, until the requesters' standing is known.
     struct Probation {
       // Who asked (more may ask while it lasts); none for a group loaded without its create.
@@ -283,12 +289,29 @@ struct Node::Impl {
     return g.replica->state().former_members.count(peer) != 0;
   }
 
-  // A removed or departed member gets none of the group's later events from us.
+  // The peer proved (wire::Holder) that it holds an invite of the group that is open in our
+  // state: not revoked, uses left. Expiry is not checked: the node has no wall clock, and the
+  // join itself is judged by the fold.
+  static bool holds_open_invite(const Overlay& g, const Conn& c, const Hash& gid) {
+    auto h = c.holds.find(gid);
+    if (h == c.holds.end()) return false;
+    for (const auto& [iid, inv] : g.replica->state().invites)
+      if (inv.invite_key == h->second && !inv.revoked && inv.uses < inv.uses_max) return true;
+    return false;
+  }
+
+  // A former member is shunned, unless it is coming back: it holds an open invite.
+  static bool shunned(const Overlay& g, const Conn& c, const Hash& gid) {
+    return c.peer && is_former_member(g, *c.peer) && !holds_open_invite(g, c, gid);
+  }
+
+  // A removed or departed member gets none of the group's later events from us (unless it shows
+  // an open invite: it is joining again).
   void shun_former_members(Millis now, Overlay& g, const Hash& gid) {
     const auto& former = g.replica->state().former_members;
     if (former.empty()) return;
     for (auto& [cid, c] : conns) {
-      if (!c.peer || !c.shared.count(gid) || !former.count(*c.peer)) continue;
+      if (!c.peer || !c.shared.count(gid) || !shunned(g, c, gid)) continue;
       const PublicKey peer = *c.peer;
       if (g.active.count(peer)) send(now, c, wire::Disconnect{gid});
       c.shared.erase(gid);
@@ -300,6 +323,14 @@ struct Node::Impl {
     }
     for (auto it = g.passive.begin(); it != g.passive.end();)
       it = it->second && former.count(*it->second) ? g.passive.erase(it) : std::next(it);
+  }
+
+  // Links whose peer showed an invite of the group that was not open here then (we lacked the
+  // invite event): matched again, now that it may be.
+  void welcome_holders(Millis now, const Hash& gid) {
+    for (auto& [cid, c] : conns)
+      if (c.established && !c.closing && c.holds.count(gid) && !c.shared.count(gid))
+        match_groups(now, c);
   }
 
   void remember(Overlay& g, const std::string& address, std::optional<PublicKey> id) {
@@ -485,6 +516,8 @@ struct Node::Impl {
     Conn& c = conns.at(id);
     if (auto* h = std::get_if<wire::Hello>(&m)) return on_hello(now, c, *h);
     if (!c.hello_received) return misbehave(now, id, "message before hello");
+    // Holder shows an invite for a group the receiver may not share with the sender yet.
+    if (auto* h = std::get_if<wire::Holder>(&m)) return on_holder(now, c, *h);
     // Serve names a group the receiver may not hold yet, so it bypasses the shared-group check.
     if (auto* s = std::get_if<wire::Serve>(&m)) return on_serve(now, c, *s);
     if (auto* r = std::get_if<wire::ServeReply>(&m)) return on_serve_reply(now, c, *r);
@@ -498,7 +531,7 @@ struct Node::Impl {
         [&](const auto& msg) {
           using T = std::decay_t<decltype(msg)>;
           if constexpr (std::is_same_v<T, wire::Hello> || std::is_same_v<T, wire::Serve> ||
-                        std::is_same_v<T, wire::ServeReply>) {
+                        std::is_same_v<T, wire::ServeReply> || std::is_same_v<T, wire::Holder>) {
           } else {
             Overlay* g = group_of(msg.group);
             // A group the peer did not show us a tag for, or one we dropped: ignore quietly.
@@ -519,13 +552,40 @@ struct Node::Impl {
     match_groups(now, c);
   }
 
+  // The peer's last hello named the group.
+  static bool shows(const Conn& c, const Hash& gid) {
+    return c.peer_nonce && c.peer_tags.count(group_tag(gid, *c.peer_nonce));
+  }
+
+  // A peer shows an invite of one of our groups. A bad proof is misbehaviour (an honest node
+  // signs only with an invite it holds); an invite not in our state, or closed, is simply not
+  // honoured (we may not have it yet; holds_open_invite checks again at every use).
+  void on_holder(Millis now, Conn& c, const wire::Holder& m) {
+    auto g = groups.find(m.group);
+    if (g == groups.end() || !shows(c, m.group)) return;
+    if (!verify(m.invite_key, join_proof_message(m.group, *c.peer), m.proof))
+      return misbehave(now, c.id, "bad invite proof");
+    c.holds[m.group] = m.invite_key;
+    match_groups(now, c);
+  }
+
+  // Shows the peer the invite this node holds for a group it is joining (none if a member).
+  void send_holder(Millis now, Conn& c, const Overlay& g, const Hash& gid) {
+    if (auto proof = g.replica->holder_proof())
+      send(now, c, wire::Holder{gid, proof->first, proof->second});
+  }
+
   // Matches our groups against the peer's last hello; starts the overlay on newly shared ones.
   void match_groups(Millis now, Conn& c) {
     if (!c.peer_nonce || !c.peer) return;
     std::set<Hash> shared;
-    for (const auto& [gid, g] : groups)
-      if (c.peer_tags.count(group_tag(gid, *c.peer_nonce)) && !is_former_member(g, *c.peer))
-        shared.insert(gid);
+    for (auto& [gid, g] : groups) {
+      if (!shows(c, gid)) continue;
+      if (is_relay(g, *c.peer)) g.relay_serving[*c.peer] = true;
+      if (!shunned(g, c, gid)) shared.insert(gid);
+    }
+    for (auto& [gid, g] : groups)
+      if (is_relay(g, *c.peer) && !shows(c, gid)) g.relay_serving[*c.peer] = false;
     std::set<Hash> added;
     std::set_difference(shared.begin(), shared.end(), c.shared.begin(), c.shared.end(),
                         std::inserter(added, added.end()));
@@ -534,6 +594,9 @@ struct Node::Impl {
     for (const auto& gid : added) {
       Overlay& g = groups.at(gid);
       remember(g, c.address, peer);
+      // Joining: show our invite first, so a peer that would shun us (we were a member once)
+      // takes the neighbor request and the heads that follow.
+      send_holder(now, c, g, gid);
       if (!g.active.count(peer) && g.active.size() + g.asked.size() < oc().active_target) {
         g.asked.insert(peer);
         send_to(now, peer, wire::Neighbor{gid, g.active.empty()});
@@ -1062,6 +1125,8 @@ struct Node::Impl {
     }
     // After pushing: a member removed by this batch still learns of its removal, then nothing.
     shun_former_members(now, g, gid);
+    // A former member that showed an invite we did not hold yet: this batch may have brought it.
+    welcome_holders(now, gid);
   }
 
   // ---------------------------------------------------------------- groups
@@ -1290,6 +1355,15 @@ void Node::add_peers(Millis now, const Hash& group, const std::vector<std::strin
   impl_->next_maintenance = now;
 }
 
+void Node::announce_invite(Millis now, const Hash& group) {
+  auto it = impl_->groups.find(group);
+  if (it == impl_->groups.end()) return;
+  for (auto& [cid, c] : impl_->conns)
+    if (c.established && !c.closing && Impl::shows(c, group))
+      impl_->send_holder(now, c, it->second, group);
+  impl_->settle(now);
+}
+
 void Node::publish(Millis now, const Hash& group, const std::vector<Event>& events) {
   auto it = impl_->groups.find(group);
   if (it == impl_->groups.end() || events.empty()) return;
@@ -1395,6 +1469,21 @@ std::map<PublicKey, std::string> Node::relays(const Hash& group) const {
   auto it = impl_->groups.find(group);
   return it == impl_->groups.end() ? std::map<PublicKey, std::string>{}
                                    : it->second.replica->state().relays;
+}
+
+std::vector<Node::RelayStatus> Node::relay_status(const Hash& group) const {
+  std::vector<RelayStatus> out;
+  auto it = impl_->groups.find(group);
+  if (it == impl_->groups.end()) return out;
+  const auto& g = it->second;
+  for (const auto& [id, address] : g.replica->state().relays) {
+    RelayStatus r{id, address, false, std::nullopt};
+    for (const auto& [cid, c] : impl_->conns)
+      if (c.established && c.peer && *c.peer == id) r.linked = true;
+    if (auto s = g.relay_serving.find(id); s != g.relay_serving.end()) r.serving = s->second;
+    out.push_back(std::move(r));
+  }
+  return out;
 }
 
 std::uint64_t Node::group_bytes(const Hash& group) const {

@@ -227,6 +227,11 @@ class Node {
   // the same group and address while one is in flight is ignored (its answer serves both).
   void request_serve(Millis now, const Hash& group, const std::string& relay_address);
 
+  // A group's replica, already added, started holding an invite (Replica::hold_invite on a
+  // group this node left or was removed from): shows the invite (wire::Holder) to every linked
+  // peer that holds the group, so that peers which shun former members sync with it again.
+  void announce_invite(Millis now, const Hash& group);
+
   // Events this node authored (already ingested by the Replica): persist and spread them.
   void publish(Millis now, const Hash& group, const std::vector<Event>& events);
 
@@ -254,6 +259,16 @@ class Node {
   std::size_t passive_size(const Hash& group) const;
   // The relays the group names (its resolved relay events): identity -> address.
   std::map<PublicKey, std::string> relays(const Hash& group) const;
+  // What this node knows of each relay the group names: whether a link to it is up, and
+  // whether it holds the group, from the last hello it sent (none before any hello: never linked
+  // since start). A relay that drops the group sends a hello without it, so `serving` turns false.
+  struct RelayStatus {
+    PublicKey id;
+    std::string address;
+    bool linked = false;
+    std::optional<bool> serving;
+  };
+  std::vector<RelayStatus> relay_status(const Hash& group) const;
   // Stored bytes of a group: the encoded size of every event admitted (on a relay, what
   // relay_group_bytes_max bounds). 0 for an unknown group.
   std::uint64_t group_bytes(const Hash& group) const;

@@ -143,8 +143,32 @@ IngestReport Replica::ingest(std::vector<Event> events) {
 void Replica::hold_invite(const InviteCode& code) {
   auto key = invite_signing_key(code.secret);
   invite_secrets_.emplace(key.public_key(), code.secret.clone());
+  last_held_ = key.public_key();
   // Open what is already here: the invite's bundle and rekeys sealed to the invite since.
   for (const auto* rec : group_.ordered()) absorb(*rec);
+}
+
+std::optional<std::pair<PublicKey, Signature>> Replica::holder_proof() const {
+  if (!self_ || invite_secrets_.empty() || state().is_member(self_->public_key())) return {};
+  // An invite open in our state beats one we have not seen yet (a new code, its event still to
+  // come), which beats a closed one (the code a former member joined with the first time).
+  auto rank_of = [&](const PublicKey& invite_key) {
+    for (const auto& [iid, inv] : state().invites)
+      if (inv.invite_key == invite_key) return !inv.revoked && inv.uses < inv.uses_max ? 2 : 0;
+    return 1;
+  };
+  const PublicKey* chosen = nullptr;
+  int chosen_rank = -1;
+  for (const auto& [key, secret] : invite_secrets_) {
+    const int r = rank_of(key) * 2 + (last_held_ && *last_held_ == key ? 1 : 0);
+    if (r > chosen_rank) {
+      chosen = &key;
+      chosen_rank = r;
+    }
+  }
+  const SigningKey invite_key = invite_signing_key(invite_secrets_.at(*chosen));
+  return std::make_pair(invite_key.public_key(),
+                        invite_key.sign(join_proof_message(group_.id(), self_->public_key())));
 }
 
 Event Replica::draft(Authoring& a, EventKind kind, std::uint64_t epoch) const {

@@ -104,6 +104,11 @@ class Replica {
   [[nodiscard]] Result<Event> join(Authoring a, const InviteCode& code, std::string_view nick);
   // Before joining: lets this replica open keys sealed to the invite (bundle and later rekeys).
   void hold_invite(const InviteCode& code);
+  // While joining (this node holds an invite secret and is not a member): the invite's public
+  // key and the join proof for this node, which peers check before syncing the group with a
+  // non-member (wire::Holder). An invite open in the resolved state is preferred to one not seen
+  // yet or closed. None for a member, a relay, or a node holding no invite.
+  std::optional<std::pair<PublicKey, Signature>> holder_proof() const;
   [[nodiscard]] Result<Event> add(Authoring a, const PublicKey& member);
   [[nodiscard]] Result<Event> remove(Authoring a, const PublicKey& member);
   [[nodiscard]] Result<Event> leave(Authoring a);
@@ -147,6 +152,7 @@ class Replica {
   std::vector<BundleKey> new_keys_;
   // Invite secrets this node holds (as a joiner), by invite public key.
   std::map<PublicKey, Seed> invite_secrets_;
+  std::optional<PublicKey> last_held_;  // the invite hold_invite was last given
 };
 
 // The stable id of a key (BLAKE2b of a domain and the key): names a key without revealing it.

@@ -20,7 +20,7 @@ namespace {
 
 enum class Type : std::uint8_t {
   hello = 1, neighbor, neighbor_reply, disconnect, shuffle, events, ihave, graft, prune, heads,
-  serve, serve_reply,
+  serve, serve_reply, holder,
 };
 
 void write_ids(codec::Writer& w, const std::vector<Hash>& ids) {
@@ -96,6 +96,10 @@ struct Encoder {
     w.array(4).uint(static_cast<std::uint8_t>(Type::serve_reply)).fixed(m.group).uint(m.accepted);
     w.str(m.reason);
   }
+  void operator()(const wire::Holder& m) {
+    w.array(4).uint(static_cast<std::uint8_t>(Type::holder)).fixed(m.group).fixed(m.invite_key);
+    w.fixed(m.proof);
+  }
 };
 
 }  // namespace
@@ -109,7 +113,7 @@ Bytes encode_wire(const WireMessage& message) {
 const char* wire_name(const WireMessage& message) {
   static const char* names[] = {"hello", "neighbor", "neighbor-reply", "disconnect", "shuffle",
                                 "events", "ihave", "graft", "prune", "heads", "serve",
-                                "serve-reply"};
+                                "serve-reply", "holder"};
   static_assert(sizeof(names) / sizeof(names[0]) == std::variant_size_v<WireMessage>);
   return names[message.index()];
 }
@@ -243,6 +247,14 @@ Result<WireMessage> decode_fields(ByteView bytes) {
       QUN_TRY(m.accepted, read_bool(a.ptr[2], "accepted"));
       QUN_TRY(m.reason, codec::str(a.ptr[3], wire_limits::reason_bytes_max, "reason"));
       return WireMessage(std::move(m));
+    }
+    case Type::holder: {
+      QUN_TRY_VOID(need(4));
+      wire::Holder m;
+      QUN_TRY(m.group, codec::fixed<Hash>(a.ptr[1], "group"));
+      QUN_TRY(m.invite_key, codec::fixed<PublicKey>(a.ptr[2], "invite key"));
+      QUN_TRY(m.proof, codec::fixed<Signature>(a.ptr[3], "proof"));
+      return WireMessage(m);
     }
   }
   return Error(Errc::malformed, "unknown message type " + std::to_string(type));

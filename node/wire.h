@@ -119,11 +119,22 @@ struct ServeReply {
   bool accepted;
   std::string reason;  // why not (or "" when accepted); at most reason_bytes_max bytes
 };
+// Invite holders. A node that is not a member of a group but holds the secret of one of its
+// invites (it is joining) shows it to a peer that holds the group, so that the peer syncs the
+// group with it although it is no member: a former member coming back with a new invite, whom
+// members otherwise shun. The proof is the join proof (node/payload.h, join_proof_message) for
+// the link's peer, signed by the invite key; the link authenticates the peer, so the proof
+// cannot be used by anyone else. Like Serve, it names a group the receiver may not share yet.
+struct Holder {
+  Hash group;
+  PublicKey invite_key;  // the public key of the invite whose secret the sender holds
+  Signature proof;       // Sign(invite key, "qun-join-v1" || group || sender's id)
+};
 }  // namespace wire
 
 using WireMessage = std::variant<wire::Hello, wire::Neighbor, wire::NeighborReply, wire::Disconnect,
                                  wire::Shuffle, wire::Events, wire::IHave, wire::Graft, wire::Prune,
-                                 wire::Heads, wire::Serve, wire::ServeReply>;
+                                 wire::Heads, wire::Serve, wire::ServeReply, wire::Holder>;
 
 Bytes encode_wire(const WireMessage& message);
 [[nodiscard]] Result<WireMessage> decode_wire(ByteView bytes);

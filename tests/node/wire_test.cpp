@@ -53,6 +53,9 @@ bool operator==(const Serve& a, const Serve& b) { return a.group == b.group; }
 bool operator==(const ServeReply& a, const ServeReply& b) {
   return a.group == b.group && a.accepted == b.accepted && a.reason == b.reason;
 }
+bool operator==(const Holder& a, const Holder& b) {
+  return a.group == b.group && a.invite_key == b.invite_key && a.proof == b.proof;
+}
 
 }  // namespace qun::wire
 
@@ -117,6 +120,7 @@ std::vector<WireMessage> realistic_messages() {
       wire::Heads{group, hashes(3), true},
       wire::Serve{group},
       wire::ServeReply{group, false, "relay full: serving 100 groups"},
+      wire::Holder{group, fixed_n<PublicKey>(6), fixed_n<Signature>(7)},
   };
 }
 
@@ -142,6 +146,7 @@ std::vector<WireMessage> edge_messages() {
       wire::Heads{zero, {}, false},
       wire::Serve{ones},
       wire::ServeReply{zero, true, ""},
+      wire::Holder{ones, PublicKey{}, Signature{}},
   };
 }
 
@@ -238,6 +243,9 @@ std::vector<Layout> layouts() {
       {10, {g, flag, ids}},
       {11, {g}},
       {12, {g, flag, [](codec::Writer& w) { w.str("no"); }}},
+      {13,
+       {g, [](codec::Writer& w) { w.fixed(fixed_n<PublicKey>(1)); },
+        [](codec::Writer& w) { w.fixed(fixed_n<Signature>(1)); }}},
   };
 }
 
@@ -272,7 +280,7 @@ TEST_CASE("wire: every message type round-trips with realistic contents", "[node
   }
   CHECK(names == std::set<std::string>{"hello", "neighbor", "neighbor-reply", "disconnect",
                                        "shuffle", "events", "ihave", "graft", "prune", "heads",
-                                       "serve", "serve-reply"});
+                                       "serve", "serve-reply", "holder"});
 }
 
 TEST_CASE("wire: edge contents round-trip", "[node][wire]") {
@@ -462,9 +470,9 @@ TEST_CASE("wire: wrong field types are rejected", "[node][wire]") {
 }
 
 TEST_CASE("wire: unknown type numbers are rejected", "[node][wire]") {
-  // Proves only 1..12 name a message: 0, 13, 255, 256 and the largest uint are refused even
+  // Proves only 1..13 name a message: 0, 14, 15, 255, 256 and the largest uint are refused even
   // with well-formed fields after them, as is a type that is not a uint.
-  for (std::uint64_t type : {0ull, 13ull, 14ull, 255ull, 256ull, ~0ull}) {
+  for (std::uint64_t type : {0ull, 14ull, 15ull, 255ull, 256ull, ~0ull}) {
     INFO("type " << type);
     for (std::uint32_t fields : {1u, 2u, 3u}) {
       codec::Writer w;
