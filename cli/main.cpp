@@ -164,6 +164,10 @@ int main(int argc, char** argv) {
   node->add_option("--max-group-bytes", d.max_group_bytes, "relay: most bytes stored per group")->capture_default_str();
   node->add_option("--passphrase-file", passphrase_file, "passphrase of a sealed identity");
   node->add_option("--log-level", log_level, "debug, info, warn or error")->capture_default_str();
+  std::size_t map_mib = d.map_bytes >> 20;
+  node->add_option("--map-mib", map_mib, "most the store may hold, in MiB (raise it when posts fail with \"database full\")")
+      ->capture_default_str()
+      ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 26));
 
   CLI::App* id = sub(&app, "id", "own id, nick and listen addresses");
 
@@ -175,6 +179,8 @@ int main(int argc, char** argv) {
   CLI::App* group_list = sub(group, "list", "groups with member and unread counts");
 
   std::string g, text, member, code, address;
+  CLI::App* group_repair = sub(group, "repair", "rebuild a group that did not load (see `qun status`) and fetch it again from its peers");
+  group_repair->add_option("GROUP", g)->required();
   std::uint64_t uses = 1;
   std::string expires;
   CLI::App* invite = sub(&app, "invite", "print an invite code for GROUP");
@@ -250,6 +256,7 @@ int main(int argc, char** argv) {
 
   if (node->parsed()) {
     d.home = o.home();
+    d.map_bytes = map_mib << 20;
     auto level = parse_log_level(log_level);
     if (!level) die("bad --log-level '" + log_level + "'; use debug, info, warn or error");
     d.log_level = *level;
@@ -295,6 +302,14 @@ int main(int argc, char** argv) {
       else if (!j.value("member", true)) std::cout << "  (not a member)";
       std::cout << "\n";
     }
+    return 0;
+  }
+  if (group_repair->parsed()) {
+    Json r = call(o, "group.repair", Json{{"group", g}});
+    if (o.json) return print_json(r), 0;
+    std::cout << "group " << short_id(str(r, "id")) << ": kept " << r.value("events_kept", 0)
+              << " events (" << r.value("events_unread", 0) << " did not read), fetching the rest from "
+              << r.value("peers", 0) << " peers; `qun status` shows when it is synced\n";
     return 0;
   }
   if (invite->parsed()) {
@@ -418,6 +433,9 @@ int main(int argc, char** argv) {
                   << " events refused";
       std::cout << "\n";
     }
+    for (const auto& j : r["damaged"])
+      std::cout << "  " << short_id(str(j, "id")) << "  could not be loaded: " << str(j, "reason")
+                << "; `qun group repair " << str(j, "id") << "` fetches it again from its peers\n";
     return 0;
   }
   return 0;

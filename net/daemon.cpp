@@ -203,8 +203,17 @@ class Daemon {
     key_.emplace(std::move(key).value());
     storage_key_.emplace(storage_key_for(*key_));
 
-    auto store = Store::open(home::store_dir(home));
-    if (!store.ok()) return Error(store.error().code(), "cannot open the store: " + store.error().message());
+    // A fault reading the store (its file truncated while mapped, or damage inside LMDB's
+    // pages) ends the node with one line naming the file, not SIGBUS.
+    Store::exit_on_damage_fault("qun node: ");
+    StoreOptions store_options;
+    store_options.map_bytes = opts_.map_bytes;
+    auto store = Store::open(home::store_dir(home), store_options);
+    if (!store.ok()) {
+      // A damaged file's message names it and says what to do already.
+      if (store.error().code() == Errc::malformed) return store.error();
+      return Error(store.error().code(), "cannot open the store: " + store.error().message());
+    }
     store_ = std::move(store).value();
     if (auto nick = store_->get_meta(home::meta_nick); nick.ok() && nick.value())
       nick_ = as_string(*nick.value());
@@ -268,8 +277,23 @@ class Daemon {
     return ok_result();
   }
 
+  // A group that did not load: named by `qun status`, kept out of the node (so nothing of it is
+  // served or overwritten) until `qun group repair` rebuilds it.
+  void mark_damaged(const Hash& g, const std::string& why) {
+    damaged_[g] = why;
+    log(LogLevel::error, "group " + short_hex(g) + " could not be loaded: " + why +
+                             "; `qun group repair " + to_hex(g) + "` fetches it again from its peers");
+  }
+
   Result<void> load_groups() {
-    QUN_TRY(std::vector<Hash> stored, store_->groups());
+    auto listed = store_->groups();
+    if (!listed.ok()) {
+      if (listed.error().code() != Errc::malformed) return listed.error();
+      return Error(Errc::malformed, listed.error().context() + "; restore it from a backup, or move " +
+                                        home::store_dir(opts_.home) + " aside and start again");
+    }
+    std::vector<Hash> stored = std::move(listed).value();
+    std::sort(stored.begin(), stored.end());
     // Joins in progress (their group may have no stored event yet).
     if (auto j = store_->get_meta("joins"); j.ok() && j.value() && !j.value()->empty()) {
       if (auto codes = control::decode(*j.value()); codes.ok() && codes.value().is_array()) {
@@ -282,11 +306,16 @@ class Daemon {
         }
       }
     }
+    // A group with events but no record lost its record to damage: it is damaged too.
+    QUN_TRY(std::vector<Hash> with_events, store_->groups_with_events());
+    for (const auto& g : with_events)
+      if (!std::binary_search(stored.begin(), stored.end(), g))
+        mark_damaged(g, "its group record is missing");
     for (const auto& g : stored) {
       auto replica = load_replica(*store_, g, opts_.relay ? nullptr : &*key_,
                                   opts_.relay ? nullptr : &*storage_key_);
       if (!replica.ok()) {
-        log(LogLevel::error, "group " + short_hex(g) + " not loaded: " + replica.error().message());
+        mark_damaged(g, replica.error().context());
         continue;
       }
       auto r = std::make_unique<Replica>(std::move(replica).value());
@@ -294,14 +323,15 @@ class Daemon {
       node_->add_group(transport_->now(), std::move(r), hints_for(g));
     }
     for (auto& [g, pj] : joins_) {
-      if (!node_->group(g)) {
+      if (!node_->group(g) && !damaged_.count(g)) {
         auto r = std::make_unique<Replica>(g, &*key_);
         r->hold_invite(pj.code);
         node_->add_group(transport_->now(), std::move(r), hints_for(g));
       }
     }
     std::vector<Hash> pending;
-    for (const auto& [g, pj] : joins_) pending.push_back(g);
+    for (const auto& [g, pj] : joins_)
+      if (!damaged_.count(g)) pending.push_back(g);
     for (const auto& g : pending) try_join(g);
     return ok_result();
   }
@@ -417,6 +447,13 @@ class Daemon {
     if (auto* p = std::get_if<node_output::Persist>(&out)) {
       Replica* r = node_->group(p->group);
       if (!r) return;
+      // This node's own events, committed by publish() before the node saw them: the Persist
+      // repeats that commit.
+      if (publishing_ && publishing_->first == p->group && p->keys.empty() &&
+          p->report.evicted.empty() &&
+          std::all_of(p->report.admitted.begin(), p->report.admitted.end(),
+                      [&](const Hash& id) { return publishing_->second.count(id) != 0; }))
+        return;
       persist_into(commit_batch_, *r, p->report, p->keys, opts_.relay ? nullptr : &*storage_key_);
       commit_events_ += p->report.admitted.size();
       if (!uv_is_active(reinterpret_cast<uv_handle_t*>(&commit_timer_)))
@@ -467,17 +504,18 @@ class Daemon {
   }
 
   // Commits what the node handed over since the last commit, in one transaction.
-  void commit() {
-    if (commit_batch_.empty()) return;
+  void commit() { (void)commit_now(); }
+  Result<void> commit_now() {
+    if (commit_batch_.empty()) return ok_result();
     uv_timer_stop(&commit_timer_);
     WriteBatch batch = std::move(commit_batch_);
     commit_batch_ = WriteBatch{};
     const std::size_t events = commit_events_;
     commit_events_ = 0;
-    if (auto done = store_->commit(batch); !done.ok()) {
-      log(LogLevel::error, std::to_string(events) + " events not stored: " + done.error().message());
-      persist_error_ = done.error();
-    }
+    auto done = store_->commit(batch);
+    if (!done.ok())
+      log(LogLevel::error, std::to_string(events) + " events not stored: " + done.error().context());
+    return done;
   }
 
   void broadcast_groups() {
@@ -522,6 +560,7 @@ class Daemon {
     if (op == "members") return op_members(req);
     if (op == "relays") return op_relays(req);
     if (op == "relay.drop") return op_relay_drop(req);
+    if (op == "group.repair") return op_group_repair(req);
     if (op == "join") return op_join(c, id, req);
     if (op == "relay.add") return op_relay_add(c, id, req);
     if (opts_.relay &&
@@ -553,7 +592,21 @@ class Daemon {
       const Replica* r = node_->group(g);
       all.emplace_back(g, r ? r->name().value_or("") : "");
     }
-    return resolve_name(arg(req, "group"), all, "group", "see `qun group list`");
+    auto found = resolve_name(arg(req, "group"), all, "group", "see `qun group list`");
+    if (found.ok() || found.error().code() != Errc::not_found) return found;
+    // A group that did not load is not in the node, but the person is naming it.
+    if (auto d = find_damaged(arg(req, "group")); d.ok())
+      return Error(Errc::not_found, "group " + short_hex(d.value()) + " could not be loaded (" +
+                                        damaged_.at(d.value()) + "); run `qun group repair " +
+                                        to_hex(d.value()) + "`");
+    return found;
+  }
+
+  // A damaged group by id or unique id prefix (damaged groups have no name: it is in the events).
+  Result<Hash> find_damaged(const std::string& arg) {
+    std::vector<std::pair<Hash, std::string>> all;
+    for (const auto& [g, why] : damaged_) all.emplace_back(g, "");
+    return resolve_name(arg, all, "damaged group", "`qun status` lists the groups that did not load");
   }
 
   Result<Replica*> member_group(const Json& req) {
@@ -570,18 +623,47 @@ class Daemon {
     return resolve_name(arg(req, "member"), all, "member", "see `qun members GROUP`");
   }
 
-  // Publishes events this node authored; ok once they are stored.
+  // Publishes events this node authored (already ingested by its replica): commits them, with
+  // whatever the group commit holds, and only then hands them to the node, which sends them.
+  // A commit that fails sent nothing: the replica is rolled back to what the store holds, so
+  // neither catch-up nor a later post spreads the unstored events, and a retry does not
+  // duplicate anything.
   Result<void> publish(const Hash& g, const std::vector<Event>& events) {
-    persist_error_.reset();
+    Replica* r = node_->group(g);
+    if (!r || events.empty()) return ok_result();
+    IngestReport own;
+    for (const auto& e : events) own.admitted.push_back(e.id);
+    persist_into(commit_batch_, *r, own, r->take_new_keys(), opts_.relay ? nullptr : &*storage_key_);
+    commit_events_ += events.size();
+    if (auto done = commit_now(); !done.ok()) {
+      reload_group(g);
+      return Error(done.error().code(), "not stored, and not sent to anyone: " + done.error().context());
+    }
+    publishing_.emplace(g, std::set<Hash>(own.admitted.begin(), own.admitted.end()));
     node_->publish(transport_->now(), g, events);
     transport_->pump();
-    commit();
-    if (persist_error_) {
-      Error e = *persist_error_;
-      persist_error_.reset();
-      return Error(e.code(), "not stored: " + e.message() + " (free disk space, then retry)");
-    }
+    publishing_.reset();
     return ok_result();
+  }
+
+  // Replaces a group's replica in the node by what the store holds (after a failed commit).
+  void reload_group(const Hash& g) {
+    node_->remove_group(transport_->now(), g);
+    auto replica = load_replica(*store_, g, opts_.relay ? nullptr : &*key_,
+                                opts_.relay ? nullptr : &*storage_key_);
+    if (!replica.ok()) {
+      // Nothing stored yet (a join whose first commit failed): start it again from nothing.
+      if (replica.error().code() != Errc::not_found) {
+        mark_damaged(g, replica.error().context());
+        transport_->pump();
+        return;
+      }
+    }
+    auto r = replica.ok() ? std::make_unique<Replica>(std::move(replica).value())
+                          : std::make_unique<Replica>(g, opts_.relay ? nullptr : &*key_);
+    if (auto j = joins_.find(g); j != joins_.end()) r->hold_invite(j->second.code);
+    node_->add_group(transport_->now(), std::move(r), hints_for(g));
+    transport_->pump();
   }
 
   Json message_json(const Replica& r, const Message& m) {
@@ -719,8 +801,12 @@ class Daemon {
       j["name"] = name ? Json(*name) : Json();
       groups.push_back(std::move(j));
     }
+    Json damaged = Json::array();
+    for (const auto& [g, why] : damaged_)
+      damaged.push_back(Json{{"id", to_hex(g)}, {"reason", why}, {"peers", hints_for(g).size()}});
     auto used = store_->used_bytes();
     return Json{{"id", to_hex(key_->public_key())},
+                {"damaged", damaged},
                 {"relay", opts_.relay},
                 {"uptime_ms", transport_->now() - started_},
                 {"listen", listen_addrs_},
@@ -1047,6 +1133,37 @@ class Daemon {
     }
   }
 
+  // Rebuilds a group that did not load: keeps every stored event and key of it that still reads
+  // (own posts that never reached a peer among them), rewrites the group's records from them,
+  // and adds it back to the node, which fetches the rest from the group's peers (saved peer
+  // addresses, which live in the meta table apart from the events, --peer, and the relays the
+  // kept events name). Nothing that reads is deleted.
+  Result<Json> op_group_repair(const Json& req) {
+    QUN_TRY(Hash g, find_damaged(arg(req, "group")));
+    Salvage s = salvage_replica(*store_, g, opts_.relay ? nullptr : &*key_,
+                                opts_.relay ? nullptr : &*storage_key_);
+    commit();  // the group commit first, so that the rewrite is the last word on this group
+    WriteBatch b;
+    rewrite_into(b, s.replica, opts_.relay ? nullptr : &*storage_key_);
+    if (auto done = store_->commit(b); !done.ok())
+      return Error(done.error().code(), "group " + short_hex(g) + " not repaired: " + done.error().context());
+    const std::vector<std::string> hints = hints_for(g);
+    auto r = std::make_unique<Replica>(std::move(s.replica));
+    if (auto j = joins_.find(g); j != joins_.end()) r->hold_invite(j->second.code);
+    damaged_.erase(g);
+    node_->add_group(transport_->now(), std::move(r), hints);
+    transport_->pump();
+    log(LogLevel::info, "group " + short_hex(g) + " repaired: kept " + std::to_string(s.events_kept) +
+                            " events, " + std::to_string(s.events_unread) + " did not read; " +
+                            "fetching the rest from " + std::to_string(hints.size()) + " peers");
+    broadcast_groups();
+    return Json{{"id", to_hex(g)},
+                {"events_kept", s.events_kept},
+                {"events_unread", s.events_unread},
+                {"keys_unread", s.keys_unread},
+                {"peers", hints.size()}};
+  }
+
   Result<Json> op_relay_drop(const Json& req) {
     QUN_TRY(Hash g, find_group(req));
     if (!opts_.relay)
@@ -1088,7 +1205,10 @@ class Daemon {
     bool linked;   // a peer was linked for the group since then (the leave went out)
   };
   std::map<Hash, Leaving> leaving_;  // groups this node left, dropped once the leave went out
-  std::optional<Error> persist_error_;
+  // Groups that did not load, with the reason (mark_damaged); `qun group repair` rebuilds them.
+  std::map<Hash, std::string> damaged_;
+  // During publish(): the group and the ids of own events just committed.
+  std::optional<std::pair<Hash, std::set<Hash>>> publishing_;
 };
 
 }  // namespace

@@ -2,11 +2,13 @@
 // the sans-IO Node, the TCP Transport and the ControlServer, and turns control requests
 // (net/control.h; ops listed in docs/cli.md) into replica operations:
 //
-//   control request -> Replica authoring (sign, ingest) -> Node::publish -> Transport::pump
-//                                                              -> Persist (store) and Send (TCP)
+//   control request -> Replica authoring (sign, ingest) -> commit (store)
+//                   -> Node::publish -> Transport::pump -> Send (TCP)
 //
 // A request that changes a group is answered only after its events are committed to the store,
-// so what the CLI printed as done survives a crash. Events from peers are group-committed: what
+// so what the CLI printed as done survives a crash, and its events reach the network only after
+// that commit, so what the CLI printed as failed went nowhere (the group's replica is reloaded
+// from the store). Events from peers are group-committed: what
 // the node hands over within group_commit_ms (100 ms) goes into one LMDB transaction (one
 // fsync); a crash inside that window loses only events that catch-up fetches again. Commits run
 // on the loop; the Node batches what it admits (limits::batch_events_max), so a commit holds the
@@ -22,6 +24,7 @@
 #include <vector>
 
 #include "node/log.h"
+#include "store/store.h"
 
 namespace qun {
 
@@ -36,6 +39,9 @@ struct DaemonOptions {
   bool relay = false;
   std::size_t max_groups = 100;             // relay: groups served at most
   std::uint64_t max_group_bytes = std::uint64_t{1} << 30;  // relay: stored bytes per group
+  // The store's LMDB map size: the most it may hold (address space, not disk). Past it, posts
+  // fail with "database full"; restarting with a larger value lets them through.
+  std::size_t map_bytes = StoreOptions{}.map_bytes;
   LogLevel log_level = LogLevel::info;
 };
 
