@@ -1891,8 +1891,11 @@ std::vector<Row> ChatModel::message_block(const Buffer& b, std::size_t k, int co
     rows.push_back(rule_row("new messages", Style::marker, cols));
   }
   if (info && m.bare) {
-    for (auto& line : wrap(sanitize(m.text.value_or(""), true), cols, cols))
-      rows.push_back({{std::move(line), Style::info, 0}});
+    // An invite code to copy: rows of its own across the whole screen (over the groups pane),
+    // so a selection of them holds the code and line breaks only, never the pane's text.
+    const int code_cols = std::max(cols, last_cols_);
+    for (auto& line : wrap(sanitize(m.text.value_or(""), true), code_cols, code_cols))
+      rows.push_back({{std::move(line), Style::code, 0}});
     return rows;
   }
   // Local lines have no time of their own (the model has no wall clock): blank instead.

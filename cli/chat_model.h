@@ -193,7 +193,7 @@ struct Message {
   std::optional<std::string> role;
   std::uint64_t pending = 0;  // kind "pending": a post of ours in the outbox, by its number
   bool error = false;  // info lines only: shown as an error
-  bool bare = false;   // info lines only: no prefix and no indent (an invite code to copy)
+  bool bare = false;   // info lines only: an invite code to copy, on rows of its own (Style::code)
 };
 
 // Reads one message object of the control protocol. Errc::malformed when a required field is
@@ -281,6 +281,7 @@ enum class Style {
   system,   // joins, leaves, kicks, role and topic changes
   info,     // local lines: command results, help
   error,    // local error lines
+  code,     // an invite code: a row with this first span spans the whole screen, from column 0
   marker,   // the unread marker line
   day,      // a day separator
   title,
@@ -310,12 +311,17 @@ struct Frame {
   Row title;                  // row 0
   int groups_cols = 0;        // 0: no groups pane
   std::vector<Row> groups;    // rows 1 .. rows-3, left pane
-  std::vector<Row> messages;  // rows 1 .. rows-3, right of the pane and its separator
+  // rows 1 .. rows-3, right of the pane and its separator; a row whose first span is
+  // Style::code starts at column 0 instead, over the pane (is_wide_row).
+  std::vector<Row> messages;
   Row status;                 // row rows-2
   std::string input;          // row rows-1, after the prompt
   std::string prompt;
   int cursor_col = 0;  // screen column of the cursor on the input row
 };
+
+// A message row drawn across the whole screen rather than beside the groups pane.
+inline bool is_wide_row(const Row& row) { return !row.empty() && row[0].style == Style::code; }
 
 // ---------------------------------------------------------------------------------------------
 // The model.

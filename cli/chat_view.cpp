@@ -81,6 +81,8 @@ attr_t attr_of(const Span& s) {
       return with(pair_cyan, A_NORMAL);
     case Style::error:
       return with(pair_red, A_BOLD);
+    case Style::code:
+      return A_BOLD;
     case Style::marker:
       return with(pair_red, A_NORMAL);
     case Style::day:
@@ -208,7 +210,15 @@ void View::draw(const Frame& f) {
   draw_row(0, 0, f.cols, f.title, attr_of(Span{"", Style::title, 0}));
   const int body_rows = f.rows - 3;
   const int messages_x = f.groups_cols > 0 ? f.groups_cols + 1 : 0;
+  auto wide = [&](int i) {
+    return i < static_cast<int>(f.messages.size()) &&
+           is_wide_row(f.messages[static_cast<std::size_t>(i)]);
+  };
   for (int i = 0; i < body_rows; ++i) {
+    if (wide(i)) {
+      draw_row(1 + i, 0, f.cols, f.messages[static_cast<std::size_t>(i)], A_NORMAL);
+      continue;
+    }
     if (f.groups_cols > 0) {
       const Row empty;
       const Row& g =
@@ -224,7 +234,8 @@ void View::draw(const Frame& f) {
     // U+2502 rather than ACS_VLINE: the alternate character set is unreliable inside
     // multiplexers and over some terminal emulators in UTF-8 mode.
     attrset(A_DIM);
-    for (int i = 0; i < body_rows; ++i) mvaddwstr(1 + i, f.groups_cols, L"\u2502");
+    for (int i = 0; i < body_rows; ++i)
+      if (!wide(i)) mvaddwstr(1 + i, f.groups_cols, L"\u2502");
     attrset(A_NORMAL);
   }
   const Style status_fill = !f.status.empty() ? f.status[0].style : Style::status;

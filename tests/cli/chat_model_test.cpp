@@ -57,6 +57,7 @@ struct FakeNode {
   std::vector<NodeRequest> seen;                  // every request, in order
   std::vector<Json> posts;                        // args of successful posts
   std::map<std::string, std::string> fail;        // op -> error to answer with
+  std::string invite_code = "qun1CODE";
   Json members = Json::array({Json{{"id", own_id}, {"nick", "alice"}, {"role", "founder"}},
                               Json{{"id", std::string(64, 'b')}, {"nick", "bob"}, {"role", "member"}}});
   int bells = 0;
@@ -103,7 +104,7 @@ struct FakeNode {
       posts.push_back(r.args);
       return Json{{"id", "p" + std::to_string(posts.size())}};
     }
-    if (r.op == "invite") return Json{{"code", "qun1CODE"}};
+    if (r.op == "invite") return Json{{"code", invite_code}};
     if (r.op == "members") return members;
     if (r.op == "join") return Json{{"group", "g9"}};
     return Json::object();
@@ -1136,4 +1137,33 @@ TEST_CASE("line mode JSON says which posts are our own", "[chat]") {
   CHECK(message_json_line(theirs, "g1", own)["self"] == false);
   CHECK(message_json_line(theirs, "g1", own)["group"] == "g1");
   CHECK(message_json_line(mine, "g1", "")["self"] == false);
+}
+
+// Proves an invite code is shown on rows of its own that span the whole screen from column 0
+// (over the groups pane), so copying them never picks up the pane's text, and that the rows put
+// back together are the code. Before, the code wrapped inside the message area, and a selection
+// of its rows held the groups pane's names and separator between its pieces.
+TEST_CASE("invite codes sit on rows of their own across the screen", "[chat]") {
+  FakeNode node;
+  node.add_group("g1", "lobby");
+  node.add_group("g2", "dev");
+  node.invite_code = "qun2" + std::string(104, 'A');  // 108 characters, as for two IPv4 peers
+  node.connect();
+  node.type("/invite");
+  node.key(Key::Kind::enter);
+  for (int cols : {80, 120}) {
+    INFO(cols << " columns");
+    Frame f = node.model.layout(cols, 24);
+    REQUIRE(f.groups_cols > 0);
+    std::string joined;
+    int wide_rows = 0;
+    for (const auto& row : f.messages) {
+      if (!is_wide_row(row)) continue;
+      ++wide_rows;
+      CHECK(display_width(row_text(row)) <= cols);
+      joined += row_text(row);
+    }
+    CHECK(joined == node.invite_code);
+    CHECK(wide_rows == (cols >= 108 ? 1 : 2));
+  }
 }

@@ -186,32 +186,28 @@ TEST_CASE("qun chat in a pty: two clients, resize, reconnect, kick, quit", "[int
   tmux.must({"resize-window", "-t", "alice", "-x", "100", "-y", "30"});
   tmux.wait_for("alice", "\u2502");  // the groups pane is back
 
-  // An invite code made in the chat sits on rows of its own, from the first column of the
-  // message area, with nothing else on them; copied off the screen with the line breaks the
-  // window put in, it still works with `qun join`.
+  // An invite code made in the chat sits on rows of its own across the whole screen, from
+  // column 0 (over the groups pane); copied off the screen as a person selects it, whole rows
+  // with the line breaks the window put in, it still works with `qun join`.
   tmux.type("alice", "/invite 1 1h");
   tmux.key("alice", "Enter");
   tmux.wait_for("alice", "valid 1 hour");
   std::string copied;
   {
-    const auto lines = tmux.lines("alice");
-    const std::string bar = "\u2502";
     bool in_code = false;
-    for (const auto& line : lines) {
-      const auto at = line.find(bar);
-      if (at == std::string::npos) continue;
-      std::string area = line.substr(at + bar.size());
-      while (!area.empty() && area.back() == ' ') area.pop_back();
-      if (area.rfind("qun2", 0) == 0) in_code = true;
+    for (auto line : tmux.lines("alice")) {
+      while (!line.empty() && line.back() == ' ') line.pop_back();
+      if (line.rfind("qun2", 0) == 0) in_code = true;
       if (!in_code) continue;
-      if (area.empty() || area.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+      if (line.empty() || line.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
                                                  "0123456789-_") != std::string::npos)
         break;
-      copied += (copied.empty() ? "" : "\n") + area;
+      copied += (copied.empty() ? "" : "\n") + line;
     }
   }
   INFO("copied: " << copied);
   REQUIRE(copied.rfind("qun2", 0) == 0);
+  CHECK(copied.find('\n') != std::string::npos);  // 100 columns: the code takes two rows
   Node& c = cluster.add("carol");
   c.start(NodeOptions::with_peers({a.address()}));
   CHECK(c.ok({"join", copied}) == group);
