@@ -4,6 +4,7 @@
 
 #include <cmath>
 
+#include "crypto/utf8.h"
 
 namespace qun::control {
 namespace {
@@ -27,7 +28,10 @@ void pack(msgpack::packer<msgpack::sbuffer>& p, const Json& v) {
       p.pack_double(v.get<double>());
       break;
     case Json::value_t::string: {
-      const auto& s = v.get_ref<const std::string&>();
+      // Strings go out as valid UTF-8 whatever they hold: the node passes on text from peers
+      // (another implementation may send any bytes), and a client that prints or re-encodes it
+      // as JSON must never meet invalid UTF-8 (nlohmann's dump throws on it).
+      const std::string s = utf8::make_valid(v.get_ref<const std::string&>());
       p.pack_str(static_cast<std::uint32_t>(s.size()));
       p.pack_str_body(s.data(), static_cast<std::uint32_t>(s.size()));
       break;
@@ -44,7 +48,8 @@ void pack(msgpack::packer<msgpack::sbuffer>& p, const Json& v) {
       break;
     case Json::value_t::object:
       p.pack_map(static_cast<std::uint32_t>(v.size()));
-      for (const auto& [k, e] : v.items()) {
+      for (const auto& [key, e] : v.items()) {
+        const std::string k = utf8::make_valid(key);
         p.pack_str(static_cast<std::uint32_t>(k.size()));
         p.pack_str_body(k.data(), static_cast<std::uint32_t>(k.size()));
         pack(p, e);

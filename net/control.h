@@ -31,7 +31,9 @@ inline constexpr std::size_t depth_max = 8;
 // Elements in any array or map of one message.
 inline constexpr std::size_t elements_max = 100'000;
 
-// Encodes a value as msgpack (no framing). Numbers are kept as integers where they are.
+// Encodes a value as msgpack (no framing). Numbers are kept as integers where they are. Strings
+// are sent as valid UTF-8: invalid sequences (text from a peer may hold any bytes) become U+FFFD,
+// so every value a client decodes can be printed as JSON.
 Bytes encode(const Json& value);
 // Decodes exactly one value filling all of bytes. Errc::malformed or Errc::too_large.
 [[nodiscard]] Result<Json> decode(ByteView bytes);

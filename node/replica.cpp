@@ -2,10 +2,34 @@
 
 #include <algorithm>
 
+#include <cstdio>
+
 #include "crypto/seal.h"
+#include "crypto/utf8.h"
 #include "node/limits.h"
 
 namespace qun {
+namespace {
+
+// Text this node authors is valid UTF-8 without control characters (a post may hold newlines
+// and tabs), so what others show is what the author typed and no escape sequence rides along.
+// Readers still neutralise both (a peer's implementation may not check), this only keeps our
+// own events clean and tells the author at once. `what` names the text in the error.
+Result<void> check_text(std::string_view text, const char* what, bool allow_line_breaks) {
+  if (auto bad = utf8::first_invalid(text))
+    return Error(Errc::invalid_argument, std::string(what) + " is not valid UTF-8 (at byte " +
+                                             std::to_string(*bad) + "); send UTF-8 text");
+  if (auto c = utf8::first_control(text, allow_line_breaks)) {
+    char code[16];
+    std::snprintf(code, sizeof code, "U+%04X", static_cast<unsigned>(*c));
+    return Error(Errc::invalid_argument,
+                 std::string(what) + " holds the control character " + code + "; remove it" +
+                     (allow_line_breaks ? " (newlines and tabs are fine)" : ""));
+  }
+  return ok_result();
+}
+
+}  // namespace
 
 Hash key_id(const SymmetricKey& key) {
   Hasher h;
@@ -248,6 +272,8 @@ Result<Replica> Replica::create_group(Authoring a, std::string_view name, std::s
   if (nick.size() > limits::nick_bytes_max)
     return Error(Errc::invalid_argument, "nick is longer than " +
                                              std::to_string(limits::nick_bytes_max) + " bytes");
+  QUN_TRY_VOID(check_text(name, "the group name", false));
+  QUN_TRY_VOID(check_text(nick, "the nick", false));
   SymmetricKey key = random_key(a.rng);
   CreatePayload p;
   p.settings = settings;
@@ -304,6 +330,7 @@ Result<std::vector<Event>> Replica::post(Authoring a, std::string_view text) {
   if (text.size() > limits::post_text_bytes_max)
     return Error(Errc::too_large, "a post is at most " +
                                       std::to_string(limits::post_text_bytes_max) + " bytes");
+  QUN_TRY_VOID(check_text(text, "the post", true));
   std::vector<Event> out;
   if (state().needs_rekey()) {
     QUN_TRY(auto r, rekey(a));
@@ -352,6 +379,7 @@ Result<Event> Replica::join(Authoring a, const InviteCode& code, std::string_vie
   if (code.group != group_.id()) return Error(Errc::invalid_argument, "invite is for another group");
   if (nick.size() > limits::nick_bytes_max)
     return Error(Errc::invalid_argument, "nick is too long");
+  QUN_TRY_VOID(check_text(nick, "the nick", false));
   if (state().is_member(a.key.public_key())) return Error(Errc::already_exists, "already a member");
   const SigningKey invite_key = invite_signing_key(code.secret);
   const InviteInfo* invite = nullptr;
@@ -440,6 +468,7 @@ Result<Event> Replica::set_name(Authoring a, std::string_view name) {
   if (name.empty() || name.size() > limits::name_bytes_max)
     return Error(Errc::invalid_argument, "a group name is 1 to " +
                                              std::to_string(limits::name_bytes_max) + " bytes");
+  QUN_TRY_VOID(check_text(name, "the group name", false));
   Event e = draft(a, EventKind::set_name, state().epoch);
   TextPayload p;
   QUN_TRY(p.text, encrypt(a, e.kind, e.epoch, encode_text_plain(name)));
@@ -452,6 +481,7 @@ Result<Event> Replica::set_topic(Authoring a, std::string_view topic) {
   if (topic.size() > limits::topic_bytes_max)
     return Error(Errc::invalid_argument,
                  "a topic is at most " + std::to_string(limits::topic_bytes_max) + " bytes");
+  QUN_TRY_VOID(check_text(topic, "the topic", false));
   Event e = draft(a, EventKind::set_topic, state().epoch);
   TextPayload p;
   QUN_TRY(p.text, encrypt(a, e.kind, e.epoch, encode_text_plain(topic)));
