@@ -1,21 +1,35 @@
 // qun: the command line. `qun node` runs the node (net/daemon.h); every other command except
 // `init` talks to the running node through its control socket (cli/control_client.h) and prints
 // what it answers, as text for people or, with --json, as JSON for scripts (docs/cli.md).
+//
+// The commands are one table: each is a CLI11 subcommand with its arguments and one small handler
+// (run_*). Text from the node may hold what other people wrote, so everything shown to people
+// goes through cli/render.h, which makes it safe for a terminal.
+#include <termios.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <ctime>
+#include <deque>
+#include <fcntl.h>
+#include <functional>
 #include <iostream>
 #include <iterator>
 #include <set>
+#include <thread>
 
 #include "cli/chat.h"
 #include "cli/control_client.h"
+#include "cli/render.h"
+#include "crypto/key_file.h"
+#include "crypto/utf8.h"
 #include "net/daemon.h"
 #include "net/home.h"
 #include "net/log_stderr.h"
+#include "node/limits.h"
 
 using namespace qun;
 using Json = control::Json;
@@ -25,10 +39,65 @@ namespace {
 // How long a command waits for the node's answer. Joining waits for the group's nodes.
 constexpr int request_timeout_ms = 30'000;
 constexpr int join_timeout_ms = 60'000;
-// `qun log` without --limit pages through the whole history this many at a time.
+// `qun log` pages through the history this many entries at a time: the node's largest page.
 constexpr std::size_t log_page = 500;
+// `log --follow` remembers this many of the ids it printed, to skip an entry that both the
+// history and the stream bring (around a reconnect at most a few pages), without growing for
+// the whole life of a long follow.
+constexpr std::size_t follow_seen_max = 8 * log_page;
+// How often `log --follow` tries a node that stopped: the chat's pace (cli/chat.cpp).
+constexpr int follow_reconnect_ms = 1000;
+// The longest duration --expires takes: ten years, far past any invite's use and far from
+// overflowing the node's milliseconds.
+constexpr std::uint64_t expires_ms_max = 10ull * 365 * 86'400'000;
+// Exit statuses (docs/cli.md).
+constexpr int exit_failure = 1;
+constexpr int exit_usage = 2;
 
-struct Options {
+// ---------------------------------------------------------------------------------------------
+// Errors, the node and output.
+
+// One line on stderr, made safe for the terminal (node errors may quote what others wrote).
+void say(const std::string& message) {
+  std::cerr << "qun: " << render::for_terminal(message, false) << "\n";
+}
+[[noreturn]] void die(const std::string& message) {
+  say(message);
+  std::exit(exit_failure);
+}
+[[noreturn]] void usage(const std::string& message) {
+  say(message);
+  std::exit(exit_usage);
+}
+
+std::string str(const Json& j, const char* key, const std::string& fallback = "") {
+  auto it = j.find(key);
+  return it != j.end() && it->is_string() ? it->get<std::string>() : fallback;
+}
+std::uint64_t num(const Json& j, const char* key) {
+  auto it = j.find(key);
+  return it != j.end() && it->is_number_unsigned() ? it->get<std::uint64_t>() : 0;
+}
+bool flag(const Json& j, const char* key, bool fallback = false) {
+  auto it = j.find(key);
+  return it != j.end() && it->is_boolean() ? it->get<bool>() : fallback;
+}
+// A name from the node for a line of human output: safe, on one line.
+std::string shown(const std::string& text) { return render::for_terminal(text, false); }
+std::string short_id(const std::string& hex) { return hex.substr(0, 8); }
+
+std::string local_time(std::int64_t unix_ms) {
+  std::time_t t = static_cast<std::time_t>(unix_ms / 1000);
+  std::tm tm{};
+  if (localtime_r(&t, &tm) == nullptr) return "(bad time)";
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M", &tm);
+  return buf;
+}
+
+void print_json(const Json& j) { std::cout << render::json_line(j) << "\n"; }
+
+struct Globals {
   std::string home_flag;
   bool json = false;
   std::string home() const {
@@ -36,12 +105,7 @@ struct Options {
   }
 };
 
-[[noreturn]] void die(const std::string& message) {
-  std::cerr << "qun: " << message << "\n";
-  std::exit(1);
-}
-
-ControlClient connect(const Options& o) {
+ControlClient connect(const Globals& o) {
   const std::string home = o.home();
   auto c = ControlClient::connect(home::socket_path(home));
   if (!c.ok()) {
@@ -59,384 +123,698 @@ Json call(ControlClient& c, const std::string& op, Json args = Json::object(),
   return std::move(r).value();
 }
 
-Json call(const Options& o, const std::string& op, Json args = Json::object(),
+Json call(const Globals& o, const std::string& op, Json args = Json::object(),
           int timeout_ms = request_timeout_ms) {
   ControlClient c = connect(o);
   return call(c, op, std::move(args), timeout_ms);
 }
 
-std::string str(const Json& j, const char* key, const std::string& fallback = "") {
-  return j.contains(key) && j[key].is_string() ? j[key].get<std::string>() : fallback;
-}
+// ---------------------------------------------------------------------------------------------
+// Arguments that need more than CLI11's checks.
 
-std::string short_id(const std::string& hex) { return hex.substr(0, 8); }
-
-std::string local_time(std::uint64_t unix_ms) {
-  std::time_t t = static_cast<std::time_t>(unix_ms / 1000);
-  std::tm tm{};
-  localtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M", &tm);
-  return buf;
-}
-
-std::string who(const Json& m, const char* id_key, const char* nick_key) {
-  std::string nick = str(m, nick_key);
-  return nick.empty() ? short_id(str(m, id_key)) : nick;
-}
-
-// One history entry as a line for people: posts as "time nick: text", the rest as "time * ...".
-std::string format_message(const Json& m) {
-  const std::string kind = str(m, "kind");
-  const std::string time = local_time(m.value("time", std::uint64_t{0}));
-  const std::string author = who(m, "author", "nick");
-  const std::string text = m.contains("text") && m["text"].is_string() ? m["text"].get<std::string>()
-                                                                       : "(unreadable)";
-  const std::string target = m.contains("target") ? who(m, "target", "target_nick") : "";
-  std::string line;
-  if (kind == "post") return time + "  " + author + ": " + text;
-  if (kind == "create") line = author + " created the group";
-  else if (kind == "join") line = author + " joined";
-  else if (kind == "add") line = author + " added " + target;
-  else if (kind == "remove") line = author + " removed " + target;
-  else if (kind == "leave") line = author + " left";
-  else if (kind == "set-role") line = author + " made " + target + " " + str(m, "role");
-  else if (kind == "set-name") line = author + " renamed the group to " + text;
-  else if (kind == "set-topic") line = author + " set the topic: " + text;
-  else if (kind == "rekey") line = author + " rotated the group key";
-  else if (kind == "invite") line = author + " created an invite";
-  else if (kind == "relay") line = author + " named relay " + target + " at " + text;
-  else line = author + " " + kind;
-  return time + "  * " + line;
-}
-
-std::uint64_t parse_duration_ms(const std::string& text) {
-  if (text.empty()) die("empty duration; use e.g. 30m, 12h or 7d");
-  std::size_t used = 0;
-  unsigned long long n = 0;
-  try {
-    n = std::stoull(text, &used);
-  } catch (const std::exception&) {
-    die("bad duration '" + text + "'; use e.g. 30m, 12h or 7d");
-  }
-  const std::string unit = text.substr(used);
+// "90s", "30m", "12h", "7d": a positive count with a unit. Anything else is a usage error.
+std::uint64_t parse_duration_ms(const std::string& option, const std::string& text) {
+  const std::string example = "; use e.g. 90s, 30m, 12h or 7d";
+  std::size_t digits = 0;
+  while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') ++digits;
+  if (digits == 0 || digits > 12) usage(option + " '" + text + "' is not a duration" + example);
+  const std::uint64_t n = std::stoull(text.substr(0, digits));
+  const std::string unit = text.substr(digits);
   std::uint64_t scale = 0;
-  if (unit.empty() || unit == "s") scale = 1000;
+  if (unit == "s") scale = 1000;
   else if (unit == "m") scale = 60'000;
   else if (unit == "h") scale = 3'600'000;
   else if (unit == "d") scale = 86'400'000;
-  else die("bad duration unit in '" + text + "'; use s, m, h or d");
+  else if (unit.empty()) usage(option + " '" + text + "' needs a unit (s, m, h or d)" + example);
+  else usage(option + " '" + text + "' has an unknown unit '" + unit + "'" + example);
+  if (n == 0) usage(option + " must be longer than 0; leave it out for an invite that never expires");
+  if (n > expires_ms_max / scale) usage(option + " '" + text + "' is too long: at most 3650d");
   return n * scale;
 }
 
-void print_json(const Json& j) { std::cout << j.dump() << "\n"; }
+// Text this user authors: valid UTF-8 (checked here so the error names the argument; the node
+// checks again, with control characters).
+void check_utf8(const std::string& what, const std::string& text) {
+  if (auto bad = utf8::first_invalid(text))
+    die(what + " is not valid UTF-8 (at byte " + std::to_string(*bad) +
+        "); convert it first, e.g. with iconv -t UTF-8");
+}
+
+// Reads a passphrase from the terminal without echo. nullopt when there is no terminal.
+std::optional<std::string> prompt_passphrase(const std::string& prompt) {
+  const int fd = ::open("/dev/tty", O_RDWR | O_CLOEXEC);
+  if (fd < 0) return std::nullopt;
+  termios old{};
+  const bool is_tty = ::tcgetattr(fd, &old) == 0;
+  if (!is_tty) {
+    ::close(fd);
+    return std::nullopt;
+  }
+  termios quiet = old;
+  quiet.c_lflag &= static_cast<tcflag_t>(~ECHO);
+  quiet.c_lflag |= ICANON;
+  ::tcsetattr(fd, TCSAFLUSH, &quiet);
+  (void)!::write(fd, prompt.data(), prompt.size());
+  std::string line;
+  char ch;
+  while (::read(fd, &ch, 1) == 1 && ch != '\n' && ch != '\r') line += ch;
+  ::tcsetattr(fd, TCSAFLUSH, &old);
+  (void)!::write(fd, "\n", 1);
+  ::close(fd);
+  return line;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The commands. Each handler reads the arguments CLI11 filled in and returns the exit status.
+
+struct Args {
+  Globals g;
+  // init, node
+  std::string nick, passphrase_file;
+  bool ask_passphrase = false;
+  DaemonOptions daemon;
+  std::string log_level = "info";
+  std::size_t map_mib = 0;
+  // group, member, text arguments
+  std::string group, name, text, member, code, address, invite_id;
+  std::uint64_t uses = 1;
+  std::string expires;
+  std::size_t limit = 0;
+  bool follow = false, all = false;
+};
+
+int run_init(Args& a, CLI::App& init) {
+  if (init.count("--name") && a.nick.empty()) usage("--name is empty; give the nick others see");
+  std::optional<std::string> pass;
+  if (!a.passphrase_file.empty()) {
+    if (a.ask_passphrase) usage("give --passphrase or --passphrase-file, not both");
+    auto p = home::read_passphrase_file(a.passphrase_file);
+    if (!p.ok()) die(p.error().context());
+    pass = p.value();
+  } else if (a.ask_passphrase) {
+    pass = prompt_passphrase("passphrase for the new identity: ");
+    if (!pass) usage("--passphrase asks on a terminal and there is none; use --passphrase-file FILE");
+    auto again = prompt_passphrase("the same passphrase again: ");
+    if (!again || *again != *pass) die("the two passphrases differ; run `qun init --passphrase` again");
+    if (pass->empty()) die("the passphrase is empty; run `qun init --passphrase` again");
+  }
+  if (a.nick.empty()) {
+    const char* user = std::getenv("USER");
+    a.nick = user && *user ? user : "anon";
+  }
+  if (!utf8::valid(a.nick) || utf8::first_control(a.nick, false))
+    usage("--name holds invalid UTF-8 or a control character; give a plain nick");
+  if (a.nick.size() > limits::nick_bytes_max)
+    usage("--name is longer than " + std::to_string(limits::nick_bytes_max) + " bytes");
+  auto r = home::init(a.g.home(), a.nick, pass);
+  if (!r.ok()) die(r.error().context());
+  if (a.g.json) print_json(Json{{"id", r.value()}, {"nick", a.nick}, {"home", a.g.home()}});
+  else std::cout << r.value() << "\n";
+  const std::string node = "qun node" + (a.g.home_flag.empty() ? "" : " --home " + a.g.home());
+  if (pass)
+    std::cerr << "qun: identity created in " << a.g.home() << ", sealed; start the node with `"
+              << node << "` (it asks for the passphrase, or give --passphrase-file FILE)\n";
+  else
+    std::cerr << "qun: identity created in " << a.g.home() << "; start the node with `" << node
+              << "` (the identity is not sealed: `qun init --passphrase` seals a new one)\n";
+  return 0;
+}
+
+int run_node(Args& a) {
+  a.daemon.home = a.g.home();
+  a.daemon.map_bytes = a.map_mib << 20;
+  auto level = parse_log_level(a.log_level);
+  if (!level) usage("bad --log-level '" + a.log_level + "'; use debug, info, warn or error");
+  a.daemon.log_level = *level;
+  if (!a.passphrase_file.empty()) {
+    if (a.ask_passphrase) usage("give --passphrase or --passphrase-file, not both");
+    auto p = home::read_passphrase_file(a.passphrase_file);
+    if (!p.ok()) die(p.error().context());
+    a.daemon.passphrase = p.value();
+  } else {
+    auto sealed = key_file_is_sealed(home::identity_path(a.daemon.home));
+    if (a.ask_passphrase || (sealed.ok() && sealed.value())) {
+      a.daemon.passphrase = prompt_passphrase("passphrase for " + a.daemon.home + ": ");
+      if (!a.daemon.passphrase)
+        usage("the identity is sealed and there is no terminal to ask on; use --passphrase-file FILE");
+    }
+  }
+  return run_daemon(a.daemon);
+}
+
+int run_chat_command(Args& a) {
+  ChatOptions c;
+  c.socket_path = home::socket_path(a.g.home());
+  if (!a.group.empty()) c.group = a.group;
+  c.json = a.g.json;
+  return run_chat(c);
+}
+
+int run_id(Args& a) {
+  Json r = call(a.g, "id");
+  if (a.g.json) return print_json(r), 0;
+  std::cout << "id      " << str(r, "id") << "\nnick    " << shown(str(r, "nick", "-")) << "\n";
+  if (r.contains("listen") && r["listen"].is_array())
+    for (const auto& l : r["listen"])
+      if (l.is_string()) std::cout << "listen  " << l.get<std::string>() << "\n";
+  std::cout << "reach   " << str(r, "advertised") << (flag(r, "relay") ? "  (relay)" : "") << "\n";
+  return 0;
+}
+
+int run_group_create(Args& a) {
+  check_utf8("NAME", a.name);
+  Json r = call(a.g, "group.create", Json{{"name", a.name}});
+  std::cout << str(r, "id") << "\n";
+  return 0;
+}
+
+int run_group_repair(Args& a) {
+  Json r = call(a.g, "group.repair", Json{{"group", a.group}});
+  if (a.g.json) return print_json(r), 0;
+  std::cout << "group " << short_id(str(r, "id")) << ": kept " << num(r, "events_kept")
+            << " events (" << num(r, "events_unread") << " did not read), fetching the rest from "
+            << render::plural(num(r, "peers"), "peer", "peers")
+            << "; `qun status` shows when it is synced\n";
+  return 0;
+}
+
+int run_group_list(Args& a) {
+  Json r = call(a.g, "group.list");
+  if (a.g.json) return print_json(r), 0;
+  if (r.empty()) std::cout << "no groups yet: `qun group create NAME` or `qun join CODE`\n";
+  for (const auto& j : r) {
+    std::cout << short_id(str(j, "id")) << "  " << shown(str(j, "name", "(unnamed)")) << "  "
+              << render::plural(num(j, "members"), "member", "members");
+    if (num(j, "unread") > 0) std::cout << "  " << num(j, "unread") << " unread";
+    if (num(j, "mentions") > 0)
+      std::cout << "  " << render::plural(num(j, "mentions"), "mention", "mentions");
+    if (flag(j, "joining")) std::cout << "  (joining)";
+    else if (!flag(j, "member", true)) std::cout << "  (not a member)";
+    std::cout << "\n";
+  }
+  return 0;
+}
+
+int run_invite(Args& a) {
+  if (a.group.empty()) usage("GROUP is required; see qun invite --help");
+  Json args{{"group", a.group}, {"uses", a.uses}};
+  if (!a.expires.empty()) args["expires_ms"] = parse_duration_ms("--expires", a.expires);
+  Json r = call(a.g, "invite", args);
+  std::cout << str(r, "code") << "\n";
+  return 0;
+}
+
+int run_invite_list(Args& a) {
+  Json r = call(a.g, "invite.list", Json{{"group", a.group}});
+  if (a.g.json) return print_json(r), 0;
+  if (r.empty()) std::cout << "no invites in this group\n";
+  for (const auto& j : r) {
+    const std::string creator =
+        shown(render::name(j.contains("creator_nick") && j["creator_nick"].is_string()
+                               ? std::optional<std::string>(str(j, "creator_nick"))
+                               : std::nullopt,
+                           str(j, "creator")));
+    std::cout << short_id(str(j, "id")) << "  by " << creator << "  "
+              << num(j, "uses_left") << " of " << render::plural(num(j, "uses_max"), "use", "uses")
+              << " left  ";
+    if (j.contains("expires") && j["expires"].is_number_unsigned())
+      std::cout << (str(j, "state") == "expired" ? "expired " : "expires ")
+                << local_time(static_cast<std::int64_t>(num(j, "expires")));
+    else
+      std::cout << "never expires";
+    std::cout << "  " << str(j, "state") << "\n";
+  }
+  return 0;
+}
+
+int run_join(Args& a) {
+  Json r = call(a.g, "join", Json{{"code", a.code}}, join_timeout_ms);
+  std::cout << str(r, "group") << "\n";
+  return 0;
+}
+
+int run_post(Args& a) {
+  if (a.text == "-") {
+    a.text.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
+    while (!a.text.empty() && (a.text.back() == '\n' || a.text.back() == '\r')) a.text.pop_back();
+    // Lines ending in CRLF (a file from Windows) are posted with plain newlines.
+    std::string lf;
+    for (std::size_t i = 0; i < a.text.size(); ++i)
+      if (!(a.text[i] == '\r' && i + 1 < a.text.size() && a.text[i + 1] == '\n')) lf += a.text[i];
+    a.text = std::move(lf);
+  }
+  check_utf8("the text", a.text);
+  Json r = call(a.g, "post", Json{{"group", a.group}, {"text", a.text}});
+  if (a.g.json) print_json(r);
+  return 0;
+}
+
+// `qun log`: the history (the last --limit entries), then with --follow the new ones as they
+// come, across restarts of the node.
+class LogCommand {
+ public:
+  explicit LogCommand(Args& a) : a_(a) {}
+
+  int run() {
+    ControlClient c = connect(a_.g);
+    if (a_.follow) call(c, "subscribe", Json{{"group", a_.group}});
+    show_history(c, a_.limit);
+    call(c, "read", Json{{"group", a_.group}});
+    if (!a_.follow) return 0;
+    for (;;) {
+      follow(c);
+      // The node stopped: wait for it to come back, then catch up with what it stored meanwhile.
+      std::cerr << "qun: the node stopped; waiting for it to come back\n";
+      c = reconnect();
+      call(c, "subscribe", Json{{"group", a_.group}});
+      show_history(c, 0, /*until_seen=*/true);
+      std::cerr << "qun: the node is back\n";
+    }
+  }
+
+ private:
+  bool wanted(const Json& m) const {
+    return a_.all || a_.g.json || !render::bookkeeping(str(m, "kind"));
+  }
+
+  // Pages from the newest backwards until `limit` shown entries (0: all), the start of the
+  // history, or (until_seen) an entry already printed, then prints them oldest first.
+  void show_history(ControlClient& c, std::size_t limit, bool until_seen = false) {
+    std::deque<Json> entries;
+    std::string before;
+    for (bool done = false; !done;) {
+      Json args{{"group", a_.group}, {"limit", log_page}};
+      if (!before.empty()) args["before"] = before;
+      Json page = call(c, "log", args);
+      if (!page.is_array() || page.empty()) break;
+      done = page.size() < log_page;
+      before = str(page.front(), "id");
+      for (auto it = page.rbegin(); it != page.rend(); ++it) {
+        if (until_seen && seen_.count(str(*it, "id"))) {
+          done = true;
+          break;
+        }
+        if (!wanted(*it)) continue;
+        entries.push_front(*it);
+        if (limit != 0 && entries.size() >= limit) {
+          done = true;
+          break;
+        }
+      }
+    }
+    for (const auto& m : entries) show(m);
+  }
+
+  void show(const Json& m) {
+    const std::string id = str(m, "id");
+    if (!seen_.insert(id).second) return;
+    seen_order_.push_back(id);
+    if (seen_order_.size() > follow_seen_max) {
+      seen_.erase(seen_order_.front());
+      seen_order_.pop_front();
+    }
+    if (!wanted(m)) return;
+    if (a_.g.json) {
+      print_json(m);
+    } else {
+      auto e = render::parse_entry(m);
+      if (!e.ok()) return;
+      std::cout << render::log_entry(*e, local_time(e->time_ms)) << "\n";
+    }
+    std::cout.flush();
+  }
+
+  // Prints stream messages until the connection ends.
+  void follow(ControlClient& c) {
+    for (;;) {
+      auto m = c.next(-1);
+      if (!m.ok()) return;
+      if (!m.value()) continue;
+      const Json& v = *m.value();
+      if (str(v, "stream") == "message" && v.contains("message")) show(v["message"]);
+    }
+  }
+
+  ControlClient reconnect() {
+    const std::string socket = home::socket_path(a_.g.home());
+    for (;;) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(follow_reconnect_ms));
+      auto c = ControlClient::connect(socket);
+      if (c.ok()) return std::move(c).value();
+    }
+  }
+
+  Args& a_;
+  std::set<std::string> seen_;
+  std::deque<std::string> seen_order_;
+};
+
+int run_log(Args& a) { return LogCommand(a).run(); }
+
+int run_members(Args& a) {
+  Json r = call(a.g, "members", Json{{"group", a.group}});
+  if (a.g.json) return print_json(r), 0;
+  for (const auto& m : r)
+    std::cout << short_id(str(m, "id")) << "  " << shown(str(m, "nick", "-")) << "  "
+              << str(m, "role") << (flag(m, "self") ? "  (you)" : "") << "\n";
+  return 0;
+}
+
+int run_member_change(Args& a, const std::string& op) {
+  Json r = call(a.g, op, Json{{"group", a.group}, {"member", a.member}});
+  if (a.g.json) print_json(r);
+  return 0;
+}
+
+int run_leave(Args& a) {
+  Json r = call(a.g, "leave", Json{{"group", a.group}});
+  if (a.g.json) print_json(r);
+  return 0;
+}
+
+int run_topic(Args& a) {
+  check_utf8("the topic", a.text);
+  Json r = call(a.g, "topic", Json{{"group", a.group}, {"text", a.text}});
+  if (a.g.json) print_json(r);
+  return 0;
+}
+
+int run_relay_add(Args& a) {
+  Json r = call(a.g, "relay.add", Json{{"group", a.group}, {"address", a.address}},
+                join_timeout_ms);
+  if (a.g.json) print_json(r);
+  else std::cout << str(r, "relay") << "\n";
+  return 0;
+}
+
+int run_relay_drop(Args& a) {
+  Json r = call(a.g, "relay.drop", Json{{"group", a.group}});
+  if (a.g.json) print_json(r);
+  return 0;
+}
+
+int run_relay_list(Args& a) {
+  Json r = call(a.g, "relays", Json{{"group", a.group}});
+  if (a.g.json) return print_json(r), 0;
+  for (const auto& j : r) std::cout << short_id(str(j, "id")) << "  " << shown(str(j, "address")) << "\n";
+  return 0;
+}
+
+int run_peers(Args& a) {
+  Json r = call(a.g, "peers");
+  if (a.g.json) return print_json(r), 0;
+  for (const auto& p : r) {
+    std::cout << (p.contains("id") && p["id"].is_string() ? short_id(str(p, "id"))
+                                                          : std::string("?       "));
+    if (p.contains("nick") && p["nick"].is_string()) std::cout << "  " << shown(str(p, "nick"));
+    std::cout << "  " << shown(str(p, "address", "-")) << "  " << str(p, "state") << "  "
+              << str(p, "direction") << "  sent " << num(p, "bytes_sent") << " B, received "
+              << num(p, "bytes_received") << " B\n";
+  }
+  return 0;
+}
+
+int run_status(Args& a) {
+  Json r = call(a.g, "status");
+  if (a.g.json) return print_json(r), 0;
+  const bool relay = flag(r, "relay");
+  std::cout << (relay ? "relay " : "node ") << short_id(str(r, "id")) << ", up "
+            << num(r, "uptime_ms") / 1000 << " s, " << render::plural(num(r, "peers"), "peer", "peers")
+            << ", store " << num(r, "store_bytes") << " B\n";
+  if (!r.contains("groups") || !r["groups"].is_array()) return 0;
+  for (const auto& j : r["groups"]) {
+    std::cout << "  " << short_id(str(j, "id")) << "  " << shown(str(j, "name", "(unnamed)")) << "  "
+              << render::plural(num(j, "events"), "event", "events") << ", "
+              << num(j, "pending") << " pending, "
+              << render::plural(num(j, "active_peers"), "active peer", "active peers") << ", ";
+    if (flag(j, "joining")) std::cout << "joining";
+    else std::cout << (flag(j, "synced") ? "synced" : "not synced");
+    if (relay)
+      std::cout << ", " << num(j, "bytes") << " B stored, " << num(j, "events_refused")
+                << " events refused";
+    std::cout << "\n";
+  }
+  if (r.contains("damaged") && r["damaged"].is_array())
+    for (const auto& j : r["damaged"])
+      std::cout << "  " << short_id(str(j, "id")) << "  could not be loaded: " << shown(str(j, "reason"))
+                << "; `qun group repair " << str(j, "id") << "` fetches it again from its peers\n";
+  return 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Usage errors: one line naming the problem, exit 2 (docs/cli.md).
+
+const char* const global_options_help =
+    "Global options (before or after the command):\n"
+    "  --home DIR    the node home (default $QUN_HOME, $XDG_DATA_HOME/qun, ~/.local/share/qun)\n"
+    "  --json        print JSON (one value, or one object per line for streams)\n";
+
+// The command words of argv as far as they name subcommands ("group", "create"), and the first
+// word after them that names none where a subcommand was required (an unknown command).
+struct CommandPath {
+  std::vector<CLI::App*> apps;
+  std::string unknown;
+};
+
+CommandPath command_path(CLI::App& app, int argc, char** argv) {
+  CommandPath p;
+  p.apps.push_back(&app);
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "--") break;
+    if (arg.size() > 1 && arg[0] == '-') {
+      if (arg.find('=') != std::string::npos) continue;
+      for (auto* a : p.apps) {
+        const CLI::Option* opt = a->get_option_no_throw(arg);
+        if (opt && opt->get_expected_min() > 0 && opt->get_positional() == false) {
+          ++i;  // its value
+          break;
+        }
+      }
+      continue;
+    }
+    CLI::App* cur = p.apps.back();
+    CLI::App* next = nullptr;
+    for (auto* s : cur->get_subcommands({})) if (s->get_name() == arg) next = s;
+    if (next) {
+      p.apps.push_back(next);
+      continue;
+    }
+    if (cur->get_require_subcommand_min() > 0) p.unknown = arg;
+    break;
+  }
+  return p;
+}
+
+std::string command_name(const CommandPath& p) {
+  std::string name = "qun";
+  for (std::size_t i = 1; i < p.apps.size(); ++i) name += " " + p.apps[i]->get_name();
+  return name;
+}
+
+std::string usage_line(const CLI::ParseError& e, CLI::App& app, int argc, char** argv) {
+  const CommandPath p = command_path(app, argc, argv);
+  const std::string name = command_name(p);
+  const std::string help = "; see " + name + " --help";
+  if (!p.unknown.empty())
+    return "unknown command '" + (p.apps.size() > 1 ? name.substr(4) + " " : "") + p.unknown +
+           "'" + help;
+  if (p.apps.back()->get_require_subcommand_min() > 0)
+    return (p.apps.size() == 1 ? std::string("no command given") : "'" + name + "' needs a command") + help;
+  // An option no command on the path knows, whatever CLI11 complained about first.
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "--") break;
+    if (arg.size() < 2 || arg[0] != '-') continue;
+    const std::string opt_name = arg.substr(0, arg.find('='));
+    bool known = false;
+    for (auto* a : p.apps) known = known || a->get_option_no_throw(opt_name) != nullptr;
+    if (opt_name == "-h" || opt_name == "--help") known = true;
+    if (!known) {
+      const std::string command = p.apps.size() > 1 ? p.apps[1]->get_name() : "";
+      return "unknown option '" + arg + "'" +
+             (command == "post" || command == "topic"
+                  ? "; text that starts with -- goes after --, e.g. " + name + " GROUP -- '" + arg + "'"
+                  : std::string()) +
+             help;
+    }
+  }
+  std::string what = e.what();
+  if (dynamic_cast<const CLI::ExtrasError*>(&e)) {
+    std::string extra = what.substr(what.find(':') + 1);
+    while (!extra.empty() && extra.front() == ' ') extra.erase(0, 1);
+    return "unexpected argument '" + extra + "' (quote text that holds spaces)" + help;
+  }
+  // CLI11 starts its messages with a capital ("Could not convert: ..."); a one-line error here
+  // reads on after "qun: ". Argument names (GROUP) stay as they are.
+  if (what.size() > 1 && std::islower(static_cast<unsigned char>(what[1])))
+    what[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(what[0])));
+  return what + help;
+}
+
+// `qun post GROUP -text` and `qun topic GROUP -text`: CLI11 takes an argument that starts with
+// '-' for an option. One that starts with a single '-' and names no option of the command is
+// text: it moves after a "--" at the end, where CLI11 takes it as the positional it was (TEXT
+// comes last, so the order of positionals is kept). Text starting with "--" still needs "--".
+std::vector<std::string> dash_text_after_separator(CLI::App& app, int argc, char** argv) {
+  std::vector<std::string> args(argv, argv + argc);
+  const CommandPath p = command_path(app, argc, argv);
+  const std::string command = p.apps.size() == 2 ? p.apps[1]->get_name() : "";
+  if (command != "post" && command != "topic") return args;
+  if (std::find(args.begin() + 1, args.end(), "--") != args.end()) return args;
+  std::vector<std::string> kept{args[0]}, moved;
+  for (std::size_t i = 1; i < args.size(); ++i) {
+    const std::string& arg = args[i];
+    const bool single_dash = arg.size() > 1 && arg[0] == '-' && arg[1] != '-';
+    const CLI::Option* opt = nullptr;
+    for (auto* a : p.apps)
+      if (!opt && single_dash) opt = a->get_option_no_throw(arg.substr(0, 2));
+    if (single_dash && opt == nullptr) {
+      moved.push_back(arg);
+      continue;
+    }
+    kept.push_back(arg);
+    // An option's value stays with it.
+    for (auto* a : p.apps) {
+      const CLI::Option* o = a->get_option_no_throw(arg);
+      if (o && o->get_expected_min() > 0 && i + 1 < args.size()) {
+        kept.push_back(args[++i]);
+        break;
+      }
+    }
+  }
+  if (moved.empty()) return args;
+  kept.push_back("--");
+  kept.insert(kept.end(), moved.begin(), moved.end());
+  return kept;
+}
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"qun: peer-to-peer group chat. Run `qun node` in one terminal, then the other commands."};
+  CLI::App app{
+      "qun: peer-to-peer group chat. Run `qun node` in one terminal, then the other commands."};
   app.require_subcommand(1);
-  Options o;
-  app.add_option("--home", o.home_flag, "node home (default $QUN_HOME, $XDG_DATA_HOME/qun, ~/.local/share/qun)");
-  app.add_flag("--json", o.json, "print JSON (one value, or one object per line for streams)");
+  Args a;
+  app.add_option("--home", a.g.home_flag,
+                 "node home (default $QUN_HOME, $XDG_DATA_HOME/qun, ~/.local/share/qun)");
+  app.add_flag("--json", a.g.json, "print JSON (one value, or one object per line for streams)");
   app.fallthrough();
-  auto sub = [&](CLI::App* parent, const std::string& name, const std::string& help) {
+
+  // The table: each subcommand with its handler.
+  std::vector<std::pair<CLI::App*, std::function<int()>>> commands;
+  auto sub = [&](CLI::App* parent, const std::string& name, const std::string& help,
+                 std::function<int()> run = nullptr) {
     CLI::App* s = parent->add_subcommand(name, help);
     s->fallthrough();
+    s->footer(global_options_help);
+    if (run) commands.emplace_back(s, std::move(run));
     return s;
   };
+  const char* group_help = "the group: its id, a unique prefix of the id, or its name";
+  const char* member_help = "the member: an id, a unique prefix of one, or a nick";
 
-  // init
-  std::string nick, passphrase_file;
   CLI::App* init = sub(&app, "init", "create this home's identity");
-  init->add_option("--name", nick, "your nick in groups");
-  init->add_option("--passphrase-file", passphrase_file, "seal the identity with the passphrase in FILE");
+  commands.emplace_back(init, [&] { return run_init(a, *init); });
+  init->add_option("--name", a.nick, "your nick in groups (default $USER)");
+  init->add_flag("--passphrase", a.ask_passphrase, "seal the identity with a passphrase asked on the terminal");
+  init->add_option("--passphrase-file", a.passphrase_file, "seal the identity with the passphrase in FILE");
 
-  // node
-  DaemonOptions d;
-  std::string log_level = "info";
-  CLI::App* node = sub(&app, "node", "run the node in the foreground");
-  node->add_option("--listen", d.listen, "HOST:PORT to listen on (repeatable; default 0.0.0.0:7420)");
-  node->add_option("--peer", d.peers, "HOST:PORT of a node to start from (repeatable)");
-  node->add_option("--advertise", d.advertise, "HOST:PORT others should dial (default: derived)");
-  node->add_flag("--relay", d.relay, "run as a relay: serve groups without reading them");
-  node->add_option("--max-groups", d.max_groups, "relay: most groups served")->capture_default_str();
-  node->add_option("--max-group-bytes", d.max_group_bytes, "relay: most bytes stored per group")->capture_default_str();
-  node->add_option("--passphrase-file", passphrase_file, "passphrase of a sealed identity");
-  node->add_option("--log-level", log_level, "debug, info, warn or error")->capture_default_str();
-  std::size_t map_mib = d.map_bytes >> 20;
-  node->add_option("--map-mib", map_mib, "most the store may hold, in MiB (raise it when posts fail with \"database full\")")
+  CLI::App* node = sub(&app, "node", "run the node in the foreground", [&] { return run_node(a); });
+  node->add_option("--listen", a.daemon.listen, "HOST:PORT to listen on (repeatable; default 0.0.0.0:7420)");
+  node->add_option("--peer", a.daemon.peers, "HOST:PORT of a node to start from (repeatable)");
+  node->add_option("--advertise", a.daemon.advertise, "HOST:PORT others should dial (default: derived)");
+  node->add_flag("--relay", a.daemon.relay, "run as a relay: serve groups without reading them");
+  node->add_option("--max-groups", a.daemon.max_groups, "relay: most groups served")->capture_default_str();
+  node->add_option("--max-group-bytes", a.daemon.max_group_bytes, "relay: most bytes stored per group")->capture_default_str();
+  node->add_flag("--passphrase", a.ask_passphrase, "ask for the identity's passphrase on the terminal (asked anyway when it is sealed)");
+  node->add_option("--passphrase-file", a.passphrase_file, "passphrase of a sealed identity");
+  node->add_option("--log-level", a.log_level, "debug, info, warn or error")->capture_default_str();
+  a.map_mib = a.daemon.map_bytes >> 20;
+  node->add_option("--map-mib", a.map_mib, "most the store may hold, in MiB (raise it when posts fail with \"database full\")")
       ->capture_default_str()
       ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 26));
 
-  CLI::App* id = sub(&app, "id", "own id, nick and listen addresses");
+  sub(&app, "id", "own id, nick and listen addresses", [&] { return run_id(a); });
 
   CLI::App* group = sub(&app, "group", "create and list groups");
   group->require_subcommand(1);
-  std::string name;
-  CLI::App* group_create = sub(group, "create", "create a group; prints its id");
-  group_create->add_option("NAME", name)->required();
-  CLI::App* group_list = sub(group, "list", "groups with member and unread counts");
+  sub(group, "create", "create a group; prints its id", [&] { return run_group_create(a); })
+      ->add_option("NAME", a.name, "the group's name, as members see it")->required();
+  sub(group, "list", "groups with member and unread counts", [&] { return run_group_list(a); });
+  sub(group, "repair", "rebuild a group that did not load (see `qun status`) and fetch it again from its peers",
+      [&] { return run_group_repair(a); })
+      ->add_option("GROUP", a.group, "the damaged group's id or id prefix")->required();
 
-  std::string g, text, member, code, address;
-  CLI::App* group_repair = sub(group, "repair", "rebuild a group that did not load (see `qun status`) and fetch it again from its peers");
-  group_repair->add_option("GROUP", g)->required();
-  std::uint64_t uses = 1;
-  std::string expires;
-  CLI::App* invite = sub(&app, "invite", "print an invite code for GROUP");
-  invite->add_option("GROUP", g)->required();
-  invite->add_option("--uses", uses, "how many people may join with it")->capture_default_str();
-  invite->add_option("--expires", expires, "valid for DURATION (30m, 12h, 7d); default: no expiry");
+  CLI::App* invite = sub(&app, "invite", "print an invite code for GROUP; or list and revoke invites",
+                         [&] { return run_invite(a); });
+  // Not ->required(): `qun invite list GROUP` has no GROUP of `invite` itself (run_invite checks).
+  invite->add_option("GROUP", a.group, group_help);
+  invite->add_option("--uses", a.uses, "how many people may join with it")->capture_default_str();
+  invite->add_option("--expires", a.expires, "valid for DURATION (90s, 30m, 12h, 7d); default: no expiry");
+  sub(invite, "list", "GROUP's invites: creator, uses left, expiry", [&] { return run_invite_list(a); })
+      ->add_option("GROUP", a.group, group_help)->required();
 
-  CLI::App* join = sub(&app, "join", "join a group with an invite code; prints the group id");
-  join->add_option("CODE", code)->required();
+  sub(&app, "join", "join a group with an invite code; prints the group id", [&] { return run_join(a); })
+      ->add_option("CODE", a.code, "the invite code (qun1...)")->required();
 
-  CLI::App* post = sub(&app, "post", "post TEXT to GROUP (TEXT - reads stdin)");
-  post->add_option("GROUP", g)->required();
-  post->add_option("TEXT", text)->required();
+  CLI::App* post = sub(&app, "post", "post TEXT to GROUP (TEXT - reads stdin)", [&] { return run_post(a); });
+  post->add_option("GROUP", a.group, group_help)->required();
+  post->add_option("TEXT", a.text, "the message; - reads it from stdin; text starting with -- goes after --")->required();
 
-  std::size_t limit = 0;
-  bool follow = false;
-  CLI::App* logc = sub(&app, "log", "GROUP's history in order");
-  logc->add_option("GROUP", g)->required();
-  logc->add_option("--limit", limit, "only the last N entries");
-  logc->add_flag("--follow,-f", follow, "keep printing new entries");
+  CLI::App* logc = sub(&app, "log", "GROUP's history in order", [&] { return run_log(a); });
+  logc->add_option("GROUP", a.group, group_help)->required();
+  logc->add_option("--limit", a.limit, "only the last N entries");
+  logc->add_flag("--follow,-f", a.follow, "keep printing new entries (across restarts of the node)");
+  logc->add_flag("--all", a.all, "also show invite and key-rotation entries");
 
-  CLI::App* members = sub(&app, "members", "GROUP's members with roles and nicks");
-  members->add_option("GROUP", g)->required();
-  CLI::App* kick = sub(&app, "kick", "remove MEMBER from GROUP (admins)");
-  kick->add_option("GROUP", g)->required();
-  kick->add_option("MEMBER", member)->required();
-  CLI::App* promote = sub(&app, "promote", "make MEMBER an admin of GROUP (admins)");
-  promote->add_option("GROUP", g)->required();
-  promote->add_option("MEMBER", member)->required();
-  CLI::App* leave = sub(&app, "leave", "leave GROUP");
-  leave->add_option("GROUP", g)->required();
-  CLI::App* topic = sub(&app, "topic", "set GROUP's topic");
-  topic->add_option("GROUP", g)->required();
-  topic->add_option("TEXT", text)->required();
+  sub(&app, "members", "GROUP's members with roles and nicks", [&] { return run_members(a); })
+      ->add_option("GROUP", a.group, group_help)->required();
+  CLI::App* kick = sub(&app, "kick", "remove MEMBER from GROUP (admins)",
+                       [&] { return run_member_change(a, "kick"); });
+  kick->add_option("GROUP", a.group, group_help)->required();
+  kick->add_option("MEMBER", a.member, member_help)->required();
+  CLI::App* promote = sub(&app, "promote", "make MEMBER an admin of GROUP (admins)",
+                          [&] { return run_member_change(a, "promote"); });
+  promote->add_option("GROUP", a.group, group_help)->required();
+  promote->add_option("MEMBER", a.member, member_help)->required();
+  sub(&app, "leave", "leave GROUP", [&] { return run_leave(a); })
+      ->add_option("GROUP", a.group, group_help)->required();
+  CLI::App* topic = sub(&app, "topic", "set GROUP's topic (\"\" clears it)", [&] { return run_topic(a); });
+  topic->add_option("GROUP", a.group, group_help)->required();
+  topic->add_option("TEXT", a.text, "the topic, one line")->required();
 
   CLI::App* relay = sub(&app, "relay", "relays of a group");
   relay->require_subcommand(1);
-  CLI::App* relay_add = sub(relay, "add", "(admin) let the relay at HOST:PORT serve GROUP");
-  relay_add->add_option("GROUP", g)->required();
-  relay_add->add_option("ADDRESS", address)->required();
-  CLI::App* relay_drop = sub(relay, "drop", "(on a relay) stop serving GROUP and delete its data");
-  relay_drop->add_option("GROUP", g)->required();
-  CLI::App* relay_list = sub(relay, "list", "the relays GROUP names");
-  relay_list->add_option("GROUP", g)->required();
+  CLI::App* relay_add = sub(relay, "add", "(admin) let the relay at HOST:PORT serve GROUP",
+                            [&] { return run_relay_add(a); });
+  relay_add->add_option("GROUP", a.group, group_help)->required();
+  relay_add->add_option("ADDRESS", a.address, "the relay's HOST:PORT")->required();
+  sub(relay, "drop", "(on a relay) stop serving GROUP and delete its data", [&] { return run_relay_drop(a); })
+      ->add_option("GROUP", a.group, group_help)->required();
+  sub(relay, "list", "the relays GROUP names", [&] { return run_relay_list(a); })
+      ->add_option("GROUP", a.group, group_help)->required();
 
-  CLI::App* peers = sub(&app, "peers", "links, addresses, state, bytes");
-  CLI::App* status = sub(&app, "status", "node health and sync state per group");
+  sub(&app, "peers", "links: peer, nick, address, state, bytes", [&] { return run_peers(a); });
+  sub(&app, "status", "node health and sync state per group", [&] { return run_status(a); });
+  sub(&app, "chat", "full-screen chat (line mode without a terminal)", [&] { return run_chat_command(a); })
+      ->add_option("GROUP", a.group, "the group to open (required in line mode)");
 
-  CLI::App* chat = sub(&app, "chat", "full-screen chat (line mode without a terminal)");
-  chat->add_option("GROUP", g, "group to open");
-
-  CLI11_PARSE(app, argc, argv);
-
-  if (init->parsed()) {
-    std::optional<std::string> pass;
-    if (!passphrase_file.empty()) {
-      auto p = home::read_passphrase_file(passphrase_file);
-      if (!p.ok()) die(p.error().context());
-      pass = p.value();
-    }
-    if (nick.empty()) {
-      const char* user = std::getenv("USER");
-      nick = user && *user ? user : "anon";
-    }
-    auto r = home::init(o.home(), nick, pass);
-    if (!r.ok()) die(r.error().context());
-    if (o.json) print_json(Json{{"id", r.value()}, {"nick", nick}, {"home", o.home()}});
-    else std::cout << r.value() << "\n";
-    std::cerr << "qun: identity created in " << o.home() << "; start the node with `qun node"
-              << (o.home_flag.empty() ? "" : " --home " + o.home()) << "`\n";
-    return 0;
+  try {
+    std::vector<std::string> args = dash_text_after_separator(app, argc, argv);
+    std::reverse(args.begin(), args.end());
+    args.pop_back();  // the program name; CLI11 takes the rest in reverse
+    app.parse(args);
+  } catch (const CLI::Success& e) {  // --help
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    usage(usage_line(e, app, argc, argv));
   }
 
-  if (node->parsed()) {
-    d.home = o.home();
-    d.map_bytes = map_mib << 20;
-    auto level = parse_log_level(log_level);
-    if (!level) die("bad --log-level '" + log_level + "'; use debug, info, warn or error");
-    d.log_level = *level;
-    if (!passphrase_file.empty()) {
-      auto p = home::read_passphrase_file(passphrase_file);
-      if (!p.ok()) die(p.error().context());
-      d.passphrase = p.value();
-    }
-    return run_daemon(d);
-  }
-
-  if (chat->parsed()) {
-    ChatOptions c;
-    c.socket_path = home::socket_path(o.home());
-    if (!g.empty()) c.group = g;
-    c.json = o.json;
-    return run_chat(c);
-  }
-
-  if (id->parsed()) {
-    Json r = call(o, "id");
-    if (o.json) return print_json(r), 0;
-    std::cout << "id      " << str(r, "id") << "\nnick    " << str(r, "nick", "-") << "\n";
-    for (const auto& a : r["listen"]) std::cout << "listen  " << a.get<std::string>() << "\n";
-    std::cout << "reach   " << str(r, "advertised") << (r.value("relay", false) ? "  (relay)" : "") << "\n";
-    return 0;
-  }
-  if (group_create->parsed()) {
-    Json r = call(o, "group.create", Json{{"name", name}});
-    std::cout << str(r, "id") << "\n";
-    return 0;
-  }
-  if (group_list->parsed()) {
-    Json r = call(o, "group.list");
-    if (o.json) return print_json(r), 0;
-    if (r.empty()) std::cout << "no groups yet: `qun group create NAME` or `qun join CODE`\n";
-    for (const auto& j : r) {
-      std::cout << short_id(str(j, "id")) << "  " << str(j, "name", "(unnamed)") << "  "
-                << j.value("members", 0) << " members";
-      if (j.value("unread", 0) > 0) std::cout << "  " << j.value("unread", 0) << " unread";
-      if (j.value("mentions", 0) > 0) std::cout << "  " << j.value("mentions", 0) << " mentions";
-      if (j.value("joining", false)) std::cout << "  (joining)";
-      else if (!j.value("member", true)) std::cout << "  (not a member)";
-      std::cout << "\n";
-    }
-    return 0;
-  }
-  if (group_repair->parsed()) {
-    Json r = call(o, "group.repair", Json{{"group", g}});
-    if (o.json) return print_json(r), 0;
-    std::cout << "group " << short_id(str(r, "id")) << ": kept " << r.value("events_kept", 0)
-              << " events (" << r.value("events_unread", 0) << " did not read), fetching the rest from "
-              << r.value("peers", 0) << " peers; `qun status` shows when it is synced\n";
-    return 0;
-  }
-  if (invite->parsed()) {
-    Json args{{"group", g}, {"uses", uses}};
-    if (!expires.empty()) args["expires_ms"] = parse_duration_ms(expires);
-    Json r = call(o, "invite", args);
-    std::cout << str(r, "code") << "\n";
-    return 0;
-  }
-  if (join->parsed()) {
-    Json r = call(o, "join", Json{{"code", code}}, join_timeout_ms);
-    std::cout << str(r, "group") << "\n";
-    return 0;
-  }
-  if (post->parsed()) {
-    if (text == "-") {
-      text.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
-      while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
-    }
-    Json r = call(o, "post", Json{{"group", g}, {"text", text}});
-    if (o.json) print_json(r);
-    return 0;
-  }
-  if (logc->parsed()) {
-    ControlClient c = connect(o);
-    if (follow) call(c, "subscribe", Json{{"group", g}});
-    // Pages from the newest backwards until `limit` entries or the start of the history.
-    std::vector<Json> entries;
-    std::string before;
-    for (;;) {
-      std::size_t want = limit == 0 ? log_page : std::min(log_page, limit - entries.size());
-      Json args{{"group", g}, {"limit", want}};
-      if (!before.empty()) args["before"] = before;
-      Json page = call(c, "log", args);
-      entries.insert(entries.begin(), page.begin(), page.end());
-      if (page.size() < want || (limit != 0 && entries.size() >= limit) || page.empty()) break;
-      before = str(page.front(), "id");
-    }
-    std::set<std::string> seen;
-    auto show = [&](const Json& m) {
-      if (!seen.insert(str(m, "id")).second) return;
-      if (o.json) print_json(m);
-      else std::cout << format_message(m) << "\n";
-      std::cout.flush();
-    };
-    for (const auto& m : entries) show(m);
-    call(c, "read", Json{{"group", g}});
-    if (!follow) return 0;
-    for (;;) {
-      auto m = c.next(-1);
-      if (!m.ok()) die(m.error().context());
-      if (!m.value()) continue;
-      const Json& v = *m.value();
-      if (str(v, "stream") == "message") show(v["message"]);
-    }
-  }
-  if (members->parsed()) {
-    Json r = call(o, "members", Json{{"group", g}});
-    if (o.json) return print_json(r), 0;
-    for (const auto& m : r)
-      std::cout << short_id(str(m, "id")) << "  " << str(m, "nick", "-") << "  " << str(m, "role")
-                << (m.value("self", false) ? "  (you)" : "") << "\n";
-    return 0;
-  }
-  if (kick->parsed() || promote->parsed()) {
-    Json r = call(o, kick->parsed() ? "kick" : "promote", Json{{"group", g}, {"member", member}});
-    if (o.json) print_json(r);
-    return 0;
-  }
-  if (leave->parsed()) {
-    Json r = call(o, "leave", Json{{"group", g}});
-    if (o.json) print_json(r);
-    return 0;
-  }
-  if (topic->parsed()) {
-    Json r = call(o, "topic", Json{{"group", g}, {"text", text}});
-    if (o.json) print_json(r);
-    return 0;
-  }
-  if (relay_add->parsed()) {
-    Json r = call(o, "relay.add", Json{{"group", g}, {"address", address}}, join_timeout_ms);
-    if (o.json) print_json(r);
-    else std::cout << str(r, "relay") << "\n";
-    return 0;
-  }
-  if (relay_drop->parsed()) {
-    Json r = call(o, "relay.drop", Json{{"group", g}});
-    if (o.json) print_json(r);
-    return 0;
-  }
-  if (relay_list->parsed()) {
-    Json r = call(o, "relays", Json{{"group", g}});
-    if (o.json) return print_json(r), 0;
-    for (const auto& j : r) std::cout << short_id(str(j, "id")) << "  " << str(j, "address") << "\n";
-    return 0;
-  }
-  if (peers->parsed()) {
-    Json r = call(o, "peers");
-    if (o.json) return print_json(r), 0;
-    for (const auto& p : r)
-      std::cout << (p["id"].is_string() ? short_id(str(p, "id")) : std::string("?       ")) << "  "
-                << str(p, "address", "-") << "  " << str(p, "state") << "  " << str(p, "direction")
-                << "  sent " << p.value("bytes_sent", 0) << " B, received "
-                << p.value("bytes_received", 0) << " B\n";
-    return 0;
-  }
-  if (status->parsed()) {
-    Json r = call(o, "status");
-    if (o.json) return print_json(r), 0;
-    std::cout << (r.value("relay", false) ? "relay " : "node ") << short_id(str(r, "id")) << ", up "
-              << r.value("uptime_ms", 0) / 1000 << " s, " << r.value("peers", 0) << " peers, store "
-              << r.value("store_bytes", 0) << " B\n";
-    for (const auto& j : r["groups"]) {
-      std::cout << "  " << short_id(str(j, "id")) << "  " << str(j, "name", "(unnamed)") << "  "
-                << j.value("events", 0) << " events, " << j.value("pending", 0) << " pending, "
-                << j.value("active_peers", 0) << " active peers, ";
-      if (j.value("joining", false)) std::cout << "joining";
-      else std::cout << (j.value("synced", false) ? "synced" : "not synced");
-      if (r.value("relay", false))
-        std::cout << ", " << j.value("bytes", 0) << " B stored, " << j.value("events_refused", 0)
-                  << " events refused";
-      std::cout << "\n";
-    }
-    for (const auto& j : r["damaged"])
-      std::cout << "  " << short_id(str(j, "id")) << "  could not be loaded: " << str(j, "reason")
-                << "; `qun group repair " << str(j, "id") << "` fetches it again from its peers\n";
-    return 0;
-  }
-  return 0;
+  // The deepest parsed subcommand runs (`invite list` rather than `invite`).
+  std::function<int()>* chosen = nullptr;
+  for (auto& [command, run] : commands)
+    if (command->parsed()) chosen = &run;
+  if (chosen == nullptr) usage("no command given; see qun --help");
+  return (*chosen)();
 }

@@ -559,6 +559,7 @@ class Daemon {
     if (op == "read") return op_read(req);
     if (op == "members") return op_members(req);
     if (op == "relays") return op_relays(req);
+    if (op == "invite.list") return op_invite_list(req);
     if (op == "relay.drop") return op_relay_drop(req);
     if (op == "group.repair") return op_group_repair(req);
     if (op == "join") return op_join(c, id, req);
@@ -763,10 +764,22 @@ class Daemon {
     return out;
   }
 
+  // The nick a peer has in any group this node shares with it (the first group that names one).
+  std::optional<std::string> peer_nick(const PublicKey& id) {
+    for (const auto& g : node_->groups()) {
+      const Replica* r = node_->group(g);
+      if (!r || !r->state().is_member(id)) continue;
+      if (auto nick = r->nick(id); nick && !nick->empty()) return nick;
+    }
+    return std::nullopt;
+  }
+
   Result<Json> op_peers() {
     Json out = Json::array();
     for (const auto& p : node_->peers()) {
+      std::optional<std::string> nick = p.id ? peer_nick(*p.id) : std::nullopt;
       out.push_back(Json{{"id", p.id ? Json(to_hex(*p.id)) : Json()},
+                         {"nick", nick ? Json(*nick) : Json()},
                          {"address", p.address},
                          {"state", p.established ? "established" : "handshake"},
                          {"direction", p.outbound ? "outbound" : "inbound"},
@@ -905,6 +918,36 @@ class Daemon {
     return out;
   }
 
+  // Every invite the group's history holds, oldest first, with what is left of it.
+  Result<Json> op_invite_list(const Json& req) {
+    QUN_TRY(Hash g, find_group(req));
+    const Replica* r = node_->group(g);
+    const auto& st = r->state();
+    const std::uint64_t now = wall_ms();
+    Json out = Json::array();
+    for (const Hash& id : st.history) {
+      auto it = st.invites.find(id);
+      if (it == st.invites.end()) continue;
+      const InviteInfo& inv = it->second;
+      const std::uint32_t left = inv.uses >= inv.uses_max ? 0 : inv.uses_max - inv.uses;
+      const bool never = inv.expires_ms >= invite_expiry_never_ms;
+      const char* state = inv.revoked                           ? "revoked"
+                          : left == 0                           ? "used up"
+                          : !never && inv.expires_ms < now      ? "expired"
+                                                                : "open";
+      auto nick = r->nick(inv.creator);
+      out.push_back(Json{{"id", to_hex(inv.id)},
+                         {"creator", to_hex(inv.creator)},
+                         {"creator_nick", nick ? Json(*nick) : Json()},
+                         {"uses", inv.uses},
+                         {"uses_max", inv.uses_max},
+                         {"uses_left", left},
+                         {"expires", never ? Json() : Json(inv.expires_ms)},
+                         {"state", state}});
+    }
+    return out;
+  }
+
   Result<Json> op_group_create(const Json& req) {
     const std::string name = arg(req, "name");
     if (name.empty()) return Error(Errc::invalid_argument, "a group needs a name");
@@ -967,6 +1010,14 @@ class Daemon {
     QUN_TRY(PublicKey who, find_member(*r, req));
     if (what == "kick" && who == key_->public_key())
       return Error(Errc::invalid_argument, "you cannot kick yourself; use `qun leave`");
+    if (what == "promote" && r->state().role_of(who) != Role::member) {
+      const std::string name = r->nick(who).value_or(short_hex(who));
+      return Error(Errc::already_exists, name + " is already " +
+                                             (r->state().role_of(who) == Role::founder
+                                                  ? "the founder"
+                                                  : "an admin") +
+                                             "; nothing changed");
+    }
     Result<Event> e = what == "kick" ? r->remove(authoring(), who)
                                      : r->set_role(authoring(), who, Role::admin);
     if (!e.ok()) return e.error();
@@ -988,20 +1039,24 @@ class Daemon {
   Result<Json> op_leave(const Json& req) {
     QUN_TRY(Hash g, find_group(req));
     Replica* r = node_->group(g);
+    // The result names the leave event; null when there was none to make (a join in progress
+    // was abandoned, or this node was no longer a member).
     if (joins_.count(g)) {  // abandon a join in progress
       cancel_join(g, "join cancelled by `qun leave`");
       drop_group(g, "join cancelled");
-      return Json{{"id", to_hex(g)}};
+      return Json{{"id", nullptr}, {"group", to_hex(g)}};
     }
+    Json out{{"id", nullptr}, {"group", to_hex(g)}};
     if (r->state().is_member(key_->public_key())) {
       QUN_TRY(Event e, r->leave(authoring()));
       QUN_TRY_VOID(publish(g, {e}));
       leaving_[g] = Leaving{transport_->now(), !node_->active_peers(g).empty()};
+      out["id"] = to_hex(e.id);
     } else {
       drop_group(g, "no longer a member");
     }
     broadcast_groups();
-    return Json{{"id", to_hex(g)}};
+    return out;
   }
 
   // ---- joining ------------------------------------------------------------------------------

@@ -1,0 +1,129 @@
+#include "cli/render.h"
+
+#include <limits>
+
+#include "crypto/utf8.h"
+
+namespace qun::render {
+namespace {
+
+constexpr char32_t symbol_for_escape = 0x241B;    // ␛
+constexpr char32_t control_pictures = 0x2400;     // ␀ is U+2400, ␟ is U+241F
+constexpr char32_t symbol_for_delete = 0x2421;    // ␡
+constexpr const char* newline_symbol = "\u21B5";  // ↵
+
+std::optional<std::string> string_field(const Json& v, const char* key) {
+  auto it = v.find(key);
+  if (it == v.end() || !it->is_string()) return std::nullopt;
+  return it->get<std::string>();
+}
+
+}  // namespace
+
+Result<Entry> parse_entry(const Json& v) {
+  if (!v.is_object()) return Error(Errc::malformed, "entry is not an object");
+  Entry e;
+  auto id = string_field(v, "id");
+  auto author = string_field(v, "author");
+  auto kind = string_field(v, "kind");
+  if (!id || !author || !kind) return Error(Errc::malformed, "entry lacks id, author or kind");
+  e.id = std::move(*id);
+  e.author = std::move(*author);
+  e.kind = std::move(*kind);
+  e.nick = string_field(v, "nick");
+  e.text = string_field(v, "text");
+  e.target = string_field(v, "target");
+  e.target_nick = string_field(v, "target_nick");
+  e.role = string_field(v, "role");
+  auto t = v.find("time");
+  if (t != v.end() && t->is_number_unsigned()) {
+    e.time_ms = static_cast<std::int64_t>(std::min<std::uint64_t>(
+        t->get<std::uint64_t>(),
+        static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())));
+  } else if (t != v.end() && t->is_number_integer()) {
+    e.time_ms = t->get<std::int64_t>();
+  }
+  return e;
+}
+
+bool bookkeeping(std::string_view kind) { return kind == "invite" || kind == "rekey"; }
+
+std::string name(const std::optional<std::string>& nick, std::string_view id) {
+  if (nick && !nick->empty()) return *nick;
+  return std::string(id.substr(0, 8));
+}
+
+std::string event_words(std::string_view kind, std::string_view actor_view,
+                        std::string_view target_view, const std::optional<std::string>& text_opt,
+                        const std::optional<std::string>& role) {
+  const std::string actor(actor_view);
+  const std::string target = target_view.empty() ? "someone" : std::string(target_view);
+  const std::string text = text_opt.value_or("");
+  if (kind == "create") return actor + " created the group" + (text.empty() ? "" : " \"" + text + "\"");
+  if (kind == "join") return actor + " joined";
+  if (kind == "add") return actor + " added " + target;
+  if (kind == "remove") return actor + " removed " + target;
+  if (kind == "leave") return actor + " left";
+  if (kind == "set-role") return actor + " made " + target + " " + role.value_or("something new");
+  if (kind == "set-name") return actor + " renamed the group to \"" + text + "\"";
+  if (kind == "set-topic")
+    return text.empty() ? actor + " cleared the topic" : actor + " set the topic: " + text;
+  if (kind == "rekey") return actor + " rotated the group key";
+  if (kind == "invite") return actor + " created an invite";
+  if (kind == "relay") return actor + " added the relay " + text;
+  if (kind == "post") return actor + ": " + (text_opt ? text : unreadable_text);
+  return actor + " " + std::string(kind);
+}
+
+std::string for_terminal(std::string_view s, bool keep_line_breaks) {
+  std::string out;
+  out.reserve(s.size());
+  std::size_t pos = 0;
+  while (pos < s.size()) {
+    char32_t c = utf8::next(s, pos);
+    if (c == '\n') {
+      out += keep_line_breaks ? "\n" : newline_symbol;
+      continue;
+    }
+    if (c == '\t') {
+      out += keep_line_breaks ? '\t' : ' ';
+      continue;
+    }
+    if (c == 0x1B) c = symbol_for_escape;
+    else if (c < 0x20) c = control_pictures + c;
+    else if (c == 0x7F) c = symbol_for_delete;
+    else if (c >= 0x80 && c < 0xA0) c = utf8::replacement;
+    utf8::append(out, c);
+  }
+  return out;
+}
+
+std::string log_entry(const Entry& e, std::string_view time) {
+  const std::string actor = for_terminal(name(e.nick, e.author), false);
+  std::string line(time);
+  line += "  ";
+  if (e.kind == "post") {
+    line += actor + ": ";
+    if (!e.text) return line + unreadable_text;
+    // Continuation lines start under the nick: the width of "TIME  " (the time is ASCII).
+    const std::string indent(time.size() + 2, ' ');
+    for (char ch : for_terminal(*e.text, true)) {
+      line += ch;
+      if (ch == '\n') line += indent;
+    }
+    return line;
+  }
+  const std::string target =
+      e.target ? for_terminal(name(e.target_nick, *e.target), false) : std::string();
+  return line + "* " + for_terminal(event_words(e.kind, actor, target, e.text, e.role), false);
+}
+
+std::string json_line(const Json& value) {
+  return value.dump(-1, ' ', false, Json::error_handler_t::replace);
+}
+
+std::string plural(std::uint64_t n, std::string_view one, std::string_view many) {
+  return std::to_string(n) + " " + std::string(n == 1 ? one : many);
+}
+
+}  // namespace qun::render

@@ -1,0 +1,80 @@
+// How the CLI and `qun chat` turn what the node says into text for people: one set of words for
+// every history entry ("alice removed bob", "carol cleared the topic"), which entries are
+// bookkeeping, and how text from other people is made safe to print on a terminal.
+//
+// Everything here is peer input on its way out: nicks, group names, topics and posts may hold
+// any bytes another implementation sent. No function here throws on such text or passes a
+// control character through to a terminal: invalid UTF-8 shows as U+FFFD, ESC as U+241B (␛),
+// other C0 controls as their Control Pictures (U+2400-U+241F), DEL as U+2421 (␡) and C1 controls
+// as U+FFFD. The chat draws with its own sanitizer (cli/chat_model.h, which also measures
+// widths); both use the words here.
+//
+// Pure functions; thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "crypto/result.h"
+#include "net/control.h"
+
+namespace qun::render {
+
+using Json = control::Json;
+
+// One history entry as the node's `log` answer and `message` stream give it (docs/cli.md).
+struct Entry {
+  std::string id;      // event id (hex)
+  std::string author;  // hex
+  std::optional<std::string> nick;
+  std::int64_t time_ms = 0;  // the author's clock, Unix ms
+  std::string kind;          // "post", "join", ...
+  std::optional<std::string> text;  // null when this node cannot read it
+  std::optional<std::string> target;
+  std::optional<std::string> target_nick;
+  std::optional<std::string> role;
+};
+
+// Reads one entry. Errc::malformed when id, author or kind is missing or not a string; other
+// fields of the wrong type are treated as absent. Never throws.
+[[nodiscard]] Result<Entry> parse_entry(const Json& value);
+
+// What an unreadable post says in place of its text.
+inline constexpr const char* unreadable_text = "[unreadable: no key for this message]";
+
+// Events that are bookkeeping rather than conversation (an invite is shown when someone joins
+// with it; a rekey follows a removal or leave, which is shown). The chat hides them; `qun log`
+// hides them unless --all.
+bool bookkeeping(std::string_view kind);
+
+// The name shown for someone, unsanitized: the nick, else the first 8 hex digits of the id.
+std::string name(const std::optional<std::string>& nick, std::string_view id);
+
+// The words of a history entry other than a post's text: "alice removed bob", "alice set the
+// topic: ...", "alice cleared the topic". actor and target are names as the caller shows them
+// (already made safe); text and role come from the entry. For a post: "actor: text". The result
+// is not sanitized: the caller makes it safe for where it goes.
+std::string event_words(std::string_view kind, std::string_view actor, std::string_view target,
+                        const std::optional<std::string>& text,
+                        const std::optional<std::string>& role);
+
+// Text made safe for a terminal (see the header comment). With keep_line_breaks, newlines and
+// tabs pass through (a post's own lines); otherwise a newline shows as U+21B5 (↵) and a tab as a
+// space, so the result is one line.
+std::string for_terminal(std::string_view text, bool keep_line_breaks);
+
+// One entry for `qun log`: "TIME  nick: text" for a post, "TIME  * words" otherwise, safe for a
+// terminal. The continuation lines of a multi-line post are indented under the first line's
+// nick, so each entry's lines stand apart from the next entry's time column.
+std::string log_entry(const Entry& e, std::string_view time);
+
+// A JSON value as one line that never throws: invalid UTF-8 (which control::decode never
+// yields, but a value built elsewhere might hold) is replaced by U+FFFD.
+std::string json_line(const Json& value);
+
+// "1 member", "2 members".
+std::string plural(std::uint64_t n, std::string_view one, std::string_view many);
+
+}  // namespace qun::render
