@@ -39,8 +39,10 @@ namespace {
 // How long a command waits for the node's answer. Joining waits for the group's nodes.
 constexpr int request_timeout_ms = 30'000;
 constexpr int join_timeout_ms = 60'000;
-// `qun log` pages through the history this many entries at a time: the node's largest page.
-constexpr std::size_t log_page = 500;
+// `qun log` pages through the history this many entries at a time. A page of maximal posts
+// (with their fields) must fit one control frame: 100 x 16 KiB is 1.6 MiB of the 4 MiB.
+constexpr std::size_t log_page = 100;
+static_assert(log_page * (limits::post_text_bytes_max + 1024) < control::frame_bytes_max);
 // `log --follow` remembers this many of the ids it printed, to skip an entry that both the
 // history and the stream bring (around a reconnect at most a few pages), without growing for
 // the whole life of a long follow.
@@ -403,11 +405,13 @@ class LogCommand {
     std::deque<Json> entries;
     std::string before;
     for (bool done = false; !done;) {
-      Json args{{"group", a_.group}, {"limit", log_page}};
+      // With a limit, no more than it still needs (the hidden entries ask for another page).
+      const std::size_t want = limit == 0 ? log_page : std::min(log_page, limit - entries.size());
+      Json args{{"group", a_.group}, {"limit", want}};
       if (!before.empty()) args["before"] = before;
       Json page = call(c, "log", args);
       if (!page.is_array() || page.empty()) break;
-      done = page.size() < log_page;
+      done = page.size() < want;
       before = str(page.front(), "id");
       for (auto it = page.rbegin(); it != page.rend(); ++it) {
         if (until_seen && seen_.count(str(*it, "id"))) {
