@@ -305,8 +305,9 @@ int run_group_list(Args& a) {
   if (a.g.json) return print_json(r), 0;
   if (r.empty()) std::cout << "no groups yet: `qun group create NAME` or `qun join CODE`\n";
   for (const auto& j : r) {
-    std::cout << short_id(str(j, "id")) << "  " << shown(str(j, "name", "(unnamed)")) << "  "
-              << render::plural(num(j, "members"), "member", "members");
+    // The label tells apart groups that share a name (lobby·1b11); older nodes send none.
+    std::cout << short_id(str(j, "id")) << "  " << shown(str(j, "label", str(j, "name", "(unnamed)")))
+              << "  " << render::plural(num(j, "members"), "member", "members");
     if (num(j, "unread") > 0) std::cout << "  " << num(j, "unread") << " unread";
     if (num(j, "mentions") > 0)
       std::cout << "  " << render::plural(num(j, "mentions"), "mention", "mentions");
@@ -479,7 +480,7 @@ int run_members(Args& a) {
   Json r = call(a.g, "members", Json{{"group", a.group}});
   if (a.g.json) return print_json(r), 0;
   for (const auto& m : r)
-    std::cout << short_id(str(m, "id")) << "  " << shown(str(m, "nick", "-")) << "  "
+    std::cout << short_id(str(m, "id")) << "  " << shown(str(m, "label", str(m, "nick", "-"))) << "  "
               << str(m, "role") << (flag(m, "self") ? "  (you)" : "") << "\n";
   return 0;
 }
