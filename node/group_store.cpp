@@ -181,6 +181,17 @@ Salvage salvage_replica(const Store& store, const Hash& group, const SigningKey*
     auto bytes = store.get_event(id);
     found[id] = bytes.ok() && bytes->has_value() ? stored_event(group, id, **bytes) : std::nullopt;
   }
+  // Events that neither index reaches: a scan of every stored event, decoding only those it
+  // has not seen (a repair is rare and asked for; its cost is one pass over the table).
+  auto scanned = store.for_each_stored_event([&](const Hash& id, ByteView bytes) {
+    if (found.count(id)) return true;
+    if (auto e = stored_event(group, id, bytes)) {
+      out.orphans.push_back(id);
+      found[id] = std::move(e);
+    }
+    return true;
+  });
+  out.scans_complete = out.scans_complete && scanned.ok();
   std::vector<Event> events;
   for (auto& [id, e] : found) {
     if (e) events.push_back(std::move(*e));
@@ -198,8 +209,10 @@ Salvage salvage_replica(const Store& store, const Hash& group, const SigningKey*
   return out;
 }
 
-void rewrite_into(WriteBatch& batch, const Replica& replica, const SymmetricKey* storage_key) {
+void rewrite_into(WriteBatch& batch, const Replica& replica, const SymmetricKey* storage_key,
+                  const std::vector<Hash>& orphans) {
   batch.delete_group(replica.id());
+  for (const Hash& id : orphans) batch.delete_event(id);
   IngestReport all;
   for (const EventRecord* rec : replica.group().ordered()) all.admitted.push_back(rec->event.id);
   std::vector<BundleKey> keys;

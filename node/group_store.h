@@ -42,19 +42,24 @@ struct Salvage {
   std::size_t events_kept = 0;     // events admitted into the salvaged replica (pending excluded)
   std::size_t events_unread = 0;   // stored events that did not read or decode, dropped
   std::size_t keys_unread = 0;     // stored keys that did not open, dropped
+  // Events of the group found only by scanning every stored event (their order and arrival
+  // entries were lost): kept, and rewritten with fresh entries by rewrite_into.
+  std::vector<Hash> orphans = {};
   bool scans_complete = true;      // false when a table could not be read to its end
 };
 
 // Rebuilds a damaged group from whatever of it still reads: every event reachable through the
-// order or the arrival table that decodes to its own id and belongs to the group, the pending
-// events that decode, and the keys that open. Never fails: what does not read is counted and
+// order or the arrival table, or found in a scan of all stored events, that decodes to its own
+// id and belongs to the group, the pending events that decode, and the keys that open. Never fails: what does not read is counted and
 // left out, so that catch-up fetches it again from peers. The caller writes the result back
 // with rewrite_into.
 Salvage salvage_replica(const Store& store, const Hash& group, const SigningKey* self,
                         const SymmetricKey* storage_key);
 
-// Appends to `batch` the deletion of everything stored of the group and then the whole replica:
-// events, heads, pending, keys and group record.
-void rewrite_into(WriteBatch& batch, const Replica& replica, const SymmetricKey* storage_key);
+// Appends to `batch` the deletion of everything stored of the group (and of the `orphans`, its
+// events that had lost their index entries) and then the whole replica: events, heads,
+// pending, keys and group record.
+void rewrite_into(WriteBatch& batch, const Replica& replica, const SymmetricKey* storage_key,
+                  const std::vector<Hash>& orphans = {});
 
 }  // namespace qun

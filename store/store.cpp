@@ -145,6 +145,9 @@ void WriteBatch::put_key(const Hash& group, std::uint64_t epoch, const Hash& key
 void WriteBatch::put_meta(const std::string& key, ByteView value) {
   ops_.push_back(Entry{Op::put_meta, {}, {}, 0, Bytes(value.begin(), value.end()), key});
 }
+void WriteBatch::delete_event(const Hash& id) {
+  ops_.push_back(Entry{Op::delete_event, {}, id, 0, {}, {}});
+}
 void WriteBatch::delete_group(const Hash& group) {
   ops_.push_back(Entry{Op::delete_group, group, {}, 0, {}, {}});
 }
@@ -511,6 +514,8 @@ Result<void> apply(const Env& impl, MDB_txn* txn, const WriteBatch::Entry& e) {
       return put(impl, txn, impl.meta, as_bytes(e.name), e.bytes, "put meta");
     case Op::delete_group:
       return apply_delete_group(impl, txn, e.group);
+    case Op::delete_event:
+      return del(impl, txn, impl.events, e.id.view(), "delete event");
   }
   return Error(Errc::internal, "unknown batch operation");
 }
@@ -682,7 +687,18 @@ Result<void> find_map_begin(Env& impl) {
   const auto pgno = native_at<std::uint64_t>(reinterpret_cast<const std::uint8_t*>(page));
   if (pgno > info.me_last_pgno || pgno * page_bytes > page)
     return impl.damaged("the page holding the schema version names a wrong page number");
-  impl.map_begin = page - pgno * page_bytes;
+  // Confirmed only if the two meta pages are where that puts them (both are inside the file).
+  // A map that is not aligned to LMDB's page size (a file made where pages are larger than
+  // here) fails this; then the checks that need the map's place are off (map_begin stays 0)
+  // rather than wrong, and only the checks inside LMDB calls remain.
+  const std::uintptr_t begin = page - pgno * page_bytes;
+  for (std::uintptr_t meta = 0; meta < 2; ++meta) {
+    const auto* at_meta = reinterpret_cast<const std::uint8_t*>(begin + meta * page_bytes);
+    if (native_at<std::uint64_t>(at_meta) != meta ||
+        native_at<std::uint32_t>(at_meta + meta_magic_at) != meta_magic)
+      return ok_result();
+  }
+  impl.map_begin = begin;
   return ok_result();
 }
 
@@ -834,6 +850,17 @@ Result<void> Store::for_each_event(const Hash& group, const EventVisitor& visit)
                         get_checked(*impl_, txn.get(), impl_->events, id.view(), "get event"));
                 if (!encoded) return impl_->bad_data("order entry without its event");
                 return visit(id, u64_at(key, hash_bytes), *encoded);
+              });
+}
+
+Result<void> Store::for_each_stored_event(const StoredEventVisitor& visit) const {
+  Txn txn;
+  int rc = Txn::begin(impl_->env, false, txn);
+  if (rc != 0) return impl_->fail(rc, "begin a read transaction");
+  return scan(*impl_, txn.get(), impl_->events, {}, {}, "scan events",
+              [&](const MDB_val& key, const MDB_val& val) -> Result<bool> {
+                if (key.mv_size != hash_bytes) return impl_->bad_data("event key of wrong size");
+                return visit(hash_at(key, 0), to_view(val));
               });
 }
 

@@ -71,12 +71,15 @@ class WriteBatch {
   void put_meta(const std::string& key, ByteView value);
   // Deletes everything of the group: events, order, arrival, heads, pending, record and keys.
   void delete_group(const Hash& group);
+  // Deletes one event record, not its index entries: for an event that has none (damage took
+  // them), which delete_group cannot find and put_event would take as stored already.
+  void delete_event(const Hash& id);
 
   bool empty() const { return ops_.empty(); }
   std::size_t size() const { return ops_.size(); }
 
   enum class Op { put_event, add_head, remove_head, put_pending, remove_pending, put_group,
-                  put_key, put_meta, delete_group };
+                  put_key, put_meta, delete_group, delete_event };
   struct Entry {
     Op op;
     Hash group;
@@ -124,6 +127,10 @@ class Store {
   // `after` (an order key and id) when given; stops early when visit returns false.
   using EventVisitor = std::function<bool(const Hash& id, std::uint64_t order_key, ByteView encoded)>;
   [[nodiscard]] Result<void> for_each_event(const Hash& group, const EventVisitor& visit) const;
+  // Every stored event of every group, by id: for a repair that looks for events whose index
+  // entries were lost. visit gets (id, encoded).
+  using StoredEventVisitor = std::function<bool(const Hash& id, ByteView encoded)>;
+  [[nodiscard]] Result<void> for_each_stored_event(const StoredEventVisitor& visit) const;
   // The group's events in the order this node stored them, from arrival sequence `from_seq`
   // (0 = the first). visit gets (seq, id).
   using ArrivalVisitor = std::function<bool(std::uint64_t seq, const Hash& id)>;
