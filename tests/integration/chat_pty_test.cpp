@@ -128,7 +128,8 @@ std::string status_line(const std::vector<std::string>& lines) {
 // Proves the full-screen client works on a real terminal against real nodes: a line typed in
 // one client appears on the other's screen (with CJK text); a resize re-lays out and wraps; an
 // invite code from /invite sits on rows of its own, and copied off the screen with its line
-// breaks it lets a third node join; a node that stops is reported, a line sent meanwhile shows
+// breaks it lets a third node join; scrolled up, new messages are announced and Alt+End jumps
+// down to them; a node that stops is reported, a line sent meanwhile shows
 // as pending and goes out when it is back; /kick from the client removes a member on both sides
 // and the removed member is told at once; Ctrl+C and /quit exit 0 and leave the tty modes exactly as
 // they were (stty -g before == after) and the alternate screen left.
@@ -212,6 +213,20 @@ TEST_CASE("qun chat in a pty: two clients, resize, reconnect, kick, quit", "[int
   c.start(NodeOptions::with_peers({a.address()}));
   CHECK(c.ok({"join", copied}) == group);
   tmux.wait_for("alice", "carol joined");
+
+  // Scrolled up, bob is told that something new arrived below, and Alt+End (sent by the
+  // terminal as a modified End key) takes him back down to it.
+  for (int i = 0; i < 30; ++i) a.ok({"post", group, "filler " + std::to_string(i)});
+  tmux.wait_for("bob", "filler 29");
+  tmux.key("bob", "PPage");
+  tmux.wait_for("bob", "scrolled up");
+  const std::string below = "arrived below " + random_hex(3);
+  a.ok({"post", group, below});
+  tmux.wait_for("bob", "1 new message below");
+  CHECK(tmux.screen("bob").find(below) == std::string::npos);
+  tmux.key("bob", "M-End");
+  tmux.wait_for("bob", below);
+  CHECK(tmux.screen("bob").find("new message below") == std::string::npos);
 
   // Bob's node stops: his client says so; what he sends meanwhile is shown as pending and goes
   // out when the node is back.
