@@ -1,6 +1,7 @@
 #include "node/group.h"
 
 #include <algorithm>
+#include <cassert>
 #include <queue>
 #include <unordered_set>
 
@@ -79,14 +80,24 @@ std::vector<const EventRecord*> Group::ordered() const {
 
 std::vector<const Event*> Group::pending_events() const {
   std::vector<const Event*> out;
-  for (const auto& [id, entry] : pending_) out.push_back(&entry.second);
+  for (const auto& [id, entry] : pending_) out.push_back(&entry.event);
   return out;
+}
+
+const Event* Group::find_pending(const Hash& id) const {
+  auto it = pending_.find(id);
+  return it == pending_.end() ? nullptr : &it->second.event;
+}
+
+std::uint64_t Group::pending_bytes_from(const std::optional<PublicKey>& from) const {
+  auto it = pending_by_sender_.find(from);
+  return it == pending_by_sender_.end() ? 0 : it->second.bytes;
 }
 
 std::vector<Hash> Group::missing() const {
   std::set<Hash> out;
   for (const auto& [id, entry] : pending_) {
-    const Event& e = entry.second;
+    const Event& e = entry.event;
     for (const auto& p : e.parents)
       if (!has(p) && !pending_.count(p)) out.insert(p);
   }
@@ -291,26 +302,126 @@ void Group::insert(Event e) {
   events_.emplace(id, std::move(rec));
 }
 
-IngestReport Group::ingest(std::vector<Event> events) {
+namespace {
+
+// What a pending event waits for: its parents, and a join's invite.
+std::vector<Hash> dependencies(const Event& e) {
+  std::vector<Hash> deps = e.parents;
+  if (e.kind == EventKind::join) {
+    if (auto jp = decode_join(e.payload); jp.ok()) deps.push_back(jp->invite);
+  }
+  return deps;
+}
+
+std::uint64_t pending_cost(const Event& e) {
+  return e.encoded_bytes != 0 ? e.encoded_bytes : encode(e).size();
+}
+
+}  // namespace
+
+void Group::park(Event e, const std::vector<Hash>& missing, const std::optional<PublicKey>& from) {
+  const Hash id = e.id;
+  for (const auto& m : missing) waiting_on_[m].insert(id);
+  const std::uint64_t seq = pending_seq_++;
+  SenderPending& sp = pending_by_sender_[from];
+  sp.by_seq.emplace(seq, id);
+  const std::uint64_t cost = pending_cost(e);
+  sp.bytes += cost;
+  pending_bytes_ += cost;
+  pending_.emplace(id, Pending{seq, std::move(e), from});
+}
+
+Event Group::unpark(std::map<Hash, Pending>::iterator it) {
+  const Hash id = it->first;
+  Pending p = std::move(it->second);
+  pending_.erase(it);
+  const std::uint64_t cost = pending_cost(p.event);
+  auto s = pending_by_sender_.find(p.from);
+  assert(s != pending_by_sender_.end());
+  s->second.by_seq.erase(p.seq);
+  s->second.bytes -= cost;
+  if (s->second.by_seq.empty()) pending_by_sender_.erase(s);
+  pending_bytes_ -= cost;
+  // Forget what it waited for, so the waiting lists stay bounded with the pending set.
+  for (const Hash& d : dependencies(p.event)) {
+    auto w = waiting_on_.find(d);
+    if (w == waiting_on_.end()) continue;
+    w->second.erase(id);
+    if (w->second.empty()) waiting_on_.erase(w);
+  }
+  return std::move(p.event);
+}
+
+void Group::bound_pending(IngestReport& report, std::uint64_t group_bytes_max) {
+  auto drop = [&](Hash id) {  // a copy: the index entry it came from goes in unpark
+    (void)unpark(pending_.find(id));
+    report.evicted.push_back(id);
+    ++report.pending_dropped;
+  };
+  // Each sender within its share: its own oldest go first.
+  std::vector<std::optional<PublicKey>> over;
+  for (const auto& [from, sp] : pending_by_sender_)
+    if (sp.bytes > limits::pending_sender_bytes_max) over.push_back(from);
+  for (const auto& from : over) {
+    while (pending_bytes_from(from) > limits::pending_sender_bytes_max)
+      drop(pending_by_sender_.at(from).by_seq.begin()->second);
+  }
+  // The group within its bound: the sender holding the most loses its oldest (ties: the
+  // smallest sender key, so that every node given the same inputs drops the same events).
+  while (pending_bytes_ > group_bytes_max || pending_.size() > limits::pending_events_max) {
+    auto largest = pending_by_sender_.begin();
+    for (auto it = pending_by_sender_.begin(); it != pending_by_sender_.end(); ++it)
+      if (it->second.bytes > largest->second.bytes) largest = it;
+    drop(largest->second.by_seq.begin()->second);
+  }
+}
+
+IngestReport Group::drop_pending_from(const std::optional<PublicKey>& from) {
   IngestReport report;
-  // Work list: the new events, then pending events whose parents just arrived.
-  std::vector<Event> work;
+  auto s = pending_by_sender_.find(from);
+  if (s != pending_by_sender_.end()) {
+    std::vector<Hash> ids;
+    for (const auto& [seq, id] : s->second.by_seq) ids.push_back(id);
+    for (const Hash& id : ids) {
+      (void)unpark(pending_.find(id));
+      report.evicted.push_back(id);
+      ++report.pending_dropped;
+    }
+  }
+  report.pending = pending_.size();
+  return report;
+}
+
+IngestReport Group::trim_pending(std::uint64_t bytes_max) {
+  IngestReport report;
+  bound_pending(report, std::min(bytes_max, limits::pending_bytes_max));
+  report.pending = pending_.size();
+  return report;
+}
+
+IngestReport Group::ingest(std::vector<Event> events, std::optional<PublicKey> from) {
+  IngestReport report;
+  // Work list: the new events, then pending events whose parents just arrived (each keeping the
+  // sender it came from, should it have to wait again).
+  std::vector<std::pair<Event, std::optional<PublicKey>>> work;
   work.reserve(events.size());
   for (auto& e : events) {
     if (has(e.id) || pending_.count(e.id)) {
       ++report.duplicates;
       continue;
     }
-    work.push_back(std::move(e));
+    work.emplace_back(std::move(e), from);
   }
   // Sorting by depth admits parents before children within a batch.
   std::sort(work.begin(), work.end(),
-            [](const Event& a, const Event& b) { return a.depth < b.depth; });
+            [](const auto& a, const auto& b) { return a.first.depth < b.first.depth; });
   std::vector<Hash> admitted_now;
+  std::set<Hash> parked_now;
   std::size_t i = 0;
-  std::vector<Event> retry;
   while (i < work.size()) {
-    Event e = std::move(work[i++]);
+    Event e = std::move(work[i].first);
+    const std::optional<PublicKey> sender = work[i].second;
+    ++i;
     // The same event may come twice in one batch, or from the batch and from pending.
     if (has(e.id)) {
       ++report.duplicates;
@@ -324,9 +435,8 @@ IngestReport Group::ingest(std::vector<Event> events) {
         break;
       case Admit::wait: {
         if (pending_.count(e.id)) break;
-        for (const auto& m : missing) waiting_on_[m].push_back(e.id);
-        pending_by_seq_.emplace(pending_seq_, e.id);
-        pending_.emplace(e.id, std::make_pair(pending_seq_++, std::move(e)));
+        parked_now.insert(e.id);
+        park(std::move(e), missing, sender);
         break;
       }
       case Admit::ok: {
@@ -336,38 +446,21 @@ IngestReport Group::ingest(std::vector<Event> events) {
         // Pending events waiting for this one may now be admissible: retry them.
         auto waiting = waiting_on_.find(id);
         if (waiting == waiting_on_.end()) break;
-        for (const Hash& pid : waiting->second) {
+        const std::set<Hash> ready = std::move(waiting->second);
+        waiting_on_.erase(waiting);
+        for (const Hash& pid : ready) {
           auto it = pending_.find(pid);
           if (it == pending_.end()) continue;  // admitted or retried already
-          pending_by_seq_.erase(it->second.first);
-          work.push_back(std::move(it->second.second));
-          pending_.erase(it);
+          std::optional<PublicKey> pfrom = it->second.from;
+          work.emplace_back(unpark(it), std::move(pfrom));
         }
-        waiting_on_.erase(waiting);
         break;
       }
     }
   }
-  // Bound the pending set: evict the oldest arrivals first.
-  while (pending_.size() > limits::pending_events_max) {
-    auto oldest = pending_by_seq_.begin();
-    auto it = pending_.find(oldest->second);
-    // Forget what it waited for, so the waiting lists stay bounded with the pending set.
-    std::vector<Hash> deps = it->second.second.parents;
-    if (it->second.second.kind == EventKind::join) {
-      if (auto jp = decode_join(it->second.second.payload); jp.ok()) deps.push_back(jp->invite);
-    }
-    for (const Hash& d : deps) {
-      auto w = waiting_on_.find(d);
-      if (w == waiting_on_.end()) continue;
-      std::erase(w->second, oldest->second);
-      if (w->second.empty()) waiting_on_.erase(w);
-    }
-    report.evicted.push_back(oldest->second);
-    pending_.erase(it);
-    pending_by_seq_.erase(oldest);
-    ++report.pending_dropped;
-  }
+  bound_pending(report, limits::pending_bytes_max);
+  for (const Hash& id : parked_now)
+    if (pending_.count(id)) report.pending_added.push_back(id);
   report.pending = pending_.size();
   if (!admitted_now.empty()) resolve(admitted_now);
   // Parents first: report in the resolved order.

@@ -15,6 +15,15 @@
 //
 // Calling contract: ingest() any batch of decoded events, in any order, any number of times;
 // duplicates are ignored. The Group never reads a clock or randomness.
+//
+// Pending events (docs/protocol.md, "Pending events"): an event whose parents are not here yet
+// waits, remembered with the peer it came from (none: the store or this node). Anybody can make
+// such events (nothing about them can be checked before their parents arrive), so they are
+// bounded per sender (limits::pending_sender_bytes_max) and per group (pending_bytes_max,
+// pending_events_max): past a bound the sender's own oldest go first, and past the group's the
+// oldest of whichever sender holds the most. drop_pending_from() forgets what one sender alone
+// sent, for the node to call when that peer's link closes. Pending events are not part of the
+// group's state: which of them wait never changes what the events that are admitted resolve to.
 #pragma once
 
 #include <cstring>
@@ -98,8 +107,12 @@ struct IngestReport {
   std::vector<std::pair<Hash, std::string>> rejected;  // never stored; with the reason
   std::size_t pending = 0;                             // still waiting for parents
   std::size_t duplicates = 0;
-  std::size_t pending_dropped = 0;                     // evicted past pending_events_max
-  std::vector<Hash> evicted;                           // their ids
+  std::size_t pending_dropped = 0;                     // dropped from pending, past a bound
+  // Pending-set changes of this ingest, for incremental storage: ids newly waiting (and still
+  // waiting at its end), and ids that stopped waiting without being admitted (dropped past a
+  // bound, or with their sender). Admitted ids stop waiting too; they are in `admitted`.
+  std::vector<Hash> pending_added;
+  std::vector<Hash> evicted;
 };
 
 struct EventRecord {
@@ -123,8 +136,15 @@ class Group {
   const Hash& id() const { return id_; }
   const GroupState& state() const { return state_; }
 
-  // Admits what it can (parents first), parks events with missing parents, then resolves.
-  IngestReport ingest(std::vector<Event> events);
+  // Admits what it can (parents first), parks events with missing parents (as sent by `from`:
+  // none for the store or this node), then resolves.
+  IngestReport ingest(std::vector<Event> events, std::optional<PublicKey> from = std::nullopt);
+  // Forgets the pending events that `from` sent (none: those loaded from the store). Returns a
+  // report whose `evicted` lists them, for storage; nothing else changes.
+  IngestReport drop_pending_from(const std::optional<PublicKey>& from);
+  // Drops pending events (the largest sender's oldest first) until they take at most
+  // `bytes_max`: a relay keeps a group's stored and pending bytes within its own bound.
+  IngestReport trim_pending(std::uint64_t bytes_max);
 
   bool has(const Hash& id) const { return events_.count(id) != 0; }
   const EventRecord* find(const Hash& id) const;
@@ -134,7 +154,11 @@ class Group {
   std::vector<const EventRecord*> ordered() const;
   std::size_t size() const { return events_.size(); }
   std::size_t pending_size() const { return pending_.size(); }
+  // Encoded bytes of the pending events: of the group, and of those one sender sent.
+  std::uint64_t pending_bytes() const { return pending_bytes_; }
+  std::uint64_t pending_bytes_from(const std::optional<PublicKey>& from) const;
   std::vector<const Event*> pending_events() const;
+  const Event* find_pending(const Hash& id) const;
   // Ids the pending events wait for (to ask peers for).
   std::vector<Hash> missing() const;
   // The parents a new event should name: the newest heads, at most parents_max; and its depth.
@@ -180,11 +204,28 @@ class Group {
   // Keys that author an admitted event or are added by one: an event by a key not here cannot
   // have been admitted in its causal past, which rejects outsiders without walking the DAG.
   std::set<PublicKey> known_authors_;
-  // Events waiting for parents, by arrival sequence (oldest evicted first past the bound).
-  std::map<Hash, std::pair<std::uint64_t, Event>> pending_;
+  // Events waiting for parents, with their arrival sequence and sender.
+  struct Pending {
+    std::uint64_t seq = 0;
+    Event event;
+    std::optional<PublicKey> from;
+  };
+  std::map<Hash, Pending> pending_;
   std::uint64_t pending_seq_ = 0;
-  std::map<std::uint64_t, Hash> pending_by_seq_;        // arrival order, for eviction
-  std::map<Hash, std::vector<Hash>> waiting_on_;        // missing id -> pending events needing it
+  // Each sender's pending events in arrival order (oldest dropped first), and their bytes.
+  struct SenderPending {
+    std::map<std::uint64_t, Hash> by_seq;
+    std::uint64_t bytes = 0;
+  };
+  std::map<std::optional<PublicKey>, SenderPending> pending_by_sender_;
+  std::uint64_t pending_bytes_ = 0;
+  std::map<Hash, std::set<Hash>> waiting_on_;  // missing id -> pending events needing it
+  void park(Event e, const std::vector<Hash>& missing, const std::optional<PublicKey>& from);
+  // Removes one pending event from every index and returns it.
+  Event unpark(std::map<Hash, Pending>::iterator it);
+  // Drops pending events past the per-sender and per-group bounds (the group's at most
+  // group_bytes_max) into report.evicted.
+  void bound_pending(IngestReport& report, std::uint64_t group_bytes_max);
   // Resolution's working sets, rebuilt by every full fold and extended by incremental ones.
   std::set<Hash> excluded_;  // invalidated by a revocation that was itself accepted
   struct Revocation {

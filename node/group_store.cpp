@@ -89,8 +89,11 @@ void persist_into(WriteBatch& batch, const Replica& replica, const IngestReport&
   }
   for (const Hash& id : report.admitted)
     if (replica.group().heads().count(id)) batch.add_head(group, id);
+  // Only what changed in this ingest: the pending set itself may hold pending_bytes_max.
   for (const Hash& id : report.evicted) batch.remove_pending(group, id);
-  for (const Event* e : replica.group().pending_events()) batch.put_pending(group, e->id, encode(*e));
+  for (const Hash& id : report.pending_added) {
+    if (const Event* e = replica.group().find_pending(id)) batch.put_pending(group, id, encode(*e));
+  }
   if (!new_keys.empty()) {
     assert(storage_key);
     for (const auto& k : new_keys) {
@@ -215,6 +218,8 @@ void rewrite_into(WriteBatch& batch, const Replica& replica, const SymmetricKey*
   for (const Hash& id : orphans) batch.delete_event(id);
   IngestReport all;
   for (const EventRecord* rec : replica.group().ordered()) all.admitted.push_back(rec->event.id);
+  // persist_into writes only the pending events a report names: here, all of them.
+  for (const Event* e : replica.group().pending_events()) all.pending_added.push_back(e->id);
   std::vector<BundleKey> keys;
   if (storage_key) keys = replica.keyring().bundle(std::numeric_limits<std::size_t>::max());
   persist_into(batch, replica, all, keys, storage_key);

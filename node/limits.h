@@ -38,9 +38,16 @@ inline constexpr std::size_t address_bytes_max = 256;
 inline constexpr std::size_t relays_max = 16;
 // msgpack nesting in any payload we decode: event -> payload -> entry -> field.
 inline constexpr std::size_t decode_depth_max = 4;
-// Events waiting for missing parents, per group. A peer that sends more orphans than this
-// is flooding; the oldest pending events are dropped first and re-fetched later.
+// Events waiting for missing parents (pending), per group. Anybody who knows a group id can
+// send such events (their author cannot be checked before their parents arrive), so they are
+// bounded in count and bytes, per group and per sender; dropped ones are fetched again by
+// catch-up once their parents are here. Honest pending events come from pushes overtaking
+// catch-up: a peer never has more than one catch-up window (OverlayConfig::send_window_bytes,
+// 2 MiB) of our missing events in flight, which gives the per-sender bound; the group's bound
+// is eight such windows, above an active set (active_max 7) plus a relay all sending at once.
 inline constexpr std::size_t pending_events_max = 10000;
+inline constexpr std::uint64_t pending_sender_bytes_max = 2 * 1024 * 1024;
+inline constexpr std::uint64_t pending_bytes_max = 8 * pending_sender_bytes_max;
 // Events per ingest batch and per store transaction: large enough to amortise one LMDB commit
 // (fsync), small enough that one batch holds the loop for well under 100 ms.
 inline constexpr std::size_t batch_events_max = 512;
@@ -56,5 +63,8 @@ static_assert(members_max * rekey_entry_bytes + open_invites_max * rekey_entry_b
 static_assert(bundle_epochs_max * (8 + 32 + 32 + 6) + 1024 <= event_bytes_max,
               "a full key bundle must fit in one event");
 static_assert(post_text_bytes_max + 1024 <= event_bytes_max);
+static_assert(pending_sender_bytes_max >= 4 * event_bytes_max,
+              "a sender's pending share must hold a few of the largest events");
+static_assert(pending_sender_bytes_max <= pending_bytes_max);
 
 }  // namespace qun::limits

@@ -32,6 +32,11 @@ constexpr std::size_t serve_requests_max = 64;
 constexpr std::size_t serve_probation_per_peer_max = 4;
 // (group, requester) refusals a relay remembers at most (oldest forgotten first).
 constexpr std::size_t serve_refusals_max = 1024;
+// Pending events loaded from the store at start-up came over links that are gone: they are kept
+// this long, then dropped. Four sync intervals (OverlayConfig::sync_interval_ms, 15 s): by then
+// catch-up with every peer that is up has brought their parents if anybody has them, and junk
+// a flooder left behind does not outlive the restart by more.
+constexpr Millis restored_pending_keep_ms = 60'000;
 
 template <typename T>
 const T& pick(const std::vector<T>& v, Rng& rng) {
@@ -132,6 +137,8 @@ struct Node::Impl {
       Millis last_progress = 0;     // when the probation began or an event last arrived
     };
     std::optional<Probation> probation;
+    // When the pending events loaded from the store are dropped (restored_pending_keep_ms).
+    std::optional<Millis> drop_restored_pending_at;
   };
 
   Impl(Node& node, const SigningKey& self, Rng rng, LogSink log)
@@ -263,6 +270,24 @@ struct Node::Impl {
       g.sync_out.erase(*c.peer);
       g.ihave_out.erase(*c.peer);
     }
+    // What the peer alone sent and still waits for its parents goes with it (unless another
+    // link to the same peer remains).
+    if (!conn_to(*c.peer)) {
+      for (auto& [gid, g] : groups) drop_pending(now, g, gid, c.peer, "link closed");
+    }
+  }
+
+  // Forgets the pending events of a group that one sender sent (none: loaded from the store),
+  // and has the driver delete them from the store.
+  void drop_pending(Millis, Overlay& g, const Hash& gid, const std::optional<PublicKey>& from,
+                    const char* why) {
+    IngestReport report = g.replica->drop_pending_from(from);
+    if (report.evicted.empty()) return;
+    node.stats_.events_pending_dropped += report.evicted.size();
+    note(LogLevel::info, "dropped pending group=" + short_hex(gid) +
+                             (from ? " peer=" + short_hex(*from) : std::string(" from=store")) +
+                             " events=" + std::to_string(report.evicted.size()) + " reason=" + why);
+    out.push_back(node_output::Persist{gid, std::move(report), {}});
   }
 
   void answer_serve(const ServeRequest& r, std::optional<PublicKey> relay, bool accepted,
@@ -1065,7 +1090,20 @@ struct Node::Impl {
   void ingest(Millis now, Overlay& g, const Hash& gid, std::vector<Event> events,
               std::optional<PublicKey> from, std::uint32_t hops) {
     const std::size_t received = events.size();
-    IngestReport report = g.replica->ingest(std::move(events));
+    IngestReport report = g.replica->ingest(std::move(events), from);
+    if (config().relay) {
+      // A relay's bound covers what waits as well as what is stored.
+      const std::uint64_t max = config().relay_group_bytes_max;
+      std::uint64_t stored = g.bytes;
+      for (const auto& id : report.admitted) stored += stored_bytes(g.replica->group().find(id)->event);
+      IngestReport trimmed = g.replica->trim_pending(max > stored ? max - stored : 0);
+      report.evicted.insert(report.evicted.end(), trimmed.evicted.begin(), trimmed.evicted.end());
+      report.pending_dropped += trimmed.pending_dropped;
+      report.pending = trimmed.pending;
+      std::erase_if(report.pending_added,
+                    [&](const Hash& id) { return !g.replica->group().find_pending(id); });
+    }
+    node.stats_.events_pending_dropped += report.pending_dropped;
     node.stats_.events_duplicate += report.duplicates;
     if (!report.rejected.empty()) {
       node.stats_.events_rejected += report.rejected.size();
@@ -1091,7 +1129,7 @@ struct Node::Impl {
   // `hops` is our distance from the events' author (0 when authored here).
   void after_admit(Millis now, Overlay& g, const Hash& gid, const IngestReport& report,
                    std::optional<PublicKey> from, std::uint32_t hops) {
-    if (report.admitted.empty() && report.evicted.empty()) return;
+    if (report.admitted.empty() && report.evicted.empty() && report.pending_added.empty()) return;
     for (const auto& id : report.admitted) {
       if (g.seen.emplace(id, Overlay::Seen{hops, from}).second) g.seen_order.push_back(id);
       g.bytes += stored_bytes(g.replica->group().find(id)->event);
@@ -1144,6 +1182,8 @@ struct Node::Impl {
     // A relay's group loaded without its create event (taken on, then restarted before the data
     // came): it gets the same bounded wait for data as a fresh one.
     if (config().relay && !g.replica->state().created) g.probation = Overlay::Probation{{}, {}, now};
+    if (g.replica->group().pending_bytes_from(std::nullopt) > 0)
+      g.drop_restored_pending_at = now + restored_pending_keep_ms;
     for (const auto& a : peer_addresses) remember(g, a, std::nullopt);
     sync_relays(g);
     // Tell connected peers: the new group may be one we share. And match it against the tags
@@ -1227,6 +1267,12 @@ struct Node::Impl {
       auto c = conns.find(r->conn);
       answer_serve(*r, c != conns.end() ? c->second.peer : std::nullopt, false, "timed out");
       r = serve_requests.erase(r);
+    }
+    for (auto& [gid, g] : groups) {
+      if (g.drop_restored_pending_at && now >= *g.drop_restored_pending_at) {
+        g.drop_restored_pending_at.reset();
+        drop_pending(now, g, gid, std::nullopt, "loaded at start-up, parents never came");
+      }
     }
     std::vector<Hash> on_probation;
     for (const auto& [gid, g] : groups)

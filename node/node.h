@@ -195,6 +195,8 @@ struct NodeStats {
   std::uint64_t serves_accepted = 0;      // relay: serve requests accepted
   std::uint64_t serves_refused = 0;       // serve requests refused (full, not a relay, ...)
   std::uint64_t groups_dropped = 0;       // relay: groups dropped after probation
+  // Pending events (waiting for parents) dropped: past a bound, or because their sender went.
+  std::uint64_t events_pending_dropped = 0;
 };
 
 class Node {

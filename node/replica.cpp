@@ -156,8 +156,8 @@ void Replica::absorb(const EventRecord& rec) {
   }
 }
 
-IngestReport Replica::ingest(std::vector<Event> events) {
-  IngestReport report = group_.ingest(std::move(events));
+IngestReport Replica::ingest(std::vector<Event> events, std::optional<PublicKey> from) {
+  IngestReport report = group_.ingest(std::move(events), std::move(from));
   if (self_ || !invite_secrets_.empty()) {
     for (const auto& id : report.admitted) absorb(*group_.find(id));
   }

@@ -87,8 +87,13 @@ class Replica {
   const GroupState& state() const { return group_.state(); }
   const Keyring& keyring() const { return keys_; }
 
-  // Ingests events from peers or the store, then opens any keys sealed to this node.
-  IngestReport ingest(std::vector<Event> events);
+  // Ingests events from a peer (`from`), the store or this node (none), then opens any keys
+  // sealed to this node. Pending events remember `from` (Group::drop_pending_from).
+  IngestReport ingest(std::vector<Event> events, std::optional<PublicKey> from = std::nullopt);
+  IngestReport drop_pending_from(const std::optional<PublicKey>& from) {
+    return group_.drop_pending_from(from);
+  }
+  IngestReport trim_pending(std::uint64_t bytes_max) { return group_.trim_pending(bytes_max); }
   // Restores keys this node stored earlier (the store keeps them, encrypted at rest).
   void restore_key(std::uint64_t epoch, const Hash& source, const SymmetricKey& key);
   // Keys learned since the last call, for the caller to persist.

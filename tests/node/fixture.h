@@ -39,6 +39,24 @@ inline std::vector<Event> all_events(const Replica& from) {
   return out;
 }
 
+// A post by `author` in `group` whose parent does not exist (so it can only wait), carrying
+// `junk_bytes` of ciphertext: what a stranger who knows the group id can make. `n` varies it.
+inline Event orphan_post(const SigningKey& author, const Hash& group, std::uint64_t n,
+                         std::size_t junk_bytes = 64) {
+  Event e;
+  e.group = group;
+  e.author = author.public_key();
+  e.parents = {hash(as_bytes("no such parent " + std::to_string(n)))};
+  e.depth = 1;
+  e.time_ms = n;
+  e.kind = EventKind::post;
+  TextPayload p;
+  p.text.data.assign(std::max<std::size_t>(junk_bytes, 16), static_cast<std::uint8_t>(n));
+  e.payload = encode_payload(p);
+  sign_event(e, author);
+  return e;
+}
+
 // Sends everything `from` has to `to` (like a full sync).
 inline void sync(const Replica& from, Replica& to) { to.ingest(all_events(from)); }
 

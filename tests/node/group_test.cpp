@@ -348,3 +348,84 @@ TEST_CASE("pending events are bounded", "[node][group]") {
   CHECK(rep.pending == limits::pending_events_max);
   CHECK(rep.pending_dropped == 10);
 }
+
+// Proves a stranger's parentless events are bounded by the sender's share of the pending set,
+// that the share of an honest sender survives the flood, and that the group's bound holds
+// however many senders flood: the largest sender loses its oldest first.
+TEST_CASE("pending events are bounded per sender and per group", "[node][group]") {
+  Peer f = founder_of("club");
+  const Hash gid = f.replica->id();
+  Replica r(gid, nullptr);
+  const SigningKey stranger = identity(900);
+  const PublicKey flooder = identity(901).public_key();
+  const PublicKey honest = identity(902).public_key();
+  // The honest sender's event waits for a parent that will come.
+  auto post = must(f.replica->post(f.at(t0 + 10), "hello"));
+  REQUIRE(r.ingest({post.back()}, honest).pending == 1);
+  // 20 KB junk posts, as in the reported flood, far past the per-sender share.
+  constexpr std::size_t junk = 20 * 1024;
+  const std::size_t flood = 3 * limits::pending_sender_bytes_max / junk;
+  std::size_t dropped = 0;
+  for (std::size_t i = 0; i < flood; i += 50) {
+    std::vector<Event> batch;
+    for (std::size_t k = i; k < std::min(flood, i + 50); ++k)
+      batch.push_back(orphan_post(stranger, gid, k, junk));
+    auto rep = r.ingest(std::move(batch), flooder);
+    dropped += rep.evicted.size();
+    CHECK(r.group().pending_bytes_from(flooder) <= limits::pending_sender_bytes_max);
+  }
+  CHECK(dropped > 0);
+  CHECK(r.group().pending_bytes_from(honest) > 0);
+  CHECK(r.group().pending_bytes() <= limits::pending_bytes_max);
+  // Twenty flooders (each its own link) cannot take the group past its bound either.
+  for (std::uint64_t s = 0; s < 20; ++s) {
+    const PublicKey from = identity(1000 + s).public_key();
+    std::vector<Event> batch;
+    for (std::size_t k = 0; k < limits::pending_sender_bytes_max / junk; ++k)
+      batch.push_back(orphan_post(stranger, gid, 100'000 * (s + 1) + k, junk));
+    (void)r.ingest(std::move(batch), from);
+    CHECK(r.group().pending_bytes() <= limits::pending_bytes_max);
+  }
+  // The honest event is the smallest share: it is still there and is admitted with its parent.
+  REQUIRE(r.group().pending_bytes_from(honest) > 0);
+  auto rep = r.ingest(all_events(*f.replica));
+  CHECK(r.group().has(post.back().id));
+  CHECK(r.state().history == f.replica->state().history);
+  (void)rep;
+}
+
+// Proves what a sender alone sent and still waits is forgotten when it goes, and only that.
+TEST_CASE("pending events go with their sender", "[node][group]") {
+  Peer f = founder_of("club");
+  const Hash gid = f.replica->id();
+  Replica r(gid, nullptr);
+  const SigningKey stranger = identity(900);
+  const PublicKey a = identity(901).public_key();
+  const PublicKey b = identity(902).public_key();
+  std::vector<Event> from_a, from_b;
+  for (std::uint64_t k = 0; k < 10; ++k) from_a.push_back(orphan_post(stranger, gid, k));
+  for (std::uint64_t k = 10; k < 13; ++k) from_b.push_back(orphan_post(stranger, gid, k));
+  auto rep = r.ingest(from_a, a);
+  CHECK(rep.pending_added.size() == 10);
+  // The same events again from b are duplicates: they stay a's.
+  rep = r.ingest({from_a[0]}, b);
+  CHECK(rep.duplicates == 1);
+  CHECK(rep.pending_added.empty());
+  (void)r.ingest(from_b, b);
+  CHECK(r.group().pending_size() == 13);
+  rep = r.drop_pending_from(a);
+  CHECK(rep.evicted.size() == 10);
+  CHECK(r.group().pending_size() == 3);
+  CHECK(r.group().pending_bytes_from(a) == 0);
+  CHECK(r.group().missing().size() == 3);
+  // A pending event that is admitted later no longer counts for its sender.
+  auto post = must(f.replica->post(f.at(t0 + 10), "late parent"));
+  (void)r.ingest({post.back()}, b);
+  CHECK(r.group().pending_bytes_from(b) > 0);
+  (void)r.ingest(all_events(*f.replica));
+  CHECK(r.group().has(post.back().id));
+  rep = r.drop_pending_from(b);
+  CHECK(rep.evicted.size() == 3);
+  CHECK(r.group().pending_size() == 0);
+  CHECK(r.group().pending_bytes() == 0);
+}

@@ -4,9 +4,11 @@
 #include <catch2/catch.hpp>
 
 #include <deque>
+#include <filesystem>
 #include <map>
 #include <set>
 
+#include "node/group_store.h"
 #include "node/limits.h"
 #include "node/node.h"
 #include "tests/node/fixture.h"
@@ -36,6 +38,8 @@ struct Mesh {
   // to them are neither read nor reported flushed (they wait here, as in a full TCP window).
   std::set<std::size_t> stopped;
   std::vector<std::pair<std::size_t, Bytes>> held;
+  // Members whose Persist outputs go to a real store (as the daemon's do).
+  std::map<std::size_t, Store*> stores;
 
   std::size_t add(NodeConfig config = {}) {
     std::size_t i = members.size();
@@ -83,6 +87,12 @@ struct Mesh {
         wires.erase(peer);
         members[peer.first].node->on_closed(now, peer.second);
         drain(peer.first);
+      } else if (auto* p = std::get_if<node_output::Persist>(&o)) {
+        auto st = stores.find(i);
+        const Replica* r = members[i].node->group(p->group);
+        if (st == stores.end() || !r) continue;
+        const SymmetricKey key = storage_key_for(*members[i].key);
+        REQUIRE(persist(*st->second, *r, p->report, p->keys, &key).ok());
       } else if (auto* dl = std::get_if<node_output::Delivered>(&o)) {
         auto& v = members[i].delivered[dl->group];
         v.insert(v.end(), dl->events.begin(), dl->events.end());
@@ -237,11 +247,17 @@ struct Rogue {
     }
     return closed;
   }
+  // Sends one message in link-sized chunks, as Node::send does.
   bool send(Mesh& mesh, const WireMessage& m) {
-    Bytes framed{0};
     Bytes body = encode_wire(m);
-    framed.insert(framed.end(), body.begin(), body.end());
-    REQUIRE(link->send(mesh.now, framed).ok());
+    const std::size_t chunk = message_bytes_max - 1;
+    for (std::size_t at = 0; at < body.size(); at += chunk) {
+      const std::size_t n = std::min(chunk, body.size() - at);
+      Bytes framed{static_cast<std::uint8_t>(at + n < body.size() ? 1 : 0)};
+      framed.insert(framed.end(), body.begin() + static_cast<long>(at),
+                    body.begin() + static_cast<long>(at + n));
+      REQUIRE(link->send(mesh.now, framed).ok());
+    }
     return pump(mesh);
   }
   bool send_raw(Mesh& mesh, Bytes framed) {
@@ -363,4 +379,127 @@ TEST_CASE("a peer that stops reading under a flood of large posts is closed, nob
     for (const auto& p : mesh.members[i].node->active_peers(gid))
       CHECK(p != mesh.members[slow].key->public_key());
   }
+}
+
+// Proves the reported pending flood is bounded: a stranger who knows only the group id links to a
+// member and pushes 20 KB posts whose parents do not exist (2,000 of them, 40 MB). The member
+// keeps at most the sender's share of them, in memory and in its store; an honest post still
+// goes through during the flood; and when the stranger's link closes, what it sent is gone from
+// memory and from the store. (Before: all 40 MB stayed, and each persist rewrote all of it.)
+TEST_CASE("a stranger's pending flood stays within its bound", "[node][overlay][pending]") {
+  char tmpl[] = "/tmp/qun-node-flood-XXXXXX";
+  const std::string dir = mkdtemp(tmpl);
+  Mesh mesh;
+  for (int i = 0; i < 3; ++i) mesh.add();
+  Hash gid = make_group(mesh, 3);
+  auto store = must(Store::open(dir + "/victim"));
+  mesh.stores[1] = store.get();
+  mesh.run(5'000);
+  Rogue rogue;
+  REQUIRE_FALSE(rogue.connect(mesh, 1));
+  HelloNonce nonce;
+  nonce.bytes[0] = 7;
+  REQUIRE_FALSE(rogue.send(mesh, wire::Hello{nonce, "", {group_tag(gid, nonce)}}));
+  const Replica& victim = *mesh.members[1].node->group(gid);
+  auto stored_pending_bytes = [&] {
+    std::uint64_t n = 0;
+    for (const auto& [id, bytes] : must(store->pending(gid))) n += bytes.size();
+    return n;
+  };
+  constexpr std::size_t junk = 20 * 1024, total = 2000, per_message = 40;
+  for (std::size_t i = 0; i < total; i += per_message) {
+    std::vector<Bytes> batch;
+    for (std::size_t k = i; k < i + per_message; ++k)
+      batch.push_back(encode_for_group_message(orphan_post(rogue.key, gid, k, junk)));
+    REQUIRE_FALSE(rogue.send(mesh, wire::Events{gid, std::move(batch), 0}));
+    mesh.step();
+    CHECK(victim.group().pending_bytes() <= limits::pending_sender_bytes_max);
+    if (i == total / 2) {
+      // An honest post in the middle of the flood reaches everyone.
+      auto ev = must(mesh.members[0].node->group(gid)->post(mesh.at(0), "still here"));
+      mesh.members[0].node->publish(mesh.now, gid, ev);
+      mesh.drain(0);
+      mesh.step();
+    }
+  }
+  CHECK(stored_pending_bytes() <= limits::pending_sender_bytes_max);
+  CHECK(stored_pending_bytes() == victim.group().pending_bytes());
+  CHECK(mesh.members[1].node->stats().events_pending_dropped >= total - limits::pending_sender_bytes_max / junk);
+  for (std::size_t m = 0; m < 3; ++m)
+    CHECK(mesh.members[m].node->group(gid)->history().back().text == "still here");
+  // The stranger goes: its pending events go with it, from memory and from the store.
+  mesh.members[1].node->on_closed(mesh.now, rogue.conn);
+  mesh.drain(1);
+  mesh.step();
+  CHECK(victim.group().pending_size() == 0);
+  CHECK(stored_pending_bytes() == 0);
+  store.reset();
+  std::filesystem::remove_all(dir);
+}
+
+// Proves pending events loaded from the store at start-up (their senders' links died with the
+// old process) are dropped restored_pending_keep_ms (60 s) later, and stay until then: catch-up
+// may still bring their parents.
+TEST_CASE("pending events loaded at start-up are dropped after a minute", "[node][overlay][pending]") {
+  Mesh mesh;
+  for (int i = 0; i < 2; ++i) mesh.add();
+  Hash gid = make_group(mesh, 2);
+  mesh.run(5'000);
+  // Node 1 restarts with its replica as the store gives it back: events and pending events,
+  // the latter as the store's (no sender).
+  auto back = std::make_unique<Replica>(gid, mesh.members[1].key.get());
+  std::vector<Event> stored = all_events(*mesh.members[1].node->group(gid));
+  const SigningKey stranger = identity(900);
+  for (std::uint64_t k = 0; k < 5; ++k) stored.push_back(orphan_post(stranger, gid, k));
+  (void)back->ingest(stored);
+  REQUIRE(back->group().pending_size() == 5);
+  mesh.members[1].node->remove_group(mesh.now, gid);
+  mesh.members[1].node->add_group(mesh.now, std::move(back), {"mesh:0"});
+  mesh.drain(1);
+  mesh.run(mesh.now + 50'000);
+  CHECK(mesh.members[1].node->group(gid)->group().pending_size() == 5);
+  mesh.run(mesh.now + 15'000);
+  CHECK(mesh.members[1].node->group(gid)->group().pending_size() == 0);
+  CHECK(mesh.members[1].node->stats().events_pending_dropped == 5);
+}
+
+// Proves a relay counts pending events against its per-group bound: a stranger's parentless
+// flood never takes what the relay holds of a group (stored plus pending) past
+// relay_group_bytes_max, below the members' own pending bounds.
+TEST_CASE("a relay counts pending events against its group bound", "[node][relay][pending]") {
+  Mesh mesh;
+  mesh.add();
+  NodeConfig relay_config;
+  relay_config.relay = true;
+  relay_config.relay_group_bytes_max = 512 * 1024;
+  static_assert(512 * 1024 < limits::pending_sender_bytes_max);
+  const std::size_t relay = mesh.add(relay_config);
+  Hash gid = make_group(mesh, 1);
+  auto copy = std::make_unique<Replica>(gid, nullptr);
+  (void)copy->ingest(all_events(*mesh.members[0].node->group(gid)));
+  mesh.members[relay].node->add_group(mesh.now, std::move(copy), {"mesh:0"});
+  mesh.drain(relay);
+  mesh.run(5'000);
+  Rogue rogue;
+  REQUIRE_FALSE(rogue.connect(mesh, relay));
+  HelloNonce nonce;
+  nonce.bytes[0] = 9;
+  REQUIRE_FALSE(rogue.send(mesh, wire::Hello{nonce, "", {group_tag(gid, nonce)}}));
+  const Node& r = *mesh.members[relay].node;
+  for (std::size_t i = 0; i < 400; i += 20) {
+    std::vector<Bytes> batch;
+    for (std::size_t k = i; k < i + 20; ++k)
+      batch.push_back(encode_for_group_message(orphan_post(rogue.key, gid, k, 20 * 1024)));
+    (void)rogue.send(mesh, wire::Events{gid, std::move(batch), 0});
+    mesh.step();
+    CHECK(r.group_bytes(gid) + r.group(gid)->group().pending_bytes() <=
+          relay_config.relay_group_bytes_max);
+  }
+  CHECK(r.group(gid)->group().pending_size() > 0);
+  // The group's own events still come in.
+  auto ev = must(mesh.members[0].node->group(gid)->post(mesh.at(0), "to the relay"));
+  mesh.members[0].node->publish(mesh.now, gid, ev);
+  mesh.drain(0);
+  mesh.run(mesh.now + 5'000);
+  CHECK(r.group(gid)->group().has(ev.back().id));
 }
