@@ -1,5 +1,8 @@
 #include "cli/chat_model.h"
 
+#include "cli/render.h"
+#include "crypto/utf8.h"
+
 #include <locale.h>
 #include <wchar.h>
 #include <wctype.h>
@@ -186,7 +189,7 @@ Row rule_row(const std::string& label, Style style, int cols) {
 
 // Events that are bookkeeping rather than conversation: kept, counted, not shown. (A rekey
 // follows a removal or leave, which is shown; an invite shows when someone joins with it.)
-bool hidden(const Message& m) { return m.kind == "invite" || m.kind == "rekey"; }
+bool hidden(const Message& m) { return render::bookkeeping(m.kind); }
 
 std::string plural(std::size_t n, const char* one, const char* many) {
   return std::to_string(n) + " " + (n == 1 ? one : many);
@@ -197,63 +200,9 @@ std::string plural(std::size_t n, const char* one, const char* many) {
 // ---------------------------------------------------------------------------------------------
 // UTF-8 and width.
 
-char32_t next_code_point(std::string_view s, std::size_t& pos) {
-  assert(pos < s.size());
-  const auto b0 = static_cast<unsigned char>(s[pos]);
-  if (b0 < 0x80) {
-    ++pos;
-    return b0;
-  }
-  std::size_t len;
-  char32_t cp, min;
-  if ((b0 & 0xE0) == 0xC0) {
-    len = 2, cp = b0 & 0x1F, min = 0x80;
-  } else if ((b0 & 0xF0) == 0xE0) {
-    len = 3, cp = b0 & 0x0F, min = 0x800;
-  } else if ((b0 & 0xF8) == 0xF0) {
-    len = 4, cp = b0 & 0x07, min = 0x10000;
-  } else {
-    ++pos;
-    return replacement;
-  }
-  if (s.size() - pos < len) {
-    ++pos;
-    return replacement;
-  }
-  for (std::size_t i = 1; i < len; ++i) {
-    const auto b = static_cast<unsigned char>(s[pos + i]);
-    if ((b & 0xC0) != 0x80) {
-      ++pos;
-      return replacement;
-    }
-    cp = (cp << 6) | (b & 0x3F);
-  }
-  if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) {
-    ++pos;
-    return replacement;
-  }
-  pos += len;
-  return cp;
-}
+char32_t next_code_point(std::string_view s, std::size_t& pos) { return utf8::next(s, pos); }
 
-void append_utf8(std::string& out, char32_t c) {
-  if (c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF)) c = replacement;
-  if (c < 0x80) {
-    out += static_cast<char>(c);
-  } else if (c < 0x800) {
-    out += static_cast<char>(0xC0 | (c >> 6));
-    out += static_cast<char>(0x80 | (c & 0x3F));
-  } else if (c < 0x10000) {
-    out += static_cast<char>(0xE0 | (c >> 12));
-    out += static_cast<char>(0x80 | ((c >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (c & 0x3F));
-  } else {
-    out += static_cast<char>(0xF0 | (c >> 18));
-    out += static_cast<char>(0x80 | ((c >> 12) & 0x3F));
-    out += static_cast<char>(0x80 | ((c >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (c & 0x3F));
-  }
-}
+void append_utf8(std::string& out, char32_t c) { utf8::append(out, c); }
 
 int code_point_width(char32_t c) {
   if (c >= 0x20 && c < 0x7F) return 1;
@@ -680,36 +629,7 @@ std::string display_nick(const std::optional<std::string>& nick, const std::stri
 std::string system_text(const Message& m) {
   const std::string actor = display_nick(m.nick, m.author);
   const std::string target = m.target ? display_nick(m.target_nick, *m.target) : "someone";
-  const std::string text = m.text ? *m.text : "";
-  std::string out;
-  if (m.kind == "create") {
-    out = actor + " created the group" + (text.empty() ? "" : " \"" + text + "\"");
-  } else if (m.kind == "join") {
-    out = actor + " joined";
-  } else if (m.kind == "add") {
-    out = actor + " added " + target;
-  } else if (m.kind == "remove") {
-    out = actor + " removed " + target;
-  } else if (m.kind == "leave") {
-    out = actor + " left";
-  } else if (m.kind == "set-role") {
-    out = actor + " made " + target + " " + (m.role ? *m.role : "something new");
-  } else if (m.kind == "set-name") {
-    out = actor + " renamed the group to \"" + text + "\"";
-  } else if (m.kind == "set-topic") {
-    out = text.empty() ? actor + " cleared the topic" : actor + " set the topic: " + text;
-  } else if (m.kind == "rekey") {
-    out = actor + " rotated the group key";
-  } else if (m.kind == "invite") {
-    out = actor + " created an invite";
-  } else if (m.kind == "relay") {
-    out = actor + " added the relay " + text;
-  } else if (m.kind == "post") {
-    out = actor + ": " + (m.text ? text : "[unreadable: no key for this message]");
-  } else {
-    out = actor + " " + m.kind;
-  }
-  return sanitize(out, false);
+  return sanitize(render::event_words(m.kind, actor, target, m.text, m.role), false);
 }
 
 LocalTime local_time(std::int64_t unix_ms) {
@@ -726,7 +646,7 @@ std::string message_line(const Message& m, const TimeFormat& format) {
   const std::string clock = format(m.time_ms).clock;
   if (m.kind == "post") {
     const std::string text =
-        m.text ? sanitize(*m.text, false) : "[unreadable: no key for this message]";
+        m.text ? sanitize(*m.text, false) : render::unreadable_text;
     return clock + " " + display_nick(m.nick, m.author) + ": " + text;
   }
   return clock + " * " + system_text(m);
@@ -1928,7 +1848,7 @@ std::vector<Row> ChatModel::message_block(const Buffer& b, std::size_t k, int co
                    : own_nick_ && mentions(*m.text, *own_nick_) ? Style::mention
                                                                 : Style::normal;
     } else {
-      text = "[unreadable: no key for this message]";
+      text = render::unreadable_text;
       text_style = Style::system;
     }
   } else {
