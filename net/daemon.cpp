@@ -286,12 +286,14 @@ class Daemon {
   }
 
   Result<void> load_groups() {
-    auto listed = store_->groups();
-    if (!listed.ok()) {
-      if (listed.error().code() != Errc::malformed) return listed.error();
-      return Error(Errc::malformed, listed.error().context() + "; restore it from a backup, or move " +
+    // The group listings span every group: damage there is damage to the whole store.
+    auto whole_store = [&](const Error& e) {
+      if (e.code() != Errc::malformed) return e;
+      return Error(Errc::malformed, e.context() + "; restore it from a backup, or move " +
                                         home::store_dir(opts_.home) + " aside and start again");
-    }
+    };
+    auto listed = store_->groups();
+    if (!listed.ok()) return whole_store(listed.error());
     std::vector<Hash> stored = std::move(listed).value();
     std::sort(stored.begin(), stored.end());
     // Joins in progress (their group may have no stored event yet).
@@ -307,8 +309,9 @@ class Daemon {
       }
     }
     // A group with events but no record lost its record to damage: it is damaged too.
-    QUN_TRY(std::vector<Hash> with_events, store_->groups_with_events());
-    for (const auto& g : with_events)
+    auto with_events = store_->groups_with_events();
+    if (!with_events.ok()) return whole_store(with_events.error());
+    for (const auto& g : with_events.value())
       if (!std::binary_search(stored.begin(), stored.end(), g))
         mark_damaged(g, "its group record is missing");
     for (const auto& g : stored) {
