@@ -651,7 +651,8 @@ class Daemon {
   }
 
   // Replaces a group's replica in the node by what the store holds (after a failed commit).
-  void reload_group(const Hash& g) {
+  void reload_group(const Hash& group) {
+    const Hash g = group;  // callers pass the replica's own id, which dies with remove_group
     node_->remove_group(transport_->now(), g);
     auto replica = load_replica(*store_, g, opts_.relay ? nullptr : &*key_,
                                 opts_.relay ? nullptr : &*storage_key_);

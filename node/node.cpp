@@ -1374,7 +1374,9 @@ void Node::add_group(Millis now, std::unique_ptr<Replica> replica,
 }
 
 void Node::remove_group(Millis now, const Hash& group) {
-  impl_->remove_group(now, group);
+  // A copy: callers often pass the replica's own id, which dies with the group.
+  const Hash id = group;
+  impl_->remove_group(now, id);
   impl_->settle(now);
 }
 
