@@ -935,9 +935,11 @@ class Daemon {
       const InviteInfo& inv = it->second;
       const std::uint32_t left = inv.uses >= inv.uses_max ? 0 : inv.uses_max - inv.uses;
       const bool never = inv.expires_ms >= invite_expiry_never_ms;
-      const char* state = inv.revoked                           ? "revoked"
-                          : left == 0                           ? "used up"
+      // Used up and expired come before revoked: nodes close such invites on their own
+      // (a close event), and the person listing wants to know why an invite is shut.
+      const char* state = left == 0                             ? "used up"
                           : !never && inv.expires_ms < now      ? "expired"
+                          : inv.revoked                         ? "revoked"
                                                                 : "open";
       auto nick = r->nick(inv.creator);
       out.push_back(Json{{"id", to_hex(inv.id)},
