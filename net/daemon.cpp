@@ -842,7 +842,10 @@ class Daemon {
                   {"events_duplicate", s.events_duplicate},
                   {"events_rejected", s.events_rejected},
                   {"messages_malformed", s.messages_malformed},
-                  {"links_closed_misbehaving", s.links_closed_misbehaving}}},
+                  {"links_closed_misbehaving", s.links_closed_misbehaving},
+                  {"events_over_rate", s.events_over_rate},
+                  {"events_former_author", s.events_former_author},
+                  {"duplicate_prunes", s.duplicate_prunes}}},
                 {"groups", groups}};
   }
 

@@ -4,6 +4,8 @@
 #include <cassert>
 #include <unordered_set>
 
+#include "node/limits.h"
+
 namespace qun {
 namespace {
 
@@ -37,6 +39,13 @@ constexpr std::size_t serve_refusals_max = 1024;
 // catch-up with every peer that is up has brought their parents if anybody has them, and junk
 // a flooder left behind does not outlive the restart by more.
 constexpr Millis restored_pending_keep_ms = 60'000;
+// Missing parents a group remembers as needed by some member's event (see Overlay::vouched):
+// more than the pending events' parents can name (limits::pending_events_max of them, most with
+// one or two missing parents); oldest forgotten first.
+constexpr std::size_t vouched_max = 4 * limits::pending_events_max;
+// Dropped events (former members' or over rate) are logged at most this often per group or
+// author.
+constexpr Millis drop_log_interval_ms = 60'000;
 
 template <typename T>
 const T& pick(const std::vector<T>& v, Rng& rng) {
@@ -139,6 +148,29 @@ struct Node::Impl {
     std::optional<Probation> probation;
     // When the pending events loaded from the store are dropped (restored_pending_keep_ms).
     std::optional<Millis> drop_restored_pending_at;
+    // Missing events that a kept event names as parents, with who needs them: the author of the
+    // child, or nobody in particular (none) when the child was itself needed or two authors
+    // need it. Such an event is stored whatever its author's standing or rate, unless its own
+    // author is the only one needing it: that keeps honest histories from getting stuck on an
+    // event we would otherwise drop, and keeps an author from vouching for its own flood.
+    std::map<Hash, std::optional<PublicKey>> vouched;
+    std::deque<Hash> vouched_order;
+    // Per-author rate bounds (OverlayConfig::author_events_per_s): thousandths of an event.
+    struct Rate {
+      std::uint64_t push_milli = 0;   // pushed events, refilled by arrival time
+      Millis push_at = 0;
+      std::uint64_t catch_up_milli = 0;  // catch-up, refilled by the author's claimed time
+      std::uint64_t claimed_at = 0;
+      std::uint64_t vouched_milli = 0;  // vouched past the others, refilled by arrival time
+      Millis vouched_at = 0;
+      bool started = false;
+      std::uint64_t dropped = 0;  // since the last log line
+      std::optional<Millis> logged_at;
+    };
+    std::map<PublicKey, Rate> rates;  // members and former members only
+    std::map<PublicKey, Millis> solicited;  // peers we asked for events, when
+    std::uint64_t former_dropped = 0;       // since the last log line
+    std::optional<Millis> former_logged_at;
   };
 
   Impl(Node& node, const SigningKey& self, Rng rng, LogSink log)
@@ -269,6 +301,7 @@ struct Node::Impl {
       g.asked.erase(*c.peer);
       g.sync_out.erase(*c.peer);
       g.ihave_out.erase(*c.peer);
+      g.solicited.erase(*c.peer);
     }
     // What the peer alone sent and still waits for its parents goes with it (unless another
     // link to the same peer remains).
@@ -924,10 +957,159 @@ struct Node::Impl {
     }
     c.duplicates_in_window += known;
     if (c.duplicates_in_window > oc().duplicates_per_window_max) {
-      return close(now, c.id, "flooding with events we have", true);
+      // Duplicates are what honest forwarders send on redundant links: the link stops carrying
+      // pushes (a prune), and nobody is banned for it.
+      c.duplicates_in_window = 0;
+      ++node.stats_.duplicate_prunes;
+      note(LogLevel::info, "pruning peer=" + short_hex(peer) + " group=" + short_hex(m.group) +
+                               " reason=more than " +
+                               std::to_string(oc().duplicates_per_window_max) +
+                               " duplicate events in " +
+                               std::to_string(oc().duplicate_window_ms / 1000) + " s");
+      if (!oc().flood && g.active.count(peer) && !g.lazy.count(peer)) {
+        g.lazy.insert(peer);
+        ++node.stats_.prunes_sent;
+        send(now, c, wire::Prune{m.group});
+      }
     }
+    auto asked = g.solicited.find(peer);
+    const bool catch_up = m.hops == wire::no_hops && asked != g.solicited.end() &&
+                          now < asked->second + oc().catch_up_solicited_ms;
+    events = screen(now, g, m.group, std::move(events), catch_up);
+    if (events.empty()) return;
     if (refuse_past_bound(now, g, m.group, events)) return;
     ingest(now, g, m.group, std::move(events), peer, m.hops);
+  }
+
+  // Drops, before they are stored or forwarded, the new events of a batch that are by former
+  // members (finding 8 of issue 10) or past their author's rate bound (finding 9), except those
+  // some other member's event needs as parents (vouched). The batch is walked children first
+  // (batches are parents-first), so that a kept child vouches for its parents in the same batch.
+  std::vector<Event> screen(Millis now, Overlay& g, const Hash& gid, std::vector<Event> events,
+                            bool catch_up) {
+    const GroupState& s = g.replica->state();
+    const Group& group = g.replica->group();
+    std::vector<bool> keep(events.size(), true);
+    bool dropped_any = false;
+    for (std::size_t k = events.size(); k-- > 0;) {
+      const Event& e = events[k];
+      if (group.has(e.id)) continue;  // a duplicate: ingest counts it
+      const bool needed = is_vouched(g, e);
+      const bool former = s.former_members.count(e.author) && !s.is_member(e.author);
+      if (former && !needed) {
+        keep[k] = false;
+        dropped_any = true;
+        ++node.stats_.events_former_author;
+        ++g.former_dropped;
+        continue;
+      }
+      if (!within_rate(now, g, e, catch_up, needed, former)) {
+        keep[k] = false;
+        dropped_any = true;
+        continue;
+      }
+      for (const Hash& p : e.parents)
+        if (!group.has(p)) vouch(g, p, needed ? std::nullopt : std::optional<PublicKey>(e.author));
+    }
+    if (dropped_any) log_drops(now, g, gid);
+    if (!dropped_any) return events;
+    std::vector<Event> kept;
+    for (std::size_t k = 0; k < events.size(); ++k)
+      if (keep[k]) kept.push_back(std::move(events[k]));
+    return kept;
+  }
+
+  static bool is_vouched(const Overlay& g, const Event& e) {
+    auto v = g.vouched.find(e.id);
+    return v != g.vouched.end() && (!v->second || *v->second != e.author);
+  }
+
+  // Notes that `by` (none: nobody in particular) needs event `id` as a parent.
+  void vouch(Overlay& g, const Hash& id, std::optional<PublicKey> by) {
+    auto [it, added] = g.vouched.try_emplace(id, by);
+    if (!added) {
+      if (it->second && by != it->second) it->second.reset();
+      return;
+    }
+    g.vouched_order.push_back(id);
+    while (g.vouched_order.size() > vouched_max) {
+      g.vouched.erase(g.vouched_order.front());
+      g.vouched_order.pop_front();
+    }
+  }
+
+  // Takes one event from its author's allowance; false when it is spent. A vouched event that
+  // the allowance does not cover takes from the vouched allowance (vouched_rate_factor times
+  // larger, metered by arrival so that it refills); a former member's event (always vouched
+  // here) only from that one. Only members and former members are metered: an event by any
+  // other key is rejected by ingest.
+  bool within_rate(Millis now, Overlay& g, const Event& e, bool catch_up, bool vouched,
+                   bool former) {
+    const GroupState& s = g.replica->state();
+    if (!s.is_member(e.author) && !former) return true;
+    const std::uint64_t per_ms = oc().author_events_per_s;  // thousandths of an event per ms
+    const std::uint64_t full = std::uint64_t{oc().author_burst_events} * 1000;
+    // Refills a bucket of `cap` thousandths at `rate` per ms; the elapsed time is capped first
+    // so that the product cannot overflow.
+    auto refill = [](std::uint64_t& milli, std::uint64_t elapsed_ms, std::uint64_t rate,
+                     std::uint64_t cap) {
+      if (rate == 0) return;
+      elapsed_ms = std::min<std::uint64_t>(elapsed_ms, cap / rate + 1);
+      milli = std::min(cap, milli + elapsed_ms * rate);
+    };
+    auto take = [](std::uint64_t& milli) {
+      if (milli < 1000) return false;
+      milli -= 1000;
+      return true;
+    };
+    Overlay::Rate& r = g.rates[e.author];
+    if (!r.started) {
+      r.started = true;
+      r.push_milli = r.catch_up_milli = full;
+      r.vouched_milli = full * vouched_rate_factor;
+      r.push_at = r.vouched_at = now;
+      r.claimed_at = e.time_ms;
+    }
+    if (!former) {
+      if (catch_up) {
+        if (e.time_ms > r.claimed_at) {
+          refill(r.catch_up_milli, e.time_ms - r.claimed_at, per_ms, full);
+          r.claimed_at = e.time_ms;
+        }
+        if (take(r.catch_up_milli)) return true;
+      } else {
+        refill(r.push_milli, now - r.push_at, per_ms, full);
+        r.push_at = now;
+        if (take(r.push_milli)) return true;
+      }
+    }
+    if (vouched) {
+      refill(r.vouched_milli, now - r.vouched_at, per_ms * vouched_rate_factor,
+             full * vouched_rate_factor);
+      r.vouched_at = now;
+      if (take(r.vouched_milli)) return true;
+    }
+    ++r.dropped;
+    ++node.stats_.events_over_rate;
+    return false;
+  }
+
+  void log_drops(Millis now, Overlay& g, const Hash& gid) {
+    if (g.former_dropped > 0 &&
+        (!g.former_logged_at || now >= *g.former_logged_at + drop_log_interval_ms)) {
+      g.former_logged_at = now;
+      note(LogLevel::warn, "dropped events by former members group=" + short_hex(gid) +
+                               " events=" + std::to_string(g.former_dropped));
+      g.former_dropped = 0;
+    }
+    for (auto& [author, r] : g.rates) {
+      if (r.dropped == 0 || (r.logged_at && now < *r.logged_at + drop_log_interval_ms)) continue;
+      r.logged_at = now;
+      note(LogLevel::warn, "author over its rate bound group=" + short_hex(gid) +
+                               " author=" + short_hex(author) +
+                               " dropped_events=" + std::to_string(r.dropped));
+      r.dropped = 0;
+    }
   }
 
   void handle(Millis now, Conn&, const PublicKey& peer, Overlay& g, const wire::IHave& m) {
@@ -1032,6 +1214,7 @@ struct Node::Impl {
     }
     std::vector<Hash> heads(g.replica->group().heads().begin(), g.replica->group().heads().end());
     if (heads.size() > wire_limits::ids_max) heads.resize(wire_limits::ids_max);
+    if (want) g.solicited[peer] = now;
     send_to(now, peer, wire::Heads{gid, std::move(heads), want});
   }
 
@@ -1131,6 +1314,7 @@ struct Node::Impl {
                    std::optional<PublicKey> from, std::uint32_t hops) {
     if (report.admitted.empty() && report.evicted.empty() && report.pending_added.empty()) return;
     for (const auto& id : report.admitted) {
+      g.vouched.erase(id);  // its entry in vouched_order goes when it reaches the front
       if (g.seen.emplace(id, Overlay::Seen{hops, from}).second) g.seen_order.push_back(id);
       g.bytes += stored_bytes(g.replica->group().find(id)->event);
     }
@@ -1185,6 +1369,10 @@ struct Node::Impl {
     if (g.replica->group().pending_bytes_from(std::nullopt) > 0)
       g.drop_restored_pending_at = now + restored_pending_keep_ms;
     for (const auto& a : peer_addresses) remember(g, a, std::nullopt);
+    // Events loaded pending still need their parents, whoever wrote them.
+    for (const Event* e : g.replica->group().pending_events())
+      for (const Hash& p : e->parents)
+        if (!g.replica->group().has(p)) vouch(g, p, e->author);
     sync_relays(g);
     // Tell connected peers: the new group may be one we share. And match it against the tags
     // they sent us, so that each side starts the group's overlay on the links it already has.
@@ -1246,6 +1434,7 @@ struct Node::Impl {
       }
       for (auto& [peer, ids] : grafts) {
         g.lazy.erase(peer);
+        g.solicited[peer] = now;
         ++node.stats_.grafts_sent;
         send_to(now, peer, wire::Graft{gid, std::move(ids)});
       }

@@ -86,10 +86,25 @@ struct OverlayConfig {
   Millis dial_timeout_ms = 10'000;
   // A misbehaving peer is refused for this long.
   Millis ban_ms = 10 * 60'000;
-  // Event copies a peer may send that we already had, per window, before it counts as flooding
-  // (a tree link sends a few duplicates before it is pruned; catch-up sends none).
+  // Event copies a peer may push that we already had, per window, before its link is pruned
+  // (made lazy) and the copies are counted in NodeStats::duplicate_prunes. Never a ban: an honest
+  // forwarder sends duplicates on every redundant link (under raw push, on all of them).
   std::size_t duplicates_per_window_max = 5'000;
   Millis duplicate_window_ms = 10'000;
+  // Per-author rate bounds, per group: a member's new events past them are neither stored nor
+  // forwarded, counted (NodeStats::events_over_rate) and logged once a minute per author,
+  // unless another member's event names them as parents (docs/protocol.md, "Rate bounds").
+  // Pushed events are metered by arrival; catch-up (events we asked for) by the times the
+  // author claims, so a long history posted while we were away arrives at once. 20 a second
+  // with a burst of 200: a fast typist sends a few posts a second, a paste of many lines or a
+  // bridge replaying a channel a few hundred at once, a legitimate bot (alerts, a bridge) well
+  // under 20 a second over time; issue 10's flood ran at 6,500 a second.
+  std::uint32_t author_events_per_s = 20;
+  std::uint32_t author_burst_events = 200;
+  // Events with no hop count from a peer count as catch-up (metered by claimed time) when we
+  // asked that peer for events (heads request or graft) within this time; otherwise as pushes.
+  // Long enough for a send window of catch-up batches at a slow peer's pace.
+  Millis catch_up_solicited_ms = 60'000;
   // Catch-up bytes in flight per connection: enough to keep a 100 Mbit/s, 100 ms path busy.
   std::size_t send_window_bytes = 2 * 1024 * 1024;
   // Unflushed bytes past which a peer counts as not reading and is disconnected.
@@ -121,6 +136,12 @@ inline constexpr Millis serve_timeout_ms = 10'000;
 inline constexpr Millis serve_probation_ms = 60'000;
 // A requester whose group was dropped for not being an admin is refused for that group this long.
 inline constexpr Millis serve_refusal_ms = 10 * 60'000;
+// Events another member's event needs as parents (vouched) pass their author's rate bound
+// (OverlayConfig::author_events_per_s), up to this many times that bound again, metered by
+// arrival. In an honest group the vouched events of an author are those that other nodes stored
+// within their own bound, a few times it at most; the cap keeps a member (or a former member's
+// key) from laundering a flood through one event that names it as parents.
+inline constexpr std::uint64_t vouched_rate_factor = 4;
 // A relay logs a group's byte bound being hit at most once per this interval.
 inline constexpr Millis relay_full_log_interval_ms = 60'000;
 
@@ -197,6 +218,9 @@ struct NodeStats {
   std::uint64_t groups_dropped = 0;       // relay: groups dropped after probation
   // Pending events (waiting for parents) dropped: past a bound, or because their sender went.
   std::uint64_t events_pending_dropped = 0;
+  std::uint64_t duplicate_prunes = 0;     // links pruned for pushing too many duplicates
+  std::uint64_t events_former_author = 0;  // dropped: by a former member, needed by nobody
+  std::uint64_t events_over_rate = 0;      // dropped: past their author's rate bound
 };
 
 class Node {

@@ -46,6 +46,8 @@ struct Simulation::Host {
   std::map<ConnId, Conn> conns;
   std::map<ConnId, std::uint64_t> dialing;  // outbound connection -> dial token
   std::map<Hash, GroupDisk> disk;
+  bool stopped = false;
+  std::vector<Action> held;  // actions that arrived while stopped, replayed by resume()
 };
 
 struct Simulation::Action {
@@ -220,6 +222,19 @@ void Simulation::dispatch(Action& a) {
     if (a.kind == Action::Kind::arrive) ++stats_.arrivals_dropped;
     return;
   }
+  if (h.stopped) {
+    // Stopped: nothing is handled until resume(); its timer is re-armed then.
+    if (a.kind != Action::Kind::tick) h.held.push_back(std::move(a));
+    return;
+  }
+  if (a.kind == Action::Kind::flushed) {
+    // Bytes to a stopped peer stay in the pipe: the sender hears of them once it resumes.
+    auto c = h.conns.find(a.conn);
+    if (c != h.conns.end() && c->second.peer < hosts_.size() && hosts_[c->second.peer]->stopped) {
+      hosts_[c->second.peer]->held.push_back(std::move(a));
+      return;
+    }
+  }
   switch (a.kind) {
     case Action::Kind::tick:
       if (a.token != h.timer_generation) return;  // re-armed since: stale
@@ -232,7 +247,7 @@ void Simulation::dispatch(Action& a) {
       if (d == h.dialing.end() || d->second != a.token) return;  // closed while dialing
       h.dialing.erase(d);
       const bool ok = a.target != npos && a.target < hosts_.size() && online(a.target) &&
-                      reachable(a.node, a.target);
+                      !host(a.target).stopped && reachable(a.node, a.target);
       if (!ok) {
         ++stats_.dials_failed;
         input(a.node, [&](Node& n) { n.on_closed(now_, a.conn); });
@@ -280,6 +295,7 @@ template <typename F>
 void Simulation::input(std::size_t i, F&& f) {
   Host& h = host(i);
   if (!h.node) fail("input to crashed node " + std::to_string(i));
+  if (h.stopped) fail("input to stopped node " + std::to_string(i));
   f(*h.node);
   drain(i);
   arm(i);
@@ -540,6 +556,27 @@ void Simulation::partition(const std::vector<std::vector<std::size_t>>& sides) {
 
 void Simulation::heal() { side_.clear(); }
 
+void Simulation::stop(std::size_t i) {
+  Host& h = host(i);
+  if (!h.node || h.stopped) fail("node " + std::to_string(i) + " is not running");
+  h.stopped = true;
+}
+
+void Simulation::resume(std::size_t i) {
+  Host& h = host(i);
+  if (!h.stopped) fail("node " + std::to_string(i) + " is not stopped");
+  h.stopped = false;
+  std::vector<Action> held = std::move(h.held);
+  h.held.clear();
+  // Replayed at now, in the order they came (a flush report goes back to its sender).
+  for (Action& a : held) schedule(now_, std::move(a));
+  h.timer_at.reset();
+  ++h.timer_generation;
+  arm(i);
+}
+
+bool Simulation::stopped(std::size_t i) const { return host(i).stopped; }
+
 void Simulation::crash(std::size_t i) {
   Host& h = host(i);
   if (!h.node) fail("node " + std::to_string(i) + " is already crashed");
@@ -564,6 +601,8 @@ void Simulation::crash(std::size_t i) {
   h.conns.clear();
   h.dialing.clear();
   h.node.reset();
+  h.stopped = false;
+  h.held.clear();
   h.timer_at.reset();
   ++h.timer_generation;
 }
@@ -659,6 +698,10 @@ void Simulation::join_group(std::size_t joiner, std::size_t inviter, const Hash&
   disk_add_replica(joiner, *replica, hints);
   input(joiner, [&](Node& n) { n.add_group(now_, std::move(replica), hints); });
   input(joiner, [&](Node& n) { n.publish(now_, group, {join_event}); });
+}
+
+void Simulation::publish(std::size_t i, const Hash& group, const std::vector<Event>& events) {
+  input(i, [&](Node& n) { n.publish(now_, group, events); });
 }
 
 std::vector<Hash> Simulation::post(std::size_t i, const Hash& group, const std::string& text) {

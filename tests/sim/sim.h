@@ -172,6 +172,14 @@ class Simulation {
   void heal();
   void crash(std::size_t i);
   void restart(std::size_t i);
+  // stop(i) is SIGSTOP: node i handles no input (its timers, arrivals, flush reports and closes
+  // wait), and bytes its peers send it are not reported flushed to them (as when its TCP receive
+  // window and their send buffers are full; the buffers' few MiB are not modelled), so they
+  // pile up unflushed at the senders. New dials to it fail. resume(i) (SIGCONT) replays what
+  // waited, in order, and re-arms its timer.
+  void stop(std::size_t i);
+  void resume(std::size_t i);
+  bool stopped(std::size_t i) const;
 
   // Membership helpers: each performs the operation on the replicas (authored with the node's
   // identity, its own test Rng and wall clock sim_epoch_ms + now()), then publishes or hands the
@@ -185,6 +193,9 @@ class Simulation {
   // event of the inviter's replica (standing in for fetching them from the invite's peer hint),
   // joins, add_group()s with the inviter's address as hint, and publishes the join.
   void join_group(std::size_t node, std::size_t inviter, const Hash& group);
+  // publish: node i publishes events its replica already holds (Node::publish), e.g. events a
+  // test authored or ingested by hand.
+  void publish(std::size_t i, const Hash& group, const std::vector<Event>& events);
   // post: authors a post (and the rekey before it, if due) and publishes it; returns the ids.
   std::vector<Hash> post(std::size_t node, const Hash& group, const std::string& text);
   // set_relay: node `admin` names node `relay` (at address(relay)) as a relay of the group, or
