@@ -991,11 +991,18 @@ struct Node::Impl {
     const Group& group = g.replica->group();
     std::vector<bool> keep(events.size(), true);
     bool dropped_any = false;
+    // A join is how a former member comes back (through an invite, checked by the group): a new
+    // join, and its author's events in the same batch, are not dropped as a former member's
+    // (they are still metered by rate).
+    std::set<PublicKey> rejoining;
+    for (const Event& e : events)
+      if (e.kind == EventKind::join && !group.has(e.id)) rejoining.insert(e.author);
     for (std::size_t k = events.size(); k-- > 0;) {
       const Event& e = events[k];
       if (group.has(e.id)) continue;  // a duplicate: ingest counts it
       const bool needed = is_vouched(g, e);
-      const bool former = s.former_members.count(e.author) && !s.is_member(e.author);
+      const bool former = s.former_members.count(e.author) && !s.is_member(e.author) &&
+                          !rejoining.count(e.author);
       if (former && !needed) {
         keep[k] = false;
         dropped_any = true;
@@ -1046,7 +1053,7 @@ struct Node::Impl {
   bool within_rate(Millis now, Overlay& g, const Event& e, bool catch_up, bool vouched,
                    bool former) {
     const GroupState& s = g.replica->state();
-    if (!s.is_member(e.author) && !former) return true;
+    if (!s.is_member(e.author) && !s.former_members.count(e.author)) return true;
     const std::uint64_t per_ms = oc().author_events_per_s;  // thousandths of an event per ms
     const std::uint64_t full = std::uint64_t{oc().author_burst_events} * 1000;
     // Refills a bucket of `cap` thousandths at `rate` per ms; the elapsed time is capped first

@@ -37,7 +37,9 @@ bool logged_not_reading(const Node& n) {
 // pushes the largest posts as fast as its node answers used to crash honest nodes (SIGSEGV in
 // the loop that pushes to a group's active peers, when the push closed the stalled peer). How:
 // four nodes, every one an active peer of every other; D is stopped; B posts 16 KiB posts over
-// one control connection until some honest node logs that it closed D for not reading. Then A,
+// one control connection until some honest node logs that it closed D for not reading (B
+// itself: D restarted just before, so B's new link to D is eager and carries every post). Before
+// the fix B died after ~2,300 posts. Then A,
 // B and C are all still running and a new post from A reaches B and C.
 TEST_CASE("a stopped peer under a flood of large posts is cut off and nobody crashes",
           "[integration][attack]") {
@@ -56,7 +58,17 @@ TEST_CASE("a stopped peer under a flood of large posts is cut off and nobody cra
   REQUIRE(invite_and_join(a, d, group) == group);
   a.ok({"post", group, "warm-up"});
   for (const Node* n : {&b, &c, &d}) wait_for_posts(*n, group, {"warm-up"});
-
+  // Dave restarts, so that every link to him is new, and new neighbours start eager (Plumtree):
+  // Bob's link to him carries every post Bob makes. (Dave would otherwise have pruned some
+  // links, and the others forward only what their rate bound for Bob lets them store.)
+  d.stop();
+  d.start(NodeOptions::with_peers({a.address(), b.address(), c.address()}));
+  auto active = [&](const Node& n) {
+    Json s = status_of_group(n, group);
+    return s.is_null() ? 0 : s.value("active_peers", 0);
+  };
+  wait_until([&] { return active(d) == 3 && active(b) == 3; }, propagate_bound,
+             "Dave is linked again, and an active peer of Bob");
   d.process()->signal(SIGSTOP);
   auto client = ControlClient::connect((b.home() / "control.sock").string());
   REQUIRE(client.ok());
