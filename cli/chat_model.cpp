@@ -586,8 +586,9 @@ const std::vector<std::string>& help_lines() {
       "/leave          leave this group",
       "/relays         list this group's relays",
       "/quit           quit (also Ctrl+C); //text sends a line starting with /",
-      "keys: Alt+1..9 or Ctrl+N/Ctrl+P switch groups, PageUp/PageDown scroll, Up/Down history,",
-      "      Tab completes nicks, Ctrl+A/E/U/K/W edit, Ctrl+L redraws",
+      "keys: Alt+1..9 or Ctrl+N/Ctrl+P switch groups, PageUp/PageDown scroll, Alt+End back to",
+      "      the newest, Ctrl+O folds/unfolds long messages, Up/Down history, Tab completes nicks,",
+      "      Ctrl+A/E/U/K/W edit, Ctrl+L redraws",
   };
   return lines;
 }
@@ -627,6 +628,7 @@ std::string display_nick(const std::optional<std::string>& nick, const std::stri
 }
 
 std::string system_text(const Message& m) {
+  // The words are the CLI's too (cli/render.h); the chat sanitizes them for its own drawing.
   const std::string actor = display_nick(m.nick, m.author);
   const std::string target = m.target ? display_nick(m.target_nick, *m.target) : "someone";
   return sanitize(render::event_words(m.kind, actor, target, m.text, m.role), false);
@@ -1106,8 +1108,10 @@ void ChatModel::apply_roster(Buffer& b, const Json& list) {
       if (m.role == "member" || b.promoted_since.count(id)) continue;
       auto old = b.roster.find(id);
       if (old == b.roster.end() || old->second.role != "member") continue;
-      const std::string who = id == own_id_ ? "you are" : m.label + " is";
-      add_info_to(b, who + " now an admin: the last admin " + b.succession_cause, false);
+      add_info_to(b,
+                  render::succession_words(m.label, id == own_id_,
+                                           b.succession_cause == "was removed"),
+                  false);
     }
   }
   b.succession_cause.clear();
@@ -1123,11 +1127,15 @@ void ChatModel::on_membership_event(Buffer& b, const Message& m) {
   if (m.kind == "remove" && m.target && *m.target == own_id_ && !own_id_.empty()) {
     b.member = false;
     b.removed_by = author_label(b, m);
-    const std::string line = "you were removed from " + sanitize(b.label, false) + " by " +
-                             b.removed_by +
-                             "; to come back, ask a member for a new invite, then /join CODE";
-    add_info_to(b, line, true);
-    notify("you were removed from " + sanitize(b.label, false) + " by " + b.removed_by, true);
+    render::Entry e;
+    e.kind = m.kind;
+    e.target = m.target;
+    const std::string words =
+        render::removed_you_words(e, own_id_, sanitize(b.label, false), b.removed_by)
+            .value_or("you were removed");
+    add_info_to(b, words + "; to come back, ask a member for a new invite, then /join CODE",
+                true);
+    notify(words, true);
     actions_.push_back(Bell{});
   }
   if (b.roster_loaded || b.roster_loading) refresh_roster(b);
@@ -1853,7 +1861,13 @@ std::vector<Row> ChatModel::message_block(const Buffer& b, std::size_t k, int co
     }
   } else {
     head.push_back({"* ", Style::system, 0});
-    text = system_text(m);
+    // Members who share a nick are told apart here too (their labels, once the roster is in).
+    Message shown = m;
+    if (auto it = b.roster.find(m.author); it != b.roster.end()) shown.nick = it->second.label;
+    if (m.target)
+      if (auto it = b.roster.find(*m.target); it != b.roster.end())
+        shown.target_nick = it->second.label;
+    text = system_text(shown);
     text_style = Style::system;
   }
   if (pending) text += connected_ ? " (sending)" : " (pending: waiting for the node)";

@@ -380,6 +380,7 @@ class LogCommand {
 
   int run() {
     ControlClient c = connect(a_.g);
+    if (a_.follow) own_id_ = str(call(c, "id"), "id");
     if (a_.follow) call(c, "subscribe", Json{{"group", a_.group}});
     show_history(c, a_.limit);
     call(c, "read", Json{{"group", a_.group}});
@@ -456,8 +457,22 @@ class LogCommand {
       if (!m.ok()) return;
       if (!m.value()) continue;
       const Json& v = *m.value();
-      if (str(v, "stream") == "message" && v.contains("message")) show(v["message"]);
+      if (str(v, "stream") == "message" && v.contains("message")) {
+        show(v["message"]);
+        announce(v["message"]);
+      }
     }
+  }
+
+  // Being removed is said at once, with the way back (the entry itself is printed above).
+  void announce(const Json& m) {
+    auto e = render::parse_entry(m);
+    if (!e.ok()) return;
+    const std::string actor = render::for_terminal(render::name(e->nick, e->author), false);
+    if (auto words = render::removed_you_words(*e, own_id_, render::for_terminal(a_.group, false),
+                                               actor))
+      std::cerr << "qun: " << *words
+                << "; to come back, ask a member for a new invite, then `qun join CODE`\n";
   }
 
   ControlClient reconnect() {
@@ -470,6 +485,7 @@ class LogCommand {
   }
 
   Args& a_;
+  std::string own_id_;  // with --follow: this node's id, to notice its own removal
   std::set<std::string> seen_;
   std::deque<std::string> seen_order_;
 };

@@ -122,6 +122,18 @@ std::string json_line(const Json& value) {
   return value.dump(-1, ' ', false, Json::error_handler_t::replace);
 }
 
+std::optional<std::string> removed_you_words(const Entry& e, std::string_view own_id,
+                                             std::string_view group, std::string_view actor) {
+  if (e.kind != "remove" || own_id.empty() || !e.target || *e.target != own_id)
+    return std::nullopt;
+  return "you were removed from " + std::string(group) + " by " + std::string(actor);
+}
+
+std::string succession_words(std::string_view who, bool you, bool last_admin_removed) {
+  return (you ? std::string("you are") : std::string(who) + " is") +
+         " now an admin: the last admin " + (last_admin_removed ? "was removed" : "left");
+}
+
 std::string plural(std::uint64_t n, std::string_view one, std::string_view many) {
   return std::to_string(n) + " " + std::string(n == 1 ? one : many);
 }

@@ -74,6 +74,16 @@ std::string log_entry(const Entry& e, std::string_view time);
 // yields, but a value built elsewhere might hold) is replaced by U+FFFD.
 std::string json_line(const Json& value);
 
+// The words for an entry that removed this node (own_id) from its group: "you were removed from
+// GROUP by ACTOR"; nullopt for any other entry. group and actor are names as the caller shows
+// them. The chat and `log --follow` say it as soon as the removal arrives, with the way back.
+std::optional<std::string> removed_you_words(const Entry& e, std::string_view own_id,
+                                             std::string_view group, std::string_view actor);
+
+// A member the group's succession rule made admin (docs/protocol.md, "Succession"): "bob is now
+// an admin: the last admin left", "you are now an admin: the last admin was removed".
+std::string succession_words(std::string_view who, bool you, bool last_admin_removed);
+
 // "1 member", "2 members".
 std::string plural(std::uint64_t n, std::string_view one, std::string_view many);
 

@@ -2,6 +2,7 @@
 // over multi-byte text, command parsing, and the model's buffers driven through its sans-IO
 // interface by a fake node that answers every request it emits.
 #include "cli/chat_model.h"
+#include "cli/render.h"
 
 #include <algorithm>
 #include <catch2/catch.hpp>
@@ -1077,6 +1078,12 @@ TEST_CASE("groups and members of the same name are told apart", "[chat]") {
   CHECK(screen.find("lobby\u00B777e0") != std::string::npos);
   CHECK(screen.find("bob\u00B7bbbb: one") != std::string::npos);
   CHECK(screen.find("bob\u00B7deee: two") != std::string::npos);
+  Json promote = message("m3", node.own_id, "alice", "", "set-role");
+  promote["target"] = bob2;
+  promote["target_nick"] = "bob";
+  promote["role"] = "admin";
+  node.deliver("1b11aa", promote);
+  CHECK(node.screen(100, 24).find("alice made bob\u00B7deee admin") != std::string::npos);
   node.type("/members");
   node.key(Key::Kind::enter);
   CHECK(node.model.messages("1b11aa")->back().text->find("bob\u00B7deee") != std::string::npos);
@@ -1166,4 +1173,21 @@ TEST_CASE("invite codes sit on rows of their own across the screen", "[chat]") {
     CHECK(joined == node.invite_code);
     CHECK(wide_rows == (cols >= 108 ? 1 : 2));
   }
+}
+
+// Proves the shared words (cli/render.h) for being removed apply only to a removal of this node,
+// and name succession's cause.
+TEST_CASE("removal and succession words", "[chat]") {
+  render::Entry e;
+  e.kind = "remove";
+  e.target = std::string(64, 'a');
+  CHECK(render::removed_you_words(e, std::string(64, 'a'), "ops", "cy") ==
+        "you were removed from ops by cy");
+  CHECK_FALSE(render::removed_you_words(e, std::string(64, 'b'), "ops", "cy"));
+  CHECK_FALSE(render::removed_you_words(e, "", "ops", "cy"));
+  e.kind = "leave";
+  CHECK_FALSE(render::removed_you_words(e, std::string(64, 'a'), "ops", "cy"));
+  CHECK(render::succession_words("bob", false, false) == "bob is now an admin: the last admin left");
+  CHECK(render::succession_words("bob", true, true) ==
+        "you are now an admin: the last admin was removed");
 }

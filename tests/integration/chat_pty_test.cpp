@@ -352,4 +352,36 @@ TEST_CASE("group list sorts by name and labels groups of one name", "[integratio
   CHECK(roles == std::vector<std::string>{"founder", "member"});
 }
 
+// Proves `qun log GROUP --follow` says at once, on stderr, that this node was removed, by whom,
+// and what to do (before, nothing told a follower until a post failed).
+TEST_CASE("log --follow announces being removed", "[integration][chat]") {
+  Cluster cluster;
+  Node& a = cluster.add("alice");
+  Node& b = cluster.add("bob");
+  a.start();
+  b.start(NodeOptions::with_peers({a.address()}));
+  const std::string group = create_group(a, "ops");
+  REQUIRE(invite_and_join(a, b, group) == group);
+  const fs::path err = cluster.dir() / "logs/follow.log";
+  const fs::path out = cluster.dir() / "follow.out";
+  Process follow = Process::spawn(
+      {qun_binary(), "log", "ops", "--follow", "--home", b.home().string()}, cluster.env(), err,
+      out);
+  wait_until(
+      [&] {
+        a.ok({"post", group, "are you there?"});
+        return file_contents(out).find("are you there?") != std::string::npos;
+      },
+      propagate_bound, "the follower prints alice's post");
+  a.ok({"kick", group, b.id()});
+  wait_until(
+      [&] {
+        return file_contents(err).find("you were removed from ops by alice; to come back") !=
+               std::string::npos;
+      },
+      propagate_bound, "the follower announces the removal");
+  CHECK(file_contents(out).find("alice removed bob") != std::string::npos);
+  follow.stop();
+}
+
 }  // namespace qun::integration
