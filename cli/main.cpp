@@ -534,6 +534,30 @@ int run_relay_drop(Args& a) {
   return 0;
 }
 
+int run_relay_requests(Args& a) {
+  Json r = call(a.g, "relay.requests");
+  if (a.g.json) return print_json(r), 0;
+  if (r.empty()) std::cout << "no requests waiting\n";
+  for (const auto& j : r)
+    std::cout << "group " << str(j, "group") << "  from " << str(j, "requester") << "  "
+              << shown(str(j, "address", "-")) << "  " << j.value("age_ms", 0) / 1000 << " s ago\n";
+  return 0;
+}
+
+int run_relay_approve(Args& a) {
+  Json r = call(a.g, "relay.approve", Json{{"target", a.member}});
+  if (a.g.json) return print_json(r), 0;
+  if (r.contains("group")) {
+    std::cout << "serving group " << str(r, "group") << "\n";
+  } else {
+    std::cout << "allowed " << str(r, "key");
+    if (r.contains("groups") && !r["groups"].empty())
+      std::cout << "; serving " << r["groups"].size() << " group(s) it asked for";
+    std::cout << "\n";
+  }
+  return 0;
+}
+
 int run_relay_list(Args& a) {
   Json r = call(a.g, "relays", Json{{"group", a.group}});
   if (a.g.json) return print_json(r), 0;
@@ -748,6 +772,12 @@ int main(int argc, char** argv) {
   node->add_flag("--relay", a.daemon.relay, "run as a relay: serve groups without reading them");
   node->add_option("--max-groups", a.daemon.max_groups, "relay: most groups served")->capture_default_str();
   node->add_option("--max-group-bytes", a.daemon.max_group_bytes, "relay: most bytes stored per group")->capture_default_str();
+  node->add_option("--relay-allow", a.daemon.relay_allow,
+                   "relay: serve groups this admin KEY asks for (repeat; also HOME/relay-allow)");
+  node->add_flag("--relay-open", a.daemon.relay_open,
+                 "relay: serve groups anybody asks for (otherwise others wait for `qun relay approve`)");
+  node->add_option("--max-groups-per-key", a.daemon.max_groups_per_key,
+                   "relay: most groups served for one admin key")->capture_default_str();
   node->add_flag("--passphrase", a.ask_passphrase, "ask for the identity's passphrase on the terminal (asked anyway when it is sealed)");
   node->add_option("--passphrase-file", a.passphrase_file, "passphrase of a sealed identity");
   node->add_option("--log-level", a.log_level, "debug, info, warn or error")->capture_default_str();
@@ -815,6 +845,12 @@ int main(int argc, char** argv) {
       ->add_option("GROUP", a.group, group_help)->required();
   sub(relay, "list", "the relays GROUP names", [&] { return run_relay_list(a); })
       ->add_option("GROUP", a.group, group_help)->required();
+  sub(relay, "requests", "(on a relay) serve requests waiting for your approval",
+      [&] { return run_relay_requests(a); });
+  sub(relay, "approve", "(on a relay) serve a waiting GROUP now, or allow an admin KEY",
+      [&] { return run_relay_approve(a); })
+      ->add_option("GROUP|KEY", a.member, "a group or requester from `qun relay requests` (or any node id)")
+      ->required();
 
   sub(&app, "peers", "links: peer, nick, address, state, bytes", [&] { return run_peers(a); });
   sub(&app, "status", "node health and sync state per group", [&] { return run_status(a); });

@@ -11,6 +11,7 @@
 #include <csignal>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <map>
 #include <set>
@@ -241,6 +242,11 @@ class Daemon {
     config.relay = opts_.relay;
     config.relay_groups_max = opts_.max_groups;
     config.relay_group_bytes_max = opts_.max_group_bytes;
+    config.relay_open = opts_.relay_open;
+    config.relay_groups_per_requester_max = opts_.max_groups_per_key;
+    if (opts_.relay) {
+      QUN_TRY(config.relay_allow, read_relay_allow(home));
+    }
     node_ = std::make_unique<Node>(config, *key_, rng_.fork(), log_);
     transport_->start(*node_, [this](NodeOutput&& out) { on_output(std::move(out)); });
     started_ = transport_->now();
@@ -564,6 +570,8 @@ class Daemon {
     if (op == "relays") return op_relays(req);
     if (op == "invite.list") return op_invite_list(req);
     if (op == "relay.drop") return op_relay_drop(req);
+    if (op == "relay.requests") return op_relay_requests();
+    if (op == "relay.approve") return op_relay_approve(req);
     if (op == "group.repair") return op_group_repair(req);
     if (op == "join") return op_join(c, id, req);
     if (op == "relay.add") return op_relay_add(c, id, req);
@@ -1235,6 +1243,88 @@ class Daemon {
                    "`qun relay drop` runs on a relay; members use `qun leave`");
     drop_group(g, "dropped by the operator");
     return Json{{"id", to_hex(g)}};
+  }
+
+  // The allow-list: --relay-allow keys and the home's relay-allow file. Errors: invalid_argument
+  // naming the file and line (or the flag) of a key that does not parse.
+  Result<std::set<PublicKey>> read_relay_allow(const std::string& home) {
+    std::set<PublicKey> out;
+    auto parse = [](std::string_view text) -> std::optional<PublicKey> {
+      auto raw = from_hex(text);
+      return raw ? PublicKey::from_view(*raw) : std::nullopt;
+    };
+    for (const auto& k : opts_.relay_allow) {
+      auto key = parse(k);
+      if (!key) return Error(Errc::invalid_argument, "--relay-allow " + k + " is not a node id (64 hex digits)");
+      out.insert(*key);
+    }
+    std::ifstream in(home::relay_allow_path(home));
+    std::string line;
+    for (int n = 1; std::getline(in, line); ++n) {
+      line = line.substr(0, line.find('#'));
+      line.erase(std::remove_if(line.begin(), line.end(), [](unsigned char ch) { return std::isspace(ch); }),
+                 line.end());
+      if (line.empty()) continue;
+      auto key = parse(line);
+      if (!key)
+        return Error(Errc::invalid_argument, home::relay_allow_path(home) + " line " +
+                                                 std::to_string(n) + " is not a node id (64 hex digits)");
+      out.insert(*key);
+    }
+    return out;
+  }
+
+  Result<Json> op_relay_requests() {
+    if (!opts_.relay) return Error(Errc::invalid_argument, "`qun relay requests` runs on a relay");
+    Json out = Json::array();
+    const Millis now = transport_->now();
+    for (const auto& w : node_->serve_waiting())
+      out.push_back(Json{{"group", to_hex(w.group)}, {"requester", to_hex(w.requester)},
+                         {"address", w.address}, {"age_ms", now >= w.at ? now - w.at : 0}});
+    return out;
+  }
+
+  // `qun relay approve TARGET`: a group a waiting request names (full id or unique prefix) is
+  // taken on now; otherwise a waiting requester (id or unique prefix), or any full node id, is
+  // added to the allow-list (and to the home's relay-allow file, so it survives a restart), and
+  // what it asked for is taken on.
+  Result<Json> op_relay_approve(const Json& req) {
+    if (!opts_.relay) return Error(Errc::invalid_argument, "`qun relay approve` runs on a relay");
+    std::string target = arg(req, "target");
+    std::transform(target.begin(), target.end(), target.begin(), [](unsigned char ch) { return std::tolower(ch); });
+    if (target.empty()) return Error(Errc::invalid_argument, "name a GROUP or KEY from `qun relay requests`");
+    const auto waiting = node_->serve_waiting();
+    std::set<Hash> groups;
+    std::set<PublicKey> keys;
+    for (const auto& w : waiting) {
+      if (to_hex(w.group).rfind(target, 0) == 0) groups.insert(w.group);
+      if (to_hex(w.requester).rfind(target, 0) == 0) keys.insert(w.requester);
+    }
+    const Millis now = transport_->now();
+    if (groups.size() + keys.size() > 1)
+      return Error(Errc::invalid_argument, "'" + target + "' matches more than one request: give more of it");
+    if (groups.size() == 1) {
+      QUN_TRY_VOID(node_->approve_serve(now, *groups.begin()));
+      transport_->pump();
+      log(LogLevel::info, "operator approved serving group " + short_hex(*groups.begin()));
+      return Json{{"group", to_hex(*groups.begin())}};
+    }
+    std::optional<PublicKey> key;
+    if (keys.size() == 1) key = *keys.begin();
+    else if (auto raw = from_hex(target)) key = PublicKey::from_view(*raw);
+    if (!key) return Error(Errc::not_found, "no waiting request matches '" + target + "' (see `qun relay requests`)");
+    if (!node_->relay_allowed().count(*key)) {
+      std::ofstream out(home::relay_allow_path(opts_.home), std::ios::app);
+      out << to_hex(*key) << "\n";
+      if (!out) return Error(Errc::io, "cannot write " + home::relay_allow_path(opts_.home));
+    }
+    auto taken = node_->allow_requester(now, *key);
+    transport_->pump();
+    log(LogLevel::info, "operator allowed key " + short_hex(*key) + "; groups taken on: " +
+                            std::to_string(taken.size()));
+    Json groups_json = Json::array();
+    for (const Hash& g : taken) groups_json.push_back(to_hex(g));
+    return Json{{"key", to_hex(*key)}, {"groups", groups_json}};
   }
 
   void log(LogLevel level, const std::string& message) { log_(LogRecord{level, "daemon", message}); }

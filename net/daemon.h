@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "node/log.h"
+#include "node/node.h"
 #include "store/store.h"
 
 namespace qun {
@@ -39,6 +40,11 @@ struct DaemonOptions {
   bool relay = false;
   std::size_t max_groups = 100;             // relay: groups served at most
   std::uint64_t max_group_bytes = std::uint64_t{1} << 30;  // relay: stored bytes per group
+  // Relay: admin keys (hex) whose serve requests are taken on at once, beside those listed in
+  // the home's relay-allow file (home::relay_allow_path); others wait for `qun relay approve`.
+  std::vector<std::string> relay_allow;
+  bool relay_open = false;                  // relay: take requests from anybody
+  std::size_t max_groups_per_key = NodeConfig{}.relay_groups_per_requester_max;
   // The store's LMDB map size: the most it may hold (address space, not disk). Past it, posts
   // fail with "database full"; restarting with a larger value lets them through.
   std::size_t map_bytes = StoreOptions{}.map_bytes;

@@ -20,6 +20,8 @@ inline std::string identity_path(const std::string& home) { return home + "/iden
 inline std::string store_dir(const std::string& home) { return home + "/db"; }
 inline std::string socket_path(const std::string& home) { return home + "/control.sock"; }
 inline std::string lock_path(const std::string& home) { return home + "/lock"; }
+// A relay's allow-list: one admin key (64 hex digits) per line; '#' starts a comment.
+inline std::string relay_allow_path(const std::string& home) { return home + "/relay-allow"; }
 
 // Store meta keys kept by the CLI and the daemon.
 inline constexpr const char* meta_nick = "nick";

@@ -146,6 +146,8 @@ struct Node::Impl {
       Millis last_progress = 0;     // when the probation began or an event last arrived
     };
     std::optional<Probation> probation;
+    // On a relay: the requesters whose slot (and quota) this group takes.
+    std::set<PublicKey> claimants;
     // When the pending events loaded from the store are dropped (restored_pending_keep_ms).
     std::optional<Millis> drop_restored_pending_at;
     // Missing events that a kept event names as parents, with who needs them: the author of the
@@ -174,7 +176,8 @@ struct Node::Impl {
   };
 
   Impl(Node& node, const SigningKey& self, Rng rng, LogSink log)
-      : node(node), self(self), rng(std::move(rng)), log(std::move(log)) {}
+      : node(node), self(self), rng(std::move(rng)), log(std::move(log)),
+        relay_allow(node.config_.relay_allow) {}
 
   Node& node;
   const SigningKey& self;
@@ -184,6 +187,9 @@ struct Node::Impl {
   std::map<Hash, Overlay> groups;
   std::map<PublicKey, Millis> banned;
   std::vector<ServeRequest> serve_requests;
+  // Relay: the allow-list, and serve requests awaiting the operator's approval (oldest first).
+  std::set<PublicKey> relay_allow;
+  std::deque<ServeWaiting> serve_waiting;
   // Relay: requesters refused for a group after its probation (not admins), until when.
   std::map<std::pair<Hash, PublicKey>, Millis> serve_refusals;
   std::deque<NodeOutput> out;
@@ -689,24 +695,92 @@ struct Node::Impl {
     auto refused = serve_refusals.find({m.group, peer});
     if (refused != serve_refusals.end() && refused->second > now)
       return reply(false, "refused: not an admin of the group");
-    const std::size_t groups_max = std::min(config().relay_groups_max, wire_limits::groups_max);
-    if (groups.size() >= groups_max)
-      return reply(false, "relay full: serving " + std::to_string(groups.size()) + " groups");
-    std::size_t on_probation = 0;
-    for (const auto& [gid, g] : groups)
-      if (g.probation && g.probation->requesters.count(peer)) ++on_probation;
-    if (on_probation >= serve_probation_per_peer_max)
-      return reply(false, "too many groups from you awaiting their data");
-    note(LogLevel::info, "serving group=" + short_hex(m.group) + " for peer=" + short_hex(peer));
-    out.push_back(node_output::GroupAdded{m.group});
-    // add_group sends every link a new hello and matches the group against the tags each peer
-    // sent (the requester's included), so the reply reaches a requester that already sees the
-    // group shared, and catch-up runs as on any link.
+    if (!config().relay_open && !relay_allow.count(peer)) {
+      keep_waiting(now, m.group, peer, c.address);
+      return reply(false, "waiting for the relay operator's approval (qun relay approve)");
+    }
+    if (auto why = cannot_take_on(peer); !why.empty()) return reply(false, why);
     std::vector<std::string> hints;
     if (!c.address.empty()) hints.push_back(c.address);
-    add_group(now, std::make_unique<Replica>(m.group, nullptr), hints);
-    groups.at(m.group).probation = Overlay::Probation{{peer}, {}, now};
+    take_on(now, m.group, {peer}, hints);
     reply(true, "");
+  }
+
+  // Why the relay cannot take on another group for `requester` (empty: it can).
+  std::string cannot_take_on(const PublicKey& requester) const {
+    const std::size_t groups_max = std::min(config().relay_groups_max, wire_limits::groups_max);
+    if (groups.size() >= groups_max)
+      return "relay full: serving " + std::to_string(groups.size()) + " groups";
+    std::size_t on_probation = 0, claimed = 0;
+    for (const auto& [gid, g] : groups) {
+      if (g.probation && g.probation->requesters.count(requester)) ++on_probation;
+      if (g.claimants.count(requester)) ++claimed;
+    }
+    if (on_probation >= serve_probation_per_peer_max)
+      return "too many groups from you awaiting their data";
+    if (claimed >= config().relay_groups_per_requester_max)
+      return "quota: this relay serves " + std::to_string(claimed) + " groups for you already";
+    return {};
+  }
+
+  // Takes a group on for `requesters` (on probation until their standing is known).
+  void take_on(Millis now, const Hash& gid, const std::set<PublicKey>& requesters,
+               const std::vector<std::string>& hints) {
+    note(LogLevel::info, "serving group=" + short_hex(gid) + " for peer=" +
+                             short_hex(*requesters.begin()));
+    out.push_back(node_output::GroupAdded{gid});
+    // add_group sends every link a new hello and matches the group against the tags each peer
+    // sent (the requester's included), so the reply reaches a requester that already sees the
+    // group shared, and catch-up runs as on any link. A requester not linked is dialed from the
+    // hints by maintenance.
+    add_group(now, std::make_unique<Replica>(gid, nullptr), hints);
+    Overlay& g = groups.at(gid);
+    g.probation = Overlay::Probation{requesters, {}, now};
+    g.claimants = requesters;
+  }
+
+  // Keeps a refused request for the operator: one entry per (group, requester), at most
+  // serve_waiting_per_requester_max per requester and serve_waiting_max in all (oldest out).
+  void keep_waiting(Millis now, const Hash& gid, const PublicKey& peer, const std::string& address) {
+    for (auto it = serve_waiting.begin(); it != serve_waiting.end(); ++it) {
+      if (it->group == gid && it->requester == peer) {
+        serve_waiting.erase(it);
+        break;
+      }
+    }
+    std::size_t mine = 0;
+    for (const auto& w : serve_waiting) mine += w.requester == peer ? 1 : 0;
+    if (mine >= serve_waiting_per_requester_max) {
+      auto oldest = std::find_if(serve_waiting.begin(), serve_waiting.end(),
+                                 [&](const ServeWaiting& w) { return w.requester == peer; });
+      serve_waiting.erase(oldest);
+    }
+    if (serve_waiting.size() >= serve_waiting_max) serve_waiting.pop_front();
+    serve_waiting.push_back(ServeWaiting{gid, peer, address, now});
+    ++node.stats_.serves_waiting;
+  }
+
+  // Takes on the waiting requests of `group` (of `only` requester if given). Errors as
+  // Node::approve_serve.
+  Result<void> approve_waiting(Millis now, const Hash& gid, std::optional<PublicKey> only) {
+    std::set<PublicKey> requesters;
+    std::vector<std::string> hints;
+    for (const auto& w : serve_waiting) {
+      if (w.group != gid || (only && w.requester != *only)) continue;
+      requesters.insert(w.requester);
+      if (!w.address.empty()) hints.push_back(w.address);
+    }
+    if (requesters.empty()) return Error(Errc::not_found, "no request for group " + short_hex(gid) + " waits");
+    if (!groups.count(gid)) {
+      const std::size_t groups_max = std::min(config().relay_groups_max, wire_limits::groups_max);
+      if (groups.size() >= groups_max)
+        return Error(Errc::too_large, "relay full: serving " + std::to_string(groups.size()) + " groups");
+      take_on(now, gid, requesters, hints);
+    }
+    std::erase_if(serve_waiting, [&](const ServeWaiting& w) {
+      return w.group == gid && requesters.count(w.requester);
+    });
+    return ok_result();
   }
 
   void on_serve_reply(Millis now, Conn& c, const wire::ServeReply& m) {
@@ -845,30 +919,57 @@ struct Node::Impl {
     dial(now, address, id);
   }
 
-  // Relay: refuses a batch that would take a group past relay_group_bytes_max. Returns true when
-  // the batch was refused.
-  bool refuse_past_bound(Millis now, Overlay& g, const Hash& gid,
-                         const std::vector<Event>& events) {
-    if (!config().relay) return false;
+  // Relay: what of a batch to take in. Within relay_group_bytes_max (stored and pending bytes),
+  // everything. Past it, posts are refused, except those that a kept or waiting event descends
+  // from: the group's other events (membership, roles, keys, relays) are never refused for size,
+  // and the relay needs their ancestors to admit them. Those may take the group to
+  // relay_structure_factor times the bound; past that, everything new is refused.
+  std::vector<Event> take_within_bound(Millis now, Overlay& g, const Hash& gid,
+                                       std::vector<Event> events) {
+    if (!config().relay) return events;
+    const Group& group = g.replica->group();
+    const std::uint64_t bound = config().relay_group_bytes_max;
+    const std::uint64_t held = g.bytes + group.pending_bytes();
     std::uint64_t incoming = 0;
-    std::uint64_t fresh = 0;
+    std::size_t fresh = 0;
     for (const auto& e : events) {
-      if (g.replica->group().has(e.id)) continue;
-      incoming += e.encoded_bytes;
+      if (group.has(e.id)) continue;
+      incoming += stored_bytes(e);
       ++fresh;
     }
-    if (fresh == 0 || g.bytes + incoming <= config().relay_group_bytes_max) return false;
-    g.full = true;
-    g.refused_events += fresh;
-    node.stats_.events_refused_full += fresh;
-    if (!g.full_logged_at || now >= *g.full_logged_at + relay_full_log_interval_ms) {
-      g.full_logged_at = now;
-      note(LogLevel::warn, "relay group full group=" + short_hex(gid) +
-                               " bytes=" + std::to_string(g.bytes) +
-                               " bound=" + std::to_string(config().relay_group_bytes_max) +
-                               " refused_events=" + std::to_string(g.refused_events));
+    if (fresh == 0 || held + incoming <= bound) return events;
+    // Deepest first, so that a kept event marks the parents it brings in the same batch.
+    std::sort(events.begin(), events.end(),
+              [](const Event& a, const Event& b) { return a.depth > b.depth; });
+    const std::vector<Hash> waited = group.missing();
+    std::set<Hash> wanted(waited.begin(), waited.end());
+    std::vector<Event> kept;
+    std::uint64_t kept_bytes = 0;
+    for (auto& e : events) {
+      if (group.has(e.id)) continue;
+      if (e.kind == EventKind::post && !wanted.count(e.id)) continue;
+      wanted.insert(e.parents.begin(), e.parents.end());
+      kept_bytes += stored_bytes(e);
+      kept.push_back(std::move(e));
     }
-    return true;
+    if (held + kept_bytes > relay_structure_factor * bound) {
+      kept.clear();
+      kept_bytes = 0;
+    }
+    const std::size_t refused = fresh - kept.size();
+    if (refused > 0) {
+      g.full = true;
+      g.refused_events += refused;
+      node.stats_.events_refused_full += refused;
+      if (!g.full_logged_at || now >= *g.full_logged_at + relay_full_log_interval_ms) {
+        g.full_logged_at = now;
+        note(LogLevel::warn, "relay group full group=" + short_hex(gid) +
+                                 " bytes=" + std::to_string(g.bytes) +
+                                 " bound=" + std::to_string(bound) +
+                                 " refused_events=" + std::to_string(g.refused_events));
+      }
+    }
+    return kept;
   }
 
   void activate(Overlay& g, const PublicKey& peer, ConnId conn) {
@@ -977,7 +1078,8 @@ struct Node::Impl {
                           now < asked->second + oc().catch_up_solicited_ms;
     events = screen(now, g, m.group, std::move(events), catch_up);
     if (events.empty()) return;
-    if (refuse_past_bound(now, g, m.group, events)) return;
+    events = take_within_bound(now, g, m.group, std::move(events));
+    if (events.empty()) return;
     ingest(now, g, m.group, std::move(events), peer, m.hops);
   }
 
@@ -1282,8 +1384,8 @@ struct Node::Impl {
     const std::size_t received = events.size();
     IngestReport report = g.replica->ingest(std::move(events), from);
     if (config().relay) {
-      // A relay's bound covers what waits as well as what is stored.
-      const std::uint64_t max = config().relay_group_bytes_max;
+      // A relay's bound covers what waits as well as what is stored (take_within_bound).
+      const std::uint64_t max = relay_structure_factor * config().relay_group_bytes_max;
       std::uint64_t stored = g.bytes;
       for (const auto& id : report.admitted) stored += stored_bytes(g.replica->group().find(id)->event);
       IngestReport trimmed = g.replica->trim_pending(max > stored ? max - stored : 0);
@@ -1425,8 +1527,9 @@ struct Node::Impl {
       std::map<PublicKey, std::vector<Hash>> grafts;
       for (auto it = g.missing.begin(); it != g.missing.end();) {
         Missing& m = it->second;
-        // A relay at its byte bound fetches nothing more.
-        if (g.replica->group().has(it->first) || m.announcers.empty() || g.full) {
+        // A relay past its byte bound still fetches what is announced: it refuses posts only,
+        // and never the group's other events (take_within_bound).
+        if (g.replica->group().has(it->first) || m.announcers.empty()) {
           it = g.missing.erase(it);
           continue;
         }
@@ -1739,6 +1842,33 @@ std::uint64_t Node::group_events_refused(const Hash& group) const {
   auto it = impl_->groups.find(group);
   return it == impl_->groups.end() ? 0 : it->second.refused_events;
 }
+
+std::vector<ServeWaiting> Node::serve_waiting() const {
+  return {impl_->serve_waiting.begin(), impl_->serve_waiting.end()};
+}
+
+Result<void> Node::approve_serve(Millis now, const Hash& group) {
+  auto r = impl_->approve_waiting(now, group, std::nullopt);
+  impl_->settle(now);
+  return r;
+}
+
+std::vector<Hash> Node::allow_requester(Millis now, const PublicKey& requester) {
+  auto& impl = *impl_;
+  impl.relay_allow.insert(requester);
+  std::vector<Hash> asked;
+  for (const auto& w : impl.serve_waiting)
+    if (w.requester == requester) asked.push_back(w.group);
+  std::vector<Hash> taken;
+  for (const Hash& gid : asked) {
+    if (!impl.cannot_take_on(requester).empty()) break;
+    if (impl.approve_waiting(now, gid, requester).ok()) taken.push_back(gid);
+  }
+  impl.settle(now);
+  return taken;
+}
+
+const std::set<PublicKey>& Node::relay_allowed() const { return impl_->relay_allow; }
 
 void Node::request_serve(Millis now, const Hash& group, const std::string& relay_address) {
   auto& impl = *impl_;

@@ -144,6 +144,23 @@ inline constexpr Millis serve_refusal_ms = 10 * 60'000;
 inline constexpr std::uint64_t vouched_rate_factor = 4;
 // A relay logs a group's byte bound being hit at most once per this interval.
 inline constexpr Millis relay_full_log_interval_ms = 60'000;
+// Past relay_group_bytes_max a relay refuses posts but never the group's other events
+// (membership, roles, keys, relays) nor the posts those descend from, which it needs to admit
+// them. Those, with what waits for parents, may take the group to this many times the bound:
+// twice leaves as much room for the group's structure as for its posts, and still bounds disk.
+inline constexpr std::uint64_t relay_structure_factor = 2;
+// Serve requests a relay keeps for the operator's approval (oldest forgotten first): more than
+// a screen of `qun relay requests`. A requester keeps at most serve_waiting_per_requester_max.
+inline constexpr std::size_t serve_waiting_max = 64;
+inline constexpr std::size_t serve_waiting_per_requester_max = 4;
+
+// A serve request a relay refused because the requester is not on its allow-list.
+struct ServeWaiting {
+  Hash group;
+  PublicKey requester;
+  std::string address;  // where the requester said it listens (may be empty)
+  Millis at = 0;        // when it (last) asked
+};
 
 struct NodeConfig {
   std::string listen_address;  // how others reach this node; empty if it cannot be reached
@@ -154,6 +171,15 @@ struct NodeConfig {
   // further events of that group.
   std::size_t relay_groups_max = 100;
   std::uint64_t relay_group_bytes_max = std::uint64_t{1} << 30;
+  // Relay only: who may claim group slots. A serve request from a key in relay_allow (an admin
+  // the operator trusts) is taken on at once; any other is refused and kept in a bounded list
+  // (serve_waiting) until the operator approves it (approve_serve, allow_requester). An open
+  // relay (relay_open) takes requests from anybody, as before this rule.
+  std::set<PublicKey> relay_allow;
+  bool relay_open = false;
+  // Relay only: groups one requester may have served here at once (its quota): ten communities
+  // per admin is generous for a person and keeps one allowed key from taking every slot.
+  std::size_t relay_groups_per_requester_max = 10;
   OverlayConfig overlay;
 };
 
@@ -216,6 +242,7 @@ struct NodeStats {
   std::uint64_t serves_accepted = 0;      // relay: serve requests accepted
   std::uint64_t serves_refused = 0;       // serve requests refused (full, not a relay, ...)
   std::uint64_t groups_dropped = 0;       // relay: groups dropped after probation
+  std::uint64_t serves_waiting = 0;       // relay: requests kept for the operator's approval
   // Pending events (waiting for parents) dropped: past a bound, or because their sender went.
   std::uint64_t events_pending_dropped = 0;
   std::uint64_t duplicate_prunes = 0;     // links pruned for pushing too many duplicates
@@ -252,6 +279,19 @@ class Node {
   // hold the group", "could not connect", "connection closed", "timed out"). A second call for
   // the same group and address while one is in flight is ignored (its answer serves both).
   void request_serve(Millis now, const Hash& group, const std::string& relay_address);
+
+  // Relay: serve requests awaiting the operator's approval, oldest first.
+  std::vector<ServeWaiting> serve_waiting() const;
+  // Relay: the operator approves the waiting requests for `group`: the relay takes it on now
+  // (on probation as any request: dropped if no requester turns out to be an admin), and dials
+  // the requesters if they are not linked. Errors: not_found (no request for that group waits),
+  // too_large (the relay serves relay_groups_max groups already).
+  [[nodiscard]] Result<void> approve_serve(Millis now, const Hash& group);
+  // Relay: adds `requester` to the allow-list and takes on what it asked for and waits (within
+  // its quota and the relay's slots). Returns the groups taken on.
+  std::vector<Hash> allow_requester(Millis now, const PublicKey& requester);
+  // Relay: the allow-list (the config's plus those allowed since).
+  const std::set<PublicKey>& relay_allowed() const;
 
   // A group's replica, already added, started holding an invite (Replica::hold_invite on a
   // group this node left or was removed from): shows the invite (wire::Holder) to every linked

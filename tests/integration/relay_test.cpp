@@ -29,9 +29,11 @@ TEST_CASE("an offline member gets the posts through a relay, which cannot read t
   Node& r = cluster.add("relay");
   Node& a = cluster.add("alice");
   Node& b = cluster.add("bob");
-  r.start(NodeOptions::as_relay());
-  CHECK(r.json({"id"}).value("relay", false));
   a.start();
+  NodeOptions relay = NodeOptions::as_relay();
+  relay.extra_args = {"--relay-allow", a.id()};  // the admin the operator trusts
+  r.start(relay);
+  CHECK(r.json({"id"}).value("relay", false));
   b.start(NodeOptions::with_peers({a.address()}));
 
   const std::string group_name = "orchard-" + random_hex(12);
@@ -95,10 +97,11 @@ TEST_CASE("a relay keeps to --max-groups and --max-group-bytes, and drops a grou
   Cluster cluster;
   Node& r = cluster.add("relay");
   Node& a = cluster.add("alice");
-  NodeOptions relay = NodeOptions::as_relay();
-  relay.extra_args = {"--max-groups", "1", "--max-group-bytes", std::to_string(group_bytes_max)};
-  r.start(relay);
   a.start();
+  NodeOptions relay = NodeOptions::as_relay();
+  relay.extra_args = {"--max-groups", "1", "--max-group-bytes", std::to_string(group_bytes_max),
+                      "--relay-allow", a.id()};
+  r.start(relay);
   const std::string one = create_group(a, "one");
   const std::string two = create_group(a, "two");
   a.ok({"relay", "add", one, r.address()});

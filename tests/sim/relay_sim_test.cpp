@@ -248,7 +248,7 @@ TEST_CASE("relay: a full relay refuses more groups", "[sim][relay]") {
   Simulation sim(config_for_test(54));
   INFO("reproduce: " << sim.repro());
   sim.add_node();
-  NodeConfig config;
+  NodeConfig config = Simulation::open_relay();
   config.relay_groups_max = 1;
   const std::size_t relay = sim.add_relay(config);
   const Hash first = sim.create_group(0, "first");
@@ -287,7 +287,7 @@ TEST_CASE("relay: events past the byte bound are refused, the rest still served"
   const std::string big(8'000, 'x');
   const std::uint64_t base = sim.node(0).group_bytes(g);
   // Room for the relay event and two 8 KB posts (each about 8.3 KB encoded), not three.
-  NodeConfig rc;
+  NodeConfig rc = Simulation::open_relay();
   rc.relay_group_bytes_max = base + 20'000;
   const std::size_t relay = sim.add_relay(rc);
   REQUIRE(relay == 2);
@@ -405,4 +405,125 @@ TEST_CASE("relay: a non-relay refuses, and requests fail cleanly", "[sim][relay]
   const auto unheld = answers(sim, 0, unknown);
   REQUIRE(unheld.size() == 1);
   CHECK(unheld[0].reason == "this node does not hold the group");
+}
+
+// Issue 10, finding 10: who may claim a relay's group slots.
+
+// Proves a stranger cannot fill a relay's slots: a relay that allows only the founder's key
+// refuses a stranger's requests for groups of its own (with a reason saying they wait for the
+// operator), takes none of them on, keeps at most serve_waiting_per_requester_max of them for
+// the operator, and still has every slot for the founder.
+TEST_CASE("relay: a stranger cannot fill the slots", "[sim][relay][quota]") {
+  Simulation sim(config_for_test(60));
+  INFO("reproduce: " << sim.repro());
+  sim.add_node();                                  // 0: the founder the operator trusts
+  const std::size_t stranger = sim.add_node();     // 1: anybody
+  NodeConfig rc;
+  rc.relay_groups_max = 2;
+  rc.relay_allow = {sim.identity(0).public_key()};
+  const std::size_t relay = sim.add_relay(rc);
+  std::vector<Hash> theirs;
+  for (int k = 0; k < 6; ++k) {
+    theirs.push_back(sim.create_group(stranger, "squat-" + std::to_string(k)));
+    sim.request_serve(stranger, theirs.back(), relay);
+    const auto answer = await_answer(sim, stranger, theirs.back());
+    CHECK_FALSE(answer.accepted);
+    CHECK(answer.reason == "waiting for the relay operator's approval (qun relay approve)");
+  }
+  CHECK(sim.node(relay).groups().empty());
+  CHECK(sim.node(relay).serve_waiting().size() == serve_waiting_per_requester_max);
+  const Hash mine = sim.create_group(0, "mine");
+  const Hash also = sim.create_group(0, "also mine");
+  sim.request_serve(0, mine, relay);
+  CHECK(await_answer(sim, 0, mine).accepted);
+  sim.request_serve(0, also, relay);
+  CHECK(await_answer(sim, 0, also).accepted);
+  sim.run_for(serve_probation_ms + 2'000);
+  CHECK(sim.node(relay).groups().size() == 2);
+}
+
+// Proves an approved requester gets its group served: the operator approves a waiting request
+// by group (approve_serve) and the relay takes the group on and catches it up, keeping it once
+// it sees the requester is an admin; allowing a key (allow_requester) takes on what that key
+// asked for; and an allowed key is held to relay_groups_per_requester_max.
+TEST_CASE("relay: an approved requester can claim slots, within its quota", "[sim][relay][quota]") {
+  Simulation sim(config_for_test(61));
+  INFO("reproduce: " << sim.repro());
+  sim.add_node();
+  sim.add_node();
+  NodeConfig rc;
+  rc.relay_groups_per_requester_max = 2;
+  const std::size_t relay = sim.add_relay(rc);
+  const Hash g = sim.create_group(0, "approved");
+  sim.post(0, g, "hello relay");
+  sim.request_serve(0, g, relay);
+  CHECK_FALSE(await_answer(sim, 0, g).accepted);
+  REQUIRE(sim.node(relay).serve_waiting().size() == 1);
+  CHECK(sim.node(relay).approve_serve(sim.now(), Hash{}).error().code() == Errc::not_found);
+  REQUIRE(sim.node(relay).approve_serve(sim.now(), g).ok());
+  REQUIRE(sim.run_until([&] { return sim.converged(g); }, sim.now() + 10'000));
+  CHECK(sim.node(relay).serve_waiting().empty());
+  sim.run_for(serve_probation_ms + 2'000);
+  CHECK(sim.node(relay).group(g) != nullptr);  // kept: the requester is the founder
+
+  // Node 1's requests wait until its key is allowed; then they are taken on, within its quota.
+  std::vector<Hash> its;
+  for (int k = 0; k < 3; ++k) {
+    its.push_back(sim.create_group(1, "its-" + std::to_string(k)));
+    sim.request_serve(1, its.back(), relay);
+    CHECK_FALSE(await_answer(sim, 1, its.back()).accepted);
+  }
+  const auto taken = sim.node(relay).allow_requester(sim.now(), sim.identity(1).public_key());
+  CHECK(taken.size() == 2);
+  CHECK(sim.node(relay).groups().size() == 3);
+  sim.request_serve(1, its[2], relay);
+  const auto over = await_answer(sim, 1, its[2]);
+  CHECK_FALSE(over.accepted);
+  CHECK(over.reason == "quota: this relay serves 2 groups for you already");
+}
+
+// Proves a member flooding posts past the relay's byte bound does not keep the group's other
+// events out: after the flood, a join and a relay event are stored by the relay and forwarded
+// by it to a member that can get them from nobody else. The join descends from the flood (it
+// names the flood's last post as parent), so the relay takes in the posts it needs for it: the
+// flood here passes the bound but stays within relay_structure_factor times it (past that, the
+// relay refuses everything: docs/relay.md, "Byte bound").
+TEST_CASE("relay: a flooding member cannot keep membership events out", "[sim][relay][quota]") {
+  Simulation sim(config_for_test(62));
+  INFO("reproduce: " << sim.repro());
+  sim.add_node();                                // 0: founder
+  const std::size_t flooder = sim.add_node();    // 1: a member who floods
+  const std::size_t late = sim.add_node();       // 2: returns after everything, finds only the relay
+  const std::size_t joiner = sim.add_node();     // 3: joins after the flood
+  const Hash g = two_members(sim);
+  sim.join_group(late, 0, g);
+  const std::uint64_t base = sim.node(0).group_bytes(g);
+  NodeConfig rc = Simulation::open_relay();
+  rc.relay_group_bytes_max = base + 30'000;
+  const std::size_t relay = sim.add_relay(rc);
+  name_and_serve(sim, g, relay);
+  REQUIRE(sim.run_until([&] { return sim.converged(g); }, sim.now() + 10'000));
+  sim.crash(late);
+  const std::string big(8'000, 'x');
+  for (int k = 0; k < 5; ++k) {
+    sim.post(flooder, g, big + std::to_string(k));
+    sim.run_for(500);
+  }
+  REQUIRE(sim.run_until([&] { return sim.node(relay).group_events_refused(g) >= 1; },
+                        sim.now() + 10'000));
+  sim.join_group(joiner, 0, g);
+  Hash join;
+  for (const auto& m : sim.node(joiner).group(g)->history())
+    if (m.kind == EventKind::join && m.author == sim.identity(joiner).public_key()) join = m.id;
+  const Hash named = sim.set_relay(0, g, relay);
+  const std::vector<Hash> wanted{join, named};
+  REQUIRE(sim.run_until([&] { return holds_all(sim, relay, g, wanted); }, sim.now() + 30'000));
+  const Node& r = sim.node(relay);
+  CHECK(r.group_bytes(g) <= relay_structure_factor * rc.relay_group_bytes_max);
+  // Forwarded: with everyone else gone, the returning member gets them from the relay.
+  sim.crash(0);
+  sim.crash(flooder);
+  sim.crash(joiner);
+  sim.restart(late);
+  REQUIRE(sim.run_until([&] { return holds_all(sim, late, g, wanted); }, sim.now() + 30'000));
 }

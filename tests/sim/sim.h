@@ -142,8 +142,14 @@ class Simulation {
   // address(i) ("sim:<i>") and starts a Node with its own fork of the sim's Rng.
   std::size_t add_node(NodeConfig config = {});
   // A relay node: add_node with config.relay set. Its groups are keyless replicas (restart
-  // rebuilds them with Replica(group, nullptr)).
-  std::size_t add_relay(NodeConfig config = {});
+  // rebuilds them with Replica(group, nullptr)). open_relay(): the config of a relay that takes
+  // requests from anybody (relay_open), for tests about serving rather than about who may ask.
+  std::size_t add_relay(NodeConfig config = open_relay());
+  static NodeConfig open_relay() {
+    NodeConfig c;
+    c.relay_open = true;
+    return c;
+  }
   std::size_t size() const { return hosts_.size(); }
   Node& node(std::size_t i);
   const SigningKey& identity(std::size_t i) const;
