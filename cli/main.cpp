@@ -198,7 +198,7 @@ struct Args {
   std::string log_level = "info";
   std::size_t map_mib = 0;
   // group, member, text arguments
-  std::string group, name, text, member, code, address, invite_id;
+  std::string group, name, text, member, code, address, invite_id, relay;
   std::uint64_t uses = 1;
   std::string expires;
   std::size_t limit = 0;
@@ -313,6 +313,8 @@ int run_group_list(Args& a) {
       std::cout << "  " << render::plural(num(j, "mentions"), "mention", "mentions");
     if (flag(j, "joining")) std::cout << "  (joining)";
     else if (!flag(j, "member", true)) std::cout << "  (not a member)";
+    if (!flag(j, "reachable", true)) std::cout << "  (no peer reachable)";
+    if (num(j, "outbox") > 0) std::cout << "  " << num(j, "outbox") << " queued";
     std::cout << "\n";
   }
   return 0;
@@ -369,6 +371,9 @@ int run_post(Args& a) {
   check_utf8("the text", a.text);
   Json r = call(a.g, "post", Json{{"group", a.group}, {"text", a.text}});
   if (a.g.json) print_json(r);
+  if (flag(r, "queued"))
+    std::cerr << "qun: no peer of " << shown(a.group)
+              << " is reachable now; the post is stored and goes out when one is\n";
   return 0;
 }
 
@@ -561,7 +566,15 @@ int run_relay_approve(Args& a) {
 int run_relay_list(Args& a) {
   Json r = call(a.g, "relays", Json{{"group", a.group}});
   if (a.g.json) return print_json(r), 0;
-  for (const auto& j : r) std::cout << short_id(str(j, "id")) << "  " << shown(str(j, "address")) << "\n";
+  for (const auto& j : r)
+    std::cout << short_id(str(j, "id")) << "  " << shown(str(j, "address")) << "  "
+              << str(j, "state", "unknown") << "\n";
+  return 0;
+}
+
+int run_relay_remove(Args& a) {
+  Json r = call(a.g, "relay.remove", Json{{"group", a.group}, {"relay", a.relay}});
+  if (a.g.json) print_json(r);
   return 0;
 }
 
@@ -594,6 +607,12 @@ int run_status(Args& a) {
               << render::plural(num(j, "active_peers"), "active peer", "active peers") << ", ";
     if (flag(j, "joining")) std::cout << "joining";
     else std::cout << (flag(j, "synced") ? "synced" : "not synced");
+    if (!flag(j, "reachable", true)) std::cout << ", no peer reachable";
+    if (num(j, "outbox") > 0) std::cout << ", " << num(j, "outbox") << " queued";
+    if (j.contains("relays") && j["relays"].is_array())
+      for (const auto& rl : j["relays"])
+        if (str(rl, "state") != "serving")
+          std::cout << ", relay " << short_id(str(rl, "id")) << " " << str(rl, "state");
     if (relay)
       std::cout << ", " << num(j, "bytes") << " B stored, " << num(j, "events_refused")
                 << " events refused";
@@ -850,6 +869,11 @@ int main(int argc, char** argv) {
   sub(relay, "approve", "(on a relay) serve a waiting GROUP now, or allow an admin KEY",
       [&] { return run_relay_approve(a); })
       ->add_option("GROUP|KEY", a.member, "a group or requester from `qun relay requests` (or any node id)")
+      ->required();
+  CLI::App* relay_remove = sub(relay, "remove", "(admin) stop naming RELAY as a relay of GROUP",
+                               [&] { return run_relay_remove(a); });
+  relay_remove->add_option("GROUP", a.group, group_help)->required();
+  relay_remove->add_option("RELAY", a.relay, "the relay's id, a unique id prefix, or its address")
       ->required();
 
   sub(&app, "peers", "links: peer, nick, address, state, bytes", [&] { return run_peers(a); });

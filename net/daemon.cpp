@@ -47,6 +47,11 @@ constexpr Millis housekeeping_interval_ms = 1'000;
 // acknowledged to anyone, and a crash within the window only loses what catch-up fetches again;
 // this node's own events are committed before their request is answered.
 constexpr Millis group_commit_ms = 100;
+// Ids of own events kept in a group's outbox list (events authored while no peer of the group
+// was linked). The events themselves are in the store and reach peers by catch-up whatever the
+// list holds; the list is what `status` and `group list` count. 10,000 is far more than a
+// person posts while offline; past it the oldest ids leave the list (not the store).
+constexpr std::size_t outbox_ids_max = 10'000;
 // Peer addresses of each group saved for the next start (besides --peer and invite hints).
 constexpr std::size_t saved_peers_max = 16;
 // `log` pages.
@@ -329,6 +334,7 @@ class Daemon {
       }
       auto r = std::make_unique<Replica>(std::move(replica).value());
       if (auto j = joins_.find(g); j != joins_.end()) r->hold_invite(j->second.code);
+      load_outbox(g);
       node_->add_group(transport_->now(), std::move(r), hints_for(g));
     }
     for (auto& [g, pj] : joins_) {
@@ -343,6 +349,74 @@ class Daemon {
       if (!damaged_.count(g)) pending.push_back(g);
     for (const auto& g : pending) try_join(g);
     return ok_result();
+  }
+
+  // ---- outbox -------------------------------------------------------------------------------
+  // Own events authored while no peer of their group was linked. They are stored like every
+  // event and go out by catch-up on the next link of the group (each new link exchanges heads,
+  // and the peer fetches what it lacks); the list only lets people see that they wait. Kept in
+  // the store (meta "outbox/<group>"), cleared once a peer of the group is linked again.
+
+  void load_outbox(const Hash& g) {
+    auto saved = store_->get_meta("outbox/" + to_hex(g));
+    if (!saved.ok() || !saved.value() || saved.value()->empty()) return;
+    auto list = control::decode(*saved.value());
+    if (!list.ok() || !list.value().is_array()) return;
+    for (const auto& v : list.value()) {
+      auto raw = v.is_string() ? from_hex(v.get<std::string>()) : std::nullopt;
+      auto h = raw ? Hash::from_view(*raw) : std::nullopt;
+      if (h) outbox_[g].push_back(*h);
+    }
+  }
+
+  void save_outbox(WriteBatch& b, const Hash& g) {
+    auto it = outbox_.find(g);
+    if (it == outbox_.end() || it->second.empty()) {
+      b.put_meta("outbox/" + to_hex(g), Bytes{});
+      return;
+    }
+    Json list = Json::array();
+    for (const auto& id : it->second) list.push_back(to_hex(id));
+    b.put_meta("outbox/" + to_hex(g), control::encode(list));
+  }
+
+  // Events just published in g: queued when no peer of g is linked. Returns true if queued.
+  bool queue_if_unreachable(const Hash& g, const std::vector<Event>& events) {
+    if (opts_.relay || !node_->active_peers(g).empty()) return false;
+    auto& list = outbox_[g];
+    for (const auto& e : events) list.push_back(e.id);
+    if (list.size() > outbox_ids_max)
+      list.erase(list.begin(), list.begin() + static_cast<long>(list.size() - outbox_ids_max));
+    WriteBatch b;
+    save_outbox(b, g);
+    if (auto r = store_->commit(b); !r.ok())
+      log(LogLevel::warn, "outbox of group " + short_hex(g) + " not saved: " + r.error().message());
+    return true;
+  }
+
+  // Outboxes of groups that have a linked peer again: catch-up on that link hands the events over.
+  void flush_outboxes() {
+    WriteBatch b;
+    for (auto it = outbox_.begin(); it != outbox_.end();) {
+      if (node_->group(it->first) && node_->active_peers(it->first).empty()) {
+        ++it;
+        continue;
+      }
+      log(LogLevel::info, "group " + short_hex(it->first) + ": " + std::to_string(it->second.size()) +
+                              " queued events go out to a peer that is back");
+      const Hash g = it->first;
+      it = outbox_.erase(it);
+      save_outbox(b, g);
+    }
+    if (b.empty()) return;
+    if (auto r = store_->commit(b); !r.ok())
+      log(LogLevel::warn, "outbox not saved: " + r.error().message());
+    broadcast_groups();
+  }
+
+  std::size_t outbox_size(const Hash& g) const {
+    auto it = outbox_.find(g);
+    return it == outbox_.end() ? 0 : it->second.size();
   }
 
   // Where to look for a group's nodes: --peer addresses, saved peers, invite hints.
@@ -409,6 +483,7 @@ class Daemon {
       drop_group(it->first, "left");
       it = leaving_.erase(it);
     }
+    flush_outboxes();
     save_peers();
   }
 
@@ -444,6 +519,8 @@ class Daemon {
     b.delete_group(g);
     b.put_meta("read/" + to_hex(g), Bytes{});
     b.put_meta("peers/" + to_hex(g), Bytes{});
+    outbox_.erase(g);
+    save_outbox(b, g);
     if (auto r = store_->commit(b); !r.ok())
       log(LogLevel::error, "group " + short_hex(g) + " data not deleted: " + r.error().message());
     log(LogLevel::info, "group " + short_hex(g) + " dropped (" + why + ")");
@@ -577,7 +654,7 @@ class Daemon {
     if (op == "relay.add") return op_relay_add(c, id, req);
     if (opts_.relay &&
         (op == "group.create" || op == "invite" || op == "post" || op == "kick" ||
-         op == "promote" || op == "leave" || op == "topic"))
+         op == "promote" || op == "leave" || op == "topic" || op == "relay.remove"))
       return Error(Errc::invalid_argument,
                    "this node is a relay: it serves groups but is not a member of any");
     if (op == "group.create") return op_group_create(req);
@@ -587,6 +664,7 @@ class Daemon {
     if (op == "promote") return op_member_change(req, "promote");
     if (op == "leave") return op_leave(req);
     if (op == "topic") return op_topic(req);
+    if (op == "relay.remove") return op_relay_remove(req);
     return Error(Errc::invalid_argument, "unknown op '" + op + "' (is the CLI newer than the node?)");
   }
 
@@ -621,12 +699,33 @@ class Daemon {
     return resolve_name(arg, all, "damaged group", "`qun status` lists the groups that did not load");
   }
 
+  // A group this node is a member of, in its own resolved state: what members act in. Anything
+  // else is refused with the reason, so that nothing is authored that peers would not accept.
   Result<Replica*> member_group(const Json& req) {
     QUN_TRY(Hash g, find_group(req));
     Replica* r = node_->group(g);
-    if (joins_.count(g) && !r->state().is_member(key_->public_key()))
+    if (r->state().is_member(key_->public_key())) return r;
+    if (joins_.count(g))
       return Error(Errc::invalid_argument, "still joining this group; wait for `qun join` to finish");
-    return r;
+    return Error(Errc::unauthorized, not_member_reason(*r));
+  }
+
+  // Why this node is not a member of the group, and what to do: from its last removal or leave.
+  std::string not_member_reason(const Replica& r) {
+    const PublicKey& self = key_->public_key();
+    const std::string name = r.name().value_or(short_hex(r.id()));
+    const std::string back = "; to come back, ask an admin for a new invite and run `qun join CODE`";
+    const auto& hist = r.state().history;
+    for (auto it = hist.rbegin(); it != hist.rend(); ++it) {
+      const EventRecord* rec = r.group().find(*it);
+      if (!rec) continue;
+      if (rec->event.kind == EventKind::leave && rec->event.author == self)
+        return "you left " + name + back;
+      if (rec->event.kind == EventKind::remove && rec->target && *rec->target == self)
+        return "you were removed from " + name + " by " +
+               r.nick(rec->event.author).value_or(short_hex(rec->event.author)) + back;
+    }
+    return "you are not a member of " + name + "; join it with an invite: `qun join CODE`";
   }
 
   Result<PublicKey> find_member(const Replica& r, const Json& req) {
@@ -714,6 +813,9 @@ class Daemon {
     j["topic"] = topic ? Json(*topic) : Json();
     j["member"] = !opts_.relay && st.is_member(key_->public_key());
     j["joining"] = joins_.count(g) != 0;
+    // No peer of the group linked: what is posted waits in the outbox.
+    j["reachable"] = !node_->active_peers(g).empty();
+    j["outbox"] = outbox_size(g);
     std::uint64_t unread = 0, mention = 0;
     if (!opts_.relay) {
       const auto& hist = st.history;
@@ -820,6 +922,9 @@ class Daemon {
              {"joining", joins_.count(g) != 0},
              {"leaving", leaving_.count(g) != 0},
              {"synced", active > 0 && r->group().pending_size() == 0 && !joins_.count(g)},
+             {"reachable", active > 0},
+             {"outbox", outbox_size(g)},
+             {"relays", relays_json(g)},
              {"bytes", node_->group_bytes(g)},
              {"events_refused", node_->group_events_refused(g)}};
       auto name = r->name();
@@ -927,9 +1032,21 @@ class Daemon {
 
   Result<Json> op_relays(const Json& req) {
     QUN_TRY(Hash g, find_group(req));
+    return relays_json(g);
+  }
+
+  // The relays a group names, each with what this node knows of it: "serving" (its last hello
+  // showed the group), "not serving" (its last hello did not: it dropped the group, or never took
+  // it), "unknown" (no hello from it since this node started).
+  Json relays_json(const Hash& g) {
     Json out = Json::array();
-    for (const auto& [pk, address] : node_->group(g)->state().relays)
-      out.push_back(Json{{"id", to_hex(pk)}, {"address", address}});
+    for (const auto& rs : node_->relay_status(g)) {
+      const char* state = !rs.serving ? "unknown" : *rs.serving ? "serving" : "not serving";
+      out.push_back(Json{{"id", to_hex(rs.id)},
+                         {"address", rs.address},
+                         {"state", state},
+                         {"linked", rs.linked}});
+    }
     return out;
   }
 
@@ -1004,6 +1121,13 @@ class Daemon {
           unique.size() < invite_peers_written_max)
         unique.push_back(*canonical);
     }
+    // A group whose current key may have reached someone who left (or that has none that is
+    // clean) rekeys first, as a post would: the invite's bundle then carries a key the joiner
+    // can author its join under. Without it, the join waits until somebody posts.
+    if (r->state().needs_rekey()) {
+      QUN_TRY(Event rekey, r->rekey(authoring()));
+      QUN_TRY_VOID(publish(r->id(), {rekey}));
+    }
     QUN_TRY(auto made, r->invite(authoring(), static_cast<std::uint32_t>(uses), expires, unique));
     QUN_TRY_VOID(publish(r->id(), {made.first}));
     return Json{{"code", encode_invite_code(made.second)}};
@@ -1019,7 +1143,9 @@ class Daemon {
                                         std::to_string(limits::post_text_bytes_max));
     QUN_TRY(std::vector<Event> events, r->post(authoring(), text));
     QUN_TRY_VOID(publish(r->id(), events));
-    return Json{{"id", to_hex(events.back().id)}};
+    // Stored either way; "queued" tells the poster that no peer has it yet.
+    const bool queued = queue_if_unreachable(r->id(), events);
+    return Json{{"id", to_hex(events.back().id)}, {"queued", queued}};
   }
 
   Result<Json> op_member_change(const Json& req, const std::string& what) {
@@ -1104,8 +1230,15 @@ class Daemon {
     const Hash g = code.group;
     if (Replica* r = node_->group(g); r && !joins_.count(g)) {
       if (r->state().is_member(key_->public_key())) return Result<Json>(Json{{"group", to_hex(g)}});
-      return Result<Json>(Error(Errc::invalid_argument,
-                                "this node holds the group but is not a member (it left or was removed)"));
+      // A former member coming back (it was removed and kept the group, or left moments ago):
+      // it keeps what it holds, takes the invite, and shows it to its peers, who otherwise shun
+      // it (docs/protocol.md, "Coming back").
+      leaving_.erase(g);
+      r->hold_invite(code);
+      joins_.emplace(g, PendingJoin{std::move(code), {}});
+      save_joins();
+      node_->announce_invite(transport_->now(), g);
+      log(LogLevel::info, "joining group " + short_hex(g) + " again");
     }
     if (!joins_.count(g)) {
       auto r = std::make_unique<Replica>(g, &*key_);
@@ -1134,7 +1267,8 @@ class Daemon {
         const std::string why = e.error().context();
         log(LogLevel::warn, "join of group " + short_hex(g) + " failed: " + why);
         cancel_join(g, why);
-        drop_group(g, "join failed");
+        // A former member keeps the history it had; a group fetched only for the join goes.
+        if (!r->state().former_members.count(key_->public_key())) drop_group(g, "join failed");
         return;
       }
       if (auto p = publish(g, {e.value()}); !p.ok()) {
@@ -1234,6 +1368,21 @@ class Daemon {
                 {"events_unread", s.events_unread},
                 {"keys_unread", s.keys_unread},
                 {"peers", hints.size()}};
+  }
+
+  // An admin un-names a relay (an inactive relay event): members stop linking to it.
+  Result<Json> op_relay_remove(const Json& req) {
+    QUN_TRY(Replica* r, member_group(req));
+    if (r->state().role_of(key_->public_key()) == Role::member)
+      return Error(Errc::unauthorized, "only admins can remove relays from this group");
+    std::vector<std::pair<PublicKey, std::string>> named;
+    for (const auto& [pk, address] : r->state().relays) named.emplace_back(pk, address);
+    QUN_TRY(PublicKey relay, resolve_name(arg(req, "relay"), named, "relay",
+                                          "see `qun relay list GROUP`"));
+    QUN_TRY(Event e, r->set_relay(authoring(), relay, "", false));
+    QUN_TRY_VOID(publish(r->id(), {e}));
+    log(LogLevel::info, "group " + short_hex(r->id()) + " relay " + short_hex(relay) + " removed");
+    return Json{{"id", to_hex(e.id)}, {"relay", to_hex(relay)}};
   }
 
   Result<Json> op_relay_drop(const Json& req) {
@@ -1352,6 +1501,7 @@ class Daemon {
   Millis started_ = 0;
   std::map<Hash, std::vector<std::string>> saved_peers_;  // what save_peers last wrote
   std::map<Hash, PendingJoin> joins_;
+  std::map<Hash, std::vector<Hash>> outbox_;  // see "outbox" above
   std::map<std::pair<Hash, std::string>, std::vector<Waiter>> serve_waiters_;
   std::map<ClientId, std::optional<Hash>> subscribers_;
   struct Leaving {

@@ -117,6 +117,8 @@ struct Node::Impl {
     std::map<PublicKey, std::vector<Hash>> ihave_out;
     std::map<PublicKey, std::deque<Hash>> sync_out;
     std::map<PublicKey, Millis> heads_sent;
+    // Heads requests held back by heads_reply_gap_ms, and when to send them.
+    std::map<PublicKey, Millis> deferred_requests;
     Millis next_shuffle = 0;
     Millis next_sync = 0;
     Millis next_explore = 0;
@@ -306,6 +308,7 @@ struct Node::Impl {
       }
       g.asked.erase(*c.peer);
       g.sync_out.erase(*c.peer);
+      g.deferred_requests.erase(*c.peer);
       g.ihave_out.erase(*c.peer);
       g.solicited.erase(*c.peer);
     }
@@ -1318,7 +1321,14 @@ struct Node::Impl {
   void send_heads(Millis now, Overlay& g, const Hash& gid, const PublicKey& peer, bool want) {
     if (want) {
       auto last = g.heads_sent.find(peer);
-      if (last != g.heads_sent.end() && now < last->second + heads_reply_gap_ms) return;
+      if (last != g.heads_sent.end() && now < last->second + heads_reply_gap_ms) {
+        // Not lost: an offer we could not answer yet (fetching now counts on this request) is
+        // asked for once the gap has passed.
+        const Millis at = last->second + heads_reply_gap_ms;
+        g.deferred_requests[peer] = at;
+        next_fast = std::min(next_fast, at);
+        return;
+      }
       g.heads_sent[peer] = now;
     }
     std::vector<Hash> heads(g.replica->group().heads().begin(), g.replica->group().heads().end());
@@ -1509,6 +1519,18 @@ struct Node::Impl {
     next_fast = UINT64_MAX;
     send_pending_serves(now);
     for (auto& [gid, g] : groups) {
+      // Heads requests whose gap has passed.
+      std::vector<PublicKey> due;
+      for (auto it = g.deferred_requests.begin(); it != g.deferred_requests.end();) {
+        if (it->second > now) {
+          next_fast = std::min(next_fast, it->second);
+          ++it;
+          continue;
+        }
+        due.push_back(it->first);
+        it = g.deferred_requests.erase(it);
+      }
+      for (const auto& peer : due) send_heads(now, g, gid, peer, true);
       // Lazy announcements.
       for (const auto& [peer, ids] : g.ihave_out) {
         for (std::size_t at = 0; at < ids.size(); at += wire_limits::ids_max) {
@@ -1825,9 +1847,13 @@ std::vector<Node::RelayStatus> Node::relay_status(const Hash& group) const {
   const auto& g = it->second;
   for (const auto& [id, address] : g.replica->state().relays) {
     RelayStatus r{id, address, false, std::nullopt};
-    for (const auto& [cid, c] : impl_->conns)
-      if (c.established && c.peer && *c.peer == id) r.linked = true;
     if (auto s = g.relay_serving.find(id); s != g.relay_serving.end()) r.serving = s->second;
+    for (const auto& [cid, c] : impl_->conns) {
+      if (!c.established || c.closing || !c.peer || *c.peer != id) continue;
+      r.linked = true;
+      // A live link's last hello says it (the relay may have sent it before it was named).
+      if (c.hello_received) r.serving = Impl::shows(c, group);
+    }
     out.push_back(std::move(r));
   }
   return out;
