@@ -164,8 +164,10 @@ TEST_CASE("a relay that drops a group is reported, and an admin removes it", "[i
   Node& a = cluster.add("alice");
   Node& b = cluster.add("bob");
   Node& r = cluster.add("relay");
-  r.start(NodeOptions::as_relay());
   a.start();
+  NodeOptions relay = NodeOptions::as_relay();
+  relay.extra_args = {"--relay-allow", a.id()};  // the admin the operator trusts
+  r.start(relay);
   b.start(NodeOptions::with_peers({a.address()}));
   const std::string group = create_group(a, "lobby");
   REQUIRE(invite_and_join(a, b, group) == group);
