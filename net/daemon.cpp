@@ -382,7 +382,7 @@ class Daemon {
 
   // Events just published in g: queued when no peer of g is linked. Returns true if queued.
   bool queue_if_unreachable(const Hash& g, const std::vector<Event>& events) {
-    if (opts_.relay || !node_->active_peers(g).empty()) return false;
+    if (opts_.relay || reachable(g)) return false;
     auto& list = outbox_[g];
     for (const auto& e : events) list.push_back(e.id);
     if (list.size() > outbox_ids_max)
@@ -398,7 +398,7 @@ class Daemon {
   void flush_outboxes() {
     WriteBatch b;
     for (auto it = outbox_.begin(); it != outbox_.end();) {
-      if (node_->group(it->first) && node_->active_peers(it->first).empty()) {
+      if (node_->group(it->first) && !reachable(it->first)) {
         ++it;
         continue;
       }
@@ -412,6 +412,17 @@ class Daemon {
     if (auto r = store_->commit(b); !r.ok())
       log(LogLevel::warn, "outbox not saved: " + r.error().message());
     broadcast_groups();
+  }
+
+  // A peer of the group is linked, or there is nobody to reach: no other member and no relay
+  // (a group of one loses nothing; whoever joins later gets its history by catch-up).
+  bool reachable(const Hash& g) {
+    if (!node_->active_peers(g).empty()) return true;
+    const Replica* r = node_->group(g);
+    if (!r || !r->state().relays.empty()) return false;
+    for (const auto& [pk, info] : r->state().members)
+      if (pk != key_->public_key()) return false;
+    return r->state().created;
   }
 
   std::size_t outbox_size(const Hash& g) const {
@@ -814,7 +825,7 @@ class Daemon {
     j["member"] = !opts_.relay && st.is_member(key_->public_key());
     j["joining"] = joins_.count(g) != 0;
     // No peer of the group linked: what is posted waits in the outbox.
-    j["reachable"] = !node_->active_peers(g).empty();
+    j["reachable"] = reachable(g);
     j["outbox"] = outbox_size(g);
     std::uint64_t unread = 0, mention = 0;
     if (!opts_.relay) {
@@ -922,7 +933,7 @@ class Daemon {
              {"joining", joins_.count(g) != 0},
              {"leaving", leaving_.count(g) != 0},
              {"synced", active > 0 && r->group().pending_size() == 0 && !joins_.count(g)},
-             {"reachable", active > 0},
+             {"reachable", reachable(g)},
              {"outbox", outbox_size(g)},
              {"relays", relays_json(g)},
              {"bytes", node_->group_bytes(g)},
