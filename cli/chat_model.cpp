@@ -1418,8 +1418,24 @@ void ChatModel::on_stream(const Json& v) {
   if (mention) actions_.push_back(Bell{});
 }
 
+void ChatModel::quit() {
+  // Messages still in the outbox live only in this process: quitting loses them, so it takes
+  // a second Ctrl+C or /quit (anything else in between cancels).
+  const std::size_t waiting = outbox_.size();
+  if (waiting == 0 || quit_confirm_) {
+    actions_.push_back(Quit{});
+    return;
+  }
+  quit_confirm_ = true;
+  notify(plural(waiting, "message is", "messages are") +
+             " not sent yet (the node has not taken them); Ctrl+C again quits and loses them",
+         true);
+}
+
 void ChatModel::on_key(const Key& key) {
   using K = Key::Kind;
+  const bool quitting = (key.kind == K::ctrl && key.ch == 'c') || key.kind == K::enter;
+  if (!quitting) quit_confirm_ = false;
   // A key press answers whatever the status line said: it goes (a new error may replace it).
   if (key.kind != K::paste_begin && key.kind != K::paste_end) notice_.reset();
   switch (key.kind) {
@@ -1514,7 +1530,7 @@ void ChatModel::on_key(const Key& key) {
           if (!order_.empty()) select((selected_ + order_.size() - 1) % order_.size());
           return;
         case 'c':
-          actions_.push_back(Quit{});
+          quit();
           return;
         case 'o':
           if (Buffer* b = selected()) {
@@ -1537,7 +1553,9 @@ void ChatModel::submit() {
   while (lead < text.size() && text[lead] == '\n') ++lead;
   text.erase(0, lead);
   if (text.empty()) return;
-  // A /leave waiting for its confirmation is cancelled by anything else.
+  // A /leave or /quit waiting for its confirmation is cancelled by anything else.
+  const bool quit_confirming = quit_confirm_;
+  quit_confirm_ = false;
   std::optional<std::string> confirming = std::move(leave_confirm_);
   leave_confirm_.reset();
   if (text[0] == '/' && !(text.size() > 1 && text[1] == '/')) {
@@ -1547,7 +1565,9 @@ void ChatModel::submit() {
       return;
     }
     if (c->kind == Command::Kind::quit) {
-      actions_.push_back(Quit{});
+      input_.clear();
+      quit_confirm_ = quit_confirming;
+      quit();
       return;
     }
     if (c->kind == Command::Kind::help) {

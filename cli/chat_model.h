@@ -438,6 +438,7 @@ class ChatModel {
   void select(std::size_t index);
   void scroll(int pages);
   void scroll_to_bottom();
+  void quit();
   void complete_nick();
   void maybe_load_older(Buffer& b);
   void ensure_loaded(Buffer& b);
@@ -484,6 +485,7 @@ class ChatModel {
   std::deque<Outgoing> outbox_;
   std::uint64_t next_outgoing_ = 1;
   std::optional<std::string> leave_confirm_;  // the group a first /leave asked about
+  bool quit_confirm_ = false;  // a first Ctrl+C or /quit warned that the outbox is not empty
   bool notice_error_ = false;
   std::int64_t notice_until_ms_ = 0;
   std::int64_t now_ms_ = 0;

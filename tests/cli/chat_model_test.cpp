@@ -1191,3 +1191,31 @@ TEST_CASE("removal and succession words", "[chat]") {
   CHECK(render::succession_words("bob", true, true) ==
         "you are now an admin: the last admin was removed");
 }
+
+// Proves quitting with messages still in the outbox (typed while the node was away) warns first
+// and takes a second Ctrl+C, since they exist only in the client; with nothing waiting, Ctrl+C
+// quits at once.
+TEST_CASE("quitting with unsent messages asks first", "[chat]") {
+  FakeNode node;
+  node.add_group("g1", "lobby");
+  node.connect();
+  node.model.on_disconnected("");
+  node.settle();
+  node.type("not yet sent");
+  node.key(Key::Kind::enter);
+  node.key(Key::Kind::ctrl, 'c');
+  CHECK_FALSE(node.quit);
+  REQUIRE(node.model.notice());
+  CHECK(node.model.notice()->find("1 message is not sent yet") != std::string::npos);
+  node.key(Key::Kind::left);  // anything else cancels
+  node.key(Key::Kind::ctrl, 'c');
+  CHECK_FALSE(node.quit);
+  node.key(Key::Kind::ctrl, 'c');
+  CHECK(node.quit);
+
+  FakeNode idle;
+  idle.add_group("g1", "lobby");
+  idle.connect();
+  idle.key(Key::Kind::ctrl, 'c');
+  CHECK(idle.quit);
+}
