@@ -61,5 +61,51 @@ TEST_CASE("a stranger cannot fill a relay's slots; an approved requester can", "
   CHECK(file_contents(r.home() / "relay-allow").find(s.id()) != std::string::npos);
 }
 
+// Proves a member flooding posts past --max-group-bytes cannot keep a join off the relay, nor
+// keep the relay from forwarding it. How: R runs with --max-group-bytes 12000 and allows A. A
+// creates the group and adds R; B joins and posts ten 1000-byte posts (past the bound, within
+// twice it: docs/relay.md, "Byte bound"), which R partly refuses; B stops. A invites C and C
+// joins (the join names the flood as parents). R must hold C's join. Then A and C stop, and B
+// starts again with no --peer: the relay is its only source, and B must list C's join.
+TEST_CASE("a flooding member cannot keep a join off a relay", "[integration][relay]") {
+  constexpr std::int64_t group_bytes_max = 12000;
+  Cluster cluster;
+  Node& r = cluster.add("relay");
+  Node& a = cluster.add("alice");
+  Node& b = cluster.add("bob");
+  Node& c = cluster.add("carol");
+  a.start();
+  NodeOptions relay = NodeOptions::as_relay();
+  relay.extra_args = {"--max-group-bytes", std::to_string(group_bytes_max), "--relay-allow", a.id()};
+  r.start(relay);
+  b.start(NodeOptions::with_peers({a.address()}));
+  c.start(NodeOptions::with_peers({a.address()}));
+  const std::string group = create_group(a, "flooded");
+  a.ok({"relay", "add", group, r.address()});
+  REQUIRE(invite_and_join(a, b, group) == group);
+  std::vector<std::string> flood;
+  for (int i = 0; i < 10; ++i) {
+    flood.push_back(std::to_string(i) + std::string(1000, static_cast<char>('a' + i)));
+    b.ok({"post", group, flood.back()});
+  }
+  wait_for_posts(a, group, {flood.back()});
+  wait_until([&] { return status_of_group(r, group).value("events_refused", 0) > 0; },
+             propagate_bound, "the relay refuses posts past its byte bound");
+  b.stop();
+
+  REQUIRE(invite_and_join(a, c, group) == group);
+  auto join_of = [&](const Node& n) {
+    for (const auto& line : log_of(n, group))
+      if (line.value("kind", "") == "join" && line.value("author", "") == c.id()) return true;
+    return false;
+  };
+  wait_until([&] { return join_of(r); }, propagate_bound, "the relay holds carol's join");
+  a.stop();
+  c.stop();
+  b.start();
+  wait_until([&] { return join_of(b); }, propagate_bound,
+             "bob, back with only the relay to reach, gets carol's join from it");
+}
+
 }  // namespace
 }  // namespace qun::integration
