@@ -503,3 +503,33 @@ TEST_CASE("a relay counts pending events against its group bound", "[node][relay
   mesh.run(mesh.now + 5'000);
   CHECK(r.group(gid)->group().has(ev.back().id));
 }
+
+// Proves a heads request that falls inside heads_reply_gap_ms of the previous one to the same
+// peer is sent when the gap ends, not dropped. How: two nodes share a group; node 0 twice, 100 ms
+// apart, authors a post without publishing it and re-adds the group, so that each time it offers
+// node 1 heads that node 1 lacks. Node 1 asks for the first at once; the second offer comes
+// within the gap. Dropping that request left the heads marked as being fetched, so node 1 only
+// got the second post at the next anti-entropy round (up to sync_interval_ms, 15 s, later); now
+// it has it once the 1 s gap has passed.
+TEST_CASE("a heads request inside the reply gap is deferred, not dropped", "[node][overlay]") {
+  Mesh mesh;
+  for (int i = 0; i < 2; ++i) mesh.add();
+  const Hash gid = make_group(mesh, 2);
+  mesh.run(5'000);
+  auto offer_unpushed_post = [&](const std::string& text) {
+    Replica* r = mesh.members[0].node->group(gid);
+    auto events = must(r->post(mesh.at(0), text));
+    auto copy = std::make_unique<Replica>(r->clone_for(mesh.members[0].key.get()));
+    mesh.members[0].node->remove_group(mesh.now, gid);
+    mesh.members[0].node->add_group(mesh.now, std::move(copy), {});
+    mesh.drain(0);
+    return events.back().id;
+  };
+  const Hash first = offer_unpushed_post("first");
+  mesh.run(mesh.now + 10);
+  REQUIRE(mesh.members[1].node->group(gid)->group().has(first));
+  const Hash second = offer_unpushed_post("second");
+  // The gap (1 s) plus a round trip; well under the 15 s anti-entropy interval.
+  mesh.run(mesh.now + 1'500);
+  CHECK(mesh.members[1].node->group(gid)->group().has(second));
+}
