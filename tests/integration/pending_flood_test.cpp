@@ -117,7 +117,11 @@ TEST_CASE("a stranger's pending flood stays within the member's bounds", "[integ
                static_cast<unsigned long long>(rss_peak >> 10),
                static_cast<unsigned long long>(db_before >> 10),
                static_cast<unsigned long long>(db_after >> 10), static_cast<long long>(pending));
+#if !defined(__SANITIZE_ADDRESS__)
+  // ASan keeps up to 256 MiB of freed memory in quarantine and adds shadow memory, so RSS is
+  // meaningless in the sanitizer tree; the release tree checks it.
   CHECK(rss_peak <= rss_before + rss_growth_max);
+#endif
   CHECK(db_after <= db_before + db_growth_max);
   CHECK(pending >= 0);
   CHECK(static_cast<std::uint64_t>(pending) * junk_bytes <= limits::pending_sender_bytes_max);
