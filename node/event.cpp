@@ -44,6 +44,7 @@ const char* event_kind_name(EventKind kind) {
     case EventKind::rekey: return "rekey";
     case EventKind::post: return "post";
     case EventKind::relay: return "relay";
+    case EventKind::close_invite: return "close-invite";
   }
   return "unknown";
 }

@@ -35,8 +35,9 @@ enum class EventKind : std::uint8_t {
   rekey = 10,
   post = 11,
   relay = 12,  // names (or un-names) a relay that stores and forwards the group
+  close_invite = 13,  // closes an invite: revoked, used up or expired
 };
-inline constexpr std::uint8_t event_kind_max = 12;
+inline constexpr std::uint8_t event_kind_max = 13;
 const char* event_kind_name(EventKind kind);
 
 inline constexpr std::uint64_t event_format_version = 1;

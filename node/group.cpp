@@ -19,7 +19,11 @@ int rank(Role r) { return static_cast<int>(r); }
 // those invites close, so keys sealed to them later stay out of its reach.
 static void revoke_invites_known_to(GroupState& s, const MemberInfo& m) {
   for (auto& [iid, inv] : s.invites) {
-    if (inv.creator == m.id || (m.joined_with && *m.joined_with == iid)) inv.revoked = true;
+    if (inv.revoked) continue;
+    if (inv.creator == m.id || (m.joined_with && *m.joined_with == iid)) {
+      inv.revoked = true;
+      s.invite_closed_since_rekey = true;
+    }
   }
 }
 
@@ -28,6 +32,7 @@ static void add_epoch_key(GroupState& s, const EventRecord& rec) {
   if (epoch > s.epoch) {
     s.epoch = epoch;
     s.departed_since_rekey = false;
+    s.invite_closed_since_rekey = false;
   }
   s.epoch_keys[epoch].push_back({rec.event.id, rec.key_recipients});
 }
@@ -249,6 +254,13 @@ void Group::insert(Event e) {
   switch (e.kind) {
     case EventKind::create: {
       rec.key_recipients.push_back(e.author);
+      rec.key_check = decode_create(e.payload).value().key_check;
+      break;
+    }
+    case EventKind::close_invite: {
+      auto p = decode_close_invite(e.payload).value();
+      rec.invite_ref = p.invite;
+      rec.close_reason = p.reason;
       break;
     }
     case EventKind::invite:
@@ -265,12 +277,14 @@ void Group::insert(Event e) {
       rec.target = p.member;
       for (const auto& k : p.keys.members) rec.key_recipients.push_back(k.recipient);
       for (const auto& k : p.keys.invites) rec.key_recipients.push_back(k.recipient);
+      rec.key_check = p.keys.key_check;
       break;
     }
     case EventKind::rekey: {
       auto p = decode_rekey(e.payload).value();
       for (const auto& k : p.members) rec.key_recipients.push_back(k.recipient);
       for (const auto& k : p.invites) rec.key_recipients.push_back(k.recipient);
+      rec.key_check = p.key_check;
       break;
     }
     case EventKind::set_role: {
@@ -548,6 +562,13 @@ bool Group::needs_rights(EventKind kind) const {
 
 bool Group::revoked_by_earlier(const EventRecord& rec) const {
   for (const auto& r : revocations_) {
+    if (r.invite) {
+      // A close revokes the joins of its invite that its author had not seen.
+      if (rec.event.kind == EventKind::join && *rec.invite_ref == *r.invite &&
+          !is_ancestor(r.event, rec.event.id))
+        return true;
+      continue;
+    }
     if (r.who != rec.event.author) continue;
     if (r.privileged_only && !needs_rights(rec.event.kind)) continue;
     // Concurrent with the revocation (it sorts after it, so it cannot be its ancestor).
@@ -567,7 +588,9 @@ bool Group::step(EventRecord& rec) {
   rec.accepted = false;
   if (excluded_.count(rec.event.id) || revoked_by_earlier(rec)) {
     excluded_.insert(rec.event.id);
-    rec.why_not = "invalidated by a concurrent revocation of its author";
+    rec.why_not = rec.event.kind == EventKind::join
+                      ? "invalidated by a close of its invite or a revocation of its author"
+                      : "invalidated by a concurrent revocation of its author";
     return true;
   }
   rec.why_not = apply(rec);
@@ -580,11 +603,28 @@ bool Group::step(EventRecord& rec) {
   if (e.kind == EventKind::set_role && rank(rec.role) < rank(Role::admin)) {
     return revoke(rec, *rec.target, true);
   }
+  if (e.kind == EventKind::close_invite) return revoke_joins(rec, *rec.invite_ref);
   return true;
 }
 
+bool Group::revoke_joins(const EventRecord& close, const Hash& invite) {
+  revocations_.push_back({close.event.id, close.event.author, false, invite});
+  // Joins of this invite already applied that the closer had not seen were let in by a use the
+  // closer did not count: if any was accepted, the fold starts again without it.
+  bool clean = true;
+  for (const auto& hid : state_.history) {
+    const EventRecord& rec = events_.at(hid);
+    if (rec.event.kind != EventKind::join || *rec.invite_ref != invite) continue;
+    if (!is_ancestor(hid, close.event.id)) {
+      excluded_.insert(hid);
+      clean = false;
+    }
+  }
+  return clean;
+}
+
 bool Group::revoke(const EventRecord& revocation, const PublicKey& who, bool privileged_only) {
-  revocations_.push_back({revocation.event.id, who, privileged_only});
+  revocations_.push_back({revocation.event.id, who, privileged_only, std::nullopt});
   // Events of `who` already applied that the revoker had not seen are invalid: if any was
   // accepted, the fold must start again without it.
   std::vector<Hash> targets;
@@ -644,7 +684,8 @@ std::string Group::apply(EventRecord& rec) {
     InviteInfo& inv = it->second;
     if (inv.revoked) return "invite revoked";
     if (inv.uses >= inv.uses_max) return "invite used up";
-    if (rec.order_key > inv.expires_ms) return "invite expired";
+    // Expiry is not judged here: an order key is the largest time in the event's past, which
+    // any member can push far ahead. A close-invite event ends an expired invite.
     if (e.epoch > s.epoch) return "epoch from the future";
     ++inv.uses;
     s.members[e.author] = MemberInfo{e.author, Role::member, e.id, position, e.id, inv.id};
@@ -669,7 +710,7 @@ std::string Group::apply(EventRecord& rec) {
         if (auto why = needs_admin(); !why.empty()) return why;
       }
       const auto& p = *rec.invite;
-      s.invites[e.id] = InviteInfo{e.id, e.author, p.invite_key, p.uses_max, 0, p.expires_ms, false};
+      s.invites[e.id] = InviteInfo{e.id, e.author, p.invite_key, p.uses_max, 0, p.expires_ms, false, std::nullopt};
       return {};
     }
     case EventKind::add: {
@@ -738,6 +779,29 @@ std::string Group::apply(EventRecord& rec) {
         return "the group names " + std::to_string(limits::relays_max) + " relays already";
       }
       s.relays[p.relay] = p.address;
+      return {};
+    }
+    case EventKind::close_invite: {
+      auto it = s.invites.find(*rec.invite_ref);
+      if (it == s.invites.end()) return "invite not valid";
+      InviteInfo& inv = it->second;
+      if (inv.revoked) return "invite already closed";
+      switch (rec.close_reason) {
+        case InviteCloseReason::revoked:
+          if (inv.creator != e.author) {
+            if (auto why = needs_admin(); !why.empty()) return why;
+          }
+          break;
+        case InviteCloseReason::used_up:
+          if (inv.uses < inv.uses_max) return "invite not used up";
+          break;
+        case InviteCloseReason::expired:
+          if (e.time_ms < inv.expires_ms) return "invite not expired";
+          break;
+      }
+      inv.revoked = true;
+      inv.closed_by = e.id;
+      s.invite_closed_since_rekey = true;
       return {};
     }
     case EventKind::create:

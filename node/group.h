@@ -64,7 +64,10 @@ struct InviteInfo {
   std::uint32_t uses_max = 0;
   std::uint32_t uses = 0;
   std::uint64_t expires_ms = 0;
+  // Closed: by an accepted close-invite event, or because its creator or a member who joined
+  // with it left or was removed. A closed invite admits no join and receives no new key.
   bool revoked = false;
+  std::optional<Hash> closed_by;  // the close-invite event, when one closed it
 };
 
 // An event that introduced a key for an epoch, with who received it.
@@ -92,13 +95,18 @@ struct GroupState {
   // A member left since the current epoch began: whoever holds the current key may include
   // them (through an invite bundle), so the next post must start a new epoch.
   bool departed_since_rekey = false;
+  // An invite closed since the current epoch began: its code holders may hold the current key
+  // (its bundle, or seals to the invite), so the next post must start a new epoch.
+  bool invite_closed_since_rekey = false;
   // The relays the group names (relay events): identity -> address, at most relays_max.
   std::map<PublicKey, std::string> relays;
   std::vector<Hash> history;  // accepted events, in order
 
   bool is_member(const PublicKey& who) const { return members.count(who) != 0; }
   Role role_of(const PublicKey& who) const;
-  bool needs_rekey() const { return created && (!current_key_event || departed_since_rekey); }
+  bool needs_rekey() const {
+    return created && (!current_key_event || departed_since_rekey || invite_closed_since_rekey);
+  }
 };
 
 // What one ingest did, for logs, storage and forwarding.
@@ -125,7 +133,9 @@ struct EventRecord {
   Role role = Role::member;         // set-role
   std::optional<RelayPayload> relay;  // relay
   std::optional<InvitePayload> invite;
-  std::optional<Hash> invite_ref;   // join
+  std::optional<Hash> invite_ref;   // join; close-invite: the invite it closes
+  InviteCloseReason close_reason = InviteCloseReason::revoked;  // close-invite
+  std::optional<Hash> key_check;    // create, remove, rekey: the commitment to the new key
   std::vector<PublicKey> key_recipients;  // create, remove, rekey
 };
 
@@ -190,6 +200,8 @@ class Group {
   bool step(EventRecord& rec);
   std::string apply(EventRecord& rec);
   bool revoke(const EventRecord& revocation, const PublicKey& who, bool privileged_only);
+  // An accepted close of `invite` revokes the invite's joins concurrent with it.
+  bool revoke_joins(const EventRecord& close, const Hash& invite);
   bool revoked_by_earlier(const EventRecord& rec) const;
   // Kinds that need admin rights in this group (what a demotion takes away).
   bool needs_rights(EventKind kind) const;
@@ -232,6 +244,7 @@ class Group {
     Hash event;
     PublicKey who;
     bool privileged_only;
+    std::optional<Hash> invite;  // set for a close-invite: revokes that invite's joins instead
   };
   std::vector<Revocation> revocations_;  // accepted revocations, in order
   std::optional<std::pair<std::uint64_t, Hash>> last_applied_;  // the fold's position

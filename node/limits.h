@@ -57,6 +57,23 @@ inline constexpr std::size_t batch_events_max = 512;
 inline constexpr std::size_t checkpoint_steps = 256;
 inline constexpr std::size_t checkpoints_max = 8;
 
+// Self-healing and invite upkeep (Replica::upkeep, driven by the daemon about once a second).
+// A member that cannot verify the current key heals after a random delay below this, so that
+// when a bad rekey blinds many members at once, the first heal (which reaches the group in well
+// under a second) usually arrives before most others fire. Concurrent heals are harmless (every
+// member holds all of them), only redundant.
+inline constexpr std::uint64_t heal_delay_ms_max = 3000;
+// An expired invite is closed this long after its expiry: a join made just before expiry
+// reaches the group's nodes in well under a second, and a close revokes joins it has not seen.
+inline constexpr std::uint64_t invite_close_grace_ms = 5000;
+// A used-up invite is closed at once by its creator's node or an admin's; other members' nodes
+// wait a random delay in [close_delay_ms_min, close_delay_ms_max) and close only if no close
+// arrived meanwhile, so duplicate closes stay rare (a duplicate is refused, harmlessly).
+inline constexpr std::uint64_t close_delay_ms_min = 2000;
+inline constexpr std::uint64_t close_delay_ms_max = 6000;
+static_assert(close_delay_ms_min < close_delay_ms_max);
+
+// The 4096 bytes cover a rekey's fixed part: key check, replaced event id, framing.
 static_assert(members_max * rekey_entry_bytes + open_invites_max * rekey_entry_bytes + 4096 <=
                   event_bytes_max,
               "a rekey to every member and open invite must fit in one event");

@@ -54,16 +54,32 @@ Result<std::vector<KeyEntry>> read_entries(const msgpack::object& o, std::size_t
 }
 
 void write_rekey(codec::Writer& w, const RekeyPayload& p) {
-  w.array(2);
+  w.array(4);
   write_entries(w, p.members);
   write_entries(w, p.invites);
+  w.fixed(p.key_check);
+  if (p.replaces) {
+    w.fixed(*p.replaces);
+  } else {
+    w.bin(ByteView());
+  }
 }
 
 Result<RekeyPayload> read_rekey(const msgpack::object& o) {
-  QUN_TRY(auto a, codec::array(o, 2, 2, "rekey"));
+  QUN_TRY(auto a, codec::array(o, 4, 4, "rekey"));
   RekeyPayload p;
   QUN_TRY(p.members, read_entries(a.ptr[0], limits::members_max, "rekey members"));
   QUN_TRY(p.invites, read_entries(a.ptr[1], limits::open_invites_max, "rekey invites"));
+  QUN_TRY(p.key_check, codec::fixed<Hash>(a.ptr[2], "key check"));
+  // Empty, or the id of the replaced key event.
+  QUN_TRY(auto replaces, codec::bin(a.ptr[3], 0, 32, "replaces"));
+  if (replaces.size() == 32) {
+    Hash h;
+    std::copy(replaces.begin(), replaces.end(), h.bytes.begin());
+    p.replaces = h;
+  } else if (!replaces.empty()) {
+    return Error(Errc::malformed, "replaces is neither empty nor an event id");
+  }
   return p;
 }
 
@@ -86,7 +102,7 @@ Bytes encode_payload(const CreatePayload& p) {
   codec::Writer w;
   std::uint64_t flags = (p.settings.history_visible ? 1u : 0u) |
                         (p.settings.members_can_invite ? 2u : 0u);
-  w.array(4).uint(flags).bin(p.founder_box);
+  w.array(5).uint(flags).bin(p.founder_box).fixed(p.key_check);
   write_ciphertext(w, p.name);
   write_ciphertext(w, p.profile);
   return w.take();
@@ -94,7 +110,7 @@ Bytes encode_payload(const CreatePayload& p) {
 
 Result<CreatePayload> decode_create(ByteView bytes) {
   QUN_TRY(auto h, unpack(bytes));
-  QUN_TRY(auto a, codec::array(h.get(), 4, 4, "create"));
+  QUN_TRY(auto a, codec::array(h.get(), 5, 5, "create"));
   CreatePayload p;
   QUN_TRY(auto flags, codec::uint(a.ptr[0], 3, "settings"));
   p.settings.history_visible = (flags & 1u) != 0;
@@ -102,8 +118,9 @@ Result<CreatePayload> decode_create(ByteView bytes) {
   QUN_TRY(auto box, codec::bin(a.ptr[1], 32 + seal_overhead_bytes, 32 + seal_overhead_bytes,
                                "founder key"));
   p.founder_box.assign(box.begin(), box.end());
-  QUN_TRY(p.name, read_ciphertext(a.ptr[2], "name"));
-  QUN_TRY(p.profile, read_ciphertext(a.ptr[3], "profile"));
+  QUN_TRY(p.key_check, codec::fixed<Hash>(a.ptr[2], "key check"));
+  QUN_TRY(p.name, read_ciphertext(a.ptr[3], "name"));
+  QUN_TRY(p.profile, read_ciphertext(a.ptr[4], "profile"));
   return p;
 }
 
@@ -253,6 +270,32 @@ Result<void> decode_leave(ByteView bytes) {
   return ok_result();
 }
 
+const char* invite_close_reason_name(InviteCloseReason reason) {
+  switch (reason) {
+    case InviteCloseReason::revoked: return "revoked";
+    case InviteCloseReason::used_up: return "used up";
+    case InviteCloseReason::expired: return "expired";
+  }
+  return "?";
+}
+
+Bytes encode_payload(const CloseInvitePayload& p) {
+  codec::Writer w;
+  w.array(2).fixed(p.invite).uint(static_cast<std::uint64_t>(p.reason));
+  return w.take();
+}
+
+Result<CloseInvitePayload> decode_close_invite(ByteView bytes) {
+  QUN_TRY(auto h, unpack(bytes));
+  QUN_TRY(auto a, codec::array(h.get(), 2, 2, "close-invite"));
+  CloseInvitePayload p;
+  QUN_TRY(p.invite, codec::fixed<Hash>(a.ptr[0], "closed invite"));
+  QUN_TRY(auto reason, codec::uint(a.ptr[1], invite_close_reason_max, "close reason"));
+  if (reason == 0) return Error(Errc::malformed, "close reason 0");
+  p.reason = static_cast<InviteCloseReason>(reason);
+  return p;
+}
+
 Result<void> check_payload(const Event& e) {
   auto drop = [](auto r) -> Result<void> {
     if (!r.ok()) return r.error();
@@ -271,6 +314,7 @@ Result<void> check_payload(const Event& e) {
     case EventKind::post: return drop(decode_text(e.payload));
     case EventKind::rekey: return drop(decode_rekey(e.payload));
     case EventKind::relay: return drop(decode_relay(e.payload));
+    case EventKind::close_invite: return drop(decode_close_invite(e.payload));
   }
   return Error(Errc::malformed, "unknown kind");
 }
@@ -317,6 +361,17 @@ Bytes content_ad(EventKind kind, const Hash& group, const PublicKey& author, std
   put_u64_be(epoch_be, epoch);
   return concat({as_bytes("qun-content-v1"), ByteView(&kind_byte, 1), group.view(), author.view(),
                  epoch_be});
+}
+
+Hash key_check(const SymmetricKey& key, const Hash& group, std::uint64_t epoch) {
+  Bytes epoch_be;
+  put_u64_be(epoch_be, epoch);
+  const Bytes label = concat({as_bytes("qun key check v1"), group.view(), epoch_be});
+  const SymmetricKey out =
+      derive_key(key.view(), std::string_view(reinterpret_cast<const char*>(label.data()), label.size()));
+  Hash h;
+  std::copy(out.view().begin(), out.view().end(), h.bytes.begin());
+  return h;
 }
 
 Bytes join_proof_message(const Hash& group, const PublicKey& joiner) {

@@ -44,6 +44,7 @@ struct KeyEntry {
 struct CreatePayload {
   GroupSettings settings;
   Bytes founder_box;      // epoch-0 key sealed to the founder, so any of its devices can read
+  Hash key_check;         // commitment to the epoch-0 key (key_check(), group all zero)
   Ciphertext name;        // [name] under the epoch-0 key
   Ciphertext profile;     // [nick] under the epoch-0 key
 };
@@ -65,6 +66,12 @@ struct AddPayload {
 struct RekeyPayload {     // also the key part of a removal
   std::vector<KeyEntry> members;
   std::vector<KeyEntry> invites;
+  // Commitment to the sealed key (key_check()): a recipient whose box does not open to a key
+  // matching it knows the rekey is bad for it, and heals (docs/protocol.md, "Key epochs").
+  Hash key_check;
+  // A healing rekey names the key event it replaces (one this node could not verify), so the
+  // log shows who authored the bad one. Informational: resolution does not act on it.
+  std::optional<Hash> replaces;
 };
 struct RemovePayload {
   PublicKey member;
@@ -76,6 +83,16 @@ struct SetRolePayload {
 };
 struct TextPayload {      // set-name, set-topic, post
   Ciphertext text;
+};
+// Why an invite closes.
+enum class InviteCloseReason : std::uint8_t { revoked = 1, used_up = 2, expired = 3 };
+inline constexpr std::uint8_t invite_close_reason_max = 3;
+const char* invite_close_reason_name(InviteCloseReason reason);
+// Closes an invite (all clear). Accepted joins of the invite that are concurrent with an
+// accepted close are revoked, so no replayed or backdated join gets in after it.
+struct CloseInvitePayload {
+  Hash invite;            // the invite event
+  InviteCloseReason reason = InviteCloseReason::revoked;
 };
 // Names a relay of the group (active) or stops naming it. All clear: relays read it to learn
 // which groups name them, and members to find them.
@@ -101,6 +118,7 @@ Bytes encode_payload(const RekeyPayload& p);
 Bytes encode_payload(const SetRolePayload& p);
 Bytes encode_payload(const TextPayload& p);
 Bytes encode_payload(const RelayPayload& p);
+Bytes encode_payload(const CloseInvitePayload& p);
 Bytes encode_leave_payload();
 
 // Strict decoders of peer input; Errc::malformed or Errc::too_large on anything unexpected.
@@ -115,6 +133,7 @@ Bytes encode_leave_payload();
 // Also refuses an active relay without an address, and an address on an inactive one.
 [[nodiscard]] Result<RelayPayload> decode_relay(ByteView bytes);
 [[nodiscard]] Result<void> decode_leave(ByteView bytes);
+[[nodiscard]] Result<CloseInvitePayload> decode_close_invite(ByteView bytes);
 // Checks the clear part of any event's payload (what a relay can check without keys).
 [[nodiscard]] Result<void> check_payload(const Event& event);
 
@@ -126,6 +145,12 @@ Bytes encode_bundle(const std::vector<BundleKey>& keys);
 
 // Associated data for a ciphertext inside an event with these header fields.
 Bytes content_ad(EventKind kind, const Hash& group, const PublicKey& author, std::uint64_t epoch);
+
+// The commitment to an epoch key that create, remove and rekey events carry in clear: BLAKE2b
+// keyed with the key over "qun key check v1" || group || epoch (u64 big-endian). For a create,
+// group is all zero (its id is not known before signing). It reveals nothing of the key (a PRF
+// output) and binds it to one group and epoch.
+Hash key_check(const SymmetricKey& key, const Hash& group, std::uint64_t epoch);
 
 // The join proof message and the invite key derivations from an invite secret.
 Bytes join_proof_message(const Hash& group, const PublicKey& joiner);

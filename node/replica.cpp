@@ -77,7 +77,21 @@ std::size_t Keyring::size() const {
 
 Replica::Replica(const Hash& group, const SigningKey* self) : group_(group), self_(self) {}
 
+bool Replica::verified(std::uint64_t epoch, const Hash& source, const SymmetricKey& key) const {
+  const EventRecord* rec = group_.find(source);
+  if (!rec || !rec->key_check || rec->event.epoch != epoch) return false;
+  // A create's check is over an all-zero group: its id is not known before it is signed.
+  const Hash group = rec->event.kind == EventKind::create ? Hash{} : group_.id();
+  return key_check(key, group, epoch) == *rec->key_check;
+}
+
 void Replica::learn(std::uint64_t epoch, const Hash& source, const SymmetricKey& key) {
+  // A key that does not match its event's commitment (a junk or per-member-wrong box, or a
+  // wrong key in a bundle) is never used, to read or to post.
+  if (!verified(epoch, source, key)) {
+    ++keys_refused_;
+    return;
+  }
   if (keys_.add(epoch, source, key)) new_keys_.push_back({epoch, source, key.clone()});
 }
 
@@ -279,6 +293,7 @@ Result<Replica> Replica::create_group(Authoring a, std::string_view name, std::s
   p.settings = settings;
   QUN_TRY(auto founder_x, to_x25519(a.key.public_key()));
   p.founder_box = seal(founder_x, key.view(), a.rng);
+  p.key_check = key_check(key, Hash{}, 0);
   const Bytes ad = content_ad(EventKind::create, Hash{}, a.key.public_key(), 0);
   p.name.nonce = random_nonce(a.rng);
   p.name.data = aead_encrypt(key, p.name.nonce, ad, encode_text_plain(name));
@@ -305,8 +320,10 @@ Result<void> Replica::need_member(const PublicKey& who) const {
 }
 
 Result<RekeyPayload> Replica::seal_new_key(Authoring& a, const SymmetricKey& key,
+                                           std::uint64_t epoch,
                                            const std::optional<PublicKey>& excluded) {
   RekeyPayload p;
+  p.key_check = key_check(key, group_.id(), epoch);
   for (const auto& [id, m] : state().members) {
     if (excluded && id == *excluded) continue;
     QUN_TRY(auto x, to_x25519(id));
@@ -332,8 +349,10 @@ Result<std::vector<Event>> Replica::post(Authoring a, std::string_view text) {
                                       std::to_string(limits::post_text_bytes_max) + " bytes");
   QUN_TRY_VOID(check_text(text, "the post", true));
   std::vector<Event> out;
-  if (state().needs_rekey()) {
-    QUN_TRY(auto r, rekey(a));
+  // A key this node cannot verify is never used: heal first, as upkeep would a moment later.
+  if (auto bad = unverified_key(); bad || state().needs_rekey()) {
+    QUN_TRY(auto r, start_epoch(a, EventKind::rekey, std::nullopt,
+                                [](RekeyPayload keys) { return encode_payload(keys); }, bad));
     out.push_back(std::move(r));
   }
   Event e = draft(a, EventKind::post, state().epoch);
@@ -423,10 +442,12 @@ Result<Event> Replica::add(Authoring a, const PublicKey& member) {
 
 Result<Event> Replica::start_epoch(Authoring& a, EventKind kind,
                                    const std::optional<PublicKey>& excluded,
-                                   const std::function<Bytes(RekeyPayload)>& make) {
+                                   const std::function<Bytes(RekeyPayload)>& make,
+                                   const std::optional<Hash>& replaces) {
   QUN_TRY_VOID(need_member(a.key.public_key()));
   SymmetricKey key = random_key(a.rng);
-  QUN_TRY(auto sealed, seal_new_key(a, key, excluded));
+  QUN_TRY(auto sealed, seal_new_key(a, key, state().epoch + 1, excluded));
+  sealed.replaces = replaces;
   Event e = draft(a, kind, state().epoch + 1);
   e.payload = make(std::move(sealed));
   QUN_TRY(auto done, finish(a, std::move(e)));
@@ -445,6 +466,81 @@ Result<Event> Replica::remove(Authoring a, const PublicKey& member) {
 Result<Event> Replica::rekey(Authoring a) {
   return start_epoch(a, EventKind::rekey, std::nullopt,
                      [](RekeyPayload keys) { return encode_payload(keys); });
+}
+
+Result<Event> Replica::close_invite(Authoring a, const Hash& invite, InviteCloseReason reason) {
+  QUN_TRY_VOID(need_member(a.key.public_key()));
+  auto it = state().invites.find(invite);
+  if (it == state().invites.end()) return Error(Errc::not_found, "no such invite in this group");
+  if (it->second.revoked) return Error(Errc::already_exists, "the invite is closed already");
+  Event e = draft(a, EventKind::close_invite, state().epoch);
+  e.payload = encode_payload(CloseInvitePayload{invite, reason});
+  return finish(a, std::move(e));
+}
+
+std::optional<Hash> Replica::unverified_key() const {
+  const GroupState& s = state();
+  if (!self_ || !s.created || !s.is_member(self_->public_key())) return std::nullopt;
+  if (!s.current_key_event || keys_.find(s.epoch, *s.current_key_event)) return std::nullopt;
+  return s.current_key_event;
+}
+
+std::vector<Event> Replica::upkeep(Authoring a) {
+  std::vector<Event> out;
+  const GroupState& s = state();
+  if (!self_ || !s.is_member(a.key.public_key())) {
+    heal_due_.reset();
+    close_due_.clear();
+    return out;
+  }
+  // Healing: a rekey at the next epoch, sealed to every member and open invite, naming the bad
+  // key event. The random delay spreads the heals of members blinded by the same event; one that
+  // arrives first gives this node a verified key and cancels its own.
+  if (auto bad = unverified_key()) {
+    if (!heal_due_ || heal_due_->first != *bad)
+      heal_due_ = {*bad, a.now_ms + a.rng.uniform(limits::heal_delay_ms_max)};
+    if (a.now_ms >= heal_due_->second) {
+      heal_due_.reset();
+      auto healed = start_epoch(a, EventKind::rekey, std::nullopt,
+                                [](RekeyPayload keys) { return encode_payload(keys); }, bad);
+      if (healed.ok()) out.push_back(std::move(healed).value());
+    }
+  } else {
+    heal_due_.reset();
+  }
+  // Closing invites that are used up or expired: the creator's node and admins' at once, other
+  // members' after a random delay if nobody closed it meanwhile.
+  const MemberInfo& me = s.members.at(a.key.public_key());
+  const bool admin = me.role == Role::admin || me.role == Role::founder;
+  std::vector<std::pair<Hash, InviteCloseReason>> due;
+  for (const auto& [iid, inv] : s.invites) {
+    std::optional<InviteCloseReason> reason;
+    if (inv.revoked) {
+      reason.reset();
+    } else if (inv.uses >= inv.uses_max) {
+      reason = InviteCloseReason::used_up;
+    } else if (a.now_ms >= inv.expires_ms + limits::invite_close_grace_ms) {
+      reason = InviteCloseReason::expired;
+    }
+    if (!reason) {
+      close_due_.erase(iid);
+      continue;
+    }
+    auto [slot, fresh] = close_due_.try_emplace(iid, a.now_ms);
+    if (fresh && inv.creator != me.id && !admin) {
+      slot->second += limits::close_delay_ms_min +
+                      a.rng.uniform(limits::close_delay_ms_max - limits::close_delay_ms_min);
+    }
+    if (a.now_ms >= slot->second) due.emplace_back(iid, *reason);
+  }
+  // Forget timers of invites a re-fold took away (their invite event was revoked).
+  std::erase_if(close_due_, [&](const auto& entry) { return !s.invites.count(entry.first); });
+  for (const auto& [iid, reason] : due) {
+    close_due_.erase(iid);
+    auto closed = close_invite(a, iid, reason);
+    if (closed.ok()) out.push_back(std::move(closed).value());
+  }
+  return out;
 }
 
 Result<Event> Replica::leave(Authoring a) {
@@ -543,6 +639,10 @@ std::optional<Message> Replica::message(const Hash& id) const {
   if (m.kind == EventKind::post) m.text = decrypt_text(id, limits::post_text_bytes_max);
   if (m.kind == EventKind::set_name) m.text = decrypt_text(id, limits::name_bytes_max);
   if (m.kind == EventKind::set_topic) m.text = decrypt_text(id, limits::topic_bytes_max);
+  if (m.kind == EventKind::rekey) m.replaces = decode_rekey(rec->event.payload)->replaces;
+  if (m.kind == EventKind::remove) m.replaces = decode_remove(rec->event.payload)->keys.replaces;
+  if (m.kind == EventKind::join || m.kind == EventKind::close_invite) m.invite = rec->invite_ref;
+  if (m.kind == EventKind::close_invite) m.close_reason = rec->close_reason;
   if (m.kind == EventKind::relay) {
     m.text = rec->relay->address;
     m.relay_active = rec->relay->active;

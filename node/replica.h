@@ -57,6 +57,11 @@ struct Message {
   // (clear, so every node has it; empty when the relay is un-named).
   std::optional<std::string> text;
   bool relay_active = false;        // relay: named (true) or un-named (false)
+  // remove, rekey: the key event a healing rekey replaces (who authored a bad rekey).
+  std::optional<Hash> replaces;
+  // close-invite: the invite it closes and why; join: the invite it used.
+  std::optional<Hash> invite;
+  std::optional<InviteCloseReason> close_reason;
 };
 
 class Replica {
@@ -121,6 +126,21 @@ class Replica {
   [[nodiscard]] Result<Event> set_name(Authoring a, std::string_view name);
   [[nodiscard]] Result<Event> set_topic(Authoring a, std::string_view topic);
   [[nodiscard]] Result<Event> rekey(Authoring a);
+  // Closes an invite (docs/protocol.md, "Invites"). Revoking needs the invite's creator or an
+  // admin; used_up needs every use taken; expired needs a.now_ms >= the invite's expiry.
+  // Errors: not_found (no such invite), unauthorized (the group refuses it: already closed, not
+  // the creator or an admin, not used up, not expired), not a member.
+  [[nodiscard]] Result<Event> close_invite(Authoring a, const Hash& invite, InviteCloseReason reason);
+  // What this node authors on its own, called about once a second by the driver: a healing rekey
+  // when it cannot verify the current key (after a random delay below heal_delay_ms_max, and
+  // only if no good key arrived meanwhile), and closes of invites that are used up or expired
+  // (limits.h: invite_close_grace_ms, close_delay_ms_*). Returns the events to store and send.
+  std::vector<Event> upkeep(Authoring a);
+  // The current key event when this node (a member) holds no verified key for it: a junk,
+  // partial or wrong-key rekey it must heal. nullopt when it holds the key, or is no member.
+  std::optional<Hash> unverified_key() const;
+  // Keys refused because they did not match their event's key check (bundles, boxes).
+  std::uint64_t keys_refused() const { return keys_refused_; }
   // Names `relay` (reachable at `address`) as a relay of the group, or with active = false stops
   // naming it (address ignored). Admin rights needed. Errors: unauthorized (not an admin, or
   // rights not yet seen), invalid_argument (an empty or over-long address), not_found (un-naming
@@ -144,9 +164,12 @@ class Replica {
   // A new epoch: a fresh key sealed to every member but `excluded` (and to open invites), signed
   // into an event of `kind` (remove or rekey) whose payload `make` builds from the sealed keys.
   Result<Event> start_epoch(Authoring& a, EventKind kind, const std::optional<PublicKey>& excluded,
-                            const std::function<Bytes(RekeyPayload)>& make);
-  Result<RekeyPayload> seal_new_key(Authoring& a, const SymmetricKey& key,
+                            const std::function<Bytes(RekeyPayload)>& make,
+                            const std::optional<Hash>& replaces = std::nullopt);
+  Result<RekeyPayload> seal_new_key(Authoring& a, const SymmetricKey& key, std::uint64_t epoch,
                                     const std::optional<PublicKey>& excluded);
+  // True when `key` matches the key check of `source`, an event introducing a key for `epoch`.
+  bool verified(std::uint64_t epoch, const Hash& source, const SymmetricKey& key) const;
   Result<void> need_member(const PublicKey& who) const;
   void absorb(const EventRecord& rec);
   void learn(std::uint64_t epoch, const Hash& source, const SymmetricKey& key);
@@ -158,6 +181,11 @@ class Replica {
   // Invite secrets this node holds (as a joiner), by invite public key.
   std::map<PublicKey, Seed> invite_secrets_;
   std::optional<PublicKey> last_held_;  // the invite hold_invite was last given
+  std::uint64_t keys_refused_ = 0;
+  // upkeep's timers: when to heal the unverified key event (if still unverified), and when to
+  // close each invite found used up or expired.
+  std::optional<std::pair<Hash, std::uint64_t>> heal_due_;
+  std::map<Hash, std::uint64_t> close_due_;
 };
 
 // The stable id of a key (BLAKE2b of a domain and the key): names a key without revealing it.

@@ -22,8 +22,9 @@ constexpr std::uint64_t t0 = 1'700'000'000'000;
 struct Digest {
   std::vector<Hash> history;
   std::vector<std::tuple<PublicKey, int, Hash>> members;
-  std::vector<std::tuple<Hash, std::uint32_t, bool>> invites;
+  std::vector<std::tuple<Hash, std::uint32_t, bool, std::optional<Hash>>> invites;
   std::uint64_t epoch;
+  bool departed, invite_closed;
   std::optional<Hash> key, name, topic;
   std::vector<Hash> heads;
   bool operator==(const Digest&) const = default;
@@ -34,8 +35,11 @@ Digest digest(const Replica& r) {
   const auto& s = r.state();
   d.history = s.history;
   for (const auto& [id, m] : s.members) d.members.emplace_back(id, static_cast<int>(m.role), m.role_grant);
-  for (const auto& [id, inv] : s.invites) d.invites.emplace_back(id, inv.uses, inv.revoked);
+  for (const auto& [id, inv] : s.invites)
+    d.invites.emplace_back(id, inv.uses, inv.revoked, inv.closed_by);
   d.epoch = s.epoch;
+  d.departed = s.departed_since_rekey;
+  d.invite_closed = s.invite_closed_since_rekey;
   d.key = s.current_key_event;
   d.name = s.name_event;
   d.topic = s.topic_event;
@@ -48,8 +52,22 @@ std::uint64_t seed_from_env(std::uint64_t fallback) {
   return s ? std::strtoull(s, nullptr, 10) : fallback;
 }
 
+// The largest time an event can carry (event.h).
+constexpr std::uint64_t time_max = (std::uint64_t{1} << 63) - 1;
+
+// An invite code some member handed out, and its would-be joiner with a copy of the group taken
+// when the code was made: joining from that stale copy with an old time is a backdated join
+// (parents and time from before any use or close of the invite).
+struct Holder {
+  InviteCode code;
+  std::unique_ptr<Peer> joiner;
+  std::uint64_t made_ms;
+};
+
 // Plays a random group life: members act on their own replicas and sync partially, so many
-// events are concurrent. Returns the union of all events.
+// events are concurrent. Some actions are Byzantine: junk and partial rekeys, posts dated
+// 2^63 - 1, and backdated joins replaying a code. Upkeep closes invites (used up, expired) and
+// heals bad rekeys. Returns the union of all events.
 std::vector<Event> random_history(std::uint64_t seed, std::size_t members, std::size_t steps) {
   Rng rng = Rng::from_u64(seed);
   std::vector<std::unique_ptr<Peer>> peers;
@@ -70,13 +88,16 @@ std::vector<Event> random_history(std::uint64_t seed, std::size_t members, std::
   }
   for (auto& p : peers) sync(*f.replica, *p->replica);
 
+  std::vector<Holder> holders;
+  std::uint64_t next_joiner = seed * 100 + 50;
   for (std::size_t step = 0; step < steps; ++step) {
     now += 1 + rng.uniform(50);
     // Clocks disagree: each member's clock is off by up to a second.
     Peer& p = *peers[rng.uniform(peers.size())];
     const std::uint64_t skewed = now + rng.uniform(1000);
-    // Membership churn in the first 150 steps only, so long histories keep their members.
-    const auto roll = step < 150 ? rng.uniform(100) : rng.uniform(80);
+    // Membership churn and attacks in the first 150 steps only, so long histories keep their
+    // members.
+    const auto roll = step < 150 ? rng.uniform(124) : rng.uniform(80);
     if (!p.replica->state().is_member(p.key.public_key())) continue;
     if (roll < 50) {
       (void)p.replica->post(p.at(skewed), "m" + std::to_string(step));
@@ -94,8 +115,53 @@ std::vector<Event> random_history(std::uint64_t seed, std::size_t members, std::
       (void)p.replica->leave(p.at(skewed));
     } else if (roll < 97) {
       (void)p.replica->set_topic(p.at(skewed), "topic " + std::to_string(step));
-    } else {
+    } else if (roll < 100) {
       (void)p.replica->rekey(p.at(skewed));
+    } else if (roll < 104) {
+      // An invite of 1 or 2 uses, expiring within a few steps or much later.
+      auto made = p.replica->invite(p.at(skewed), 1 + static_cast<std::uint32_t>(rng.uniform(2)),
+                                    skewed + (rng.uniform(2) ? 200 : 1'000'000), {});
+      if (!made.ok()) continue;
+      Holder h{std::move(made.value().second), std::make_unique<Peer>(next_joiner++), skewed};
+      h.joiner->replica = std::make_unique<Replica>(p.replica->id(), &h.joiner->key);
+      sync(*p.replica, *h.joiner->replica);
+      holders.push_back(std::move(h));
+    } else if (roll < 110) {
+      if (holders.empty()) continue;
+      // A code holder joins: honestly, from a fresh copy at its own time, or backdated, from the
+      // copy it took when the code was made and with that time.
+      const std::size_t which = rng.uniform(holders.size());
+      Holder h = std::move(holders[which]);
+      holders.erase(holders.begin() + static_cast<long>(which));
+      const bool backdated = rng.uniform(2) == 0;
+      if (!backdated) sync(*p.replica, *h.joiner->replica);
+      (void)h.joiner->replica->join(h.joiner->at(backdated ? h.made_ms + 1 : skewed), h.code,
+                                    backdated ? "replay" : "newcomer");
+      peers.push_back(std::move(h.joiner));
+    } else if (roll < 114) {
+      // Upkeep: closes used-up and expired invites, heals bad rekeys. Sometimes far ahead, so
+      // short invites expire.
+      (void)p.replica->upkeep(p.at(skewed + (rng.uniform(2) ? 10'000 : 0)));
+    } else if (roll < 116) {
+      // Revocation of a random invite (refused unless p is its creator or an admin).
+      const auto& invites = p.replica->state().invites;
+      if (invites.empty()) continue;
+      auto it = invites.begin();
+      std::advance(it, static_cast<long>(rng.uniform(invites.size())));
+      (void)p.replica->close_invite(p.at(skewed), it->first, InviteCloseReason::revoked);
+    } else if (roll < 121) {
+      // A Byzantine rekey: junk boxes, or boxes for only some members.
+      const bool junk = rng.uniform(2) == 0;
+      Event e = crafted_rekey(p, skewed, [&](const PublicKey& who, const SymmetricKey& k)
+                                             -> std::optional<Bytes> {
+        if (junk) return Bytes(32 + seal_overhead_bytes, 0x5a);
+        if (rng.uniform(2)) return std::nullopt;
+        return sealed_to(who, k.view(), p.rng);
+      });
+      p.replica->ingest({e});
+    } else {
+      // A post from a clock at the end of time.
+      (void)p.replica->post(p.at(time_max - rng.uniform(1000)), "far future");
     }
   }
   std::map<Hash, Event> all;
@@ -133,6 +199,8 @@ std::vector<Event> forgeries(const std::vector<Event>& real, Rng& rng) {
 TEST_CASE("replicas converge whatever the delivery order", "[node][convergence]") {
   const std::uint64_t base = seed_from_env(1);
   const int runs = std::getenv("QUN_SEED") ? 1 : 25;
+  // What the histories exercised, so the property is not vacuous about the attacks.
+  std::size_t closes = 0, joins_refused = 0, heals = 0, far_future = 0;
   for (int run = 0; run < runs; ++run) {
     const std::uint64_t seed = base + static_cast<std::uint64_t>(run);
     INFO("seed " << seed << " (rerun with QUN_SEED=" << seed << ")");
@@ -147,6 +215,13 @@ TEST_CASE("replicas converge whatever the delivery order", "[node][convergence]"
     REQUIRE(rep.rejected.empty());
     REQUIRE(rep.pending == 0);
     const Digest want = digest(reference);
+    for (const auto* rec : reference.group().ordered()) {
+      const Event& e = rec->event;
+      closes += e.kind == EventKind::close_invite && rec->accepted;
+      joins_refused += e.kind == EventKind::join && !rec->accepted;
+      heals += e.kind == EventKind::rekey && decode_rekey(e.payload)->replaces.has_value();
+      far_future += e.time_ms > time_max - 1000;
+    }
 
     Rng rng = Rng::from_u64(seed ^ 0xabcdef);
     auto forged = forgeries(events, rng);
@@ -204,6 +279,14 @@ TEST_CASE("replicas converge whatever the delivery order", "[node][convergence]"
       CHECK(got == want);
       CHECK(r.group().size() == events.size());
     }
+  }
+  INFO("closes " << closes << " joins refused " << joins_refused << " heals " << heals
+                 << " far-future events " << far_future);
+  if (runs > 1) {
+    CHECK(closes > 0);
+    CHECK(joins_refused > 0);
+    CHECK(heals > 0);
+    CHECK(far_future > 0);
   }
 }
 

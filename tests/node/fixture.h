@@ -3,11 +3,14 @@
 
 #include <catch2/catch.hpp>
 
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "crypto/rng.h"
+#include "crypto/seal.h"
 #include "node/replica.h"
 
 namespace qun::test {
@@ -59,5 +62,35 @@ inline Event orphan_post(const SigningKey& author, const Hash& group, std::uint6
 
 // Sends everything `from` has to `to` (like a full sync).
 inline void sync(const Replica& from, Replica& to) { to.ingest(all_events(from)); }
+
+inline Bytes sealed_to(const PublicKey& who, ByteView plain, Rng& rng) {
+  return seal(to_x25519(who).value(), plain, rng);
+}
+
+// A rekey at the next epoch signed by `author` at `now_ms`, committing to a fresh key K, where
+// box(member, K) picks what each member's entry holds (nullopt: no entry). A bad rekeyer's tool:
+// junk boxes, boxes for some members only, or a different key per member.
+using BoxMaker = std::function<std::optional<Bytes>(const PublicKey&, const SymmetricKey&)>;
+inline Event crafted_rekey(Peer& author, std::uint64_t now_ms, const BoxMaker& box) {
+  const Replica& r = *author.replica;
+  const SymmetricKey key = random_key(author.rng);
+  const std::uint64_t epoch = r.state().epoch + 1;
+  RekeyPayload p;
+  p.key_check = key_check(key, r.id(), epoch);
+  for (const auto& [id, m] : r.state().members) {
+    if (auto b = box(id, key)) p.members.push_back({id, *b});
+  }
+  Event e;
+  e.group = r.id();
+  e.author = author.key.public_key();
+  e.parents = r.group().next_parents();
+  e.depth = r.group().next_depth(e.parents);
+  e.time_ms = now_ms;
+  e.kind = EventKind::rekey;
+  e.epoch = epoch;
+  e.payload = encode_payload(p);
+  sign_event(e, author.key);
+  return e;
+}
 
 }  // namespace qun::test
