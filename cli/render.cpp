@@ -35,6 +35,8 @@ Result<Entry> parse_entry(const Json& v) {
   e.target = string_field(v, "target");
   e.target_nick = string_field(v, "target_nick");
   e.role = string_field(v, "role");
+  e.replaces_author = string_field(v, "replaces_author");
+  e.replaces_nick = string_field(v, "replaces_nick");
   auto t = v.find("time");
   if (t != v.end() && t->is_number_unsigned()) {
     e.time_ms = static_cast<std::int64_t>(std::min<std::uint64_t>(
@@ -46,7 +48,9 @@ Result<Entry> parse_entry(const Json& v) {
   return e;
 }
 
-bool bookkeeping(std::string_view kind) { return kind == "invite" || kind == "rekey"; }
+bool bookkeeping(std::string_view kind) {
+  return kind == "invite" || kind == "rekey" || kind == "close-invite";
+}
 
 std::string name(const std::optional<std::string>& nick, std::string_view id) {
   if (nick && !nick->empty()) return *nick;
@@ -70,6 +74,7 @@ std::string event_words(std::string_view kind, std::string_view actor_view,
     return text.empty() ? actor + " cleared the topic" : actor + " set the topic: " + text;
   if (kind == "rekey") return actor + " rotated the group key";
   if (kind == "invite") return actor + " created an invite";
+  if (kind == "close-invite") return actor + " closed an invite";
   if (kind == "relay") return actor + " added the relay " + text;
   if (kind == "post") return actor + ": " + (text_opt ? text : unreadable_text);
   return actor + " " + std::string(kind);
@@ -115,7 +120,11 @@ std::string log_entry(const Entry& e, std::string_view time) {
   }
   const std::string target =
       e.target ? for_terminal(name(e.target_nick, *e.target), false) : std::string();
-  return line + "* " + for_terminal(event_words(e.kind, actor, target, e.text, e.role), false);
+  std::string words = event_words(e.kind, actor, target, e.text, e.role);
+  // A healing rekey names whose key it replaces: the moderation trail of a bad rekey.
+  if (e.kind == "rekey" && e.replaces_author)
+    words += ", replacing a bad key from " + name(e.replaces_nick, *e.replaces_author);
+  return line + "* " + for_terminal(words, false);
 }
 
 std::string json_line(const Json& value) {

@@ -35,6 +35,9 @@ struct Entry {
   std::optional<std::string> target;
   std::optional<std::string> target_nick;
   std::optional<std::string> role;
+  // A healing rekey: who authored the bad key event it replaces (docs/protocol.md, "Bad rekeys").
+  std::optional<std::string> replaces_author;
+  std::optional<std::string> replaces_nick;
 };
 
 // Reads one entry. Errc::malformed when id, author or kind is missing or not a string; other
@@ -45,7 +48,8 @@ struct Entry {
 inline constexpr const char* unreadable_text = "[unreadable: no key for this message]";
 
 // Events that are bookkeeping rather than conversation (an invite is shown when someone joins
-// with it; a rekey follows a removal or leave, which is shown). The chat hides them; `qun log`
+// with it; a rekey follows a removal or leave, which is shown; nodes close used-up and expired
+// invites on their own). The chat hides them; `qun log`
 // hides them unless --all.
 bool bookkeeping(std::string_view kind);
 

@@ -44,6 +44,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   round_trip(input, decode_set_role, "set-role payload round trip");
   round_trip(input, decode_text, "text payload round trip");
   round_trip(input, decode_relay, "relay payload round trip");
+  round_trip(input, decode_close_invite, "close-invite payload round trip");
   if (decode_leave(input).ok()) {
     fuzz::check(decode_leave(encode_leave_payload()).ok(), "leave payload round trip");
   }

@@ -495,7 +495,30 @@ class Daemon {
       it = leaving_.erase(it);
     }
     flush_outboxes();
+    upkeep_groups();
     save_peers();
+  }
+
+  // What a member's node authors on its own (Replica::upkeep, docs/protocol.md): closes of
+  // invites that are used up or expired, and a healing rekey when a bad one blinded this node.
+  void upkeep_groups() {
+    if (opts_.relay) return;
+    for (const auto& g : node_->groups()) {
+      Replica* r = node_->group(g);
+      if (!r || joins_.count(g) || leaving_.count(g)) continue;
+      std::vector<Event> events = r->upkeep(authoring());
+      if (events.empty()) continue;
+      for (const auto& e : events) {
+        std::string what = event_kind_name(e.kind);
+        if (e.kind == EventKind::rekey) {
+          auto p = decode_rekey(e.payload);
+          if (p.ok() && p->replaces) what = "healing rekey replacing " + short_hex(*p->replaces);
+        }
+        log(LogLevel::info, "group " + short_hex(g) + ": authored " + what);
+      }
+      if (auto p = publish(g, events); !p.ok())
+        log(LogLevel::warn, "group " + short_hex(g) + ": " + p.error().message());
+    }
   }
 
   void save_peers() {
@@ -803,6 +826,17 @@ class Daemon {
       j["target_nick"] = tn ? Json(*tn) : Json();
     }
     if (m.kind == EventKind::set_role) j["role"] = role_name(m.role);
+    // A healing rekey names the bad key event it replaces; a close names its invite and reason.
+    if (m.replaces) {
+      j["replaces"] = to_hex(*m.replaces);
+      if (const EventRecord* bad = r.group().find(*m.replaces)) {
+        j["replaces_author"] = to_hex(bad->event.author);
+        auto bn = r.nick(bad->event.author);
+        j["replaces_nick"] = bn ? Json(*bn) : Json();
+      }
+    }
+    if (m.invite) j["invite"] = to_hex(*m.invite);
+    if (m.close_reason) j["reason"] = invite_close_reason_name(*m.close_reason);
     return j;
   }
 

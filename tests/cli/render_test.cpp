@@ -100,6 +100,22 @@ TEST_CASE("event words are the chat's", "[cli][render]") {
   CHECK(log_entry(e, "T") == "T  * " + chat::system_text(m));
 }
 
+// Proves the moderation trail of a bad rekey (issue 10, finding 4): `qun log --all` shows a
+// healing rekey with who authored the key it replaces, and closes of invites are bookkeeping.
+TEST_CASE("a healing rekey names whose key it replaces", "[cli][render]") {
+  auto entry = parse_entry(Json{{"id", std::string(64, 'e')},
+                                {"author", std::string(64, 'f')},
+                                {"nick", "ada"},
+                                {"kind", "rekey"},
+                                {"replaces", std::string(64, '1')},
+                                {"replaces_author", std::string(64, '2')},
+                                {"replaces_nick", "mallory"}});
+  REQUIRE(entry.ok());
+  CHECK(log_entry(*entry, "T") == "T  * ada rotated the group key, replacing a bad key from mallory");
+  CHECK(bookkeeping("close-invite"));
+  CHECK(event_words("close-invite", "ada", "", std::nullopt, std::nullopt) == "ada closed an invite");
+}
+
 // Proves: entries with fields of the wrong type parse without throwing (absent fields), and
 // entries lacking id, author or kind are refused, not rendered.
 TEST_CASE("parse_entry takes what it can and never throws", "[cli][render]") {

@@ -716,6 +716,23 @@ std::vector<Hash> Simulation::post(std::size_t i, const Hash& group, const std::
   return ids;
 }
 
+std::vector<Hash> Simulation::upkeep(std::size_t i, const Hash& group) {
+  Replica* replica = node(i).group(group);
+  if (!replica) return {};
+  std::vector<Event> events = replica->upkeep(authoring(i));
+  std::vector<Hash> ids;
+  for (const Event& e : events) ids.push_back(e.id);
+  if (!events.empty()) input(i, [&](Node& n) { n.publish(now_, group, events); });
+  return ids;
+}
+
+void Simulation::publish(std::size_t i, const Hash& group, const std::vector<Event>& events) {
+  Replica* replica = node(i).group(group);
+  if (!replica) fail("publish: node " + std::to_string(i) + " lacks the group");
+  replica->ingest(events);
+  input(i, [&](Node& n) { n.publish(now_, group, events); });
+}
+
 Hash Simulation::set_relay(std::size_t admin, const Hash& group, std::size_t relay, bool active) {
   Replica* replica = node(admin).group(group);
   if (!replica) fail("set_relay: node " + std::to_string(admin) + " lacks the group");
