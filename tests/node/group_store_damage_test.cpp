@@ -196,7 +196,10 @@ TEST_CASE("an event orphaned by damage is found and re-indexed by salvage", "[no
   Bytes order_key(t.a.id().bytes.begin(), t.a.id().bytes.end());
   put_u64_be(order_key, rec->order_key);
   order_key.insert(order_key.end(), victim.id.bytes.begin(), victim.id.bytes.end());
-  flip_at(t.file(), order_key, 3, 1);
+  // The last byte of the id: the entry now names no stored event, and its key still sorts in
+  // place. (Flipping a byte of the group id instead leaves a key of another group in the middle
+  // of this group's range, which ends every prefix scan there, depending on the page layout.)
+  flip_at(t.file(), order_key, order_key.size() - 1, 1);
   // The arrival entry: key group|seq, value the id; events arrived in order, so its seq is 5.
   Bytes arrival(t.a.id().bytes.begin(), t.a.id().bytes.end());
   put_u64_be(arrival, 5);
