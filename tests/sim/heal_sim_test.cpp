@@ -114,6 +114,7 @@ TEST_CASE("a bad rekey is healed within seconds across a group", "[sim][keys]") 
       const Event e = bad_rekey(sim, villain, g, bad, rng);
       const std::uint64_t bad_epoch = e.epoch;
       const Millis attacked = sim.now();
+      sim.node(villain).group(g)->ingest({e});
       sim.publish(villain, g, {e});
       // Drive upkeep every second until healed, up to the bound.
       Millis healed_at = 0;

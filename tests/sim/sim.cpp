@@ -726,13 +726,6 @@ std::vector<Hash> Simulation::upkeep(std::size_t i, const Hash& group) {
   return ids;
 }
 
-void Simulation::publish(std::size_t i, const Hash& group, const std::vector<Event>& events) {
-  Replica* replica = node(i).group(group);
-  if (!replica) fail("publish: node " + std::to_string(i) + " lacks the group");
-  replica->ingest(events);
-  input(i, [&](Node& n) { n.publish(now_, group, events); });
-}
-
 Hash Simulation::set_relay(std::size_t admin, const Hash& group, std::size_t relay, bool active) {
   Replica* replica = node(admin).group(group);
   if (!replica) fail("set_relay: node " + std::to_string(admin) + " lacks the group");

@@ -207,8 +207,6 @@ class Simulation {
   // upkeep: what node i's daemon authors on its own about once a second (Replica::upkeep:
   // invite closes, healing rekeys), published; returns the ids. Nothing if i lacks the group.
   std::vector<Hash> upkeep(std::size_t i, const Hash& group);
-  // publish: hands node i events it authored by other means (an adversary's crafted events).
-  void publish(std::size_t i, const Hash& group, const std::vector<Event>& events);
   // set_relay: node `admin` names node `relay` (at address(relay)) as a relay of the group, or
   // with active = false stops naming it; publishes the event and returns its id.
   Hash set_relay(std::size_t admin, const Hash& group, std::size_t relay, bool active = true);
