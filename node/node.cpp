@@ -173,6 +173,8 @@ struct Node::Impl {
     };
     std::map<PublicKey, Rate> rates;  // members and former members only
     std::map<PublicKey, Millis> solicited;  // peers we asked for events, when
+    // Relays that accepted our request to serve the group (they may sync it before it names them).
+    std::set<PublicKey> serve_accepted;
     std::uint64_t former_dropped = 0;       // since the last log line
     std::optional<Millis> former_logged_at;
   };
@@ -367,18 +369,31 @@ struct Node::Impl {
     return false;
   }
 
-  // A former member is shunned, unless it is coming back: it holds an open invite.
-  static bool shunned(const Overlay& g, const Conn& c, const Hash& gid) {
-    return c.peer && is_former_member(g, *c.peer) && !holds_open_invite(g, c, gid);
+  // Who may sync a group with us (heads, catch-up, pushes, announcements, grafts, neighbours,
+  // shuffles: docs/protocol.md, "Who may sync a group"): a member in our resolved state; a relay
+  // the group names, or one that accepted our request to serve it; on a relay, whoever asked it
+  // to serve the group while that is on probation; a non-member that proved it holds an open
+  // invite (joining, or a former member coming back). While we hold nothing of the group (no
+  // create event: we are joining, or a relay taking it on) we sync with any peer that shows it:
+  // we have nothing to give away, and need it from them. Anybody else, a stranger who only knows
+  // the group id, gets nothing of the group from us, and we take nothing from it.
+  bool may_sync(const Overlay& g, const Conn& c, const Hash& gid) const {
+    if (!c.peer) return false;
+    const PublicKey& peer = *c.peer;
+    const GroupState& s = g.replica->state();
+    if (!s.created) return true;
+    if (s.is_member(peer) || is_relay(g, peer) || g.serve_accepted.count(peer)) return true;
+    if (g.probation && g.probation->requesters.count(peer)) return true;
+    return holds_open_invite(g, c, gid);
   }
 
-  // A removed or departed member gets none of the group's later events from us (unless it shows
-  // an open invite: it is joining again).
+  // A peer that may no longer sync the group (a removed or departed member, a joiner whose invite
+  // closed) gets none of its later events from us; a former member that shows an open invite is
+  // coming back and may.
   void shun_former_members(Millis now, Overlay& g, const Hash& gid) {
     const auto& former = g.replica->state().former_members;
-    if (former.empty()) return;
     for (auto& [cid, c] : conns) {
-      if (!c.peer || !c.shared.count(gid) || !shunned(g, c, gid)) continue;
+      if (!c.peer || !c.shared.count(gid) || may_sync(g, c, gid)) continue;
       const PublicKey peer = *c.peer;
       if (g.active.count(peer)) send(now, c, wire::Disconnect{gid});
       c.shared.erase(gid);
@@ -392,12 +407,14 @@ struct Node::Impl {
       it = it->second && former.count(*it->second) ? g.passive.erase(it) : std::next(it);
   }
 
-  // Links whose peer showed an invite of the group that was not open here then (we lacked the
-  // invite event): matched again, now that it may be.
+  // Links whose peer shows the group but could not sync it (not a member here yet, or an invite
+  // we lacked): matched again, now that our state may let it.
   void welcome_holders(Millis now, const Hash& gid) {
-    for (auto& [cid, c] : conns)
-      if (c.established && !c.closing && c.holds.count(gid) && !c.shared.count(gid))
-        match_groups(now, c);
+    for (auto& [cid, c] : conns) {
+      if (!c.established || c.closing || c.shared.count(gid) || !shows(c, gid)) continue;
+      auto g = groups.find(gid);
+      if (g != groups.end() && may_sync(g->second, c, gid)) match_groups(now, c, true);
+    }
   }
 
   void remember(Overlay& g, const std::string& address, std::optional<PublicKey> id) {
@@ -633,7 +650,7 @@ struct Node::Impl {
     if (!verify(m.invite_key, join_proof_message(m.group, *c.peer), m.proof))
       return misbehave(now, c.id, "bad invite proof");
     c.holds[m.group] = m.invite_key;
-    match_groups(now, c);
+    match_groups(now, c, true);
   }
 
   // Shows the peer the invite this node holds for a group it is joining (none if a member).
@@ -643,13 +660,15 @@ struct Node::Impl {
   }
 
   // Matches our groups against the peer's last hello; starts the overlay on newly shared ones.
-  void match_groups(Millis now, Conn& c) {
+  // `late`: the peer showed the group earlier but could not sync it then, so what it sent for
+  // the group (its neighbor request, its heads) was ignored: ask it for what we lack, too.
+  void match_groups(Millis now, Conn& c, bool late = false) {
     if (!c.peer_nonce || !c.peer) return;
     std::set<Hash> shared;
     for (auto& [gid, g] : groups) {
       if (!shows(c, gid)) continue;
       if (is_relay(g, *c.peer)) g.relay_serving[*c.peer] = true;
-      if (!shunned(g, c, gid)) shared.insert(gid);
+      if (may_sync(g, c, gid)) shared.insert(gid);
     }
     for (auto& [gid, g] : groups)
       if (is_relay(g, *c.peer) && !shows(c, gid)) g.relay_serving[*c.peer] = false;
@@ -670,6 +689,7 @@ struct Node::Impl {
       }
       // Catch-up: each side offers its heads; whoever lacks something asks.
       send_heads(now, g, gid, peer, false);
+      if (late) send_heads(now, g, gid, peer, true);
     }
   }
 
@@ -799,8 +819,12 @@ struct Node::Impl {
     auto g = groups.find(m.group);
     if (g == groups.end()) return;
     remember(g->second, request.address, peer);
-    // The relay now holds the group id: offer it our heads, so it asks for what it lacks.
-    if (c.shared.count(m.group)) send_heads(now, g->second, m.group, peer, false);
+    // The relay now holds the group id and may sync it with us (may_sync): start the group on
+    // the link if its hello showed it, and offer it our heads, so it asks for what it lacks.
+    g->second.serve_accepted.insert(peer);
+    const bool was_shared = c.shared.count(m.group) != 0;
+    match_groups(now, c, true);
+    if (was_shared) send_heads(now, g->second, m.group, peer, false);
   }
 
   // Settles a group on probation: kept once the relay holds the heads the requesters offered and

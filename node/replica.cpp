@@ -187,7 +187,9 @@ void Replica::hold_invite(const InviteCode& code) {
 }
 
 std::optional<std::pair<PublicKey, Signature>> Replica::holder_proof() const {
-  if (!self_ || invite_secrets_.empty() || state().is_member(self_->public_key())) return {};
+  // Also once our own join is in our state: peers that have not seen it yet sync with us only
+  // on the invite (node.cpp, may_sync), and those that have see a member.
+  if (!self_ || invite_secrets_.empty()) return {};
   // An invite open in our state beats one we have not seen yet (a new code, its event still to
   // come), which beats a closed one (the code a former member joined with the first time).
   auto rank_of = [&](const PublicKey& invite_key) {

@@ -114,10 +114,11 @@ class Replica {
   [[nodiscard]] Result<Event> join(Authoring a, const InviteCode& code, std::string_view nick);
   // Before joining: lets this replica open keys sealed to the invite (bundle and later rekeys).
   void hold_invite(const InviteCode& code);
-  // While joining (this node holds an invite secret and is not a member): the invite's public
-  // key and the join proof for this node, which peers check before syncing the group with a
-  // non-member (wire::Holder). An invite open in the resolved state is preferred to one not seen
-  // yet or closed. None for a member, a relay, or a node holding no invite.
+  // While joining (this node holds an invite secret): the invite's public key and the join
+  // proof for this node, which peers check before syncing the group with someone who is not a
+  // member in their state (wire::Holder). Given also once our join is in our own state, since
+  // peers that have not seen it yet still need the proof. An invite open in the resolved state
+  // is preferred to one not seen yet or closed. None for a relay or a node holding no invite.
   std::optional<std::pair<PublicKey, Signature>> holder_proof() const;
   [[nodiscard]] Result<Event> add(Authoring a, const PublicKey& member);
   [[nodiscard]] Result<Event> remove(Authoring a, const PublicKey& member);

@@ -11,6 +11,7 @@
 #include "node/group_store.h"
 #include "node/limits.h"
 #include "node/node.h"
+#include "node/payload.h"
 #include "tests/node/fixture.h"
 
 using namespace qun;
@@ -230,6 +231,12 @@ struct Rogue {
         if (auto* s = std::get_if<link_output::SendBytes>(&*o)) {
           mesh.members[target].node->on_bytes(mesh.now, conn, s->bytes);
           moved = true;
+        } else if (auto* r = std::get_if<link_output::Received>(&*o)) {
+          // One chunk per message here (messages to a rogue are small): drop the chunk byte.
+          if (!r->message.empty() && r->message[0] == 0) {
+            auto m = decode_wire(ByteView(r->message).subspan(1));
+            if (m.ok()) received.push_back(std::move(m).value());
+          }
         }
       }
       Node& n = *mesh.members[target].node;
@@ -264,6 +271,18 @@ struct Rogue {
     REQUIRE(link->send(mesh.now, framed).ok());
     return pump(mesh);
   }
+  // Shows node `to` an open invite of the group made by member 0 (as a joiner does), so that
+  // the node syncs the group with this rogue; returns true if the node closed the connection.
+  bool show_invite(Mesh& mesh, const Hash& gid) {
+    auto [ev, code] = must(mesh.members[0].node->group(gid)->invite(mesh.at(0), 1, t0 + 10'000'000, {}));
+    mesh.members[0].node->publish(mesh.now, gid, {ev});
+    mesh.drain(0);
+    mesh.run(mesh.now + 1'000);
+    const SigningKey invite_key = invite_signing_key(code.secret);
+    return send(mesh, wire::Holder{gid, invite_key.public_key(),
+                                   invite_key.sign(join_proof_message(gid, key.public_key()))});
+  }
+  std::vector<WireMessage> received;  // what the node sent the rogue (single-chunk messages)
 };
 
 }  // namespace
@@ -282,6 +301,7 @@ TEST_CASE("invalid events are not spread and their sender is cut off", "[node][o
   HelloNonce nonce;
   nonce.bytes[0] = 1;
   CHECK_FALSE(rogue.send(mesh, wire::Hello{nonce, "", {group_tag(gid, nonce)}}));
+  CHECK_FALSE(rogue.show_invite(mesh, gid));
   CHECK(rogue.send(mesh, wire::Events{gid, {encode_for_group_message(bad)}, 0}));
   mesh.run(10'000);
   CHECK(mesh.members[0].node->stats().links_closed_misbehaving == 1);
@@ -332,6 +352,7 @@ TEST_CASE("catch-up waits for the peer to read", "[node][overlay]") {
   HelloNonce nonce;
   nonce.bytes[0] = 2;
   CHECK_FALSE(rogue.send(mesh, wire::Hello{nonce, "", {group_tag(gid, nonce)}}));
+  CHECK_FALSE(rogue.show_invite(mesh, gid));
   // One request: the window lets ~16 KiB out at once, the rest waits for flushes.
   CHECK_FALSE(rogue.send(mesh, wire::Heads{gid, {}, true}));
   // Time passes; nothing is flushed, so nothing more is sent to the rogue and it stays open.
@@ -400,6 +421,8 @@ TEST_CASE("a stranger's pending flood stays within its bound", "[node][overlay][
   HelloNonce nonce;
   nonce.bytes[0] = 7;
   REQUIRE_FALSE(rogue.send(mesh, wire::Hello{nonce, "", {group_tag(gid, nonce)}}));
+  // A stranger with a code (it could join): one that only knows the group id is ignored.
+  REQUIRE_FALSE(rogue.show_invite(mesh, gid));
   const Replica& victim = *mesh.members[1].node->group(gid);
   auto stored_pending_bytes = [&] {
     std::uint64_t n = 0;
@@ -475,6 +498,11 @@ TEST_CASE("a relay counts pending events against its group bound", "[node][relay
   static_assert(512 * 1024 < limits::pending_sender_bytes_max);
   const std::size_t relay = mesh.add(relay_config);
   Hash gid = make_group(mesh, 1);
+  // The group names the relay (members sync only with members and the relays they name).
+  auto named = must(mesh.members[0].node->group(gid)->set_relay(
+      mesh.at(0), mesh.members[relay].key->public_key(), "mesh:" + std::to_string(relay), true));
+  mesh.members[0].node->publish(mesh.now, gid, {named});
+  mesh.drain(0);
   auto copy = std::make_unique<Replica>(gid, nullptr);
   (void)copy->ingest(all_events(*mesh.members[0].node->group(gid)));
   mesh.members[relay].node->add_group(mesh.now, std::move(copy), {"mesh:0"});
@@ -485,6 +513,7 @@ TEST_CASE("a relay counts pending events against its group bound", "[node][relay
   HelloNonce nonce;
   nonce.bytes[0] = 9;
   REQUIRE_FALSE(rogue.send(mesh, wire::Hello{nonce, "", {group_tag(gid, nonce)}}));
+  REQUIRE_FALSE(rogue.show_invite(mesh, gid));
   const Node& r = *mesh.members[relay].node;
   for (std::size_t i = 0; i < 400; i += 20) {
     std::vector<Bytes> batch;
@@ -532,4 +561,36 @@ TEST_CASE("a heads request inside the reply gap is deferred, not dropped", "[nod
   // The gap (1 s) plus a round trip; well under the 15 s anti-entropy interval.
   mesh.run(mesh.now + 1'500);
   CHECK(mesh.members[1].node->group(gid)->group().has(second));
+}
+
+// Proves finding 7 of issue 10 is gone: a stranger who knows only a group's id (it shows the
+// group's tag in its hello) links to a member and gets nothing of the group: no event, no heads,
+// no peer address, no neighbour answer, whatever it asks (neighbor, heads offer and request,
+// shuffle, graft of known ids). Before, the member ran catch-up with it and sent the whole DAG.
+TEST_CASE("a stranger with only the group id syncs nothing", "[node][overlay]") {
+  Mesh mesh;
+  for (int i = 0; i < 3; ++i) mesh.add();
+  Hash gid = make_group(mesh, 3);
+  mesh.run(5'000);
+  Rogue rogue;
+  REQUIRE_FALSE(rogue.connect(mesh, 0));
+  HelloNonce nonce;
+  nonce.bytes[0] = 3;
+  CHECK_FALSE(rogue.send(mesh, wire::Hello{nonce, "", {group_tag(gid, nonce)}}));
+  std::vector<Hash> known;
+  for (const auto* rec : mesh.members[0].node->group(gid)->group().ordered())
+    known.push_back(rec->event.id);
+  CHECK_FALSE(rogue.send(mesh, wire::Neighbor{gid, true}));
+  CHECK_FALSE(rogue.send(mesh, wire::Heads{gid, {}, false}));
+  CHECK_FALSE(rogue.send(mesh, wire::Heads{gid, {}, true}));
+  CHECK_FALSE(rogue.send(mesh, wire::Shuffle{gid, false, {}}));
+  CHECK_FALSE(rogue.send(mesh, wire::Graft{gid, known}));
+  mesh.run(mesh.now + 30'000);
+  (void)rogue.pump(mesh);
+  REQUIRE_FALSE(rogue.received.empty());  // the node's hello at least
+  for (const auto& m : rogue.received) {
+    INFO(wire_name(m));
+    CHECK(std::holds_alternative<wire::Hello>(m));
+  }
+  for (const auto& p : mesh.members[0].node->active_peers(gid)) CHECK(p != rogue.key.public_key());
 }

@@ -156,6 +156,33 @@ class RemovedKey final : public Behaviour {
   PublicKey kicked_key_;
 };
 
+// A stranger who knows only the group id (finding 7): it runs an ordinary node holding an empty
+// replica of the group and links to every honest member, which syncs with anybody while it
+// holds nothing. The honest members must give it nothing: no event, no head, no peer.
+class Stranger final : public Behaviour {
+ public:
+  std::string name() const override { return "stranger"; }
+  void setup(Arena& a) override {
+    node_ = a.sim.add_node();
+    std::vector<std::string> hints;
+    for (std::size_t i : a.honest) hints.push_back(a.sim.address(i));
+    a.sim.add_group(node_, std::make_unique<Replica>(a.group, &a.sim.identity(node_)), hints);
+  }
+  void act(Arena&) override {}
+  std::vector<std::size_t> nodes() const override { return {node_}; }
+  std::string verdict(Arena& a) const override {
+    const Replica* r = a.sim.node(node_).group(a.group);
+    const std::size_t got = r ? r->group().size() + r->group().pending_size() : 0;
+    const std::size_t peers = a.sim.node(node_).passive_size(a.group);
+    if (got == 0 && peers <= a.honest.size()) return "";
+    return "a stranger with only the group id got " + std::to_string(got) + " events and knows " +
+           std::to_string(peers) + " peers";
+  }
+
+ private:
+  std::size_t node_ = 0;
+};
+
 bool sanitized() {
 #if defined(__SANITIZE_ADDRESS__)
   return true;
@@ -174,6 +201,8 @@ const std::vector<Entry>& registry() {
        [] { return std::make_unique<Spammer>(); }},
       {"removed-key", "a member pushing posts signed by a kicked member's key",
        [] { return std::make_unique<RemovedKey>(); }},
+      {"stranger", "a node that knows only the group id and links to every member",
+       [] { return std::make_unique<Stranger>(); }},
   };
   return entries;
 }
@@ -367,6 +396,8 @@ Outcome run(const Scenario& sc, SimConfig config) {
     fail("an honest post took " + std::to_string(f.honest_latency_max_ms) +
          " ms to reach every honest member");
   }
+  for (const auto& b : behaviours)
+    if (std::string v = b->verdict(arena); !v.empty()) fail(b->name() + ": " + v);
   // No honest member closed another as misbehaving (that is a ban).
   for (const auto& [node, message] : closes) {
     if (!honest_set.count(node)) continue;

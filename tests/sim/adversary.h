@@ -17,6 +17,7 @@
 //      resumes). nodes() names the nodes it controls: they are left out of the honest checks.
 //      bounded_authors() names the keys whose events the honest members must bound, and
 //      removed_authors() those removed before the attack, whose events they must not store.
+//      verdict() reports what the behaviour's own nodes must not have got.
 //   2. Add one line to registry() in adversary.cpp. pick() then draws it for some seeds, and
 //      `QUN_ADVERSARY=<name>[,<name>...]` forces a choice.
 // Each behaviour draws its randomness from Arena::rng, so a seed replays it exactly.
@@ -52,6 +53,9 @@ class Behaviour {
   // Keys removed from the group before the attack: honest members store none of their events
   // from the attack (nobody honest builds on them).
   virtual std::vector<PublicKey> removed_authors() const { return {}; }
+  // After the run: what the behaviour itself saw that must not have happened (a stranger that
+  // got events), or "" when nothing did.
+  virtual std::string verdict(Arena&) const { return ""; }
 };
 
 struct Entry {

@@ -700,6 +700,11 @@ void Simulation::join_group(std::size_t joiner, std::size_t inviter, const Hash&
   input(joiner, [&](Node& n) { n.publish(now_, group, {join_event}); });
 }
 
+void Simulation::add_group(std::size_t i, std::unique_ptr<Replica> replica,
+                           const std::vector<std::string>& hints) {
+  input(i, [&](Node& n) { n.add_group(now_, std::move(replica), hints); });
+}
+
 void Simulation::publish(std::size_t i, const Hash& group, const std::vector<Event>& events) {
   input(i, [&](Node& n) { n.publish(now_, group, events); });
 }

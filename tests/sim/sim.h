@@ -199,6 +199,10 @@ class Simulation {
   // event of the inviter's replica (standing in for fetching them from the invite's peer hint),
   // joins, add_group()s with the inviter's address as hint, and publishes the join.
   void join_group(std::size_t node, std::size_t inviter, const Hash& group);
+  // add_group: hands node i a replica as it is (Node::add_group), with peer hints; e.g. an empty
+  // replica of a group whose id is all the node knows.
+  void add_group(std::size_t i, std::unique_ptr<Replica> replica,
+                 const std::vector<std::string>& hints);
   // publish: node i publishes events its replica already holds (Node::publish), e.g. events a
   // test authored or ingested by hand.
   void publish(std::size_t i, const Hash& group, const std::vector<Event>& events);
