@@ -173,8 +173,9 @@ struct Node::Impl {
     };
     std::map<PublicKey, Rate> rates;  // members and former members only
     std::map<PublicKey, Millis> solicited;  // peers we asked for events, when
-    // Relays that accepted our request to serve the group (they may sync it before it names them).
-    std::set<PublicKey> serve_accepted;
+    // Relays we asked to serve the group (they may sync it before it names them, also when the
+    // relay's operator approves the request later).
+    std::set<PublicKey> serve_asked;
     std::uint64_t former_dropped = 0;       // since the last log line
     std::optional<Millis> former_logged_at;
   };
@@ -350,6 +351,10 @@ struct Node::Impl {
       auto c = conns.find(r.conn);
       if (c == conns.end() || !c->second.established || c->second.closing) continue;
       r.sent = true;
+      // We give this relay the group: it may sync it with us (may_sync), whenever it takes it
+      // on (at once, or once its operator approves the request).
+      if (auto g = groups.find(r.group); g != groups.end() && c->second.peer)
+        g->second.serve_asked.insert(*c->second.peer);
       send(now, c->second, wire::Serve{r.group});
     }
   }
@@ -371,7 +376,7 @@ struct Node::Impl {
 
   // Who may sync a group with us (heads, catch-up, pushes, announcements, grafts, neighbours,
   // shuffles: docs/protocol.md, "Who may sync a group"): a member in our resolved state; a relay
-  // the group names, or one that accepted our request to serve it; on a relay, whoever asked it
+  // the group names, or one we asked to serve it; on a relay, whoever asked it
   // to serve the group while that is on probation; a non-member that proved it holds an open
   // invite (joining, or a former member coming back). While we hold nothing of the group (no
   // create event: we are joining, or a relay taking it on) we sync with any peer that shows it:
@@ -382,7 +387,7 @@ struct Node::Impl {
     const PublicKey& peer = *c.peer;
     const GroupState& s = g.replica->state();
     if (!s.created) return true;
-    if (s.is_member(peer) || is_relay(g, peer) || g.serve_accepted.count(peer)) return true;
+    if (s.is_member(peer) || is_relay(g, peer) || g.serve_asked.count(peer)) return true;
     if (g.probation && g.probation->requesters.count(peer)) return true;
     return holds_open_invite(g, c, gid);
   }
@@ -821,7 +826,7 @@ struct Node::Impl {
     remember(g->second, request.address, peer);
     // The relay now holds the group id and may sync it with us (may_sync): start the group on
     // the link if its hello showed it, and offer it our heads, so it asks for what it lacks.
-    g->second.serve_accepted.insert(peer);
+    g->second.serve_asked.insert(peer);
     const bool was_shared = c.shared.count(m.group) != 0;
     match_groups(now, c, true);
     if (was_shared) send_heads(now, g->second, m.group, peer, false);
