@@ -352,6 +352,12 @@ int run_invite_list(Args& a) {
   return 0;
 }
 
+int run_invite_revoke(Args& a) {
+  Json r = call(a.g, "invite.revoke", Json{{"group", a.group}, {"invite", a.invite_id}});
+  if (a.g.json) print_json(r);
+  return 0;
+}
+
 int run_join(Args& a) {
   Json r = call(a.g, "join", Json{{"code", a.code}}, join_timeout_ms);
   std::cout << str(r, "group") << "\n";
@@ -824,6 +830,11 @@ int main(int argc, char** argv) {
   invite->add_option("--expires", a.expires, "valid for DURATION (90s, 30m, 12h, 7d); default: no expiry");
   sub(invite, "list", "GROUP's invites: creator, uses left, expiry", [&] { return run_invite_list(a); })
       ->add_option("GROUP", a.group, group_help)->required();
+  CLI::App* invite_revoke =
+      sub(invite, "revoke", "close INVITE so nobody else joins with it (its creator or an admin)",
+          [&] { return run_invite_revoke(a); });
+  invite_revoke->add_option("GROUP", a.group, group_help)->required();
+  invite_revoke->add_option("INVITE", a.invite_id, "the invite: its id or a unique prefix, as `qun invite list` shows it")->required();
 
   sub(&app, "join", "join a group with an invite code; prints the group id", [&] { return run_join(a); })
       ->add_option("CODE", a.code, "the invite code (qun1...)")->required();

@@ -687,12 +687,13 @@ class Daemon {
     if (op == "join") return op_join(c, id, req);
     if (op == "relay.add") return op_relay_add(c, id, req);
     if (opts_.relay &&
-        (op == "group.create" || op == "invite" || op == "post" || op == "kick" ||
+        (op == "group.create" || op == "invite" || op == "invite.revoke" || op == "post" || op == "kick" ||
          op == "promote" || op == "leave" || op == "topic" || op == "relay.remove"))
       return Error(Errc::invalid_argument,
                    "this node is a relay: it serves groups but is not a member of any");
     if (op == "group.create") return op_group_create(req);
     if (op == "invite") return op_invite(req);
+    if (op == "invite.revoke") return op_invite_revoke(req);
     if (op == "post") return op_post(req);
     if (op == "kick") return op_member_change(req, "kick");
     if (op == "promote") return op_member_change(req, "promote");
@@ -1125,6 +1126,30 @@ class Daemon {
                          {"state", state}});
     }
     return out;
+  }
+
+  // Closes an invite (a close-invite event) so nobody else joins with it. INVITE is its event
+  // id or a unique prefix, as `qun invite list` shows it.
+  Result<Json> op_invite_revoke(const Json& req) {
+    QUN_TRY(Replica* r, member_group(req));
+    const std::string query = lower(arg(req, "invite"));
+    if (query.empty())
+      return Error(Errc::invalid_argument,
+                   "name the invite: its id or a unique prefix (see `qun invite list GROUP`)");
+    std::vector<Hash> found;
+    for (const auto& [id, inv] : r->state().invites)
+      if (to_hex(id).rfind(query, 0) == 0) found.push_back(id);
+    if (found.empty())
+      return Error(Errc::not_found, "no invite matches '" + query + "'; see `qun invite list GROUP`");
+    if (found.size() > 1)
+      return Error(Errc::invalid_argument,
+                   "'" + query + "' matches more than one invite; use more of the id");
+    if (r->state().invites.at(found[0]).revoked)
+      return Error(Errc::already_exists,
+                   "invite " + short_hex(found[0]) + " is already closed; nothing changed");
+    QUN_TRY(Event e, r->close_invite(authoring(), found[0], InviteCloseReason::revoked));
+    QUN_TRY_VOID(publish(r->id(), {e}));
+    return Json{{"id", to_hex(e.id)}, {"invite", to_hex(found[0])}};
   }
 
   Result<Json> op_group_create(const Json& req) {
