@@ -2,6 +2,7 @@
 // behaviours; the properties (honest members survive, never ban each other, converge, read and
 // post with normal latency, store at most what the rate bounds allow) must hold for every one.
 #include <catch2/catch.hpp>
+#include <chrono>
 
 #include "tests/sim/adversary.h"
 #include "tests/sim/fixture.h"
@@ -68,4 +69,25 @@ TEST_CASE("adversarial: raw push under a flood, honest forwarders never ban each
   // hold is that nobody was banned and honest posts still spread.
   CHECK(o.failure.find("banned") == std::string::npos);
   CHECK(o.failure.find("did not reach") == std::string::npos);
+}
+
+// Figures for issue 10's closing note (hidden: run with "[.adversary-figures]"): one member
+// floods at 2,000 posts/s for the attack; honest members' work and store with the rate bounds
+// (the default) and without them (as before). CPU is the wall time of each run.
+TEST_CASE("adversarial figures: a spam flood with and without rate bounds",
+          "[.adversary-figures]") {
+  for (const bool bounded : {false, true}) {
+    Scenario sc = pick(seed_from_env(300));
+    sc.behaviours = {"spammer"};
+    if (!bounded) {
+      sc.overlay.author_events_per_s = 1'000'000;
+      sc.overlay.author_burst_events = 1'000'000;
+    }
+    const auto start = std::chrono::steady_clock::now();
+    const Outcome o = run(sc, test::config_for_test(sc.seed));
+    const double secs =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    WARN((bounded ? "with rate bounds: " : "without rate bounds: ")
+         << sc.describe() << "\n" << o.figures.describe() << "\nwall time " << secs << " s");
+  }
 }
