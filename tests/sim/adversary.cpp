@@ -9,6 +9,7 @@
 #include "node/event.h"
 #include "node/limits.h"
 #include "node/payload.h"
+#include "crypto/seal.h"
 
 namespace qun::sim::adversary {
 namespace {
@@ -183,6 +184,95 @@ class Stranger final : public Behaviour {
   std::size_t node_ = 0;
 };
 
+// A member whose rekeys blind everyone else (finding 4): once a second it authors a rekey whose
+// boxes are junk for every other member, or hold another key than the one committed to (every
+// second time). Each honest member detects it (the key check) and heals: its next post rekeys
+// first, naming the bad event, so every honest post stays readable to every honest member.
+class BadRekeyer final : public Behaviour {
+ public:
+  static constexpr Millis interval_ms = 1'000;
+  std::string name() const override { return "bad-rekeyer"; }
+  void setup(Arena& a) override {
+    node_ = a.sim.add_node();
+    a.sim.join_group(node_, a.honest[a.rng.uniform(a.honest.size())], a.group);
+  }
+  void act(Arena& a) override {
+    if (a.sim.now() < next_ms_) return;
+    next_ms_ = a.sim.now() + interval_ms;
+    Replica* r = a.sim.node(node_).group(a.group);
+    if (!r || !r->state().is_member(a.sim.identity(node_).public_key())) return;
+    const SigningKey& me = a.sim.identity(node_);
+    const SymmetricKey key = random_key(a.rng);
+    const bool wrong_key = count_++ % 2 == 1;
+    RekeyPayload p;
+    p.key_check = key_check(key, a.group, r->state().epoch + 1);
+    for (const auto& [id, m] : r->state().members) {
+      auto x = to_x25519(id);
+      if (!x.ok()) continue;
+      if (id == me.public_key()) {
+        p.members.push_back({id, seal(*x, key.view(), a.rng)});
+      } else if (wrong_key) {
+        const SymmetricKey other = random_key(a.rng);
+        p.members.push_back({id, seal(*x, other.view(), a.rng)});
+      } else {
+        Bytes junk(32 + seal_overhead_bytes);
+        a.rng.fill(junk);
+        p.members.push_back({id, std::move(junk)});
+      }
+    }
+    Event e;
+    e.group = a.group;
+    e.author = me.public_key();
+    e.parents = r->group().next_parents();
+    e.depth = r->group().next_depth(e.parents);
+    e.time_ms = sim_epoch_ms + a.sim.now();
+    e.kind = EventKind::rekey;
+    e.epoch = r->state().epoch + 1;
+    e.payload = encode_payload(p);
+    sign_event(e, me);
+    auto report = r->ingest({e});
+    if (!report.rejected.empty())
+      throw std::logic_error("bad-rekeyer: rejected: " + report.rejected.front().second);
+    a.sim.publish(node_, a.group, {e});
+  }
+  std::vector<std::size_t> nodes() const override { return {node_}; }
+
+ private:
+  std::size_t node_ = 0;
+  std::size_t count_ = 0;
+  Millis next_ms_ = 0;
+};
+
+// A member whose clock is at the end of time (finding 3): every second it posts dated just
+// below 2^63 - 1, which pushes the order key of every later event above it. Honest members keep
+// posting, reading and converging; nothing in resolution compares order keys with times.
+class FarFutureClock final : public Behaviour {
+ public:
+  static constexpr Millis interval_ms = 1'000;
+  static constexpr std::uint64_t time_max = (std::uint64_t{1} << 63) - 1;
+  std::string name() const override { return "far-future-clock"; }
+  void setup(Arena& a) override {
+    node_ = a.sim.add_node();
+    a.sim.join_group(node_, a.honest[a.rng.uniform(a.honest.size())], a.group);
+  }
+  void act(Arena& a) override {
+    if (a.sim.now() < next_ms_) return;
+    next_ms_ = a.sim.now() + interval_ms;
+    Replica* r = a.sim.node(node_).group(a.group);
+    if (!r || !r->state().is_member(a.sim.identity(node_).public_key())) return;
+    Rng& rng = a.rng;
+    auto posted = r->post(Authoring{a.sim.identity(node_), rng, time_max - a.sim.now()},
+                          "from the end of time");
+    if (!posted.ok()) return;
+    a.sim.publish(node_, a.group, *posted);
+  }
+  std::vector<std::size_t> nodes() const override { return {node_}; }
+
+ private:
+  std::size_t node_ = 0;
+  Millis next_ms_ = 0;
+};
+
 bool sanitized() {
 #if defined(__SANITIZE_ADDRESS__)
   return true;
@@ -203,6 +293,10 @@ const std::vector<Entry>& registry() {
        [] { return std::make_unique<RemovedKey>(); }},
       {"stranger", "a node that knows only the group id and links to every member",
        [] { return std::make_unique<Stranger>(); }},
+      {"bad-rekeyer", "a member authoring junk or wrong-key rekeys every second",
+       [] { return std::make_unique<BadRekeyer>(); }},
+      {"far-future-clock", "a member posting dated 2^63 - 1 every second",
+       [] { return std::make_unique<FarFutureClock>(); }},
   };
   return entries;
 }
