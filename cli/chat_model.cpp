@@ -919,6 +919,9 @@ void ChatModel::on_response(const NodeRequest& r, Result<Json> result) {
           if (Buffer* b = find(*id)) {
             auto s = g.find("synced");
             b->synced = s == g.end() || !s->is_boolean() || s->get<bool>();
+            auto r = g.find("reachable");
+            b->reachable = r == g.end() || !r->is_boolean() || r->get<bool>();
+            b->outbox = json_count(g, "outbox");
           }
         }
       }
@@ -2031,7 +2034,11 @@ Frame ChatModel::layout(int cols, int rows) {
   Row status;
   if (connected_) {
     std::string s = " node: connected \u00B7 " + plural(peers_, "peer", "peers");
-    if (b != nullptr) s += b->synced ? " \u00B7 synced" : " \u00B7 syncing";
+    if (b != nullptr && !b->reachable)
+      s += " \u00B7 no peer of this group reachable: posts wait here";
+    else if (b != nullptr)
+      s += b->synced ? " \u00B7 synced" : " \u00B7 syncing";
+    if (b != nullptr && b->outbox > 0) s += " \u00B7 " + std::to_string(b->outbox) + " queued";
     status.push_back({s, Style::status, 0});
   } else {
     std::string s = " node: " + (disconnect_reason_.empty() ? "not running" : disconnect_reason_) +

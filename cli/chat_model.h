@@ -411,6 +411,10 @@ class ChatModel {
     bool marker_set = false;
     std::size_t unread_at_open = 0;  // unread when first opened: where the marker goes
     bool synced = true;
+    // From the node's status: no peer of the group is linked (what is posted waits in the
+    // node's outbox), and how many own posts wait there.
+    bool reachable = true;
+    std::size_t outbox = 0;
   };
 
   struct Outgoing {

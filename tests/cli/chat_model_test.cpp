@@ -58,6 +58,7 @@ struct FakeNode {
   std::vector<NodeRequest> seen;                  // every request, in order
   std::vector<Json> posts;                        // args of successful posts
   std::map<std::string, std::string> fail;        // op -> error to answer with
+  Json status_g1 = Json{{"id", "g1"}, {"synced", true}};  // g1's entry in the status answer
   std::string invite_code = "qun1CODE";
   Json members = Json::array({Json{{"id", own_id}, {"nick", "alice"}, {"role", "founder"}},
                               Json{{"id", std::string(64, 'b')}, {"nick", "bob"}, {"role", "member"}}});
@@ -84,8 +85,7 @@ struct FakeNode {
     if (r.op == "id") return Json{{"id", own_id}, {"nick", own_nick}, {"listen", Json::array()}};
     if (r.op == "subscribe" || r.op == "read") return Json::object();
     if (r.op == "group.list") return groups;
-    if (r.op == "status")
-      return Json{{"peers", 3}, {"groups", Json::array({Json{{"id", "g1"}, {"synced", true}}})}};
+    if (r.op == "status") return Json{{"peers", 3}, {"groups", Json::array({status_g1})}};
     if (r.op == "log") {
       const auto& log = logs[r.args["group"].get<std::string>()];
       std::size_t end = log.size();
@@ -485,6 +485,27 @@ TEST_CASE("model connects, lists groups and loads the selected log", "[chat]") {
   for (const auto& row : f.messages)
     if (row_text(row) == "22:13 bob: hi alice") found = true;
   CHECK(found);
+}
+
+// Proves the status line says when no peer of the group is reachable and how many posts wait
+// in the node's outbox (issue 11, item 1): before, it said "synced" while posts went nowhere.
+// How: the node's status answer for g1 says reachable false and outbox 2, then reachable again.
+TEST_CASE("the status line says when no peer is reachable and what is queued", "[chat]") {
+  FakeNode node;
+  node.add_group("g1", "lobby");
+  node.status_g1 = Json{{"id", "g1"}, {"synced", false}, {"reachable", false}, {"outbox", 2}};
+  node.connect();
+  std::string line = row_text(node.model.layout(120, 24).status);
+  CHECK(line.find("no peer of this group reachable") != std::string::npos);
+  CHECK(line.find("2 queued") != std::string::npos);
+  CHECK(line.find("synced") == std::string::npos);
+  node.status_g1 = Json{{"id", "g1"}, {"synced", true}, {"reachable", true}, {"outbox", 0}};
+  node.model.on_tick(status_poll_ms);  // the next status poll
+  node.settle();
+  line = row_text(node.model.layout(120, 24).status);
+  CHECK(line.find("synced") != std::string::npos);
+  CHECK(line.find("reachable") == std::string::npos);
+  CHECK(line.find("queued") == std::string::npos);
 }
 
 // Proves unread and mention counts grow for groups not on screen, a mention rings the bell, and
