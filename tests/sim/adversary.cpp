@@ -273,6 +273,85 @@ class FarFutureClock final : public Behaviour {
   Millis next_ms_ = 0;
 };
 
+// A replayed, backdated join (finding 5): the founder makes a one-use invite; M copies the group
+// and signs a join with the code at once, but keeps it; B joins with the same code, and the
+// founder's node closes the used-up invite (Replica::upkeep, as the daemon does every second).
+// During the attack a colluding member C forwards M's join (M itself cannot sync any more: its
+// invite is closed), which sorts before B's (older parents and time). The close revokes it (M's
+// join is concurrent with the close), so every honest member lists B and not M.
+class JoinReplay final : public Behaviour {
+ public:
+  std::string name() const override { return "join-replay"; }
+  void setup(Arena& a) override {
+    b_ = a.sim.add_node();
+    m_ = a.sim.add_node();
+    c_ = a.sim.add_node();
+    a.sim.join_group(c_, a.honest[a.rng.uniform(a.honest.size())], a.group);
+    const std::size_t inviter = a.honest[0];
+    Replica* founder = a.sim.node(inviter).group(a.group);
+    auto made = founder->invite(authoring(a.sim, inviter, a.rng), 1, invite_expiry_ms, {});
+    if (!made.ok()) throw std::logic_error("join-replay: invite: " + made.error().message());
+    a.sim.publish(inviter, a.group, {made->first});
+    std::vector<Event> events;
+    for (const EventRecord* rec : founder->group().ordered()) events.push_back(rec->event);
+    m_replica_ = std::make_unique<Replica>(a.group, &a.sim.identity(m_));
+    m_replica_->ingest(events);
+    auto m_join = m_replica_->join(authoring(a.sim, m_, a.rng), made->second, "mallory");
+    if (!m_join.ok()) throw std::logic_error("join-replay: M's join: " + m_join.error().message());
+    m_join_ = *m_join;
+    a.sim.run_for(join_gap_ms);  // B joins later: its join sorts after M's
+    auto b = std::make_unique<Replica>(a.group, &a.sim.identity(b_));
+    b->ingest(events);
+    auto b_join = b->join(authoring(a.sim, b_, a.rng), made->second, "bob");
+    if (!b_join.ok()) throw std::logic_error("join-replay: B's join: " + b_join.error().message());
+    b_join_ = *b_join;
+    a.sim.add_group(b_, std::move(b), {a.sim.address(inviter)});
+    a.sim.publish(b_, a.group, {b_join_});
+  }
+  void act(Arena& a) override {
+    // The founder's daemon closes the invite once B's join is in (upkeep once a second).
+    if (a.sim.now() >= next_upkeep_ms_) {
+      next_upkeep_ms_ = a.sim.now() + upkeep_interval_ms;
+      a.sim.upkeep(a.honest[0], a.group);
+    }
+    if (replayed_ || a.sim.now() < replay_at_ms_) return;
+    if (replay_at_ms_ == 0) {
+      replay_at_ms_ = a.sim.now() + replay_delay_ms;
+      return;
+    }
+    replayed_ = true;
+    Replica* c = a.sim.node(c_).group(a.group);
+    auto report = c->ingest({m_join_});
+    if (!report.rejected.empty())
+      throw std::logic_error("join-replay: rejected: " + report.rejected.front().second);
+    a.sim.publish(c_, a.group, {m_join_});
+  }
+  std::vector<std::size_t> nodes() const override { return {b_, m_, c_}; }
+  std::string verdict(Arena& a) const override {
+    for (std::size_t i : a.honest) {
+      const Replica* r = a.sim.node(i).group(a.group);
+      if (!r->group().has(m_join_.id)) return "M's join never reached honest node " + std::to_string(i);
+      if (!r->state().is_member(a.sim.identity(b_).public_key()))
+        return "honest node " + std::to_string(i) + " does not list B, who joined first";
+      if (r->state().is_member(a.sim.identity(m_).public_key()))
+        return "honest node " + std::to_string(i) + " lists M, whose backdated join took B's use";
+    }
+    return "";
+  }
+
+ private:
+  static constexpr std::uint64_t invite_expiry_ms = sim_epoch_ms + 365ull * 86'400'000;
+  static constexpr Millis join_gap_ms = 100;
+  static constexpr Millis upkeep_interval_ms = 1'000;
+  static constexpr Millis replay_delay_ms = 500;
+  std::size_t b_ = 0, m_ = 0, c_ = 0;
+  bool replayed_ = false;
+  std::unique_ptr<Replica> m_replica_;
+  Event m_join_, b_join_;
+  Millis next_upkeep_ms_ = 0;
+  Millis replay_at_ms_ = 0;
+};
+
 bool sanitized() {
 #if defined(__SANITIZE_ADDRESS__)
   return true;
@@ -297,6 +376,8 @@ const std::vector<Entry>& registry() {
        [] { return std::make_unique<BadRekeyer>(); }},
       {"far-future-clock", "a member posting dated 2^63 - 1 every second",
        [] { return std::make_unique<FarFutureClock>(); }},
+      {"join-replay", "a code holder replaying a one-use code with a backdated join",
+       [] { return std::make_unique<JoinReplay>(); }},
   };
   return entries;
 }
