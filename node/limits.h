@@ -58,11 +58,19 @@ inline constexpr std::size_t checkpoint_steps = 256;
 inline constexpr std::size_t checkpoints_max = 8;
 
 // Self-healing and invite upkeep (Replica::upkeep, driven by the daemon about once a second).
-// A member that cannot verify the current key heals after a random delay below this, so that
-// when a bad rekey blinds many members at once, the first heal (which reaches the group in well
-// under a second) usually arrives before most others fire. Concurrent heals are harmless (every
-// member holds all of them), only redundant.
-inline constexpr std::uint64_t heal_delay_ms_max = 3000;
+// Members blinded by the same bad key event heal in turns, so that one heal usually suffices
+// even in a large group: each member's turn is its rank among the group's members ordered by
+// BLAKE2b(bad event id || member key), capped at heal_ranks_max, and it heals at
+// turn * heal_slot_ms plus a random jitter below heal_slot_ms, unless a good key arrived first.
+// A slot is the daemon's upkeep period (one second: turns finer than the period at which nodes
+// look would fire together), which also covers a heal reaching the group's nodes (events
+// propagate in well under a second). Members not blinded skip their turn, so the
+// first heal comes from the first blinded member in the order. Concurrent heals are harmless
+// (every member holds all of them), only redundant.
+inline constexpr std::uint64_t heal_slot_ms = 1000;
+inline constexpr std::uint64_t heal_ranks_max = 3;
+inline constexpr std::uint64_t heal_delay_ms_max = (heal_ranks_max + 1) * heal_slot_ms;
+static_assert(heal_delay_ms_max <= 5000, "a bad rekey is healed within seconds");
 // An expired invite is closed this long after its expiry: a join made just before expiry
 // reaches the group's nodes in well under a second, and a close revokes joins it has not seen.
 inline constexpr std::uint64_t invite_close_grace_ms = 5000;

@@ -487,6 +487,21 @@ std::optional<Hash> Replica::unverified_key() const {
   return s.current_key_event;
 }
 
+std::uint64_t Replica::heal_turn_ms(const Hash& bad) const {
+  auto rank_key = [&](const PublicKey& member) {
+    Hasher h;
+    h.update(as_bytes("qun heal order v1"));
+    h.update(bad.view());
+    h.update(member.view());
+    return h.finish();
+  };
+  const Hash mine = rank_key(self_->public_key());
+  std::uint64_t rank = 0;
+  for (const auto& [id, m] : state().members)
+    if (id != self_->public_key() && rank_key(id) < mine) ++rank;
+  return std::min(rank, limits::heal_ranks_max) * limits::heal_slot_ms;
+}
+
 std::vector<Event> Replica::upkeep(Authoring a) {
   std::vector<Event> out;
   const GroupState& s = state();
@@ -496,11 +511,11 @@ std::vector<Event> Replica::upkeep(Authoring a) {
     return out;
   }
   // Healing: a rekey at the next epoch, sealed to every member and open invite, naming the bad
-  // key event. The random delay spreads the heals of members blinded by the same event; one that
-  // arrives first gives this node a verified key and cancels its own.
+  // key event. Members blinded by the same event take turns (heal_turn_ms); a heal that arrives
+  // first gives this node a verified key and cancels its own.
   if (auto bad = unverified_key()) {
     if (!heal_due_ || heal_due_->first != *bad)
-      heal_due_ = {*bad, a.now_ms + a.rng.uniform(limits::heal_delay_ms_max)};
+      heal_due_ = {*bad, a.now_ms + heal_turn_ms(*bad) + a.rng.uniform(limits::heal_slot_ms)};
     if (a.now_ms >= heal_due_->second) {
       heal_due_.reset();
       auto healed = start_epoch(a, EventKind::rekey, std::nullopt,

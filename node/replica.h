@@ -133,8 +133,8 @@ class Replica {
   // the creator or an admin, not used up, not expired), not a member.
   [[nodiscard]] Result<Event> close_invite(Authoring a, const Hash& invite, InviteCloseReason reason);
   // What this node authors on its own, called about once a second by the driver: a healing rekey
-  // when it cannot verify the current key (after a random delay below heal_delay_ms_max, and
-  // only if no good key arrived meanwhile), and closes of invites that are used up or expired
+  // when it cannot verify the current key (at its turn, below heal_delay_ms_max, and only if no
+  // good key arrived meanwhile), and closes of invites that are used up or expired
   // (limits.h: invite_close_grace_ms, close_delay_ms_*). Returns the events to store and send.
   std::vector<Event> upkeep(Authoring a);
   // The current key event when this node (a member) holds no verified key for it: a junk,
@@ -169,6 +169,8 @@ class Replica {
                             const std::optional<Hash>& replaces = std::nullopt);
   Result<RekeyPayload> seal_new_key(Authoring& a, const SymmetricKey& key, std::uint64_t epoch,
                                     const std::optional<PublicKey>& excluded);
+  // When this member's turn to heal `bad` comes, after noticing it (limits.h, heal_slot_ms).
+  std::uint64_t heal_turn_ms(const Hash& bad) const;
   // True when `key` matches the key check of `source`, an event introducing a key for `epoch`.
   bool verified(std::uint64_t epoch, const Hash& source, const SymmetricKey& key) const;
   Result<void> need_member(const PublicKey& who) const;
