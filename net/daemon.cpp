@@ -425,9 +425,18 @@ class Daemon {
     return r->state().created;
   }
 
+  // Posts (not the rekeys, closes and other bookkeeping authored with them) waiting in a group's
+  // outbox: what the person posted and sees as queued.
   std::size_t outbox_size(const Hash& g) const {
     auto it = outbox_.find(g);
-    return it == outbox_.end() ? 0 : it->second.size();
+    if (it == outbox_.end()) return 0;
+    const Replica* r = node_->group(g);
+    std::size_t posts = 0;
+    for (const Hash& id : it->second) {
+      const EventRecord* rec = r ? r->group().find(id) : nullptr;
+      if (!rec || rec->event.kind == EventKind::post) ++posts;
+    }
+    return posts;
   }
 
   // Where to look for a group's nodes: --peer addresses, saved peers, invite hints.
