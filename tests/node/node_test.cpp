@@ -563,6 +563,39 @@ TEST_CASE("a heads request inside the reply gap is deferred, not dropped", "[nod
   CHECK(mesh.members[1].node->group(gid)->group().has(second));
 }
 
+// Proves an invite proof is bound to the identity that shows it (wire::Holder): a stranger who
+// holds an open code's key but replays a proof made for another identity (here member 1's, as a
+// peer who saw that member's holder message could) is cut off as misbehaving and gets no event,
+// head or peer address. The same stranger's own valid proof would make it a group peer, as the
+// invalid-events test above shows (Rogue::show_invite).
+TEST_CASE("a holder proof made for another identity cuts the sender off", "[node][overlay]") {
+  Mesh mesh;
+  for (int i = 0; i < 3; ++i) mesh.add();
+  Hash gid = make_group(mesh, 3);
+  mesh.run(5'000);
+  auto [ev, code] =
+      must(mesh.members[0].node->group(gid)->invite(mesh.at(0), 1, t0 + 10'000'000, {}));
+  mesh.members[0].node->publish(mesh.now, gid, {ev});
+  mesh.drain(0);
+  mesh.run(mesh.now + 1'000);
+  const SigningKey invite_key = invite_signing_key(code.secret);
+  Rogue rogue;
+  REQUIRE_FALSE(rogue.connect(mesh, 0));
+  HelloNonce nonce;
+  nonce.bytes[0] = 5;
+  CHECK_FALSE(rogue.send(mesh, wire::Hello{nonce, "", {group_tag(gid, nonce)}}));
+  const auto closed_before = mesh.members[0].node->stats().links_closed_misbehaving;
+  const PublicKey other = mesh.members[1].key->public_key();
+  CHECK(rogue.send(mesh, wire::Holder{gid, invite_key.public_key(),
+                                      invite_key.sign(join_proof_message(gid, other))}));
+  CHECK(mesh.members[0].node->stats().links_closed_misbehaving == closed_before + 1);
+  for (const auto& m : rogue.received) {
+    INFO(wire_name(m));
+    CHECK(std::holds_alternative<wire::Hello>(m));
+  }
+  for (const auto& p : mesh.members[0].node->active_peers(gid)) CHECK(p != rogue.key.public_key());
+}
+
 // Proves finding 7 of issue 10 is gone: a stranger who knows only a group's id (it shows the
 // group's tag in its hello) links to a member and gets nothing of the group: no event, no heads,
 // no peer address, no neighbour answer, whatever it asks (neighbor, heads offer and request,
