@@ -39,11 +39,12 @@ std::vector<unsigned char> from_hex(const std::string& hex) {
 // XORs `n` bytes at `skip` past every occurrence of pattern (LMDB leaves older copies of pages
 // in the file; all of them are damaged alike). Returns how many places it damaged.
 std::size_t flip_after(std::vector<unsigned char>& bytes, const std::vector<unsigned char>& pattern,
-                       std::size_t skip, std::size_t n) {
+                       std::size_t skip, std::size_t n, bool (*where)(unsigned char) = nullptr) {
   std::size_t found = 0;
   for (auto at = bytes.begin();
        (at = std::search(at, bytes.end(), pattern.begin(), pattern.end())) != bytes.end(); ++at) {
     const auto from = static_cast<std::size_t>(at - bytes.begin()) + skip;
+    if (where != nullptr && (from >= bytes.size() || !where(bytes[from]))) continue;
     for (std::size_t i = 0; i < n && from + i < bytes.size(); ++i) bytes[from + i] ^= 0x5a;
     ++found;
   }
@@ -113,6 +114,10 @@ TEST_CASE("a damaged group is named by status and repaired from a peer", "[integ
   }
   a.ok({"post", intact, "in the intact group"});
   wait_for_posts(b, damaged, posts);
+  // Bob's join used the invite up, and Alice's node closes it by itself within a second: wait
+  // for that close, so that every run stores the same events before the flips below.
+  wait_until([&] { return a.log().find("authored close-invite") != std::string::npos; },
+             propagate_bound, "alice's node closes the used-up invite");
   REQUIRE(a.stop());
 
   auto bytes = read_bytes(data_file(a));
@@ -124,7 +129,12 @@ TEST_CASE("a damaged group is named by status and repaired from a peer", "[integ
   // The group record: its node in the groups table has key size 32 and the group id as key.
   std::vector<unsigned char> record_key{0x20, 0x00};
   record_key.insert(record_key.end(), gid.begin(), gid.end());
-  CHECK(flip_after(bytes, record_key, record_key.size(), 1) >= 1);
+  // Only where a msgpack array follows the key (the record itself): the pattern also matches in
+  // other places of the file, where the byte after it is not ours to damage, and a flip there
+  // damaged the intact group's order entries too ("a value runs past the end of the file") in
+  // 1 to 3 of 9 runs of the sanitizer build under load; 0 of 16 with this filter.
+  auto msgpack_array = [](unsigned char c) { return (c >= 0x90 && c <= 0x9f) || c == 0xdc || c == 0xdd; };
+  CHECK(flip_after(bytes, record_key, record_key.size(), 1, +msgpack_array) >= 1);
   write_bytes(data_file(a), bytes);
 
   a.start();
