@@ -663,6 +663,12 @@ bool has_text(const std::vector<Json>& log_lines, std::string_view text) {
   return std::find(all.begin(), all.end(), text) != all.end();
 }
 
+std::string text_of(const Json& line) {
+  if (line.is_object() && line.contains("text") && line["text"].is_string())
+    return line["text"].get<std::string>();
+  return {};
+}
+
 std::string random_hex(std::size_t bytes) {
   static std::random_device device;
   static const char digits[] = "0123456789abcdef";

@@ -257,6 +257,9 @@ std::vector<std::string> texts(const std::vector<Json>& log_lines);
 std::vector<std::string> ids(const std::vector<Json>& log_lines);
 bool has_text(const std::vector<Json>& log_lines, std::string_view text);
 
+// A log line's text, or "" for lines of kinds that carry "text": null (joins, rekeys, closes).
+std::string text_of(const Json& line);
+
 // A random hex string (for plaintext canaries that cannot occur by chance).
 std::string random_hex(std::size_t bytes);
 

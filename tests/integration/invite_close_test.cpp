@@ -38,7 +38,7 @@ TEST_CASE("a used-up invite is closed by its creator's node and the next post re
   bool rekey_before_post = false;
   for (std::size_t i = 0; i + 1 < log.size(); ++i) {
     rekey_before_post = rekey_before_post ||
-                        (log[i].value("kind", "") == "rekey" && log[i + 1].value("text", "") == "after the close" &&
+                        (log[i].value("kind", "") == "rekey" && text_of(log[i + 1]) == "after the close" &&
                          log[i].value("author", "") == log[i + 1].value("author", ""));
   }
   CHECK(rekey_before_post);
