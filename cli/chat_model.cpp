@@ -1,7 +1,7 @@
 #include "cli/chat_model.h"
 
 #include "cli/render.h"
-#include "crypto/utf8.h"
+#include "base/utf8.h"
 
 #include <locale.h>
 #include <wchar.h>

@@ -28,7 +28,7 @@
 #include <variant>
 #include <vector>
 
-#include "crypto/result.h"
+#include "base/result.h"
 #include "net/control.h"
 #include "node/limits.h"
 

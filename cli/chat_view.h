@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "cli/chat_model.h"
-#include "crypto/result.h"
+#include "base/result.h"
 
 namespace qun::chat {
 

@@ -10,7 +10,7 @@
 #include <optional>
 #include <string>
 
-#include "crypto/result.h"
+#include "base/result.h"
 #include "net/control.h"
 
 namespace qun {

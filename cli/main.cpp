@@ -25,7 +25,7 @@
 #include "cli/control_client.h"
 #include "cli/render.h"
 #include "crypto/key_file.h"
-#include "crypto/utf8.h"
+#include "base/utf8.h"
 #include "net/daemon.h"
 #include "net/home.h"
 #include "net/log_stderr.h"

@@ -2,7 +2,7 @@
 
 #include <limits>
 
-#include "crypto/utf8.h"
+#include "base/utf8.h"
 
 namespace qun::render {
 namespace {

@@ -17,7 +17,7 @@
 #include <string>
 #include <string_view>
 
-#include "crypto/result.h"
+#include "base/result.h"
 #include "net/control.h"
 
 namespace qun::render {

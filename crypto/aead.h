@@ -2,8 +2,8 @@
 // crypto_aead_xchacha20poly1305_ietf_*). The 24-byte nonce is large enough to draw at random.
 #pragma once
 
-#include "crypto/bytes.h"
-#include "crypto/result.h"
+#include "base/bytes.h"
+#include "base/result.h"
 #include "crypto/secret.h"
 
 namespace qun {

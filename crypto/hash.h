@@ -3,7 +3,7 @@
 
 #include <sodium.h>
 
-#include "crypto/bytes.h"
+#include "base/bytes.h"
 
 namespace qun {
 

@@ -5,7 +5,7 @@
 #include <string_view>
 
 #include "crypto/aead.h"
-#include "crypto/bytes.h"
+#include "base/bytes.h"
 #include "crypto/keys.h"  // Seed
 
 namespace qun {

@@ -11,7 +11,7 @@
 #include <string>
 
 #include "crypto/keys.h"
-#include "crypto/result.h"
+#include "base/result.h"
 
 namespace qun {
 

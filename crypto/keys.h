@@ -3,8 +3,8 @@
 // same identity. A PublicKey is not a SecretKey is not a Hash: each is its own type.
 #pragma once
 
-#include "crypto/bytes.h"
-#include "crypto/result.h"
+#include "base/bytes.h"
+#include "base/result.h"
 #include "crypto/secret.h"
 
 namespace qun {

@@ -6,9 +6,9 @@
 // Output is byte-compatible with crypto_box_seal and opens with crypto_box_seal_open.
 #pragma once
 
-#include "crypto/bytes.h"
+#include "base/bytes.h"
 #include "crypto/keys.h"
-#include "crypto/result.h"
+#include "base/result.h"
 
 namespace qun {
 

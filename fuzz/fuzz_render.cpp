@@ -13,7 +13,7 @@
 
 #include "cli/chat_model.h"
 #include "cli/render.h"
-#include "crypto/utf8.h"
+#include "base/utf8.h"
 #include "fuzz/fixture.h"
 #include "net/control.h"
 

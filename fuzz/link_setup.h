@@ -11,7 +11,7 @@
 #include "crypto/keys.h"
 #include "crypto/rng.h"
 #include "node/link.h"
-#include "node/time.h"
+#include "base/time.h"
 
 namespace qun::fuzz::link_setup {
 

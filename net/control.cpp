@@ -4,7 +4,7 @@
 
 #include <cmath>
 
-#include "crypto/utf8.h"
+#include "base/utf8.h"
 
 namespace qun::control {
 namespace {

@@ -16,8 +16,8 @@
 #include <cstdint>
 #include <optional>
 
-#include "crypto/bytes.h"
-#include "crypto/result.h"
+#include "base/bytes.h"
+#include "base/result.h"
 
 namespace qun::control {
 

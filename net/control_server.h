@@ -30,9 +30,9 @@
 #include <memory>
 #include <string>
 
-#include "crypto/result.h"
+#include "base/result.h"
 #include "net/control.h"
-#include "node/log.h"
+#include "base/log.h"
 
 namespace qun {
 

@@ -23,7 +23,7 @@
 #include <string>
 #include <vector>
 
-#include "node/log.h"
+#include "base/log.h"
 #include "node/node.h"
 #include "store/store.h"
 

@@ -11,7 +11,7 @@
 #include <optional>
 #include <string>
 
-#include "crypto/result.h"
+#include "base/result.h"
 
 namespace qun::home {
 

@@ -12,7 +12,7 @@
 #include <string>
 #include <string_view>
 
-#include "node/log.h"
+#include "base/log.h"
 
 namespace qun {
 

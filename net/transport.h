@@ -51,10 +51,10 @@
 #include <string>
 #include <vector>
 
-#include "crypto/result.h"
-#include "node/log.h"
+#include "base/result.h"
+#include "base/log.h"
 #include "node/node.h"
-#include "node/time.h"
+#include "base/time.h"
 
 namespace qun {
 

@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "node/codec.h"
+#include "base/codec.h"
 #include "node/limits.h"
 
 namespace qun {

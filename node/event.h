@@ -15,10 +15,10 @@
 #include <string>
 #include <vector>
 
-#include "crypto/bytes.h"
+#include "base/bytes.h"
 #include "crypto/hash.h"
 #include "crypto/keys.h"
-#include "crypto/result.h"
+#include "base/result.h"
 
 namespace qun {
 

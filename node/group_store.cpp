@@ -1,7 +1,7 @@
 #include "node/group_store.h"
 
 #include "crypto/kdf.h"
-#include "node/codec.h"
+#include "base/codec.h"
 
 #include <limits>
 #include <map>

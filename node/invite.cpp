@@ -5,8 +5,8 @@
 #include <algorithm>
 #include <cstring>
 
-#include "crypto/bytes.h"
-#include "node/codec.h"
+#include "base/bytes.h"
+#include "base/codec.h"
 
 namespace qun {
 namespace {

@@ -22,7 +22,7 @@
 
 #include "crypto/hash.h"
 #include "crypto/keys.h"
-#include "crypto/result.h"
+#include "base/result.h"
 
 namespace qun {
 

@@ -33,13 +33,13 @@
 #include <utility>
 #include <variant>
 
-#include "crypto/bytes.h"
+#include "base/bytes.h"
 #include "crypto/keys.h"
-#include "crypto/result.h"
+#include "base/result.h"
 #include "crypto/rng.h"
 #include "crypto/secret.h"
-#include "node/log.h"
-#include "node/time.h"
+#include "base/log.h"
+#include "base/time.h"
 
 namespace qun {
 

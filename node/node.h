@@ -50,9 +50,9 @@
 
 #include "crypto/rng.h"
 #include "node/link.h"
-#include "node/log.h"
+#include "base/log.h"
 #include "node/replica.h"
-#include "node/time.h"
+#include "base/time.h"
 #include "node/wire.h"
 
 namespace qun {

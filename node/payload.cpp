@@ -2,7 +2,7 @@
 
 #include "crypto/kdf.h"
 #include "crypto/seal.h"
-#include "node/codec.h"
+#include "base/codec.h"
 #include "node/limits.h"
 
 namespace qun {

@@ -14,9 +14,9 @@
 #include <vector>
 
 #include "crypto/aead.h"
-#include "crypto/bytes.h"
+#include "base/bytes.h"
 #include "crypto/keys.h"
-#include "crypto/result.h"
+#include "base/result.h"
 #include "node/event.h"
 
 namespace qun {

@@ -5,7 +5,7 @@
 #include <cstdio>
 
 #include "crypto/seal.h"
-#include "crypto/utf8.h"
+#include "base/utf8.h"
 #include "node/limits.h"
 
 namespace qun {

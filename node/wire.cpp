@@ -6,7 +6,7 @@
 
 #include <algorithm>
 
-#include "node/codec.h"
+#include "base/codec.h"
 
 namespace qun {
 

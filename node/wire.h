@@ -14,7 +14,7 @@
 
 #include "crypto/hash.h"
 #include "crypto/keys.h"
-#include "crypto/result.h"
+#include "base/result.h"
 #include "node/limits.h"
 
 namespace qun {

@@ -36,9 +36,9 @@
 #include <string_view>
 #include <vector>
 
-#include "crypto/bytes.h"
+#include "base/bytes.h"
 #include "crypto/hash.h"
-#include "crypto/result.h"
+#include "base/result.h"
 
 namespace qun {
 

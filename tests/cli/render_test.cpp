@@ -8,7 +8,7 @@
 #include <string>
 
 #include "cli/chat_model.h"
-#include "crypto/utf8.h"
+#include "base/utf8.h"
 
 using namespace qun;
 using namespace qun::render;

@@ -1,7 +1,7 @@
 // Event encoding: canonical, strict, bounded; ids and signatures.
 #include <catch2/catch.hpp>
 
-#include "node/codec.h"
+#include "base/codec.h"
 #include "node/event.h"
 #include "node/limits.h"
 #include "tests/node/fixture.h"

@@ -9,7 +9,7 @@
 #include <fstream>
 #include <iterator>
 
-#include "node/codec.h"
+#include "base/codec.h"
 #include "node/group_store.h"
 #include "tests/node/fixture.h"
 

@@ -5,9 +5,9 @@
 #include <catch2/catch.hpp>
 #include <cstdio>
 
-#include "crypto/bytes.h"
+#include "base/bytes.h"
 #include "crypto/rng.h"
-#include "node/codec.h"
+#include "base/codec.h"
 
 using namespace qun;
 

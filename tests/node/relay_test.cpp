@@ -4,7 +4,7 @@
 // relay links) is tested in the simulator: tests/sim/relay_sim_test.cpp.
 #include <catch2/catch.hpp>
 
-#include "node/codec.h"
+#include "base/codec.h"
 #include "node/limits.h"
 #include "tests/node/fixture.h"
 

@@ -14,7 +14,7 @@
 
 #include "crypto/rng.h"
 #include "crypto/secret.h"
-#include "node/codec.h"
+#include "base/codec.h"
 #include "node/limits.h"
 
 namespace qun::wire {

@@ -38,7 +38,7 @@
 #include "crypto/keys.h"
 #include "crypto/rng.h"
 #include "node/node.h"
-#include "node/time.h"
+#include "base/time.h"
 
 namespace qun::sim {
 

@@ -7,7 +7,7 @@
 #include <filesystem>
 #include <string>
 
-#include "crypto/bytes.h"
+#include "base/bytes.h"
 #include "crypto/hash.h"
 
 namespace qun::store_test {

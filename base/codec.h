@@ -11,8 +11,8 @@
 #include <cstdint>
 #include <string>
 
-#include "crypto/bytes.h"
-#include "crypto/result.h"
+#include "base/bytes.h"
+#include "base/result.h"
 
 namespace qun::codec {
 

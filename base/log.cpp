@@ -1,4 +1,4 @@
-#include "node/log.h"
+#include "base/log.h"
 
 namespace qun {
 

@@ -1,4 +1,4 @@
-#include "node/codec.h"
+#include "base/codec.h"
 
 namespace qun::codec {
 

@@ -1,4 +1,4 @@
-#include "crypto/result.h"
+#include "base/result.h"
 
 namespace qun {
 

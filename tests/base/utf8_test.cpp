@@ -1,5 +1,5 @@
-// crypto/utf8.h: validity, repair and control detection over the byte sequences that matter.
-#include "crypto/utf8.h"
+// base/utf8.h: validity, repair and control detection over the byte sequences that matter.
+#include "base/utf8.h"
 
 #include <catch2/catch.hpp>
 #include <random>
