@@ -29,6 +29,9 @@
 #include <vector>
 
 #include "base/result.h"
+#include "cli/chat_command.h"
+#include "cli/chat_message.h"
+#include "cli/chat_text.h"
 #include "net/control.h"
 #include "node/limits.h"
 
@@ -45,11 +48,6 @@ using Json = control::Json;
 inline constexpr std::size_t scrollback_messages_max = 2000;
 // Messages asked for per `log` page: a few screens of history, well under the node's 500.
 inline constexpr std::size_t log_page_messages = 100;
-// Lines remembered for Up/Down: more than a person scrolls through.
-inline constexpr std::size_t input_history_max = 100;
-// The input holds up to four maximal posts, so an oversized paste can be seen and cut down rather
-// than silently truncated; past this, input is refused with a notice.
-inline constexpr std::size_t input_bytes_max = 4 * limits::post_text_bytes_max;
 // How long a notice (an error or a confirmation) stays on the status line.
 inline constexpr std::int64_t notice_ms = 10'000;
 // Messages typed while the node is away (or not yet acknowledged), held until it is back. More
@@ -74,143 +72,6 @@ inline constexpr int screen_rows_min = 5;
 
 static_assert(log_page_messages <= 500, "the node answers at most 500 messages per log page");
 static_assert(log_page_messages < scrollback_messages_max);
-
-// ---------------------------------------------------------------------------------------------
-// UTF-8 and display width.
-
-// Decodes the code point at pos and advances pos past it. Invalid or truncated sequences,
-// overlong forms and surrogates decode as U+FFFD and advance by one byte, so every input ends.
-char32_t next_code_point(std::string_view s, std::size_t& pos);
-// Appends the UTF-8 encoding of c (U+FFFD for surrogates and values past U+10FFFF).
-void append_utf8(std::string& out, char32_t c);
-// Columns a code point takes on a terminal: wcwidth() under a UTF-8 locale (CJK and emoji 2,
-// combining marks and joiners 0), -1 for controls and unassigned code points.
-int code_point_width(char32_t c);
-// Columns of a sanitized string (no controls). Newlines count as one column (they show as ↵).
-int display_width(std::string_view s);
-// Replaces invalid UTF-8, control characters and code points without a width by U+FFFD; tabs
-// become a space, carriage returns vanish. Newlines are kept when keep_newlines, else shown as ↵.
-std::string sanitize(std::string_view s, bool keep_newlines);
-// Cuts a sanitized single-line string to at most cols columns, never inside a character.
-std::string truncate_to_width(std::string_view s, int cols);
-// Splits sanitized text into lines of at most first_cols columns (the first line) and rest_cols
-// (the others), breaking at spaces where it can and inside words where it must, never inside a
-// UTF-8 sequence or between a character and its combining marks. Newlines start a new line. A
-// single character wider than the line gets a line of its own. Always at least one line.
-std::vector<std::string> wrap(std::string_view text, int first_cols, int rest_cols);
-
-// True when text mentions nick: a case-insensitive match of the whole word (the characters on
-// either side are not letters, digits, '_' or '-'). An empty nick is never mentioned.
-bool mentions(std::string_view text, std::string_view nick);
-
-// ---------------------------------------------------------------------------------------------
-// The input line.
-
-// An editable UTF-8 line with a cursor that always sits on a character boundary (a character
-// here is a code point with the zero-width marks that follow it). It may hold newlines (a
-// multi-line paste is one message). Bounded by input_bytes_max.
-class InputLine {
- public:
-  const std::string& text() const { return text_; }
-  std::size_t cursor() const { return cursor_; }  // a byte offset into text()
-  bool empty() const { return text_.empty(); }
-
-  // Inserts at the cursor (sanitized, newlines kept). False when it would pass input_bytes_max;
-  // then nothing is inserted.
-  [[nodiscard]] bool insert(std::string_view utf8);
-  void left();
-  void right();
-  void home();
-  void end();
-  void backspace();      // deletes the character before the cursor
-  void erase_forward();  // Delete: the character under the cursor
-  void kill_to_start();  // Ctrl+U
-  void kill_to_end();    // Ctrl+K
-  void kill_word();      // Ctrl+W: spaces before the cursor, then the word before them
-  // Replaces the text (cursor at the end); used for history and for restoring a failed send.
-  void set(std::string text);
-  void clear() { set(std::string()); }
-
-  // Submitted lines, for Up/Down. Remembering leaves the history cursor at the draft.
-  void remember(const std::string& line);
-  void history_prev();  // Up: the draft is saved the first time
-  void history_next();  // Down: back towards the draft
-  std::size_t history_size() const { return history_.size(); }
-
-  // What fits in cols columns around the cursor, and the cursor's column in it. Keeps a
-  // horizontal scroll position between calls so the text does not jump while editing.
-  struct Visible {
-    std::string text;
-    int cursor_col = 0;
-  };
-  Visible visible(int cols);
-
- private:
-  std::string text_;
-  std::size_t cursor_ = 0;
-  int scroll_col_ = 0;
-  std::deque<std::string> history_;
-  std::size_t history_pos_ = 0;  // == history_.size(): editing the draft
-  std::string draft_;
-};
-
-// ---------------------------------------------------------------------------------------------
-// Commands.
-
-struct Command {
-  enum class Kind { join, invite, members, kick, promote, topic, leave, relays, help, quit };
-  Kind kind = Kind::help;
-  std::string arg;               // join: code (whitespace removed); kick/promote: member; topic
-  std::uint32_t uses = 1;        // invite
-  std::int64_t expires_ms = 0;   // invite: valid for this long; 0 never expires
-};
-
-// The longest expiry /invite takes: a year. Longer-lived invites are better made without one
-// (and revoked when no longer wanted) than with a date nobody remembers.
-inline constexpr std::int64_t invite_expiry_ms_max = 366LL * 86'400'000;
-
-// Parses a line that starts with '/'. Errors are one line, ready for the status line. /join takes
-// a code broken over several lines (a paste) and drops the whitespace inside it.
-[[nodiscard]] Result<Command> parse_command(std::string_view line);
-// "90s", "30m", "12h", "7d", "2w": a unit is required, 0 is refused, at most
-// invite_expiry_ms_max.
-[[nodiscard]] Result<std::int64_t> parse_expiry(std::string_view text);
-// One line per command, for /help.
-const std::vector<std::string>& help_lines();
-
-// ---------------------------------------------------------------------------------------------
-// Messages from the node.
-
-struct Message {
-  std::string id;      // event id (hex); empty for local info lines
-  std::string author;  // hex
-  std::optional<std::string> nick;
-  std::int64_t time_ms = 0;
-  std::string kind;  // "post", "join", ... or "info" / "pending" for local lines
-  std::optional<std::string> text;  // null when unreadable
-  std::optional<std::string> target;
-  std::optional<std::string> target_nick;
-  std::optional<std::string> role;
-  std::uint64_t pending = 0;  // kind "pending": a post of ours in the outbox, by its number
-  bool error = false;  // info lines only: shown as an error
-  bool bare = false;   // info lines only: an invite code to copy, on rows of its own (Style::code)
-};
-
-// Reads one message object of the control protocol. Errc::malformed when a required field is
-// missing or of the wrong type.
-[[nodiscard]] Result<Message> parse_message(const Json& value);
-// The name shown for an author: the nick, else the first 8 hex digits of the id.
-std::string display_nick(const std::optional<std::string>& nick, const std::string& id);
-// The one-line text of a system event ("alice removed bob"), without time. Sanitized.
-std::string system_text(const Message& m);
-
-// The clock and day of a timestamp, in the local time zone ("14:03", "Tue 14 May 2024").
-struct LocalTime {
-  std::string clock;
-  std::string day;
-};
-using TimeFormat = std::function<LocalTime(std::int64_t unix_ms)>;
-LocalTime local_time(std::int64_t unix_ms);  // the default, through localtime_r
 
 // ---------------------------------------------------------------------------------------------
 // Keys, after the view decoded them.
@@ -498,18 +359,5 @@ class ChatModel {
   int last_cols_ = 80;
   int last_rows_ = 24;
 };
-
-// Picks a group out of a group.list result the way the node does: an exact id, else a unique id
-// prefix, else a unique name. Errc::not_found or Errc::invalid_argument (ambiguous) otherwise.
-[[nodiscard]] Result<std::string> resolve_group(const Json& group_list, std::string_view query);
-
-// The line mode's rendering of a message: "HH:MM nick: text" on one line (newlines as ↵).
-std::string message_line(const Message& m, const TimeFormat& format);
-// The line mode's JSON line for a message the node delivered: the message, plus "group", plus
-// "self" (true when own_id wrote it, so a bot can skip its own posts).
-Json message_json_line(const Json& message, const std::string& group, const std::string& own_id);
-
-// A node error rewritten in the chat's words: `qun members GROUP` becomes /members, and so on.
-std::string chat_words(std::string error);
 
 }  // namespace qun::chat

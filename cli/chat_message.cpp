@@ -1,0 +1,144 @@
+#include "cli/chat_message.h"
+
+#include <algorithm>
+#include <cstring>
+#include <ctime>
+#include <limits>
+#include <vector>
+
+#include "cli/chat_text.h"
+#include "cli/render.h"
+
+namespace qun::chat {
+
+std::optional<std::string> json_string(const Json& v, const char* key) {
+  if (!v.is_object()) return std::nullopt;
+  auto it = v.find(key);
+  if (it == v.end() || !it->is_string()) return std::nullopt;
+  return it->get<std::string>();
+}
+
+std::size_t json_count(const Json& v, const char* key) {
+  if (!v.is_object()) return 0;
+  auto it = v.find(key);
+  if (it == v.end()) return 0;
+  if (it->is_number_unsigned()) return it->get<std::size_t>();
+  if (it->is_number_integer())
+    return static_cast<std::size_t>(std::max<std::int64_t>(0, it->get<std::int64_t>()));
+  if (it->is_array()) return it->size();
+  return 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Messages.
+
+Result<Message> parse_message(const Json& v) {
+  if (!v.is_object()) return Error(Errc::malformed, "message is not an object");
+  Message m;
+  auto id = json_string(v, "id");
+  auto author = json_string(v, "author");
+  auto kind = json_string(v, "kind");
+  if (!id || !author || !kind) return Error(Errc::malformed, "message lacks id, author or kind");
+  m.id = std::move(*id);
+  m.author = std::move(*author);
+  m.kind = std::move(*kind);
+  m.nick = json_string(v, "nick");
+  m.text = json_string(v, "text");
+  m.target = json_string(v, "target");
+  m.target_nick = json_string(v, "target_nick");
+  m.role = json_string(v, "role");
+  auto t = v.find("time");
+  if (t != v.end() && t->is_number_integer()) {
+    m.time_ms = t->is_number_unsigned()
+                    ? static_cast<std::int64_t>(std::min<std::uint64_t>(
+                          t->get<std::uint64_t>(),
+                          static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())))
+                    : t->get<std::int64_t>();
+  }
+  return m;
+}
+
+std::string display_nick(const std::optional<std::string>& nick, const std::string& id) {
+  if (nick && !nick->empty()) return sanitize(*nick, false);
+  return sanitize(id.substr(0, 8), false);
+}
+
+std::string system_text(const Message& m) {
+  // The words are the CLI's too (cli/render.h); the chat sanitizes them for its own drawing.
+  const std::string actor = display_nick(m.nick, m.author);
+  const std::string target = m.target ? display_nick(m.target_nick, *m.target) : "someone";
+  return sanitize(render::event_words(m.kind, actor, target, m.text, m.role), false);
+}
+
+LocalTime local_time(std::int64_t unix_ms) {
+  const std::time_t seconds = static_cast<std::time_t>(unix_ms / 1000);
+  std::tm tm{};
+  if (::localtime_r(&seconds, &tm) == nullptr) return {"--:--", ""};
+  char clock[16], day[64];
+  std::strftime(clock, sizeof clock, "%H:%M", &tm);
+  std::strftime(day, sizeof day, "%a %d %b %Y", &tm);
+  return {clock, day};
+}
+
+std::string message_line(const Message& m, const TimeFormat& format) {
+  const std::string clock = format(m.time_ms).clock;
+  if (m.kind == "post") {
+    const std::string text =
+        m.text ? sanitize(*m.text, false) : render::unreadable_text;
+    return clock + " " + display_nick(m.nick, m.author) + ": " + text;
+  }
+  return clock + " * " + system_text(m);
+}
+
+Json message_json_line(const Json& message, const std::string& group, const std::string& own_id) {
+  Json out = message;
+  out["group"] = group;
+  const auto author = json_string(message, "author");
+  out["self"] = !own_id.empty() && author && *author == own_id;
+  return out;
+}
+
+std::string chat_words(std::string error) {
+  // The node words its errors for the shell; in the chat the same advice is a command.
+  static const std::pair<const char*, const char*> words[] = {
+      {"see `qun members GROUP`", "/members lists them"},
+      {"`qun members GROUP`", "/members"},
+      {"see `qun group list`", "your groups are on the left"},
+      {"use `qun leave`", "use /leave"},
+      {"`qun leave`", "/leave"},
+      {"wait for `qun join` to finish", "wait for the join to finish"},
+      {" (`qun status` shows the join)", ""},
+      {"`qun join CODE`", "/join CODE"},
+      {"`qun invite GROUP`", "/invite"},
+  };
+  for (const auto& [shell, chat] : words) {
+    for (std::size_t at = error.find(shell); at != std::string::npos;
+         at = error.find(shell, at + std::strlen(chat)))
+      error.replace(at, std::strlen(shell), chat);
+  }
+  return error;
+}
+
+Result<std::string> resolve_group(const Json& list, std::string_view query) {
+  if (!list.is_array()) return Error(Errc::malformed, "group list is not an array");
+  std::vector<std::string> prefixed, named;
+  for (const auto& g : list) {
+    auto id = json_string(g, "id");
+    if (!id) continue;
+    if (*id == query) return *id;
+    if (!query.empty() && id->compare(0, query.size(), query) == 0) prefixed.push_back(*id);
+    if (json_string(g, "name") == std::string(query)) named.push_back(*id);
+  }
+  const std::string shown = truncate_to_width(sanitize(query, false), 40);
+  if (prefixed.size() == 1) return prefixed[0];
+  if (prefixed.size() > 1)
+    return Error(Errc::invalid_argument,
+                 "\"" + shown + "\" is the start of several group ids; give more of it");
+  if (named.size() == 1) return named[0];
+  if (named.size() > 1)
+    return Error(Errc::invalid_argument,
+                 "several groups are named \"" + shown + "\"; give the group id instead");
+  return Error(Errc::not_found, "no group matches \"" + shown + "\" (`qun group list` lists them)");
+}
+
+}  // namespace qun::chat

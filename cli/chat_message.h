@@ -1,0 +1,70 @@
+// Messages of the control protocol as the chat holds them: parsing a history entry, the names
+// and words shown for it, the line mode's renderings, and resolving a group by id, prefix or name.
+//
+// Pure functions; thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "base/result.h"
+#include "net/control.h"
+
+namespace qun::chat {
+
+using Json = control::Json;
+
+// A string field of an object, or nullopt when it is missing or not a string.
+std::optional<std::string> json_string(const Json& v, const char* key);
+// A count field: an unsigned number, a non-negative integer, or the size of an array; else 0.
+std::size_t json_count(const Json& v, const char* key);
+
+
+struct Message {
+  std::string id;      // event id (hex); empty for local info lines
+  std::string author;  // hex
+  std::optional<std::string> nick;
+  std::int64_t time_ms = 0;
+  std::string kind;  // "post", "join", ... or "info" / "pending" for local lines
+  std::optional<std::string> text;  // null when unreadable
+  std::optional<std::string> target;
+  std::optional<std::string> target_nick;
+  std::optional<std::string> role;
+  std::uint64_t pending = 0;  // kind "pending": a post of ours in the outbox, by its number
+  bool error = false;  // info lines only: shown as an error
+  bool bare = false;   // info lines only: an invite code to copy, on rows of its own (Style::code)
+};
+
+// Reads one message object of the control protocol. Errc::malformed when a required field is
+// missing or of the wrong type.
+[[nodiscard]] Result<Message> parse_message(const Json& value);
+// The name shown for an author: the nick, else the first 8 hex digits of the id.
+std::string display_nick(const std::optional<std::string>& nick, const std::string& id);
+// The one-line text of a system event ("alice removed bob"), without time. Sanitized.
+std::string system_text(const Message& m);
+
+// The clock and day of a timestamp, in the local time zone ("14:03", "Tue 14 May 2024").
+struct LocalTime {
+  std::string clock;
+  std::string day;
+};
+using TimeFormat = std::function<LocalTime(std::int64_t unix_ms)>;
+LocalTime local_time(std::int64_t unix_ms);  // the default, through localtime_r
+
+// Picks a group out of a group.list result the way the node does: an exact id, else a unique id
+// prefix, else a unique name. Errc::not_found or Errc::invalid_argument (ambiguous) otherwise.
+[[nodiscard]] Result<std::string> resolve_group(const Json& group_list, std::string_view query);
+
+// The line mode's rendering of a message: "HH:MM nick: text" on one line (newlines as ↵).
+std::string message_line(const Message& m, const TimeFormat& format);
+// The line mode's JSON line for a message the node delivered: the message, plus "group", plus
+// "self" (true when own_id wrote it, so a bot can skip its own posts).
+Json message_json_line(const Json& message, const std::string& group, const std::string& own_id);
+
+// A node error rewritten in the chat's words: `qun members GROUP` becomes /members, and so on.
+std::string chat_words(std::string error);
+
+}  // namespace qun::chat
