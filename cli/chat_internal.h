@@ -7,7 +7,7 @@
 #include <string_view>
 
 #include "cli/chat_model.h"
-#include "cli/render.h"
+#include "app/render.h"
 
 namespace qun::chat::detail {
 

@@ -4,7 +4,7 @@
 
 #include "cli/chat_internal.h"
 #include "cli/chat_model.h"
-#include "cli/render.h"
+#include "app/render.h"
 
 namespace qun::chat {
 namespace {

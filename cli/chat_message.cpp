@@ -7,7 +7,8 @@
 #include <vector>
 
 #include "cli/chat_text.h"
-#include "cli/render.h"
+#include "app/naming.h"
+#include "app/render.h"
 
 namespace qun::chat {
 
@@ -33,28 +34,9 @@ std::size_t json_count(const Json& v, const char* key) {
 // Messages.
 
 Result<Message> parse_message(const Json& v) {
-  if (!v.is_object()) return Error(Errc::malformed, "message is not an object");
+  QUN_TRY(render::Entry e, render::parse_entry(v));
   Message m;
-  auto id = json_string(v, "id");
-  auto author = json_string(v, "author");
-  auto kind = json_string(v, "kind");
-  if (!id || !author || !kind) return Error(Errc::malformed, "message lacks id, author or kind");
-  m.id = std::move(*id);
-  m.author = std::move(*author);
-  m.kind = std::move(*kind);
-  m.nick = json_string(v, "nick");
-  m.text = json_string(v, "text");
-  m.target = json_string(v, "target");
-  m.target_nick = json_string(v, "target_nick");
-  m.role = json_string(v, "role");
-  auto t = v.find("time");
-  if (t != v.end() && t->is_number_integer()) {
-    m.time_ms = t->is_number_unsigned()
-                    ? static_cast<std::int64_t>(std::min<std::uint64_t>(
-                          t->get<std::uint64_t>(),
-                          static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())))
-                    : t->get<std::int64_t>();
-  }
+  static_cast<render::Entry&>(m) = std::move(e);
   return m;
 }
 
@@ -64,7 +46,7 @@ std::string display_nick(const std::optional<std::string>& nick, const std::stri
 }
 
 std::string system_text(const Message& m) {
-  // The words are the CLI's too (cli/render.h); the chat sanitizes them for its own drawing.
+  // The words are the CLI's too (app/render.h); the chat sanitizes them for its own drawing.
   const std::string actor = display_nick(m.nick, m.author);
   const std::string target = m.target ? display_nick(m.target_nick, *m.target) : "someone";
   return sanitize(render::event_words(m.kind, actor, target, m.text, m.role), false);
@@ -121,24 +103,13 @@ std::string chat_words(std::string error) {
 
 Result<std::string> resolve_group(const Json& list, std::string_view query) {
   if (!list.is_array()) return Error(Errc::malformed, "group list is not an array");
-  std::vector<std::string> prefixed, named;
+  std::vector<naming::Candidate> groups;
   for (const auto& g : list) {
     auto id = json_string(g, "id");
-    if (!id) continue;
-    if (*id == query) return *id;
-    if (!query.empty() && id->compare(0, query.size(), query) == 0) prefixed.push_back(*id);
-    if (json_string(g, "name") == std::string(query)) named.push_back(*id);
+    if (id) groups.push_back({std::move(*id), json_string(g, "name").value_or("")});
   }
-  const std::string shown = truncate_to_width(sanitize(query, false), 40);
-  if (prefixed.size() == 1) return prefixed[0];
-  if (prefixed.size() > 1)
-    return Error(Errc::invalid_argument,
-                 "\"" + shown + "\" is the start of several group ids; give more of it");
-  if (named.size() == 1) return named[0];
-  if (named.size() > 1)
-    return Error(Errc::invalid_argument,
-                 "several groups are named \"" + shown + "\"; give the group id instead");
-  return Error(Errc::not_found, "no group matches \"" + shown + "\" (`qun group list` lists them)");
+  QUN_TRY(std::size_t i, naming::find(query, groups, naming::Noun{"group", "qun group list"}));
+  return groups[i].id;
 }
 
 }  // namespace qun::chat

@@ -10,6 +10,7 @@
 #include <string>
 #include <string_view>
 
+#include "app/render.h"
 #include "base/result.h"
 #include "net/control.h"
 
@@ -23,23 +24,17 @@ std::optional<std::string> json_string(const Json& v, const char* key);
 std::size_t json_count(const Json& v, const char* key);
 
 
-struct Message {
-  std::string id;      // event id (hex); empty for local info lines
-  std::string author;  // hex
-  std::optional<std::string> nick;
-  std::int64_t time_ms = 0;
-  std::string kind;  // "post", "join", ... or "info" / "pending" for local lines
-  std::optional<std::string> text;  // null when unreadable
-  std::optional<std::string> target;
-  std::optional<std::string> target_nick;
-  std::optional<std::string> role;
+// A history entry (render::Entry, the one parsed form of the node's JSON) and what the chat adds
+// for its own lines.
+struct Message : render::Entry {
+  // kind is also "info" / "pending" for local lines; id is empty for them.
   std::uint64_t pending = 0;  // kind "pending": a post of ours in the outbox, by its number
   bool error = false;  // info lines only: shown as an error
   bool bare = false;   // info lines only: an invite code to copy, on rows of its own (Style::code)
 };
 
-// Reads one message object of the control protocol. Errc::malformed when a required field is
-// missing or of the wrong type.
+// Reads one message object of the control protocol with render::parse_entry. Errc::malformed
+// when a required field is missing or of the wrong type.
 [[nodiscard]] Result<Message> parse_message(const Json& value);
 // The name shown for an author: the nick, else the first 8 hex digits of the id.
 std::string display_nick(const std::optional<std::string>& nick, const std::string& id);
@@ -54,8 +49,9 @@ struct LocalTime {
 using TimeFormat = std::function<LocalTime(std::int64_t unix_ms)>;
 LocalTime local_time(std::int64_t unix_ms);  // the default, through localtime_r
 
-// Picks a group out of a group.list result the way the node does: an exact id, else a unique id
-// prefix, else a unique name. Errc::not_found or Errc::invalid_argument (ambiguous) otherwise.
+// Picks a group out of a group.list result the way the node does (app/naming.h): the whole id, a
+// unique name, a label, a unique id prefix. Errc::not_found or Errc::invalid_argument (ambiguous)
+// otherwise.
 [[nodiscard]] Result<std::string> resolve_group(const Json& group_list, std::string_view query);
 
 // The line mode's rendering of a message: "HH:MM nick: text" on one line (newlines as ↵).

@@ -6,7 +6,7 @@
 #include <cstring>
 
 #include "cli/chat_internal.h"
-#include "cli/render.h"
+#include "app/render.h"
 
 namespace qun::chat {
 namespace {

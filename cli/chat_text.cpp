@@ -49,21 +49,6 @@ int fallback_width(char32_t c) {
   return 1;
 }
 
-bool is_word_char(char32_t c) {
-  if (c == '_' || c == '-') return true;
-  if (c < 0x80) return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-  locale_t l = utf8_locale();
-  if (l == static_cast<locale_t>(0)) return true;  // without tables, any letter-like code point
-  return ::iswalnum_l(static_cast<wint_t>(c), l) != 0;
-}
-
-std::u32string decode_all(std::string_view s) {
-  std::u32string out;
-  std::size_t pos = 0;
-  while (pos < s.size()) out.push_back(next_code_point(s, pos));
-  return out;
-}
-
 // The end of the character starting at pos: one code point plus the zero-width code points after
 // it (combining marks, variation selectors) and anything joined by a zero-width joiner. A newline
 // is a character of its own, one column wide (it shows as ↵). *cols receives its width.
@@ -103,13 +88,6 @@ std::size_t cluster_start_before(std::string_view s, std::size_t pos) {
 std::string spaces(int n) { return std::string(static_cast<std::size_t>(std::max(0, n)), ' '); }
 
 }  // namespace
-
-char32_t fold_case(char32_t c) {
-  if (c < 0x80) return (c >= 'A' && c <= 'Z') ? c + ('a' - 'A') : c;
-  locale_t l = utf8_locale();
-  if (l == static_cast<locale_t>(0)) return c;
-  return static_cast<char32_t>(::towlower_l(static_cast<wint_t>(c), l));
-}
 
 // ---------------------------------------------------------------------------------------------
 // UTF-8 and width.
@@ -229,21 +207,6 @@ std::vector<std::string> wrap(std::string_view text, int first_cols, int rest_co
   }
   emit(begin, pos);
   return lines;
-}
-
-bool mentions(std::string_view text, std::string_view nick) {
-  if (nick.empty() || text.empty()) return false;
-  std::u32string t = decode_all(text), n = decode_all(nick);
-  for (auto& c : t) c = fold_case(c);
-  for (auto& c : n) c = fold_case(c);
-  if (n.size() > t.size()) return false;
-  for (std::size_t i = 0; i + n.size() <= t.size(); ++i) {
-    if (t.compare(i, n.size(), n) != 0) continue;
-    const bool start_ok = i == 0 || !is_word_char(t[i - 1]);
-    const bool end_ok = i + n.size() == t.size() || !is_word_char(t[i + n.size()]);
-    if (start_ok && end_ok) return true;
-  }
-  return false;
 }
 
 // ---------------------------------------------------------------------------------------------

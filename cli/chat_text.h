@@ -13,6 +13,7 @@
 #include <string_view>
 #include <vector>
 
+#include "app/naming.h"
 #include "node/limits.h"
 
 namespace qun::chat {
@@ -47,11 +48,10 @@ std::string truncate_to_width(std::string_view s, int cols);
 // single character wider than the line gets a line of its own. Always at least one line.
 std::vector<std::string> wrap(std::string_view text, int first_cols, int rest_cols);
 
-// True when text mentions nick: a case-insensitive match of the whole word (the characters on
-// either side are not letters, digits, '_' or '-'). An empty nick is never mentioned.
-bool mentions(std::string_view text, std::string_view nick);
-// Lower case of one code point under the UTF-8 locale (ASCII without it).
-char32_t fold_case(char32_t c);
+// True when text mentions nick, and one code point folded for caseless comparison: the one rule
+// of app/naming.h (whole words, Unicode case folding), which the node's mention counts use too.
+using naming::mentions;
+using naming::fold_case;
 
 // ---------------------------------------------------------------------------------------------
 // The input line.

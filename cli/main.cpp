@@ -4,7 +4,7 @@
 //
 // The commands are one table: each is a CLI11 subcommand with its arguments and one small handler
 // (run_*). Text from the node may hold what other people wrote, so everything shown to people
-// goes through cli/render.h, which makes it safe for a terminal.
+// goes through app/render.h, which makes it safe for a terminal.
 #include <termios.h>
 #include <unistd.h>
 
@@ -23,7 +23,7 @@
 
 #include "cli/chat.h"
 #include "cli/control_client.h"
-#include "cli/render.h"
+#include "app/render.h"
 #include "crypto/key_file.h"
 #include "base/utf8.h"
 #include "net/daemon.h"

@@ -1,4 +1,4 @@
-// Fuzzes the renderers of text from other people (cli/render.h, and the chat's in
+// Fuzzes the renderers of text from other people (app/render.h, and the chat's in
 // cli/chat_model.h) and the control codec's strings: the input is split at NUL-free separators
 // into the fields of one history entry, as a peer (or a broken implementation) could send them.
 //
@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "cli/chat_model.h"
-#include "cli/render.h"
+#include "app/render.h"
 #include "base/utf8.h"
 #include "fuzz/fixture.h"
 #include "net/control.h"

@@ -16,6 +16,8 @@
 #include <map>
 #include <set>
 
+#include "app/event_json.h"
+#include "app/naming.h"
 #include "crypto/key_file.h"
 #include "net/control.h"
 #include "net/control_server.h"
@@ -83,19 +85,6 @@ std::string lower(std::string s) {
   return s;
 }
 
-// True when `text` mentions `nick` as a word (case-insensitive; '@' prefix allowed).
-bool mentions(const std::string& text, const std::string& nick) {
-  if (nick.empty()) return false;
-  const std::string t = lower(text), n = lower(nick);
-  auto word = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-'; };
-  for (std::size_t at = t.find(n); at != std::string::npos; at = t.find(n, at + 1)) {
-    const bool left = at == 0 || !word(t[at - 1]);
-    const bool right = at + n.size() == t.size() || !word(t[at + n.size()]);
-    if (left && right) return true;
-  }
-  return false;
-}
-
 Bytes as_bytes(std::string_view s) {
   return Bytes(reinterpret_cast<const std::uint8_t*>(s.data()),
                reinterpret_cast<const std::uint8_t*>(s.data()) + s.size());
@@ -128,25 +117,15 @@ std::string advertise_for(const std::string& bound) {
   return host + ":" + port;
 }
 
-// A group or member argument: a full id, a unique id prefix, or a unique name.
+// A group, member or relay argument, by the one naming rule (app/naming.h).
 template <typename Key>
 Result<Key> resolve_name(const std::string& arg, const std::vector<std::pair<Key, std::string>>& all,
-                         const char* what, const char* hint) {
-  if (arg.empty()) return Error(Errc::invalid_argument, std::string("name a ") + what);
-  std::vector<Key> by_id, by_name;
-  const std::string low = lower(arg);
-  for (const auto& [key, name] : all) {
-    const std::string hex = to_hex(key);
-    if (hex == low) return key;
-    if (hex.rfind(low, 0) == 0) by_id.push_back(key);
-    if (!name.empty() && name == arg) by_name.push_back(key);
-  }
-  if (by_name.size() == 1) return by_name.front();
-  if (by_id.size() == 1) return by_id.front();
-  if (by_id.size() + by_name.size() > 1)
-    return Error(Errc::invalid_argument,
-                 "'" + arg + "' matches more than one " + what + "; use more of the id");
-  return Error(Errc::not_found, std::string("no ") + what + " matches '" + arg + "'; " + hint);
+                         naming::Noun noun) {
+  std::vector<naming::Candidate> candidates;
+  candidates.reserve(all.size());
+  for (const auto& [key, name] : all) candidates.push_back({to_hex(key), name});
+  QUN_TRY(std::size_t i, naming::find(arg, candidates, noun));
+  return all[i].first;
 }
 
 class Daemon {
@@ -619,7 +598,7 @@ class Daemon {
       if (!m) continue;
       if (m->kind != EventKind::post) list_changed = true;
       if (subscribers_.empty()) continue;
-      Json msg = message_json(*r, *m);
+      Json msg = render::message_json(*r, *m);
       for (const auto& [client, filter] : subscribers_) {
         if (filter && *filter != d.group) continue;
         control_->send(client, Json{{"stream", "message"},
@@ -726,7 +705,7 @@ class Daemon {
       const Replica* r = node_->group(g);
       all.emplace_back(g, r ? r->name().value_or("") : "");
     }
-    auto found = resolve_name(arg(req, "group"), all, "group", "see `qun group list`");
+    auto found = resolve_name(arg(req, "group"), all, naming::Noun{"group", "qun group list"});
     if (found.ok() || found.error().code() != Errc::not_found) return found;
     // A group that did not load is not in the node, but the person is naming it.
     if (auto d = find_damaged(arg(req, "group")); d.ok())
@@ -740,7 +719,7 @@ class Daemon {
   Result<Hash> find_damaged(const std::string& arg) {
     std::vector<std::pair<Hash, std::string>> all;
     for (const auto& [g, why] : damaged_) all.emplace_back(g, "");
-    return resolve_name(arg, all, "damaged group", "`qun status` lists the groups that did not load");
+    return resolve_name(arg, all, naming::Noun{"damaged group", "qun status"});
   }
 
   // A group this node is a member of, in its own resolved state: what members act in. Anything
@@ -775,7 +754,7 @@ class Daemon {
   Result<PublicKey> find_member(const Replica& r, const Json& req) {
     std::vector<std::pair<PublicKey, std::string>> all;
     for (const auto& [pk, info] : r.state().members) all.emplace_back(pk, r.nick(pk).value_or(""));
-    return resolve_name(arg(req, "member"), all, "member", "see `qun members GROUP`");
+    return resolve_name(arg(req, "member"), all, naming::Noun{"member", "qun members GROUP"});
   }
 
   // Publishes events this node authored (already ingested by its replica): commits them, with
@@ -822,34 +801,6 @@ class Daemon {
     transport_->pump();
   }
 
-  Json message_json(const Replica& r, const Message& m) {
-    Json j{{"id", to_hex(m.id)},
-           {"author", to_hex(m.author)},
-           {"time", m.time_ms},
-           {"kind", event_kind_name(m.kind)}};
-    auto nick = r.nick(m.author);
-    j["nick"] = nick ? Json(*nick) : Json();
-    j["text"] = m.text ? Json(*m.text) : Json();
-    if (m.target) {
-      j["target"] = to_hex(*m.target);
-      auto tn = r.nick(*m.target);
-      j["target_nick"] = tn ? Json(*tn) : Json();
-    }
-    if (m.kind == EventKind::set_role) j["role"] = role_name(m.role);
-    // A healing rekey names the bad key event it replaces; a close names its invite and reason.
-    if (m.replaces) {
-      j["replaces"] = to_hex(*m.replaces);
-      if (const EventRecord* bad = r.group().find(*m.replaces)) {
-        j["replaces_author"] = to_hex(bad->event.author);
-        auto bn = r.nick(bad->event.author);
-        j["replaces_nick"] = bn ? Json(*bn) : Json();
-      }
-    }
-    if (m.invite) j["invite"] = to_hex(*m.invite);
-    if (m.close_reason) j["reason"] = invite_close_reason_name(*m.close_reason);
-    return j;
-  }
-
   std::size_t read_mark(const Hash& g) {
     auto v = store_->get_meta("read/" + to_hex(g));
     if (!v.ok() || !v.value() || v.value()->size() != 8) return 0;
@@ -883,7 +834,7 @@ class Daemon {
         ++unread;
         if (scanned++ < mention_scan_max) {
           auto m = r->message(hist[i - 1]);
-          if (m && m->text && mentions(*m->text, nick_)) ++mention;
+          if (m && m->text && naming::mentions(*m->text, nick_)) ++mention;
         }
       }
     }
@@ -1044,7 +995,7 @@ class Daemon {
     const std::size_t begin = end > limit ? end - limit : 0;
     Json out = Json::array();
     for (std::size_t i = begin; i < end; ++i)
-      if (auto m = r->message(hist[i])) out.push_back(message_json(*r, *m));
+      if (auto m = r->message(hist[i])) out.push_back(render::message_json(*r, *m));
     return out;
   }
 
@@ -1456,8 +1407,8 @@ class Daemon {
       return Error(Errc::unauthorized, "only admins can remove relays from this group");
     std::vector<std::pair<PublicKey, std::string>> named;
     for (const auto& [pk, address] : r->state().relays) named.emplace_back(pk, address);
-    QUN_TRY(PublicKey relay, resolve_name(arg(req, "relay"), named, "relay",
-                                          "see `qun relay list GROUP`"));
+    QUN_TRY(PublicKey relay, resolve_name(arg(req, "relay"), named,
+                                          naming::Noun{"relay", "qun relay list GROUP"}));
     QUN_TRY(Event e, r->set_relay(authoring(), relay, "", false));
     QUN_TRY_VOID(publish(r->id(), {e}));
     log(LogLevel::info, "group " + short_hex(r->id()) + " relay " + short_hex(relay) + " removed");

@@ -2,7 +2,7 @@
 // over multi-byte text, command parsing, and the model's buffers driven through its sans-IO
 // interface by a fake node that answers every request it emits.
 #include "cli/chat_model.h"
-#include "cli/render.h"
+#include "app/render.h"
 
 #include <algorithm>
 #include <catch2/catch.hpp>
@@ -1196,7 +1196,7 @@ TEST_CASE("invite codes sit on rows of their own across the screen", "[chat]") {
   }
 }
 
-// Proves the shared words (cli/render.h) for being removed apply only to a removal of this node,
+// Proves the shared words (app/render.h) for being removed apply only to a removal of this node,
 // and name succession's cause.
 TEST_CASE("removal and succession words", "[chat]") {
   render::Entry e;

@@ -1,6 +1,6 @@
-// The shared renderer (cli/render.h): the words of history entries, and text from other people
+// The shared renderer (app/render.h): the words of history entries, and text from other people
 // made safe for a terminal and for JSON whatever bytes it holds (issue 11, items 2, 3 and 15).
-#include "cli/render.h"
+#include "app/render.h"
 
 #include <catch2/catch.hpp>
 #include <cstdint>

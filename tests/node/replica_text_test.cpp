@@ -1,7 +1,7 @@
 // Authoring refuses text that would reach other people's terminals or scripts broken: invalid
 // UTF-8 anywhere, control characters in nicks, group names and topics, and in posts other than
 // newlines and tabs (issue 11, items 2 and 3). Text from peers is not checked here: readers
-// neutralise it (cli/render.h), since another implementation may send anything.
+// neutralise it (app/render.h), since another implementation may send anything.
 #include <catch2/catch.hpp>
 
 #include "tests/node/fixture.h"

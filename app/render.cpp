@@ -1,4 +1,4 @@
-#include "cli/render.h"
+#include "app/render.h"
 
 #include <limits>
 

@@ -1,0 +1,20 @@
+// An event of a group's history as the control protocol shows it (docs/cli.md, "Messages"):
+// the one JSON form of an event, which `log` answers and the `message` stream carries, and which
+// `qun log --json`, `--follow`, the chat and the chat's line mode all read back with
+// render::parse_entry.
+//
+// Pure functions over a replica's resolved state; thread-compatible (the replica must not change
+// during the call).
+#pragma once
+
+#include "net/control.h"
+#include "node/replica.h"
+
+namespace qun::render {
+
+// The entry for message m of replica r: id, author, nick, time, kind, text (null when this node
+// cannot read it), and per kind target/target_nick, role, replaces/replaces_author/replaces_nick,
+// invite, reason.
+control::Json message_json(const Replica& r, const Message& m);
+
+}  // namespace qun::render
