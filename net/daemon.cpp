@@ -639,56 +639,84 @@ class Daemon {
     control_->send(c, Json{{"id", id}, {"ok", false}, {"error", message}});
   }
 
+  // One control request: who sent it, its id (echoed in the answer) and its arguments.
+  struct Request {
+    ClientId client;
+    const Json& id;
+    const Json& args;
+  };
+  // A handler's answer; nullopt when it answers later (join, relay add).
+  using Reply = std::optional<Result<Json>>;
+  // Who may make a request: anyone, or only a member's node (a relay is a member of no group).
+  enum class Who { any, member };
+  struct Handler {
+    Who who;
+    Reply (*run)(Daemon& d, const Request& r);
+  };
+
+  // Adapters from the three shapes of op_ methods to a Handler's run.
+  template <Result<Json> (Daemon::*op)()>
+  static Reply bare(Daemon& d, const Request&) { return (d.*op)(); }
+  template <Result<Json> (Daemon::*op)(const Json&)>
+  static Reply args(Daemon& d, const Request& r) { return (d.*op)(r.args); }
+  template <Reply (Daemon::*op)(const Request&)>
+  static Reply whole(Daemon& d, const Request& r) { return (d.*op)(r); }
+
+  // The requests (docs/cli.md, "Control socket"): one entry each. Adding a request is adding an
+  // entry and its op_ method.
+  static const std::map<std::string_view, Handler>& handlers() {
+    static const std::map<std::string_view, Handler> table{
+        {"id", {Who::any, bare<&Daemon::op_id>}},
+        {"group.list", {Who::any, bare<&Daemon::op_group_list>}},
+        {"status", {Who::any, bare<&Daemon::op_status>}},
+        {"peers", {Who::any, bare<&Daemon::op_peers>}},
+        {"subscribe", {Who::any, whole<&Daemon::op_subscribe>}},
+        {"log", {Who::any, args<&Daemon::op_log>}},
+        {"read", {Who::any, args<&Daemon::op_read>}},
+        {"members", {Who::any, args<&Daemon::op_members>}},
+        {"relays", {Who::any, args<&Daemon::op_relays>}},
+        {"invite.list", {Who::any, args<&Daemon::op_invite_list>}},
+        {"relay.drop", {Who::any, args<&Daemon::op_relay_drop>}},
+        {"relay.requests", {Who::any, bare<&Daemon::op_relay_requests>}},
+        {"relay.approve", {Who::any, args<&Daemon::op_relay_approve>}},
+        {"group.repair", {Who::any, args<&Daemon::op_group_repair>}},
+        {"join", {Who::any, whole<&Daemon::op_join>}},
+        {"relay.add", {Who::any, whole<&Daemon::op_relay_add>}},
+        {"group.create", {Who::member, args<&Daemon::op_group_create>}},
+        {"invite", {Who::member, args<&Daemon::op_invite>}},
+        {"invite.revoke", {Who::member, args<&Daemon::op_invite_revoke>}},
+        {"post", {Who::member, args<&Daemon::op_post>}},
+        {"kick", {Who::member, args<&Daemon::op_kick>}},
+        {"promote", {Who::member, args<&Daemon::op_promote>}},
+        {"leave", {Who::member, args<&Daemon::op_leave>}},
+        {"topic", {Who::member, args<&Daemon::op_topic>}},
+        {"relay.remove", {Who::member, args<&Daemon::op_relay_remove>}},
+    };
+    return table;
+  }
+
   void on_request(ClientId c, Json req) {
     const Json id = req.is_object() && req.contains("id") ? req["id"] : Json();
     if (stopping_) return fail(c, id, "the node is stopping");
-    std::optional<Result<Json>> r;
+    Reply r;
     try {
       if (!req.is_object() || !req.contains("op") || !req["op"].is_string())
         return fail(c, id, "bad request: no op");
       const std::string op = req["op"].get<std::string>();
-      r = dispatch(c, id, op, req);
+      auto h = handlers().find(op);
+      if (h == handlers().end())
+        r = Error(Errc::invalid_argument, "unknown op '" + op + "' (is the CLI newer than the node?)");
+      else if (h->second.who == Who::member && opts_.relay)
+        r = Error(Errc::invalid_argument,
+                  "this node is a relay: it serves groups but is not a member of any");
+      else
+        r = h->second.run(*this, Request{c, id, req});
     } catch (const Json::exception& e) {
       r = Error(Errc::invalid_argument, std::string("bad request: ") + e.what());
     }
     if (!r) return;  // answered later (join, relay add)
     if (r->ok()) respond(c, id, std::move(*r).value());
     else fail(c, id, r->error().context());
-  }
-
-  std::optional<Result<Json>> dispatch(ClientId c, const Json& id, const std::string& op,
-                                       const Json& req) {
-    if (op == "id") return op_id();
-    if (op == "group.list") return op_group_list();
-    if (op == "status") return op_status();
-    if (op == "peers") return op_peers();
-    if (op == "subscribe") return op_subscribe(c, req);
-    if (op == "log") return op_log(req);
-    if (op == "read") return op_read(req);
-    if (op == "members") return op_members(req);
-    if (op == "relays") return op_relays(req);
-    if (op == "invite.list") return op_invite_list(req);
-    if (op == "relay.drop") return op_relay_drop(req);
-    if (op == "relay.requests") return op_relay_requests();
-    if (op == "relay.approve") return op_relay_approve(req);
-    if (op == "group.repair") return op_group_repair(req);
-    if (op == "join") return op_join(c, id, req);
-    if (op == "relay.add") return op_relay_add(c, id, req);
-    if (opts_.relay &&
-        (op == "group.create" || op == "invite" || op == "invite.revoke" || op == "post" || op == "kick" ||
-         op == "promote" || op == "leave" || op == "topic" || op == "relay.remove"))
-      return Error(Errc::invalid_argument,
-                   "this node is a relay: it serves groups but is not a member of any");
-    if (op == "group.create") return op_group_create(req);
-    if (op == "invite") return op_invite(req);
-    if (op == "invite.revoke") return op_invite_revoke(req);
-    if (op == "post") return op_post(req);
-    if (op == "kick") return op_member_change(req, "kick");
-    if (op == "promote") return op_member_change(req, "promote");
-    if (op == "leave") return op_leave(req);
-    if (op == "topic") return op_topic(req);
-    if (op == "relay.remove") return op_relay_remove(req);
-    return Error(Errc::invalid_argument, "unknown op '" + op + "' (is the CLI newer than the node?)");
   }
 
   Authoring authoring() { return Authoring{*key_, rng_, wall_ms()}; }
@@ -968,7 +996,9 @@ class Daemon {
                 {"groups", groups}};
   }
 
-  Result<Json> op_subscribe(ClientId c, const Json& req) {
+  Reply op_subscribe(const Request& request) {
+    const ClientId c = request.client;
+    const Json& req = request.args;
     std::optional<Hash> filter;
     if (req.contains("group") && !req["group"].is_null()) {
       QUN_TRY(filter, find_group(req));
@@ -1178,6 +1208,9 @@ class Daemon {
     return Json{{"id", to_hex(events.back().id)}, {"queued", queued}};
   }
 
+  Result<Json> op_kick(const Json& req) { return op_member_change(req, "kick"); }
+  Result<Json> op_promote(const Json& req) { return op_member_change(req, "promote"); }
+
   Result<Json> op_member_change(const Json& req, const std::string& what) {
     QUN_TRY(Replica* r, member_group(req));
     QUN_TRY(PublicKey who, find_member(*r, req));
@@ -1252,7 +1285,9 @@ class Daemon {
     if (auto r = store_->commit(b); !r.ok()) log(LogLevel::warn, "joins not saved: " + r.error().message());
   }
 
-  std::optional<Result<Json>> op_join(ClientId c, const Json& id, const Json& req) {
+  Reply op_join(const Request& request) {
+    const ClientId c = request.client;
+    const Json &id = request.id, &req = request.args;
     if (opts_.relay) return Result<Json>(Error(Errc::invalid_argument, "a relay joins no group"));
     auto decoded = decode_invite_code(arg(req, "code"));
     if (!decoded.ok()) return Result<Json>(Error(Errc::invalid_argument, decoded.error().context()));
@@ -1323,7 +1358,9 @@ class Daemon {
 
   // ---- relays ---------------------------------------------------------------------------------
 
-  std::optional<Result<Json>> op_relay_add(ClientId c, const Json& id, const Json& req) {
+  Reply op_relay_add(const Request& request) {
+    const ClientId c = request.client;
+    const Json &id = request.id, &req = request.args;
     if (opts_.relay)
       return Result<Json>(Error(Errc::invalid_argument, "run `qun relay add` on a member's node"));
     auto r = member_group(req);
