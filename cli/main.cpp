@@ -22,6 +22,7 @@
 #include <thread>
 
 #include "cli/chat.h"
+#include "cli/irc.h"
 #include "cli/control_client.h"
 #include "app/render.h"
 #include "crypto/key_file.h"
@@ -203,6 +204,7 @@ struct Args {
   std::string expires;
   std::size_t limit = 0;
   bool follow = false, all = false;
+  std::string irc_listen;
 };
 
 int run_init(Args& a, CLI::App& init) {
@@ -270,6 +272,13 @@ int run_chat_command(Args& a) {
   if (!a.group.empty()) c.group = a.group;
   c.json = a.g.json;
   return run_chat(c);
+}
+
+int run_irc_command(Args& a) {
+  IrcOptions o;
+  o.home = a.g.home();
+  if (!a.irc_listen.empty()) o.listen = a.irc_listen;
+  return run_irc(o);
 }
 
 int run_id(Args& a) {
@@ -891,6 +900,9 @@ int main(int argc, char** argv) {
   sub(&app, "status", "node health and sync state per group", [&] { return run_status(a); });
   sub(&app, "chat", "full-screen chat (line mode without a terminal)", [&] { return run_chat_command(a); })
       ->add_option("GROUP", a.group, "the group to open (required in line mode)");
+  sub(&app, "irc", "serve the node to IRC clients (irssi, weechat) on this machine",
+      [&] { return run_irc_command(a); })
+      ->add_option("--listen", a.irc_listen, "HOST:PORT to listen on (default 127.0.0.1:6667)");
 
   try {
     std::vector<std::string> args = dash_text_after_separator(app, argc, argv);

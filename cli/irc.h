@@ -1,0 +1,34 @@
+// `qun irc`: the local node served as an IRC server, so that irssi, weechat or any IRC client is
+// a qun client (docs/irc.md).
+//
+// The driver of irc::Session (cli/irc_session.h) on a libuv loop: it listens on TCP (loopback by
+// default), gives each accepted client its own Session and its own connection to the node's
+// control socket (subscribed to every group, as `qun chat` is), feeds the Session the client's
+// lines and the node's answers and streams, and carries out what the Session asks for. It runs
+// until SIGINT or SIGTERM.
+//
+// The password every client must give with PASS lives in <home>/irc-password (mode 0600),
+// created with 128 random bits on the first run; a file that others may read is refused.
+#pragma once
+
+#include <string>
+
+#include "base/result.h"
+
+namespace qun {
+
+struct IrcOptions {
+  std::string home;
+  std::string listen = "127.0.0.1:6667";
+};
+
+// The password file of a home: read, or created (mode 0600) when missing. Errc::io with one line
+// saying what to do when it cannot be read or created, or when its mode lets others read it.
+[[nodiscard]] Result<std::string> irc_password(const std::string& home);
+inline std::string irc_password_path(const std::string& home) { return home + "/irc-password"; }
+
+// Runs the gateway until a terminating signal. Returns the process exit status (1 with one line
+// on stderr when it cannot listen or read its password).
+int run_irc(const IrcOptions& options);
+
+}  // namespace qun
