@@ -175,7 +175,7 @@ std::string Session::nick_of(const std::string& member_id,
 std::string Session::source_of(const std::string& member_id,
                                const std::optional<std::string>& raw) const {
   if (member_id == self_id_) return self_source();
-  return nick_of(member_id, raw) + "!" + make_nick(member_id.substr(0, 8)) + "@qun";
+  return nick_of(member_id, raw) + "!" + member_id.substr(0, 8) + "@qun";
 }
 
 void Session::assign_nicks(bool announce) {
@@ -216,7 +216,7 @@ void Session::assign_nicks(bool announce) {
     for (const auto& [id, nick] : next) {
       auto old = nicks_.find(id);
       if (old == nicks_.end() || old->second == nick || !visible(id)) continue;
-      send(Message{{}, old->second + "!" + make_nick(id.substr(0, 8)) + "@qun", "NICK", {nick}});
+      send(Message{{}, old->second + "!" + id.substr(0, 8) + "@qun", "NICK", {nick}});
     }
   }
   nicks_ = std::move(next);
@@ -589,7 +589,7 @@ void Session::cmd_who(const Message& m) {
   const std::string& mask = m.param(0);
   auto who_line = [&](const std::string& channel, const Member& mem) {
     const std::string nick = nick_of(mem.id, mem.nick);
-    const std::string user = mem.id == self_id_ ? nick_ : make_nick(mem.id.substr(0, 8));
+    const std::string user = mem.id == self_id_ ? nick_ : mem.id.substr(0, 8);
     const std::string host = mem.id == self_id_ ? "localhost" : "qun";
     numeric("352", {channel, user, host, config_.server_name, nick, "H" + role_prefix(mem.role),
                     "0 " + neutralise(mem.nick)});
@@ -623,7 +623,7 @@ void Session::cmd_whois(const Message& m) {
   if (!found) {
     numeric("401", {nick, "No such nick"});
   } else {
-    numeric("311", {nick_of(found->id, found->nick), make_nick(found->id.substr(0, 8)), "qun", "*",
+    numeric("311", {nick_of(found->id, found->nick), found->id.substr(0, 8), "qun", "*",
                     neutralise(found->nick) + " " + found->id});
     if (!channels.empty()) numeric("319", {nick_of(found->id, found->nick), channels});
   }

@@ -1,0 +1,84 @@
+// `qun irc` against two real nodes, driven by a small IRC client written here (issue 16): a line
+// sent in the channel reaches a member on the other node, that member's post reaches the IRC
+// connection, a wrong password is refused, and what arrived while no client was connected is
+// played back on the next connection.
+#include "tests/integration/irc_client.h"
+
+#include <sys/stat.h>
+
+#include <catch2/catch.hpp>
+
+namespace qun::integration {
+
+// Proves: a client gets in with the password from HOME/irc-password (mode 0600) and is joined
+// to the group's channel; PRIVMSG reaches bob's node as ada's post; bob's post reaches the client
+// as PRIVMSG from bob; a wrong password gets 464 and the connection is closed; a post made while
+// no client was connected is played back (with its [HH:MM]) when the next one joins, once.
+TEST_CASE("qun irc: a line from an IRC client reaches another node and back", "[integration][irc]") {
+  Cluster cluster;
+  Node& ada = cluster.add("ada");
+  Node& bob = cluster.add("bob");
+  ada.start();
+  bob.start();
+  const std::string group = create_group(ada, "lobby");
+  invite_and_join(ada, bob, group);
+
+  IrcGateway gateway(cluster, ada);
+  struct stat st {};
+  REQUIRE(::stat((ada.home() / "irc-password").c_str(), &st) == 0);
+  CHECK((st.st_mode & 0777) == 0600);
+
+  {
+    IrcClient wrong(gateway.port());
+    wrong.send("PASS not-the-password");
+    wrong.send("NICK ada");
+    wrong.send("USER ada 0 * :Ada");
+    wrong.wait_for(" 464 ", "the wrong password is refused");
+    wait_until([&] { return wrong.closed(); }, command_bound, "the gateway closes the connection");
+    CHECK_FALSE(wrong.has(" 001 "));
+  }
+
+  const std::string canary = random_hex(6);
+  {
+    IrcClient irc(gateway.port());
+    irc.login(gateway.password(), "ada");
+    irc.wait_for(":ada!ada@localhost JOIN #lobby", "the client is in #lobby");
+    irc.wait_for(" 366 ada #lobby ", "the names of #lobby");
+    CHECK(irc.has(" 353 ada = #lobby :@ada bob"));
+
+    irc.send("PRIVMSG #lobby :hello from irssi-land " + canary);
+    wait_for_posts(bob, group, {"hello from irssi-land " + canary});
+    const auto bob_log = log_of(bob, group);
+    CHECK(bob_log.back()["nick"] == "ada");
+
+    bob.ok({"post", group, "hi from bob " + canary});
+    irc.wait_for(":bob!" + bob.id().substr(0, 8) + "@qun PRIVMSG #lobby :hi from bob " + canary,
+                 "bob's post on the IRC connection");
+    // Peer text with framing bytes: one line per line, nothing injected.
+    bob.ok({"post", group, "line one\nQUIT :injected"});
+    irc.wait_for("PRIVMSG #lobby :QUIT :injected", "the second line of bob's post");
+    CHECK_FALSE(irc.closed());
+    irc.send("QUIT :bye");
+    wait_until([&] { return irc.closed(); }, command_bound, "the gateway closes after QUIT");
+  }
+
+  // While no IRC client is connected, bob posts; the next client gets it played back.
+  bob.ok({"post", group, "while you were away " + canary});
+  // Waiting with `qun log` would mark it read; the unread count says it arrived.
+  wait_until(
+      [&] {
+        for (const auto& g : ada.json({"group", "list"}))
+          if (g["id"] == group && g["unread"].get<int>() >= 1) return true;
+        return false;
+      },
+      propagate_bound, "bob's post reaches ada's node, unread");
+  {
+    IrcClient irc(gateway.port());
+    irc.login(gateway.password(), "ada");
+    irc.wait_for("PRIVMSG #lobby :[", "the playback");
+    irc.wait_for("] while you were away " + canary, "the post made while away, with its time");
+    CHECK_FALSE(irc.has("hi from bob " + canary));  // read before: not played again
+  }
+}
+
+}  // namespace qun::integration
