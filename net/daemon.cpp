@@ -18,6 +18,7 @@
 
 #include "app/event_json.h"
 #include "app/naming.h"
+#include "app/service.h"
 #include "crypto/key_file.h"
 #include "net/control.h"
 #include "net/control_server.h"
@@ -35,13 +36,6 @@ namespace {
 using Json = control::Json;
 using ClientId = ControlServer::ClientId;
 
-// A `join` request is answered within this time even if no node of the group answered yet (the
-// CLI waits 60 s); the join itself goes on in the background and survives restarts.
-constexpr Millis join_answer_ms_max = 45'000;
-// A group this node left is kept (and synced, hidden from listings) at least this long so that
-// the leave reaches peers, and while no peer is linked for it, up to leave_linger_ms_max.
-constexpr Millis leave_linger_ms = 5'000;
-constexpr Millis leave_linger_ms_max = 10 * 60'000;
 constexpr Millis housekeeping_interval_ms = 1'000;
 // Group commit: events from peers are written together once this long has passed since the
 // first of them (one LMDB transaction and fsync instead of one per batch). net_bench at 20 nodes
@@ -49,18 +43,11 @@ constexpr Millis housekeeping_interval_ms = 1'000;
 // acknowledged to anyone, and a crash within the window only loses what catch-up fetches again;
 // this node's own events are committed before their request is answered.
 constexpr Millis group_commit_ms = 100;
-// Ids of own events kept in a group's outbox list (events authored while no peer of the group
-// was linked). The events themselves are in the store and reach peers by catch-up whatever the
-// list holds; the list is what `status` and `group list` count. 10,000 is far more than a
-// person posts while offline; past it the oldest ids leave the list (not the store).
-constexpr std::size_t outbox_ids_max = 10'000;
 // Peer addresses of each group saved for the next start (besides --peer and invite hints).
 constexpr std::size_t saved_peers_max = 16;
 // `log` pages.
 constexpr std::size_t log_page_default = 50;
 constexpr std::size_t log_page_max = 500;
-// Unread posts scanned for mentions of the node's nick, newest first.
-constexpr std::size_t mention_scan_max = 1'000;
 // Invites default to one use that never expires; uses are bounded by limits::invite_uses_max.
 constexpr std::uint32_t invite_uses_default = 1;
 // "Never expires": the largest expiry an invite payload carries (node/payload.cpp).
@@ -287,17 +274,8 @@ class Daemon {
     std::vector<Hash> stored = std::move(listed).value();
     std::sort(stored.begin(), stored.end());
     // Joins in progress (their group may have no stored event yet).
-    if (auto j = store_->get_meta("joins"); j.ok() && j.value() && !j.value()->empty()) {
-      if (auto codes = control::decode(*j.value()); codes.ok() && codes.value().is_array()) {
-        for (const auto& c : codes.value()) {
-          if (!c.is_string()) continue;
-          if (auto code = decode_invite_code(c.get<std::string>()); code.ok()) {
-            const Hash g = code.value().group;
-            joins_.emplace(g, PendingJoin{std::move(code).value(), {}});
-          }
-        }
-      }
-    }
+    if (auto j = store_->get_meta(app::joins_key); j.ok() && j.value())
+      (void)app_.load_joins(*j.value());
     // A group with events but no record lost its record to damage: it is damaged too.
     auto with_events = store_->groups_with_events();
     if (!with_events.ok()) return whole_store(with_events.error());
@@ -312,21 +290,20 @@ class Daemon {
         continue;
       }
       auto r = std::make_unique<Replica>(std::move(replica).value());
-      if (auto j = joins_.find(g); j != joins_.end()) r->hold_invite(j->second.code);
-      load_outbox(g);
+      if (const InviteCode* code = app_.join_code(g)) r->hold_invite(*code);
+      if (auto o = store_->get_meta(app::outbox_key(g)); o.ok() && o.value())
+        app_.load_outbox(g, *o.value());
       node_->add_group(transport_->now(), std::move(r), hints_for(g));
     }
-    for (auto& [g, pj] : joins_) {
+    for (const Hash& g : app_.joins()) {
       if (!node_->group(g) && !damaged_.count(g)) {
         auto r = std::make_unique<Replica>(g, &*key_);
-        r->hold_invite(pj.code);
+        r->hold_invite(*app_.join_code(g));
         node_->add_group(transport_->now(), std::move(r), hints_for(g));
       }
     }
-    std::vector<Hash> pending;
-    for (const auto& [g, pj] : joins_)
-      if (!damaged_.count(g)) pending.push_back(g);
-    for (const auto& g : pending) try_join(g);
+    for (const Hash& g : app_.joins())
+      if (!damaged_.count(g)) try_join(g);
     return ok_result();
   }
 
@@ -336,60 +313,27 @@ class Daemon {
   // and the peer fetches what it lacks); the list only lets people see that they wait. Kept in
   // the store (meta "outbox/<group>"), cleared once a peer of the group is linked again.
 
-  void load_outbox(const Hash& g) {
-    auto saved = store_->get_meta("outbox/" + to_hex(g));
-    if (!saved.ok() || !saved.value() || saved.value()->empty()) return;
-    auto list = control::decode(*saved.value());
-    if (!list.ok() || !list.value().is_array()) return;
-    for (const auto& v : list.value()) {
-      auto raw = v.is_string() ? from_hex(v.get<std::string>()) : std::nullopt;
-      auto h = raw ? Hash::from_view(*raw) : std::nullopt;
-      if (h) outbox_[g].push_back(*h);
-    }
-  }
-
-  void save_outbox(WriteBatch& b, const Hash& g) {
-    auto it = outbox_.find(g);
-    if (it == outbox_.end() || it->second.empty()) {
-      b.put_meta("outbox/" + to_hex(g), Bytes{});
-      return;
-    }
-    Json list = Json::array();
-    for (const auto& id : it->second) list.push_back(to_hex(id));
-    b.put_meta("outbox/" + to_hex(g), control::encode(list));
-  }
-
   // Events just published in g: queued when no peer of g is linked. Returns true if queued.
   bool queue_if_unreachable(const Hash& g, const std::vector<Event>& events) {
     if (opts_.relay || reachable(g)) return false;
-    auto& list = outbox_[g];
-    for (const auto& e : events) list.push_back(e.id);
-    if (list.size() > outbox_ids_max)
-      list.erase(list.begin(), list.begin() + static_cast<long>(list.size() - outbox_ids_max));
-    WriteBatch b;
-    save_outbox(b, g);
-    if (auto r = store_->commit(b); !r.ok())
-      log(LogLevel::warn, "outbox of group " + short_hex(g) + " not saved: " + r.error().message());
+    std::vector<Hash> ids;
+    for (const auto& e : events) ids.push_back(e.id);
+    app_.queue(g, ids);
+    drain();
     return true;
   }
 
   // Outboxes of groups that have a linked peer again: catch-up on that link hands the events over.
   void flush_outboxes() {
-    WriteBatch b;
-    for (auto it = outbox_.begin(); it != outbox_.end();) {
-      if (node_->group(it->first) && !reachable(it->first)) {
-        ++it;
-        continue;
-      }
-      log(LogLevel::info, "group " + short_hex(it->first) + ": " + std::to_string(it->second.size()) +
+    bool flushed = false;
+    for (const Hash& g : app_.outbox_groups()) {
+      if (node_->group(g) && !reachable(g)) continue;
+      log(LogLevel::info, "group " + short_hex(g) + ": " + std::to_string(app_.outbox(g).size()) +
                               " queued events go out to a peer that is back");
-      const Hash g = it->first;
-      it = outbox_.erase(it);
-      save_outbox(b, g);
+      flushed = app_.clear_outbox(g) || flushed;
     }
-    if (b.empty()) return;
-    if (auto r = store_->commit(b); !r.ok())
-      log(LogLevel::warn, "outbox not saved: " + r.error().message());
+    if (!flushed) return;
+    drain();
     broadcast_groups();
   }
 
@@ -404,19 +348,7 @@ class Daemon {
     return r->state().created;
   }
 
-  // Posts (not the rekeys, closes and other bookkeeping authored with them) waiting in a group's
-  // outbox: what the person posted and sees as queued.
-  std::size_t outbox_size(const Hash& g) const {
-    auto it = outbox_.find(g);
-    if (it == outbox_.end()) return 0;
-    const Replica* r = node_->group(g);
-    std::size_t posts = 0;
-    for (const Hash& id : it->second) {
-      const EventRecord* rec = r ? r->group().find(id) : nullptr;
-      if (!rec || rec->event.kind == EventKind::post) ++posts;
-    }
-    return posts;
-  }
+  std::size_t outbox_size(const Hash& g) const { return app_.outbox_posts(g, node_->group(g)); }
 
   // Where to look for a group's nodes: --peer addresses, saved peers, invite hints.
   std::vector<std::string> hints_for(const Hash& g) {
@@ -426,8 +358,8 @@ class Daemon {
         for (const auto& a : list.value())
           if (a.is_string()) out.push_back(a.get<std::string>());
     }
-    if (auto j = joins_.find(g); j != joins_.end())
-      out.insert(out.end(), j->second.code.peers.begin(), j->second.code.peers.end());
+    if (const InviteCode* code = app_.join_code(g))
+      out.insert(out.end(), code->peers.begin(), code->peers.end());
     std::sort(out.begin(), out.end());
     out.erase(std::unique(out.begin(), out.end()), out.end());
     out.erase(std::remove(out.begin(), out.end(), advertise_), out.end());
@@ -459,29 +391,13 @@ class Daemon {
 
   void housekeeping() {
     const Millis now = transport_->now();
-    // Join requests that waited long enough get an answer; the join goes on.
-    for (auto& [g, pj] : joins_) {
-      auto& w = pj.waiters;
-      for (auto it = w.begin(); it != w.end();) {
-        if (now - it->since < join_answer_ms_max) { ++it; continue; }
-        fail(it->client, it->id,
-             "no node of the group answered yet; qun keeps trying in the background "
-             "(`qun status` shows the join)");
-        it = w.erase(it);
-      }
-    }
-    for (auto it = leaving_.begin(); it != leaving_.end();) {
-      // Peers drop a former member soon after its leave arrives, so "was linked since leaving"
-      // (not "is linked now") tells that the leave went out.
-      Leaving& l = it->second;
-      l.linked = l.linked || !node_->active_peers(it->first).empty();
-      if (now < l.since + leave_linger_ms || (!l.linked && now < l.since + leave_linger_ms_max)) {
-        ++it;
-        continue;
-      }
-      drop_group(it->first, "left");
-      it = leaving_.erase(it);
-    }
+    // Join requests that waited long enough get an answer (the join goes on); groups left long
+    // enough ago go.
+    std::set<Hash> linked;
+    for (const auto& g : node_->groups())
+      if (!node_->active_peers(g).empty()) linked.insert(g);
+    app_.on_tick(now, linked);
+    drain();
     flush_outboxes();
     upkeep_groups();
     save_peers();
@@ -493,7 +409,7 @@ class Daemon {
     if (opts_.relay) return;
     for (const auto& g : node_->groups()) {
       Replica* r = node_->group(g);
-      if (!r || joins_.count(g) || leaving_.count(g)) continue;
+      if (!r || app_.joining(g) || app_.leaving(g)) continue;
       std::vector<Event> events = r->upkeep(authoring());
       if (events.empty()) continue;
       for (const auto& e : events) {
@@ -539,12 +455,11 @@ class Daemon {
     commit();
     WriteBatch b;
     b.delete_group(g);
-    b.put_meta("read/" + to_hex(g), Bytes{});
     b.put_meta("peers/" + to_hex(g), Bytes{});
-    outbox_.erase(g);
-    save_outbox(b, g);
     if (auto r = store_->commit(b); !r.ok())
       log(LogLevel::error, "group " + short_hex(g) + " data not deleted: " + r.error().message());
+    app_.forget(g);  // its outbox and read marker
+    drain();
     log(LogLevel::info, "group " + short_hex(g) + " dropped (" + why + ")");
     broadcast_groups();
   }
@@ -607,7 +522,7 @@ class Daemon {
                                     {"received_us", received}});
       }
     }
-    if (joins_.count(d.group)) try_join(d.group);
+    if (app_.joining(d.group)) try_join(d.group);
     if (list_changed) broadcast_groups();
   }
 
@@ -637,6 +552,27 @@ class Daemon {
   }
   void fail(ClientId c, const Json& id, const std::string& message) {
     control_->send(c, Json{{"id", id}, {"ok", false}, {"error", message}});
+  }
+
+  // Carries out what the application service decided (app/service.h), in order; its meta
+  // values go into one transaction. Errors: the store's, when that commit failed.
+  void drain() { (void)drain_now(); }
+  Result<void> drain_now() {
+    WriteBatch meta;
+    while (auto out = app_.poll()) {
+      if (auto* reply = std::get_if<app::output::Reply>(&*out)) {
+        if (reply->result.ok()) respond(reply->client, reply->id, std::move(reply->result).value());
+        else fail(reply->client, reply->id, reply->result.error().context());
+      } else if (auto* save = std::get_if<app::output::SaveMeta>(&*out)) {
+        meta.put_meta(save->key, save->value);
+      } else if (auto* drop = std::get_if<app::output::DropGroup>(&*out)) {
+        drop_group(drop->group, drop->why);
+      }
+    }
+    if (meta.empty()) return ok_result();
+    auto done = store_->commit(meta);
+    if (!done.ok()) log(LogLevel::warn, "node state not saved: " + done.error().message());
+    return done;
   }
 
   // One control request: who sent it, its id (echoed in the answer) and its arguments.
@@ -729,7 +665,7 @@ class Daemon {
   Result<Hash> find_group(const Json& req) {
     std::vector<std::pair<Hash, std::string>> all;
     for (const auto& g : node_->groups()) {
-      if (leaving_.count(g)) continue;
+      if (app_.leaving(g)) continue;
       const Replica* r = node_->group(g);
       all.emplace_back(g, r ? r->name().value_or("") : "");
     }
@@ -756,7 +692,7 @@ class Daemon {
     QUN_TRY(Hash g, find_group(req));
     Replica* r = node_->group(g);
     if (r->state().is_member(key_->public_key())) return r;
-    if (joins_.count(g))
+    if (app_.joining(g))
       return Error(Errc::invalid_argument, "still joining this group; wait for `qun join` to finish");
     return Error(Errc::unauthorized, not_member_reason(*r));
   }
@@ -824,17 +760,14 @@ class Daemon {
     }
     auto r = replica.ok() ? std::make_unique<Replica>(std::move(replica).value())
                           : std::make_unique<Replica>(g, opts_.relay ? nullptr : &*key_);
-    if (auto j = joins_.find(g); j != joins_.end()) r->hold_invite(j->second.code);
+    if (const InviteCode* code = app_.join_code(g)) r->hold_invite(*code);
     node_->add_group(transport_->now(), std::move(r), hints_for(g));
     transport_->pump();
   }
 
   std::size_t read_mark(const Hash& g) {
-    auto v = store_->get_meta("read/" + to_hex(g));
-    if (!v.ok() || !v.value() || v.value()->size() != 8) return 0;
-    std::uint64_t n = 0;
-    for (auto b : *v.value()) n = (n << 8) | b;
-    return static_cast<std::size_t>(n);
+    auto v = store_->get_meta(app::read_key(g));
+    return v.ok() && v.value() ? app::decode_read_mark(*v.value()) : 0;
   }
 
   Json group_json(const Hash& g) {
@@ -846,28 +779,14 @@ class Daemon {
     j["name"] = name ? Json(*name) : Json();
     j["topic"] = topic ? Json(*topic) : Json();
     j["member"] = !opts_.relay && st.is_member(key_->public_key());
-    j["joining"] = joins_.count(g) != 0;
+    j["joining"] = app_.joining(g);
     // No peer of the group linked: what is posted waits in the outbox.
     j["reachable"] = reachable(g);
     j["outbox"] = outbox_size(g);
-    std::uint64_t unread = 0, mention = 0;
-    if (!opts_.relay) {
-      const auto& hist = st.history;
-      std::size_t scanned = 0;
-      const std::size_t mark = read_mark(g);
-      for (std::size_t i = hist.size(); i > mark; --i) {
-        const EventRecord* rec = r->group().find(hist[i - 1]);
-        if (!rec || rec->event.kind != EventKind::post || rec->event.author == key_->public_key())
-          continue;
-        ++unread;
-        if (scanned++ < mention_scan_max) {
-          auto m = r->message(hist[i - 1]);
-          if (m && m->text && naming::mentions(*m->text, nick_)) ++mention;
-        }
-      }
-    }
-    j["unread"] = unread;
-    j["mentions"] = mention;
+    app::Unread unread;
+    if (!opts_.relay) unread = app::unread(*r, read_mark(g), key_->public_key(), nick_);
+    j["unread"] = unread.posts;
+    j["mentions"] = unread.mentions;
     return j;
   }
 
@@ -898,7 +817,7 @@ class Daemon {
     std::vector<Json> groups;
     std::vector<listing::Entry> entries;
     for (const auto& g : node_->groups()) {
-      if (leaving_.count(g)) continue;
+      if (app_.leaving(g)) continue;
       const Replica* r = node_->group(g);
       groups.push_back(group_json(g));
       entries.push_back({to_hex(g), r->name().value_or(""), joined_ms(*r), 0});
@@ -953,9 +872,9 @@ class Daemon {
              {"members", r->state().members.size()},
              {"active_peers", active},
              {"passive_peers", node_->passive_size(g)},
-             {"joining", joins_.count(g) != 0},
-             {"leaving", leaving_.count(g) != 0},
-             {"synced", active > 0 && r->group().pending_size() == 0 && !joins_.count(g)},
+             {"joining", app_.joining(g)},
+             {"leaving", app_.leaving(g)},
+             {"synced", active > 0 && r->group().pending_size() == 0 && !app_.joining(g)},
              {"reachable", reachable(g)},
              {"outbox", outbox_size(g)},
              {"relays", relays_json(g)},
@@ -1031,12 +950,8 @@ class Daemon {
 
   Result<Json> op_read(const Json& req) {
     QUN_TRY(Hash g, find_group(req));
-    std::uint64_t n = node_->group(g)->state().history.size();
-    Bytes v(8);
-    for (int i = 7; i >= 0; --i, n >>= 8) v[static_cast<std::size_t>(i)] = static_cast<std::uint8_t>(n);
-    WriteBatch b;
-    b.put_meta("read/" + to_hex(g), v);
-    QUN_TRY_VOID(store_->commit(b));
+    app_.mark_read(g, node_->group(g)->state().history.size());
+    QUN_TRY_VOID(drain_now());
     return Json::object();
   }
 
@@ -1247,7 +1162,7 @@ class Daemon {
     Replica* r = node_->group(g);
     // The result names the leave event; null when there was none to make (a join in progress
     // was abandoned, or this node was no longer a member).
-    if (joins_.count(g)) {  // abandon a join in progress
+    if (app_.joining(g)) {  // abandon a join in progress
       cancel_join(g, "join cancelled by `qun leave`");
       drop_group(g, "join cancelled");
       return Json{{"id", nullptr}, {"group", to_hex(g)}};
@@ -1256,7 +1171,7 @@ class Daemon {
     if (r->state().is_member(key_->public_key())) {
       QUN_TRY(Event e, r->leave(authoring()));
       QUN_TRY_VOID(publish(g, {e}));
-      leaving_[g] = Leaving{transport_->now(), !node_->active_peers(g).empty()};
+      app_.left(g, transport_->now(), !node_->active_peers(g).empty());
       out["id"] = to_hex(e.id);
     } else {
       drop_group(g, "no longer a member");
@@ -1267,24 +1182,6 @@ class Daemon {
 
   // ---- joining ------------------------------------------------------------------------------
 
-  struct Waiter {
-    ClientId client;
-    Json id;
-    Millis since;
-  };
-  struct PendingJoin {
-    InviteCode code;
-    std::vector<Waiter> waiters;
-  };
-
-  void save_joins() {
-    Json codes = Json::array();
-    for (const auto& [g, pj] : joins_) codes.push_back(encode_invite_code(pj.code));
-    WriteBatch b;
-    b.put_meta("joins", control::encode(codes));
-    if (auto r = store_->commit(b); !r.ok()) log(LogLevel::warn, "joins not saved: " + r.error().message());
-  }
-
   Reply op_join(const Request& request) {
     const ClientId c = request.client;
     const Json &id = request.id, &req = request.args;
@@ -1293,28 +1190,29 @@ class Daemon {
     if (!decoded.ok()) return Result<Json>(Error(Errc::invalid_argument, decoded.error().context()));
     InviteCode code = std::move(decoded).value();
     const Hash g = code.group;
-    if (Replica* r = node_->group(g); r && !joins_.count(g)) {
+    if (Replica* r = node_->group(g); r && !app_.joining(g)) {
       if (r->state().is_member(key_->public_key())) return Result<Json>(Json{{"group", to_hex(g)}});
       // A former member coming back (it was removed and kept the group, or left moments ago):
       // it keeps what it holds, takes the invite, and shows it to its peers, who otherwise shun
       // it (docs/protocol.md, "Coming back").
-      leaving_.erase(g);
       r->hold_invite(code);
-      joins_.emplace(g, PendingJoin{std::move(code), {}});
-      save_joins();
+      app_.join_started(std::move(code));
+      drain();
       node_->announce_invite(transport_->now(), g);
       log(LogLevel::info, "joining group " + short_hex(g) + " again");
     }
-    if (!joins_.count(g)) {
+    if (!app_.joining(g)) {
       auto r = std::make_unique<Replica>(g, &*key_);
       r->hold_invite(code);
-      joins_.emplace(g, PendingJoin{std::move(code), {}});
-      save_joins();
+      const std::size_t peers = code.peers.size();
+      app_.join_started(std::move(code));
+      drain();
       node_->add_group(transport_->now(), std::move(r), hints_for(g));
-      log(LogLevel::info, "joining group " + short_hex(g) + " via " +
-                              std::to_string(joins_.at(g).code.peers.size()) + " peers");
+      log(LogLevel::info, "joining group " + short_hex(g) + " via " + std::to_string(peers) +
+                              " peers");
     }
-    joins_[g].waiters.push_back(Waiter{c, id, transport_->now()});
+    app_.wait_for_join(g, app::Waiter{c, id, transport_->now()});
+    drain();
     transport_->pump();
     try_join(g);
     return std::nullopt;
@@ -1322,11 +1220,11 @@ class Daemon {
 
   // Authors the join as soon as the invite is in this node's copy of the group.
   void try_join(const Hash& g) {
-    auto it = joins_.find(g);
+    const InviteCode* code = app_.join_code(g);
     Replica* r = node_->group(g);
-    if (it == joins_.end() || !r) return;
+    if (!code || !r) return;
     if (!r->state().is_member(key_->public_key())) {
-      auto e = r->join(authoring(), it->second.code, nick_);
+      auto e = r->join(authoring(), *code, nick_);
       if (!e.ok()) {
         if (e.error().code() == Errc::not_found) return;  // the invite has not arrived yet
         const std::string why = e.error().context();
@@ -1341,20 +1239,17 @@ class Daemon {
         return;  // retried at the next delivery or restart
       }
     }
-    for (const auto& w : it->second.waiters) respond(w.client, w.id, Json{{"group", to_hex(g)}});
-    joins_.erase(it);
-    save_joins();
+    app_.join_done(g);
+    drain();
     log(LogLevel::info, "joined group " + short_hex(g));
     broadcast_groups();
   }
 
   void cancel_join(const Hash& g, const std::string& why) {
-    auto it = joins_.find(g);
-    if (it == joins_.end()) return;
-    for (const auto& w : it->second.waiters) fail(w.client, w.id, why);
-    joins_.erase(it);
-    save_joins();
+    app_.join_failed(g, why);
+    drain();
   }
+
 
   // ---- relays ---------------------------------------------------------------------------------
 
@@ -1371,7 +1266,8 @@ class Daemon {
     const std::string address = arg(req, "address");
     if (address.empty() || address.find(':') == std::string::npos)
       return Result<Json>(Error(Errc::invalid_argument, "give the relay's address as HOST:PORT"));
-    serve_waiters_[{replica->id(), address}].push_back(Waiter{c, id, transport_->now()});
+    app_.wait_for_serve(replica->id(), address, app::Waiter{c, id, transport_->now()});
+    drain();
     node_->request_serve(transport_->now(), replica->id(), address);
     transport_->pump();
     return std::nullopt;
@@ -1379,10 +1275,8 @@ class Daemon {
 
   // The relay answered: name it in the group (a relay event) and tell whoever asked.
   void on_serve_answer(const node_output::ServeAnswer& a) {
-    auto it = serve_waiters_.find({a.group, a.address});
-    if (it == serve_waiters_.end()) return;
-    std::vector<Waiter> waiters = std::move(it->second);
-    serve_waiters_.erase(it);
+    std::vector<app::Waiter> waiters = app_.take_serve_waiters(a.group, a.address);
+    if (waiters.empty()) return;
     Result<Json> result = Error(Errc::invalid_argument, "");
     Replica* r = node_->group(a.group);
     if (!a.accepted || !a.relay) {
@@ -1422,7 +1316,7 @@ class Daemon {
       return Error(done.error().code(), "group " + short_hex(g) + " not repaired: " + done.error().context());
     const std::vector<std::string> hints = hints_for(g);
     auto r = std::make_unique<Replica>(std::move(s.replica));
-    if (auto j = joins_.find(g); j != joins_.end()) r->hold_invite(j->second.code);
+    if (const InviteCode* code = app_.join_code(g)) r->hold_invite(*code);
     damaged_.erase(g);
     node_->add_group(transport_->now(), std::move(r), hints);
     transport_->pump();
@@ -1567,15 +1461,9 @@ class Daemon {
   bool signals_ = false, timer_ = false, stopping_ = false;
   Millis started_ = 0;
   std::map<Hash, std::vector<std::string>> saved_peers_;  // what save_peers last wrote
-  std::map<Hash, PendingJoin> joins_;
-  std::map<Hash, std::vector<Hash>> outbox_;  // see "outbox" above
-  std::map<std::pair<Hash, std::string>, std::vector<Waiter>> serve_waiters_;
+  // Joins, relay requests, leaves, outboxes and read markers (app/service.h).
+  app::Service app_;
   std::map<ClientId, std::optional<Hash>> subscribers_;
-  struct Leaving {
-    Millis since;  // when this node left
-    bool linked;   // a peer was linked for the group since then (the leave went out)
-  };
-  std::map<Hash, Leaving> leaving_;  // groups this node left, dropped once the leave went out
   // Groups that did not load, with the reason (mark_damaged); `qun group repair` rebuilds them.
   std::map<Hash, std::string> damaged_;
   // During publish(): the group and the ids of own events just committed.
