@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cassert>
 
+#include "cli/chat_message.h"
 #include "cli/chat_text.h"
 #include "node/limits.h"
 
@@ -36,6 +37,75 @@ Result<std::int64_t> parse_expiry(std::string_view text) {
   return n * unit_ms;
 }
 
+namespace {
+
+// Splits on spaces, skipping empty words.
+std::vector<std::string_view> words_of(std::string_view rest) {
+  std::vector<std::string_view> words;
+  for (std::string_view r = rest; !r.empty();) {
+    const std::size_t sp = r.find(' ');
+    if (sp != 0) words.push_back(r.substr(0, sp));
+    if (sp == std::string_view::npos) break;
+    r.remove_prefix(sp + 1);
+  }
+  return words;
+}
+
+// "#dev" and "dev" name the same channel.
+std::string channel_name(std::string_view word) {
+  if (!word.empty() && word[0] == '#') word.remove_prefix(1);
+  return std::string(word);
+}
+
+Result<void> check_channel_name(const std::string& name) {
+  if (name.empty()) return Error(Errc::invalid_argument, "a channel needs a name");
+  if (name.size() > channel_name_bytes_max)
+    return Error(Errc::invalid_argument, "channel name too long: " + std::to_string(name.size()) +
+                                             " bytes, at most " +
+                                             std::to_string(channel_name_bytes_max));
+  return {};
+}
+
+}  // namespace
+
+const char* command_name(Command::Kind kind) {
+  using K = Command::Kind;
+  switch (kind) {
+    case K::join: return "/join";
+    case K::invite: return "/invite";
+    case K::members: return "/members";
+    case K::kick: return "/kick";
+    case K::promote: return "/promote";
+    case K::topic: return "/topic";
+    case K::leave: return "/leave";
+    case K::relays: return "/relays";
+    case K::help: return "/help";
+    case K::quit: return "/quit";
+    case K::reply: return "/reply";
+    case K::react: return "/react";
+    case K::edit: return "/edit";
+    case K::del: return "/delete";
+    case K::me: return "/me";
+    case K::nick: return "/nick";
+    case K::mute: return "/mute";
+    case K::unmute: return "/unmute";
+    case K::ban: return "/ban";
+    case K::unban: return "/unban";
+    case K::hide: return "/hide";
+    case K::unhide: return "/unhide";
+    case K::channel: return "/channel";
+  }
+  return "/?";
+}
+
+Result<std::int64_t> parse_mute_duration(std::string_view text) {
+  auto ms = parse_expiry(text);
+  if (!ms.ok() || *ms > mute_ms_max)
+    return Error(Errc::invalid_argument,
+                 "a mute lasts a number and a unit: 10m, 2h, 7d or 2w, at most a year");
+  return *ms;
+}
+
 Result<Command> parse_command(std::string_view line) {
   assert(!line.empty() && line[0] == '/');
   std::string_view body = line.substr(1);
@@ -51,6 +121,15 @@ Result<Command> parse_command(std::string_view line) {
         if (ch != ' ' && ch != '\n' && ch != '\t' && ch != '\r') code += ch;
       if (code.empty())
         return Error(Errc::invalid_argument, "usage: /join CODE (the invite code you were given)");
+      if (code[0] == '#') {
+        // irssi's /join #channel: a channel of this group (codes never start with '#').
+        Command c;
+        c.kind = Command::Kind::channel;
+        c.channel_op = Command::ChannelOp::show;
+        c.arg = code.substr(1);
+        if (auto ok = check_channel_name(c.arg); !ok.ok()) return ok.error();
+        return c;
+      }
       Command c;
       c.kind = Command::Kind::join;
       c.arg = std::move(code);
@@ -102,6 +181,83 @@ Result<Command> parse_command(std::string_view line) {
         return Error(Errc::invalid_argument, usage_line);
       }
     }
+  } else if (name == "reply" || name == "edit") {
+    c.kind = name == "reply" ? Command::Kind::reply : Command::Kind::edit;
+    if (rest.empty() && c.kind == Command::Kind::reply)
+      return usage("usage: /reply [REF] TEXT (REF from Ctrl+R, or select with Alt+Up)");
+    c.arg = rest;
+  } else if (name == "react") {
+    const auto words = words_of(rest);
+    if (words.empty() || words.size() > 2)
+      return usage("usage: /react [REF] EMOJI (again with the same emoji takes it back)");
+    if (words.back().size() > emoji_bytes_max)
+      return usage("a reaction is one emoji (or a short word)");
+    c.kind = Command::Kind::react;
+    c.arg = rest;
+  } else if (name == "delete" || name == "del") {
+    if (words_of(rest).size() > 1) return usage("usage: /delete [REF]");
+    c.kind = Command::Kind::del;
+    c.arg = rest;
+  } else if (name == "me") {
+    if (rest.empty()) return usage("usage: /me ACTION (shows as \"* nick ACTION\")");
+    c.kind = Command::Kind::me;
+    c.arg = rest;
+  } else if (name == "nick") {
+    if (!one_word) return usage("usage: /nick NEW (one word; your nick in every group)");
+    if (rest.size() > limits::nick_bytes_max)
+      return Error(Errc::invalid_argument, "nick too long: " + std::to_string(rest.size()) +
+                                               " bytes, at most " +
+                                               std::to_string(limits::nick_bytes_max));
+    c.kind = Command::Kind::nick;
+    c.arg = rest;
+  } else if (name == "mute") {
+    const auto words = words_of(rest);
+    if (words.empty() || words.size() > 2)
+      return usage("usage: /mute NICK [DURATION] (like 10m, 2h, 7d; without: until /unmute)");
+    c.kind = Command::Kind::mute;
+    c.arg = words[0];
+    if (words.size() == 2) {
+      auto ms = parse_mute_duration(words[1]);
+      if (!ms.ok()) return ms.error();
+      c.expires_ms = *ms;
+    }
+  } else if (name == "unmute" || name == "ban" || name == "unban" || name == "hide" ||
+             name == "unhide" || name == "ignore" || name == "unignore") {
+    if (name == "ignore") name = "hide";  // irssi's and weechat's word for it
+    if (name == "unignore") name = "unhide";
+    if (!one_word) return Error(Errc::invalid_argument, "usage: /" + name + " NICK");
+    c.kind = name == "unmute" ? Command::Kind::unmute
+             : name == "ban"  ? Command::Kind::ban
+             : name == "unban" ? Command::Kind::unban
+             : name == "hide"  ? Command::Kind::hide
+                               : Command::Kind::unhide;
+    c.arg = rest;
+  } else if (name == "channel" || name == "channels") {
+    const auto words = words_of(rest);
+    c.kind = Command::Kind::channel;
+    const std::string usage_line =
+        "usage: /channel [NAME] | create NAME | rename NAME NEW | archive NAME";
+    if (words.empty()) {
+      c.channel_op = Command::ChannelOp::list;
+    } else if (words[0] == "create" || words[0] == "archive") {
+      if (words.size() != 2) return Error(Errc::invalid_argument, usage_line);
+      c.channel_op = words[0] == "create" ? Command::ChannelOp::create
+                                          : Command::ChannelOp::archive;
+      c.arg = channel_name(words[1]);
+    } else if (words[0] == "rename") {
+      if (words.size() != 3) return Error(Errc::invalid_argument, usage_line);
+      c.channel_op = Command::ChannelOp::rename;
+      c.arg = channel_name(words[1]);
+      c.arg2 = channel_name(words[2]);
+      if (auto ok = check_channel_name(c.arg2); !ok.ok()) return ok.error();
+    } else if (words.size() == 1) {
+      c.channel_op = Command::ChannelOp::show;
+      c.arg = channel_name(words[0]);
+    } else {
+      return Error(Errc::invalid_argument, usage_line);
+    }
+    if (c.channel_op != Command::ChannelOp::list)
+      if (auto ok = check_channel_name(c.arg); !ok.ok()) return ok.error();
   } else if (name == "kick" || name == "promote") {
     if (!one_word) return usage(name == "kick" ? "usage: /kick NICK" : "usage: /promote NICK");
     c.kind = name == "kick" ? Command::Kind::kick : Command::Kind::promote;
@@ -144,10 +300,23 @@ const std::vector<std::string>& help_lines() {
       "/topic TEXT     set this group's topic",
       "/leave          leave this group",
       "/relays         list this group's relays",
+      "/reply [REF] TEXT  answer a message (REF: its reference, Ctrl+R shows them; or",
+      "                select it with Alt+Up/Alt+Down and leave REF out)",
+      "/react [REF] EMOJI  react to a message; the same emoji again takes it back",
+      "/edit [REF] [TEXT]  change your message (Up on an empty input edits your last one)",
+      "/delete [REF]   delete your message (moderators: anyone's)",
+      "/me ACTION      say what you do: * nick ACTION",
+      "/nick NEW       change your nick in every group",
+      "/mute NICK [DURATION]  mute a member (moderators), e.g. 10m, 2h, 7d; /unmute NICK",
+      "/ban NICK       remove a member and refuse their joins (admins); /unban NICK",
+      "/hide NICK      hide a member's messages from your own views (also /ignore); /unhide",
+      "/channel [NAME] list channels, or show one; /channel create|archive NAME,",
+      "                /channel rename NAME NEW (admins)",
       "/quit           quit (also Ctrl+C); //text sends a line starting with /",
-      "keys: Alt+1..9 or Ctrl+N/Ctrl+P switch groups, PageUp/PageDown scroll, Alt+End back to",
-      "      the newest, Ctrl+O folds/unfolds long messages, Up/Down history, Tab completes nicks,",
-      "      Ctrl+A/E/U/K/W edit, Ctrl+L redraws",
+      "keys: Alt+1..9 or Ctrl+N/Ctrl+P switch groups and channels, PageUp/PageDown scroll,",
+      "      Alt+End back to the newest, Alt+Up/Alt+Down select a message (Esc lets go),",
+      "      Ctrl+R shows message references, Ctrl+O folds/unfolds long messages, Up/Down",
+      "      history, Tab completes nicks, Ctrl+A/E/U/K/W edit, Ctrl+L redraws",
   };
   return lines;
 }

@@ -73,8 +73,10 @@ int ChatModel::groups_pane_cols(int cols) const {
   int widest = 8;
   for (const auto& id : order_) {
     auto it = buffers_.find(id);
-    if (it != buffers_.end())
-      widest = std::max(widest, display_width(sanitize(it->second.label, false)));
+    if (it == buffers_.end()) continue;
+    widest = std::max(widest, display_width(sanitize(it->second.label, false)));
+    for (const auto& [name, c] : it->second.channels)
+      widest = std::max(widest, 2 + display_width(sanitize(name, false)));  // " #name"
   }
   return std::min(groups_pane_cols_max, widest + 8);  // "1 " + name + " 999@" and a space
 }
@@ -82,6 +84,10 @@ int ChatModel::groups_pane_cols(int cols) const {
 int ChatModel::message_area_cols(int cols) const {
   const int pane = groups_pane_cols(cols);
   return std::max(1, pane > 0 ? cols - pane - 1 : cols);
+}
+
+bool ChatModel::shown(const Buffer& b, const Message& m) const {
+  return !hidden(m) && !acts_on_message(m.kind) && in_view(b, m);
 }
 
 std::optional<std::size_t> ChatModel::marker_index(const Buffer& b) const {
@@ -98,7 +104,7 @@ std::optional<std::size_t> ChatModel::marker_index(const Buffer& b) const {
   }
   // Local info lines are never news: the marker goes above the next shown message from the node.
   for (std::size_t i = start; i < b.messages.size(); ++i)
-    if (!b.messages[i].id.empty() && !hidden(b.messages[i])) return i;
+    if (!b.messages[i].id.empty() && shown(b, b.messages[i])) return i;
   return std::nullopt;
 }
 
@@ -106,7 +112,7 @@ std::vector<Row> ChatModel::message_block(const Buffer& b, std::size_t k, int co
                                           std::optional<std::size_t> marker) const {
   std::vector<Row> rows;
   const Message& m = b.messages[k];
-  if (hidden(m)) return rows;
+  if (!shown(b, m)) return rows;
   const bool info = m.kind == "info";
   const bool pending = m.kind == "pending";
   const LocalTime t = config_.time_format(m.time_ms);
@@ -114,7 +120,7 @@ std::vector<Row> ChatModel::message_block(const Buffer& b, std::size_t k, int co
     std::optional<std::string> previous_day;
     for (std::size_t j = k; j > 0; --j) {
       const Message& p = b.messages[j - 1];
-      if (p.kind != "info" && p.kind != "pending" && !hidden(p)) {
+      if (p.kind != "info" && p.kind != "pending" && shown(b, p)) {
         previous_day = config_.time_format(b.messages[j - 1].time_ms).day;
         break;
       }
@@ -148,15 +154,28 @@ std::vector<Row> ChatModel::message_block(const Buffer& b, std::size_t k, int co
     head.push_back({"-- ", text_style, 0});
   } else if (pending) {
     const std::string nick = truncate_to_width(display_nick(own_nick_, own_id_), nick_cols_max);
+    if (m.action) head.push_back({"* ", Style::system, 0});
     head.push_back({nick, Style::own_nick, 0});
-    head.push_back({": ", Style::normal, 0});
+    head.push_back({m.action ? " " : ": ", Style::normal, 0});
     text = sanitize(m.text.value_or(""), true);
     text_style = Style::system;
   } else if (m.kind == "post") {
+    const bool picked = selected_message_ && *selected_message_ == m.id;
+    if (show_refs_ || picked) {
+      const auto& r = refs(b);
+      auto it = r.find(m.id);
+      head.push_back({it == r.end() ? m.id.substr(0, ref_digits_min) : it->second,
+                      picked ? Style::selected : Style::ref, 0});
+      head.push_back({" ", Style::normal, 0});
+    }
     const std::string nick = truncate_to_width(author_label(b, m), nick_cols_max);
+    if (m.action) head.push_back({"* ", Style::system, 0});
     head.push_back({nick, own ? Style::own_nick : Style::nick, nick_color(m.author)});
-    head.push_back({": ", Style::normal, 0});
-    if (m.text) {
+    head.push_back({m.action ? " " : ": ", Style::normal, 0});
+    if (m.deleted) {
+      text = "message deleted";
+      text_style = Style::quote;
+    } else if (m.text) {
       text = sanitize(*m.text, true);
       text_style = own                                          ? Style::own_text
                    : own_nick_ && mentions(*m.text, *own_nick_) ? Style::mention
@@ -180,6 +199,21 @@ std::vector<Row> ChatModel::message_block(const Buffer& b, std::size_t k, int co
   const int head_cols = row_width(head);
   // Continuation lines start under the text when that leaves room, else under the clock's end.
   const int indent = cols - head_cols >= 20 ? head_cols : std::min(clock_cols + 1, cols - 1);
+  if ((m.kind == "post" || pending) && m.reply_to) {
+    // A reply quotes the start of its parent on a row above it, under the clock's end.
+    const int quote_indent = std::min(clock_cols + 1, cols - 1);
+    std::string quote = "\u250C\u2500 ";
+    auto parent = std::find_if(b.messages.rbegin(), b.messages.rend(),
+                               [&](const Message& p) { return p.id == *m.reply_to; });
+    if (parent == b.messages.rend()) {
+      quote += "reply to a message not loaded here";
+    } else {
+      quote += author_label(b, *parent) + ": ";
+      quote += quote_start(*parent, cols - quote_indent - display_width(quote));
+    }
+    rows.push_back(
+        clip_row({{spaces(quote_indent), Style::normal, 0}, {quote, Style::quote, 0}}, cols));
+  }
   auto lines = wrap(text, cols - head_cols, cols - indent);
   std::size_t folded = 0;
   if (!b.unfolded && !info && lines.size() > fold_rows_max) {
@@ -196,12 +230,43 @@ std::vector<Row> ChatModel::message_block(const Buffer& b, std::size_t k, int co
     row.push_back({lines[i], text_style, 0});
     rows.push_back(clip_row(std::move(row), cols));
   }
+  if (m.kind == "post" && m.edited && !m.deleted && folded == 0) {
+    // "(edited)" after the text: on its last row where it fits, else on a row of its own.
+    const std::string mark = " (edited)";
+    if (row_width(rows.back()) + display_width(mark) <= cols)
+      rows.back().push_back({mark, Style::quote, 0});
+    else
+      rows.push_back(clip_row({{spaces(indent), Style::normal, 0}, {"(edited)", Style::quote, 0}},
+                              cols));
+  }
   if (folded > 0) {
     rows.push_back(clip_row({{spaces(indent), Style::normal, 0},
                              {"\u2026 " + plural(folded, "more line", "more lines") +
                                   " (Ctrl+O unfolds)",
                               Style::system, 0}},
                             cols));
+  }
+  if (m.kind == "post" && !m.reactions.empty() && !m.deleted) {
+    // Reactions under the message: each emoji with its count; who reacted when it is selected.
+    const bool picked = selected_message_ && *selected_message_ == m.id;
+    std::string line;
+    for (const auto& [emoji, who] : m.reactions) {
+      if (!line.empty()) line += "  ";
+      line += sanitize(emoji, false) + " ";
+      if (!picked) {
+        line += std::to_string(who.size());
+        continue;
+      }
+      bool first = true;
+      for (const auto& id : who) {
+        line += first ? "" : ", ";
+        first = false;
+        auto it = b.roster.find(id);
+        line += it != b.roster.end() ? it->second.label : display_nick(std::nullopt, id);
+      }
+    }
+    for (auto& l : wrap(line, cols - indent, cols - indent))
+      rows.push_back(clip_row({{spaces(indent), Style::normal, 0}, {l, Style::reaction, 0}}, cols));
   }
   return rows;
 }
@@ -256,6 +321,7 @@ Frame ChatModel::layout(int cols, int rows) {
   // Title: name, members and topic.
   if (b != nullptr) {
     std::string title = " " + sanitize(b->label, false);
+    if (!b->channels.empty() || b->channel != "general") title += " #" + sanitize(b->channel, false);
     if (!b->member) {
       title += " \u00B7 not a member" +
                (b->removed_by.empty() ? std::string() : " (removed by " + b->removed_by + ")") +
@@ -263,6 +329,8 @@ Frame ChatModel::layout(int cols, int rows) {
     } else if (b->members > 0) {
       title += " \u00B7 " + plural(b->members, "member", "members");
     }
+    if (auto me = b->roster.find(own_id_); b->member && me != b->roster.end())
+      title += " \u00B7 you: " + me->second.role;
     if (!b->topic.empty()) title += " \u2014 " + sanitize(b->topic, false);
     f.title = clip_row({{title, Style::title, 0}}, cols);
   } else {
@@ -271,20 +339,30 @@ Frame ChatModel::layout(int cols, int rows) {
 
   // Groups pane.
   if (pane > 0) {
-    const std::size_t first = selected_ + 1 > height ? selected_ + 1 - height : 0;
-    for (std::size_t i = first; i < order_.size() && f.groups.size() < height; ++i) {
-      const Buffer& g = buffers_.at(order_[i]);
+    // Each group is a row (its #general), with its other channels under it, numbered in order
+    // for Alt+1..9 as weechat numbers its buffers.
+    const auto entries = pane_entries();
+    std::size_t at = 0;
+    for (std::size_t i = 0; i < entries.size(); ++i)
+      if (b != nullptr && entries[i].group == b->id && entries[i].channel == b->channel) at = i;
+    const std::size_t first = at + 1 > height ? at + 1 - height : 0;
+    for (std::size_t i = first; i < entries.size() && f.groups.size() < height; ++i) {
+      const PaneEntry& e = entries[i];
+      const Buffer& g = buffers_.at(e.group);
+      const bool channel_row = e.channel != "general";
       std::string suffix;
-      if (g.unread > 0) suffix = " " + std::to_string(std::min<std::size_t>(g.unread, 999));
-      if (g.mentions > 0) suffix += "@";
+      if (e.unread > 0) suffix = " " + std::to_string(std::min<std::size_t>(e.unread, 999));
+      if (e.mentions > 0) suffix += "@";
       std::string label = (i < 9 ? std::to_string(i + 1) : std::string(" ")) + " ";
       const int name_cols = pane - display_width(label) - display_width(suffix) - 1;
-      label += truncate_to_width(sanitize(g.label, false), name_cols);
+      label += truncate_to_width(
+          channel_row ? " #" + sanitize(e.channel, false) : sanitize(g.label, false), name_cols);
       label += spaces(pane - 1 - display_width(label) - display_width(suffix)) + suffix;
-      const Style style = i == selected_   ? Style::group_selected
-                          : g.mentions > 0 ? Style::group_mention
-                          : g.unread > 0   ? Style::group_unread
-                                           : Style::group;
+      const Style style = i == at && b != nullptr ? Style::group_selected
+                          : e.mentions > 0        ? Style::group_mention
+                          : e.unread > 0          ? Style::group_unread
+                          : channel_row           ? Style::channel
+                                                  : Style::group;
       f.groups.push_back(clip_row({{label, style, 0}}, pane));
     }
   }
@@ -343,7 +421,7 @@ Frame ChatModel::layout(int cols, int rows) {
   f.status = clip_row(std::move(status), cols);
 
   // Input line.
-  f.prompt = pasting_ ? "paste> " : "> ";
+  f.prompt = pasting_ ? "paste> " : editing_ ? "edit> " : "> ";
   const int prompt_cols = display_width(f.prompt);
   const InputLine::Visible v = input_.visible(cols - prompt_cols);
   f.input = v.text;

@@ -6,17 +6,29 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "app/render.h"
 #include "base/result.h"
 #include "net/control.h"
+#include "node/limits.h"
 
 namespace qun::chat {
 
 using Json = control::Json;
+
+// Bounds on what one message may carry from the node (peer input, relayed): the node refuses
+// more (node/limits.h once the conversation kinds are in: Slack's 50 distinct emoji per message
+// rounded up to 64, and 64 bytes for the longest emoji ZWJ sequences of about 35); the chat
+// drops the rest, so a broken or hostile node cannot make one message grow without bound.
+inline constexpr std::size_t reactions_per_message_max = 64;
+inline constexpr std::size_t emoji_bytes_max = 64;
+// Every member of a group may react with one emoji once.
+inline constexpr std::size_t reactors_per_emoji_max = limits::members_max;
 
 // A string field of an object, or nullopt when it is missing or not a string.
 std::optional<std::string> json_string(const Json& v, const char* key);
@@ -28,6 +40,26 @@ std::size_t json_count(const Json& v, const char* key);
 // for its own lines.
 struct Message : render::Entry {
   // kind is also "info" / "pending" for local lines; id is empty for them.
+  // The conversation layer (issue 12; docs/cli.md, `log --json`). A post's channel is its name,
+  // "general" when the node gives none.
+  std::string channel = "general";
+  std::optional<std::string> reply_to;  // the id of the post this one answers
+  bool edited = false;
+  bool deleted = false;  // deleted by its author or redacted by a moderator: text is null
+  bool action = false;   // a /me action: shown as "* nick text"
+  // Emoji to the ids of the members who reacted with it, in the node's order.
+  std::map<std::string, std::vector<std::string>> reactions;
+  // The node gave the conversation fields (reply_to, edited, deleted, reactions) on this post:
+  // it keeps replies, reactions, edits and deletions. A post without them comes from a node
+  // that does not (yet), and the chat says so rather than send what it would ignore.
+  bool conversation = false;
+  // Stream lines that act on a message or member ("react", "edit", "delete", "redact", "mute",
+  // "ban"): what they do beyond target and text.
+  std::optional<std::string> emoji;       // react
+  bool undo = false;                      // react: taken back; mute, ban: lifted
+  std::optional<std::int64_t> until_ms;   // mute: muted until (Unix ms), none for indefinitely
+  std::optional<std::int64_t> duration_ms;  // mute: for how long, when the node says so
+  std::optional<std::string> op;  // channel: "create", "rename" or "archive"
   std::uint64_t pending = 0;  // kind "pending": a post of ours in the outbox, by its number
   bool error = false;  // info lines only: shown as an error
   bool bare = false;   // info lines only: an invite code to copy, on rows of its own (Style::code)

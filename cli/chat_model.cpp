@@ -114,7 +114,46 @@ std::optional<ChatModel::GroupView> ChatModel::group(std::string_view id) const 
   v.scroll_rows = b.scroll_rows;
   v.new_below = b.new_below;
   v.history_complete = b.history_complete;
+  v.channel = b.channel;
+  if (auto me = b.roster.find(own_id_); me != b.roster.end()) v.own_role = me->second.role;
   return v;
+}
+
+std::vector<std::string> ChatModel::channels(std::string_view id) const {
+  auto it = buffers_.find(std::string(id));
+  if (it == buffers_.end()) return {};
+  std::vector<std::string> out = {"general"};
+  for (const auto& [name, c] : it->second.channels) out.push_back(name);
+  return out;
+}
+
+std::vector<ChatModel::PaneEntry> ChatModel::pane_entries() const {
+  std::vector<PaneEntry> out;
+  for (const auto& id : order_) {
+    auto it = buffers_.find(id);
+    if (it == buffers_.end()) continue;
+    const Buffer& b = it->second;
+    out.push_back({b.id, "general", b.unread, b.mentions});
+    for (const auto& [name, c] : b.channels) out.push_back({b.id, name, c.unread, c.mentions});
+  }
+  return out;
+}
+
+std::size_t& ChatModel::unread_of(Buffer& b, const std::string& channel) {
+  if (channel == "general") return b.unread;
+  return b.channels[channel].unread;
+}
+
+std::size_t& ChatModel::mentions_of(Buffer& b, const std::string& channel) {
+  if (channel == "general") return b.mentions;
+  return b.channels[channel].mentions;
+}
+
+bool ChatModel::in_view(const Buffer& b, const Message& m) const {
+  // Community events (joins, roles, mutes, bans, nicks) show in #general; posts in their channel;
+  // local lines where they were made.
+  if (m.kind == "post" || m.kind == "pending" || m.kind == "info") return m.channel == b.channel;
+  return b.channel == "general";
 }
 
 const std::vector<Message>* ChatModel::messages(std::string_view id) const {
@@ -139,6 +178,7 @@ void ChatModel::on_connected() {
   for (auto& [id, b] : buffers_) {
     b.roster_loaded = false;
     b.roster_loading = false;
+    b.channels_loaded = false;
   }
   send_outbox();
 }
@@ -148,8 +188,14 @@ void ChatModel::send_outbox() {
   for (auto& o : outbox_) {
     if (o.sent) continue;
     o.sent = true;
-    NodeRequest r{"post", Json{{"group", o.group}, {"text", o.text}}, NodeRequest::Purpose::post,
-                  o.group, o.typed, Command::Kind::help};
+    Json args = {{"group", o.group}, {"text", o.text}};
+    // Only what a post needs beyond a plain one is sent, so a node without the conversation
+    // layer takes plain posts in #general as before.
+    if (o.channel != "general") args["channel"] = o.channel;
+    if (o.reply_to) args["reply_to"] = *o.reply_to;
+    if (o.action) args["action"] = true;
+    NodeRequest r{"post", std::move(args), NodeRequest::Purpose::post, o.group, o.typed,
+                  Command::Kind::help};
     r.pending = o.number;
     request(std::move(r));
   }
@@ -282,13 +328,26 @@ void ChatModel::on_response(const NodeRequest& r, Result<Json> result) {
       return;
     case P::command:
       if (!result.ok()) {
-        notify(chat_words(result.error().context()), true);
+        // A node older than the command answers "unknown op": say what that means here.
+        if (result.error().context().rfind("unknown op", 0) == 0)
+          notify(std::string(command_name(r.command)) + ": not supported by this node yet", true);
+        else
+          notify(chat_words(result.error().context()), true);
         if (input_.empty()) input_.set(r.typed);  // nothing typed is lost
         return;
       }
       clear_error_notice();
       handle_command_result(r, *result);
       return;
+    case P::channels: {
+      Buffer* b = find(r.group);
+      if (b == nullptr) return;
+      b->channels_loading = false;
+      b->channels_loaded = true;
+      // A node without channels answers "unknown op": the group has #general only.
+      if (result.ok()) apply_channel_list(*b, *result);
+      return;
+    }
     case P::members: {
       Buffer* b = find(r.group);
       if (b == nullptr) return;
@@ -393,6 +452,21 @@ void ChatModel::handle_command_result(const NodeRequest& r, const Json& result) 
       request({"group.list", Json::object(), NodeRequest::Purpose::group_list, "", "",
                Command::Kind::help});
       return;
+    case K::reply:
+    case K::react:
+    case K::edit:
+    case K::del:
+    case K::me:
+    case K::nick:
+    case K::mute:
+    case K::unmute:
+    case K::ban:
+    case K::unban:
+    case K::hide:
+    case K::unhide:
+    case K::channel:
+      handle_conversation_result(r, result);
+      return;
     case K::help:
     case K::quit:
       return;
@@ -420,6 +494,8 @@ void ChatModel::apply_roster(Buffer& b, const Json& list) {
     auto label = json_string(m, "label");
     member.label = label ? sanitize(*label, false) : display_nick(json_string(m, "nick"), *id);
     member.role = json_string(m, "role").value_or("member");
+    if (auto u = m.find("muted_until"); u != m.end() && u->is_number_integer())
+      member.muted_until = u->get<std::int64_t>();
     roster[*id] = std::move(member);
   }
   // Succession: after a leave or a removal, a member who became admin without a set-role was
@@ -445,11 +521,13 @@ void ChatModel::on_membership_event(Buffer& b, const Message& m) {
   if (m.kind == "set-role" && m.target) b.promoted_since.insert(*m.target);
   if (m.kind == "leave") b.succession_cause = "left";
   if (m.kind == "remove") b.succession_cause = "was removed";
-  if (m.kind == "remove" && m.target && *m.target == own_id_ && !own_id_.empty()) {
+  const bool removal = m.kind == "remove" || (m.kind == "ban" && !m.undo);
+  if (removal) b.succession_cause = "was removed";
+  if (removal && m.target && *m.target == own_id_ && !own_id_.empty()) {
     b.member = false;
     b.removed_by = author_label(b, m);
     render::Entry e;
-    e.kind = m.kind;
+    e.kind = "remove";
     e.target = m.target;
     const std::string words =
         render::removed_you_words(e, own_id_, sanitize(b.label, false), b.removed_by)
@@ -489,6 +567,8 @@ void ChatModel::apply_group_list(const Json& list) {
     b.members = json_count(g, "members");
     b.unread = json_count(g, "unread");
     b.mentions = json_count(g, "mentions");
+    // Per-channel counts, where the node gives them (issue 12); then #general's are its own.
+    if (auto c = g.find("channels"); c != g.end() && c->is_array()) apply_channel_list(b, *c);
     order.push_back(*id);
   }
   for (auto it = buffers_.begin(); it != buffers_.end();) {
@@ -514,6 +594,10 @@ void ChatModel::apply_group_list(const Json& list) {
     }
   }
   initial_resolved_ = true;
+  for (const auto& id : order_) {
+    Buffer& g = buffers_.at(id);
+    if (!g.channels_loaded) refresh_channels(g);
+  }
   selected_ = order_.empty() ? 0 : std::min(index, order_.size() - 1);
   if (Buffer* b = selected()) {
     if (!b->marker_set) b->unread_at_open = b->unread;
@@ -537,6 +621,10 @@ void ChatModel::select(std::size_t index) {
     }
     old->marker_set = true;
   }
+  if (index != selected_) {
+    cancel_edit();
+    selected_message_.reset();
+  }
   selected_ = index;
   Buffer& b = *selected();
   if (!b.marker_set) {
@@ -545,7 +633,79 @@ void ChatModel::select(std::size_t index) {
   }
   ensure_loaded(b);
   if (!b.roster_loaded && !b.roster_loading) refresh_roster(b);
-  if (b.unread > 0 || b.mentions > 0) mark_read(b);
+  if (unread_of(b, b.channel) > 0 || mentions_of(b, b.channel) > 0) mark_read(b);
+}
+
+void ChatModel::select_entry(std::size_t index) {
+  const auto entries = pane_entries();
+  if (index >= entries.size()) return;
+  const auto it = std::find(order_.begin(), order_.end(), entries[index].group);
+  if (it == order_.end()) return;
+  Buffer* b = find(entries[index].group);
+  if (b == nullptr) return;
+  const std::size_t group_index = static_cast<std::size_t>(it - order_.begin());
+  if (group_index == selected_ && b->channel == entries[index].channel) return;
+  if (group_index != selected_) {
+    // The channel is set first, so select() marks the right one read.
+    b->channel = entries[index].channel;
+    select(group_index);
+  } else {
+    show_channel(*b, entries[index].channel);
+  }
+}
+
+void ChatModel::show_channel(Buffer& b, const std::string& channel) {
+  if (b.channel == channel) return;
+  cancel_edit();
+  selected_message_.reset();
+  b.channel = channel;
+  b.scroll_rows = 0;
+  b.new_below = 0;
+  if (unread_of(b, channel) > 0 || mentions_of(b, channel) > 0) mark_read(b);
+}
+
+void ChatModel::refresh_channels(Buffer& b) {
+  if (!connected_ || b.channels_loading) return;
+  b.channels_loaded = true;
+  b.channels_loading = true;
+  request({"channel.list", Json{{"group", b.id}}, NodeRequest::Purpose::channels, b.id, "",
+           Command::Kind::help});
+}
+
+void ChatModel::apply_channel_list(Buffer& b, const Json& list) {
+  if (!list.is_array()) return;
+  std::map<std::string, Channel> channels;
+  for (const auto& c : list) {
+    auto name = c.is_string() ? std::optional<std::string>(c.get<std::string>())
+                              : json_string(c, "name");
+    if (!name || name->empty() || name->size() > channel_name_bytes_max) continue;
+    if (c.is_object() && c.value("archived", false)) continue;
+    if (channels.size() >= channels_shown_max) break;
+    if (*name == "general") {
+      if (c.is_object() && c.contains("unread")) {
+        b.unread = json_count(c, "unread");
+        b.mentions = json_count(c, "mentions");
+      }
+      continue;
+    }
+    Channel ch;
+    ch.name = *name;
+    auto old = b.channels.find(*name);
+    if (c.is_object() && c.contains("unread")) {
+      ch.unread = json_count(c, "unread");
+      ch.mentions = json_count(c, "mentions");
+    } else if (old != b.channels.end()) {
+      ch.unread = old->second.unread;
+      ch.mentions = old->second.mentions;
+    }
+    channels[*name] = std::move(ch);
+  }
+  b.channels = std::move(channels);
+  if (b.channel != "general" && !b.channels.count(b.channel)) {
+    // The channel shown was archived (or renamed): back to #general.
+    b.channel = "general";
+    b.scroll_rows = 0;
+  }
 }
 
 void ChatModel::ensure_loaded(Buffer& b) {
@@ -557,11 +717,12 @@ void ChatModel::ensure_loaded(Buffer& b) {
 }
 
 void ChatModel::mark_read(Buffer& b) {
-  b.unread = 0;
-  b.mentions = 0;
+  unread_of(b, b.channel) = 0;
+  mentions_of(b, b.channel) = 0;
   if (!connected_) return;
-  request(
-      {"read", Json{{"group", b.id}}, NodeRequest::Purpose::read, b.id, "", Command::Kind::help});
+  Json args = {{"group", b.id}};
+  if (b.channel != "general") args["channel"] = b.channel;
+  request({"read", std::move(args), NodeRequest::Purpose::read, b.id, "", Command::Kind::help});
 }
 
 void ChatModel::place_marker_from_unread(Buffer& b) {
@@ -621,7 +782,19 @@ void ChatModel::append(Buffer& b, Message m) {
   }
 }
 
+void ChatModel::learn_from(Buffer& b, const Message& m) {
+  if (m.kind != "post") return;
+  node_conversation_ = m.conversation;
+  // A post in a channel the list does not have yet (it was made since): the pane shows it.
+  if (m.channel != "general" && !b.channels.count(m.channel) &&
+      b.channels.size() < channels_shown_max) {
+    b.channels[m.channel].name = m.channel;
+    refresh_channels(b);
+  }
+}
+
 void ChatModel::merge_latest(Buffer& b, std::vector<Message> page) {
+  for (const auto& m : page) learn_from(b, m);
   // page is the newest part of the group's log, contiguous and authoritative for its range.
   std::set<std::string> page_ids;
   for (const auto& m : page) page_ids.insert(m.id);
@@ -659,6 +832,7 @@ void ChatModel::merge_latest(Buffer& b, std::vector<Message> page) {
 }
 
 void ChatModel::prepend_older(Buffer& b, std::vector<Message> page) {
+  for (const auto& m : page) learn_from(b, m);
   std::vector<Message> fresh;
   for (auto& m : page)
     if (!m.id.empty() && !b.ids.count(m.id)) fresh.push_back(std::move(m));
@@ -710,6 +884,11 @@ void ChatModel::on_stream(const Json& v) {
   Buffer* b = find(*group_id);
   if (b == nullptr) return;  // a group we do not list yet; its "groups" notice follows
   if (b->ids.count(m.id)) return;
+  if (acts_on_message(m.kind)) {
+    on_conversation_line(*b, m);
+    return;
+  }
+  learn_from(*b, m);
   if (m.kind == "set-topic") b->topic = m.text.value_or("");
   if (m.kind == "set-name" && m.text) b->name = *m.text;
   const bool own = !own_id_.empty() && m.author == own_id_;
@@ -722,19 +901,30 @@ void ChatModel::on_stream(const Json& v) {
       }
     }
   }
-  const bool mention =
-      !own && m.kind == "post" && m.text && own_nick_ && mentions(*m.text, *own_nick_);
+  // A reply to one of our messages calls us as a mention does (Element, Slack).
+  bool replies_to_us = false;
+  if (m.reply_to && !own_id_.empty())
+    for (const auto& p : b->messages)
+      if (p.id == *m.reply_to) replies_to_us = p.author == own_id_;
+  const bool mention = !own && m.kind == "post" &&
+                       ((m.text && own_nick_ && mentions(*m.text, *own_nick_)) || replies_to_us);
   const bool is_post = m.kind == "post";
+  const std::string channel = m.channel;
+  // Changes to members (and their nicks, mutes and bans) refresh the roster; channel changes
+  // the channel list.
   const bool membership = m.kind == "join" || m.kind == "add" || m.kind == "remove" ||
-                          m.kind == "leave" || m.kind == "set-role";
+                          m.kind == "leave" || m.kind == "set-role" || m.kind == "mute" ||
+                          m.kind == "ban" || m.kind == "set-nick";
   if (membership) on_membership_event(*b, m);
+  if (m.kind == "channel") refresh_channels(*b);
+  if (own && m.kind == "set-nick" && m.text) own_nick_ = *m.text;
   append(*b, std::move(m));
   if (own || !is_post) return;
-  if (b == selected()) {
+  if (b == selected() && b->channel == channel) {
     mark_read(*b);
   } else {
-    ++b->unread;
-    if (mention) ++b->mentions;
+    ++unread_of(*b, channel);
+    if (mention) ++mentions_of(*b, channel);
   }
   if (mention) actions_.push_back(Bell{});
 }
@@ -797,10 +987,36 @@ void ChatModel::on_key(const Key& key) {
       input_.end();
       return;
     case K::up:
+      // Up on an empty input edits your last message (Element, Slack, Discord); in an edit
+      // whose text is untouched, Up goes on to the lines you sent, as in irssi.
+      if (editing_ && input_.text() == editing_->original) {
+        cancel_edit();
+        input_.history_prev();
+        return;
+      }
+      if (!pasting_ && input_.empty() && !editing_ && start_edit_last()) return;
       input_.history_prev();
       return;
     case K::down:
+      if (editing_ && input_.text() == editing_->original) {
+        cancel_edit();
+        return;
+      }
       input_.history_next();
+      return;
+    case K::select_up:
+      select_message(-1);
+      return;
+    case K::select_down:
+      select_message(+1);
+      return;
+    case K::escape:
+      if (editing_) {
+        cancel_edit();
+        notify("edit cancelled", false);
+      } else {
+        selected_message_.reset();
+      }
       return;
     case K::page_up:
       scroll(1);
@@ -816,7 +1032,7 @@ void ChatModel::on_key(const Key& key) {
       }
       return;
     case K::alt_digit:
-      if (key.ch >= 1 && key.ch <= 9) select(key.ch - 1);
+      if (key.ch >= 1 && key.ch <= 9) select_entry(key.ch - 1);
       return;
     case K::paste_begin:
       pasting_ = true;
@@ -845,10 +1061,24 @@ void ChatModel::on_key(const Key& key) {
           input_.erase_forward();
           return;
         case 'n':
-          if (!order_.empty()) select((selected_ + 1) % order_.size());
+        case 'p': {
+          // Through groups and their channels, in the pane's order.
+          const auto entries = pane_entries();
+          if (entries.empty()) return;
+          std::size_t at = 0;
+          if (const Buffer* b = selected())
+            for (std::size_t i = 0; i < entries.size(); ++i)
+              if (entries[i].group == b->id && entries[i].channel == b->channel) at = i;
+          const std::size_t n = entries.size();
+          select_entry(key.ch == 'n' ? (at + 1) % n : (at + n - 1) % n);
           return;
-        case 'p':
-          if (!order_.empty()) select((selected_ + order_.size() - 1) % order_.size());
+        }
+        case 'r':
+          show_refs_ = !show_refs_;
+          notify(show_refs_ ? "message references shown (Ctrl+R hides them); use them as "
+                              "/reply REF TEXT, /react REF EMOJI, /edit REF, /delete REF"
+                            : "message references hidden",
+                 false);
           return;
         case 'c':
           quit();
@@ -868,6 +1098,10 @@ void ChatModel::on_key(const Key& key) {
 }
 
 void ChatModel::submit() {
+  if (editing_) {
+    submit_edit();
+    return;
+  }
   const std::string typed = input_.text();
   std::string text = trim_right(typed);
   std::size_t lead = 0;
@@ -925,6 +1159,12 @@ void ChatModel::submit() {
     notify("no group yet: /join CODE joins one", true);
     return;
   }
+  queue_post(*b, std::move(text), typed, std::nullopt, false);
+}
+
+void ChatModel::queue_post(Buffer& buffer, std::string text, const std::string& typed,
+                           std::optional<std::string> reply_to, bool action) {
+  Buffer* b = &buffer;
   if (!b->member) {
     notify("you are not a member of " + sanitize(b->label, false) +
                " any more; ask a member for a new invite, then /join CODE",
@@ -945,12 +1185,22 @@ void ChatModel::submit() {
   }
   // Every post goes through the outbox: shown at once as pending, sent now or when the node is
   // back, and gone from the outbox when the node has it.
-  Outgoing o{next_outgoing_++, b->id, text, typed, false};
+  Outgoing o;
+  o.number = next_outgoing_++;
+  o.group = b->id;
+  o.channel = b->channel;
+  o.reply_to = reply_to;
+  o.action = action;
+  o.text = text;
+  o.typed = typed;
   Message pending;
   pending.kind = "pending";
   pending.author = own_id_;
   pending.nick = own_nick_;
   pending.text = text;
+  pending.channel = b->channel;
+  pending.reply_to = std::move(reply_to);
+  pending.action = action;
   pending.pending = o.number;
   outbox_.push_back(std::move(o));
   b->scroll_rows = 0;
@@ -1013,6 +1263,25 @@ void ChatModel::run_command(const Command& c, const std::string& typed) {
     case K::relays:
       r.op = "relays";
       r.args = {{"group", b->id}};
+      break;
+    case K::reply:
+    case K::react:
+    case K::edit:
+    case K::del:
+    case K::me:
+    case K::nick:
+    case K::mute:
+    case K::unmute:
+    case K::ban:
+    case K::unban:
+    case K::hide:
+    case K::unhide:
+    case K::channel:
+      if (auto ok = run_conversation_command(c, typed, *b, r); !ok.ok()) {
+        notify(ok.error().context(), true);
+        return;
+      }
+      if (r.op.empty()) return;  // done here (a post queued, a channel shown, an edit opened)
       break;
     case K::help:
     case K::quit:

@@ -30,6 +30,7 @@
 
 #include "base/result.h"
 #include "cli/chat_command.h"
+#include "cli/chat_conversation.h"
 #include "cli/chat_message.h"
 #include "cli/chat_text.h"
 #include "net/control.h"
@@ -70,6 +71,9 @@ inline constexpr int nick_cols_max = 16;
 inline constexpr int screen_cols_min = 20;
 inline constexpr int screen_rows_min = 5;
 
+// Channels shown per group: the node holds at most 500 (issue 12: Discord's cap per server).
+inline constexpr std::size_t channels_shown_max = 500;
+
 static_assert(log_page_messages <= 500, "the node answers at most 500 messages per log page");
 static_assert(log_page_messages < scrollback_messages_max);
 
@@ -96,6 +100,9 @@ struct Key {
     paste_begin,
     paste_end,
     scroll_bottom,  // Alt+End or Ctrl+End: back to the newest message
+    select_up,      // Alt+Up: select the message above (the newest first)
+    select_down,    // Alt+Down: select the message below
+    escape,         // a lone Esc: let go of the selected message, cancel an edit
   };
   Kind kind = Kind::text;
   char32_t ch = 0;
@@ -115,7 +122,8 @@ struct NodeRequest {
     read,
     post,
     command,
-    members,  // the member list, for labels and succession notices
+    members,   // the member list, for labels and succession notices
+    channels,  // a group's channel list, for the groups pane
   };
   std::string op;
   Json args = Json::object();
@@ -139,6 +147,10 @@ enum class Style {
   own_nick,
   own_text,
   mention,  // text of a message that mentions you
+  ref,       // a message's short reference (Ctrl+R)
+  selected,  // the reference of the selected message (Alt+Up)
+  quote,     // the quoted start of a reply's parent, "(edited)", "message deleted"
+  reaction,  // the reactions under a message
   system,   // joins, leaves, kicks, role and topic changes
   info,     // local lines: command results, help
   error,    // local error lines
@@ -154,6 +166,7 @@ enum class Style {
   group_selected,
   group_unread,
   group_mention,
+  channel,  // a channel row under its group, without unread messages
   separator,
 };
 inline constexpr int nick_colors = 6;
@@ -229,7 +242,24 @@ class ChatModel {
     std::size_t scroll_rows = 0;
     std::size_t new_below = 0;
     bool history_complete = false;
+    std::string channel;  // the channel shown
+    std::string own_role;  // this node's role in the group, once the member list is in
   };
+  // One row of the groups pane: a group (showing its #general) or one of its other channels.
+  struct PaneEntry {
+    std::string group;
+    std::string channel;  // "general" for the group's own row
+    std::size_t unread = 0;
+    std::size_t mentions = 0;
+  };
+  std::vector<PaneEntry> pane_entries() const;
+  // The channels of a group, #general first; empty for an unknown group.
+  std::vector<std::string> channels(std::string_view group_id) const;
+  // The message selected with Alt+Up (its id), if any.
+  std::optional<std::string> selected_message() const { return selected_message_; }
+  // The message being edited (its id), after Up on an empty input or /edit without text.
+  std::optional<std::string> editing() const;
+  bool showing_refs() const { return show_refs_; }
   std::optional<GroupView> group(std::string_view id) const;
   std::optional<std::string> notice() const;
   std::size_t outbox_size() const { return outbox_.size(); }
@@ -239,6 +269,12 @@ class ChatModel {
   struct Member {
     std::string label;  // the nick, or nick·1b11 when two members share it
     std::string role;
+    std::optional<std::int64_t> muted_until;  // Unix ms; members --json "muted_until"
+  };
+  struct Channel {
+    std::string name;
+    std::size_t unread = 0;
+    std::size_t mentions = 0;
   };
   struct Buffer {
     std::string id;
@@ -260,6 +296,11 @@ class ChatModel {
     std::size_t members = 0;
     std::size_t unread = 0;
     std::size_t mentions = 0;
+    // Channels other than #general (issue 12), by name; #general's counts are unread/mentions.
+    std::map<std::string, Channel> channels;
+    std::string channel = "general";  // the channel shown
+    bool channels_loading = false;
+    bool channels_loaded = false;  // asked for since (re)connecting
     std::vector<Message> messages;  // oldest first, at most scrollback_messages_max
     std::set<std::string> ids;      // ids of messages, for de-duplication
     bool loaded = false;            // the latest page was fetched since (re)connecting
@@ -281,6 +322,9 @@ class ChatModel {
   struct Outgoing {
     std::uint64_t number = 0;
     std::string group;
+    std::string channel = "general";
+    std::optional<std::string> reply_to;
+    bool action = false;
     std::string text;
     std::string typed;
     bool sent = false;  // a post request is out for it
@@ -301,6 +345,34 @@ class ChatModel {
   void submit();
   void run_command(const Command& c, const std::string& typed);
   void select(std::size_t index);
+  void select_entry(std::size_t index);  // a row of pane_entries()
+  void show_channel(Buffer& b, const std::string& channel);
+  bool in_view(const Buffer& b, const Message& m) const;  // shown in b's current channel
+  bool shown(const Buffer& b, const Message& m) const;    // in view and a line of its own
+  std::size_t& unread_of(Buffer& b, const std::string& channel);
+  std::size_t& mentions_of(Buffer& b, const std::string& channel);
+  void refresh_channels(Buffer& b);
+  void apply_channel_list(Buffer& b, const Json& list);
+  // Conversation (chat_conversation_model.cpp).
+  void on_conversation_line(Buffer& b, const Message& m);
+  void select_message(int direction);  // -1 older, +1 newer
+  void keep_selected_in_view(Buffer& b);
+  bool start_edit_last();
+  void start_edit(Buffer& b, std::size_t k);
+  void submit_edit();
+  void cancel_edit();
+  // The message a command acts on: the selected one, else the reference that starts arg.
+  // *rest receives what follows the reference (all of arg when a message is selected).
+  [[nodiscard]] Result<std::size_t> command_target(const Buffer& b, const Command& c,
+                                                   std::string* rest) const;
+  [[nodiscard]] Result<void> run_conversation_command(const Command& c, const std::string& typed,
+                                                      Buffer& b, NodeRequest& r);
+  void handle_conversation_result(const NodeRequest& r, const Json& result);
+  std::string member_arg(const Buffer& b, const std::string& name) const;
+  bool node_lacks_conversation() const { return node_conversation_ == false; }
+  void queue_post(Buffer& b, std::string text, const std::string& typed,
+                  std::optional<std::string> reply_to, bool action);
+  const std::map<std::string, std::string>& refs(const Buffer& b) const;
   void scroll(int pages);
   void scroll_to_bottom();
   void quit();
@@ -311,6 +383,7 @@ class ChatModel {
   void place_marker_from_unread(Buffer& b);
   void append(Buffer& b, Message m);
   void merge_latest(Buffer& b, std::vector<Message> page);
+  void learn_from(Buffer& b, const Message& m);  // node capabilities, channels
   void prepend_older(Buffer& b, std::vector<Message> page);
   void trim(Buffer& b);
   void apply_group_list(const Json& list);
@@ -358,6 +431,26 @@ class ChatModel {
   bool status_in_flight_ = false;
   int last_cols_ = 80;
   int last_rows_ = 24;
+  // Conversation state (issue 12).
+  bool show_refs_ = false;                         // Ctrl+R
+  std::optional<std::string> selected_message_;    // in the selected group's current channel
+  struct Editing {
+    std::string group;
+    std::string id;
+    std::string original;
+  };
+  std::optional<Editing> editing_;
+  // Whether the node keeps replies, reactions, edits and deletions: known from the first post it
+  // gives (Message::conversation); unknown until then.
+  std::optional<bool> node_conversation_;
+  // short_refs of one buffer, kept while its messages are the same ones.
+  struct RefsCache {
+    std::string group;
+    std::size_t size = 0;
+    std::string first, last;
+    std::map<std::string, std::string> refs;
+  };
+  mutable RefsCache refs_cache_;
 };
 
 }  // namespace qun::chat

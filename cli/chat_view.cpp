@@ -17,6 +17,9 @@ constexpr int key_paste_end = KEY_MAX + 2;
 // Alt+End and Ctrl+End (xterm's modified End: ESC [1;3F, ESC [1;5F; rxvt's Ctrl+End ESC [8^):
 // back to the newest message, as weechat's Alt+End.
 constexpr int key_scroll_bottom = KEY_MAX + 3;
+// Alt+Up and Alt+Down as xterm, tmux and most terminals send them (modifier 3 is Alt).
+constexpr int key_select_up = KEY_MAX + 4;
+constexpr int key_select_down = KEY_MAX + 5;
 // How long a lone ESC waits for the rest of an Alt+key or escape sequence, in ms: short enough
 // not to be felt, long enough for a terminal over ssh to send the next byte.
 constexpr int escape_delay_ms = 25;
@@ -107,6 +110,16 @@ attr_t attr_of(const Span& s) {
       return with(pair_yellow, A_BOLD);
     case Style::separator:
       return A_DIM;
+    case Style::ref:
+      return with(pair_cyan, A_DIM);
+    case Style::selected:
+      return A_REVERSE | A_BOLD;
+    case Style::quote:
+      return A_DIM;
+    case Style::reaction:
+      return A_NORMAL;
+    case Style::channel:
+      return A_NORMAL;
   }
   return A_NORMAL;
 }
@@ -170,6 +183,8 @@ Result<std::unique_ptr<View>> View::open() {
   for (const char* end : {"\033[1;3F", "\033[1;5F", "\033[4;3~", "\033[4;5~",
                           "\033[8^", "\033[1;7F"})
     define_key(end, key_scroll_bottom);
+  define_key("\033[1;3A", key_select_up);
+  define_key("\033[1;3B", key_select_down);
   write_raw("\033[?2004h");  // bracketed paste: pasted newlines stay in the message
   return std::unique_ptr<View>(new View());
 }
@@ -299,6 +314,12 @@ std::vector<Key> View::read_keys() {
         case key_scroll_bottom:
           keys.push_back({K::scroll_bottom, 0});
           break;
+        case key_select_up:
+          keys.push_back({K::select_up, 0});
+          break;
+        case key_select_down:
+          keys.push_back({K::select_down, 0});
+          break;
         default:
           break;  // function keys we do not use
       }
@@ -322,15 +343,19 @@ std::vector<Key> View::read_keys() {
       case 26:  // Ctrl+Z
         suspend();
         continue;
-      case 27: {  // ESC: Alt+digit, or a lone ESC (ignored)
+      case 27: {  // ESC: Alt+digit, Alt+Up/Down, or a lone Esc
         wint_t next = 0;
         const int n = get_wch(&next);
-        if (n == OK && next >= '1' && next <= '9') {
+        if (n == ERR) {
+          keys.push_back({K::escape, 0});
+        } else if (n == OK && next >= '1' && next <= '9') {
           keys.push_back({K::alt_digit, static_cast<char32_t>(next - '0')});
         } else if (n == OK && next != 27) {
           unget_wch(static_cast<wchar_t>(next));
         } else if (n == KEY_CODE_YES && (next == KEY_END || next == key_scroll_bottom)) {
           keys.push_back({K::scroll_bottom, 0});  // Alt+End sent as ESC, End
+        } else if (n == KEY_CODE_YES && (next == KEY_UP || next == KEY_DOWN)) {
+          keys.push_back({next == KEY_UP ? K::select_up : K::select_down, 0});  // ESC, arrow
         } else if (n == KEY_CODE_YES) {
           ungetch(static_cast<int>(next));  // ESC then a function key: keep the key
         }
