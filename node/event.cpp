@@ -45,6 +45,15 @@ const char* event_kind_name(EventKind kind) {
     case EventKind::post: return "post";
     case EventKind::relay: return "relay";
     case EventKind::close_invite: return "close-invite";
+    case EventKind::react: return "react";
+    case EventKind::edit: return "edit";
+    case EventKind::del: return "delete";
+    case EventKind::redact: return "redact";
+    case EventKind::mute: return "mute";
+    case EventKind::channel: return "channel";
+    case EventKind::ban: return "ban";
+    case EventKind::set_nick: return "set-nick";
+    case EventKind::set_settings: return "set-settings";
   }
   return "unknown";
 }

@@ -36,8 +36,20 @@ enum class EventKind : std::uint8_t {
   post = 11,
   relay = 12,  // names (or un-names) a relay that stores and forwards the group
   close_invite = 13,  // closes an invite: revoked, used up or expired
+  // The conversation layer (docs/protocol.md, "Conversation"): encrypted like posts, so relays
+  // and outsiders learn only the kind, except ban and set-settings, which change what every
+  // node (relays too) enforces and are clear like remove and set-role.
+  react = 14,         // adds or takes back an emoji reaction on a post
+  edit = 15,          // a new version of the author's own post
+  del = 16,           // deletes the author's own post (a tombstone stays)
+  redact = 17,        // a moderator deletes anyone's post
+  mute = 18,          // a moderator mutes (or unmutes) a member for a duration
+  channel = 19,       // an admin creates, renames or archives a channel
+  ban = 20,           // an admin bans (removes, refuses later joins) or unbans a member
+  set_nick = 21,      // the author's nick in this group
+  set_settings = 22,  // an admin changes the group settings (history, who may invite)
 };
-inline constexpr std::uint8_t event_kind_max = 13;
+inline constexpr std::uint8_t event_kind_max = 22;
 const char* event_kind_name(EventKind kind);
 
 inline constexpr std::uint64_t event_format_version = 1;

@@ -11,7 +11,7 @@ namespace qun {
 
 namespace {
 
-int rank(Role r) { return static_cast<int>(r); }
+int rank(Role r) { return role_rank(r); }
 
 }  // namespace
 
@@ -37,7 +37,7 @@ static void add_epoch_key(GroupState& s, const EventRecord& rec) {
   s.epoch_keys[epoch].push_back({rec.event.id, rec.key_recipients});
 }
 
-bool is_privileged(EventKind kind) {
+Role role_needed(EventKind kind) {
   switch (kind) {
     case EventKind::add:
     case EventKind::remove:
@@ -45,9 +45,15 @@ bool is_privileged(EventKind kind) {
     case EventKind::set_name:
     case EventKind::set_topic:
     case EventKind::relay:
-      return true;
+    case EventKind::channel:
+    case EventKind::ban:
+    case EventKind::set_settings:
+      return Role::admin;
+    case EventKind::redact:
+    case EventKind::mute:
+      return Role::moderator;
     default:
-      return false;
+      return Role::member;
   }
 }
 
@@ -299,6 +305,15 @@ void Group::insert(Event e) {
       rec.relay = std::move(p);
       break;
     }
+    case EventKind::ban: {
+      auto p = decode_ban(e.payload).value();
+      rec.target = p.member;
+      rec.banned = p.banned;
+      break;
+    }
+    case EventKind::set_settings:
+      rec.settings = decode_settings(e.payload).value().settings;
+      break;
     default:
       break;
   }
@@ -556,8 +571,9 @@ void Group::full_fold() {
   choose_current_key(state_);
 }
 
-bool Group::needs_rights(EventKind kind) const {
-  return is_privileged(kind) || (kind == EventKind::invite && !state_.settings.members_can_invite);
+Role Group::needs_role(EventKind kind) const {
+  if (kind == EventKind::invite && !state_.settings.members_can_invite) return Role::admin;
+  return role_needed(kind);
 }
 
 bool Group::revoked_by_earlier(const EventRecord& rec) const {
@@ -570,7 +586,7 @@ bool Group::revoked_by_earlier(const EventRecord& rec) const {
       continue;
     }
     if (r.who != rec.event.author) continue;
-    if (r.privileged_only && !needs_rights(rec.event.kind)) continue;
+    if (rank(needs_role(rec.event.kind)) <= r.rank_kept) continue;
     // Concurrent with the revocation (it sorts after it, so it cannot be its ancestor).
     if (!is_ancestor(r.event, rec.event.id)) return true;
   }
@@ -599,16 +615,17 @@ bool Group::step(EventRecord& rec) {
   state_.history.push_back(rec.event.id);
   // Revocation wins over the revoked member's concurrent actions.
   const Event& e = rec.event;
-  if (e.kind == EventKind::remove) return revoke(rec, *rec.target, false);
-  if (e.kind == EventKind::set_role && rank(rec.role) < rank(Role::admin)) {
-    return revoke(rec, *rec.target, true);
+  if (e.kind == EventKind::remove || (e.kind == EventKind::ban && rec.banned)) {
+    return revoke(rec, *rec.target, -1);
   }
+  // A role change takes back what the new role may not do (a promotion takes nothing).
+  if (e.kind == EventKind::set_role) return revoke(rec, *rec.target, rank(rec.role));
   if (e.kind == EventKind::close_invite) return revoke_joins(rec, *rec.invite_ref);
   return true;
 }
 
 bool Group::revoke_joins(const EventRecord& close, const Hash& invite) {
-  revocations_.push_back({close.event.id, close.event.author, false, invite});
+  revocations_.push_back({close.event.id, close.event.author, -1, invite});
   // Joins of this invite already applied that the closer had not seen were let in by a use the
   // closer did not count: if any was accepted, the fold starts again without it.
   bool clean = true;
@@ -623,15 +640,15 @@ bool Group::revoke_joins(const EventRecord& close, const Hash& invite) {
   return clean;
 }
 
-bool Group::revoke(const EventRecord& revocation, const PublicKey& who, bool privileged_only) {
-  revocations_.push_back({revocation.event.id, who, privileged_only, std::nullopt});
+bool Group::revoke(const EventRecord& revocation, const PublicKey& who, int rank_kept) {
+  revocations_.push_back({revocation.event.id, who, rank_kept, std::nullopt});
   // Events of `who` already applied that the revoker had not seen are invalid: if any was
   // accepted, the fold must start again without it.
   std::vector<Hash> targets;
   for (const auto& hid : state_.history) {
     const EventRecord& rec = events_.at(hid);
     if (rec.event.author != who || hid == revocation.event.id) continue;
-    if (privileged_only && !needs_rights(rec.event.kind)) continue;
+    if (rank(needs_role(rec.event.kind)) <= rank_kept) continue;
     targets.push_back(hid);
   }
   if (targets.empty()) return true;
@@ -678,6 +695,7 @@ std::string Group::apply(EventRecord& rec) {
 
   if (e.kind == EventKind::join) {
     if (s.is_member(e.author)) return "already a member";
+    if (s.banned.count(e.author)) return "banned";
     if (s.members.size() >= limits::members_max) return "group is full";
     auto it = s.invites.find(*rec.invite_ref);
     if (it == s.invites.end()) return "invite not valid";
@@ -696,13 +714,14 @@ std::string Group::apply(EventRecord& rec) {
   auto author = s.members.find(e.author);
   if (author == s.members.end()) return "author is not a member";
   const Role author_role = author->second.role;
-  const bool admin = rank(author_role) >= rank(Role::admin);
   // Acting on a role needs the event that granted it in the causal past.
-  auto needs_admin = [&]() -> std::string {
-    if (!admin) return "needs admin rights";
-    if (!is_ancestor(author->second.role_grant, e.id)) return "admin rights not yet seen by author";
+  auto needs = [&](Role role) -> std::string {
+    if (rank(author_role) < rank(role)) return std::string("needs ") + role_name(role) + " rights";
+    if (!is_ancestor(author->second.role_grant, e.id))
+      return std::string(role_name(role)) + " rights not yet seen by author";
     return {};
   };
+  auto needs_admin = [&]() { return needs(Role::admin); };
 
   switch (e.kind) {
     case EventKind::invite: {
@@ -716,6 +735,7 @@ std::string Group::apply(EventRecord& rec) {
     case EventKind::add: {
       if (auto why = needs_admin(); !why.empty()) return why;
       if (s.is_member(*rec.target)) return "already a member";
+      if (s.banned.count(*rec.target)) return "banned";
       if (s.members.size() >= limits::members_max) return "group is full";
       s.members[*rec.target] = MemberInfo{*rec.target, Role::member, e.id, position, e.id, std::nullopt};
       s.former_members.erase(*rec.target);
@@ -803,6 +823,50 @@ std::string Group::apply(EventRecord& rec) {
       inv.closed_by = e.id;
       s.invite_closed_since_rekey = true;
       return {};
+    }
+    case EventKind::react:
+    case EventKind::edit:
+    case EventKind::del:
+    case EventKind::set_nick: {
+      // What these do is judged from their encrypted content (Conversation); here only that a
+      // member wrote them under a key that existed.
+      if (e.epoch > s.epoch) return "epoch from the future";
+      if (e.kind == EventKind::set_nick) s.nick_events[e.author] = e.id;
+      return {};
+    }
+    case EventKind::redact:
+    case EventKind::mute:
+    case EventKind::channel: {
+      if (auto why = needs(role_needed(e.kind)); !why.empty()) return why;
+      if (e.epoch > s.epoch) return "epoch from the future";
+      return {};
+    }
+    case EventKind::set_settings: {
+      if (auto why = needs_admin(); !why.empty()) return why;
+      s.settings = *rec.settings;
+      return {};
+    }
+    case EventKind::ban: {
+      if (auto why = needs_admin(); !why.empty()) return why;
+      const PublicKey& who = *rec.target;
+      if (who == e.author) return "cannot ban oneself";
+      if (!rec.banned) {
+        if (s.banned.erase(who) == 0) return "not banned";
+        return {};
+      }
+      if (s.banned.count(who)) return "already banned";
+      auto target = s.members.find(who);
+      if (target != s.members.end()) {
+        if (rank(target->second.role) > rank(author_role)) return "target outranks author";
+        // Removed like a leave: the next post starts an epoch without it (the banning node
+        // authors that rekey at once, Replica::ban).
+        revoke_invites_known_to(s, target->second);
+        s.members.erase(target);
+        s.departed_since_rekey = true;
+      }
+      s.former_members.insert(who);
+      s.banned.insert(who);
+      break;
     }
     case EventKind::create:
     case EventKind::join:

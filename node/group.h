@@ -100,6 +100,11 @@ struct GroupState {
   bool invite_closed_since_rekey = false;
   // The relays the group names (relay events): identity -> address, at most relays_max.
   std::map<PublicKey, std::string> relays;
+  // Keys banned by an accepted ban and not unbanned since: their joins (and adds) are refused.
+  std::set<PublicKey> banned;
+  // Each author's latest accepted set-nick event: its nick in this group, replacing the one in
+  // the event that admitted it.
+  std::map<PublicKey, Hash> nick_events;
   std::vector<Hash> history;  // accepted events, in order
 
   bool is_member(const PublicKey& who) const { return members.count(who) != 0; }
@@ -136,6 +141,8 @@ struct EventRecord {
   std::optional<Hash> invite_ref;   // join; close-invite: the invite it closes
   InviteCloseReason close_reason = InviteCloseReason::revoked;  // close-invite
   std::optional<Hash> key_check;    // create, remove, rekey: the commitment to the new key
+  bool banned = false;              // ban: true bans `target`, false unbans it
+  std::optional<GroupSettings> settings;  // set-settings
   std::vector<PublicKey> key_recipients;  // create, remove, rekey
 };
 
@@ -199,12 +206,15 @@ class Group {
   // invalidated an event already applied (the caller must then fold again from scratch).
   bool step(EventRecord& rec);
   std::string apply(EventRecord& rec);
-  bool revoke(const EventRecord& revocation, const PublicKey& who, bool privileged_only);
+  // Revokes `who`'s events concurrent with `revocation` that need a role ranked above
+  // `rank_kept` (role_rank; -1 revokes every event).
+  bool revoke(const EventRecord& revocation, const PublicKey& who, int rank_kept);
   // An accepted close of `invite` revokes the invite's joins concurrent with it.
   bool revoke_joins(const EventRecord& close, const Hash& invite);
   bool revoked_by_earlier(const EventRecord& rec) const;
-  // Kinds that need admin rights in this group (what a demotion takes away).
-  bool needs_rights(EventKind kind) const;
+  // The role a kind needs in this group (what a demotion takes away): role_needed, and an
+  // invite needs admin unless members may invite.
+  Role needs_role(EventKind kind) const;
   void choose_current_key(GroupState& state) const;
   void reset_state();
 
@@ -243,7 +253,7 @@ class Group {
   struct Revocation {
     Hash event;
     PublicKey who;
-    bool privileged_only;
+    int rank_kept;  // events needing a role ranked above this are revoked; -1: every event
     std::optional<Hash> invite;  // set for a close-invite: revokes that invite's joins instead
   };
   std::vector<Revocation> revocations_;  // accepted revocations, in order
@@ -265,6 +275,10 @@ class Group {
   bool refold_from_checkpoint(const std::pair<std::uint64_t, Hash>& first_new);
 };
 
-bool is_privileged(EventKind kind);
+// The least role whose holders may author an event of this kind (with the grant of that role in
+// its causal past): admin for membership, roles, names, relays, channels, bans and settings;
+// moderator for redactions and mutes; member for the rest (an invite's need depends on the
+// group's settings: Group::needs_role).
+Role role_needed(EventKind kind);
 
 }  // namespace qun

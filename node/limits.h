@@ -30,6 +30,22 @@ inline constexpr std::size_t post_text_bytes_max = 16 * 1024;
 inline constexpr std::size_t name_bytes_max = 128;
 inline constexpr std::size_t topic_bytes_max = 1024;
 inline constexpr std::size_t nick_bytes_max = 64;
+// The conversation layer (docs/protocol.md, "Conversation").
+// A channel's name: Slack's limit for channel names is 80 characters; 80 bytes of UTF-8 holds
+// every name people type into a sidebar.
+inline constexpr std::size_t channel_name_bytes_max = 80;
+// Channels one group holds, archived ones included (their posts stay readable): Discord caps a
+// server at 500 channels, which no community we know of outgrows.
+inline constexpr std::size_t channels_max = 500;
+// One reaction's emoji, in bytes of UTF-8: the longest emoji ZWJ sequences (families, flags of
+// subdivisions) are about 35 bytes; 64 leaves room and refuses sentences.
+inline constexpr std::size_t reaction_bytes_max = 64;
+// Distinct emoji on one post: Slack allows 50 per message; further new ones are refused (more
+// of an existing emoji always counts). Bounds a post's view at 64 * members_max reactors.
+inline constexpr std::size_t reactions_per_post_max = 64;
+// A mute's longest duration (366 days): longer is what an indefinite mute (duration 0, until
+// unmuted) or a ban is for.
+inline constexpr std::uint64_t mute_duration_ms_max = 366ull * 24 * 3600 * 1000;
 // An address a node is reached at ("host:port" or a name): in hellos, shuffles, invite hints and
 // relay events. DNS names are at most 253 bytes; 256 leaves room for a port.
 inline constexpr std::size_t address_bytes_max = 256;
@@ -88,6 +104,8 @@ static_assert(members_max * rekey_entry_bytes + open_invites_max * rekey_entry_b
 static_assert(bundle_epochs_max * (8 + 32 + 32 + 6) + 1024 <= event_bytes_max,
               "a full key bundle must fit in one event");
 static_assert(post_text_bytes_max + 1024 <= event_bytes_max);
+static_assert(channel_name_bytes_max <= post_text_bytes_max && reaction_bytes_max <= post_text_bytes_max,
+              "conversation plaintexts decode under the payload's string bound");
 static_assert(pending_sender_bytes_max >= 4 * event_bytes_max,
               "a sender's pending share must hold a few of the largest events");
 static_assert(pending_sender_bytes_max <= pending_bytes_max);

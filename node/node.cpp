@@ -849,7 +849,7 @@ struct Node::Impl {
     const GroupState& s = g.replica->state();
     const bool admin =
         std::any_of(p.requesters.begin(), p.requesters.end(), [&](const PublicKey& r) {
-          return s.is_member(r) && s.role_of(r) != Role::member;
+          return s.is_member(r) && at_least(s.role_of(r), Role::admin);
         });
     if (s.created && (admin || p.requesters.empty())) {
       note(LogLevel::info, "serving group=" + short_hex(gid) + " confirmed");

@@ -3,6 +3,7 @@
 #include "crypto/kdf.h"
 #include "crypto/seal.h"
 #include "base/codec.h"
+#include "base/utf8.h"
 #include "node/limits.h"
 
 namespace qun {
@@ -94,14 +95,34 @@ const char* role_name(Role role) {
     case Role::member: return "member";
     case Role::admin: return "admin";
     case Role::founder: return "founder";
+    case Role::moderator: return "moderator";
+  }
+  return "?";
+}
+
+int role_rank(Role role) {
+  switch (role) {
+    case Role::member: return 0;
+    case Role::moderator: return 1;
+    case Role::admin: return 2;
+    case Role::founder: return 3;
+  }
+  return 0;
+}
+
+const char* channel_op_name(ChannelOp op) {
+  switch (op) {
+    case ChannelOp::create: return "create";
+    case ChannelOp::rename: return "rename";
+    case ChannelOp::archive: return "archive";
   }
   return "?";
 }
 
 Bytes encode_payload(const CreatePayload& p) {
   codec::Writer w;
-  std::uint64_t flags = (p.settings.history_visible ? 1u : 0u) |
-                        (p.settings.members_can_invite ? 2u : 0u);
+  const std::uint64_t flags = (p.settings.history_visible ? 1u : 0u) |
+                              (p.settings.members_can_invite ? 2u : 0u);
   w.array(5).uint(flags).bin(p.founder_box).fixed(p.key_check);
   write_ciphertext(w, p.name);
   write_ciphertext(w, p.profile);
@@ -215,7 +236,7 @@ Result<SetRolePayload> decode_set_role(ByteView bytes) {
   QUN_TRY(auto a, codec::array(h.get(), 2, 2, "set-role"));
   SetRolePayload p;
   QUN_TRY(p.member, codec::fixed<PublicKey>(a.ptr[0], "member"));
-  QUN_TRY(auto role, codec::uint(a.ptr[1], static_cast<std::uint64_t>(Role::founder), "role"));
+  QUN_TRY(auto role, codec::uint(a.ptr[1], role_value_max, "role"));
   p.role = static_cast<Role>(role);
   return p;
 }
@@ -315,8 +336,193 @@ Result<void> check_payload(const Event& e) {
     case EventKind::rekey: return drop(decode_rekey(e.payload));
     case EventKind::relay: return drop(decode_relay(e.payload));
     case EventKind::close_invite: return drop(decode_close_invite(e.payload));
+    case EventKind::react:
+    case EventKind::edit:
+    case EventKind::del:
+    case EventKind::redact:
+    case EventKind::mute:
+    case EventKind::channel:
+    case EventKind::set_nick: return drop(decode_text(e.payload));
+    case EventKind::ban: return drop(decode_ban(e.payload));
+    case EventKind::set_settings: return drop(decode_settings(e.payload));
   }
   return Error(Errc::malformed, "unknown kind");
+}
+
+Bytes encode_payload(const BanPayload& p) {
+  codec::Writer w;
+  w.array(2).fixed(p.member).uint(p.banned ? 1 : 0);
+  return w.take();
+}
+
+Result<BanPayload> decode_ban(ByteView bytes) {
+  QUN_TRY(auto h, unpack(bytes));
+  QUN_TRY(auto a, codec::array(h.get(), 2, 2, "ban"));
+  BanPayload p;
+  QUN_TRY(p.member, codec::fixed<PublicKey>(a.ptr[0], "banned member"));
+  QUN_TRY(auto banned, codec::uint(a.ptr[1], 1, "banned"));
+  p.banned = banned == 1;
+  return p;
+}
+
+namespace {
+std::uint64_t settings_flags(const GroupSettings& s) {
+  return (s.history_visible ? 1u : 0u) | (s.members_can_invite ? 2u : 0u);
+}
+}  // namespace
+
+Bytes encode_payload(const SettingsPayload& p) {
+  codec::Writer w;
+  w.array(1).uint(settings_flags(p.settings));
+  return w.take();
+}
+
+Result<SettingsPayload> decode_settings(ByteView bytes) {
+  QUN_TRY(auto h, unpack(bytes));
+  QUN_TRY(auto a, codec::array(h.get(), 1, 1, "settings"));
+  QUN_TRY(auto flags, codec::uint(a.ptr[0], 3, "settings"));
+  SettingsPayload p;
+  p.settings.history_visible = (flags & 1u) != 0;
+  p.settings.members_can_invite = (flags & 2u) != 0;
+  return p;
+}
+
+namespace {
+
+void write_opt_hash(codec::Writer& w, const std::optional<Hash>& h) {
+  if (h) {
+    w.fixed(*h);
+  } else {
+    w.bin(ByteView());
+  }
+}
+
+Result<std::optional<Hash>> read_opt_hash(const msgpack::object& o, const char* what) {
+  QUN_TRY(auto b, codec::bin(o, 0, 32, what));
+  if (b.empty()) return std::optional<Hash>();
+  if (b.size() != 32) return Error(Errc::malformed, std::string(what) + " is neither empty nor an id");
+  Hash h;
+  std::copy(b.begin(), b.end(), h.bytes.begin());
+  return std::optional<Hash>(h);
+}
+
+Result<std::string> read_text(const msgpack::object& o, std::size_t bytes_min,
+                              std::size_t bytes_max, const char* what) {
+  QUN_TRY(auto s, codec::str(o, bytes_max, what));
+  if (s.size() < bytes_min) return Error(Errc::malformed, std::string(what) + " is empty");
+  if (!utf8::valid(s)) return Error(Errc::malformed, std::string(what) + " is not UTF-8");
+  return s;
+}
+
+}  // namespace
+
+Bytes encode_plain(const PostPlain& p) {
+  codec::Writer w;
+  w.array(4).str(p.text);
+  write_opt_hash(w, p.reply_to);
+  w.fixed(p.channel).uint(p.action ? 1 : 0);
+  return w.take();
+}
+
+Result<PostPlain> decode_post_plain(ByteView bytes) {
+  QUN_TRY(auto h, unpack(bytes));
+  QUN_TRY(auto a, codec::array(h.get(), 4, 4, "post"));
+  PostPlain p;
+  QUN_TRY(p.text, read_text(a.ptr[0], 0, limits::post_text_bytes_max, "post text"));
+  QUN_TRY(p.reply_to, read_opt_hash(a.ptr[1], "reply-to"));
+  QUN_TRY(p.channel, codec::fixed<Hash>(a.ptr[2], "channel"));
+  QUN_TRY(auto flags, codec::uint(a.ptr[3], 1, "post flags"));
+  p.action = flags == 1;
+  return p;
+}
+
+Bytes encode_plain(const ReactPlain& p) {
+  codec::Writer w;
+  w.array(3).fixed(p.target).str(p.emoji).uint(p.on ? 1 : 0);
+  return w.take();
+}
+
+Result<ReactPlain> decode_react_plain(ByteView bytes) {
+  QUN_TRY(auto h, unpack(bytes));
+  QUN_TRY(auto a, codec::array(h.get(), 3, 3, "react"));
+  ReactPlain p;
+  QUN_TRY(p.target, codec::fixed<Hash>(a.ptr[0], "reaction target"));
+  QUN_TRY(p.emoji, read_text(a.ptr[1], 1, limits::reaction_bytes_max, "emoji"));
+  QUN_TRY(auto on, codec::uint(a.ptr[2], 1, "reaction on"));
+  p.on = on == 1;
+  return p;
+}
+
+Bytes encode_plain(const EditPlain& p) {
+  codec::Writer w;
+  w.array(2).fixed(p.target).str(p.text);
+  return w.take();
+}
+
+Result<EditPlain> decode_edit_plain(ByteView bytes) {
+  QUN_TRY(auto h, unpack(bytes));
+  QUN_TRY(auto a, codec::array(h.get(), 2, 2, "edit"));
+  EditPlain p;
+  QUN_TRY(p.target, codec::fixed<Hash>(a.ptr[0], "edit target"));
+  QUN_TRY(p.text, read_text(a.ptr[1], 0, limits::post_text_bytes_max, "edit text"));
+  return p;
+}
+
+Bytes encode_plain(const TargetPlain& p) {
+  codec::Writer w;
+  w.array(1).fixed(p.target);
+  return w.take();
+}
+
+Result<TargetPlain> decode_target_plain(ByteView bytes) {
+  QUN_TRY(auto h, unpack(bytes));
+  QUN_TRY(auto a, codec::array(h.get(), 1, 1, "target"));
+  TargetPlain p;
+  QUN_TRY(p.target, codec::fixed<Hash>(a.ptr[0], "target"));
+  return p;
+}
+
+Bytes encode_plain(const MutePlain& p) {
+  codec::Writer w;
+  w.array(3).fixed(p.member).uint(p.duration_ms).uint(p.on ? 1 : 0);
+  return w.take();
+}
+
+Result<MutePlain> decode_mute_plain(ByteView bytes) {
+  QUN_TRY(auto h, unpack(bytes));
+  QUN_TRY(auto a, codec::array(h.get(), 3, 3, "mute"));
+  MutePlain p;
+  QUN_TRY(p.member, codec::fixed<PublicKey>(a.ptr[0], "muted member"));
+  QUN_TRY(p.duration_ms, codec::uint(a.ptr[1], limits::mute_duration_ms_max, "mute duration"));
+  QUN_TRY(auto on, codec::uint(a.ptr[2], 1, "mute on"));
+  p.on = on == 1;
+  if (!p.on && p.duration_ms != 0) return Error(Errc::malformed, "an unmute with a duration");
+  return p;
+}
+
+Bytes encode_plain(const ChannelPlain& p) {
+  codec::Writer w;
+  w.array(3).uint(static_cast<std::uint64_t>(p.op));
+  write_opt_hash(w, p.channel);
+  w.str(p.name);
+  return w.take();
+}
+
+Result<ChannelPlain> decode_channel_plain(ByteView bytes) {
+  QUN_TRY(auto h, unpack(bytes));
+  QUN_TRY(auto a, codec::array(h.get(), 3, 3, "channel"));
+  ChannelPlain p;
+  QUN_TRY(auto op, codec::uint(a.ptr[0], channel_op_max, "channel op"));
+  if (op == 0) return Error(Errc::malformed, "channel op 0");
+  p.op = static_cast<ChannelOp>(op);
+  QUN_TRY(p.channel, read_opt_hash(a.ptr[1], "channel"));
+  QUN_TRY(p.name, read_text(a.ptr[2], 0, limits::channel_name_bytes_max, "channel name"));
+  // One form per meaning: create names no channel, the others name one; archive has no name.
+  if ((p.op == ChannelOp::create) == p.channel.has_value())
+    return Error(Errc::malformed, "channel id on a create, or none on a rename or archive");
+  if ((p.op == ChannelOp::archive) != p.name.empty())
+    return Error(Errc::malformed, "a channel name on an archive, or none on a create or rename");
+  return p;
 }
 
 Bytes encode_text_plain(std::string_view text) {

@@ -21,15 +21,21 @@
 
 namespace qun {
 
-enum class Role : std::uint8_t { member = 0, admin = 1, founder = 2 };
+// Wire values are fixed (set-role's payload); the moderator role came later, so its value is 3
+// while its rank sits between member and admin. Compare roles by role_rank, never by value.
+enum class Role : std::uint8_t { member = 0, admin = 1, founder = 2, moderator = 3 };
+inline constexpr std::uint8_t role_value_max = 3;
 const char* role_name(Role role);
+// member 0 < moderator 1 < admin 2 < founder 3.
+int role_rank(Role role);
+inline bool at_least(Role role, Role floor) { return role_rank(role) >= role_rank(floor); }
 
 struct Ciphertext {
   Nonce nonce;
   Bytes data;
 };
 
-// Group settings, fixed at creation.
+// Group settings: set at creation, changed by admins (set-settings).
 struct GroupSettings {
   bool history_visible = true;      // newcomers receive all earlier epoch keys
   bool members_can_invite = false;  // invites need admin rights unless this is set
@@ -102,6 +108,51 @@ struct RelayPayload {
   bool active = true;
 };
 
+// Bans (active) or unbans a member. Clear: membership is what every node, relays included,
+// enforces (a banned key's joins are refused), as remove's target is clear.
+struct BanPayload {
+  PublicKey member;
+  bool banned = true;
+};
+// New group settings (clear: invite rights are checked by every node, as at creation).
+struct SettingsPayload {
+  GroupSettings settings;
+};
+
+// Plaintexts of the conversation kinds, inside a TextPayload's ciphertext (docs/protocol.md,
+// "Conversation").
+struct PostPlain {
+  std::string text;
+  std::optional<Hash> reply_to;  // an event id of this group
+  Hash channel;                  // the channel event that created it; the group id for #general
+  bool action = false;           // a /me action
+};
+struct ReactPlain {
+  Hash target;        // the post
+  std::string emoji;  // 1..reaction_bytes_max bytes
+  bool on = true;     // false takes the reaction back
+};
+struct EditPlain {
+  Hash target;        // the author's own post
+  std::string text;
+};
+struct TargetPlain {  // delete, redact
+  Hash target;
+};
+struct MutePlain {
+  PublicKey member;
+  std::uint64_t duration_ms = 0;  // 0: until unmuted; at most mute_duration_ms_max
+  bool on = true;                 // false unmutes
+};
+enum class ChannelOp : std::uint8_t { create = 1, rename = 2, archive = 3 };
+inline constexpr std::uint8_t channel_op_max = 3;
+const char* channel_op_name(ChannelOp op);
+struct ChannelPlain {
+  ChannelOp op = ChannelOp::create;
+  std::optional<Hash> channel;  // rename, archive: the channel; none for create
+  std::string name;             // create, rename: 1..channel_name_bytes_max; archive: empty
+};
+
 // One epoch key in a key bundle.
 struct BundleKey {
   std::uint64_t epoch;
@@ -119,6 +170,8 @@ Bytes encode_payload(const SetRolePayload& p);
 Bytes encode_payload(const TextPayload& p);
 Bytes encode_payload(const RelayPayload& p);
 Bytes encode_payload(const CloseInvitePayload& p);
+Bytes encode_payload(const BanPayload& p);
+Bytes encode_payload(const SettingsPayload& p);
 Bytes encode_leave_payload();
 
 // Strict decoders of peer input; Errc::malformed or Errc::too_large on anything unexpected.
@@ -134,12 +187,29 @@ Bytes encode_leave_payload();
 [[nodiscard]] Result<RelayPayload> decode_relay(ByteView bytes);
 [[nodiscard]] Result<void> decode_leave(ByteView bytes);
 [[nodiscard]] Result<CloseInvitePayload> decode_close_invite(ByteView bytes);
+[[nodiscard]] Result<BanPayload> decode_ban(ByteView bytes);
+[[nodiscard]] Result<SettingsPayload> decode_settings(ByteView bytes);
 // Checks the clear part of any event's payload (what a relay can check without keys).
 [[nodiscard]] Result<void> check_payload(const Event& event);
 
 // Plaintexts inside Ciphertext.
 Bytes encode_text_plain(std::string_view text);
 [[nodiscard]] Result<std::string> decode_text_plain(ByteView bytes, std::size_t text_bytes_max);
+// The conversation plaintexts. Decoders are as strict as the payload decoders (exact arity,
+// types and bounds) and also check that texts are UTF-8; a plaintext that fails is treated as
+// unreadable, never as an error of the node.
+Bytes encode_plain(const PostPlain& p);
+Bytes encode_plain(const ReactPlain& p);
+Bytes encode_plain(const EditPlain& p);
+Bytes encode_plain(const TargetPlain& p);
+Bytes encode_plain(const MutePlain& p);
+Bytes encode_plain(const ChannelPlain& p);
+[[nodiscard]] Result<PostPlain> decode_post_plain(ByteView bytes);
+[[nodiscard]] Result<ReactPlain> decode_react_plain(ByteView bytes);
+[[nodiscard]] Result<EditPlain> decode_edit_plain(ByteView bytes);
+[[nodiscard]] Result<TargetPlain> decode_target_plain(ByteView bytes);
+[[nodiscard]] Result<MutePlain> decode_mute_plain(ByteView bytes);
+[[nodiscard]] Result<ChannelPlain> decode_channel_plain(ByteView bytes);
 Bytes encode_bundle(const std::vector<BundleKey>& keys);
 [[nodiscard]] Result<std::vector<BundleKey>> decode_bundle(ByteView bytes);
 

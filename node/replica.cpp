@@ -345,11 +345,11 @@ Result<RekeyPayload> Replica::seal_new_key(Authoring& a, const SymmetricKey& key
 }
 
 Result<std::vector<Event>> Replica::post(Authoring a, std::string_view text) {
-  QUN_TRY_VOID(need_member(a.key.public_key()));
-  if (text.size() > limits::post_text_bytes_max)
-    return Error(Errc::too_large, "a post is at most " +
-                                      std::to_string(limits::post_text_bytes_max) + " bytes");
-  QUN_TRY_VOID(check_text(text, "the post", true));
+  return post(a, text, PostOptions{});
+}
+
+Result<std::vector<Event>> Replica::author_content(Authoring& a, EventKind kind,
+                                                   const Bytes& plain) {
   std::vector<Event> out;
   // A key this node cannot verify is never used: heal first, as upkeep would a moment later.
   if (auto bad = unverified_key(); bad || state().needs_rekey()) {
@@ -357,13 +357,240 @@ Result<std::vector<Event>> Replica::post(Authoring a, std::string_view text) {
                                 [](RekeyPayload keys) { return encode_payload(keys); }, bad));
     out.push_back(std::move(r));
   }
-  Event e = draft(a, EventKind::post, state().epoch);
+  Event e = draft(a, kind, state().epoch);
   TextPayload p;
-  QUN_TRY(p.text, encrypt(a, e.kind, e.epoch, encode_text_plain(text)));
+  QUN_TRY(p.text, encrypt(a, e.kind, e.epoch, plain));
   e.payload = encode_payload(p);
   QUN_TRY(auto done, finish(a, std::move(e)));
   out.push_back(std::move(done));
   return out;
+}
+
+namespace {
+
+std::string short_id(const Hash& h) { return to_hex(h.view()).substr(0, 12); }
+
+}  // namespace
+
+Result<const PostView*> Replica::live_post(const Conversation& c, const Hash& post) const {
+  const PostView* v = c.post(post);
+  if (!v) return Error(Errc::not_found, "no post " + short_id(post) + " in this group");
+  if (v->deleted) return Error(Errc::not_found, "post " + short_id(post) + " was deleted");
+  return v;
+}
+
+Result<std::vector<Event>> Replica::post(Authoring a, std::string_view text,
+                                         const PostOptions& options) {
+  const PublicKey me = a.key.public_key();
+  QUN_TRY_VOID(need_member(me));
+  if (text.size() > limits::post_text_bytes_max)
+    return Error(Errc::too_large, "a post is at most " +
+                                      std::to_string(limits::post_text_bytes_max) + " bytes");
+  QUN_TRY_VOID(check_text(text, "the post", true));
+  const Conversation c = conversation(ConversationScope::channels_and_mutes);
+  const auto at = group_.order_key_for(group_.next_parents(), a.now_ms);
+  if (auto m = c.muted(me, at)) {
+    return Error(Errc::unauthorized,
+                 m->until_ms ? "you are muted in this group until " + std::to_string(*m->until_ms) +
+                                   " (Unix ms)"
+                             : std::string("you are muted in this group until a moderator unmutes you"));
+  }
+  PostPlain p;
+  p.text = std::string(text);
+  p.reply_to = options.reply_to;
+  p.action = options.action;
+  p.channel = options.channel.value_or(group_.id());
+  if (p.reply_to) {
+    const EventRecord* parent = group_.find(*p.reply_to);
+    if (!parent || parent->event.kind != EventKind::post || !parent->accepted)
+      return Error(Errc::not_found, "no post " + short_id(*p.reply_to) + " to reply to");
+  }
+  const ChannelView* ch = c.channel(p.channel);
+  if (!ch) return Error(Errc::not_found, "no such channel in this group");
+  if (ch->archived) return Error(Errc::unauthorized, "the channel is archived; post in another");
+  return author_content(a, EventKind::post, encode_plain(p));
+}
+
+Result<std::vector<Event>> Replica::react(Authoring a, const Hash& post, std::string_view emoji,
+                                          bool on) {
+  const PublicKey me = a.key.public_key();
+  QUN_TRY_VOID(need_member(me));
+  if (emoji.empty() || emoji.size() > limits::reaction_bytes_max)
+    return Error(Errc::invalid_argument, "a reaction is 1 to " +
+                                             std::to_string(limits::reaction_bytes_max) +
+                                             " bytes (one emoji)");
+  QUN_TRY_VOID(check_text(emoji, "the reaction", false));
+  const Conversation c = conversation();
+  QUN_TRY(const PostView* v, live_post(c, post));
+  if (c.muted(me, group_.order_key_for(group_.next_parents(), a.now_ms)))
+    return Error(Errc::unauthorized, "you are muted in this group");
+  auto r = v->reactions.find(std::string(emoji));
+  const bool mine = r != v->reactions.end() && r->second.count(me);
+  if (on && mine) return Error(Errc::invalid_argument, "you reacted with " + std::string(emoji) + " already");
+  if (!on && !mine) return Error(Errc::not_found, "you have no " + std::string(emoji) + " reaction on that post");
+  if (on && r == v->reactions.end() && v->reactions.size() >= limits::reactions_per_post_max)
+    return Error(Errc::too_large, "that post has " +
+                                      std::to_string(limits::reactions_per_post_max) +
+                                      " different reactions already; add to one of them");
+  return author_content(a, EventKind::react, encode_plain(ReactPlain{post, std::string(emoji), on}));
+}
+
+Result<std::vector<Event>> Replica::edit(Authoring a, const Hash& post, std::string_view text) {
+  const PublicKey me = a.key.public_key();
+  QUN_TRY_VOID(need_member(me));
+  if (text.size() > limits::post_text_bytes_max)
+    return Error(Errc::too_large, "a post is at most " +
+                                      std::to_string(limits::post_text_bytes_max) + " bytes");
+  QUN_TRY_VOID(check_text(text, "the post", true));
+  const Conversation c = conversation();
+  QUN_TRY(const PostView* v, live_post(c, post));
+  if (v->author != me) return Error(Errc::unauthorized, "only its author can edit a post");
+  if (c.muted(me, group_.order_key_for(group_.next_parents(), a.now_ms)))
+    return Error(Errc::unauthorized, "you are muted in this group");
+  return author_content(a, EventKind::edit, encode_plain(EditPlain{post, std::string(text)}));
+}
+
+Result<std::vector<Event>> Replica::delete_post(Authoring a, const Hash& post) {
+  const PublicKey me = a.key.public_key();
+  QUN_TRY_VOID(need_member(me));
+  const Conversation c = conversation();
+  QUN_TRY(const PostView* v, live_post(c, post));
+  EventKind kind = EventKind::del;
+  if (v->author != me) {
+    if (!at_least(state().role_of(me), Role::moderator))
+      return Error(Errc::unauthorized,
+                   "only its author can delete a post; moderators and admins can remove anyone's");
+    kind = EventKind::redact;
+  }
+  return author_content(a, kind, encode_plain(TargetPlain{post}));
+}
+
+Result<std::vector<Event>> Replica::mute(Authoring a, const PublicKey& member,
+                                         std::uint64_t duration_ms) {
+  QUN_TRY_VOID(need_member(a.key.public_key()));
+  if (!at_least(state().role_of(a.key.public_key()), Role::moderator))
+    return Error(Errc::unauthorized, "muting needs a moderator or admin");
+  if (!state().is_member(member)) return Error(Errc::not_found, "not a member");
+  if (member == a.key.public_key()) return Error(Errc::invalid_argument, "you cannot mute yourself");
+  if (at_least(state().role_of(member), Role::moderator))
+    return Error(Errc::unauthorized, "moderators and admins cannot be muted; demote them first");
+  if (duration_ms > limits::mute_duration_ms_max)
+    return Error(Errc::invalid_argument, "a mute lasts at most 366 days; leave out the duration "
+                                         "to mute until unmuted");
+  return author_content(a, EventKind::mute, encode_plain(MutePlain{member, duration_ms, true}));
+}
+
+Result<std::vector<Event>> Replica::unmute(Authoring a, const PublicKey& member) {
+  QUN_TRY_VOID(need_member(a.key.public_key()));
+  if (!at_least(state().role_of(a.key.public_key()), Role::moderator))
+    return Error(Errc::unauthorized, "unmuting needs a moderator or admin");
+  const Conversation c = conversation(ConversationScope::channels_and_mutes);
+  if (!c.muted(member, group_.order_key_for(group_.next_parents(), a.now_ms)))
+    return Error(Errc::not_found, "that member is not muted");
+  return author_content(a, EventKind::mute, encode_plain(MutePlain{member, 0, false}));
+}
+
+namespace {
+
+Result<void> check_channel_name(std::string_view name) {
+  if (name.empty() || name.size() > limits::channel_name_bytes_max)
+    return Error(Errc::invalid_argument, "a channel name is 1 to " +
+                                             std::to_string(limits::channel_name_bytes_max) +
+                                             " bytes");
+  for (char ch : name)
+    if (ch == ' ' || ch == '#')
+      return Error(Errc::invalid_argument, "a channel name has no spaces and no '#'");
+  return check_text(name, "the channel name", false);
+}
+
+}  // namespace
+
+Result<std::vector<Event>> Replica::create_channel(Authoring a, std::string_view name) {
+  QUN_TRY_VOID(need_member(a.key.public_key()));
+  QUN_TRY_VOID(check_channel_name(name));
+  if (!at_least(state().role_of(a.key.public_key()), Role::admin))
+    return Error(Errc::unauthorized, "creating a channel needs an admin");
+  const Conversation c = conversation(ConversationScope::channels_and_mutes);
+  if (c.channels.size() >= limits::channels_max)
+    return Error(Errc::too_large, "a group holds at most " +
+                                      std::to_string(limits::channels_max) + " channels");
+  if (auto ch = c.channel_named(name); ch && !ch->archived)
+    return Error(Errc::invalid_argument, "a channel named " + std::string(name) + " exists");
+  return author_content(a, EventKind::channel,
+                        encode_plain(ChannelPlain{ChannelOp::create, std::nullopt, std::string(name)}));
+}
+
+Result<std::vector<Event>> Replica::rename_channel(Authoring a, const Hash& channel,
+                                                   std::string_view name) {
+  QUN_TRY_VOID(need_member(a.key.public_key()));
+  QUN_TRY_VOID(check_channel_name(name));
+  if (!at_least(state().role_of(a.key.public_key()), Role::admin))
+    return Error(Errc::unauthorized, "renaming a channel needs an admin");
+  const Conversation c = conversation(ConversationScope::channels_and_mutes);
+  const ChannelView* ch = c.channel(channel);
+  if (!ch) return Error(Errc::not_found, "no such channel");
+  if (ch->archived) return Error(Errc::unauthorized, "the channel is archived");
+  if (auto other = c.channel_named(name); other && !other->archived)
+    return Error(Errc::invalid_argument, "a channel named " + std::string(name) + " exists");
+  return author_content(a, EventKind::channel,
+                        encode_plain(ChannelPlain{ChannelOp::rename, channel, std::string(name)}));
+}
+
+Result<std::vector<Event>> Replica::archive_channel(Authoring a, const Hash& channel) {
+  QUN_TRY_VOID(need_member(a.key.public_key()));
+  if (!at_least(state().role_of(a.key.public_key()), Role::admin))
+    return Error(Errc::unauthorized, "archiving a channel needs an admin");
+  const Conversation c = conversation(ConversationScope::channels_and_mutes);
+  const ChannelView* ch = c.channel(channel);
+  if (!ch) return Error(Errc::not_found, "no such channel");
+  if (ch->archived) return Error(Errc::invalid_argument, "the channel is archived already");
+  if (channel == group_.id()) return Error(Errc::invalid_argument, "#general cannot be archived");
+  return author_content(a, EventKind::channel,
+                        encode_plain(ChannelPlain{ChannelOp::archive, channel, std::string()}));
+}
+
+Result<std::vector<Event>> Replica::ban(Authoring a, const PublicKey& member, bool banned) {
+  QUN_TRY_VOID(need_member(a.key.public_key()));
+  if (member == a.key.public_key()) return Error(Errc::invalid_argument, "you cannot ban yourself");
+  if (banned && state().banned.count(member)) return Error(Errc::invalid_argument, "already banned");
+  if (!banned && !state().banned.count(member)) return Error(Errc::not_found, "not banned");
+  Event e = draft(a, EventKind::ban, state().epoch);
+  e.payload = encode_payload(BanPayload{member, banned});
+  QUN_TRY(auto done, finish(a, std::move(e)));
+  std::vector<Event> out{std::move(done)};
+  // The banned member held the current key: the next epoch starts now, not at the next post.
+  if (state().needs_rekey()) {
+    QUN_TRY(auto r, start_epoch(a, EventKind::rekey, std::nullopt,
+                                [](RekeyPayload keys) { return encode_payload(keys); }));
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+Result<std::vector<Event>> Replica::set_nick(Authoring a, std::string_view nick) {
+  QUN_TRY_VOID(need_member(a.key.public_key()));
+  if (nick.empty() || nick.size() > limits::nick_bytes_max)
+    return Error(Errc::invalid_argument,
+                 "a nick is 1 to " + std::to_string(limits::nick_bytes_max) + " bytes");
+  QUN_TRY_VOID(check_text(nick, "the nick", false));
+  return author_content(a, EventKind::set_nick, encode_text_plain(nick));
+}
+
+Result<Event> Replica::set_settings(Authoring a, const GroupSettings& settings) {
+  QUN_TRY_VOID(need_member(a.key.public_key()));
+  Event e = draft(a, EventKind::set_settings, state().epoch);
+  e.payload = encode_payload(SettingsPayload{settings});
+  return finish(a, std::move(e));
+}
+
+std::optional<Bytes> Replica::open(const Event& e) const {
+  auto p = decode_text(e.payload);
+  if (!p.ok()) return std::nullopt;
+  return decrypt(e, p->text);
+}
+
+Conversation Replica::conversation(ConversationScope scope) const {
+  return build_conversation(group_, [this](const Event& e) { return open(e); }, scope);
 }
 
 Result<std::pair<Event, InviteCode>> Replica::invite(Authoring a, std::uint32_t uses_max,
@@ -528,7 +755,7 @@ std::vector<Event> Replica::upkeep(Authoring a) {
   // Closing invites that are used up or expired: the creator's node and admins' at once, other
   // members' after a random delay if nobody closed it meanwhile.
   const MemberInfo& me = s.members.at(a.key.public_key());
-  const bool admin = me.role == Role::admin || me.role == Role::founder;
+  const bool admin = at_least(me.role, Role::admin);
   std::vector<std::pair<Hash, InviteCloseReason>> due;
   for (const auto& [iid, inv] : s.invites) {
     std::optional<InviteCloseReason> reason;
@@ -632,11 +859,17 @@ std::optional<std::string> Replica::decrypt_text(const Hash& id, std::size_t tex
     case EventKind::join: c = decode_join(e.payload)->profile; break;
     case EventKind::set_name:
     case EventKind::set_topic:
+    case EventKind::set_nick:
     case EventKind::post: c = decode_text(e.payload)->text; break;
     default: return std::nullopt;
   }
   auto plain = decrypt(e, *c);
   if (!plain) return std::nullopt;
+  if (e.kind == EventKind::post) {
+    auto p = decode_post_plain(*plain);
+    if (!p.ok() || p->text.size() > text_bytes_max) return std::nullopt;
+    return std::move(p->text);
+  }
   auto text = decode_text_plain(*plain, text_bytes_max);
   if (!text.ok()) return std::nullopt;
   return std::move(text).value();
@@ -664,6 +897,65 @@ std::optional<Message> Replica::message(const Hash& id) const {
     m.text = rec->relay->address;
     m.relay_active = rec->relay->active;
   }
+  if (m.kind == EventKind::ban) m.on = rec->banned;
+  if (m.kind == EventKind::set_settings) m.settings = rec->settings;
+  if (m.kind == EventKind::set_nick) m.text = decrypt_text(id, limits::nick_bytes_max);
+  const Event& e = rec->event;
+  auto plain = [&]() -> std::optional<Bytes> { return open(e); };
+  switch (m.kind) {
+    case EventKind::post:
+      if (auto b = plain()) {
+        if (auto p = decode_post_plain(*b); p.ok()) {
+          m.reply_to = p->reply_to;
+          m.channel = p->channel;
+          m.action = p->action;
+        }
+      }
+      break;
+    case EventKind::react:
+      if (auto b = plain()) {
+        if (auto p = decode_react_plain(*b); p.ok()) {
+          m.target_event = p->target;
+          m.text = p->emoji;
+          m.on = p->on;
+        }
+      }
+      break;
+    case EventKind::edit:
+      if (auto b = plain()) {
+        if (auto p = decode_edit_plain(*b); p.ok()) {
+          m.target_event = p->target;
+          m.text = p->text;
+        }
+      }
+      break;
+    case EventKind::del:
+    case EventKind::redact:
+      if (auto b = plain()) {
+        if (auto p = decode_target_plain(*b); p.ok()) m.target_event = p->target;
+      }
+      break;
+    case EventKind::mute:
+      if (auto b = plain()) {
+        if (auto p = decode_mute_plain(*b); p.ok()) {
+          m.target = p->member;
+          m.on = p->on;
+          m.duration_ms = p->duration_ms;
+        }
+      }
+      break;
+    case EventKind::channel:
+      if (auto b = plain()) {
+        if (auto p = decode_channel_plain(*b); p.ok()) {
+          m.channel_op = p->op;
+          m.target_event = p->op == ChannelOp::create ? e.id : *p->channel;
+          m.text = p->name;
+        }
+      }
+      break;
+    default:
+      break;
+  }
   return m;
 }
 
@@ -688,6 +980,9 @@ std::optional<std::string> Replica::nick(const PublicKey& member) const {
   // A current member's nick is in the event that admitted it; a former member's in its latest
   // accepted join (or the create), so history still names people who left.
   std::optional<Hash> source;
+  if (auto n = state().nick_events.find(member); n != state().nick_events.end()) {
+    if (auto t = decrypt_text(n->second, limits::nick_bytes_max)) return t;
+  }
   if (auto it = state().members.find(member); it != state().members.end()) {
     source = it->second.admitted_by;
   } else {

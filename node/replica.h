@@ -18,6 +18,7 @@
 #include "crypto/aead.h"
 #include "crypto/keys.h"
 #include "crypto/rng.h"
+#include "node/conversation.h"
 #include "node/group.h"
 #include "node/invite.h"
 
@@ -62,6 +63,25 @@ struct Message {
   // close-invite: the invite it closes and why; join: the invite it used.
   std::optional<Hash> invite;
   std::optional<InviteCloseReason> close_reason;
+  // The conversation kinds, as this event says (whether it took effect: Conversation).
+  // react, edit, delete, redact: the post; channel: the channel renamed or archived.
+  // (text: the emoji of a react, the new text of an edit, a channel's name, a set-nick's nick;
+  // target: the member of a mute or ban.)
+  std::optional<Hash> target_event;
+  std::optional<Hash> reply_to;     // post
+  std::optional<Hash> channel;      // post: its channel (the group id for #general)
+  bool action = false;              // post: a /me action
+  bool on = true;                   // react/unreact, mute/unmute, ban/unban
+  std::uint64_t duration_ms = 0;    // mute: 0 until unmuted
+  std::optional<ChannelOp> channel_op;
+  std::optional<GroupSettings> settings;  // set-settings
+};
+
+// What a post says besides its text (docs/protocol.md, "Conversation").
+struct PostOptions {
+  std::optional<Hash> reply_to;  // a post of this group
+  std::optional<Hash> channel;   // none: #general
+  bool action = false;           // a /me action
 };
 
 class Replica {
@@ -107,6 +127,30 @@ class Replica {
   // Authoring. Each returns the events to store and send, oldest first. Posting first rekeys
   // when the current key reached someone who is no longer a member.
   [[nodiscard]] Result<std::vector<Event>> post(Authoring a, std::string_view text);
+  // The conversation layer (docs/protocol.md, "Conversation"). Each checks what the fold will
+  // decide and refuses at once with a sentence saying why (Errc::not_found: no such post,
+  // channel or member; Errc::unauthorized: not yours, not allowed, muted; invalid_argument: a
+  // bad text, emoji, name or duration), and, like post, may rekey first.
+  [[nodiscard]] Result<std::vector<Event>> post(Authoring a, std::string_view text,
+                                                const PostOptions& options);
+  [[nodiscard]] Result<std::vector<Event>> react(Authoring a, const Hash& post,
+                                                 std::string_view emoji, bool on);
+  [[nodiscard]] Result<std::vector<Event>> edit(Authoring a, const Hash& post,
+                                                std::string_view text);
+  // Deletes one's own post, or redacts anyone's as a moderator or admin.
+  [[nodiscard]] Result<std::vector<Event>> delete_post(Authoring a, const Hash& post);
+  // duration_ms 0: until unmuted; at most limits::mute_duration_ms_max.
+  [[nodiscard]] Result<std::vector<Event>> mute(Authoring a, const PublicKey& member,
+                                                std::uint64_t duration_ms);
+  [[nodiscard]] Result<std::vector<Event>> unmute(Authoring a, const PublicKey& member);
+  [[nodiscard]] Result<std::vector<Event>> create_channel(Authoring a, std::string_view name);
+  [[nodiscard]] Result<std::vector<Event>> rename_channel(Authoring a, const Hash& channel,
+                                                          std::string_view name);
+  [[nodiscard]] Result<std::vector<Event>> archive_channel(Authoring a, const Hash& channel);
+  // Bans `member` (a member is removed, and the new epoch's rekey follows the ban) or unbans it.
+  [[nodiscard]] Result<std::vector<Event>> ban(Authoring a, const PublicKey& member, bool banned);
+  [[nodiscard]] Result<std::vector<Event>> set_nick(Authoring a, std::string_view nick);
+  [[nodiscard]] Result<Event> set_settings(Authoring a, const GroupSettings& settings);
   [[nodiscard]] Result<std::pair<Event, InviteCode>> invite(Authoring a, std::uint32_t uses_max,
                                                             std::uint64_t expires_ms,
                                                             std::vector<std::string> peers);
@@ -155,11 +199,19 @@ class Replica {
   std::optional<std::string> name() const;
   std::optional<std::string> topic() const;
   std::optional<std::string> nick(const PublicKey& member) const;
+  // The conversation as it stands (messages, channels, mutes, acts): a fold over the history
+  // with the keys this node holds. Costs one decryption per conversation event; build it once
+  // per read.
+  Conversation conversation(ConversationScope scope = ConversationScope::full) const;
 
  private:
   Event draft(Authoring& a, EventKind kind, std::uint64_t epoch) const;
   Result<Event> finish(Authoring& a, Event e);
   Result<Ciphertext> encrypt(Authoring& a, EventKind kind, std::uint64_t epoch, ByteView plain);
+  // Signs an encrypted event of `kind` carrying `plain`, rekeying first when needed.
+  Result<std::vector<Event>> author_content(Authoring& a, EventKind kind, const Bytes& plain);
+  std::optional<Bytes> open(const Event& e) const;
+  Result<const PostView*> live_post(const Conversation& c, const Hash& post) const;
   std::optional<Bytes> decrypt(const Event& e, const Ciphertext& c) const;
   std::optional<std::string> decrypt_text(const Hash& id, std::size_t text_bytes_max) const;
   // A new epoch: a fresh key sealed to every member but `excluded` (and to open invites), signed

@@ -93,4 +93,34 @@ inline Event crafted_rekey(Peer& author, std::uint64_t now_ms, const BoxMaker& b
   return e;
 }
 
+// An event of `kind` by `author` carrying `plain` under the current epoch key, with the given
+// parents (default: the author's heads) and time, skipping every check Replica makes before
+// authoring: what a modified client can send. Clear kinds take `payload` as is.
+inline Event crafted(Peer& author, std::uint64_t now_ms, EventKind kind, const Bytes& plain,
+                     std::optional<std::vector<Hash>> parents = std::nullopt,
+                     bool clear = false) {
+  const Replica& r = *author.replica;
+  const auto& s = r.state();
+  Event e;
+  e.group = r.id();
+  e.author = author.key.public_key();
+  e.parents = parents.value_or(r.group().next_parents());
+  e.depth = r.group().next_depth(e.parents);
+  e.time_ms = now_ms;
+  e.kind = kind;
+  e.epoch = s.epoch;
+  if (clear) {
+    e.payload = plain;
+  } else {
+    const SymmetricKey* key = r.keyring().find(s.epoch, *s.current_key_event);
+    REQUIRE(key);
+    TextPayload p;
+    p.text.nonce = random_nonce(author.rng);
+    p.text.data = aead_encrypt(*key, p.text.nonce, content_ad(kind, r.id(), e.author, e.epoch), plain);
+    e.payload = encode_payload(p);
+  }
+  sign_event(e, author.key);
+  return e;
+}
+
 }  // namespace qun::test
