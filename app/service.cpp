@@ -19,13 +19,15 @@ std::string outbox_key(const Hash& g) { return "outbox/" + to_hex(g); }
 std::string read_key(const Hash& g) { return "read/" + to_hex(g); }
 
 Unread unread(const Replica& r, std::size_t read_mark, const PublicKey& self,
-              const std::string& nick) {
+              const std::string& nick, const std::set<PublicKey>& hidden) {
   Unread out;
   const auto& hist = r.state().history;
   std::size_t scanned = 0;
   for (std::size_t i = hist.size(); i > read_mark; --i) {
     const EventRecord* rec = r.group().find(hist[i - 1]);
-    if (!rec || rec->event.kind != EventKind::post || rec->event.author == self) continue;
+    if (!rec || rec->event.kind != EventKind::post || rec->event.author == self ||
+        hidden.count(rec->event.author))
+      continue;
     ++out.posts;
     if (scanned++ < mention_scan_max) {
       auto m = r.message(hist[i - 1]);
@@ -205,6 +207,42 @@ void Service::save_outbox(const Hash& g) {
 
 void Service::mark_read(const Hash& g, std::uint64_t history_size) {
   out_.push_back(output::SaveMeta{read_key(g), encode_read_mark(history_size)});
+}
+
+// ---- hidden members -------------------------------------------------------------------------
+
+void Service::load_hidden(ByteView value) {
+  if (value.empty()) return;
+  auto list = control::decode(value);
+  if (!list.ok() || !list.value().is_array()) return;
+  for (const auto& v : list.value()) {
+    if (hidden_.size() >= hidden_members_max) break;
+    auto raw = v.is_string() ? from_hex(v.get<std::string>()) : std::nullopt;
+    auto pk = raw ? PublicKey::from_view(*raw) : std::nullopt;
+    if (pk) hidden_.insert(*pk);
+  }
+}
+
+Result<void> Service::hide(const PublicKey& member) {
+  if (hidden_.count(member)) return Error(Errc::already_exists, "already hidden; nothing changed");
+  if (hidden_.size() >= hidden_members_max)
+    return Error(Errc::too_large, "you hide " + std::to_string(hidden_members_max) +
+                                      " members already, the most a node keeps; unhide some first");
+  hidden_.insert(member);
+  save_hidden();
+  return ok_result();
+}
+
+Result<void> Service::unhide(const PublicKey& member) {
+  if (!hidden_.erase(member)) return Error(Errc::not_found, "not hidden; nothing changed");
+  save_hidden();
+  return ok_result();
+}
+
+void Service::save_hidden() {
+  Json list = Json::array();
+  for (const auto& pk : hidden_) list.push_back(to_hex(pk));
+  out_.push_back(output::SaveMeta{hidden_key, control::encode(list)});
 }
 
 // ---- time -----------------------------------------------------------------------------------

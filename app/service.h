@@ -5,7 +5,9 @@
 //   - relay requests waiting for the relay's answer;
 //   - groups this node left, kept until the leave went out (leave_linger_ms, _max);
 //   - each group's outbox: ids of own events authored while no peer of the group was linked;
-//   - read markers and the unread and mention counts they give.
+//   - read markers and the unread and mention counts they give;
+//   - the members this node hides from its own views (`qun hide`): no event is sent, the list is
+//     this node's alone.
 //
 // Calling contract (STYLE.md, "The engine shape"): inputs are the methods below, each given the
 // time where time matters (time never goes backwards; an early or extra on_tick does nothing);
@@ -57,6 +59,10 @@ inline constexpr std::size_t mention_scan_max = 1'000;
 // for scripts that retry, and bounds what a local client looping on `join` can queue.
 inline constexpr std::size_t waiters_per_answer_max = 64;
 
+// Members one node hides (`qun hide`). A person hides a few troublemakers; 10,000 is far past
+// that and keeps the list (32 bytes each, read at start-up) under a megabyte.
+inline constexpr std::size_t hidden_members_max = 10'000;
+
 // A control request waiting for an answer that comes later.
 struct Waiter {
   ClientId client = 0;
@@ -89,15 +95,16 @@ using Output = std::variant<output::Reply, output::SaveMeta, output::DropGroup>;
 std::string outbox_key(const Hash& g);
 std::string read_key(const Hash& g);
 inline constexpr const char* joins_key = "joins";
+inline constexpr const char* hidden_key = "hidden";
 
-// Unread posts (not this node's own) after the read marker, and how many of the newest
-// mention_scan_max of them mention nick (app/naming.h).
+// Unread posts (not this node's own, nor a hidden member's) after the read marker, and how many
+// of the newest mention_scan_max of them mention nick (app/naming.h).
 struct Unread {
   std::uint64_t posts = 0;
   std::uint64_t mentions = 0;
 };
 Unread unread(const Replica& r, std::size_t read_mark, const PublicKey& self,
-              const std::string& nick);
+              const std::string& nick, const std::set<PublicKey>& hidden = {});
 // A read marker (the length of the history read) as stored, and back; 0 for a value that does
 // not read.
 Bytes encode_read_mark(std::uint64_t history_size);
@@ -155,6 +162,17 @@ class Service {
   // Everything up to history_size of g is read.
   void mark_read(const Hash& g, std::uint64_t history_size);
 
+  // ---- hidden members ---------------------------------------------------------------------
+  // The "hidden" meta value.
+  void load_hidden(ByteView value);
+  // Hides a member from this node's views (log, streams, unread counts); saved at once. Errors:
+  // already_exists when hidden already, too_large past hidden_members_max.
+  [[nodiscard]] Result<void> hide(const PublicKey& member);
+  // Errors: not_found when the member is not hidden.
+  [[nodiscard]] Result<void> unhide(const PublicKey& member);
+  bool hidden(const PublicKey& member) const { return hidden_.count(member) != 0; }
+  const std::set<PublicKey>& hidden_members() const { return hidden_; }
+
   // ---- time ---------------------------------------------------------------------------------
   // Answers join requests that waited join_answer_ms_max, and drops groups left long enough
   // ago: linked holds the groups with a linked peer now.
@@ -176,12 +194,14 @@ class Service {
   };
   void save_joins();
   void save_outbox(const Hash& g);
+  void save_hidden();
   void reply(const Waiter& w, Result<Json> result);
 
   std::map<Hash, PendingJoin> joins_;
   std::map<std::pair<Hash, std::string>, std::vector<Waiter>> serve_waiters_;
   std::map<Hash, Leaving> leaving_;
   std::map<Hash, std::vector<Hash>> outbox_;
+  std::set<PublicKey> hidden_;
   std::deque<Output> out_;
 };
 

@@ -540,6 +540,19 @@ int run_topic(Args& a) {
   return 0;
 }
 
+int run_hide(Args& a, const std::string& op) {
+  Json r = call(a.g, op, Json{{"member", a.member}});
+  if (a.g.json) print_json(r);
+  return 0;
+}
+
+int run_hidden(Args& a) {
+  Json r = call(a.g, "hidden");
+  if (a.g.json) return print_json(r), 0;
+  for (const auto& m : r) std::cout << short_id(str(m, "member")) << "  " << shown(str(m, "nick", "-")) << "\n";
+  return 0;
+}
+
 int run_relay_add(Args& a) {
   Json r = call(a.g, "relay.add", Json{{"group", a.group}, {"address", a.address}},
                 join_timeout_ms);
@@ -790,7 +803,7 @@ int main(int argc, char** argv) {
     if (run) commands.emplace_back(s, std::move(run));
     return s;
   };
-  const char* group_help = "the group: its id, a unique prefix of the id, or its name";
+  const char* group_help = "the group: its name, its label, its id or a unique prefix of the id";
   const char* member_help = "the member: an id, a unique prefix of one, or a nick";
 
   CLI::App* init = sub(&app, "init", "create this home's identity");
@@ -873,6 +886,14 @@ int main(int argc, char** argv) {
   CLI::App* topic = sub(&app, "topic", "set GROUP's topic (\"\" clears it)", [&] { return run_topic(a); });
   topic->add_option("GROUP", a.group, group_help)->required();
   topic->add_option("TEXT", a.text, "the topic, one line")->required();
+  const char* anyone_help = "the member: a nick or id from any of your groups, or a full node id";
+  sub(&app, "hide", "hide MEMBER's messages from your own log and chat (nobody is told)",
+      [&] { return run_hide(a, "hide"); })
+      ->add_option("MEMBER", a.member, anyone_help)->required();
+  sub(&app, "unhide", "show a hidden MEMBER's messages again", [&] { return run_hide(a, "unhide"); })
+      ->add_option("MEMBER", a.member, "the hidden member: a nick or id, as `qun hidden` lists it")
+      ->required();
+  sub(&app, "hidden", "the members you hide", [&] { return run_hidden(a); });
 
   CLI::App* relay = sub(&app, "relay", "relays of a group");
   relay->require_subcommand(1);

@@ -276,6 +276,8 @@ class Daemon {
     // Joins in progress (their group may have no stored event yet).
     if (auto j = store_->get_meta(app::joins_key); j.ok() && j.value())
       (void)app_.load_joins(*j.value());
+    if (auto h = store_->get_meta(app::hidden_key); h.ok() && h.value())
+      app_.load_hidden(*h.value());
     // A group with events but no record lost its record to damage: it is damaged too.
     auto with_events = store_->groups_with_events();
     if (!with_events.ok()) return whole_store(with_events.error());
@@ -512,7 +514,7 @@ class Daemon {
       auto m = r->message(id);
       if (!m) continue;
       if (m->kind != EventKind::post) list_changed = true;
-      if (subscribers_.empty()) continue;
+      if (subscribers_.empty() || app_.hidden(m->author)) continue;
       Json msg = render::message_json(*r, *m);
       for (const auto& [client, filter] : subscribers_) {
         if (filter && *filter != d.group) continue;
@@ -627,6 +629,9 @@ class Daemon {
         {"leave", {Who::member, args<&Daemon::op_leave>}},
         {"topic", {Who::member, args<&Daemon::op_topic>}},
         {"relay.remove", {Who::member, args<&Daemon::op_relay_remove>}},
+        {"hide", {Who::member, args<&Daemon::op_hide>}},
+        {"unhide", {Who::member, args<&Daemon::op_unhide>}},
+        {"hidden", {Who::member, bare<&Daemon::op_hidden>}},
     };
     return table;
   }
@@ -784,7 +789,8 @@ class Daemon {
     j["reachable"] = reachable(g);
     j["outbox"] = outbox_size(g);
     app::Unread unread;
-    if (!opts_.relay) unread = app::unread(*r, read_mark(g), key_->public_key(), nick_);
+    if (!opts_.relay)
+      unread = app::unread(*r, read_mark(g), key_->public_key(), nick_, app_.hidden_members());
     j["unread"] = unread.posts;
     j["mentions"] = unread.mentions;
     return j;
@@ -941,10 +947,17 @@ class Daemon {
       if (it == hist.end()) return Error(Errc::not_found, "no event " + before + " in this group");
       end = static_cast<std::size_t>(it - hist.begin());
     }
-    const std::size_t begin = end > limit ? end - limit : 0;
+    // The newest `limit` entries before `end`, leaving out hidden members' (they do not count
+    // toward the limit, so a page is short only at the start of the history).
+    std::vector<std::size_t> shown;
+    for (std::size_t i = end; i > 0 && shown.size() < limit; --i) {
+      const EventRecord* rec = r->group().find(hist[i - 1]);
+      if (rec && app_.hidden(rec->event.author)) continue;
+      shown.push_back(i - 1);
+    }
     Json out = Json::array();
-    for (std::size_t i = begin; i < end; ++i)
-      if (auto m = r->message(hist[i])) out.push_back(render::message_json(*r, *m));
+    for (auto it = shown.rbegin(); it != shown.rend(); ++it)
+      if (auto m = r->message(hist[*it])) out.push_back(render::message_json(*r, *m));
     return out;
   }
 
@@ -1055,6 +1068,60 @@ class Daemon {
     QUN_TRY(Event e, r->close_invite(authoring(), found[0], InviteCloseReason::revoked));
     QUN_TRY_VOID(publish(r->id(), {e}));
     return Json{{"id", to_hex(e.id)}, {"invite", to_hex(found[0])}};
+  }
+
+  // ---- hidden members (qun hide) -------------------------------------------------------------
+
+  // A member of any group this node holds, former members included, by the naming rule; any
+  // full node id too (someone not met yet).
+  Result<PublicKey> find_anyone(const std::string& query) {
+    std::map<PublicKey, std::string> known;
+    for (const auto& g : node_->groups()) {
+      const Replica* r = node_->group(g);
+      if (!r) continue;
+      for (const auto& [pk, info] : r->state().members) known.emplace(pk, r->nick(pk).value_or(""));
+      for (const auto& pk : r->state().former_members) known.emplace(pk, r->nick(pk).value_or(""));
+    }
+    for (const auto& pk : app_.hidden_members()) known.emplace(pk, peer_nick(pk).value_or(""));
+    if (auto raw = from_hex(query); raw && raw->size() == PublicKey{}.size())
+      if (auto pk = PublicKey::from_view(*raw)) return *pk;
+    std::vector<std::pair<PublicKey, std::string>> all(known.begin(), known.end());
+    return resolve_name(query, all, naming::Noun{"member", "qun members GROUP"});
+  }
+
+  Json member_ref(const PublicKey& pk) {
+    auto nick = peer_nick(pk);
+    return Json{{"member", to_hex(pk)}, {"nick", nick ? Json(*nick) : Json()}};
+  }
+
+  // Hides a member from this node's own views: `log`, the message stream (`--follow`, the chat)
+  // and unread counts leave out what they author. No event is sent; nobody else learns of it.
+  Result<Json> op_hide(const Json& req) {
+    QUN_TRY(PublicKey who, find_anyone(arg(req, "member")));
+    if (who == key_->public_key()) return Error(Errc::invalid_argument, "you cannot hide yourself");
+    QUN_TRY_VOID(app_.hide(who));
+    QUN_TRY_VOID(drain_now());
+    log(LogLevel::info, "member " + short_hex(who) + " hidden");
+    broadcast_groups();  // unread counts change
+    return member_ref(who);
+  }
+
+  Result<Json> op_unhide(const Json& req) {
+    std::vector<std::pair<PublicKey, std::string>> hidden;
+    for (const auto& pk : app_.hidden_members()) hidden.emplace_back(pk, peer_nick(pk).value_or(""));
+    QUN_TRY(PublicKey who, resolve_name(arg(req, "member"), hidden,
+                                        naming::Noun{"hidden member", "qun hidden"}));
+    QUN_TRY_VOID(app_.unhide(who));
+    QUN_TRY_VOID(drain_now());
+    log(LogLevel::info, "member " + short_hex(who) + " shown again");
+    broadcast_groups();
+    return member_ref(who);
+  }
+
+  Result<Json> op_hidden() {
+    Json out = Json::array();
+    for (const auto& pk : app_.hidden_members()) out.push_back(member_ref(pk));
+    return out;
   }
 
   Result<Json> op_group_create(const Json& req) {

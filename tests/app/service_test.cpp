@@ -220,3 +220,41 @@ TEST_CASE("service: read markers, unread and mention counts", "[app]") {
   CHECK(saved[0].key == read_key(r.id()));
   CHECK(decode_read_mark(saved[0].value) == 5);
 }
+
+// Proves the hidden list: hiding twice or unhiding a member not hidden changes nothing and says
+// so, every change is saved and reads back, the list stops at hidden_members_max, and a hidden
+// member's posts are not unread.
+TEST_CASE("service: hidden members", "[app]") {
+  Peer a(0), b(1);
+  Service s;
+  REQUIRE(s.hide(b.key.public_key()).ok());
+  CHECK(s.hide(b.key.public_key()).error().code() == Errc::already_exists);
+  auto saved = only<output::SaveMeta>(drain(s));
+  REQUIRE(saved.size() == 1);
+  CHECK(saved[0].key == hidden_key);
+  Service restarted;
+  restarted.load_hidden(saved[0].value);
+  CHECK(restarted.hidden(b.key.public_key()));
+  CHECK_FALSE(restarted.hidden(a.key.public_key()));
+
+  // b's post in a's group is unread for a third member unless that member hides b.
+  Replica r = must(Replica::create_group(a.at(t0), "lobby", "ada", GroupSettings{}));
+  must(r.post(a.at(t0 + 1), "from ada"));
+  const PublicKey third = Peer(2).key.public_key();
+  CHECK(unread(r, 0, third, "").posts == 1);
+  CHECK(unread(r, 0, third, "", {a.key.public_key()}).posts == 0);
+
+  CHECK(s.unhide(a.key.public_key()).error().code() == Errc::not_found);
+  REQUIRE(s.unhide(b.key.public_key()).ok());
+  CHECK(s.hidden_members().empty());
+  (void)drain(s);
+
+  for (std::size_t i = 0; i < hidden_members_max; ++i) {
+    PublicKey pk{};
+    pk.data()[0] = static_cast<std::uint8_t>(i);
+    pk.data()[1] = static_cast<std::uint8_t>(i >> 8);
+    REQUIRE(s.hide(pk).ok());
+  }
+  CHECK(s.hide(b.key.public_key()).error().code() == Errc::too_large);
+  CHECK(s.hidden_members().size() == hidden_members_max);
+}
