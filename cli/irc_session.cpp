@@ -294,7 +294,7 @@ void Session::handle(const Message& m) {
   if (c == "LIST") return cmd_list(m);
   if (c == "ISON") return cmd_ison(m);
   if (c == "CHATHISTORY") return cmd_chathistory(m);
-  if (c == "TAGMSG") return;  // reactions and typing notices: nothing in qun carries them yet
+  if (c == "TAGMSG") return cmd_tagmsg(m);
   if (c == "AWAY") {
     return m.param(0).empty() ? numeric("305", {"You are no longer marked as being away"})
                               : numeric("306", {"You have been marked as being away"});
@@ -499,6 +499,12 @@ void Session::cmd_privmsg(const Message& m) {
   }
   text = strip_formatting(text);
   if (text.empty()) return;
+  // A reply (+draft/reply) names the post's author the IRC way, which qun counts as a mention.
+  if (auto reply = m.tag("+draft/reply")) {
+    auto it = replyable_.find(*reply);
+    if (it != replyable_.end() && fold(text).rfind(fold(it->second.nick), 0) != 0)
+      text = it->second.nick + ": " + text;
+  }
   if (!utf8::valid(text)) {
     return notice("not sent: your client sent text that is not UTF-8; set it to UTF-8 (irssi: "
                   "/set term_charset UTF-8)");
@@ -674,6 +680,36 @@ void Session::cmd_ison(const Message& m) {
   numeric("303", {reply});
 }
 
+void Session::cmd_tagmsg(const Message& m) {
+  // Typing notices and other tags carry nothing to qun; a reaction becomes a readable post.
+  auto react = m.tag("+draft/react");
+  auto reply = m.tag("+draft/reply");
+  Group* g = group_by_channel(m.param(0));
+  if (!react || !reply || !g || !g->joined) return;
+  auto it = replyable_.find(*reply);
+  if (it == replyable_.end() || react->empty() || react->size() > reaction_bytes_max ||
+      !utf8::valid(*react) || utf8::first_control(*react, false))
+    return;
+  const std::string text =
+      "/me reacted " + *react + " to " + it->second.nick + ": \u00ab" + it->second.excerpt + "\u00bb";
+  posts_in_flight_.insert(g->id + "\n" + text);
+  request(Purpose::post, "post", Json{{"group", g->id}, {"text", text}}, g->id, text);
+}
+
+void Session::remember_post(const std::string& id, const std::string& nick,
+                            const std::string& text) {
+  if (replyable_.count(id)) return;
+  std::string first = neutralise(text.substr(0, std::min(text.find('\n'), text.size())));
+  std::string excerpt = split_text(first, excerpt_bytes_max).front();
+  if (excerpt.size() < first.size()) excerpt += "\u2026";
+  replyable_[id] = Replyable{nick, std::move(excerpt)};
+  replyable_order_.push_back(id);
+  if (replyable_order_.size() > replyable_posts_max) {
+    replyable_.erase(replyable_order_.front());
+    replyable_order_.pop_front();
+  }
+}
+
 void Session::cmd_chathistory(const Message& m) {
   // IRCv3 draft/chathistory: LATEST and BEFORE with a msgid, which the node's `log` pages
   // answer; the other subcommands and timestamps have no request on the node yet.
@@ -762,6 +798,7 @@ void Session::send_entry(const Group& g, const Json& value, bool live, const std
   const std::string source = source_of(e.author, e.nick);
   if (e.kind == "post") {
     std::string text = e.text.value_or(render::unreadable_text);
+    if (e.text) remember_post(e.id, nick_of(e.author, e.nick), text);
     const bool action = text.rfind("/me ", 0) == 0;
     if (action) text.erase(0, 4);
     std::size_t start = 0;
@@ -1024,6 +1061,7 @@ void Session::on_stream(const Json& value) {
     // What this client sent is already on its screen; posts from this node's other clients are
     // shown.
     const std::string id = str(entry, "id");
+    remember_post(id, nick_, str(entry, "text"));
     if (std::find(own_posts_.begin(), own_posts_.end(), id) != own_posts_.end()) return;
     auto it = posts_in_flight_.find(gid + "\n" + str(entry, "text"));
     if (it != posts_in_flight_.end()) {

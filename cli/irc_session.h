@@ -5,7 +5,9 @@
 // node (docs/cli.md, "Control socket"). Each group this node is a member of is a channel, its
 // members are nicks, posts are PRIVMSG (a post starting with "/me " is a CTCP ACTION), and
 // TOPIC, KICK, NAMES, WHO, WHOIS, LIST, MODE +o (promote) and JOIN with an invite code map to
-// the node's requests. docs/irc.md says what each command does.
+// the node's requests. Replies and reactions (+draft/reply, +draft/react) have no event in qun
+// yet: a reply is posted as "nick: text", a reaction as "/me reacted 👍 to nick: «first words»".
+// docs/irc.md says what each command does.
 //
 // Calling contract. The driver feeds every line the client sent (on_line, without CR LF), every
 // answer to a request the session asked for (on_response, with the token of its NodeRequest),
@@ -54,6 +56,15 @@ inline constexpr std::size_t posts_in_flight_max = 64;
 // client already shows what it sent): more than the posts in flight, with room for the node
 // delivering a post after answering its request.
 inline constexpr std::size_t own_posts_remembered_max = 4 * posts_in_flight_max;
+// Posts shown to the client that a reply or reaction (+draft/reply) may name: their author and
+// first words, for the readable fallback. A few screens of scrollback; a reply to an older post
+// is posted without the name.
+inline constexpr std::size_t replyable_posts_max = 1024;
+// A reaction's text (+draft/react): an emoji with modifiers, or a short word. Longer ones are
+// dropped.
+inline constexpr std::size_t reaction_bytes_max = 64;
+// The excerpt of the post a reaction names.
+inline constexpr std::size_t excerpt_bytes_max = 60;
 
 struct Config {
   std::string password;       // what PASS must give
@@ -153,6 +164,8 @@ class Session {
   void cmd_list(const Message& m);
   void cmd_ison(const Message& m);
   void cmd_chathistory(const Message& m);
+  void cmd_tagmsg(const Message& m);
+  void remember_post(const std::string& id, const std::string& nick, const std::string& text);
   void service_command(std::string_view text);
   void try_register();
 
@@ -217,6 +230,13 @@ class Session {
   std::multiset<std::string> posts_in_flight_;  // "group\ntext" of posts not yet answered
   std::deque<std::string> own_posts_;           // ids of this session's posts, newest last
   std::uint64_t next_batch_ = 1;
+  struct Replyable {
+    std::string nick;
+    std::string excerpt;
+  };
+  std::map<std::string, Replyable> replyable_;  // by event id
+  std::deque<std::string> replyable_order_;     // oldest first
+
 };
 
 }  // namespace qun::irc

@@ -452,3 +452,25 @@ TEST_CASE("irc session: topic, kick, op", "[cli][irc]") {
   h.line("NAMES #lobby");
   CHECK(h.has(h.take(), " 353 ada = #lobby :@ada c_y"));
 }
+
+// Proves: with no reply or reaction event in qun yet, a reply (+draft/reply naming a post the
+// client was shown) is posted as "nick: text", and a reaction (TAGMSG with +draft/react) as a
+// "/me reacted" post naming the author and the post's first words; a reaction to a post the
+// session never showed, or an overlong one, posts nothing.
+TEST_CASE("irc session: replies and reactions fall back to readable posts", "[cli][irc]") {
+  Harness h({lobby()});
+  h.login("message-tags");
+  h.stream(message(lobby_id, entry("p1", bob_id, "bob", "post", "hi ada, lunch at noon?\nsecond line")));
+  h.take();
+  h.line("@+draft/reply=p1 PRIVMSG #lobby :sure");
+  auto& log = h.groups_[lobby_id].log;
+  REQUIRE(log.size() == 1);
+  CHECK(log[0]["text"] == "bob: sure");
+  h.line("@+draft/react=\xf0\x9f\x91\x8d;+draft/reply=p1 TAGMSG #lobby");
+  REQUIRE(log.size() == 2);
+  CHECK(log[1]["text"] == "/me reacted \xf0\x9f\x91\x8d to bob: \u00abhi ada, lunch at noon?\u00bb");
+  h.line("@+draft/react=x;+draft/reply=unknown TAGMSG #lobby");
+  h.line("@+draft/react=" + std::string(100, 'x') + ";+draft/reply=p1 TAGMSG #lobby");
+  h.line("@+typing=active TAGMSG #lobby");
+  CHECK(log.size() == 2);
+}
