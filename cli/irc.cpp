@@ -186,7 +186,7 @@ class Gateway {
     if (uv_accept(reinterpret_cast<uv_stream_t*>(&listener_),
                   reinterpret_cast<uv_stream_t*>(&c->tcp)) != 0) {
       c->closing = true;
-      release(c);
+      uv_close(reinterpret_cast<uv_handle_t*>(&c->tcp), on_handle_closed);
       return;
     }
     clients_.push_back(c);
@@ -352,7 +352,6 @@ class Gateway {
   static void on_handle_closed(uv_handle_t* h) { release(static_cast<Client*>(h->data)); }
   static void release(Client* c) {
     if (--c->handles_open == 0) delete c;
-    else if (c->handles_open < 0) delete c;
   }
 
   const IrcOptions& options_;

@@ -98,7 +98,27 @@ std::optional<Output> Session::poll() {
 
 void Session::send(Message m) {
   if (closed_) return;
-  out_.push_back(ToClient{serialise(m)});
+  // What the client itself sent comes back in some replies (a channel name in 403, a command in
+  // 421): a middle parameter is kept one word, and the line is cut to IRC's size, so even a
+  // client's own odd input never makes a line that breaks the framing.
+  for (std::size_t i = 0; i + 1 < m.params.size(); ++i) {
+    std::string& p = m.params[i];
+    if (p.empty()) p = "*";
+    std::replace(p.begin(), p.end(), ' ', '_');
+    if (p[0] == ':') p[0] = '_';
+  }
+  std::string line = serialise(m);
+  const std::size_t tags = line[0] == '@' ? line.find(' ') + 1 : 0;
+  while (line.size() - tags > line_bytes_max && !m.params.empty()) {
+    const std::size_t excess = line.size() - tags - line_bytes_max;
+    auto longest = std::max_element(m.params.begin(), m.params.end(),
+                                    [](const auto& a, const auto& b) { return a.size() < b.size(); });
+    std::size_t keep = longest->size() > excess ? longest->size() - excess : 1;
+    while (keep > 1 && (static_cast<unsigned char>((*longest)[keep]) & 0xC0) == 0x80) --keep;
+    longest->resize(keep);
+    line = serialise(m);
+  }
+  out_.push_back(ToClient{std::move(line)});
 }
 
 void Session::numeric(const std::string& code, std::vector<std::string> params) {

@@ -474,3 +474,20 @@ TEST_CASE("irc session: replies and reactions fall back to readable posts", "[cl
   h.line("@+typing=active TAGMSG #lobby");
   CHECK(log.size() == 2);
 }
+
+// Proves: what a client sends that comes back in a reply (an 8 KiB channel name in 403, a name
+// with a space from a trailing parameter) never makes a line past 512 bytes or one with an extra
+// parameter: the reply is cut to fit and a middle parameter stays one word.
+TEST_CASE("irc session: replies echoing a client's input keep to the line size", "[cli][irc]") {
+  Harness h({lobby()});
+  h.login();
+  h.take();
+  h.line("JOIN #" + std::string(8000, 'x'));
+  h.line("JOIN :#a b");
+  h.line(std::string(600, 'Z'));
+  auto lines = h.take();
+  REQUIRE(lines.size() == 3);
+  for (const auto& l : lines) CHECK(l.size() + 2 <= line_bytes_max);
+  CHECK(lines[1] == ":qun 403 ada #a_b :No such group here; to join one, /join #a b INVITE-CODE");
+  CHECK(lines[2].find(":qun 421 ada ZZZZ") == 0);
+}

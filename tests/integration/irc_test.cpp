@@ -13,7 +13,9 @@ namespace qun::integration {
 // Proves: a client gets in with the password from HOME/irc-password (mode 0600) and is joined
 // to the group's channel; PRIVMSG reaches bob's node as ada's post; bob's post reaches the client
 // as PRIVMSG from bob; a wrong password gets 464 and the connection is closed; a post made while
-// no client was connected is played back (with its [HH:MM]) when the next one joins, once.
+// no client was connected is played back (with its [HH:MM]) when the next one joins, once;
+// when the node stops, the client gets ERROR and is closed, and the gateway turns new ones away
+// until it is back.
 TEST_CASE("qun irc: a line from an IRC client reaches another node and back", "[integration][irc]") {
   Cluster cluster;
   Node& ada = cluster.add("ada");
@@ -78,7 +80,15 @@ TEST_CASE("qun irc: a line from an IRC client reaches another node and back", "[
     irc.wait_for("PRIVMSG #lobby :[", "the playback");
     irc.wait_for("] while you were away " + canary, "the post made while away, with its time");
     CHECK_FALSE(irc.has("hi from bob " + canary));  // read before: not played again
+
+    // The node stops: the client is told and disconnected; a new one is turned away with why.
+    ada.stop();
+    irc.wait_for("ERROR :Closing link: the qun node stopped", "the client hears the node stopped");
+    wait_until([&] { return irc.closed(); }, command_bound, "the gateway closes the connection");
   }
+  IrcClient late(gateway.port());
+  late.wait_for("ERROR :Closing link: no qun node is running", "a new client is turned away");
+  CHECK(gateway.process().running());
 }
 
 }  // namespace qun::integration
