@@ -285,7 +285,10 @@ std::optional<std::string> Session::member_by_nick(const Group& g, std::string_v
 
 void Session::on_line(std::string_view line) {
   if (closed_) return;
-  auto m = parse(line);
+  // LineReader never passes CR, LF or NUL; a driver that does would have them echoed in replies.
+  std::string clean(line);
+  std::erase_if(clean, [](char c) { return c == '\r' || c == '\n' || c == '\0'; });
+  auto m = parse(clean);
   if (!m) return;  // an empty line is ignored (RFC 2812 2.3.1)
   handle(*m);
 }
