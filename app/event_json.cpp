@@ -2,7 +2,7 @@
 
 namespace qun::render {
 
-control::Json message_json(const Replica& r, const Message& m) {
+control::Json message_json(const Replica& r, const Message& m, const Conversation* conv) {
   using Json = control::Json;
   Json j{{"id", to_hex(m.id)},
          {"author", to_hex(m.author)},
@@ -27,6 +27,59 @@ control::Json message_json(const Replica& r, const Message& m) {
     }
   }
   if (m.invite) j["invite"] = to_hex(*m.invite);
+  if (m.kind == EventKind::post) {
+    const Hash channel = m.channel.value_or(r.id());
+    std::optional<std::string> channel_name;
+    if (channel == r.id()) channel_name = "general";
+    const PostView* v = conv ? conv->post(m.id) : nullptr;
+    if (conv) {
+      if (const ChannelView* ch = conv->channel(channel)) channel_name = ch->name;
+      if (auto why = conv->refused.find(m.id); why != conv->refused.end()) j["refused"] = why->second;
+    }
+    j["channel"] = channel_name ? Json(*channel_name) : Json(to_hex(channel));
+    j["reply_to"] = m.reply_to ? Json(to_hex(*m.reply_to)) : Json();
+    j["action"] = m.action;
+    j["edited"] = v && v->edited;
+    j["deleted"] = v && v->deleted;
+    if (v) j["text"] = v->text ? Json(*v->text) : Json();
+    if (v && v->redacted_by) j["redacted_by"] = to_hex(*v->redacted_by);
+    Json reactions = Json::object();
+    if (v)
+      for (const auto& [emoji, who] : v->reactions) {
+        Json ids = Json::array();
+        for (const auto& pk : who) ids.push_back(to_hex(pk));
+        reactions[emoji] = std::move(ids);
+      }
+    j["reactions"] = std::move(reactions);
+  }
+  // The conversation kinds (issue 12): "target" is the message (react, edit, delete, redact, a
+  // channel's rename or archive) or the member (mute, ban) acted on; "undo" marks an unreact,
+  // unmute or unban.
+  if (m.target_event) j["target"] = to_hex(*m.target_event);
+  switch (m.kind) {
+    case EventKind::react:
+      j["emoji"] = m.text ? Json(*m.text) : Json();
+      j["undo"] = !m.on;
+      break;
+    case EventKind::mute:
+      j["undo"] = !m.on;
+      j["duration_ms"] = m.duration_ms;
+      break;
+    case EventKind::ban:
+      j["undo"] = !m.on;
+      break;
+    case EventKind::channel:
+      if (m.channel_op) j["op"] = channel_op_name(*m.channel_op);
+      break;
+    case EventKind::set_settings:
+      if (m.settings) {
+        j["history"] = m.settings->history_visible ? "on" : "off";
+        j["invites"] = m.settings->members_can_invite ? "members" : "admins";
+      }
+      break;
+    default:
+      break;
+  }
   if (m.close_reason) j["reason"] = invite_close_reason_name(*m.close_reason);
   return j;
 }

@@ -15,6 +15,13 @@ namespace qun::render {
 // The entry for message m of replica r: id, author, nick, time, kind, text (null when this node
 // cannot read it), and per kind target/target_nick, role, replaces/replaces_author/replaces_nick,
 // invite, reason.
-control::Json message_json(const Replica& r, const Message& m);
+//
+// A post entry also has (issue 12) "channel" (the channel's name), "reply_to" (an id or null),
+// "action" (a /me), "edited", "deleted" (text null when deleted or redacted) and "reactions"
+// (emoji -> array of member ids), as the post stands in `conv` (Replica::conversation, built
+// once per read). Without a conversation (a stream of fresh events), edited and deleted are
+// false and reactions empty, as a post is when it is made; a post the conversation refused (a
+// muted author's) gets "refused" with the reason.
+control::Json message_json(const Replica& r, const Message& m, const Conversation* conv = nullptr);
 
 }  // namespace qun::render

@@ -155,7 +155,7 @@ Result<void> ChatModel::run_conversation_command(const Command& c, const std::st
         undo = std::find(it->second.begin(), it->second.end(), own_id_) != it->second.end();
       selected_message_.reset();  // done with it, as after /reply and /delete
       r.op = "react";
-      r.args = {{"group", b.id}, {"id", m.id}, {"emoji", emoji}};
+      r.args = {{"group", b.id}, {"event", m.id}, {"emoji", emoji}};
       if (undo) r.args["undo"] = true;
       return {};
     }
@@ -176,7 +176,7 @@ Result<void> ChatModel::run_conversation_command(const Command& c, const std::st
                                                  " bytes, at most " +
                                                  std::to_string(limits::post_text_bytes_max));
       r.op = "edit";
-      r.args = {{"group", b.id}, {"id", m.id}, {"text", text}};
+      r.args = {{"group", b.id}, {"event", m.id}, {"text", text}};
       selected_message_.reset();
       return {};
     }
@@ -192,7 +192,7 @@ Result<void> ChatModel::run_conversation_command(const Command& c, const std::st
         return Error(Errc::invalid_argument,
                      "/delete: you can delete only your own messages (moderators: anyone's)");
       r.op = "delete";
-      r.args = {{"group", b.id}, {"id", m.id}};
+      r.args = {{"group", b.id}, {"event", m.id}};
       selected_message_.reset();
       return {};
     }

@@ -205,6 +205,9 @@ struct Args {
   std::size_t limit = 0;
   bool follow = false, all = false;
   std::string irc_listen;
+  // the conversation commands (issue 12)
+  std::string reply, channel, event, emoji, to = "admin", mute_for, new_name, setting, value;
+  bool undo = false, action = false;
 };
 
 int run_init(Args& a, CLI::App& init) {
@@ -384,7 +387,11 @@ int run_post(Args& a) {
     a.text = std::move(lf);
   }
   check_utf8("the text", a.text);
-  Json r = call(a.g, "post", Json{{"group", a.group}, {"text", a.text}});
+  Json args{{"group", a.group}, {"text", a.text}};
+  if (!a.reply.empty()) args["reply_to"] = a.reply;
+  if (!a.channel.empty()) args["channel"] = a.channel;
+  if (a.action) args["action"] = true;
+  Json r = call(a.g, "post", args);
   if (a.g.json) print_json(r);
   if (flag(r, "queued"))
     std::cerr << "qun: no peer of " << shown(a.group)
@@ -431,6 +438,7 @@ class LogCommand {
       const std::size_t want = limit == 0 ? log_page : std::min(log_page, limit - entries.size());
       Json args{{"group", a_.group}, {"limit", want}};
       if (!before.empty()) args["before"] = before;
+      if (!a_.channel.empty()) args["channel"] = a_.channel;
       Json page = call(c, "log", args);
       if (!page.is_array() || page.empty()) break;
       done = page.size() < want;
@@ -522,7 +530,63 @@ int run_members(Args& a) {
 }
 
 int run_member_change(Args& a, const std::string& op) {
-  Json r = call(a.g, op, Json{{"group", a.group}, {"member", a.member}});
+  Json args{{"group", a.group}, {"member", a.member}};
+  if (op == "promote") args["to"] = a.to;
+  if (op == "mute" && !a.mute_for.empty()) args["for_ms"] = parse_duration_ms("--for", a.mute_for);
+  Json r = call(a.g, op, args);
+  if (a.g.json) print_json(r);
+  return 0;
+}
+
+// react, edit, delete: an act on one message (EVENT: its id or a unique prefix, as `qun log
+// --json` shows it).
+int run_message_act(Args& a, const std::string& op) {
+  Json args{{"group", a.group}, {"event", a.event}};
+  if (op == "react") {
+    check_utf8("the emoji", a.emoji);
+    args["emoji"] = a.emoji;
+    if (a.undo) args["undo"] = true;
+  }
+  if (op == "edit") {
+    check_utf8("the text", a.text);
+    args["text"] = a.text;
+  }
+  Json r = call(a.g, op, args);
+  if (a.g.json) print_json(r);
+  return 0;
+}
+
+int run_channel(Args& a, const std::string& op) {
+  Json args{{"group", a.group}};
+  if (op != "list") args["name"] = a.name;
+  if (op == "rename") args["new"] = a.new_name;
+  Json r = call(a.g, "channel." + op, args);
+  if (a.g.json) return print_json(r), 0;
+  if (op == "list")
+    for (const auto& c : r)
+      std::cout << "#" << shown(str(c, "name", "(unreadable)")) << (flag(c, "archived") ? "  (archived)" : "")
+                << "\n";
+  return 0;
+}
+
+int run_nick(Args& a) {
+  check_utf8("the nick", a.nick);
+  Json r = call(a.g, "nick", Json{{"nick", a.nick}});
+  if (a.g.json) print_json(r);
+  return 0;
+}
+
+int run_group_rename(Args& a) {
+  check_utf8("the name", a.name);
+  Json r = call(a.g, "group.rename", Json{{"group", a.group}, {"name", a.name}});
+  if (a.g.json) print_json(r);
+  return 0;
+}
+
+int run_group_set(Args& a) {
+  if (a.setting != "history" && a.setting != "invites")
+    usage("a group setting is history (on|off) or invites (members|admins), not '" + a.setting + "'");
+  Json r = call(a.g, "group.set", Json{{"group", a.group}, {a.setting, a.value}});
   if (a.g.json) print_json(r);
   return 0;
 }
@@ -840,6 +904,14 @@ int main(int argc, char** argv) {
   sub(group, "create", "create a group; prints its id", [&] { return run_group_create(a); })
       ->add_option("NAME", a.name, "the group's name, as members see it")->required();
   sub(group, "list", "groups with member and unread counts", [&] { return run_group_list(a); });
+  CLI::App* group_rename = sub(group, "rename", "(admins) rename GROUP", [&] { return run_group_rename(a); });
+  group_rename->add_option("GROUP", a.group, group_help)->required();
+  group_rename->add_option("NAME", a.name, "the new name")->required();
+  CLI::App* group_set = sub(group, "set", "(admins) history on|off, or invites members|admins",
+                            [&] { return run_group_set(a); });
+  group_set->add_option("GROUP", a.group, group_help)->required();
+  group_set->add_option("SETTING", a.setting, "history or invites")->required();
+  group_set->add_option("VALUE", a.value, "on|off (history), members|admins (invites)")->required();
   sub(group, "repair", "rebuild a group that did not load (see `qun status`) and fetch it again from its peers",
       [&] { return run_group_repair(a); })
       ->add_option("GROUP", a.group, "the damaged group's id or id prefix")->required();
@@ -864,12 +936,60 @@ int main(int argc, char** argv) {
   CLI::App* post = sub(&app, "post", "post TEXT to GROUP (TEXT - reads stdin)", [&] { return run_post(a); });
   post->add_option("GROUP", a.group, group_help)->required();
   post->add_option("TEXT", a.text, "the message; - reads it from stdin; text starting with -- goes after --")->required();
+  post->add_option("--reply", a.reply, "answer the message ID (an id or unique prefix, from `qun log --json`)");
+  post->add_option("--channel", a.channel, "post in channel NAME (default #general)");
+  post->add_flag("--me", a.action, "an action, shown as \"* nick TEXT\"");
+
+  CLI::App* react = sub(&app, "react", "react to a message with an emoji (--undo takes it back)",
+                        [&] { return run_message_act(a, "react"); });
+  react->add_option("GROUP", a.group, group_help)->required();
+  react->add_option("ID", a.event, "the message: its id or a unique prefix")->required();
+  react->add_option("EMOJI", a.emoji, "one emoji")->required();
+  react->add_flag("--undo", a.undo, "take your reaction back");
+  CLI::App* edit = sub(&app, "edit", "replace the text of your own message (every version is kept)",
+                       [&] { return run_message_act(a, "edit"); });
+  edit->add_option("GROUP", a.group, group_help)->required();
+  edit->add_option("ID", a.event, "the message: its id or a unique prefix")->required();
+  edit->add_option("TEXT", a.text, "the new text")->required();
+  CLI::App* del = sub(&app, "delete", "delete your own message (moderators: anyone's)",
+                      [&] { return run_message_act(a, "delete"); });
+  del->add_option("GROUP", a.group, group_help)->required();
+  del->add_option("ID", a.event, "the message: its id or a unique prefix")->required();
+
+  CLI::App* channel = sub(&app, "channel", "channels of a group (admins create, rename, archive)");
+  channel->require_subcommand(1);
+  for (const std::string op : {"create", "rename", "archive"}) {
+    CLI::App* c = sub(channel, op, op + " a channel of GROUP (admins)", [&a, op] { return run_channel(a, op); });
+    c->add_option("GROUP", a.group, group_help)->required();
+    c->add_option("NAME", a.name, "the channel's name")->required();
+    if (op == "rename") c->add_option("NEW", a.new_name, "its new name")->required();
+  }
+  sub(channel, "list", "GROUP's channels", [&] { return run_channel(a, "list"); })
+      ->add_option("GROUP", a.group, group_help)->required();
+
+  CLI::App* mute = sub(&app, "mute", "(moderators) refuse MEMBER's posts for a while",
+                       [&] { return run_member_change(a, "mute"); });
+  mute->add_option("GROUP", a.group, group_help)->required();
+  mute->add_option("MEMBER", a.member, member_help)->required();
+  mute->add_option("--for", a.mute_for, "for DURATION (90s, 30m, 12h, 7d); default: until unmuted");
+  for (const auto& [op, help] : std::vector<std::pair<std::string, std::string>>{
+           {"unmute", "(moderators) end MEMBER's mute"},
+           {"ban", "(admins) remove MEMBER and refuse its joins until unbanned"},
+           {"unban", "(admins) let MEMBER join again"},
+           {"demote", "(admins) one role down: admin to moderator, moderator to member"}}) {
+    CLI::App* c = sub(&app, op, help, [&a, op = op] { return run_member_change(a, op); });
+    c->add_option("GROUP", a.group, group_help)->required();
+    c->add_option("MEMBER", a.member, member_help)->required();
+  }
+  sub(&app, "nick", "your nick in every group", [&] { return run_nick(a); })
+      ->add_option("NEW", a.nick, "the new nick")->required();
 
   CLI::App* logc = sub(&app, "log", "GROUP's history in order", [&] { return run_log(a); });
   logc->add_option("GROUP", a.group, group_help)->required();
   logc->add_option("--limit", a.limit, "only the last N entries");
   logc->add_flag("--follow,-f", a.follow, "keep printing new entries (across restarts of the node)");
   logc->add_flag("--all", a.all, "also show invite and key-rotation entries");
+  logc->add_option("--channel", a.channel, "only the posts of channel NAME");
 
   sub(&app, "members", "GROUP's members with roles and nicks", [&] { return run_members(a); })
       ->add_option("GROUP", a.group, group_help)->required();
@@ -877,10 +997,11 @@ int main(int argc, char** argv) {
                        [&] { return run_member_change(a, "kick"); });
   kick->add_option("GROUP", a.group, group_help)->required();
   kick->add_option("MEMBER", a.member, member_help)->required();
-  CLI::App* promote = sub(&app, "promote", "make MEMBER an admin of GROUP (admins)",
+  CLI::App* promote = sub(&app, "promote", "make MEMBER an admin (or --to moderator) of GROUP (admins)",
                           [&] { return run_member_change(a, "promote"); });
   promote->add_option("GROUP", a.group, group_help)->required();
   promote->add_option("MEMBER", a.member, member_help)->required();
+  promote->add_option("--to", a.to, "moderator or admin")->capture_default_str();
   sub(&app, "leave", "leave GROUP", [&] { return run_leave(a); })
       ->add_option("GROUP", a.group, group_help)->required();
   CLI::App* topic = sub(&app, "topic", "set GROUP's topic (\"\" clears it)", [&] { return run_topic(a); });

@@ -510,12 +510,17 @@ class Daemon {
     if (!r) return;
     const std::uint64_t received = mono_us();
     bool list_changed = false;
+    // Channel names and mutes only (no post is opened): a stream entry is the event as made.
+    std::optional<Conversation> conv;
     for (const auto& id : d.events) {
       auto m = r->message(id);
       if (!m) continue;
       if (m->kind != EventKind::post) list_changed = true;
       if (subscribers_.empty() || app_.hidden(m->author)) continue;
-      Json msg = render::message_json(*r, *m);
+      if (!conv) conv = r->conversation(ConversationScope::channels_and_mutes);
+      // A muted author's post is refused by every member's node: not shown.
+      if (m->kind == EventKind::post && conv->muted(m->author, m->order_key)) continue;
+      Json msg = render::message_json(*r, *m, &*conv);
       for (const auto& [client, filter] : subscribers_) {
         if (filter && *filter != d.group) continue;
         control_->send(client, Json{{"stream", "message"},
@@ -632,6 +637,22 @@ class Daemon {
         {"hide", {Who::member, args<&Daemon::op_hide>}},
         {"unhide", {Who::member, args<&Daemon::op_unhide>}},
         {"hidden", {Who::member, bare<&Daemon::op_hidden>}},
+        // The conversation layer (issue 12; docs/cli.md, "Conversation").
+        {"react", {Who::member, args<&Daemon::op_react>}},
+        {"edit", {Who::member, args<&Daemon::op_edit>}},
+        {"delete", {Who::member, args<&Daemon::op_delete>}},
+        {"mute", {Who::member, args<&Daemon::op_mute>}},
+        {"unmute", {Who::member, args<&Daemon::op_unmute>}},
+        {"ban", {Who::member, args<&Daemon::op_ban>}},
+        {"unban", {Who::member, args<&Daemon::op_unban>}},
+        {"demote", {Who::member, args<&Daemon::op_demote>}},
+        {"nick", {Who::member, args<&Daemon::op_nick>}},
+        {"group.rename", {Who::member, args<&Daemon::op_group_rename>}},
+        {"group.set", {Who::member, args<&Daemon::op_group_set>}},
+        {"channel.create", {Who::member, args<&Daemon::op_channel_create>}},
+        {"channel.rename", {Who::member, args<&Daemon::op_channel_rename>}},
+        {"channel.archive", {Who::member, args<&Daemon::op_channel_archive>}},
+        {"channel.list", {Who::any, args<&Daemon::op_channel_list>}},
     };
     return table;
   }
@@ -947,17 +968,30 @@ class Daemon {
       if (it == hist.end()) return Error(Errc::not_found, "no event " + before + " in this group");
       end = static_cast<std::size_t>(it - hist.begin());
     }
-    // The newest `limit` entries before `end`, leaving out hidden members' (they do not count
-    // toward the limit, so a page is short only at the start of the history).
+    // Posts as they stand now (edits, deletions, reactions): one fold per page.
+    const Conversation c = r->conversation();
+    std::optional<Hash> channel;
+    if (!arg(req, "channel").empty()) {
+      QUN_TRY(channel, find_channel(*r, req, "channel"));
+    }
+    // The newest `limit` entries before `end`, leaving out hidden members' and the posts the
+    // conversation refused (a muted author's, one to an archived channel: the chat does not show
+    // them either); with a channel, only its posts. Left-out entries do not count toward the
+    // limit, so a page is short only at the start of the history.
     std::vector<std::size_t> shown;
     for (std::size_t i = end; i > 0 && shown.size() < limit; --i) {
       const EventRecord* rec = r->group().find(hist[i - 1]);
       if (rec && app_.hidden(rec->event.author)) continue;
+      if (rec && rec->event.kind == EventKind::post && c.refused.count(hist[i - 1])) continue;
+      if (channel) {
+        const PostView* v = c.post(hist[i - 1]);
+        if (!v || v->channel != *channel) continue;
+      }
       shown.push_back(i - 1);
     }
     Json out = Json::array();
     for (auto it = shown.rbegin(); it != shown.rend(); ++it)
-      if (auto m = r->message(hist[*it])) out.push_back(render::message_json(*r, *m));
+      if (auto m = r->message(hist[*it])) out.push_back(render::message_json(*r, *m, &c));
     return out;
   }
 
@@ -975,15 +1009,20 @@ class Daemon {
     // one nick.
     std::vector<Json> members;
     std::vector<listing::Entry> entries;
+    const Conversation conv = r->conversation(ConversationScope::channels_and_mutes);
+    const std::uint64_t now = wall_ms();
     for (const auto& [pk, info] : r->state().members) {
       auto nick = r->nick(pk);
       const Role role = r->state().role_of(pk);
+      // A mute in force now by this node's clock (the rule itself is in event time).
+      auto mute = conv.muted(pk, now);
       members.push_back(Json{{"id", to_hex(pk)},
                              {"nick", nick ? Json(*nick) : Json()},
                              {"role", role_name(role)},
-                             {"self", pk == key_->public_key()}});
-      entries.push_back({to_hex(pk), nick.value_or(""), 0,
-                         role == Role::founder ? 0 : role == Role::admin ? 1 : 2});
+                             {"self", pk == key_->public_key()},
+                             {"muted", mute.has_value()},
+                             {"muted_until", mute && mute->until_ms ? Json(*mute->until_ms) : Json()}});
+      entries.push_back({to_hex(pk), nick.value_or(""), 0, 3 - role_rank(role)});
     }
     const auto labels = listing::labels(entries);
     Json out = Json::array();
@@ -1183,7 +1222,15 @@ class Daemon {
       return Error(Errc::too_large, "message too large: " + std::to_string(text.size()) +
                                         " bytes, at most " +
                                         std::to_string(limits::post_text_bytes_max));
-    QUN_TRY(std::vector<Event> events, r->post(authoring(), text));
+    PostOptions o;
+    if (!arg(req, "reply_to").empty()) {
+      QUN_TRY(o.reply_to, find_event(*r, req, "reply_to"));
+    }
+    if (!arg(req, "channel").empty()) {
+      QUN_TRY(o.channel, find_channel(*r, req, "channel"));
+    }
+    o.action = req.value("action", false);
+    QUN_TRY(std::vector<Event> events, r->post(authoring(), text, o));
     QUN_TRY_VOID(publish(r->id(), events));
     // Stored either way; "queued" tells the poster that no peer has it yet.
     const bool queued = queue_if_unreachable(r->id(), events);
@@ -1198,19 +1245,231 @@ class Daemon {
     QUN_TRY(PublicKey who, find_member(*r, req));
     if (what == "kick" && who == key_->public_key())
       return Error(Errc::invalid_argument, "you cannot kick yourself; use `qun leave`");
-    if (what == "promote" && r->state().role_of(who) != Role::member) {
+    Role to = Role::admin;
+    if (what == "promote") {
+      const std::string want = req.value("to", std::string("admin"));
+      if (want == "moderator") {
+        to = Role::moderator;
+      } else if (want != "admin") {
+        return Error(Errc::invalid_argument, "--to is moderator or admin, not '" + want + "'");
+      }
+    }
+    if (what == "promote" && at_least(r->state().role_of(who), to)) {
       const std::string name = r->nick(who).value_or(short_hex(who));
-      return Error(Errc::already_exists, name + " is already " +
-                                             (r->state().role_of(who) == Role::founder
-                                                  ? "the founder"
-                                                  : "an admin") +
-                                             "; nothing changed");
+      const Role now = r->state().role_of(who);
+      return Error(Errc::already_exists,
+                   name + " is already " +
+                       (now == Role::founder ? std::string("the founder")
+                                             : std::string(now == Role::admin ? "an " : "a ") +
+                                                   role_name(now)) +
+                       "; nothing changed");
     }
     Result<Event> e = what == "kick" ? r->remove(authoring(), who)
-                                     : r->set_role(authoring(), who, Role::admin);
+                                     : r->set_role(authoring(), who, to);
     if (!e.ok()) return e.error();
     QUN_TRY_VOID(publish(r->id(), {e.value()}));
     return Json{{"id", to_hex(e.value().id)}, {"member", to_hex(who)}};
+  }
+
+  // An event of the group named by req[name]: its full id or a unique prefix of it.
+  Result<Hash> find_event(const Replica& r, const Json& req, const char* name) {
+    const std::string want = arg(req, name);
+    if (want.empty()) return Error(Errc::invalid_argument, std::string("no `") + name + "`: give a message id");
+    for (char c : want)
+      if (!std::isxdigit(static_cast<unsigned char>(c)))
+        return Error(Errc::invalid_argument, "'" + want + "' is not a message id (hex, as `qun log --json` shows)");
+    std::optional<Hash> found;
+    for (const Hash& h : r.state().history) {
+      if (to_hex(h).compare(0, want.size(), want) != 0) continue;
+      if (found) return Error(Errc::invalid_argument, "message id '" + want + "' is ambiguous; give more of it");
+      found = h;
+    }
+    if (!found) return Error(Errc::not_found, "no message " + want + " in this group; `qun log GROUP --json` shows ids");
+    return *found;
+  }
+
+  // A channel by name (a leading '#' is fine): one not archived first.
+  Result<Hash> find_channel(const Replica& r, const Json& req, const char* name) {
+    std::string want = arg(req, name);
+    if (!want.empty() && want[0] == '#') want.erase(0, 1);
+    const Conversation c = r.conversation(ConversationScope::channels_and_mutes);
+    if (const ChannelView* ch = c.channel_named(want)) return ch->id;
+    return Error(Errc::not_found, "no channel #" + want + " in this group; `qun channel list GROUP` shows them");
+  }
+
+  // A member, or a key the group knew (a former or banned member): for ban and unban.
+  Result<PublicKey> find_known(const Replica& r, const Json& req) {
+    std::vector<std::pair<PublicKey, std::string>> all;
+    std::set<PublicKey> keys;
+    for (const auto& [pk, info] : r.state().members) keys.insert(pk);
+    keys.insert(r.state().former_members.begin(), r.state().former_members.end());
+    keys.insert(r.state().banned.begin(), r.state().banned.end());
+    for (const PublicKey& pk : keys) all.emplace_back(pk, r.nick(pk).value_or(""));
+    auto found = resolve_name(arg(req, "member"), all, naming::Noun{"member", "qun members GROUP"});
+    if (found.ok() || found.error().code() != Errc::not_found) return found;
+    // A key the group never saw may be banned ahead of time: the full id only.
+    auto raw = from_hex(arg(req, "member"));
+    if (raw && raw->size() == 32) {
+      PublicKey pk;
+      std::copy(raw->begin(), raw->end(), pk.bytes.begin());
+      return pk;
+    }
+    return found;
+  }
+
+  // Publishes what a conversation call authored and answers with the last event's id.
+  Result<Json> published(const Replica& r, Result<std::vector<Event>> events) {
+    if (!events.ok()) return events.error();
+    QUN_TRY_VOID(publish(r.id(), events.value()));
+    const bool queued = queue_if_unreachable(r.id(), events.value());
+    return Json{{"id", to_hex(events.value().back().id)}, {"queued", queued}};
+  }
+
+  Result<Json> op_react(const Json& req) {
+    QUN_TRY(Replica* r, member_group(req));
+    QUN_TRY(Hash target, find_event(*r, req, "event"));
+    const std::string emoji = arg(req, "emoji");
+    return published(*r, r->react(authoring(), target, emoji, !req.value("undo", false)));
+  }
+
+  Result<Json> op_edit(const Json& req) {
+    QUN_TRY(Replica* r, member_group(req));
+    QUN_TRY(Hash target, find_event(*r, req, "event"));
+    const std::string text = arg(req, "text");
+    if (text.empty()) return Error(Errc::invalid_argument, "nothing to change the message to; to remove it, use `qun delete`");
+    return published(*r, r->edit(authoring(), target, text));
+  }
+
+  Result<Json> op_delete(const Json& req) {
+    QUN_TRY(Replica* r, member_group(req));
+    QUN_TRY(Hash target, find_event(*r, req, "event"));
+    return published(*r, r->delete_post(authoring(), target));
+  }
+
+  Result<Json> op_mute(const Json& req) {
+    QUN_TRY(Replica* r, member_group(req));
+    QUN_TRY(PublicKey who, find_member(*r, req));
+    std::uint64_t for_ms = 0;
+    if (req.contains("for_ms") && !req["for_ms"].is_null()) {
+      if (!req["for_ms"].is_number_unsigned() || req["for_ms"].get<std::uint64_t>() == 0)
+        return Error(Errc::invalid_argument, "a mute's duration is a positive number of milliseconds");
+      for_ms = req["for_ms"].get<std::uint64_t>();
+    }
+    auto done = published(*r, r->mute(authoring(), who, for_ms));
+    if (done.ok()) done.value()["member"] = to_hex(who);
+    return done;
+  }
+
+  Result<Json> op_unmute(const Json& req) {
+    QUN_TRY(Replica* r, member_group(req));
+    QUN_TRY(PublicKey who, find_member(*r, req));
+    auto done = published(*r, r->unmute(authoring(), who));
+    if (done.ok()) done.value()["member"] = to_hex(who);
+    return done;
+  }
+
+  Result<Json> op_ban(const Json& req) { return op_ban_change(req, true); }
+  Result<Json> op_unban(const Json& req) { return op_ban_change(req, false); }
+  Result<Json> op_ban_change(const Json& req, bool banned) {
+    QUN_TRY(Replica* r, member_group(req));
+    QUN_TRY(PublicKey who, find_known(*r, req));
+    auto done = published(*r, r->ban(authoring(), who, banned));
+    if (done.ok()) done.value()["member"] = to_hex(who);
+    return done;
+  }
+
+  Result<Json> op_demote(const Json& req) {
+    QUN_TRY(Replica* r, member_group(req));
+    QUN_TRY(PublicKey who, find_member(*r, req));
+    const Role now = r->state().role_of(who);
+    if (now == Role::member)
+      return Error(Errc::already_exists, r->nick(who).value_or(short_hex(who)) + " is a member already; nothing changed");
+    // One step down: admin to moderator, moderator to member.
+    const Role to = now == Role::moderator ? Role::member : Role::moderator;
+    QUN_TRY(Event e, r->set_role(authoring(), who, to));
+    QUN_TRY_VOID(publish(r->id(), {e}));
+    return Json{{"id", to_hex(e.id)}, {"member", to_hex(who)}, {"role", role_name(to)}};
+  }
+
+  // The nick in every group this node is a member of: one set-nick event per group.
+  Result<Json> op_nick(const Json& req) {
+    const std::string nick = arg(req, "nick");
+    Json groups = Json::array();
+    for (const Hash& g : node_->groups()) {
+      Replica* r = node_->group(g);
+      if (!r || app_.leaving(g) || !r->state().is_member(key_->public_key())) continue;
+      QUN_TRY(auto events, r->set_nick(authoring(), nick));
+      QUN_TRY_VOID(publish(g, events));
+      (void)queue_if_unreachable(g, events);
+      groups.push_back(to_hex(g));
+    }
+    if (groups.empty()) return Error(Errc::not_found, "you are in no group yet; the nick is given when you join");
+    return Json{{"groups", groups}};
+  }
+
+  Result<Json> op_group_rename(const Json& req) {
+    QUN_TRY(Replica* r, member_group(req));
+    QUN_TRY(Event e, r->set_name(authoring(), arg(req, "name")));
+    QUN_TRY_VOID(publish(r->id(), {e}));
+    return Json{{"id", to_hex(e.id)}};
+  }
+
+  Result<Json> op_group_set(const Json& req) {
+    QUN_TRY(Replica* r, member_group(req));
+    GroupSettings s = r->state().settings;
+    bool any = false;
+    if (req.contains("history") && !req["history"].is_null()) {
+      const std::string v = arg(req, "history");
+      if (v != "on" && v != "off") return Error(Errc::invalid_argument, "history is on or off, not '" + v + "'");
+      s.history_visible = v == "on";
+      any = true;
+    }
+    if (req.contains("invites") && !req["invites"].is_null()) {
+      const std::string v = arg(req, "invites");
+      if (v != "members" && v != "admins")
+        return Error(Errc::invalid_argument, "invites is members or admins, not '" + v + "'");
+      s.members_can_invite = v == "members";
+      any = true;
+    }
+    if (!any) return Error(Errc::invalid_argument, "nothing to set: give history on|off or invites members|admins");
+    QUN_TRY(Event e, r->set_settings(authoring(), s));
+    QUN_TRY_VOID(publish(r->id(), {e}));
+    return Json{{"id", to_hex(e.id)},
+                {"history", s.history_visible ? "on" : "off"},
+                {"invites", s.members_can_invite ? "members" : "admins"}};
+  }
+
+  Result<Json> op_channel_create(const Json& req) {
+    QUN_TRY(Replica* r, member_group(req));
+    std::string name = arg(req, "name");
+    if (!name.empty() && name[0] == '#') name.erase(0, 1);
+    return published(*r, r->create_channel(authoring(), name));
+  }
+
+  Result<Json> op_channel_rename(const Json& req) {
+    QUN_TRY(Replica* r, member_group(req));
+    QUN_TRY(Hash ch, find_channel(*r, req, "name"));
+    std::string to = arg(req, "new");
+    if (!to.empty() && to[0] == '#') to.erase(0, 1);
+    return published(*r, r->rename_channel(authoring(), ch, to));
+  }
+
+  Result<Json> op_channel_archive(const Json& req) {
+    QUN_TRY(Replica* r, member_group(req));
+    QUN_TRY(Hash ch, find_channel(*r, req, "name"));
+    return published(*r, r->archive_channel(authoring(), ch));
+  }
+
+  Result<Json> op_channel_list(const Json& req) {
+    QUN_TRY(Hash g, find_group(req));
+    const Replica* r = node_->group(g);
+    const Conversation c = r->conversation(ConversationScope::channels_and_mutes);
+    Json out = Json::array();
+    for (const auto& ch : c.channels)
+      out.push_back(Json{{"id", to_hex(ch.id)},
+                         {"name", ch.name ? Json(*ch.name) : Json()},
+                         {"archived", ch.archived}});
+    return out;
   }
 
   Result<Json> op_topic(const Json& req) {

@@ -25,7 +25,7 @@ struct Entry {
   std::string id;     // hex
   std::string name;   // group name or nick; empty when unknown
   std::uint64_t since_ms = 0;  // groups: when this node joined (UINT64_MAX: not yet)
-  int rank = 0;       // members: 0 founder, 1 admin, 2 member; groups: 0
+  int rank = 0;       // members: 0 founder, 1 admin, 2 moderator, 3 member; groups: 0
 };
 
 // The entries' indices in listing order.

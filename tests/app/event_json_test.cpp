@@ -46,3 +46,33 @@ TEST_CASE("event json: written by the node, read by the CLI and chat", "[app]") 
   REQUIRE(topic.ok());
   CHECK(render::log_entry(*topic, "T") == "T  * ada set the topic: be kind");
 }
+
+// Proves a post entry shows the post as it stands (issue 12): channel name, reply, edited,
+// deleted with text null, reactions by member id; and the acts carry "target".
+TEST_CASE("event json: posts as they stand, acts with their target", "[app]") {
+  Peer a(0);
+  Replica r = must(Replica::create_group(a.at(t0), "lobby", "ada", GroupSettings{}));
+  const Hash dev = must(r.create_channel(a.at(t0 + 1), "dev")).back().id;
+  const Hash p1 = must(r.post(a.at(t0 + 2), "first")).back().id;
+  const Hash p2 = must(r.post(a.at(t0 + 3), "second", PostOptions{p1, dev, true})).back().id;
+  const Hash react = must(r.react(a.at(t0 + 4), p2, "🎉", true)).back().id;
+  must(r.edit(a.at(t0 + 5), p2, "second!"));
+  const Hash del = must(r.delete_post(a.at(t0 + 6), p1)).back().id;
+  const Conversation c = r.conversation();
+  const auto j1 = render::message_json(r, *r.message(p1), &c);
+  CHECK(j1["deleted"] == true);
+  CHECK(j1["text"].is_null());
+  CHECK(j1["channel"] == "general");
+  const auto j2 = render::message_json(r, *r.message(p2), &c);
+  CHECK(j2["text"] == "second!");
+  CHECK(j2["edited"] == true);
+  CHECK(j2["channel"] == "dev");
+  CHECK(j2["reply_to"] == to_hex(p1));
+  CHECK(j2["action"] == true);
+  CHECK(j2["reactions"]["🎉"] == control::Json::array({to_hex(a.key.public_key())}));
+  const auto jr = render::message_json(r, *r.message(react), &c);
+  CHECK(jr["kind"] == "react");
+  CHECK(jr["target"] == to_hex(p2));
+  CHECK(jr["emoji"] == "🎉");
+  CHECK(render::message_json(r, *r.message(del), &c)["target"] == to_hex(p1));
+}

@@ -300,7 +300,7 @@ TEST_CASE("conversation commands reach the node", "[chat]") {
   node.key(Key::Kind::enter);
   const NodeRequest* r = last(node, "react");
   REQUIRE(r != nullptr);
-  CHECK(r->args["id"] == p1);
+  CHECK(r->args["event"] == p1);
   CHECK(r->args["emoji"] == "\U0001F44D");
   CHECK_FALSE(r->args.contains("undo"));
   node.deliver("g1", action("r1", node.own_id, "react", p1, {{"emoji", "\U0001F44D"}}));
@@ -319,7 +319,7 @@ TEST_CASE("conversation commands reach the node", "[chat]") {
   node.model.input().clear();
   node.type("/edit 222 yes, the usual place");
   node.key(Key::Kind::enter);
-  CHECK(req(node, "edit").args["id"] == p2);
+  CHECK(req(node, "edit").args["event"] == p2);
   CHECK(req(node, "edit").args["text"] == "yes, the usual place");
 
   node.type("/delete 111");
@@ -329,7 +329,7 @@ TEST_CASE("conversation commands reach the node", "[chat]") {
   node.model.input().clear();
   node.type("/delete 222");
   node.key(Key::Kind::enter);
-  CHECK(req(node, "delete").args["id"] == p2);
+  CHECK(req(node, "delete").args["event"] == p2);
 
   node.type("/reply hello");  // neither selected nor a reference
   node.key(Key::Kind::enter);
@@ -345,7 +345,7 @@ TEST_CASE("moderators delete others' messages; the header shows the role", "[cha
   node.type("/delete 111");
   node.key(Key::Kind::enter);
   REQUIRE(last(node, "delete") != nullptr);
-  CHECK(req(node, "delete").args["id"] == std::string(64, '1'));
+  CHECK(req(node, "delete").args["event"] == std::string(64, '1'));
 }
 
 // Proves Up on an empty input edits your last message (Enter saves, Esc cancels), and Up again

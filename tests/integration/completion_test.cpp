@@ -53,7 +53,7 @@ TEST_CASE("bash completion offers commands and options, and nothing from a node 
   for (const char* c : {"init", "node", "group", "invite", "post", "log", "relay", "chat"})
     CHECK(commands.count(c) == 1);
   CHECK(complete(cluster, {"qun", "gr"}) == Words{"group"});
-  CHECK(complete(cluster, {"qun", "group", ""}) == Words{"create", "list", "repair"});
+  CHECK(complete(cluster, {"qun", "group", ""}) == Words{"create", "list", "rename", "repair", "set"});
   CHECK(complete(cluster, {"qun", "relay", "re"}) == Words{"requests", "remove"});
   CHECK(complete(cluster, {"qun", "node", "--max-g"}) ==
         Words{"--max-groups", "--max-group-bytes", "--max-groups-per-key"});

@@ -56,6 +56,26 @@ TEST_CASE("an offline member gets the posts through a relay, which cannot read t
   for (int i = 0; i < 3; ++i)
     posts.push_back("secret-post-" + std::to_string(i) + "-" + random_hex(16));
   for (const auto& text : posts) a.ok({"post", group, text});
+  // Every kind of issue 12 carries its own secret: the relay learns only the kind.
+  const std::string channel = "chan-" + random_hex(12), renamed = "chan-" + random_hex(12);
+  const std::string edited = "edited-" + random_hex(16), reaction = "re-" + random_hex(12);
+  const std::string reply = "reply-" + random_hex(16), nick = "nick-" + random_hex(12);
+  const std::string new_name = "orchard-" + random_hex(12), doomed = "doomed-" + random_hex(16);
+  const std::string first = a.json({"post", group, "to be edited"}).value("id", std::string());
+  a.ok({"edit", group, first, edited});
+  a.ok({"react", group, first, reaction});
+  a.ok({"channel", "create", group, channel});
+  a.ok({"channel", "rename", group, channel, renamed});
+  a.ok({"post", group, reply, "--reply", first, "--channel", renamed, "--me"});
+  const std::string gone = a.json({"post", group, doomed}).value("id", std::string());
+  a.ok({"delete", group, gone});
+  a.ok({"mute", group, b.id(), "--for", "1h"});
+  a.ok({"unmute", group, b.id()});
+  a.ok({"nick", nick});
+  a.ok({"group", "rename", group, new_name});
+  a.ok({"group", "set", group, "history", "on"});
+  const std::vector<std::string> conversation_secrets{channel, renamed, edited, reaction,
+                                                      reply,   nick,    new_name};
   wait_until([&] { return events_held(r, group) == events_held(a, group); }, propagate_bound,
              "the relay holds every event alice holds, her new posts included");
   auto a_stopped = a.stop();
@@ -67,6 +87,17 @@ TEST_CASE("an offline member gets the posts through a relay, which cannot read t
   // The control: these strings are what a leak would look like.
   const auto b_log = log_of(b, group);
   for (const auto& text : posts) CHECK(has_text(b_log, text));
+  wait_until([&] { return has_text(log_of(b, group), reply); }, propagate_bound,
+             "bob reads alice's conversation acts");
+  {
+    // The control for the new kinds: bob's log shows each secret (as a text, an emoji or a
+    // name), so a search of the relay's files would find it if it were there.
+    const std::string dump = b.ok({"log", group, "--json", "--all"});
+    for (const auto& secret : conversation_secrets) {
+      INFO("bob's log lacks " << secret);
+      CHECK(dump.find(secret) != std::string::npos);
+    }
+  }
   b.stop();
 
   auto r_stopped = r.stop();
@@ -75,6 +106,8 @@ TEST_CASE("an offline member gets the posts through a relay, which cannot read t
   std::vector<std::string> secrets = posts;
   secrets.push_back(group_name);
   secrets.push_back("welcome, bob");
+  secrets.insert(secrets.end(), conversation_secrets.begin(), conversation_secrets.end());
+  secrets.push_back(doomed);
   for (const auto& secret : secrets) {
     auto leaks = files_containing(r.home(), secret);
     INFO("plaintext '" << secret << "' found in the relay's files:");
