@@ -412,6 +412,8 @@ void ChatModel::handle_command_result(const NodeRequest& r, const Json& result) 
                         : display_nick(json_string(m, "nick"), json_string(m, "id").value_or("?"));
           auto role = json_string(m, "role");
           if (role && *role != "member") line += " (" + *role + ")";
+          if (auto u = m.find("muted_until"); u != m.end() && u->is_number_integer())
+            line += " (muted until " + config_.time_format(u->get<std::int64_t>()).clock + ")";
         }
       }
       add_info(line, false);

@@ -4,6 +4,8 @@
 // support yet. Driven through the model's sans-IO interface by the fake node of
 // tests/cli/chat_fake_node.h.
 #include <catch2/catch.hpp>
+#include <map>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -40,6 +42,14 @@ Json action(const std::string& id, const std::string& author, const std::string&
             {"time", 1'700'000'000'000}, {"kind", kind}, {"target", target}};
   for (auto it = extra.begin(); it != extra.end(); ++it) m[it.key()] = it.value();
   return m;
+}
+
+// A random 64-digit hex id.
+std::string random_id(std::mt19937& rng) {
+  static const char digits[] = "0123456789abcdef";
+  std::string id;
+  for (int i = 0; i < 64; ++i) id += digits[rng() % 16];
+  return id;
 }
 
 bool on_screen(FakeNode& node, const std::string& text) {
@@ -340,8 +350,12 @@ TEST_CASE("conversation commands reach the node", "[chat]") {
 TEST_CASE("moderators delete others' messages; the header shows the role", "[chat]") {
   FakeNode node;
   node.members[0]["role"] = "moderator";
+  node.members[1]["muted_until"] = 1'700'000'000'000;
   setup(node);
   CHECK(row_text(node.model.layout(80, 24).title).find("you: moderator") != std::string::npos);
+  node.type("/members");
+  node.key(Key::Kind::enter);
+  CHECK(on_screen(node, "alice (moderator), bob (muted until"));
   node.type("/delete 111");
   node.key(Key::Kind::enter);
   REQUIRE(last(node, "delete") != nullptr);
@@ -495,4 +509,76 @@ TEST_CASE("mute, ban, nick and hide", "[chat]") {
   node.key(Key::Kind::enter);
   CHECK(req(node, "hide").args["member"] == bob);
   CHECK_FALSE(on_screen(node, "bob: lunch at noon?"));
+}
+
+// Proves the model holds up under a random mix of posts, replies, reactions, edits, deletions and
+// redactions (some aimed at messages it does not hold, some from strangers), selection keys and
+// edits, at random terminal sizes: every frame fits its width, every reaction stays within its
+// bounds, and an edit only ever changes a post of its author. Seeded; the seed is printed.
+TEST_CASE("conversation property: random streams and keys", "[chat][property]") {
+  const auto seed = static_cast<std::uint32_t>(GENERATE(11, 12, 13, 14));
+  INFO("seed " << seed);
+  std::mt19937 rng(seed);
+  FakeNode node;
+  node.add_group("g1", "lobby");
+  node.groups[0]["channels"] = Json::array({"general", "dev"});
+  node.connect();
+  const std::vector<std::string> authors = {node.own_id, bob, carol};
+  const std::vector<std::string> emoji = {"\U0001F44D", "\U0001F389", "x", "\u65E5"};
+  std::vector<std::string> ids;
+  std::map<std::string, std::string> author_of;
+  for (int step = 0; step < 400; ++step) {
+    const std::string id = random_id(rng);
+    const std::string& who = authors[rng() % authors.size()];
+    const std::string target = ids.empty() || rng() % 5 == 0 ? random_id(rng) : ids[rng() % ids.size()];
+    switch (rng() % 8) {
+      case 0:
+      case 1: {
+        Json extra = {{"channel", rng() % 3 == 0 ? "dev" : "general"}};
+        if (!ids.empty() && rng() % 2) extra["reply_to"] = target;
+        node.deliver("g1", post(id, who, "n", std::string(rng() % 200, 'w'), extra));
+        ids.push_back(id);
+        author_of[id] = who;
+        break;
+      }
+      case 2:
+        node.deliver("g1", action(id, who, "react", target,
+                                  {{"emoji", emoji[rng() % emoji.size()]}, {"undo", rng() % 3 == 0}}));
+        break;
+      case 3:
+        node.deliver("g1", action(id, who, "edit", target, {{"text", "edited by " + who.substr(0, 1)}}));
+        break;
+      case 4:
+        node.deliver("g1", action(id, who, rng() % 2 ? "delete" : "redact", target));
+        break;
+      case 5: {
+        const Key::Kind keys[] = {Key::Kind::select_up, Key::Kind::select_down, Key::Kind::escape,
+                                  Key::Kind::up, Key::Kind::down, Key::Kind::page_up};
+        node.key(keys[rng() % std::size(keys)]);
+        break;
+      }
+      case 6:
+        node.key(rng() % 2 ? Key::Kind::alt_digit : Key::Kind::ctrl, rng() % 2 ? 2 : 'r');
+        break;
+      default:
+        node.model.input().clear();
+        node.type(rng() % 2 ? "/react \U0001F44D" : "/reply yes");
+        node.key(Key::Kind::enter);
+        node.model.input().clear();
+        break;
+    }
+    const int cols = 20 + static_cast<int>(rng() % 100);
+    const int rows = 5 + static_cast<int>(rng() % 30);
+    const Frame f = node.model.layout(cols, rows);
+    for (const auto& row : f.messages) {
+      int w = 0;
+      for (const auto& span : row) w += display_width(span.text);
+      CHECK(w <= (is_wide_row(row) ? cols : cols - f.groups_cols));
+    }
+  }
+  for (const auto& m : *node.model.messages("g1")) {
+    CHECK(m.reactions.size() <= reactions_per_message_max);
+    if (m.kind == "post" && m.edited && m.text)
+      CHECK(*m.text == "edited by " + author_of[m.id].substr(0, 1));
+  }
 }
