@@ -19,6 +19,7 @@ bool apply_to_target(std::vector<Message>& messages, const Message& line) {
   if (it == messages.rend() || it->kind != "post") return false;
   Message& m = *it;
   if (line.kind == "delete" || line.kind == "redact") {
+    if (line.kind == "redact" && line.author != m.author) m.redacted_by = line.author;
     m.deleted = true;
     m.text.reset();
     m.reactions.clear();

@@ -63,8 +63,8 @@ std::string ChatModel::member_arg(const Buffer& b, const std::string& name) cons
 }
 
 void ChatModel::on_conversation_line(Buffer& b, const Message& m) {
-  // The line's own id is remembered, so the same line from a later page is not applied twice.
-  if (!m.id.empty()) b.ids.insert(m.id);
+  // Not remembered by id: applying a line twice changes nothing (a reaction counts a member
+  // once, an edit sets the same text), and remembering every one would grow without bound.
   if (!apply_to_target(b.messages, m)) return;
   if ((m.kind == "delete" || m.kind == "redact") && m.target) {
     if (editing_ && editing_->id == *m.target) {
@@ -342,7 +342,7 @@ void ChatModel::select_message(int direction) {
   std::vector<std::size_t> posts;
   for (std::size_t i = 0; i < b->messages.size(); ++i) {
     const Message& m = b->messages[i];
-    if (m.kind == "post" && !m.id.empty() && in_view(*b, m)) posts.push_back(i);
+    if (m.kind == "post" && !m.id.empty() && shown(*b, m)) posts.push_back(i);
   }
   if (posts.empty()) return;
   std::optional<std::size_t> at;
@@ -395,7 +395,7 @@ bool ChatModel::start_edit_last() {
   if (b == nullptr || own_id_.empty() || node_lacks_conversation()) return false;
   for (std::size_t k = b->messages.size(); k > 0; --k) {
     const Message& m = b->messages[k - 1];
-    if (m.kind == "post" && m.author == own_id_ && in_view(*b, m)) {
+    if (m.kind == "post" && m.author == own_id_ && shown(*b, m)) {
       if (m.deleted || !m.text) return false;
       start_edit(*b, k - 1);
       return true;

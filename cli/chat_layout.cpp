@@ -87,7 +87,7 @@ int ChatModel::message_area_cols(int cols) const {
 }
 
 bool ChatModel::shown(const Buffer& b, const Message& m) const {
-  return !hidden(m) && !acts_on_message(m.kind) && in_view(b, m);
+  return !hidden(m) && !acts_on_message(m.kind) && !m.refused && in_view(b, m);
 }
 
 std::optional<std::size_t> ChatModel::marker_index(const Buffer& b) const {
@@ -174,6 +174,11 @@ std::vector<Row> ChatModel::message_block(const Buffer& b, std::size_t k, int co
     head.push_back({m.action ? " " : ": ", Style::normal, 0});
     if (m.deleted) {
       text = "message deleted";
+      if (m.redacted_by && *m.redacted_by != m.author) {
+        Message by;
+        by.author = *m.redacted_by;
+        text += " by " + author_label(b, by);
+      }
       text_style = Style::quote;
     } else if (m.text) {
       text = sanitize(*m.text, true);

@@ -80,6 +80,8 @@ void read_conversation(const Json& v, Message& m) {
   if (!m.until_ms) m.until_ms = json_ms(v, "muted_until");
   m.duration_ms = json_ms(v, "duration_ms");
   m.op = json_string(v, "op");
+  m.redacted_by = json_string(v, "redacted_by");
+  m.refused = json_string(v, "refused");
   if (!m.op) m.op = json_string(v, "channel_op");
 }
 

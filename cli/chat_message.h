@@ -60,6 +60,10 @@ struct Message : render::Entry {
   std::optional<std::int64_t> until_ms;   // mute: muted until (Unix ms), none for indefinitely
   std::optional<std::int64_t> duration_ms;  // mute: for how long, when the node says so
   std::optional<std::string> op;  // channel: "create", "rename" or "archive"
+  std::optional<std::string> redacted_by;  // a deleted post: the moderator who redacted it
+  // A post the node's conversation refused (its author was muted, its channel archived): every
+  // node leaves it out, and so does the chat. The reason, as the node gives it.
+  std::optional<std::string> refused;
   std::uint64_t pending = 0;  // kind "pending": a post of ours in the outbox, by its number
   bool error = false;  // info lines only: shown as an error
   bool bare = false;   // info lines only: an invite code to copy, on rows of its own (Style::code)

@@ -789,7 +789,7 @@ void ChatModel::learn_from(Buffer& b, const Message& m) {
   node_conversation_ = m.conversation;
   // A post in a channel the list does not have yet (it was made since): the pane shows it.
   if (m.channel != "general" && !b.channels.count(m.channel) &&
-      b.channels.size() < channels_shown_max) {
+      m.channel.size() <= channel_name_bytes_max && b.channels.size() < channels_shown_max) {
     b.channels[m.channel].name = m.channel;
     refresh_channels(b);
   }
@@ -911,7 +911,9 @@ void ChatModel::on_stream(const Json& v) {
   const bool mention = !own && m.kind == "post" &&
                        ((m.text && own_nick_ && mentions(*m.text, *own_nick_)) || replies_to_us);
   const bool is_post = m.kind == "post";
-  const std::string channel = m.channel;
+  // A channel past the pane's bound (see learn_from) counts in #general.
+  const std::string channel =
+      m.channel == "general" || b->channels.count(m.channel) ? m.channel : "general";
   // Changes to members (and their nicks, mutes and bans) refresh the roster; channel changes
   // the channel list.
   const bool membership = m.kind == "join" || m.kind == "add" || m.kind == "remove" ||

@@ -136,6 +136,7 @@ TEST_CASE("reactions, edits and deletions apply to their target", "[chat]") {
 
   CHECK(apply_to_target(ms, line("redact", carol, Json::object())));
   CHECK(ms[0].deleted);
+  CHECK(ms[0].redacted_by == carol);
   CHECK_FALSE(ms[0].text);
   CHECK(ms[0].reactions.empty());
   apply_to_target(ms, line("edit", bob, {{"text", "back"}}));
@@ -287,6 +288,20 @@ TEST_CASE("replies, edits, deletions and reactions on screen", "[chat]") {
   CHECK(on_screen(node, "222 alice: yes"));
   node.key(Key::Kind::ctrl, 'r');
   CHECK_FALSE(on_screen(node, "222 alice"));
+}
+
+// Proves a moderator's redaction says who made it, and a post the node refused (a muted
+// author's) is neither shown nor selectable.
+TEST_CASE("redactions and refused posts", "[chat]") {
+  FakeNode node;
+  setup(node);
+  node.deliver("g1", post(std::string(64, '4'), bob, "bob", "",
+                          {{"deleted", true}, {"text", nullptr}, {"redacted_by", node.own_id}}));
+  node.deliver("g1", post(std::string(64, '5'), bob, "bob", "while muted", {{"refused", "muted"}}));
+  CHECK(on_screen(node, "bob: message deleted by alice"));
+  CHECK_FALSE(on_screen(node, "while muted"));
+  node.key(Key::Kind::select_up);
+  CHECK(node.model.selected_message() == std::string(64, '4'));
 }
 
 // Proves /reply, /react, /edit and /delete make the requests of the contract, by reference or on
