@@ -774,6 +774,7 @@ void Session::join_channel(Group& g) {
   send_topic(g, false);
   send_names(g);
   if (!g.played && !caps_.count("draft/chathistory") && g.unread > 0) {
+    g.playback_pending = true;
     request(Purpose::playback, "log", Json{{"group", g.id}, {"limit", playback_entries_max}},
             g.id);
   }
@@ -913,6 +914,9 @@ void Session::on_response(std::uint64_t token, Result<Json> result) {
       case Purpose::read:
       case Purpose::members:
         return;  // the next change asks again
+      case Purpose::playback:
+        if (Group* g = group_by_id(p.group)) g->playback_pending = false;
+        return notice("no history played back: " + why);
       default:
         return notice("failed: " + why);
     }
@@ -1043,6 +1047,7 @@ void Session::on_history(const std::string& group, const Json& entries, bool pla
                          const std::string& target) {
   Group* g = group_by_id(group);
   if (!g || !entries.is_array()) return;
+  if (playback) g->playback_pending = false;
   if (playback && !g->joined) return;
   std::size_t begin = 0;
   if (playback) {
@@ -1080,6 +1085,10 @@ void Session::on_stream(const Json& value) {
   Group* g = group_by_id(gid);
   if (!g || !g->joined) return;
   const Json& entry = value["message"];
+  if (g->playback_pending) {
+    if (str(entry, "kind") == "post" && str(entry, "author") != self_id_) ++g->unread;
+    return;
+  }
   if (str(entry, "kind") == "post" && str(entry, "author") == self_id_ && !caps_.count("echo-message")) {
     // What this client sent is already on its screen; posts from this node's other clients are
     // shown.

@@ -123,6 +123,10 @@ class Session {
     bool parted = false;   // the client PARTed it: not joined again until it asks
     bool want_join = false;  // join as soon as the members arrive
     bool played = false;     // history played back once this session
+    // The playback's `log` is asked and not answered: what the node streams meanwhile is in
+    // that page (the node answers and streams on one ordered connection), so it is not shown
+    // live, and posts by others add to `unread` so the playback starts where it should.
+    bool playback_pending = false;
   };
   enum class Purpose {
     id,

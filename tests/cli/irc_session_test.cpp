@@ -5,6 +5,7 @@
 #include "cli/irc_session.h"
 
 #include <catch2/catch.hpp>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -81,6 +82,8 @@ class Harness {
   std::map<std::string, FakeGroup> groups_;
   bool closed = false;
   std::string join_answer;  // group id a "join" request answers with
+  // Runs before a `log` request is answered: what the node streams while the page is on its way.
+  std::function<void()> before_log;
 
  private:
   void drain() {
@@ -99,6 +102,11 @@ class Harness {
       }
     }
     for (const auto& r : asked) {
+      if (r.op == "log" && before_log) {
+        auto hook = std::move(before_log);
+        before_log = nullptr;
+        hook();
+      }
       session.on_response(r.token, answer(r));
       drain();
     }
@@ -352,6 +360,22 @@ TEST_CASE("irc session: history since the last read is played back on join", "[c
     h.login("server-time");
     auto lines = h.take();
     CHECK(h.has(lines, "@time=1970-01-01T00:03:00.000Z :bob!b0b11111@qun PRIVMSG #lobby :first unread"));
+  }
+  SECTION("what arrives while the page is on its way is shown once, in order") {
+    Harness h({g});
+    h.before_log = [&] {
+      // The node stores and streams a new post before it answers `log`: the page holds it.
+      Json late = entry("e6", bob_id, "bob", "post", "arrived meanwhile", 360'000);
+      h.groups_[lobby_id].log.push_back(late);
+      h.session.on_stream(message(lobby_id, late));
+    };
+    h.login();
+    auto lines = h.take();
+    std::vector<std::string> posts;
+    for (const auto& l : lines)
+      if (l.find(" PRIVMSG #lobby ") != std::string::npos) posts.push_back(l.substr(l.find(" :[") + 2));
+    CHECK(posts == std::vector<std::string>{"[00:03] first unread", "[00:05] second unread",
+                                            "[00:06] arrived meanwhile"});
   }
   SECTION("nothing unread") {
     g.unread = 0;
