@@ -450,6 +450,8 @@ struct Node::Impl {
   // connection is closed (when the input settles) and nothing more is queued for it.
   void send(Millis now, Conn& c, const WireMessage& m) {
     if (!c.link || !c.established || c.closing) return;
+    if (const auto* events = std::get_if<wire::Events>(&m))
+      node.stats_.events_sent += events->events.size();
     Bytes bytes = encode_wire(m);
     const std::size_t chunk = message_bytes_max - 1;
     std::size_t at = 0;

@@ -230,6 +230,7 @@ using NodeOutput = std::variant<node_output::Dial, node_output::Send, node_outpu
 struct NodeStats {
   std::uint64_t bytes_sent = 0;
   std::uint64_t bytes_received = 0;
+  std::uint64_t events_sent = 0;             // event copies sent to peers (pushes and catch-up)
   std::uint64_t events_received = 0;         // event copies received from peers
   std::uint64_t events_duplicate = 0;        // ... of which we already had
   std::uint64_t events_rejected = 0;         // ... failing admission
