@@ -110,6 +110,10 @@ class FullScreen {
       // Read keys also after EINTR: a SIGWINCH leaves a KEY_RESIZE for get_wch.
       if (r < 0 || (fds[0].revents & POLLIN)) {
         for (const auto& key : view_->read_keys()) model_.on_key(key);
+        if (auto focused = view_->focus_change()) {
+          focused_ = *focused;
+          send_focus();
+        }
       } else if (fds[0].revents & (POLLHUP | POLLERR | POLLNVAL)) {
         return 1;  // the terminal went away
       }
@@ -128,6 +132,14 @@ class FullScreen {
     }
     connection_.emplace(std::move(c).value());
     model_.on_connected();
+    send_focus();
+  }
+
+  // Tells the node whether this window has focus, so that it notifies of mentions only while no
+  // chat is looked at (net/notify.h). Focused from the start: a terminal that never reports
+  // focus makes "attached" mean "focused". The answer is not waited for (nor in_flight_).
+  void send_focus() {
+    if (connection_) (void)connection_->send("focus", Json{{"focused", focused_}});
   }
 
   void lose_connection(const std::string& reason) {
@@ -194,6 +206,7 @@ class FullScreen {
   std::optional<ControlClient> connection_;
   std::map<std::uint64_t, chat::NodeRequest> in_flight_;
   std::int64_t next_connect_ms_ = 0;
+  bool focused_ = true;
 };
 
 int run_full_screen(const ChatOptions& options) {

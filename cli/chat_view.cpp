@@ -7,6 +7,7 @@
 
 #include <cstring>
 #include <string>
+#include <utility>
 
 namespace qun::chat {
 namespace {
@@ -20,6 +21,9 @@ constexpr int key_scroll_bottom = KEY_MAX + 3;
 // Alt+Up and Alt+Down as xterm, tmux and most terminals send them (modifier 3 is Alt).
 constexpr int key_select_up = KEY_MAX + 4;
 constexpr int key_select_down = KEY_MAX + 5;
+// Focus reports (DECSET 1004): ESC [ I when the window gains focus, ESC [ O when it loses it.
+constexpr int key_focus_in = KEY_MAX + 6;
+constexpr int key_focus_out = KEY_MAX + 7;
 // How long a lone ESC waits for the rest of an Alt+key or escape sequence, in ms: short enough
 // not to be felt, long enough for a terminal over ssh to send the next byte.
 constexpr int escape_delay_ms = 25;
@@ -33,7 +37,7 @@ constexpr int crash_signals[] = {SIGSEGV, SIGABRT, SIGBUS, SIGFPE, SIGILL};
 
 extern "C" void restore_on_crash(int sig) {
   // Bracketed paste off, cursor visible, leave the alternate screen; then the saved tty modes.
-  static const char reset[] = "\033[?2004l\033[?25h\033[?1049l\r\n";
+  static const char reset[] = "\033[?2004l\033[?1004l\033[?25h\033[?1049l\r\n";
   ssize_t ignored = ::write(STDOUT_FILENO, reset, sizeof reset - 1);
   (void)ignored;
   if (have_saved_termios) ::tcsetattr(STDIN_FILENO, TCSAFLUSH, &saved_termios);
@@ -185,12 +189,15 @@ Result<std::unique_ptr<View>> View::open() {
     define_key(end, key_scroll_bottom);
   define_key("\033[1;3A", key_select_up);
   define_key("\033[1;3B", key_select_down);
+  define_key("\033[I", key_focus_in);
+  define_key("\033[O", key_focus_out);
   write_raw("\033[?2004h");  // bracketed paste: pasted newlines stay in the message
+  write_raw("\033[?1004h");  // focus reports: the node notifies only while the chat is unfocused
   return std::unique_ptr<View>(new View());
 }
 
 View::~View() {
-  write_raw("\033[?2004l");
+  write_raw("\033[?2004l\033[?1004l");
   endwin();
   delscreen(screen);
   screen = nullptr;
@@ -199,6 +206,8 @@ View::~View() {
 }
 
 int View::cols() const { return COLS; }
+
+std::optional<bool> View::focus_change() { return std::exchange(focus_, std::nullopt); }
 int View::rows() const { return LINES; }
 
 void View::bell() { beep(); }
@@ -206,12 +215,12 @@ void View::bell() { beep(); }
 void View::redraw_all() { clearok(curscr, TRUE); }
 
 void View::suspend() {
-  write_raw("\033[?2004l");
+  write_raw("\033[?2004l\033[?1004l");
   def_prog_mode();
   endwin();
   ::raise(SIGTSTP);  // stops here until `fg`
   reset_prog_mode();
-  write_raw("\033[?2004h");
+  write_raw("\033[?2004h\033[?1004h");
   redraw_all();
 }
 
@@ -319,6 +328,12 @@ std::vector<Key> View::read_keys() {
           break;
         case key_select_down:
           keys.push_back({K::select_down, 0});
+          break;
+        case key_focus_in:
+          focus_ = true;
+          break;
+        case key_focus_out:
+          focus_ = false;
           break;
         default:
           break;  // function keys we do not use

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "cli/chat_model.h"
@@ -31,9 +32,14 @@ class View {
   // Decodes whatever the keyboard sent, without blocking. Resizes, Ctrl+L and Ctrl+Z are handled
   // here; the rest comes back as keys for the model, in order.
   std::vector<Key> read_keys();
+  // Whether the terminal window has focus, when it said so since the last call (focus reporting,
+  // DECSET 1004: xterm, VTE terminals, kitty, foot, tmux with focus-events on); nullopt when it
+  // did not (a terminal that never reports focus never says).
+  std::optional<bool> focus_change();
 
  private:
   View() = default;
+  std::optional<bool> focus_;
   void redraw_all();
   void suspend();
 };

@@ -25,6 +25,8 @@
 #include "net/home.h"
 #include "net/listing.h"
 #include "net/log_stderr.h"
+#include "net/metrics.h"
+#include "net/notify.h"
 #include "net/transport.h"
 #include "node/group_store.h"
 #include "node/limits.h"
@@ -227,8 +229,22 @@ class Daemon {
     control_ = std::make_unique<ControlServer>(&loop_, log_);
     ControlServer::Handlers handlers;
     handlers.on_request = [this](ClientId c, Json req) { on_request(c, std::move(req)); };
-    handlers.on_closed = [this](ClientId c) { subscribers_.erase(c); };
+    handlers.on_closed = [this](ClientId c) {
+      subscribers_.erase(c);
+      if (notifications_) notifications_->notifier().client_gone(c);
+    };
     QUN_TRY_VOID(control_->listen(home::socket_path(home), std::move(handlers)));
+    if (!opts_.relay)
+      notifications_ = std::make_unique<notify::Notifications>(&loop_, opts_.notify_command, log_);
+    if (opts_.metrics) {
+      metrics_ = std::make_unique<metrics::MetricsServer>(&loop_, log_);
+      QUN_TRY(metrics_address_, metrics_->listen(*opts_.metrics, [this] {
+        return metrics::exposition(metrics::node_families(
+            *node_, *store_, opts_.relay,
+            notifications_ ? &notifications_->notifier().stats() : nullptr,
+            notifications_ ? notifications_->failed() : 0));
+      }));
+    }
 
     uv_signal_init(&loop_, &sigint_);
     uv_signal_init(&loop_, &sigterm_);
@@ -387,6 +403,8 @@ class Daemon {
     }
     timer_ = signals_ = false;
     if (control_) control_->shutdown([] {});
+    if (metrics_) metrics_->close();
+    if (notifications_) notifications_->close();
     if (transport_) transport_->shutdown(std::move(done));
     else done();
   }
@@ -516,6 +534,10 @@ class Daemon {
       auto m = r->message(id);
       if (!m) continue;
       if (m->kind != EventKind::post) list_changed = true;
+      else if (notifications_ && !app_.joining(d.group) && !app_.hidden(m->author) &&
+               m->author != key_->public_key() && m->text && naming::mentions(*m->text, nick_))
+        notifications_->on_mention(r->nick(m->author).value_or(short_hex(m->author)),
+                                   r->name().value_or(short_hex(d.group)), *m->text);
       if (subscribers_.empty() || app_.hidden(m->author)) continue;
       if (!conv) conv = r->conversation(ConversationScope::channels_and_mutes);
       // A muted author's post is refused by every member's node: not shown.
@@ -614,6 +636,7 @@ class Daemon {
         {"status", {Who::any, bare<&Daemon::op_status>}},
         {"peers", {Who::any, bare<&Daemon::op_peers>}},
         {"subscribe", {Who::any, whole<&Daemon::op_subscribe>}},
+        {"focus", {Who::any, whole<&Daemon::op_focus>}},
         {"log", {Who::any, args<&Daemon::op_log>}},
         {"read", {Who::any, args<&Daemon::op_read>}},
         {"members", {Who::any, args<&Daemon::op_members>}},
@@ -825,7 +848,8 @@ class Daemon {
                 {"listen", listen},
                 {"advertised", advertise_},
                 {"relay", opts_.relay},
-                {"home", opts_.home}};
+                {"home", opts_.home},
+                {"metrics", metrics_address_ ? Json(*metrics_address_) : Json()}};
   }
 
   // When this node joined g: the time of the event that admitted it (its create, join or add),
@@ -950,6 +974,15 @@ class Daemon {
       QUN_TRY(filter, find_group(req));
     }
     subscribers_[c] = filter;
+    return Json::object();
+  }
+
+  // A chat client says whether it has focus (net/notify.h); mentions notify only while none has.
+  Reply op_focus(const Request& request) {
+    const Json& req = request.args;
+    if (!req.contains("focused") || !req["focused"].is_boolean())
+      return Error(Errc::invalid_argument, "focus needs focused: true or false");
+    if (notifications_) notifications_->notifier().set_focus(request.client, req["focused"].get<bool>());
     return Json::object();
   }
 
@@ -1775,6 +1808,9 @@ class Daemon {
   std::unique_ptr<Store> store_;
   std::unique_ptr<Transport> transport_;
   std::unique_ptr<ControlServer> control_;
+  std::unique_ptr<metrics::MetricsServer> metrics_;
+  std::optional<std::string> metrics_address_;  // where metrics_ listens (`qun id` shows it)
+  std::unique_ptr<notify::Notifications> notifications_;  // members only: a relay reads nothing
   std::unique_ptr<Node> node_;
   std::string nick_;
   std::vector<std::string> listen_addrs_;

@@ -49,6 +49,10 @@ struct DaemonOptions {
   // fail with "database full"; restarting with a larger value lets them through.
   std::size_t map_bytes = StoreOptions{}.map_bytes;
   LogLevel log_level = LogLevel::info;
+  // HOST:PORT serving Prometheus metrics (net/metrics.h); none when unset.
+  std::optional<std::string> metrics;
+  // Run on a mention while no chat client is focused (net/notify.h); empty: no notifications.
+  std::vector<std::string> notify_command;
 };
 
 // Runs the node until SIGINT or SIGTERM. Returns the process exit status; start-up failures are
