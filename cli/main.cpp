@@ -15,6 +15,7 @@
 #include <ctime>
 #include <deque>
 #include <fcntl.h>
+#include <filesystem>
 #include <functional>
 #include <iostream>
 #include <iterator>
@@ -22,6 +23,7 @@
 #include <thread>
 
 #include "cli/chat.h"
+#include "cli/config.h"
 #include "cli/irc.h"
 #include "cli/control_client.h"
 #include "app/render.h"
@@ -196,8 +198,7 @@ struct Args {
   std::string nick, passphrase_file;
   bool ask_passphrase = false;
   DaemonOptions daemon;
-  std::string log_level = "info";
-  std::size_t map_mib = 0;
+  config::Flags settings;  // the flags of `qun node` and `qun config` that are settings
   // group, member, text arguments
   std::string group, name, text, member, code, address, invite_id, relay;
   std::uint64_t uses = 1;
@@ -247,12 +248,21 @@ int run_init(Args& a, CLI::App& init) {
   return 0;
 }
 
-int run_node(Args& a) {
+// The settings of `qun node`: defaults, the config files, the flags (cli/config.h). A bad flag
+// value is a usage error; a bad file is an error naming file, line and key.
+config::Settings load_settings(Args& a, const CLI::App& command, std::vector<std::string>* files) {
+  config::Settings defaults = config::defaults();
+  if (auto flags = config::merge_flags(defaults, command, a.settings); !flags.ok())
+    usage(flags.error().context());
+  auto s = config::load(a.g.home(), &command, &a.settings, files);
+  if (!s.ok()) die(s.error().context());
+  return std::move(s).value();
+}
+
+int run_node(Args& a, const CLI::App& node) {
+  if (auto applied = config::apply(load_settings(a, node, nullptr), a.daemon); !applied.ok())
+    die(applied.error().context());
   a.daemon.home = a.g.home();
-  a.daemon.map_bytes = a.map_mib << 20;
-  auto level = parse_log_level(a.log_level);
-  if (!level) usage("bad --log-level '" + a.log_level + "'; use debug, info, warn or error");
-  a.daemon.log_level = *level;
   if (!a.passphrase_file.empty()) {
     if (a.ask_passphrase) usage("give --passphrase or --passphrase-file, not both");
     auto p = home::read_passphrase_file(a.passphrase_file);
@@ -269,6 +279,19 @@ int run_node(Args& a) {
   return run_daemon(a.daemon);
 }
 
+int run_config(Args& a, const CLI::App& command) {
+  std::vector<std::string> files;
+  const config::Settings s = load_settings(a, command, &files);
+  DaemonOptions check;
+  if (auto applied = config::apply(s, check); !applied.ok()) die(applied.error().context());
+  if (a.g.json) return print_json(config::to_json(s, files)), 0;
+  std::cout << "# qun node's settings: flags override the files, the home's file the user's\n";
+  for (const auto& f : files)
+    std::cout << "# " << f << (std::filesystem::exists(f) ? "" : " (not present)") << "\n";
+  std::cout << config::to_text(s);
+  return 0;
+}
+
 int run_chat_command(Args& a) {
   ChatOptions c;
   c.socket_path = home::socket_path(a.g.home());
@@ -280,7 +303,14 @@ int run_chat_command(Args& a) {
 int run_irc_command(Args& a) {
   IrcOptions o;
   o.home = a.g.home();
-  if (!a.irc_listen.empty()) o.listen = a.irc_listen;
+  // --listen, else the config files' irc.listen (cli/config.h), else its default.
+  if (!a.irc_listen.empty()) {
+    o.listen = a.irc_listen;
+  } else {
+    auto settings = config::load(o.home, nullptr, nullptr);
+    if (!settings.ok()) die(settings.error().context());
+    o.listen = settings.value().at("irc.listen").value.get<std::string>();
+  }
   return run_irc(o);
 }
 
@@ -876,26 +906,17 @@ int main(int argc, char** argv) {
   init->add_flag("--passphrase", a.ask_passphrase, "seal the identity with a passphrase asked on the terminal");
   init->add_option("--passphrase-file", a.passphrase_file, "seal the identity with the passphrase in FILE");
 
-  CLI::App* node = sub(&app, "node", "run the node in the foreground", [&] { return run_node(a); });
-  node->add_option("--listen", a.daemon.listen, "HOST:PORT to listen on (repeatable; default 0.0.0.0:7420)");
-  node->add_option("--peer", a.daemon.peers, "HOST:PORT of a node to start from (repeatable)");
-  node->add_option("--advertise", a.daemon.advertise, "HOST:PORT others should dial (default: derived)");
-  node->add_flag("--relay", a.daemon.relay, "run as a relay: serve groups without reading them");
-  node->add_option("--max-groups", a.daemon.max_groups, "relay: most groups served")->capture_default_str();
-  node->add_option("--max-group-bytes", a.daemon.max_group_bytes, "relay: most bytes stored per group")->capture_default_str();
-  node->add_option("--relay-allow", a.daemon.relay_allow,
-                   "relay: serve groups this admin KEY asks for (repeat; also HOME/relay-allow)");
-  node->add_flag("--relay-open", a.daemon.relay_open,
-                 "relay: serve groups anybody asks for (otherwise others wait for `qun relay approve`)");
-  node->add_option("--max-groups-per-key", a.daemon.max_groups_per_key,
-                   "relay: most groups served for one admin key")->capture_default_str();
+  // Every setting of the node is a flag and a key of the config file (cli/config.h, the table).
+  CLI::App* node = sub(&app, "node", "run the node in the foreground");
+  commands.emplace_back(node, [&] { return run_node(a, *node); });
+  config::add_flags(*node, a.settings);
   node->add_flag("--passphrase", a.ask_passphrase, "ask for the identity's passphrase on the terminal (asked anyway when it is sealed)");
   node->add_option("--passphrase-file", a.passphrase_file, "passphrase of a sealed identity");
-  node->add_option("--log-level", a.log_level, "debug, info, warn or error")->capture_default_str();
-  a.map_mib = a.daemon.map_bytes >> 20;
-  node->add_option("--map-mib", a.map_mib, "most the store may hold, in MiB (raise it when posts fail with \"database full\")")
-      ->capture_default_str()
-      ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 26));
+  CLI::App* config_command =
+      sub(&app, "config",
+          "print the node's effective settings and where each comes from (takes qun node's flags)");
+  commands.emplace_back(config_command, [&] { return run_config(a, *config_command); });
+  config::add_flags(*config_command, a.settings);
 
   sub(&app, "id", "own id, nick and listen addresses", [&] { return run_id(a); });
 

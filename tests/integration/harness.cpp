@@ -536,7 +536,11 @@ Cluster::Cluster() {
   dir_ = pattern;
   fs::create_directories(dir_ / "logs");
   fs::create_directories(dir_ / "xdg");
-  env_ = child_env({"XDG_DATA_HOME=" + (dir_ / "xdg").string()});
+  // Nodes read no config file of the person running the tests (XDG_CONFIG_HOME), and show no
+  // desktop notification on their screen (no DISPLAY: notify.command defaults to none).
+  env_ = child_env({"XDG_DATA_HOME=" + (dir_ / "xdg").string(),
+                    "XDG_CONFIG_HOME=" + (dir_ / "xdg-config").string(), "DISPLAY=",
+                    "WAYLAND_DISPLAY="});
 }
 
 Cluster::~Cluster() {
