@@ -449,7 +449,7 @@ void ChatModel::submit_edit() {
   r.command = Command::Kind::edit;
   r.group = e.group;
   r.op = "edit";
-  r.args = {{"group", e.group}, {"id", e.id}, {"text", text}};
+  r.args = {{"group", e.group}, {"event", e.id}, {"text", text}};
   // Restored on failure as the command it is, so Enter then retries the edit rather than
   // posting the text as a new message.
   std::string ref = e.id.substr(0, ref_digits_min);

@@ -405,6 +405,7 @@ TEST_CASE("Up on an empty input edits the last message", "[chat]") {
   const NodeRequest* r = last(node, "edit");
   REQUIRE(r != nullptr);
   CHECK(r->args["text"] == "yes, the usual place");
+  CHECK(r->args["event"] == std::string(64, '2'));
   CHECK(node.model.input().empty());
   CHECK_FALSE(node.model.editing());
   CHECK(node.posts.empty());  // an edit, never a new post

@@ -272,6 +272,82 @@ TEST_CASE("qun chat in a pty: two clients, resize, reconnect, kick, quit", "[int
   }
 }
 
+// Proves the conversation layer works between two real nodes in two real terminals (issue 12):
+// alice selects bob's message with Alt+Up and answers it with /reply, and bob sees the quote of
+// his message above her answer; she reacts with /react and bob sees the emoji and its count;
+// Up on her empty input opens her message for editing and bob sees the new text marked
+// (edited); bob deletes his message with /delete and alice sees it, and the quote of it in her
+// reply, as "message deleted".
+TEST_CASE("qun chat in a pty: reply, react, edit and delete between two nodes",
+          "[integration][chat]") {
+  if (::access(tmux_path, X_OK) != 0) {
+    WARN("tmux not installed; skipping the pty chat test");
+    return;
+  }
+  Cluster cluster;
+  Node& a = cluster.add("alice");
+  Node& b = cluster.add("bob");
+  a.start();
+  b.start(NodeOptions::with_peers({a.address()}));
+  const std::string group = create_group(a, "lobby");
+  REQUIRE(invite_and_join(a, b, group) == group);
+  const std::string question = "lunch at noon " + random_hex(3) + "?";
+  b.ok({"post", group, question});
+
+  Tmux tmux(cluster);
+  tmux.start_chat(a, group, 100, 30);
+  tmux.start_chat(b, group, 100, 30);
+  for (const char* who : {"alice", "bob"}) tmux.wait_for(who, "bob: " + question);
+
+  // Alt+Up selects the newest message, bob's question; /reply answers it.
+  tmux.key("alice", "M-Up");
+  tmux.wait_for("alice", "selected:");
+  tmux.type("alice", "/reply yes, at noon");
+  tmux.key("alice", "Enter");
+  tmux.wait_for("bob", "\u250C\u2500 bob: " + question);
+  tmux.wait_for("bob", "alice: yes, at noon");
+
+  // Alt+Up twice: past her reply to bob's question; /react puts a thumbs up under it.
+  tmux.key("alice", "M-Up");
+  tmux.key("alice", "M-Up");
+  tmux.type("alice", "/react \U0001F44D");
+  tmux.key("alice", "Enter");
+  tmux.wait_for("bob", "\U0001F44D 1");
+
+  // Up on alice's empty input opens her reply for editing; Enter saves the new text.
+  tmux.key("alice", "Up");
+  tmux.wait_for("alice", "edit> yes, at noon");
+  tmux.type("alice", " or one");
+  tmux.key("alice", "Enter");
+  tmux.wait_for("bob", "alice: yes, at noon or one (edited)");
+
+  // Bob deletes his question: both screens say so, and the reply's quote too.
+  tmux.key("bob", "M-Up");
+  tmux.key("bob", "M-Up");
+  tmux.type("bob", "/delete");
+  tmux.key("bob", "Enter");
+  tmux.wait_for("alice", "bob: message deleted");
+  tmux.wait_for("alice", "\u250C\u2500 bob: message deleted");
+  CHECK(tmux.screen("alice").find(question) == std::string::npos);
+  CHECK(tmux.screen("alice").find("\U0001F44D") == std::string::npos);
+  // The nodes hold what the screens show: the question deleted, the reply edited and replying.
+  for (const Node* n : {&a, &b}) {
+    wait_until(
+        [&] {
+          bool deleted = false, edited = false;
+          for (const auto& m : log_of(*n, group)) {
+            if (m.value("kind", "") != "post") continue;
+            if (m.value("deleted", false) && m["text"].is_null()) deleted = true;
+            if (m.value("edited", false) && m["reply_to"].is_string() &&
+                text_of(m) == "yes, at noon or one")
+              edited = true;
+          }
+          return deleted && edited;
+        },
+        propagate_bound, n->name() + "'s log has the question deleted and the reply edited");
+  }
+}
+
 // Proves the line mode (`qun chat GROUP --json` without a terminal, as a bot runs it) marks each
 // JSON line with "self": true for the lines the bot itself posted, false for other members'.
 TEST_CASE("qun chat line mode: JSON lines say which posts are our own", "[integration][chat]") {
