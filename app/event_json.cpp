@@ -84,4 +84,29 @@ control::Json message_json(const Replica& r, const Message& m, const Conversatio
   return j;
 }
 
+control::Json action_json(const Replica& r, const ConversationAction& a) {
+  using Json = control::Json;
+  auto nick_of = [&](const PublicKey& pk) {
+    auto nick = r.nick(pk);
+    return nick ? Json(*nick) : Json();
+  };
+  Json j{{"id", to_hex(a.event)},
+         {"kind", event_kind_name(a.kind)},
+         {"author", to_hex(a.author)},
+         {"nick", nick_of(a.author)},
+         {"time", a.time_ms},
+         {"undo", !a.on},
+         {"detail", a.detail},
+         {"duration_ms", a.duration_ms},
+         {"target", Json()},
+         {"target_nick", Json()}};
+  if (a.target_member) {
+    j["target"] = to_hex(*a.target_member);
+    j["target_nick"] = nick_of(*a.target_member);
+  } else if (a.target_event) {
+    j["target"] = to_hex(*a.target_event);
+  }
+  return j;
+}
+
 }  // namespace qun::render

@@ -24,4 +24,10 @@ namespace qun::render {
 // muted author's) gets "refused" with the reason.
 control::Json message_json(const Replica& r, const Message& m, const Conversation* conv = nullptr);
 
+// One act of the moderation log (`qun modlog`): redactions, mutes, bans, removals, role changes,
+// channel changes, settings, name and topic; {"id", "kind", "author", "nick", "time", "target"
+// (a member, post or channel id, or null), "target_nick", "undo" (an unmute or unban), "detail"
+// (the role, channel name or emoji), "duration_ms"}.
+control::Json action_json(const Replica& r, const ConversationAction& a);
+
 }  // namespace qun::render

@@ -37,6 +37,17 @@ Result<Entry> parse_entry(const Json& v) {
   e.role = string_field(v, "role");
   e.replaces_author = string_field(v, "replaces_author");
   e.replaces_nick = string_field(v, "replaces_nick");
+  auto flag = [&](const char* key) {
+    auto it = v.find(key);
+    return it != v.end() && it->is_boolean() && it->get<bool>();
+  };
+  e.edited = flag("edited");
+  e.deleted = flag("deleted");
+  e.undo = flag("undo");
+  e.op = string_field(v, "op");
+  if (auto r = v.find("reactions"); r != v.end() && r->is_object())
+    for (auto it = r->begin(); it != r->end(); ++it)
+      if (it.value().is_array() && !it.value().empty()) e.reactions[it.key()] = it.value().size();
   auto t = v.find("time");
   if (t != v.end() && t->is_number_unsigned()) {
     e.time_ms = static_cast<std::int64_t>(std::min<std::uint64_t>(
@@ -80,6 +91,27 @@ std::string event_words(std::string_view kind, std::string_view actor_view,
   return actor + " " + std::string(kind);
 }
 
+std::string entry_words(const Entry& e, std::string_view actor_view, std::string_view target_view) {
+  const std::string actor(actor_view);
+  const std::string target = target_view.empty() ? "someone" : std::string(target_view);
+  const std::string text = e.text.value_or("");
+  if (e.kind == "react") return actor + (e.undo ? " took back the reaction " : " reacted ") + text;
+  if (e.kind == "edit") return actor + " edited a message";
+  if (e.kind == "delete") return actor + " deleted a message";
+  if (e.kind == "redact") return actor + " deleted a message (moderation)";
+  if (e.kind == "mute") return actor + (e.undo ? " unmuted " : " muted ") + target;
+  if (e.kind == "ban") return actor + (e.undo ? " unbanned " : " banned ") + target;
+  if (e.kind == "channel") {
+    const std::string op = e.op.value_or("create");
+    if (op == "rename") return actor + " renamed a channel to #" + text;
+    if (op == "archive") return actor + " archived the channel #" + text;
+    return actor + " created the channel #" + text;
+  }
+  if (e.kind == "set-nick") return actor + " is now known as " + text;
+  if (e.kind == "set-settings") return actor + " changed the group's settings";
+  return event_words(e.kind, actor, target, e.text, e.role);
+}
+
 std::string for_terminal(std::string_view s, bool keep_line_breaks) {
   std::string out;
   out.reserve(s.size());
@@ -109,18 +141,30 @@ std::string log_entry(const Entry& e, std::string_view time) {
   line += "  ";
   if (e.kind == "post") {
     line += actor + ": ";
+    if (e.deleted) return line + "(message deleted)";
     if (!e.text) return line + unreadable_text;
+    std::string after;
+    if (e.edited) after += " (edited)";
+    if (!e.reactions.empty()) {
+      after += " [";
+      bool first = true;
+      for (const auto& [emoji, n] : e.reactions) {
+        after += (first ? "" : ", ") + for_terminal(emoji, false) + " " + std::to_string(n);
+        first = false;
+      }
+      after += "]";
+    }
     // Continuation lines start under the nick: the width of "TIME  " (the time is ASCII).
     const std::string indent(time.size() + 2, ' ');
     for (char ch : for_terminal(*e.text, true)) {
       line += ch;
       if (ch == '\n') line += indent;
     }
-    return line;
+    return line + after;
   }
   const std::string target =
       e.target ? for_terminal(name(e.target_nick, *e.target), false) : std::string();
-  std::string words = event_words(e.kind, actor, target, e.text, e.role);
+  std::string words = entry_words(e, actor, target);
   // A healing rekey names whose key it replaces: the moderation trail of a bad rekey.
   if (e.kind == "rekey" && e.replaces_author)
     words += ", replacing a bad key from " + name(e.replaces_nick, *e.replaces_author);

@@ -13,6 +13,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -38,6 +39,12 @@ struct Entry {
   // A healing rekey: who authored the bad key event it replaces (docs/protocol.md, "Bad rekeys").
   std::optional<std::string> replaces_author;
   std::optional<std::string> replaces_nick;
+  // The conversation kinds (issue 12): a post as it stands now, and what an act says.
+  bool edited = false;
+  bool deleted = false;
+  std::map<std::string, std::size_t> reactions;  // emoji -> how many reacted
+  bool undo = false;                 // react, mute, ban: taken back
+  std::optional<std::string> op;     // channel: create, rename, archive
 };
 
 // Reads one entry. Errc::malformed when id, author or kind is missing or not a string; other
@@ -69,8 +76,12 @@ std::string event_words(std::string_view kind, std::string_view actor, std::stri
 // space, so the result is one line.
 std::string for_terminal(std::string_view text, bool keep_line_breaks);
 
-// One entry for `qun log`: "TIME  nick: text" for a post, "TIME  * words" otherwise, safe for a
-// terminal. The continuation lines of a multi-line post are indented under the first line's
+// The words of an entry other than a post: event_words, and those of the conversation kinds
+// ("alice muted bob", "alice reacted 👍", "alice created the channel #dev"). Not sanitized.
+std::string entry_words(const Entry& e, std::string_view actor, std::string_view target);
+
+// One entry for `qun log`: "TIME  nick: text" for a post ("(edited)" and reactions after it, a
+// deleted one as "(message deleted)"), "TIME  * words" otherwise, safe for a terminal. The continuation lines of a multi-line post are indented under the first line's
 // nick, so each entry's lines stand apart from the next entry's time column.
 std::string log_entry(const Entry& e, std::string_view time);
 

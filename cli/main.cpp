@@ -640,6 +640,34 @@ int run_hide(Args& a, const std::string& op) {
   return 0;
 }
 
+int run_modlog(Args& a) {
+  Json r = call(a.g, "modlog", Json{{"group", a.group}});
+  if (a.g.json) {
+    for (const auto& e : r) print_json(e);
+    return 0;
+  }
+  auto nick_of = [](const Json& e, const char* key) {
+    return e.contains(key) && e[key].is_string() ? std::optional<std::string>(str(e, key))
+                                                 : std::nullopt;
+  };
+  for (const auto& e : r) {
+    render::Entry entry;
+    entry.kind = str(e, "kind");
+    entry.undo = flag(e, "undo");
+    if (const std::string detail = str(e, "detail"); !detail.empty()) {
+      entry.text = detail;  // the emoji, channel name, name or topic
+      entry.role = detail;  // set-role: the role
+    }
+    const std::string actor = shown(render::name(nick_of(e, "nick"), str(e, "author")));
+    const std::string target_id = str(e, "target");
+    const std::string target =
+        target_id.empty() ? std::string() : shown(render::name(nick_of(e, "target_nick"), target_id));
+    std::cout << local_time(static_cast<std::int64_t>(num(e, "time"))) << "  "
+              << shown(render::entry_words(entry, actor, target)) << "\n";
+  }
+  return 0;
+}
+
 int run_hidden(Args& a) {
   Json r = call(a.g, "hidden");
   if (a.g.json) return print_json(r), 0;
@@ -1036,6 +1064,9 @@ int main(int argc, char** argv) {
       ->add_option("MEMBER", a.member, "the hidden member: a nick or id, as `qun hidden` lists it")
       ->required();
   sub(&app, "hidden", "the members you hide", [&] { return run_hidden(a); });
+  sub(&app, "modlog", "GROUP's moderation log: who redacted, muted, banned, removed or changed what",
+      [&] { return run_modlog(a); })
+      ->add_option("GROUP", a.group, group_help)->required();
 
   CLI::App* relay = sub(&app, "relay", "relays of a group");
   relay->require_subcommand(1);

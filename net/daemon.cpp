@@ -660,6 +660,7 @@ class Daemon {
         {"hide", {Who::member, args<&Daemon::op_hide>}},
         {"unhide", {Who::member, args<&Daemon::op_unhide>}},
         {"hidden", {Who::member, bare<&Daemon::op_hidden>}},
+        {"modlog", {Who::member, args<&Daemon::op_modlog>}},
         // The conversation layer (issue 12; docs/cli.md, "Conversation").
         {"react", {Who::member, args<&Daemon::op_react>}},
         {"edit", {Who::member, args<&Daemon::op_edit>}},
@@ -1140,6 +1141,17 @@ class Daemon {
     QUN_TRY(Event e, r->close_invite(authoring(), found[0], InviteCloseReason::revoked));
     QUN_TRY_VOID(publish(r->id(), {e}));
     return Json{{"id", to_hex(e.id)}, {"invite", to_hex(found[0])}};
+  }
+
+  // The moderation log: who redacted, muted, banned, removed, changed a role, a channel, the
+  // settings, the name or the topic, oldest first, as the conversation fold accepted them.
+  Result<Json> op_modlog(const Json& req) {
+    QUN_TRY(Hash g, find_group(req));
+    const Replica* r = node_->group(g);
+    Json out = Json::array();
+    for (const auto& a : r->conversation().actions)
+      if (a.moderation) out.push_back(render::action_json(*r, a));
+    return out;
   }
 
   // ---- hidden members (qun hide) -------------------------------------------------------------

@@ -76,3 +76,50 @@ TEST_CASE("event json: posts as they stand, acts with their target", "[app]") {
   CHECK(jr["emoji"] == "🎉");
   CHECK(render::message_json(r, *r.message(del), &c)["target"] == to_hex(p1));
 }
+
+// Proves the text of a post as it stands (edited, reactions, deleted) and of the acts, and the
+// moderation log's JSON: ada mutes bob for a minute, and the act names him and the duration.
+TEST_CASE("event json: text of posts as they stand, acts and the moderation log", "[app]") {
+  Peer a(0), b(1);
+  Replica r = must(Replica::create_group(a.at(t0), "lobby", "ada", GroupSettings{}));
+  const Hash first = must(r.post(a.at(t0 + 1), "frist")).back().id;
+  const Hash second = must(r.post(a.at(t0 + 2), "to go")).back().id;
+  must(r.edit(a.at(t0 + 3), first, "first"));
+  must(r.react(a.at(t0 + 4), first, "\U0001F44D", true));
+  must(r.delete_post(a.at(t0 + 5), second));
+  auto [ev, code] = must(r.invite(a.at(t0 + 6), 1, t0 + 10'000'000, {}));
+  (void)ev;
+  b.replica = std::make_unique<Replica>(r.id(), &b.key);
+  sync(r, *b.replica);
+  must(b.replica->join(b.at(t0 + 7), code, "bob"));
+  sync(*b.replica, r);
+  must(r.mute(a.at(t0 + 8), b.key.public_key(), 60'000));
+  const Conversation c = r.conversation();
+
+  std::map<std::string, std::string> text_of;  // id -> log line
+  std::vector<std::string> acts;
+  for (const auto& m : r.history()) {
+    auto e = render::parse_entry(render::message_json(r, m, &c));
+    REQUIRE(e.ok());
+    const std::string line = render::log_entry(*e, "T");
+    if (m.kind == EventKind::post) text_of[to_hex(m.id)] = line;
+    else acts.push_back(line);
+  }
+  CHECK(text_of.at(to_hex(first)) == "T  ada: first (edited) [\U0001F44D 1]");
+  CHECK(text_of.at(to_hex(second)) == "T  ada: (message deleted)");
+  CHECK(std::find(acts.begin(), acts.end(), "T  * ada reacted \U0001F44D") != acts.end());
+  CHECK(std::find(acts.begin(), acts.end(), "T  * ada edited a message") != acts.end());
+  CHECK(std::find(acts.begin(), acts.end(), "T  * ada deleted a message") != acts.end());
+  CHECK(std::find(acts.begin(), acts.end(), "T  * ada muted bob") != acts.end());
+
+  std::vector<control::Json> modlog;
+  for (const auto& act : c.actions)
+    if (act.moderation) modlog.push_back(render::action_json(r, act));
+  REQUIRE(!modlog.empty());
+  CHECK(modlog.back()["kind"] == "mute");
+  CHECK(modlog.back()["author"] == to_hex(a.key.public_key()));
+  CHECK(modlog.back()["target"] == to_hex(b.key.public_key()));
+  CHECK(modlog.back()["target_nick"] == "bob");
+  CHECK(modlog.back()["undo"] == false);
+  CHECK(modlog.back()["duration_ms"] == 60'000);
+}

@@ -99,5 +99,24 @@ TEST_CASE("hide and unhide a member", "[integration][hide]") {
   CHECK(not_hidden.err.find("no hidden member matches") != std::string::npos);
 }
 
+// Proves `qun modlog` lists a removal with who did it to whom, in JSON and in words.
+TEST_CASE("the moderation log names a removal", "[integration][hide]") {
+  Cluster cluster;
+  Node& a = cluster.add("alice");
+  Node& b = cluster.add("bob");
+  a.start();
+  b.start(NodeOptions::with_peers({a.address()}));
+  const std::string group = create_group(a, "garden");
+  REQUIRE(invite_and_join(a, b, group) == group);
+  CHECK(a.json_lines({"modlog", group}).empty());
+  a.ok({"kick", group, "bob"});
+  auto modlog = a.json_lines({"modlog", group});
+  REQUIRE(modlog.size() == 1);
+  CHECK(modlog[0].value("kind", "") == "remove");
+  CHECK(modlog[0].value("author", "") == a.id());
+  CHECK(modlog[0].value("target", "") == b.id());
+  CHECK(a.ok({"modlog", group}).find("alice removed bob") != std::string::npos);
+}
+
 }  // namespace
 }  // namespace qun::integration
