@@ -513,27 +513,26 @@ void Session::cmd_privmsg(const Message& m) {
     return numeric("401", {target, "No such nick: direct messages are not in qun yet"});
   }
   if (!g->joined) return numeric("404", {target, "Cannot send to channel: /join it first"});
+  bool action = false;
   if (text.size() >= 2 && text.front() == '\x01') {
     // CTCP (the CTCP draft): ACTION is /me; other requests to a group are dropped.
     text.erase(0, 1);
     if (!text.empty() && text.back() == '\x01') text.pop_back();
     if (text.rfind("ACTION ", 0) != 0) return;
-    text = "/me " + text.substr(7);
+    text = text.substr(7);
+    action = true;
   }
   text = strip_formatting(text);
   if (text.empty()) return;
-  // A reply (+draft/reply) names the post's author the IRC way, which qun counts as a mention.
-  if (auto reply = m.tag("+draft/reply")) {
-    auto it = replyable_.find(*reply);
-    if (it != replyable_.end() && fold(text).rfind(fold(it->second.nick), 0) != 0)
-      text = it->second.nick + ": " + text;
-  }
   if (!utf8::valid(text)) {
     return notice("not sent: your client sent text that is not UTF-8; set it to UTF-8 (irssi: "
                   "/set term_charset UTF-8)");
   }
+  Json args{{"group", g->id}, {"text", text}};
+  if (action) args["action"] = true;
+  if (auto reply = m.tag("+draft/reply"); reply && !reply->empty()) args["reply_to"] = *reply;
   posts_in_flight_.insert(g->id + "\n" + text);
-  request(Purpose::post, "post", Json{{"group", g->id}, {"text", text}}, g->id, text);
+  request(Purpose::post, "post", std::move(args), g->id, text);
 }
 
 void Session::service_command(std::string_view text) {
@@ -709,14 +708,11 @@ void Session::cmd_tagmsg(const Message& m) {
   auto reply = m.tag("+draft/reply");
   Group* g = group_by_channel(m.param(0));
   if (!react || !reply || !g || !g->joined) return;
-  auto it = replyable_.find(*reply);
-  if (it == replyable_.end() || react->empty() || react->size() > reaction_bytes_max ||
-      !utf8::valid(*react) || utf8::first_control(*react, false))
+  if (react->empty() || react->size() > reaction_bytes_max || !utf8::valid(*react) ||
+      utf8::first_control(*react, false))
     return;
-  const std::string text =
-      "/me reacted " + *react + " to " + it->second.nick + ": \u00ab" + it->second.excerpt + "\u00bb";
-  posts_in_flight_.insert(g->id + "\n" + text);
-  request(Purpose::post, "post", Json{{"group", g->id}, {"text", text}}, g->id, text);
+  request(Purpose::react, "react", Json{{"group", g->id}, {"event", *reply}, {"emoji", *react}},
+          g->id);
 }
 
 void Session::remember_post(const std::string& id, const std::string& nick,
@@ -823,8 +819,20 @@ void Session::send_entry(const Group& g, const Json& value, bool live, const std
   if (e.kind == "post") {
     std::string text = e.text.value_or(render::unreadable_text);
     if (e.text) remember_post(e.id, nick_of(e.author, e.nick), text);
-    const bool action = text.rfind("/me ", 0) == 0;
-    if (action) text.erase(0, 4);
+    // An action is the post's flag; a "/me " text is how this gateway wrote one before.
+    bool action = value.value("action", false) == true;
+    if (!action && text.rfind("/me ", 0) == 0) {
+      action = true;
+      text.erase(0, 4);
+    }
+    const std::string reply_to = str(value, "reply_to");
+    if (!reply_to.empty()) {
+      if (caps_.count("message-tags")) {
+        tags.emplace_back("+draft/reply", reply_to);
+      } else if (auto it = replyable_.find(reply_to); it != replyable_.end()) {
+        text = it->second.nick + ": " + text;  // the IRC way to address someone
+      }
+    }
     std::size_t start = 0;
     while (start <= text.size()) {
       const std::size_t nl = std::min(text.find('\n', start), text.size());
@@ -836,6 +844,24 @@ void Session::send_entry(const Group& g, const Json& value, bool live, const std
   }
   const std::string actor = nick_of(e.author, e.nick);
   const std::string target = e.target ? nick_of(*e.target, e.target_nick) : std::string();
+  if (e.kind == "react") {
+    const std::string emoji = str(value, "emoji");
+    const std::string post = e.target.value_or("");
+    if (emoji.empty() || emoji.size() > reaction_bytes_max || value.value("undo", false) == true)
+      return;
+    if (live && caps_.count("message-tags")) {
+      send(Message{{{"+draft/react", neutralise(emoji)}, {"+draft/reply", post}}, source, "TAGMSG",
+                   {g.channel}});
+      return;
+    }
+    auto it = replyable_.find(post);
+    send_text(config_.server_name, "NOTICE", g.channel,
+              when + "* " + actor + " reacted " + emoji +
+                  (it == replyable_.end() ? std::string()
+                                          : " to " + it->second.nick + ": \u00ab" + it->second.excerpt + "\u00bb"),
+              false, tags);
+    return;
+  }
   if (live) {
     if (e.kind == "join" || e.kind == "add") {
       const std::string who = e.kind == "join" ? e.author : e.target.value_or("");

@@ -3,11 +3,11 @@
 // The session speaks IRC to one client (RFC 1459/2812 and the IRCv3 capabilities server-time,
 // message-tags, batch, echo-message and draft/chathistory) and qun's control protocol to the
 // node (docs/cli.md, "Control socket"). Each group this node is a member of is a channel, its
-// members are nicks, posts are PRIVMSG (a post starting with "/me " is a CTCP ACTION), and
+// members are nicks, posts are PRIVMSG (an action post is a CTCP ACTION), and
 // TOPIC, KICK, NAMES, WHO, WHOIS, LIST, MODE +o (promote) and JOIN with an invite code map to
-// the node's requests. Replies and reactions (+draft/reply, +draft/react) have no event in qun
-// yet: a reply is posted as "nick: text", a reaction as "/me reacted 👍 to nick: «first words»".
-// docs/irc.md says what each command does.
+// the node's requests. Replies and reactions (+draft/reply, +draft/react) are the node's
+// reply_to and react; a client without message-tags sees "nick: " before a reply and a NOTICE
+// for a reaction. docs/irc.md says what each command does.
 //
 // Calling contract. The driver feeds every line the client sent (on_line, without CR LF), every
 // answer to a request the session asked for (on_response, with the token of its NodeRequest),
@@ -142,7 +142,8 @@ class Session {
     leave,
     invite,
     chathistory,
-    read
+    read,
+    react
   };
   struct Pending {
     Purpose purpose;

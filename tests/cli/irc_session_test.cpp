@@ -144,11 +144,14 @@ class Harness {
     if (r.op == "post") {
       const std::string id = "e" + std::to_string(g.log.size());
       g.log.push_back(entry(id, self_id, "ada", "post", r.args["text"].get<std::string>()));
+      if (r.args.contains("action")) g.log.back()["action"] = r.args["action"];
+      if (r.args.contains("reply_to")) g.log.back()["reply_to"] = r.args["reply_to"];
       return Json{{"id", id}, {"queued", false}};
     }
     if (r.op == "topic" || r.op == "kick" || r.op == "promote" || r.op == "leave")
       return Json{{"id", "t1"}};
     if (r.op == "invite") return Json{{"code", "qun2CODE"}};
+    if (r.op == "react") return Json{{"id", "x1"}, {"queued", false}};
     return Error(Errc::invalid_argument, "unknown op " + r.op);
   }
 
@@ -254,7 +257,8 @@ TEST_CASE("irc session: posts both ways", "[cli][irc]") {
   auto& log = h.groups_[lobby_id].log;
   REQUIRE(log.size() == 2);
   CHECK(log[0]["text"] == "hello there");
-  CHECK(log[1]["text"] == "/me waves");
+  CHECK(log[1]["text"] == "waves");
+  CHECK(h.requests.back().args["action"] == true);
   h.stream(message(lobby_id, log[0]));
   CHECK(h.take().empty());
   h.stream(message(lobby_id, entry("p1", bob_id, "bob", "post", "hi ada")));
@@ -477,11 +481,12 @@ TEST_CASE("irc session: topic, kick, op", "[cli][irc]") {
   CHECK(h.has(h.take(), " 353 ada = #lobby :@ada c_y"));
 }
 
-// Proves: with no reply or reaction event in qun yet, a reply (+draft/reply naming a post the
-// client was shown) is posted as "nick: text", and a reaction (TAGMSG with +draft/react) as a
-// "/me reacted" post naming the author and the post's first words; a reaction to a post the
-// session never showed, or an overlong one, posts nothing.
-TEST_CASE("irc session: replies and reactions fall back to readable posts", "[cli][irc]") {
+// Proves: a reply (+draft/reply) is posted with the node's reply_to and a reaction (TAGMSG with
+// +draft/react) is the node's react; an overlong reaction and other TAGMSGs ask nothing. A
+// peer's reply reaches a client with message-tags as +draft/reply, and one without as "nick: "
+// before the text; a peer's reaction is a TAGMSG with message-tags, a NOTICE in words without;
+// a peer's action flag is a CTCP ACTION.
+TEST_CASE("irc session: replies and reactions", "[cli][irc]") {
   Harness h({lobby()});
   h.login("message-tags");
   h.stream(message(lobby_id, entry("p1", bob_id, "bob", "post", "hi ada, lunch at noon?\nsecond line")));
@@ -489,14 +494,42 @@ TEST_CASE("irc session: replies and reactions fall back to readable posts", "[cl
   h.line("@+draft/reply=p1 PRIVMSG #lobby :sure");
   auto& log = h.groups_[lobby_id].log;
   REQUIRE(log.size() == 1);
-  CHECK(log[0]["text"] == "bob: sure");
+  CHECK(log[0]["text"] == "sure");
+  CHECK(log[0]["reply_to"] == "p1");
+  const std::size_t asked = h.requests.size();
   h.line("@+draft/react=\xf0\x9f\x91\x8d;+draft/reply=p1 TAGMSG #lobby");
-  REQUIRE(log.size() == 2);
-  CHECK(log[1]["text"] == "/me reacted \xf0\x9f\x91\x8d to bob: \u00abhi ada, lunch at noon?\u00bb");
-  h.line("@+draft/react=x;+draft/reply=unknown TAGMSG #lobby");
+  REQUIRE(h.requests.size() > asked);
+  CHECK(h.requests[asked].op == "react");
+  CHECK(h.requests[asked].args["event"] == "p1");
+  CHECK(h.requests[asked].args["emoji"] == "\xf0\x9f\x91\x8d");
+  const std::size_t asked2 = h.requests.size();
   h.line("@+draft/react=" + std::string(100, 'x') + ";+draft/reply=p1 TAGMSG #lobby");
   h.line("@+typing=active TAGMSG #lobby");
-  CHECK(log.size() == 2);
+  CHECK(h.requests.size() == asked2);
+
+  Json reply = entry("p2", bob_id, "bob", "post", "ok");
+  reply["reply_to"] = "p1";
+  reply["action"] = true;
+  Json react = entry("r1", bob_id, "bob", "react", std::nullopt);
+  react["target"] = "p1";
+  react["emoji"] = "\xf0\x9f\x8e\x89";
+  h.stream(message(lobby_id, reply));
+  h.stream(message(lobby_id, react));
+  auto lines = h.take();
+  CHECK(h.has(lines, "@msgid=p2;+draft/reply=p1 :bob!b0b11111@qun PRIVMSG #lobby :\x01" "ACTION ok\x01"));
+  CHECK(h.has(lines, "@+draft/react=\xf0\x9f\x8e\x89;+draft/reply=p1 :bob!b0b11111@qun TAGMSG #lobby"));
+
+  Harness plain({lobby()});
+  plain.login();
+  plain.stream(message(lobby_id, entry("p1", bob_id, "bob", "post", "hi ada, lunch at noon?")));
+  plain.stream(message(lobby_id, entry("p2", self_id, "ada", "post", "sure")));
+  Json answer = entry("p3", bob_id, "bob", "post", "great");
+  answer["reply_to"] = "p2";
+  plain.stream(message(lobby_id, answer));
+  plain.stream(message(lobby_id, react));
+  lines = plain.take();
+  CHECK(plain.has(lines, ":bob!b0b11111@qun PRIVMSG #lobby :ada: great"));
+  CHECK(plain.has(lines, ":qun NOTICE #lobby :* bob reacted \xf0\x9f\x8e\x89 to bob: \u00abhi ada, lunch at noon?\u00bb"));
 }
 
 // Proves: what a client sends that comes back in a reply (an 8 KiB channel name in 403, a name
