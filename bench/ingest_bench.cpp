@@ -409,7 +409,7 @@ int main(int argc, char** argv) {
   const double build_s = seconds_since(build_start);
 
   const double verify_per_s = verify_rate(o.events, main.mean_event_bytes, o.seed);
-  // What verify_event actually signs: "qun-event-v1" (12 bytes) || id (32 bytes).
+  // What verify_event actually signs: "qun-event-v2" (12 bytes) || id (32 bytes).
   const double verify_44b_per_s = verify_rate(o.events, 44, o.seed);
   const PipelineResult ingest = run_pipeline(main, *main.early_key, *main.early_code);
   const PipelineResult late = run_pipeline(h10k, *h10k.late_key, *h10k.late_code);

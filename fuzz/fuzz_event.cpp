@@ -37,7 +37,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   fuzz::check(again.size() == size && std::equal(again.begin(), again.end(), input.begin()),
               "a decoded event re-encodes to other bytes");
   fuzz::check(e.encoded_bytes == size, "encoded_bytes differs from the input size");
-  fuzz::check(e.id == hash(encode_body(e)), "id is not the hash of the body");
+  fuzz::check(e.id == hash(encode_header(e)), "id is not the hash of the header");
   (void)check_payload(e);
   (void)verify_event(e);
   return 0;

@@ -149,6 +149,15 @@ int main(int argc, char** argv) {
     write(root / "event" / "relay", str(encode(relay)));
     write(root / "payload" / "relay", str(relay.payload));
   }
+  // A stub (docs/protocol.md, "Stubs"): the first post with its payload dropped, in both forms.
+  for (std::size_t i = 0; i < f.events.size(); ++i) {
+    if (f.events[i].kind != EventKind::post) continue;
+    const Event stub = make_stub(f.events[i]);
+    write(root / "event" / "post-stub", str(encode(stub)));
+    write(root / "wire" / "events-stub",
+          str(encode_wire(wire::Events{f.group, {encode_for_group_message(stub)}, 0})));
+    break;
+  }
   write(root / "invite_code" / "code", encode_invite_code(f.codes[0]));
 
   // group_ingest: the first half of the fixture as base, the rest as chunks, alternately

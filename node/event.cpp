@@ -8,11 +8,17 @@
 namespace qun {
 namespace {
 
-constexpr std::string_view signature_domain = "qun-event-v1";
+// Format 2: ids commit to the payload by hash (event.h). The domain changed with the format, so
+// a signature over a format 1 id never verifies as one over a format 2 id.
+constexpr std::string_view signature_domain = "qun-event-v2";
 
-// elide_group: the wire form inside an Events message, which names the group once (the field
-// is written empty, as for create, and decode_event_in puts the group back).
-void write_body_fields(codec::Writer& w, const Event& e, bool elide_group = false) {
+// The payload's hash as the header commits to it: computed for a full event, kept for a stub.
+Hash payload_hash_of(const Event& e) { return e.payload_dropped ? e.payload_hash : hash(e.payload); }
+
+// The fields before the payload. elide_group: the wire form inside an Events message, which
+// names the group once (the field is written empty, as for create, and decode_event_in puts the
+// group back).
+void write_leading_fields(codec::Writer& w, const Event& e, bool elide_group) {
   w.uint(event_format_version);
   if (e.kind == EventKind::create || elide_group) {
     w.bin(ByteView());
@@ -23,7 +29,18 @@ void write_body_fields(codec::Writer& w, const Event& e, bool elide_group = fals
   w.array(static_cast<std::uint32_t>(e.parents.size()));
   for (const auto& p : e.parents) w.fixed(p);
   w.uint(e.depth).uint(e.time_ms).uint(static_cast<std::uint64_t>(e.kind)).uint(e.epoch);
-  w.bin(e.payload);
+}
+
+// The ten fields of the full or stub form.
+void write_event(codec::Writer& w, const Event& e, bool elide_group) {
+  w.array(10);
+  write_leading_fields(w, e, elide_group);
+  if (e.payload_dropped) {
+    w.array(1).fixed(e.payload_hash);
+  } else {
+    w.bin(e.payload);
+  }
+  w.fixed(e.signature);
 }
 
 Bytes signed_message(const Hash& id) { return concat({as_bytes(signature_domain), id.view()}); }
@@ -58,25 +75,53 @@ const char* event_kind_name(EventKind kind) {
   return "unknown";
 }
 
-Bytes encode_body(const Event& event) {
+// Posts and edits carry the group's content (text up to post_text_bytes_max); the other kinds
+// carry keys, membership or the conversation's small decisions (reactions, deletions, mutes),
+// which readers need to agree on.
+bool payload_droppable(EventKind kind) { return kind == EventKind::post || kind == EventKind::edit; }
+
+Bytes encode_header(const Event& event) {
   codec::Writer w;
   w.array(9);
-  write_body_fields(w, event);
+  write_leading_fields(w, event, false);
+  w.fixed(payload_hash_of(event));
   return w.take();
 }
 
 Bytes encode(const Event& event) {
   codec::Writer w;
-  w.array(10);
-  write_body_fields(w, event);
-  w.fixed(event.signature);
+  write_event(w, event, false);
   return w.take();
+}
+
+std::uint64_t event_stored_bytes(const Event& event) {
+  return event.encoded_bytes != 0 ? event.encoded_bytes : encode(event).size();
+}
+
+Event make_stub(const Event& event) {
+  assert(payload_droppable(event.kind));
+  Event stub;
+  stub.group = event.group;
+  stub.author = event.author;
+  stub.parents = event.parents;
+  stub.depth = event.depth;
+  stub.time_ms = event.time_ms;
+  stub.kind = event.kind;
+  stub.epoch = event.epoch;
+  stub.signature = event.signature;
+  stub.payload_hash = payload_hash_of(event);
+  stub.payload_dropped = true;
+  stub.id = event.id;
+  stub.encoded_bytes = encode(stub).size();
+  return stub;
 }
 
 void sign_event(Event& event, const SigningKey& key) {
   assert(std::is_sorted(event.parents.begin(), event.parents.end()));
   assert(key.public_key() == event.author);
-  event.id = hash(encode_body(event));
+  assert(!event.payload_dropped);
+  event.payload_hash = hash(event.payload);
+  event.id = hash(encode_header(event));
   event.signature = key.sign(signed_message(event.id));
   event.encoded_bytes = encode(event).size();
 }
@@ -87,9 +132,7 @@ bool verify_event(const Event& event) {
 
 Bytes encode_for_group_message(const Event& event) {
   codec::Writer w;
-  w.array(10);
-  write_body_fields(w, event, true);
-  w.fixed(event.signature);
+  write_event(w, event, true);
   return w.take();
 }
 
@@ -139,8 +182,20 @@ Result<Event> decode_event_impl(ByteView bytes, const Hash* message_group) {
   }
   QUN_TRY(e.time_ms, codec::uint(fields.ptr[5], UINT64_MAX / 2, "time"));
   QUN_TRY(e.epoch, codec::uint(fields.ptr[7], UINT32_MAX, "epoch"));
-  QUN_TRY(auto payload, codec::bin(fields.ptr[8], 0, limits::event_bytes_max, "payload"));
-  e.payload.assign(payload.begin(), payload.end());
+  if (fields.ptr[8].type == msgpack::type::ARRAY) {
+    // A stub: [payload hash].
+    if (!payload_droppable(e.kind)) {
+      return Error(Errc::malformed, std::string("a ") + event_kind_name(e.kind) +
+                                        " event cannot have its payload dropped");
+    }
+    QUN_TRY(auto stub, codec::array(fields.ptr[8], 1, 1, "stub"));
+    QUN_TRY(e.payload_hash, codec::fixed<Hash>(stub.ptr[0], "payload hash"));
+    e.payload_dropped = true;
+  } else {
+    QUN_TRY(auto payload, codec::bin(fields.ptr[8], 0, limits::event_bytes_max, "payload"));
+    e.payload.assign(payload.begin(), payload.end());
+    e.payload_hash = hash(e.payload);
+  }
   QUN_TRY(e.signature, codec::fixed<Signature>(fields.ptr[9], "signature"));
 
   // Canonical form: the only accepted bytes are the ones we would write ourselves.
@@ -149,7 +204,7 @@ Result<Event> decode_event_impl(ByteView bytes, const Hash* message_group) {
       !std::equal(canonical.begin(), canonical.end(), bytes.begin())) {
     return Error(Errc::malformed, "not in canonical form");
   }
-  e.id = hash(encode_body(e));
+  e.id = hash(encode_header(e));
   // The stored (full) size: the group field takes Hash::size() bytes more than the empty one.
   e.encoded_bytes = bytes.size() + (message_group && e.kind != EventKind::create ? Hash::size() : 0);
   return e;

@@ -1,14 +1,21 @@
 // Event: one signed entry of a group's log, and its one canonical encoding.
 //
 // Encoding (msgpack, shortest forms, so it is canonical):
-//   [format=1, group, author, parents, depth, time_ms, kind, epoch, payload, signature]
+//   [format=2, group, author, parents, depth, time_ms, kind, epoch, payload, signature]
 // group is 32 bytes, or empty for a create event (whose own id is the group id); author is an
 // Ed25519 public key; parents are the ids of the heads the author had seen, strictly ascending,
 // 1..parents_max of them (none for create); depth is 1 + the largest parent depth (0 for create);
 // time_ms is the author's clock (Unix ms); payload is the kind's own msgpack (payload.h).
-// The id is BLAKE2b-256 of the first nine fields encoded as a 9-element array (the body); the
-// signature is Ed25519 over "qun-event-v1" || id. Decoding re-encodes and compares, so each
-// event has exactly one byte form and one id.
+//
+// The id commits to the payload by its hash: it is BLAKE2b-256 of the header, the first nine
+// fields with the payload replaced by BLAKE2b-256(payload), encoded as a 9-element array; the
+// signature is Ed25519 over "qun-event-v2" || id. So a node may drop the payload of an event
+// whose kind allows it (payload_droppable: posts and edits) and keep a stub, the same ten fields with
+// the payload field written as [payload hash] (a one-element array): the stub has the same id,
+// still verifies, and takes the event's place in the DAG, the order and the authorisation,
+// which never read a droppable payload. Format 1 (whose id hashed the payload itself) is
+// refused, so old and new events never mix. Decoding re-encodes and compares, so each event
+// (and each stub) has exactly one byte form and one id.
 #pragma once
 
 #include <cstdint>
@@ -52,7 +59,12 @@ enum class EventKind : std::uint8_t {
 inline constexpr std::uint8_t event_kind_max = 22;
 const char* event_kind_name(EventKind kind);
 
-inline constexpr std::uint64_t event_format_version = 1;
+inline constexpr std::uint64_t event_format_version = 2;
+
+// Kinds whose payload a node may drop, keeping a stub (see above): those whose payload nothing
+// but the reader needs. Admission, resolution and authoring never read their payload, so a stub
+// and the full event are admitted alike by every node.
+bool payload_droppable(EventKind kind);
 
 struct Event {
   Hash group;                 // all zero for create
@@ -62,24 +74,33 @@ struct Event {
   std::uint64_t time_ms = 0;
   EventKind kind = EventKind::post;
   std::uint64_t epoch = 0;
-  Bytes payload;
+  Bytes payload;              // empty in a stub
   Signature signature;
+  // A stub: the payload was dropped (by this node or the one we got the event from); only its
+  // hash is left. Only for payload_droppable kinds.
+  bool payload_dropped = false;
+  Hash payload_hash;          // BLAKE2b-256 of the payload; set by sign_event, decode, drop_payload
 
-  Hash id;                    // derived: BLAKE2b-256 of the body; set by sign_event or decode
+  Hash id;                    // derived: BLAKE2b-256 of the header; set by sign_event or decode
   std::size_t encoded_bytes = 0;  // derived: size of encode(*this)
 
   // The group this event belongs to: its own id for create.
   const Hash& group_id() const { return kind == EventKind::create ? id : group; }
 };
 
-// The body bytes the id hashes (first nine fields).
-Bytes encode_body(const Event& event);
-// The full canonical encoding.
+// The header bytes the id hashes: the first nine fields, the payload replaced by its hash.
+Bytes encode_header(const Event& event);
+// The full canonical encoding (a stub's, for a stub).
 Bytes encode(const Event& event);
+// The event as a stub: its payload dropped, its hash kept; same id and signature. The event
+// must be of a payload_droppable kind; a stub stays a stub.
+Event make_stub(const Event& event);
+// What the event takes stored: the size of its encoding (a stub's, for a stub).
+std::uint64_t event_stored_bytes(const Event& event);
 // Computes the id, signs, and fills id and encoded_bytes. Parents must already be sorted.
 void sign_event(Event& event, const SigningKey& key);
 // Strict decode: bounds from limits.h, exact types, canonical form, ascending parents, kind in
-// range. Does not verify the signature (see verify_event) so callers can batch or skip it for
+// range, a stub only for a payload_droppable kind. Does not verify the signature (see verify_event) so callers can batch or skip it for
 // events read back from their own store. Errors: Errc::too_large, Errc::malformed.
 [[nodiscard]] Result<Event> decode_event(ByteView bytes);
 // The wire form of an event inside a group's Events message, which names the group once: the

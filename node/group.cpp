@@ -198,9 +198,14 @@ Group::Admit Group::admit(const Event& e, std::string& reason, std::vector<Hash>
     reason = "bad signature";
     return Admit::reject;
   }
-  if (auto r = check_payload(e); !r.ok()) {
-    reason = "payload: " + r.error().context();
-    return Admit::reject;
+  // A droppable payload (a post's ciphertext) is not part of admission: a stub and the full
+  // event must be admitted alike, whichever copy a node got. Readers that cannot decode it show
+  // the post as unreadable.
+  if (!payload_droppable(e.kind)) {
+    if (auto r = check_payload(e); !r.ok()) {
+      reason = "payload: " + r.error().context();
+      return Admit::reject;
+    }
   }
   for (const auto& p : e.parents)
     if (!has(p)) missing.push_back(p);
@@ -327,8 +332,35 @@ void Group::insert(Event e) {
   }
   heads_.insert(id);
   order_.insert({rec.order_key, id});
+  stored_bytes_ += event_stored_bytes(e);
   rec.event = std::move(e);
   events_.emplace(id, std::move(rec));
+}
+
+bool Group::drop_payload(const Hash& id) {
+  auto it = events_.find(id);
+  if (it == events_.end()) return false;
+  Event& e = it->second.event;
+  if (!payload_droppable(e.kind) || e.payload_dropped) return false;
+  const std::uint64_t before = event_stored_bytes(e);
+  e = make_stub(e);
+  stored_bytes_ = stored_bytes_ - before + e.encoded_bytes;
+  return true;
+}
+
+bool Group::restore_payload(const Event& full) {
+  auto it = events_.find(full.id);
+  if (it == events_.end() || full.payload_dropped) return false;
+  Event& e = it->second.event;
+  if (!e.payload_dropped) return false;
+  // Same id, so the same header and payload hash: the payload is the one the author signed.
+  assert(full.payload_hash == e.payload_hash);
+  const std::uint64_t before = e.encoded_bytes;
+  e.payload = full.payload;
+  e.payload_dropped = false;
+  e.encoded_bytes = encode(e).size();
+  stored_bytes_ = stored_bytes_ - before + e.encoded_bytes;
+  return true;
 }
 
 namespace {
@@ -342,9 +374,7 @@ std::vector<Hash> dependencies(const Event& e) {
   return deps;
 }
 
-std::uint64_t pending_cost(const Event& e) {
-  return e.encoded_bytes != 0 ? e.encoded_bytes : encode(e).size();
-}
+std::uint64_t pending_cost(const Event& e) { return event_stored_bytes(e); }
 
 }  // namespace
 
@@ -437,6 +467,9 @@ IngestReport Group::ingest(std::vector<Event> events, std::optional<PublicKey> f
   for (auto& e : events) {
     if (has(e.id) || pending_.count(e.id)) {
       ++report.duplicates;
+      // A full copy of an event we hold as a stub gives its payload back (its id proves it is
+      // the one signed); a stub never replaces a payload we hold.
+      if (restore_payload(e)) report.payloads_restored.push_back(e.id);
       continue;
     }
     work.emplace_back(std::move(e), from);

@@ -126,6 +126,10 @@ struct IngestReport {
   // bound, or with their sender). Admitted ids stop waiting too; they are in `admitted`.
   std::vector<Hash> pending_added;
   std::vector<Hash> evicted;
+  // Admitted events whose stored form changed: their payload was dropped (drop_payload), or a
+  // stub we held got its payload back from a full copy (ingest). Storage rewrites them.
+  std::vector<Hash> payloads_dropped;
+  std::vector<Hash> payloads_restored;
 };
 
 struct EventRecord {
@@ -162,6 +166,15 @@ class Group {
   // Drops pending events (the largest sender's oldest first) until they take at most
   // `bytes_max`: a relay keeps a group's stored and pending bytes within its own bound.
   IngestReport trim_pending(std::uint64_t bytes_max);
+  // Drops the payload of an admitted event of a payload_droppable kind, keeping its stub (same
+  // id, signature, order and place in the DAG; docs/protocol.md, "Stubs"). Nothing else
+  // changes: resolution never reads such a payload. Returns false (and changes nothing) when
+  // the event is not admitted here, not of a droppable kind, or a stub already. The caller
+  // persists the change (IngestReport::payloads_dropped).
+  bool drop_payload(const Hash& id);
+  // Stored bytes of the admitted events (each one's encoded size, a stub's as a stub), kept as
+  // events are admitted and payloads dropped or restored.
+  std::uint64_t stored_bytes() const { return stored_bytes_; }
 
   bool has(const Hash& id) const { return events_.count(id) != 0; }
   const EventRecord* find(const Hash& id) const;
@@ -197,6 +210,8 @@ class Group {
   enum class Admit { ok, wait, reject };
   Admit admit(const Event& e, std::string& reason, std::vector<Hash>& missing) const;
   void insert(Event e);
+  // Gives a stub we hold its payload back from a full copy; false when there is nothing to do.
+  bool restore_payload(const Event& full);
   bool author_admitted_in_past(const Event& e) const;
   // Re-derives state: continues the fold when every new event sorts after the fold's position
   // and no revocation reaches back, else folds everything again.
@@ -220,6 +235,7 @@ class Group {
 
   Hash id_;
   std::unordered_map<Hash, EventRecord, HashHasher> events_;
+  std::uint64_t stored_bytes_ = 0;
   std::unordered_map<Hash, std::vector<Hash>, HashHasher> children_;
   std::set<std::pair<std::uint64_t, Hash>> order_;
   std::set<Hash> heads_;

@@ -89,6 +89,13 @@ void persist_into(WriteBatch& batch, const Replica& replica, const IngestReport&
   }
   for (const Hash& id : report.admitted)
     if (replica.group().heads().count(id)) batch.add_head(group, id);
+  // Payloads dropped (a stub now) or restored: the stored form follows the replica's. An id
+  // admitted in the same report was written in its current form above.
+  for (const auto* ids : {&report.payloads_dropped, &report.payloads_restored}) {
+    for (const Hash& id : *ids) {
+      if (const EventRecord* rec = replica.group().find(id)) batch.replace_event(id, encode(rec->event));
+    }
+  }
   // Only what changed in this ingest: the pending set itself may hold pending_bytes_max.
   for (const Hash& id : report.evicted) batch.remove_pending(group, id);
   for (const Hash& id : report.pending_added) {

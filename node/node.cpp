@@ -53,9 +53,7 @@ const T& pick(const std::vector<T>& v, Rng& rng) {
 }
 
 // What an event takes in the store: its encoding (known from decoding or signing).
-std::uint64_t stored_bytes(const Event& e) {
-  return e.encoded_bytes != 0 ? e.encoded_bytes : encode(e).size();
-}
+std::uint64_t stored_bytes(const Event& e) { return event_stored_bytes(e); }
 
 }  // namespace
 
@@ -129,8 +127,7 @@ struct Node::Impl {
     };
     std::map<Hash, Seen> seen;  // recent events, oldest evicted past seen_max
     std::deque<Hash> seen_order;
-    // Stored bytes (encoded admitted events), and on a relay the events refused past the bound.
-    std::uint64_t bytes = 0;
+    // On a relay, the events refused past the bound. (Stored bytes: Group::stored_bytes.)
     std::uint64_t refused_events = 0;
     bool full = false;  // a batch was refused: stop asking for more
     std::optional<Millis> full_logged_at;
@@ -963,7 +960,7 @@ struct Node::Impl {
     if (!config().relay) return events;
     const Group& group = g.replica->group();
     const std::uint64_t bound = config().relay_group_bytes_max;
-    const std::uint64_t held = g.bytes + group.pending_bytes();
+    const std::uint64_t held = group.stored_bytes() + group.pending_bytes();
     std::uint64_t incoming = 0;
     std::size_t fresh = 0;
     for (const auto& e : events) {
@@ -998,7 +995,7 @@ struct Node::Impl {
       if (!g.full_logged_at || now >= *g.full_logged_at + relay_full_log_interval_ms) {
         g.full_logged_at = now;
         note(LogLevel::warn, "relay group full group=" + short_hex(gid) +
-                                 " bytes=" + std::to_string(g.bytes) +
+                                 " bytes=" + std::to_string(group.stored_bytes()) +
                                  " bound=" + std::to_string(bound) +
                                  " refused_events=" + std::to_string(g.refused_events));
       }
@@ -1427,8 +1424,7 @@ struct Node::Impl {
     if (config().relay) {
       // A relay's bound covers what waits as well as what is stored (take_within_bound).
       const std::uint64_t max = relay_structure_factor * config().relay_group_bytes_max;
-      std::uint64_t stored = g.bytes;
-      for (const auto& id : report.admitted) stored += stored_bytes(g.replica->group().find(id)->event);
+      const std::uint64_t stored = g.replica->group().stored_bytes();
       IngestReport trimmed = g.replica->trim_pending(max > stored ? max - stored : 0);
       report.evicted.insert(report.evicted.end(), trimmed.evicted.begin(), trimmed.evicted.end());
       report.pending_dropped += trimmed.pending_dropped;
@@ -1466,7 +1462,6 @@ struct Node::Impl {
     for (const auto& id : report.admitted) {
       g.vouched.erase(id);  // its entry in vouched_order goes when it reaches the front
       if (g.seen.emplace(id, Overlay::Seen{hops, from}).second) g.seen_order.push_back(id);
-      g.bytes += stored_bytes(g.replica->group().find(id)->event);
     }
     if (g.probation && !report.admitted.empty()) g.probation->last_progress = now;
     sync_relays(g);
@@ -1511,8 +1506,6 @@ struct Node::Impl {
     g.next_shuffle = now + rng.uniform(oc().shuffle_interval_ms);
     g.next_sync = now + rng.uniform(oc().sync_interval_ms);
     g.next_explore = now + rng.uniform(oc().explore_interval_ms);
-    g.bytes = 0;
-    for (const EventRecord* rec : g.replica->group().ordered()) g.bytes += stored_bytes(rec->event);
     // A relay's group loaded without its create event (taken on, then restarted before the data
     // came): it gets the same bounded wait for data as a fresh one.
     if (config().relay && !g.replica->state().created) g.probation = Overlay::Probation{{}, {}, now};
@@ -1892,7 +1885,7 @@ std::vector<Node::RelayStatus> Node::relay_status(const Hash& group) const {
 
 std::uint64_t Node::group_bytes(const Hash& group) const {
   auto it = impl_->groups.find(group);
-  return it == impl_->groups.end() ? 0 : it->second.bytes;
+  return it == impl_->groups.end() ? 0 : it->second.replica->group().stored_bytes();
 }
 
 std::uint64_t Node::group_events_refused(const Hash& group) const {

@@ -849,9 +849,16 @@ Result<Event> Replica::set_relay(Authoring a, const PublicKey& relay, std::strin
   return finish(a, std::move(e));
 }
 
+IngestReport Replica::drop_payload(const Hash& id) {
+  IngestReport report;
+  if (group_.drop_payload(id)) report.payloads_dropped.push_back(id);
+  report.pending = group_.pending_size();
+  return report;
+}
+
 std::optional<std::string> Replica::decrypt_text(const Hash& id, std::size_t text_bytes_max) const {
   const EventRecord* rec = group_.find(id);
-  if (!rec) return std::nullopt;
+  if (!rec || rec->event.payload_dropped) return std::nullopt;
   const Event& e = rec->event;
   std::optional<Ciphertext> c;
   switch (e.kind) {
@@ -860,7 +867,14 @@ std::optional<std::string> Replica::decrypt_text(const Hash& id, std::size_t tex
     case EventKind::set_name:
     case EventKind::set_topic:
     case EventKind::set_nick:
-    case EventKind::post: c = decode_text(e.payload)->text; break;
+    case EventKind::post: {
+      // A post's payload is not checked at admission (a stub is admitted alike): it may not
+      // decode, and then it reads as nothing.
+      auto t = decode_text(e.payload);
+      if (!t.ok()) return std::nullopt;
+      c = std::move(t->text);
+      break;
+    }
     default: return std::nullopt;
   }
   auto plain = decrypt(e, *c);
@@ -886,6 +900,7 @@ std::optional<Message> Replica::message(const Hash& id) const {
   m.kind = rec->event.kind;
   m.target = rec->target;
   m.role = rec->role;
+  m.stored = !rec->event.payload_dropped;
   if (m.kind == EventKind::post) m.text = decrypt_text(id, limits::post_text_bytes_max);
   if (m.kind == EventKind::set_name) m.text = decrypt_text(id, limits::name_bytes_max);
   if (m.kind == EventKind::set_topic) m.text = decrypt_text(id, limits::topic_bytes_max);

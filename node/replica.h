@@ -57,6 +57,9 @@ struct Message {
   // post, set-name, set-topic: nullopt if this node lacks the key. relay: the relay's address
   // (clear, so every node has it; empty when the relay is un-named).
   std::optional<std::string> text;
+  // post: false when this node holds only the post's stub (its payload was dropped, by a relay
+  // over its byte bound or by this node): text is then nullopt for every reader.
+  bool stored = true;
   bool relay_active = false;        // relay: named (true) or un-named (false)
   // remove, rekey: the key event a healing rekey replaces (who authored a bad rekey).
   std::optional<Hash> replaces;
@@ -119,6 +122,10 @@ class Replica {
     return group_.drop_pending_from(from);
   }
   IngestReport trim_pending(std::uint64_t bytes_max) { return group_.trim_pending(bytes_max); }
+  // Drops the payload of an admitted event of a payload_droppable kind (a post), keeping its
+  // stub (Group::drop_payload). Returns the report to persist, whose payloads_dropped names the
+  // event, or an empty report when there was nothing to drop.
+  IngestReport drop_payload(const Hash& id);
   // Restores keys this node stored earlier (the store keeps them, encrypted at rest).
   void restore_key(std::uint64_t epoch, const Hash& source, const SymmetricKey& key);
   // Keys learned since the last call, for the caller to persist.

@@ -145,6 +145,9 @@ void WriteBatch::put_key(const Hash& group, std::uint64_t epoch, const Hash& key
 void WriteBatch::put_meta(const std::string& key, ByteView value) {
   ops_.push_back(Entry{Op::put_meta, {}, {}, 0, Bytes(value.begin(), value.end()), key});
 }
+void WriteBatch::replace_event(const Hash& id, ByteView encoded) {
+  ops_.push_back(Entry{Op::replace_event, {}, id, 0, Bytes(encoded.begin(), encoded.end()), {}});
+}
 void WriteBatch::delete_event(const Hash& id) {
   ops_.push_back(Entry{Op::delete_event, {}, id, 0, {}, {}});
 }
@@ -473,6 +476,12 @@ Result<void> apply_put_event(const Env& impl, MDB_txn* txn, const WriteBatch::En
   return ok_result();
 }
 
+Result<void> apply_replace_event(const Env& impl, MDB_txn* txn, const WriteBatch::Entry& e) {
+  QUN_TRY(std::optional<ByteView> existing, get(impl, txn, impl.events, e.id.view(), "get event"));
+  if (!existing) return ok_result();
+  return put(impl, txn, impl.events, e.id.view(), e.bytes, "replace event");
+}
+
 Result<void> apply_delete_group(const Env& impl, MDB_txn* txn, const Hash& group) {
   const Bytes prefix = key_of(group);
   auto keep = [](const Bytes&) { return ok_result(); };
@@ -516,6 +525,8 @@ Result<void> apply(const Env& impl, MDB_txn* txn, const WriteBatch::Entry& e) {
       return apply_delete_group(impl, txn, e.group);
     case Op::delete_event:
       return del(impl, txn, impl.events, e.id.view(), "delete event");
+    case Op::replace_event:
+      return apply_replace_event(impl, txn, e);
   }
   return Error(Errc::internal, "unknown batch operation");
 }

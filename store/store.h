@@ -42,7 +42,10 @@
 
 namespace qun {
 
-inline constexpr std::uint32_t store_schema_version = 1;
+// 2: events of format 2 (ids commit to the payload by hash; stubs stored in place of events
+// whose payload was dropped). A store of schema 1 holds format 1 events, which this qun cannot
+// read: it is refused with Errc::version_mismatch.
+inline constexpr std::uint32_t store_schema_version = 2;
 
 struct StoreOptions {
   // LMDB map size: the most the database may hold. Past it, commits fail with Errc::disk_full.
@@ -71,6 +74,10 @@ class WriteBatch {
   void put_meta(const std::string& key, ByteView value);
   // Deletes everything of the group: events, order, arrival, heads, pending, record and keys.
   void delete_group(const Hash& group);
+  // Replaces the stored bytes of an event already stored (same id, same group, same place in
+  // the order): a stub for its full form when its payload is dropped, and back. Nothing when
+  // the id is not stored (an event is stored whole first, with put_event).
+  void replace_event(const Hash& id, ByteView encoded);
   // Deletes one event record, not its index entries: for an event that has none (damage took
   // them), which delete_group cannot find and put_event would take as stored already.
   void delete_event(const Hash& id);
@@ -79,7 +86,7 @@ class WriteBatch {
   std::size_t size() const { return ops_.size(); }
 
   enum class Op { put_event, add_head, remove_head, put_pending, remove_pending, put_group,
-                  put_key, put_meta, delete_group, delete_event };
+                  put_key, put_meta, delete_group, delete_event, replace_event };
   struct Entry {
     Op op;
     Hash group;

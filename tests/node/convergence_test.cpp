@@ -181,7 +181,7 @@ std::vector<Event> forgeries(const std::vector<Event>& real, Rng& rng) {
     if (e.kind == EventKind::create) continue;
     Event bad_sig = e;
     bad_sig.time_ms += 1;
-    bad_sig.id = hash(encode_body(bad_sig));  // right id, old signature
+    bad_sig.id = hash(encode_header(bad_sig));  // right id, old signature
     out.push_back(bad_sig);
     Event outsider = e;
     outsider.author = mallory.key.public_key();

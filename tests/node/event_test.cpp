@@ -77,7 +77,7 @@ TEST_CASE("non-canonical encodings are rejected", "[node][event]") {
   Bytes bytes = encode(e);
   // Re-encode depth 7 (positive fixint 0x07) as uint16 0xcd 0x00 0x07.
   codec::Writer w;
-  w.array(10).uint(1).fixed(e.group).fixed(e.author);
+  w.array(10).uint(event_format_version).fixed(e.group).fixed(e.author);
   w.array(static_cast<std::uint32_t>(e.parents.size()));
   for (auto& p : e.parents) w.fixed(p);
   Bytes prefix = w.take();
@@ -91,6 +91,29 @@ TEST_CASE("non-canonical encodings are rejected", "[node][event]") {
   Bytes trailing = bytes;
   trailing.push_back(0);
   CHECK_FALSE(decode_event(trailing).ok());
+}
+
+// Proves format 1 events (whose id hashed the payload itself, before stubs) are refused with a
+// reason naming the format, so old and new events never mix; and that the signature domain
+// changed with the format (a format 2 id signed under the old domain does not verify).
+TEST_CASE("format 1 events are refused", "[node][event]") {
+  auto key = identity(6);
+  Event e = sample(key);
+  Bytes bytes = encode(e);
+  REQUIRE(bytes[0] == 0x9a);  // fixarray of 10
+  REQUIRE(bytes[1] == event_format_version);
+  bytes[1] = 1;
+  auto d = decode_event(bytes);
+  REQUIRE_FALSE(d.ok());
+  CHECK_THAT(d.error().context(), Catch::Contains("event format 1 is not supported"));
+  Event old_domain = e;
+  old_domain.signature = key.sign(concat({as_bytes("qun-event-v1"), e.id.view()}));
+  CHECK_FALSE(verify_event(old_domain));
+  // The id commits to the payload's hash, not to its bytes in the header.
+  CHECK(e.payload_hash == hash(e.payload));
+  Event other = e;
+  other.payload = {1, 2, 4};
+  CHECK(hash(encode_header(other)) != e.id);
 }
 
 // Proves the bounds: too many parents, unsorted parents, oversized input, unknown kind.

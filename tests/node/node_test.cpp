@@ -295,7 +295,7 @@ TEST_CASE("invalid events are not spread and their sender is cut off", "[node][o
   mesh.run(5'000);
   Event bad = all_events(*mesh.members[0].node->group(gid)).back();
   bad.time_ms += 1;
-  bad.id = hash(encode_body(bad));  // a changed event under the old signature
+  bad.id = hash(encode_header(bad));  // a changed event under the old signature
   Rogue rogue;
   rogue.connect(mesh, 0);
   HelloNonce nonce;
