@@ -11,6 +11,9 @@ control::Json message_json(const Replica& r, const Message& m, const Conversatio
   auto nick = r.nick(m.author);
   j["nick"] = nick ? Json(*nick) : Json();
   j["text"] = m.text ? Json(*m.text) : Json();
+  // A post or edit whose payload no peer we reached still stored (a relay over its byte bound
+  // kept only its stub): its text is gone for good, not merely unreadable.
+  if (payload_droppable(m.kind)) j["stored"] = m.stored;
   if (m.target) {
     j["target"] = to_hex(*m.target);
     auto tn = r.nick(*m.target);

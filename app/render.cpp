@@ -32,6 +32,7 @@ Result<Entry> parse_entry(const Json& v) {
   e.kind = std::move(*kind);
   e.nick = string_field(v, "nick");
   e.text = string_field(v, "text");
+  if (auto st = v.find("stored"); st != v.end() && st->is_boolean()) e.stored = st->get<bool>();
   e.target = string_field(v, "target");
   e.target_nick = string_field(v, "target_nick");
   e.role = string_field(v, "role");
@@ -142,7 +143,7 @@ std::string log_entry(const Entry& e, std::string_view time) {
   if (e.kind == "post") {
     line += actor + ": ";
     if (e.deleted) return line + "(message deleted)";
-    if (!e.text) return line + unreadable_text;
+    if (!e.text) return line + (e.stored ? unreadable_text : not_stored_text);
     std::string after;
     if (e.edited) after += " (edited)";
     if (!e.reactions.empty()) {

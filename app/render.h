@@ -33,6 +33,7 @@ struct Entry {
   std::int64_t time_ms = 0;  // the author's clock, Unix ms
   std::string kind;          // "post", "join", ...
   std::optional<std::string> text;  // null when this node cannot read it
+  bool stored = true;  // post: false when only its stub reached this node (text is null)
   std::optional<std::string> target;
   std::optional<std::string> target_nick;
   std::optional<std::string> role;
@@ -53,6 +54,8 @@ struct Entry {
 
 // What an unreadable post says in place of its text.
 inline constexpr const char* unreadable_text = "[unreadable: no key for this message]";
+// What a post whose text was dropped (only its stub reached this node) says in its place.
+inline constexpr const char* not_stored_text = "(no longer stored by any peer you reached)";
 
 // Events that are bookkeeping rather than conversation (an invite is shown when someone joins
 // with it; a rekey follows a removal or leave, which is shown; nodes close used-up and expired

@@ -111,7 +111,7 @@ std::string quote_start(const Message& parent, int cols) {
   if (parent.deleted)
     text = "message deleted";
   else if (!parent.text)
-    text = render::unreadable_text;
+    text = parent.stored ? render::unreadable_text : render::not_stored_text;
   else
     text = sanitize(*parent.text, false);
   if (display_width(text) <= cols) return text;

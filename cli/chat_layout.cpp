@@ -186,7 +186,7 @@ std::vector<Row> ChatModel::message_block(const Buffer& b, std::size_t k, int co
                    : own_nick_ && mentions(*m.text, *own_nick_) ? Style::mention
                                                                 : Style::normal;
     } else {
-      text = render::unreadable_text;
+      text = m.stored ? render::unreadable_text : render::not_stored_text;
       text_style = Style::system;
     }
   } else {

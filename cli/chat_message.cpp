@@ -163,7 +163,8 @@ std::string message_line(const Message& m, const TimeFormat& format) {
   if (m.kind == "post") {
     const std::string text = m.deleted ? "message deleted"
                              : m.text  ? sanitize(*m.text, false)
-                                       : render::unreadable_text;
+                             : m.stored ? render::unreadable_text
+                                        : render::not_stored_text;
     const std::string edited = m.edited && !m.deleted ? " (edited)" : "";
     if (m.action && !m.deleted)
       return clock + " * " + display_nick(m.nick, m.author) + " " + text + edited;

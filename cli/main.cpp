@@ -764,8 +764,8 @@ int run_status(Args& a) {
         if (str(rl, "state") != "serving")
           std::cout << ", relay " << short_id(str(rl, "id")) << " " << str(rl, "state");
     if (relay)
-      std::cout << ", " << num(j, "bytes") << " B stored, " << num(j, "events_refused")
-                << " events refused";
+      std::cout << ", " << num(j, "bytes") << " B stored, " << num(j, "payloads_dropped")
+                << " payloads dropped, " << num(j, "events_refused") << " events refused";
     std::cout << "\n";
   }
   if (r.contains("damaged") && r["damaged"].is_array())

@@ -931,7 +931,8 @@ class Daemon {
              {"outbox", outbox_size(g)},
              {"relays", relays_json(g)},
              {"bytes", node_->group_bytes(g)},
-             {"events_refused", node_->group_events_refused(g)}};
+             {"events_refused", node_->group_events_refused(g)},
+             {"payloads_dropped", node_->group_payloads_dropped(g)}};
       auto name = r->name();
       j["name"] = name ? Json(*name) : Json();
       groups.push_back(std::move(j));

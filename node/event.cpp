@@ -98,6 +98,15 @@ std::uint64_t event_stored_bytes(const Event& event) {
   return event.encoded_bytes != 0 ? event.encoded_bytes : encode(event).size();
 }
 
+std::uint64_t stub_stored_bytes(const Event& event) {
+  if (event.payload_dropped) return event_stored_bytes(event);
+  // The payload field as a bin (its msgpack header, then the bytes) gives way to
+  // [payload hash]: a fixarray byte, then a bin 8 header (2 bytes) and 32 bytes.
+  const std::uint64_t n = event.payload.size();
+  const std::uint64_t bin_header = n < 256 ? 2 : n < 65536 ? 3 : 5;
+  return event_stored_bytes(event) - bin_header - n + 1 + 2 + Hash::size();
+}
+
 Event make_stub(const Event& event) {
   assert(payload_droppable(event.kind));
   Event stub;

@@ -97,6 +97,9 @@ Bytes encode(const Event& event);
 Event make_stub(const Event& event);
 // What the event takes stored: the size of its encoding (a stub's, for a stub).
 std::uint64_t event_stored_bytes(const Event& event);
+// What the event's stub takes stored (event_stored_bytes of make_stub(event)), without making
+// it; for a stub, its own size.
+std::uint64_t stub_stored_bytes(const Event& event);
 // Computes the id, signs, and fills id and encoded_bytes. Parents must already be sorted.
 void sign_event(Event& event, const SigningKey& key);
 // Strict decode: bounds from limits.h, exact types, canonical form, ascending parents, kind in

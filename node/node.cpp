@@ -127,8 +127,14 @@ struct Node::Impl {
     };
     std::map<Hash, Seen> seen;  // recent events, oldest evicted past seen_max
     std::deque<Hash> seen_order;
-    // On a relay, the events refused past the bound. (Stored bytes: Group::stored_bytes.)
+    // On a relay, the events refused past the cap, and the posts whose payload it dropped past
+    // the bound (stored bytes: Group::stored_bytes).
     std::uint64_t refused_events = 0;
+    std::uint64_t payloads_dropped = 0;
+    std::optional<Millis> drop_logged_at;
+    // On a relay, the admitted posts whose payload it still holds, oldest first: the next to
+    // drop past the bound (bound_payloads).
+    std::set<std::pair<std::uint64_t, Hash>> held_posts;
     bool full = false;  // a batch was refused: stop asking for more
     std::optional<Millis> full_logged_at;
     // The relays the group names, as last seen in its state (to notice changes).
@@ -950,25 +956,29 @@ struct Node::Impl {
     dial(now, address, id);
   }
 
-  // Relay: what of a batch to take in. Within relay_group_bytes_max (stored and pending bytes),
-  // everything. Past it, posts are refused, except those that a kept or waiting event descends
-  // from: the group's other events (membership, roles, keys, relays) are never refused for size,
-  // and the relay needs their ancestors to admit them. Those may take the group to
-  // relay_structure_factor times the bound; past that, everything new is refused.
+  // Relay: what of a batch to take in. Within relay_structure_factor times
+  // relay_group_bytes_max (stored bytes, stubs included; a new post counted as its stub),
+  // everything. What waits for parents is not counted here: it is transient (pushes overtaking
+  // each other), and ingest trims it to what the cap leaves (trim_pending). Past
+  // the bound itself the relay keeps the group within it by dropping its oldest posts' payloads
+  // once they are in (bound_payloads). Past that cap, posts are refused, except those that a
+  // kept or waiting event descends from (the relay needs them to admit it); the group's other
+  // events are kept if they fit under the cap, and if they do not, everything new is refused.
   std::vector<Event> take_within_bound(Millis now, Overlay& g, const Hash& gid,
                                        std::vector<Event> events) {
     if (!config().relay) return events;
     const Group& group = g.replica->group();
-    const std::uint64_t bound = config().relay_group_bytes_max;
-    const std::uint64_t held = group.stored_bytes() + group.pending_bytes();
+    const std::uint64_t cap = relay_structure_factor * config().relay_group_bytes_max;
+    const std::uint64_t held = group.stored_bytes();
     std::uint64_t incoming = 0;
     std::size_t fresh = 0;
     for (const auto& e : events) {
       if (group.has(e.id)) continue;
-      incoming += stored_bytes(e);
+      // A post counts as the stub it may become: its payload can always be dropped.
+      incoming += payload_droppable(e.kind) ? stub_stored_bytes(e) : stored_bytes(e);
       ++fresh;
     }
-    if (fresh == 0 || held + incoming <= bound) return events;
+    if (fresh == 0 || held + incoming <= cap) return events;
     // Deepest first, so that a kept event marks the parents it brings in the same batch.
     std::sort(events.begin(), events.end(),
               [](const Event& a, const Event& b) { return a.depth > b.depth; });
@@ -978,12 +988,12 @@ struct Node::Impl {
     std::uint64_t kept_bytes = 0;
     for (auto& e : events) {
       if (group.has(e.id)) continue;
-      if (e.kind == EventKind::post && !wanted.count(e.id)) continue;
+      if (payload_droppable(e.kind) && !wanted.count(e.id)) continue;
       wanted.insert(e.parents.begin(), e.parents.end());
-      kept_bytes += stored_bytes(e);
+      kept_bytes += payload_droppable(e.kind) ? stub_stored_bytes(e) : stored_bytes(e);
       kept.push_back(std::move(e));
     }
-    if (held + kept_bytes > relay_structure_factor * bound) {
+    if (held + kept_bytes > cap) {
       kept.clear();
       kept_bytes = 0;
     }
@@ -995,12 +1005,51 @@ struct Node::Impl {
       if (!g.full_logged_at || now >= *g.full_logged_at + relay_full_log_interval_ms) {
         g.full_logged_at = now;
         note(LogLevel::warn, "relay group full group=" + short_hex(gid) +
-                                 " bytes=" + std::to_string(group.stored_bytes()) +
-                                 " bound=" + std::to_string(bound) +
+                                 " bytes=" + std::to_string(held) +
+                                 " cap=" + std::to_string(cap) +
+                                 " bound=" + std::to_string(config().relay_group_bytes_max) +
                                  " refused_events=" + std::to_string(g.refused_events));
       }
     }
     return kept;
+  }
+
+  // Relay: keeps the group within relay_group_bytes_max by dropping the payloads of its oldest
+  // posts (by order key, then id: the same order on every relay), keeping their stubs, and adds
+  // the drops to `report` for storage. g.held_posts tracks the posts whose payload is held.
+  void bound_payloads(Millis now, Overlay& g, const Hash& gid, IngestReport& report) {
+    const Group& group = g.replica->group();
+    auto hold = [&](const Hash& id) {
+      const EventRecord* rec = group.find(id);
+      if (rec && payload_droppable(rec->event.kind) && !rec->event.payload_dropped)
+        g.held_posts.insert({rec->order_key, id});
+    };
+    for (const Hash& id : report.admitted) hold(id);
+    for (const Hash& id : report.payloads_restored) hold(id);
+    const std::uint64_t bound = config().relay_group_bytes_max;
+    const std::uint64_t before = group.stored_bytes();
+    std::size_t dropped = 0;
+    while (group.stored_bytes() + group.pending_bytes() > bound && !g.held_posts.empty()) {
+      const Hash id = g.held_posts.begin()->second;
+      g.held_posts.erase(g.held_posts.begin());
+      IngestReport r = g.replica->drop_payload(id);
+      if (r.payloads_dropped.empty()) continue;
+      report.payloads_dropped.push_back(id);
+      ++dropped;
+    }
+    if (dropped == 0) return;
+    g.payloads_dropped += dropped;
+    node.stats_.payloads_dropped += dropped;
+    if (!g.drop_logged_at || now >= *g.drop_logged_at + relay_full_log_interval_ms) {
+      g.drop_logged_at = now;
+      note(LogLevel::warn, "relay group over its bound group=" + short_hex(gid) +
+                               " bound=" + std::to_string(bound) +
+                               " dropped_payloads=" + std::to_string(dropped) +
+                               " freed_bytes=" + std::to_string(before - group.stored_bytes()) +
+                               " bytes=" + std::to_string(group.stored_bytes()) +
+                               " payloads_dropped=" + std::to_string(g.payloads_dropped) +
+                               " reason=oldest posts kept as stubs");
+    }
   }
 
   void activate(Overlay& g, const PublicKey& peer, ConnId conn) {
@@ -1423,6 +1472,7 @@ struct Node::Impl {
     IngestReport report = g.replica->ingest(std::move(events), from);
     if (config().relay) {
       // A relay's bound covers what waits as well as what is stored (take_within_bound).
+      bound_payloads(now, g, gid, report);
       const std::uint64_t max = relay_structure_factor * config().relay_group_bytes_max;
       const std::uint64_t stored = g.replica->group().stored_bytes();
       IngestReport trimmed = g.replica->trim_pending(max > stored ? max - stored : 0);
@@ -1458,7 +1508,9 @@ struct Node::Impl {
   // `hops` is our distance from the events' author (0 when authored here).
   void after_admit(Millis now, Overlay& g, const Hash& gid, const IngestReport& report,
                    std::optional<PublicKey> from, std::uint32_t hops) {
-    if (report.admitted.empty() && report.evicted.empty() && report.pending_added.empty()) return;
+    if (report.admitted.empty() && report.evicted.empty() && report.pending_added.empty() &&
+        report.payloads_dropped.empty() && report.payloads_restored.empty())
+      return;
     for (const auto& id : report.admitted) {
       g.vouched.erase(id);  // its entry in vouched_order goes when it reaches the front
       if (g.seen.emplace(id, Overlay::Seen{hops, from}).second) g.seen_order.push_back(id);
@@ -1506,6 +1558,11 @@ struct Node::Impl {
     g.next_shuffle = now + rng.uniform(oc().shuffle_interval_ms);
     g.next_sync = now + rng.uniform(oc().sync_interval_ms);
     g.next_explore = now + rng.uniform(oc().explore_interval_ms);
+    if (config().relay) {
+      for (const EventRecord* rec : g.replica->group().ordered())
+        if (payload_droppable(rec->event.kind) && !rec->event.payload_dropped)
+          g.held_posts.insert({rec->order_key, rec->event.id});
+    }
     // A relay's group loaded without its create event (taken on, then restarted before the data
     // came): it gets the same bounded wait for data as a fresh one.
     if (config().relay && !g.replica->state().created) g.probation = Overlay::Probation{{}, {}, now};
@@ -1573,8 +1630,8 @@ struct Node::Impl {
       std::map<PublicKey, std::vector<Hash>> grafts;
       for (auto it = g.missing.begin(); it != g.missing.end();) {
         Missing& m = it->second;
-        // A relay past its byte bound still fetches what is announced: it refuses posts only,
-        // and never the group's other events (take_within_bound).
+        // A relay past its cap still fetches what is announced: it refuses posts first, and the
+        // group's other events only when they do not fit either (take_within_bound).
         if (g.replica->group().has(it->first) || m.announcers.empty()) {
           it = g.missing.erase(it);
           continue;
@@ -1886,6 +1943,11 @@ std::vector<Node::RelayStatus> Node::relay_status(const Hash& group) const {
 std::uint64_t Node::group_bytes(const Hash& group) const {
   auto it = impl_->groups.find(group);
   return it == impl_->groups.end() ? 0 : it->second.replica->group().stored_bytes();
+}
+
+std::uint64_t Node::group_payloads_dropped(const Hash& group) const {
+  auto it = impl_->groups.find(group);
+  return it == impl_->groups.end() ? 0 : it->second.payloads_dropped;
 }
 
 std::uint64_t Node::group_events_refused(const Hash& group) const {

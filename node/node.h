@@ -35,8 +35,9 @@
 // and a member returning while the others are offline catches up from it. request_serve asks a
 // relay to take a group on; a relay (NodeConfig::relay) answers, adds the group by itself
 // (GroupAdded), catches it up from the requester, and drops it again (GroupDropped) if the
-// requester turns out not to be an admin of the group. A relay stores at most
-// relay_group_bytes_max of one group and refuses event batches past that.
+// requester turns out not to be an admin of the group. A relay keeps one group within
+// relay_group_bytes_max by dropping its oldest posts' payloads (keeping their stubs), and refuses
+// events only past relay_structure_factor times that.
 #pragma once
 
 #include <deque>
@@ -144,10 +145,15 @@ inline constexpr Millis serve_refusal_ms = 10 * 60'000;
 inline constexpr std::uint64_t vouched_rate_factor = 4;
 // A relay logs a group's byte bound being hit at most once per this interval.
 inline constexpr Millis relay_full_log_interval_ms = 60'000;
-// Past relay_group_bytes_max a relay refuses posts but never the group's other events
-// (membership, roles, keys, relays) nor the posts those descend from, which it needs to admit
-// them. Those, with what waits for parents, may take the group to this many times the bound:
-// twice leaves as much room for the group's structure as for its posts, and still bounds disk.
+// Past relay_group_bytes_max a relay drops the payloads of the group's oldest posts, keeping
+// their stubs (docs/protocol.md, "Stubs"), until the group is within the bound again; it refuses
+// no event for size while stubs, the group's other events (membership, roles, keys, relays,
+// closed invites) and what waits for parents fit in this many times the bound. Past that it
+// refuses everything new, since nothing else bounds a member who floods: a stub takes about 250
+// bytes, so at the per-author rate bound (OverlayConfig::author_events_per_s, 20 a second) one
+// member's events grow the group by about 5 KB a second, and filling twice the default 1 GiB
+// bound with them takes about five days, time for an admin to remove that member. Twice leaves the
+// group's structure as much room as its readable posts.
 inline constexpr std::uint64_t relay_structure_factor = 2;
 // Serve requests a relay keeps for the operator's approval (oldest forgotten first): more than
 // a screen of `qun relay requests`. A requester keeps at most serve_waiting_per_requester_max.
@@ -167,8 +173,8 @@ struct NodeConfig {
   std::string network_id = "qun";
   bool relay = false;          // a relay stores and forwards groups it cannot read
   // Relay only: groups it serves at most (also bounded by wire_limits::groups_max, the tags a
-  // hello can carry), and the stored bytes (encoded events) of one group past which it refuses
-  // further events of that group.
+  // hello can carry), and the stored bytes (encoded events and stubs, and those waiting for
+  // parents) of one group past which it drops its oldest posts' payloads.
   std::size_t relay_groups_max = 100;
   std::uint64_t relay_group_bytes_max = std::uint64_t{1} << 30;
   // Relay only: who may claim group slots. A serve request from a key in relay_allow (an admin
@@ -239,7 +245,8 @@ struct NodeStats {
   std::uint64_t grafts_sent = 0;   // lazily announced events fetched (or links re-grafted)
   std::uint64_t prunes_sent = 0;   // eager links demoted after a duplicate push
   std::uint64_t tree_swaps = 0;    // eager links traded for a markedly shorter lazy one
-  std::uint64_t events_refused_full = 0;  // relay: events refused past relay_group_bytes_max
+  std::uint64_t events_refused_full = 0;  // relay: events refused past relay_structure_factor times relay_group_bytes_max
+  std::uint64_t payloads_dropped = 0;     // relay: post payloads dropped (stubs kept) past the bound
   std::uint64_t serves_accepted = 0;      // relay: serve requests accepted
   std::uint64_t serves_refused = 0;       // serve requests refused (full, not a relay, ...)
   std::uint64_t groups_dropped = 0;       // relay: groups dropped after probation
@@ -339,8 +346,12 @@ class Node {
   // Stored bytes of a group: the encoded size of every event admitted (on a relay, what
   // relay_group_bytes_max bounds). 0 for an unknown group.
   std::uint64_t group_bytes(const Hash& group) const;
-  // Events of a group this relay refused past relay_group_bytes_max (since start).
+  // Events of a group this relay refused past relay_structure_factor times
+  // relay_group_bytes_max (since start).
   std::uint64_t group_events_refused(const Hash& group) const;
+  // Posts of a group whose payload this relay dropped past relay_group_bytes_max, keeping their
+  // stubs (since start).
+  std::uint64_t group_payloads_dropped(const Hash& group) const;
 
  private:
   struct Impl;

@@ -61,12 +61,15 @@ TEST_CASE("a stranger cannot fill a relay's slots; an approved requester can", "
   CHECK(file_contents(r.home() / "relay-allow").find(s.id()) != std::string::npos);
 }
 
-// Proves a member flooding posts past --max-group-bytes cannot keep a join off the relay, nor
-// keep the relay from forwarding it. How: R runs with --max-group-bytes 12000 and allows A. A
-// creates the group and adds R; B joins and posts ten 1000-byte posts (past the bound, within
-// twice it: docs/relay.md, "Byte bound"), which R partly refuses; B stops. A invites C and C
-// joins (the join names the flood as parents). R must hold C's join. Then A and C stop, and B
-// starts again with no --peer: the relay is its only source, and B must list C's join.
+// Proves a member flooding posts far past --max-group-bytes cannot keep a join off the relay,
+// nor keep the relay from forwarding it and the newest posts, and that what the relay dropped
+// shows as gone. How: R runs with --max-group-bytes 12000 and allows A. A creates the group and
+// adds R; B and D join; D stops. B posts thirty 1000-byte posts (two and a half times the bound
+// in raw bytes): R refuses nothing and drops the payloads of the oldest (payloads_dropped). B
+// stops. A invites C and C joins (the join names the flood as parents). R must hold C's join.
+// Then A and C stop, and D starts again with no --peer: the relay is its only source. D must
+// list C's join, read B's last post, and show B's first post with "text": null and
+// "stored": false.
 TEST_CASE("a flooding member cannot keep a join off a relay", "[integration][relay]") {
   constexpr std::int64_t group_bytes_max = 12000;
   Cluster cluster;
@@ -74,23 +77,27 @@ TEST_CASE("a flooding member cannot keep a join off a relay", "[integration][rel
   Node& a = cluster.add("alice");
   Node& b = cluster.add("bob");
   Node& c = cluster.add("carol");
+  Node& d = cluster.add("dave");
   a.start();
   NodeOptions relay = NodeOptions::as_relay();
   relay.extra_args = {"--max-group-bytes", std::to_string(group_bytes_max), "--relay-allow", a.id()};
   r.start(relay);
   b.start(NodeOptions::with_peers({a.address()}));
   c.start(NodeOptions::with_peers({a.address()}));
+  d.start(NodeOptions::with_peers({a.address()}));
   const std::string group = create_group(a, "flooded");
   a.ok({"relay", "add", group, r.address()});
   REQUIRE(invite_and_join(a, b, group) == group);
+  REQUIRE(invite_and_join(a, d, group) == group);
+  d.stop();
   std::vector<std::string> flood;
-  for (int i = 0; i < 10; ++i) {
-    flood.push_back(std::to_string(i) + std::string(1000, static_cast<char>('a' + i)));
+  for (int i = 0; i < 30; ++i) {
+    flood.push_back(std::to_string(i) + std::string(1000, static_cast<char>('a' + i % 26)));
     b.ok({"post", group, flood.back()});
   }
   wait_for_posts(a, group, {flood.back()});
-  wait_until([&] { return status_of_group(r, group).value("events_refused", 0) > 0; },
-             propagate_bound, "the relay refuses posts past its byte bound");
+  wait_until([&] { return status_of_group(r, group).value("payloads_dropped", 0) >= 10; },
+             propagate_bound, "the relay drops the oldest posts' payloads past its byte bound");
   b.stop();
 
   REQUIRE(invite_and_join(a, c, group) == group);
@@ -100,11 +107,38 @@ TEST_CASE("a flooding member cannot keep a join off a relay", "[integration][rel
     return false;
   };
   wait_until([&] { return join_of(r); }, propagate_bound, "the relay holds carol's join");
+  Json usage = status_of_group(r, group);
+  INFO("relay usage: " << usage.dump());
+  CHECK(usage.value("events_refused", -1) == 0);
+  CHECK(usage.value("bytes", group_bytes_max + 1) <= group_bytes_max);
   a.stop();
   c.stop();
-  b.start();
-  wait_until([&] { return join_of(b); }, propagate_bound,
-             "bob, back with only the relay to reach, gets carol's join from it");
+  d.start();
+  wait_until([&] { return join_of(d); }, propagate_bound,
+             "dave, back with only the relay to reach, gets carol's join from it");
+  auto post_line = [&](const std::string& text_start) {
+    Json found;
+    for (const auto& line : log_of(d, group)) {
+      if (line.value("kind", "") != "post") continue;
+      const auto t = line.find("text");
+      if (t != line.end() && t->is_string() && t->get<std::string>() == text_start) found = line;
+    }
+    return found;
+  };
+  wait_until([&] { return post_line(flood.back()).is_object(); }, propagate_bound,
+             "dave reads bob's newest post from the relay");
+  std::size_t gone = 0, posts = 0;
+  for (const auto& line : log_of(d, group)) {
+    if (line.value("kind", "") != "post") continue;
+    ++posts;
+    if (line.value("stored", true)) continue;
+    ++gone;
+    CHECK(line["text"].is_null());
+  }
+  CHECK(posts == flood.size());
+  CHECK(gone >= 10);
+  const Outcome shown = d.qun({"log", group});
+  CHECK(shown.out.find("(no longer stored by any peer you reached)") != std::string::npos);
 }
 
 }  // namespace

@@ -65,6 +65,14 @@ TEST_CASE("a stub keeps the id and signature of its event", "[node][stub]") {
   CHECK(d->payload_dropped);
   CHECK(verify_event(*d));
   CHECK(d->encoded_bytes == encode(stub).size());
+  CHECK(stub_stored_bytes(full) == encode(stub).size());
+  CHECK(stub_stored_bytes(stub) == encode(stub).size());
+  for (std::size_t n : {0, 200, 255, 256, 65535, 65536}) {
+    Event sized = full;
+    sized.payload.assign(n, 7);
+    sized.encoded_bytes = 0;
+    CHECK(stub_stored_bytes(sized) == encode(make_stub(sized)).size());
+  }
   auto in = decode_event_in(encode_for_group_message(stub), full.group);
   REQUIRE(in.ok());
   CHECK(in->id == full.id);

@@ -266,18 +266,19 @@ TEST_CASE("relay: a full relay refuses more groups", "[sim][relay]") {
   REQUIRE(sim.run_until([&] { return sim.converged(first); }, sim.now() + 10'000));
 }
 
-// Proves (e): the byte bound. A relay whose bound leaves room for two large posts stores them,
-// refuses the batches that would pass the bound (counted per group and in stats, logged once
-// per minute however many arrive), stays within the bound, and still serves what it holds: a
-// member returning while the founder is offline gets the two posts from it.
-TEST_CASE("relay: events past the byte bound are refused, the rest still served",
+// Proves (e): the byte bound. A relay past its byte bound keeps the group within it by dropping the payloads of the
+// oldest posts, keeping their stubs, and refuses nothing: five 8 KB posts against room for two,
+// the three oldest become stubs (counted per group and in stats, logged once however many
+// drops), the relay stays within the bound, and a member returning while the founder is offline
+// gets all five from it: the two newest readable, the three oldest shown as not stored.
+TEST_CASE("relay: past the byte bound the oldest posts' payloads are dropped, the rest served",
           "[sim][relay]") {
   SimConfig config = config_for_test(55);
-  std::vector<std::string> full_logs;
+  std::vector<std::string> drop_logs;
   config.log = [&](std::size_t node, const LogRecord& r) {
     if (node == 2 && r.level == LogLevel::warn &&
-        r.message.find("relay group full") != std::string::npos)
-      full_logs.push_back(r.message);
+        r.message.find("relay group over its bound") != std::string::npos)
+      drop_logs.push_back(r.message);
   };
   Simulation sim(config);
   INFO("reproduce: " << sim.repro());
@@ -297,34 +298,85 @@ TEST_CASE("relay: events past the byte bound are refused, the rest still served"
   REQUIRE(sim.run_until([&] { return sim.converged(g); }, sim.now() + 10'000));
   sim.crash(1);
 
-  std::vector<Hash> kept;
-  for (int k = 0; k < 2; ++k) {
-    for (const Hash& id : sim.post(0, g, big + std::to_string(k))) kept.push_back(id);
-    sim.run_for(500);
-  }
-  REQUIRE(sim.run_until([&] { return holds_all(sim, relay, g, kept); }, sim.now() + 10'000));
-  std::vector<Hash> refused;
-  for (int k = 2; k < 5; ++k) {
-    for (const Hash& id : sim.post(0, g, big + std::to_string(k))) refused.push_back(id);
+  std::vector<Hash> posts;
+  for (int k = 0; k < 5; ++k) {
+    for (const Hash& id : sim.post(0, g, big + std::to_string(k))) posts.push_back(id);
     sim.run_for(2'000);
   }
-  REQUIRE(sim.run_until([&] { return sim.node(relay).group_events_refused(g) >= 1; },
-                        sim.now() + 10'000));
-  sim.run_for(20'000);  // heads exchanges: a full relay asks for nothing more
+  REQUIRE(posts.size() == 5);
+  REQUIRE(sim.run_until([&] { return holds_all(sim, relay, g, posts); }, sim.now() + 10'000));
+  sim.run_for(20'000);  // heads exchanges bring nothing back
   Node& r = sim.node(relay);
   CHECK(r.group_bytes(g) <= rc.relay_group_bytes_max);
-  CHECK(r.stats().events_refused_full == r.group_events_refused(g));
-  for (const Hash& id : refused) CHECK_FALSE(r.group(g)->group().has(id));
-  REQUIRE(full_logs.size() == 1);
-  CHECK(full_logs[0].find(short_hex(g)) != std::string::npos);
-  CHECK(full_logs[0].find("bound=" + std::to_string(rc.relay_group_bytes_max)) !=
+  CHECK(r.group_events_refused(g) == 0);
+  CHECK(r.group_payloads_dropped(g) == 3);
+  CHECK(r.stats().payloads_dropped == r.group_payloads_dropped(g));
+  for (std::size_t k = 0; k < posts.size(); ++k)
+    CHECK(r.group(g)->group().find(posts[k])->event.payload_dropped == (k < 3));
+  REQUIRE(drop_logs.size() == 1);
+  CHECK(drop_logs[0].find(short_hex(g)) != std::string::npos);
+  CHECK(drop_logs[0].find("bound=" + std::to_string(rc.relay_group_bytes_max)) !=
         std::string::npos);
-  CHECK(sim.node(relay).group(g) != nullptr);  // still serving
+  // The disk holds the stubs too.
+  const Bytes disk = sim.disk_bytes(relay, g);
+  CHECK(disk.size() < base + 25'000);
 
   sim.crash(0);
   sim.restart(1);
-  REQUIRE(sim.run_until([&] { return holds_all(sim, 1, g, kept); }, sim.now() + 30'000));
-  for (const Hash& id : refused) CHECK_FALSE(sim.node(1).group(g)->group().has(id));
+  REQUIRE(sim.run_until([&] { return holds_all(sim, 1, g, posts); }, sim.now() + 30'000));
+  const Replica& back = *sim.node(1).group(g);
+  for (std::size_t k = 0; k < posts.size(); ++k) {
+    auto m = back.message(posts[k]);
+    REQUIRE(m);
+    CHECK(m->stored == (k >= 3));
+    if (k < 3) CHECK_FALSE(m->text);
+    else CHECK(m->text == big + std::to_string(k));
+  }
+}
+
+// Proves a relay refuses events only past relay_structure_factor times its bound, posts first:
+// with a bound so small that the group's stubs alone pass twice it, later posts are refused
+// (counted, logged), the relay stays within the cap, and still serves the group.
+TEST_CASE("relay: past twice the bound, posts are refused", "[sim][relay]") {
+  SimConfig config = config_for_test(56);
+  std::vector<std::string> full_logs;
+  config.log = [&](std::size_t node, const LogRecord& r) {
+    if (node == 2 && r.level == LogLevel::warn &&
+        r.message.find("relay group full") != std::string::npos)
+      full_logs.push_back(r.message);
+  };
+  Simulation sim(config);
+  INFO("reproduce: " << sim.repro());
+  sim.add_node();
+  sim.add_node();
+  const Hash g = two_members(sim);
+  const std::uint64_t base = sim.node(0).group_bytes(g);
+  // Half the group as it is: its structure alone fills the cap, with a little room for stubs.
+  NodeConfig rc = Simulation::open_relay();
+  rc.relay_group_bytes_max = base / 2 + 1'000;
+  const std::size_t relay = sim.add_relay(rc);
+  sim.set_relay(0, g, relay);
+  sim.request_serve(0, g, relay);
+  REQUIRE(await_answer(sim, 0, g).accepted);
+  REQUIRE(sim.run_until([&] { return sim.node(relay).group(g) &&
+                                     sim.node(relay).group(g)->state().created; },
+                        sim.now() + 10'000));
+  sim.run_for(3'000);
+  for (int k = 0; k < 20; ++k) {
+    sim.post(0, g, "post " + std::to_string(k));
+    sim.run_for(300);
+  }
+  REQUIRE(sim.run_until([&] { return sim.node(relay).group_events_refused(g) >= 1; },
+                        sim.now() + 10'000));
+  sim.run_for(5'000);
+  Node& r = sim.node(relay);
+  CHECK(r.group_bytes(g) + r.group(g)->group().pending_bytes() <=
+        relay_structure_factor * rc.relay_group_bytes_max);
+  CHECK(r.stats().events_refused_full == r.group_events_refused(g));
+  REQUIRE(full_logs.size() == 1);
+  CHECK(full_logs[0].find("cap=" + std::to_string(relay_structure_factor * rc.relay_group_bytes_max)) !=
+        std::string::npos);
+  CHECK(r.group(g) != nullptr);  // still serving
 }
 
 // Proves (f): a relay takes on a group for a member who is not an admin, but once it holds the
@@ -482,21 +534,28 @@ TEST_CASE("relay: an approved requester can claim slots, within its quota", "[si
   CHECK(over.reason == "quota: this relay serves 2 groups for you already");
 }
 
-// Proves a member flooding posts past the relay's byte bound does not keep the group's other
-// events out: after the flood, a join and a relay event are stored by the relay and forwarded
-// by it to a member that can get them from nobody else. The join descends from the flood (it
-// names the flood's last post as parent), so the relay takes in the posts it needs for it: the
-// flood here passes the bound but stays within relay_structure_factor times it (past that, the
-// relay refuses everything: docs/relay.md, "Byte bound").
-TEST_CASE("relay: a flooding member cannot keep membership events out", "[sim][relay][quota]") {
+// Proves issue 10's relay property: a member flooding posts far past the relay's byte bound
+// (here eight times it) keeps none of the group's other events off the relay, and a member who
+// was offline during the whole flood, syncing from the relay alone, gets every membership, role,
+// key and relay event and the newest posts, readable. How: during the flood the founder lets a
+// new member join, promotes it, kicks another member (a removal with a new epoch key) and names
+// the relay again; afterwards it posts once more. Then everyone but the relay goes offline and
+// the late member returns: it holds every event the founder holds, the same members, roles and
+// epoch, reads the founder's last post and the flood's newest, and sees the oldest flood posts
+// as not stored. The relay refused nothing, dropped payloads and stayed within its bound.
+TEST_CASE("relay: a flooding member fills the bound, an offline member still gets everything",
+          "[sim][relay][quota]") {
   Simulation sim(config_for_test(62));
   INFO("reproduce: " << sim.repro());
   sim.add_node();                                // 0: founder
   const std::size_t flooder = sim.add_node();    // 1: a member who floods
-  const std::size_t late = sim.add_node();       // 2: returns after everything, finds only the relay
-  const std::size_t joiner = sim.add_node();     // 3: joins after the flood
+  const std::size_t late = sim.add_node();       // 2: offline during the flood
+  const std::size_t joiner = sim.add_node();     // 3: joins during the flood
+  const std::size_t kicked = sim.add_node();     // 4: removed during the flood
   const Hash g = two_members(sim);
   sim.join_group(late, 0, g);
+  sim.join_group(kicked, 0, g);
+  sim.run_for(3'000);
   const std::uint64_t base = sim.node(0).group_bytes(g);
   NodeConfig rc = Simulation::open_relay();
   rc.relay_group_bytes_max = base + 30'000;
@@ -504,26 +563,58 @@ TEST_CASE("relay: a flooding member cannot keep membership events out", "[sim][r
   name_and_serve(sim, g, relay);
   REQUIRE(sim.run_until([&] { return sim.converged(g); }, sim.now() + 10'000));
   sim.crash(late);
+
+  Rng rng = Rng::from_u64(62);
+  auto as_founder = [&] { return Authoring{sim.identity(0), rng, sim_epoch_ms + sim.now()}; };
   const std::string big(8'000, 'x');
-  for (int k = 0; k < 5; ++k) {
-    sim.post(flooder, g, big + std::to_string(k));
-    sim.run_for(500);
+  std::vector<Hash> flood;
+  for (int k = 0; k < 30; ++k) {
+    for (const Hash& id : sim.post(flooder, g, big + std::to_string(k))) flood.push_back(id);
+    sim.run_for(400);
+    if (k == 8) sim.join_group(joiner, 0, g);
+    if (k == 14) {
+      Replica* f = sim.node(0).group(g);
+      auto promoted = f->set_role(as_founder(), sim.identity(joiner).public_key(), Role::admin);
+      REQUIRE(promoted.ok());
+      sim.publish(0, g, {*promoted});
+    }
+    if (k == 20) {
+      auto removal = sim.node(0).group(g)->remove(as_founder(), sim.identity(kicked).public_key());
+      REQUIRE(removal.ok());
+      sim.publish(0, g, {*removal});
+    }
+    if (k == 26) sim.set_relay(0, g, relay);
   }
-  REQUIRE(sim.run_until([&] { return sim.node(relay).group_events_refused(g) >= 1; },
-                        sim.now() + 10'000));
-  sim.join_group(joiner, 0, g);
-  Hash join;
-  for (const auto& m : sim.node(joiner).group(g)->history())
-    if (m.kind == EventKind::join && m.author == sim.identity(joiner).public_key()) join = m.id;
-  const Hash named = sim.set_relay(0, g, relay);
-  const std::vector<Hash> wanted{join, named};
-  REQUIRE(sim.run_until([&] { return holds_all(sim, relay, g, wanted); }, sim.now() + 30'000));
+  const std::vector<Hash> last = sim.post(0, g, "after the flood");
+  REQUIRE(sim.run_until([&] { return holds_all(sim, relay, g, last) && holds_all(sim, relay, g, flood); },
+                        sim.now() + 30'000));
   const Node& r = sim.node(relay);
-  CHECK(r.group_bytes(g) <= relay_structure_factor * rc.relay_group_bytes_max);
-  // Forwarded: with everyone else gone, the returning member gets them from the relay.
-  sim.crash(0);
-  sim.crash(flooder);
-  sim.crash(joiner);
+  CHECK(r.group_events_refused(g) == 0);
+  CHECK(r.group_payloads_dropped(g) >= 20);
+  CHECK(r.group_bytes(g) + r.group(g)->group().pending_bytes() <= rc.relay_group_bytes_max);
+
+  // Everything the founder holds, as the founder sees it, before everyone but the relay leaves.
+  const Replica& f = *sim.node(0).group(g);
+  std::vector<Hash> all;
+  for (const EventRecord* rec : f.group().ordered()) all.push_back(rec->event.id);
+  const GroupState expected = f.state();
+  for (std::size_t i : {std::size_t{0}, flooder, joiner, kicked}) sim.crash(i);
   sim.restart(late);
-  REQUIRE(sim.run_until([&] { return holds_all(sim, late, g, wanted); }, sim.now() + 30'000));
+  REQUIRE(sim.run_until([&] { return holds_all(sim, late, g, all); }, sim.now() + 60'000));
+  const Replica& back = *sim.node(late).group(g);
+  CHECK(back.state().history == expected.history);
+  CHECK(back.state().epoch == expected.epoch);
+  CHECK(back.state().members.size() == expected.members.size());
+  for (const auto& [id, m] : expected.members) {
+    REQUIRE(back.state().is_member(id));
+    CHECK(back.state().role_of(id) == m.role);
+  }
+  CHECK_FALSE(back.state().is_member(sim.identity(kicked).public_key()));
+  CHECK(back.state().relays == expected.relays);
+  for (const EventRecord* rec : back.group().ordered())
+    CHECK((!rec->event.payload_dropped || rec->event.kind == EventKind::post));
+  CHECK(back.message(last.back())->text == "after the flood");
+  CHECK(back.message(flood.back())->text == big + "29");
+  CHECK_FALSE(back.message(flood.front())->stored);
+  CHECK_FALSE(back.message(flood.front())->text);
 }

@@ -18,6 +18,9 @@ struct Simulation::GroupDisk {
   // Events written once for every member of a big group, shared instead of copied per member.
   std::shared_ptr<const std::vector<Bytes>> base;
   std::vector<Bytes> events;
+  // Where each event persisted through handle_persist sits in `events`, so that a dropped (or
+  // restored) payload replaces its stored form as the store's replace_event does.
+  std::map<Hash, std::size_t> event_at;
   std::map<std::pair<std::uint64_t, Hash>, SymmetricKey> keys;
   std::vector<std::string> peer_hints;
 };
@@ -482,7 +485,15 @@ void Simulation::handle_persist(std::size_t i, const node_output::Persist& p) {
       fail("node " + std::to_string(i) + " persisted event " + short_hex(id) +
            " that its replica does not hold");
     }
+    g.event_at[id] = g.events.size();
     g.events.push_back(encode(rec->event));
+  }
+  for (const auto* ids : {&p.report.payloads_dropped, &p.report.payloads_restored}) {
+    for (const Hash& id : *ids) {
+      auto at = g.event_at.find(id);
+      const EventRecord* rec = replica ? replica->group().find(id) : nullptr;
+      if (at != g.event_at.end() && rec) g.events[at->second] = encode(rec->event);
+    }
   }
   for (const BundleKey& k : p.keys) g.keys.try_emplace({k.epoch, k.source}, k.key.clone());
 }
@@ -653,7 +664,10 @@ void Simulation::disk_add_replica(std::size_t i, const Replica& replica,
                                   const std::vector<std::string>& peer_hints) {
   if (!config_.keep_disk) return;
   GroupDisk& g = host(i).disk[replica.id()];
-  for (const EventRecord* rec : replica.group().ordered()) g.events.push_back(encode(rec->event));
+  for (const EventRecord* rec : replica.group().ordered()) {
+    g.event_at[rec->event.id] = g.events.size();
+    g.events.push_back(encode(rec->event));
+  }
   for (BundleKey& k : replica.keyring().bundle(std::numeric_limits<std::size_t>::max())) {
     g.keys.try_emplace({k.epoch, k.source}, std::move(k.key));
   }
