@@ -1473,7 +1473,8 @@ struct Node::Impl {
     if (config().relay) {
       // A relay's bound covers what waits as well as what is stored (take_within_bound).
       bound_payloads(now, g, gid, report);
-      const std::uint64_t max = relay_structure_factor * config().relay_group_bytes_max;
+      // Pending events cannot be stubs (they are not admitted): they get what the bound leaves.
+      const std::uint64_t max = config().relay_group_bytes_max;
       const std::uint64_t stored = g.replica->group().stored_bytes();
       IngestReport trimmed = g.replica->trim_pending(max > stored ? max - stored : 0);
       report.evicted.insert(report.evicted.end(), trimmed.evicted.begin(), trimmed.evicted.end());
