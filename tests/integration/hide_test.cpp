@@ -39,6 +39,16 @@ TEST_CASE("hide and unhide a member", "[integration][hide]") {
   b.ok({"post", group, "bob before"});
   wait_for_posts(a, group, {"bob before"});
   wait_for_posts(c, group, {"bob before"});
+  // Alice's node closes both used-up invites on its own; once it has, nothing else authors an
+  // event unasked, so the count below can only move if `hide` made one.
+  wait_until(
+      [&] {
+        int closes = 0;
+        for (const auto& line : log_of(a, group))
+          closes += line.value("kind", "") == "close-invite" && line.value("reason", "") == "used up";
+        return closes == 2;
+      },
+      propagate_bound, "alice's node closed both used-up invites");
   const auto events_before = group_entry(a, group).value("events", 0);
 
   // Hiding yourself or nobody is refused with one line; a nick from the group hides bob.
