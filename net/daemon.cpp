@@ -1683,7 +1683,7 @@ class Daemon {
                                 opts_.relay ? nullptr : &*storage_key_);
     commit();  // the group commit first, so that the rewrite is the last word on this group
     WriteBatch b;
-    rewrite_into(b, s.replica, opts_.relay ? nullptr : &*storage_key_, s.orphans);
+    rewrite_into(b, s.replica, opts_.relay ? nullptr : &*storage_key_, s.stale());
     if (auto done = store_->commit(b); !done.ok())
       return Error(done.error().code(), "group " + short_hex(g) + " not repaired: " + done.error().context());
     const std::vector<std::string> hints = hints_for(g);

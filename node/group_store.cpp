@@ -193,19 +193,28 @@ Salvage salvage_replica(const Store& store, const Hash& group, const SigningKey*
   }
   // Events that neither index reaches: a scan of every stored event, decoding only those it
   // has not seen (a repair is rare and asked for; its cost is one pass over the table).
+  // A record that decodes to no event under its id belongs to no group any more: it is dropped
+  // too, so that the event, fetched again, is stored rather than taken as stored already.
   auto scanned = store.for_each_stored_event([&](const Hash& id, ByteView bytes) {
     if (found.count(id)) return true;
-    if (auto e = stored_event(group, id, bytes)) {
+    auto e = decode_event(bytes);
+    if (!e.ok() || e->id != id) {
+      out.unreadable.push_back(id);
+    } else if (e->group_id() == group) {
       out.orphans.push_back(id);
-      found[id] = std::move(e);
+      found[id] = std::move(e).value();
     }
     return true;
   });
   out.scans_complete = out.scans_complete && scanned.ok();
   std::vector<Event> events;
   for (auto& [id, e] : found) {
-    if (e) events.push_back(std::move(*e));
-    else ++out.events_unread;
+    if (e) {
+      events.push_back(std::move(*e));
+    } else {
+      ++out.events_unread;
+      out.unreadable.push_back(id);
+    }
   }
   if (auto pending = store.pending(group); pending.ok()) {
     for (auto& [id, bytes] : *pending)
@@ -219,10 +228,16 @@ Salvage salvage_replica(const Store& store, const Hash& group, const SigningKey*
   return out;
 }
 
+std::vector<Hash> Salvage::stale() const {
+  std::vector<Hash> all = orphans;
+  all.insert(all.end(), unreadable.begin(), unreadable.end());
+  return all;
+}
+
 void rewrite_into(WriteBatch& batch, const Replica& replica, const SymmetricKey* storage_key,
-                  const std::vector<Hash>& orphans) {
+                  const std::vector<Hash>& stale) {
   batch.delete_group(replica.id());
-  for (const Hash& id : orphans) batch.delete_event(id);
+  for (const Hash& id : stale) batch.delete_event(id);
   IngestReport all;
   for (const EventRecord* rec : replica.group().ordered()) all.admitted.push_back(rec->event.id);
   // persist_into writes only the pending events a report names: here, all of them.

@@ -45,6 +45,13 @@ struct Salvage {
   // Events of the group found only by scanning every stored event (their order and arrival
   // entries were lost): kept, and rewritten with fresh entries by rewrite_into.
   std::vector<Hash> orphans = {};
+  // Records that did not read, by id: those the group's indexes named, and any stored record
+  // that decodes to no event under its id. Deleted by the rewrite, so that the events, fetched
+  // again from peers, are stored anew: a put of an id already stored changes nothing, and a
+  // damaged copy left in place failed the next load ("stored event ... does not decode").
+  std::vector<Hash> unreadable = {};
+  // Every record rewrite_into deletes before writing the replica back.
+  std::vector<Hash> stale() const;
   bool scans_complete = true;      // false when a table could not be read to its end
 };
 
@@ -56,10 +63,10 @@ struct Salvage {
 Salvage salvage_replica(const Store& store, const Hash& group, const SigningKey* self,
                         const SymmetricKey* storage_key);
 
-// Appends to `batch` the deletion of everything stored of the group (and of the `orphans`, its
-// events that had lost their index entries) and then the whole replica: events, heads,
-// pending, keys and group record.
+// Appends to `batch` the deletion of everything stored of the group (and of the `stale` records:
+// a salvage's orphans and unreadable ones, which its indexes may not reach) and then the whole
+// replica: events, heads, pending, keys and group record.
 void rewrite_into(WriteBatch& batch, const Replica& replica, const SymmetricKey* storage_key,
-                  const std::vector<Hash>& orphans = {});
+                  const std::vector<Hash>& stale = {});
 
 }  // namespace qun

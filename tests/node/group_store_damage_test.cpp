@@ -220,3 +220,39 @@ TEST_CASE("an event orphaned by damage is found and re-indexed by salvage", "[no
   // The other group's events were not taken for this group's orphans.
   CHECK(must(t.load(*store, t.b)).group().size() == t.b.group().size());
 }
+
+// Proves that a damaged event record that only the arrival index still names (its order entry
+// was lost too) is deleted by the repair, so that the event, fetched again from a peer, is
+// stored anew. Before, the damaged record stayed: the put of the fetched event took its id as
+// stored already, and the group failed its next load.
+TEST_CASE("a damaged record the order index lost is deleted by the repair", "[node][store][damage]") {
+  TwoGroups t;
+  const Event victim = t.victim(t.a);
+  const EventRecord* rec = t.a.group().find(victim.id);
+  REQUIRE(rec);
+  const Bytes encoded = encode(victim);
+  flip_at(t.file(), encoded, encoded.size() / 2, 16);
+  Bytes order_key(t.a.id().bytes.begin(), t.a.id().bytes.end());
+  put_u64_be(order_key, rec->order_key);
+  order_key.insert(order_key.end(), victim.id.bytes.begin(), victim.id.bytes.end());
+  flip_at(t.file(), order_key, order_key.size() - 1, 1);
+
+  auto store = must(Store::open(t.db()));
+  CHECK_FALSE(t.load(*store, t.a).ok());
+  Salvage s = salvage_replica(*store, t.a.id(), &t.me.key, &t.storage);
+  CHECK(s.events_unread == 1);
+  CHECK(s.unreadable == std::vector<Hash>{victim.id});
+  WriteBatch batch;
+  rewrite_into(batch, s.replica, &t.storage, s.stale());
+  REQUIRE(store->commit(batch).ok());
+
+  // The victim comes back from a peer and is persisted as the daemon does.
+  Replica back = must(t.load(*store, t.a));
+  IngestReport report = back.ingest({victim});
+  REQUIRE(!report.admitted.empty());
+  REQUIRE(persist(*store, back, report, back.take_new_keys(), &t.storage).ok());
+  Replica again = must(t.load(*store, t.a));
+  CHECK(again.group().size() == t.a.group().size());
+  CHECK(again.state().history == t.a.state().history);
+  CHECK(must(t.load(*store, t.b)).group().size() == t.b.group().size());
+}
