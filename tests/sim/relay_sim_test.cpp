@@ -494,6 +494,39 @@ TEST_CASE("relay: a stranger cannot fill the slots", "[sim][relay][quota]") {
   CHECK(sim.node(relay).groups().size() == 2);
 }
 
+// Proves the approval list is bounded under a flood from many keys (keys cost nothing): twenty
+// strangers each ask for four groups of their own; the relay keeps serve_waiting_max of the
+// requests (the newest), takes none of them on, and a key on its allow-list still gets served.
+TEST_CASE("relay: a flood of requests from many keys keeps the approval list bounded",
+          "[sim][relay][quota]") {
+  Simulation sim(config_for_test(62));
+  INFO("reproduce: " << sim.repro());
+  sim.add_node();  // 0: the founder the operator trusts
+  constexpr std::size_t strangers = 20;
+  constexpr int groups_each = 4;
+  static_assert(strangers * groups_each > serve_waiting_max);
+  std::vector<std::size_t> flood;
+  for (std::size_t i = 0; i < strangers; ++i) flood.push_back(sim.add_node());
+  NodeConfig rc;
+  rc.relay_allow = {sim.identity(0).public_key()};
+  const std::size_t relay = sim.add_relay(rc);
+  Hash last;
+  for (int k = 0; k < groups_each; ++k) {
+    for (std::size_t s : flood) {
+      last = sim.create_group(s, "squat-" + std::to_string(s) + "-" + std::to_string(k));
+      sim.request_serve(s, last, relay);
+    }
+    sim.run_for(2'000);
+  }
+  CHECK(sim.node(relay).groups().empty());
+  const auto& waiting = sim.node(relay).serve_waiting();
+  CHECK(waiting.size() == serve_waiting_max);
+  CHECK(std::any_of(waiting.begin(), waiting.end(), [&](const ServeWaiting& w) { return w.group == last; }));
+  const Hash mine = sim.create_group(0, "mine");
+  sim.request_serve(0, mine, relay);
+  CHECK(await_answer(sim, 0, mine).accepted);
+}
+
 // Proves an approved requester gets its group served: the operator approves a waiting request
 // by group (approve_serve) and the relay takes the group on and catches it up, keeping it once
 // it sees the requester is an admin; allowing a key (allow_requester) takes on what that key
