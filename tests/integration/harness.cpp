@@ -469,8 +469,12 @@ std::vector<Json> Node::json_lines(std::vector<std::string> args) const {
 
 void Node::start(NodeOptions options) {
   if (running()) FAIL("[" << name_ << "] start: already running");
-  std::vector<std::string> argv{qun_binary(),   "node",     "--home",
-                                home_.string(), "--listen", options.listen};
+  std::vector<std::string> argv = options.wrapper;
+  for (std::string a : {qun_binary(), std::string("node"), std::string("--home"), home_.string(),
+                        std::string("--listen"), options.listen})
+    argv.push_back(std::move(a));
+  // The node is ready when it reports a bound port on the host it was asked to listen on.
+  const std::string host = options.listen.substr(0, options.listen.rfind(':') + 1);
   for (const auto& peer : options.peers) {
     argv.push_back("--peer");
     argv.push_back(peer);
@@ -503,7 +507,7 @@ void Node::start(NodeOptions options) {
         for (const auto& address : id["listen"]) {
           if (!address.is_string()) continue;
           std::string a = address.get<std::string>();
-          if (a.rfind("127.0.0.1:", 0) == 0 && a != "127.0.0.1:0") {
+          if (a.rfind(host, 0) == 0 && a != host + "0") {
             address_ = a;
             id_ = id.value("id", "");
             return true;

@@ -140,6 +140,10 @@ struct NodeOptions {
   std::vector<std::string> peers;       // --peer HOST:PORT each
   bool relay = false;                   // --relay
   std::vector<std::string> extra_args;  // e.g. {"--max-groups", "2"}
+  // Run `qun node` through this command, e.g. {"/usr/sbin/ip", "netns", "exec", "NS"} to start
+  // it in a network namespace (tests/nat). The CLI commands against the node still run here:
+  // the control socket is a path, reachable from any network namespace.
+  std::vector<std::string> wrapper;
 
   static NodeOptions with_peers(std::vector<std::string> addresses) {
     NodeOptions options;
