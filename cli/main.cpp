@@ -314,6 +314,16 @@ int run_irc_command(Args& a) {
   return run_irc(o);
 }
 
+// "reachable at ADDR", "behind NAT, seen as ADDR" or "not known yet" (docs/cli.md, qun id).
+std::string reachability_words(const Json& r) {
+  const std::string reach = str(r, "reachability", "unknown");
+  const std::string seen = str(r, "observed", "");
+  if (reach == "reachable") return "reachable, seen as " + seen;
+  if (reach == "behind_nat") return "behind NAT, seen as " + seen;
+  return seen.empty() ? "not known yet (no peer has told this node)"
+                      : "not checked yet, seen as " + seen;
+}
+
 int run_id(Args& a) {
   Json r = call(a.g, "id");
   if (a.g.json) return print_json(r), 0;
@@ -322,6 +332,7 @@ int run_id(Args& a) {
     for (const auto& l : r["listen"])
       if (l.is_string()) std::cout << "listen  " << l.get<std::string>() << "\n";
   std::cout << "reach   " << str(r, "advertised") << (flag(r, "relay") ? "  (relay)" : "") << "\n";
+  std::cout << "public  " << reachability_words(r) << "\n";
   return 0;
 }
 
@@ -748,7 +759,7 @@ int run_status(Args& a) {
   const bool relay = flag(r, "relay");
   std::cout << (relay ? "relay " : "node ") << short_id(str(r, "id")) << ", up "
             << num(r, "uptime_ms") / 1000 << " s, " << render::plural(num(r, "peers"), "peer", "peers")
-            << ", store " << num(r, "store_bytes") << " B\n";
+            << ", store " << num(r, "store_bytes") << " B, " << reachability_words(r) << "\n";
   if (!r.contains("groups") || !r["groups"].is_array()) return 0;
   for (const auto& j : r["groups"]) {
     std::cout << "  " << short_id(str(j, "id")) << "  " << shown(str(j, "name", "(unnamed)")) << "  "

@@ -49,6 +49,9 @@ std::vector<WireMessage> wire_messages(const fuzz::Fixture& f) {
       wire::Serve{f.group},
       wire::ServeReply{f.group, false, "relay full: serving 100 groups"},
       wire::Holder{f.group, f.keys[1].public_key(), f.keys[1].sign(Bytes{1})},
+      wire::Observed{"198.51.100.1:40312"},
+      wire::DialBack{3, 7420},
+      wire::DialBackResult{3, wire::DialBackOutcome::unreachable},
   };
 }
 

@@ -841,13 +841,29 @@ class Daemon {
     return j;
   }
 
+  // What peers see this node from, and whether a dial-back got through (node/reachability.h).
+  Json observed_json() const {
+    auto o = node_->reachability().observed();
+    return o ? Json(*o) : Json();
+  }
+  Json reachability_json() const {
+    switch (node_->reachability().status()) {
+      case Reachable::reachable: return "reachable";
+      case Reachable::behind_nat: return "behind_nat";
+      case Reachable::unknown: break;
+    }
+    return "unknown";
+  }
+
   Result<Json> op_id() {
     Json listen = Json::array();
     for (const auto& a : listen_addrs_) listen.push_back(a);
     return Json{{"id", to_hex(key_->public_key())},
                 {"nick", nick_.empty() ? Json() : Json(nick_)},
                 {"listen", listen},
-                {"advertised", advertise_},
+                {"advertised", node_->reachability().advertised()},
+                {"observed", observed_json()},
+                {"reachability", reachability_json()},
                 {"relay", opts_.relay},
                 {"home", opts_.home},
                 {"metrics", metrics_address_ ? Json(*metrics_address_) : Json()}};
@@ -946,6 +962,8 @@ class Daemon {
                 {"relay", opts_.relay},
                 {"uptime_ms", transport_->now() - started_},
                 {"listen", listen_addrs_},
+                {"observed", observed_json()},
+                {"reachability", reachability_json()},
                 {"peers", established},
                 {"store_bytes", used.ok() ? used.value() : 0},
                 {"transport",

@@ -82,6 +82,21 @@ std::string format_sockaddr(const sockaddr* sa) {
 
 std::string reason(int uv_error) { return uv_strerror(uv_error); }
 
+// The peer address of a connected socket, as the node tells the peer it sees it
+// (node/reachability.h): an IPv4 peer on an IPv6 listener ("[::ffff:1.2.3.4]:5") as IPv4.
+std::string peer_address(const uv_tcp_t* tcp) {
+  sockaddr_storage peer{};
+  int len = sizeof peer;
+  if (uv_tcp_getpeername(tcp, reinterpret_cast<sockaddr*>(&peer), &len) != 0) return {};
+  std::string a = format_sockaddr(reinterpret_cast<const sockaddr*>(&peer));
+  constexpr std::string_view mapped = "[::ffff:";
+  if (a.rfind(mapped, 0) == 0 && a.find('.') != std::string::npos) {
+    const auto close = a.find(']');
+    a = a.substr(mapped.size(), close - mapped.size()) + a.substr(close + 1);
+  }
+  return a == "?" ? std::string() : a;
+}
+
 }  // namespace
 
 struct Transport::Impl {
@@ -322,7 +337,7 @@ struct Transport::Impl {
     ++inbound_open;
     ++counters.conns_accepted;
     note(LogLevel::debug, "accepted conn=" + std::to_string(c->id) + " from " + c->address);
-    node->on_connected(now(), c->id, false);
+    node->on_connected(now(), c->id, false, peer_address(&c->tcp));
     pump();
   }
 
@@ -531,7 +546,7 @@ struct Transport::Impl {
     c->state = Conn::State::open;
     impl->note(LogLevel::debug, "connected conn=" + std::to_string(c->id) + " to " + c->address);
     if (!impl->start_reading(c)) return;
-    impl->node->on_connected(impl->now(), c->id, true);
+    impl->node->on_connected(impl->now(), c->id, true, peer_address(&c->tcp));
     impl->pump();
   }
 

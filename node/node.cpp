@@ -5,6 +5,7 @@
 #include <unordered_set>
 
 #include "node/limits.h"
+#include "node/reachability.h"
 
 namespace qun {
 namespace {
@@ -62,6 +63,7 @@ struct Node::Impl {
     ConnId id = 0;
     bool outbound = false;
     std::string address;  // dialed, or announced in the peer's hello
+    std::string remote;   // the socket's peer address, from the driver ("" if not given)
     std::optional<PublicKey> expected;
     std::optional<Link> link;
     std::optional<PublicKey> peer;
@@ -185,7 +187,7 @@ struct Node::Impl {
 
   Impl(Node& node, const SigningKey& self, Rng rng, LogSink log)
       : node(node), self(self), rng(std::move(rng)), log(std::move(log)),
-        relay_allow(node.config_.relay_allow) {}
+        relay_allow(node.config_.relay_allow), reach(node.config_.listen_address) {}
 
   Node& node;
   const SigningKey& self;
@@ -198,6 +200,7 @@ struct Node::Impl {
   // Relay: the allow-list, and serve requests awaiting the operator's approval (oldest first).
   std::set<PublicKey> relay_allow;
   std::deque<ServeWaiting> serve_waiting;
+  Reachability reach;  // observed addresses and dial-backs (node/reachability.h)
   // Relay: requesters refused for a group after its probation (not admins), until when.
   std::map<std::pair<Hash, PublicKey>, Millis> serve_refusals;
   std::deque<NodeOutput> out;
@@ -284,6 +287,7 @@ struct Node::Impl {
     if (it == conns.end()) return;
     Conn c = std::move(it->second);
     conns.erase(it);
+    reach.on_closed(now, id);
     for (auto r = serve_requests.begin(); r != serve_requests.end();) {
       if (r->conn != id) {
         ++r;
@@ -493,6 +497,7 @@ struct Node::Impl {
     assert(!settling && "an input re-entered the engine");
     settling = true;
     while (true) {
+      if (drain_reach(now)) continue;
       if (!dirty.empty()) {
         const ConnId id = *dirty.begin();
         dirty.erase(dirty.begin());
@@ -509,6 +514,35 @@ struct Node::Impl {
       }
     }
     settling = false;
+  }
+
+  // Carries out the reachability engine's outputs: messages on links, and probe connections
+  // (dial-backs for peers), which skip dial()'s checks: a probe may go to an address a link
+  // already uses. Returns whether there was any.
+  bool drain_reach(Millis now) {
+    bool any = false;
+    while (auto o = reach.poll()) {
+      any = true;
+      if (auto* s = std::get_if<reach_output::Send>(&*o)) {
+        if (auto it = conns.find(s->conn); it != conns.end()) send(now, it->second, s->message);
+        continue;
+      }
+      auto& d = std::get<reach_output::Dial>(*o);
+      const ConnId id = next_conn++;
+      reach.probe_dialed(d.probe, id);
+      if (conns.size() >= connections_max) {
+        reach.probe_done(now, id, false);
+        continue;
+      }
+      Conn& c = conns[id];
+      c.id = id;
+      c.outbound = true;
+      c.address = d.address;
+      c.expected = d.expected;
+      c.opened_at = c.last_used = now;
+      out.push_back(node_output::Dial{id, d.address});
+    }
+    return any;
   }
 
   void settle_conn(Millis now, ConnId id) {
@@ -553,6 +587,9 @@ struct Node::Impl {
   void on_established(Millis now, Conn& c, const PublicKey& peer) {
     const ConnId id = c.id;
     if (peer == self.public_key()) return close(now, id, "connected to self", false);
+    // A dial-back probe, ours for a peer or a peer's for us, proves a path and is no link.
+    if (reach.probe_done(now, id, true) || (!c.outbound && reach.is_probe_from(peer)))
+      return close(now, id, "dial-back probe done", false);
     auto b = banned.find(peer);
     if (b != banned.end() && b->second > now) return close(now, id, "banned peer", false);
     // One connection per peer: the one dialed by the smaller id wins, on both sides.
@@ -572,13 +609,14 @@ struct Node::Impl {
     rng.fill(c.my_nonce.bytes);
     note(LogLevel::info, "link up conn=" + std::to_string(id) + " peer=" + short_hex(peer));
     send_hello(now, c);
+    reach.on_link_up(now, id, peer, c.remote);
     send_pending_serves(now);
   }
 
   void send_hello(Millis now, Conn& c) {
     wire::Hello h;
     h.nonce = c.my_nonce;
-    h.address = config().listen_address;
+    h.address = reach.advertised();
     for (const auto& [gid, g] : groups) h.groups.push_back(group_tag(gid, c.my_nonce));
     send(now, c, h);
   }
@@ -610,6 +648,9 @@ struct Node::Impl {
     Conn& c = conns.at(id);
     if (auto* h = std::get_if<wire::Hello>(&m)) return on_hello(now, c, *h);
     if (!c.hello_received) return misbehave(now, id, "message before hello");
+    if (std::holds_alternative<wire::Observed>(m) || std::holds_alternative<wire::DialBack>(m) ||
+        std::holds_alternative<wire::DialBackResult>(m))
+      return reach.on_message(now, id, *c.peer, m);
     // Holder shows an invite for a group the receiver may not share with the sender yet.
     if (auto* h = std::get_if<wire::Holder>(&m)) return on_holder(now, c, *h);
     // Serve names a group the receiver may not hold yet, so it bypasses the shared-group check.
@@ -625,7 +666,9 @@ struct Node::Impl {
         [&](const auto& msg) {
           using T = std::decay_t<decltype(msg)>;
           if constexpr (std::is_same_v<T, wire::Hello> || std::is_same_v<T, wire::Serve> ||
-                        std::is_same_v<T, wire::ServeReply> || std::is_same_v<T, wire::Holder>) {
+                        std::is_same_v<T, wire::ServeReply> || std::is_same_v<T, wire::Holder> ||
+                        std::is_same_v<T, wire::Observed> || std::is_same_v<T, wire::DialBack> ||
+                        std::is_same_v<T, wire::DialBackResult>) {
           } else {
             Overlay* g = group_of(msg.group);
             // A group the peer did not show us a tag for, or one we dropped: ignore quietly.
@@ -1109,8 +1152,8 @@ struct Node::Impl {
   void handle(Millis now, Conn& c, const PublicKey&, Overlay& g, const wire::Shuffle& m) {
     if (!m.reply) {
       auto mine = sample(g, oc().shuffle_peers);
-      if (!config().listen_address.empty())
-        mine.insert(mine.begin(), PeerInfo{self.public_key(), config().listen_address});
+      if (!reach.advertised().empty())
+        mine.insert(mine.begin(), PeerInfo{self.public_key(), reach.advertised()});
       if (mine.size() > wire_limits::peers_max) mine.resize(wire_limits::peers_max);
       send(now, c, wire::Shuffle{m.group, true, std::move(mine)});
     }
@@ -1717,8 +1760,8 @@ struct Node::Impl {
         if (now >= g.next_shuffle) {
           g.next_shuffle = now + oc().shuffle_interval_ms;
           auto mine = sample(g, oc().shuffle_peers);
-          if (!config().listen_address.empty())
-            mine.insert(mine.begin(), PeerInfo{self.public_key(), config().listen_address});
+          if (!reach.advertised().empty())
+            mine.insert(mine.begin(), PeerInfo{self.public_key(), reach.advertised()});
           if (mine.size() > wire_limits::peers_max) mine.resize(wire_limits::peers_max);
           send_to(now, pick(act, rng), wire::Shuffle{gid, false, std::move(mine)});
         }
@@ -1769,6 +1812,8 @@ Node::Node(NodeConfig config, const SigningKey& self, Rng rng, LogSink log)
 Node::~Node() = default;
 
 const PublicKey& Node::id() const { return impl_->self.public_key(); }
+
+const Reachability& Node::reachability() const { return impl_->reach; }
 
 void Node::add_group(Millis now, std::unique_ptr<Replica> replica,
                      const std::vector<std::string>& peer_addresses) {
@@ -1826,13 +1871,14 @@ void Node::publish(Millis now, const Hash& group, const std::vector<Event>& even
   impl_->settle(now);
 }
 
-void Node::on_connected(Millis now, ConnId conn, bool outbound) {
+void Node::on_connected(Millis now, ConnId conn, bool outbound, const std::string& remote) {
   auto& impl = *impl_;
   LinkConfig lc{config_.network_id, impl.log};
   if (outbound) {
     auto it = impl.conns.find(conn);
     if (it == impl.conns.end()) return;
     it->second.link.emplace(Link::initiator(now, impl.self, it->second.expected, impl.rng, lc));
+    it->second.remote = remote;
     impl.dirty.insert(conn);
   } else {
     assert(conn < (1ull << 62) && "inbound connection ids are below 2^62 (node.h)");
@@ -1846,6 +1892,7 @@ void Node::on_connected(Millis now, ConnId conn, bool outbound) {
     c.opened_at = now;
     c.last_used = now;
     c.link.emplace(Link::responder(now, impl.self, impl.rng, lc));
+    c.remote = remote;
     impl.dirty.insert(conn);
   }
   impl.settle(now);
@@ -1860,7 +1907,10 @@ void Node::on_bytes(Millis now, ConnId conn, ByteView bytes) {
   impl_->settle(now);
 }
 
-void Node::on_closed(Millis now, ConnId conn) { impl_->forget(now, conn); }
+void Node::on_closed(Millis now, ConnId conn) {
+  impl_->forget(now, conn);
+  impl_->settle(now);  // a probe's end answers its requester
+}
 
 void Node::on_flushed(Millis, ConnId conn, std::size_t bytes) {
   auto it = impl_->conns.find(conn);
@@ -1878,6 +1928,7 @@ void Node::on_tick(Millis now) {
   }
   if (now >= impl.next_fast) impl.fast_timers(now);
   if (now >= impl.next_maintenance) impl.maintenance(now);
+  impl.reach.on_tick(now);
   impl.settle(now);
 }
 
@@ -1889,7 +1940,8 @@ std::optional<NodeOutput> Node::poll() {
 }
 
 std::optional<Millis> Node::next_deadline() const {
-  Millis d = std::min(impl_->next_maintenance, impl_->next_fast);
+  Millis d = std::min({impl_->next_maintenance, impl_->next_fast,
+                       impl_->reach.next_deadline().value_or(UINT64_MAX)});
   for (const auto& [id, c] : impl_->conns)
     if (c.link && c.link->next_deadline()) d = std::min(d, *c.link->next_deadline());
   if (d == UINT64_MAX) return std::nullopt;

@@ -51,6 +51,7 @@
 
 #include "crypto/rng.h"
 #include "node/link.h"
+#include "node/reachability.h"
 #include "base/log.h"
 #include "node/replica.h"
 #include "base/time.h"
@@ -268,6 +269,8 @@ class Node {
   const PublicKey& id() const;
   const NodeConfig& config() const { return config_; }
   const NodeStats& stats() const { return stats_; }
+  // Observed addresses, dial-back verdicts and what this node advertises (node/reachability.h).
+  const Reachability& reachability() const;
 
   // Adds a group this node replicates (created, joined, or loaded from the store), with
   // addresses of nodes that hold it (invite hints, relays). Starts replicating it.
@@ -309,7 +312,9 @@ class Node {
   // Events this node authored (already ingested by the Replica): persist and spread them.
   void publish(Millis now, const Hash& group, const std::vector<Event>& events);
 
-  void on_connected(Millis now, ConnId conn, bool outbound);
+  // remote: the socket's peer address ("HOST:PORT") when the driver knows it; the node tells
+  // the peer what it sees (node/reachability.h) and dials back there when asked.
+  void on_connected(Millis now, ConnId conn, bool outbound, const std::string& remote = {});
   void on_bytes(Millis now, ConnId conn, ByteView bytes);
   void on_closed(Millis now, ConnId conn);
   void on_flushed(Millis now, ConnId conn, std::size_t bytes);

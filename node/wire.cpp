@@ -20,7 +20,7 @@ namespace {
 
 enum class Type : std::uint8_t {
   hello = 1, neighbor, neighbor_reply, disconnect, shuffle, events, ihave, graft, prune, heads,
-  serve, serve_reply, holder,
+  serve, serve_reply, holder, observed, dial_back, dial_back_result,
 };
 
 void write_ids(codec::Writer& w, const std::vector<Hash>& ids) {
@@ -100,6 +100,16 @@ struct Encoder {
     w.array(4).uint(static_cast<std::uint8_t>(Type::holder)).fixed(m.group).fixed(m.invite_key);
     w.fixed(m.proof);
   }
+  void operator()(const wire::Observed& m) {
+    w.array(2).uint(static_cast<std::uint8_t>(Type::observed)).str(m.address);
+  }
+  void operator()(const wire::DialBack& m) {
+    w.array(3).uint(static_cast<std::uint8_t>(Type::dial_back)).uint(m.nonce).uint(m.port);
+  }
+  void operator()(const wire::DialBackResult& m) {
+    w.array(3).uint(static_cast<std::uint8_t>(Type::dial_back_result)).uint(m.nonce);
+    w.uint(static_cast<std::uint8_t>(m.outcome));
+  }
 };
 
 }  // namespace
@@ -113,7 +123,8 @@ Bytes encode_wire(const WireMessage& message) {
 const char* wire_name(const WireMessage& message) {
   static const char* names[] = {"hello", "neighbor", "neighbor-reply", "disconnect", "shuffle",
                                 "events", "ihave", "graft", "prune", "heads", "serve",
-                                "serve-reply", "holder"};
+                                "serve-reply", "holder", "observed", "dial-back",
+                                "dial-back-result"};
   static_assert(sizeof(names) / sizeof(names[0]) == std::variant_size_v<WireMessage>);
   return names[message.index()];
 }
@@ -254,6 +265,28 @@ Result<WireMessage> decode_fields(ByteView bytes) {
       QUN_TRY(m.group, codec::fixed<Hash>(a.ptr[1], "group"));
       QUN_TRY(m.invite_key, codec::fixed<PublicKey>(a.ptr[2], "invite key"));
       QUN_TRY(m.proof, codec::fixed<Signature>(a.ptr[3], "proof"));
+      return WireMessage(m);
+    }
+    case Type::observed: {
+      QUN_TRY_VOID(need(2));
+      wire::Observed m;
+      QUN_TRY(m.address, codec::str(a.ptr[1], wire_limits::address_bytes_max, "address"));
+      return WireMessage(std::move(m));
+    }
+    case Type::dial_back: {
+      QUN_TRY_VOID(need(3));
+      wire::DialBack m;
+      QUN_TRY(m.nonce, codec::uint(a.ptr[1], UINT64_MAX, "nonce"));
+      QUN_TRY(auto port, codec::uint(a.ptr[2], UINT16_MAX, "port"));
+      m.port = static_cast<std::uint16_t>(port);
+      return WireMessage(m);
+    }
+    case Type::dial_back_result: {
+      QUN_TRY_VOID(need(3));
+      wire::DialBackResult m;
+      QUN_TRY(m.nonce, codec::uint(a.ptr[1], UINT64_MAX, "nonce"));
+      QUN_TRY(auto outcome, codec::uint(a.ptr[2], 2, "outcome"));
+      m.outcome = static_cast<wire::DialBackOutcome>(outcome);
       return WireMessage(m);
     }
   }

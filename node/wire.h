@@ -130,11 +130,35 @@ struct Holder {
   PublicKey invite_key;  // the public key of the invite whose secret the sender holds
   Signature proof;       // Sign(invite key, "qun-join-v1" || group || sender's id)
 };
+// Reachability (node/reachability.h, docs/protocol.md "Reachability"). Observed is sent once on
+// every link, after the hello: the address the sender sees the link come from (the socket's
+// peer address, "HOST:PORT"), as libp2p's identify and STUN tell a node behind NAT its public
+// address. Like Hello, it names no group.
+struct Observed {
+  std::string address;
+};
+// "Dial me back on this port": the receiver opens a new connection to the address it sees this
+// link come from (never an address the message names: a dial-back cannot aim at a third party),
+// on `port`, and answers with a DialBackResult carrying the same nonce.
+struct DialBack {
+  std::uint64_t nonce;
+  std::uint16_t port;
+};
+enum class DialBackOutcome : std::uint8_t {
+  reachable = 0,    // a secure link to the requester came up on the new connection
+  unreachable = 1,  // the connection or its handshake failed
+  refused = 2,      // the receiver would not dial (busy, asked too often): no verdict
+};
+struct DialBackResult {
+  std::uint64_t nonce;
+  DialBackOutcome outcome;
+};
 }  // namespace wire
 
 using WireMessage = std::variant<wire::Hello, wire::Neighbor, wire::NeighborReply, wire::Disconnect,
                                  wire::Shuffle, wire::Events, wire::IHave, wire::Graft, wire::Prune,
-                                 wire::Heads, wire::Serve, wire::ServeReply, wire::Holder>;
+                                 wire::Heads, wire::Serve, wire::ServeReply, wire::Holder,
+                                 wire::Observed, wire::DialBack, wire::DialBackResult>;
 
 Bytes encode_wire(const WireMessage& message);
 [[nodiscard]] Result<WireMessage> decode_wire(ByteView bytes);

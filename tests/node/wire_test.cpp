@@ -56,6 +56,13 @@ bool operator==(const ServeReply& a, const ServeReply& b) {
 bool operator==(const Holder& a, const Holder& b) {
   return a.group == b.group && a.invite_key == b.invite_key && a.proof == b.proof;
 }
+bool operator==(const Observed& a, const Observed& b) { return a.address == b.address; }
+bool operator==(const DialBack& a, const DialBack& b) {
+  return a.nonce == b.nonce && a.port == b.port;
+}
+bool operator==(const DialBackResult& a, const DialBackResult& b) {
+  return a.nonce == b.nonce && a.outcome == b.outcome;
+}
 
 }  // namespace qun::wire
 
@@ -121,6 +128,9 @@ std::vector<WireMessage> realistic_messages() {
       wire::Serve{group},
       wire::ServeReply{group, false, "relay full: serving 100 groups"},
       wire::Holder{group, fixed_n<PublicKey>(6), fixed_n<Signature>(7)},
+      wire::Observed{"198.51.100.1:40312"},
+      wire::DialBack{3, 7420},
+      wire::DialBackResult{3, wire::DialBackOutcome::unreachable},
   };
 }
 
@@ -147,6 +157,12 @@ std::vector<WireMessage> edge_messages() {
       wire::Serve{ones},
       wire::ServeReply{zero, true, ""},
       wire::Holder{ones, PublicKey{}, Signature{}},
+      wire::Observed{""},
+      wire::Observed{"[2001:db8::1]:65535"},
+      wire::DialBack{0, 0},
+      wire::DialBack{UINT64_MAX, UINT16_MAX},
+      wire::DialBackResult{UINT64_MAX, wire::DialBackOutcome::reachable},
+      wire::DialBackResult{0, wire::DialBackOutcome::refused},
   };
 }
 
@@ -158,6 +174,7 @@ std::vector<WireMessage> max_messages() {
   wire::Hello hello{fixed_n<HelloNonce>(4), std::string(wl::address_bytes_max, 'h'), {}};
   for (std::size_t i = 0; i < wl::groups_max; ++i) hello.groups.push_back(fixed_n<GroupTag>(i));
   out.push_back(hello);
+  out.push_back(wire::Observed{std::string(wl::address_bytes_max, 'o')});
   out.push_back(wire::Shuffle{group, true, peers(wl::peers_max, wl::address_bytes_max)});
   out.push_back(wire::ihave(group, hashes(wl::ids_max)));
   out.push_back(wire::Graft{group, hashes(wl::ids_max)});
@@ -246,6 +263,9 @@ std::vector<Layout> layouts() {
       {13,
        {g, [](codec::Writer& w) { w.fixed(fixed_n<PublicKey>(1)); },
         [](codec::Writer& w) { w.fixed(fixed_n<Signature>(1)); }}},
+      {14, {[](codec::Writer& w) { w.str("198.51.100.1:1"); }}},
+      {15, {[](codec::Writer& w) { w.uint(9); }, [](codec::Writer& w) { w.uint(7420); }}},
+      {16, {[](codec::Writer& w) { w.uint(9); }, [](codec::Writer& w) { w.uint(1); }}},
   };
 }
 
@@ -269,7 +289,7 @@ Bytes write_replacing(const Layout& layout, std::size_t index, const FieldWriter
 }
 
 TEST_CASE("wire: every message type round-trips with realistic contents", "[node][wire]") {
-  // Proves each of the twelve types encodes and decodes back to the same fields and the same bytes,
+  // Proves each of the sixteen types encodes and decodes back to the same fields and the same bytes,
   // and that wire_name names each one, using one realistic message per type.
   const auto messages = realistic_messages();
   REQUIRE(messages.size() == std::variant_size_v<WireMessage>);
@@ -280,7 +300,8 @@ TEST_CASE("wire: every message type round-trips with realistic contents", "[node
   }
   CHECK(names == std::set<std::string>{"hello", "neighbor", "neighbor-reply", "disconnect",
                                        "shuffle", "events", "ihave", "graft", "prune", "heads",
-                                       "serve", "serve-reply", "holder"});
+                                       "serve", "serve-reply", "holder", "observed", "dial-back",
+                                       "dial-back-result"});
 }
 
 TEST_CASE("wire: edge contents round-trip", "[node][wire]") {
@@ -332,6 +353,17 @@ TEST_CASE("wire: each bound exceeded by one is rejected", "[node][wire]") {
     codec::Writer w;
     w.array(4).uint(12).fixed(group).uint(0).str(std::string(wl::reason_bytes_max + 1, 'r'));
     require_rejected(w.take());
+  }
+  SECTION("address_bytes_max + 1 in an observed address") {
+    require_rejected(wire::Observed{std::string(wl::address_bytes_max + 1, 'o')});
+  }
+  SECTION("a dial-back port past 65535, an outcome past refused") {
+    codec::Writer port;
+    port.array(3).uint(15).uint(1).uint(65536);
+    require_rejected(port.take());
+    codec::Writer outcome;
+    outcome.array(3).uint(16).uint(1).uint(3);
+    require_rejected(outcome.take());
   }
   SECTION("events_max + 1 events") {
     wire::Events events{group, {}, 0};
@@ -417,6 +449,9 @@ TEST_CASE("wire: wrong field types are rejected", "[node][wire]") {
         if (layout.type == 6 && i == 1 && std::string(name) == "uint 2") continue;
         // A str is a valid reason (field 3 of a serve-reply).
         if (layout.type == 12 && i == 2 && std::string(name) == "str") continue;
+        // A str is a valid observed address; any uint a valid nonce and port, 2 an outcome.
+        if (layout.type == 14 && std::string(name) == "str") continue;
+        if ((layout.type == 15 || layout.type == 16) && std::string(name) == "uint 2") continue;
         INFO("type " << int{layout.type} << ", field " << i + 1 << " replaced by " << name);
         require_rejected(bytes);
       }
