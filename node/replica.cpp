@@ -889,6 +889,19 @@ std::optional<std::string> Replica::decrypt_text(const Hash& id, std::size_t tex
   return std::move(text).value();
 }
 
+namespace {
+
+// A conversation plaintext decoded as T, or none when it did not open or does not decode.
+template <typename T>
+std::optional<T> opened(const std::optional<Bytes>& plain, Result<T> (*decode)(ByteView)) {
+  if (!plain) return std::nullopt;
+  auto p = decode(*plain);
+  if (!p.ok()) return std::nullopt;
+  return std::move(p).value();
+}
+
+}  // namespace
+
 std::optional<Message> Replica::message(const Hash& id) const {
   const EventRecord* rec = group_.find(id);
   if (!rec || !rec->accepted) return std::nullopt;
@@ -915,57 +928,45 @@ std::optional<Message> Replica::message(const Hash& id) const {
   if (m.kind == EventKind::ban) m.on = rec->banned;
   if (m.kind == EventKind::set_settings) m.settings = rec->settings;
   if (m.kind == EventKind::set_nick) m.text = decrypt_text(id, limits::nick_bytes_max);
+  // The conversation kinds say the rest inside their ciphertext: one open each.
   const Event& e = rec->event;
-  auto plain = [&]() -> std::optional<Bytes> { return open(e); };
   switch (m.kind) {
     case EventKind::post:
-      if (auto b = plain()) {
-        if (auto p = decode_post_plain(*b); p.ok()) {
-          m.reply_to = p->reply_to;
-          m.channel = p->channel;
-          m.action = p->action;
-        }
+      if (auto p = opened(open(e), decode_post_plain)) {
+        m.reply_to = p->reply_to;
+        m.channel = p->channel;
+        m.action = p->action;
       }
       break;
     case EventKind::react:
-      if (auto b = plain()) {
-        if (auto p = decode_react_plain(*b); p.ok()) {
-          m.target_event = p->target;
-          m.text = p->emoji;
-          m.on = p->on;
-        }
+      if (auto p = opened(open(e), decode_react_plain)) {
+        m.target_event = p->target;
+        m.text = p->emoji;
+        m.on = p->on;
       }
       break;
     case EventKind::edit:
-      if (auto b = plain()) {
-        if (auto p = decode_edit_plain(*b); p.ok()) {
-          m.target_event = p->target;
-          m.text = p->text;
-        }
+      if (auto p = opened(open(e), decode_edit_plain)) {
+        m.target_event = p->target;
+        m.text = p->text;
       }
       break;
     case EventKind::del:
     case EventKind::redact:
-      if (auto b = plain()) {
-        if (auto p = decode_target_plain(*b); p.ok()) m.target_event = p->target;
-      }
+      if (auto p = opened(open(e), decode_target_plain)) m.target_event = p->target;
       break;
     case EventKind::mute:
-      if (auto b = plain()) {
-        if (auto p = decode_mute_plain(*b); p.ok()) {
-          m.target = p->member;
-          m.on = p->on;
-          m.duration_ms = p->duration_ms;
-        }
+      if (auto p = opened(open(e), decode_mute_plain)) {
+        m.target = p->member;
+        m.on = p->on;
+        m.duration_ms = p->duration_ms;
       }
       break;
     case EventKind::channel:
-      if (auto b = plain()) {
-        if (auto p = decode_channel_plain(*b); p.ok()) {
-          m.channel_op = p->op;
-          m.target_event = p->op == ChannelOp::create ? e.id : *p->channel;
-          m.text = p->name;
-        }
+      if (auto p = opened(open(e), decode_channel_plain)) {
+        m.channel_op = p->op;
+        m.target_event = p->op == ChannelOp::create ? e.id : *p->channel;
+        m.text = p->name;
       }
       break;
     default:
