@@ -1,5 +1,6 @@
 #include "app/render.h"
 
+#include <algorithm>
 #include <limits>
 
 #include "base/utf8.h"
@@ -46,6 +47,10 @@ Result<Entry> parse_entry(const Json& v) {
   e.deleted = flag("deleted");
   e.undo = flag("undo");
   e.op = string_field(v, "op");
+  if (auto d = v.find("duration_ms"); d != v.end() && d->is_number_integer())
+    e.duration_ms = d->is_number_unsigned()
+                        ? d->get<std::uint64_t>()
+                        : static_cast<std::uint64_t>(std::max<std::int64_t>(0, d->get<std::int64_t>()));
   if (auto r = v.find("reactions"); r != v.end() && r->is_object())
     for (auto it = r->begin(); it != r->end(); ++it)
       if (it.value().is_array() && !it.value().empty()) e.reactions[it.key()] = it.value().size();
@@ -100,7 +105,11 @@ std::string entry_words(const Entry& e, std::string_view actor_view, std::string
   if (e.kind == "edit") return actor + " edited a message";
   if (e.kind == "delete") return actor + " deleted a message";
   if (e.kind == "redact") return actor + " deleted a message (moderation)";
-  if (e.kind == "mute") return actor + (e.undo ? " unmuted " : " muted ") + target;
+  if (e.kind == "mute") {
+    if (e.undo) return actor + " unmuted " + target;
+    return actor + " muted " + target +
+           (e.duration_ms > 0 ? " for " + duration_words(e.duration_ms) : "");
+  }
   if (e.kind == "ban") return actor + (e.undo ? " unbanned " : " banned ") + target;
   if (e.kind == "channel") {
     const std::string op = e.op.value_or("create");
@@ -186,6 +195,13 @@ std::optional<std::string> removed_you_words(const Entry& e, std::string_view ow
 std::string succession_words(std::string_view who, bool you, bool last_admin_removed) {
   return (you ? std::string("you are") : std::string(who) + " is") +
          " now an admin: the last admin " + (last_admin_removed ? "was removed" : "left");
+}
+
+std::string duration_words(std::uint64_t ms) {
+  if (ms % 86'400'000 == 0 && ms > 0) return std::to_string(ms / 86'400'000) + "d";
+  if (ms % 3'600'000 == 0 && ms > 0) return std::to_string(ms / 3'600'000) + "h";
+  if (ms % 60'000 == 0 && ms > 0) return std::to_string(ms / 60'000) + "m";
+  return std::to_string(std::max<std::uint64_t>(1, ms / 1000)) + "s";
 }
 
 std::string plural(std::uint64_t n, std::string_view one, std::string_view many) {

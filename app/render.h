@@ -46,6 +46,7 @@ struct Entry {
   std::map<std::string, std::size_t> reactions;  // emoji -> how many reacted
   bool undo = false;                 // react, mute, ban: taken back
   std::optional<std::string> op;     // channel: create, rename, archive
+  std::uint64_t duration_ms = 0;     // mute: for how long, 0 until unmuted
 };
 
 // Reads one entry. Errc::malformed when id, author or kind is missing or not a string; other
@@ -80,7 +81,8 @@ std::string event_words(std::string_view kind, std::string_view actor, std::stri
 std::string for_terminal(std::string_view text, bool keep_line_breaks);
 
 // The words of an entry other than a post: event_words, and those of the conversation kinds
-// ("alice muted bob", "alice reacted 👍", "alice created the channel #dev"). Not sanitized.
+// ("alice muted bob for 2h", "alice reacted 👍", "alice created the channel #dev"): the one set
+// of words the CLI, `qun modlog` and the chat use. Not sanitized.
 std::string entry_words(const Entry& e, std::string_view actor, std::string_view target);
 
 // One entry for `qun log`: "TIME  nick: text" for a post ("(edited)" and reactions after it, a
@@ -101,6 +103,9 @@ std::optional<std::string> removed_you_words(const Entry& e, std::string_view ow
 // A member the group's succession rule made admin (docs/protocol.md, "Succession"): "bob is now
 // an admin: the last admin left", "you are now an admin: the last admin was removed".
 std::string succession_words(std::string_view who, bool you, bool last_admin_removed);
+
+// A duration in its largest whole unit: "45m", "2h", "3d" ("90s" below a minute, at least "1s").
+std::string duration_words(std::uint64_t ms);
 
 // "1 member", "2 members".
 std::string plural(std::uint64_t n, std::string_view one, std::string_view many);

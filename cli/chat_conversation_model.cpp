@@ -16,13 +16,6 @@ std::string trim_right(std::string_view s) {
   return std::string(s.substr(0, n));
 }
 
-// "2h", "3d", "45m": the largest whole unit, for confirmations.
-std::string short_duration(std::int64_t ms) {
-  if (ms % 86'400'000 == 0) return std::to_string(ms / 86'400'000) + "d";
-  if (ms % 3'600'000 == 0) return std::to_string(ms / 3'600'000) + "h";
-  if (ms % 60'000 == 0) return std::to_string(ms / 60'000) + "m";
-  return std::to_string(std::max<std::int64_t>(1, ms / 1000)) + "s";
-}
 
 }  // namespace
 
@@ -277,7 +270,7 @@ void ChatModel::handle_conversation_result(const NodeRequest& r, const Json& res
     }
     case K::mute: {
       const std::int64_t ms = r.args.value("for_ms", std::int64_t{0});
-      notify("muted " + who + (ms > 0 ? " for " + short_duration(ms) : " until /unmute"), false);
+      notify("muted " + who + (ms > 0 ? " for " + render::duration_words(static_cast<std::uint64_t>(ms)) : " until /unmute"), false);
       if (b != nullptr) refresh_roster(*b);
       return;
     }

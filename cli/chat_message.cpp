@@ -35,16 +35,6 @@ std::size_t json_count(const Json& v, const char* key) {
 
 namespace {
 
-std::optional<std::int64_t> json_ms(const Json& v, const char* key) {
-  auto it = v.find(key);
-  if (it == v.end() || !it->is_number_integer()) return std::nullopt;
-  if (it->is_number_unsigned())
-    return static_cast<std::int64_t>(std::min<std::uint64_t>(
-        it->get<std::uint64_t>(),
-        static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())));
-  return it->get<std::int64_t>();
-}
-
 bool json_flag(const Json& v, const char* key) {
   auto it = v.find(key);
   return it != v.end() && it->is_boolean() && it->get<bool>();
@@ -56,8 +46,6 @@ bool json_flag(const Json& v, const char* key) {
 void read_conversation(const Json& v, Message& m) {
   if (auto c = json_string(v, "channel"); c && !c->empty()) m.channel = *c;
   m.reply_to = json_string(v, "reply_to");
-  m.edited = json_flag(v, "edited");
-  m.deleted = json_flag(v, "deleted");
   m.action = json_flag(v, "action");
   m.conversation = v.contains("reply_to") || v.contains("reactions") || v.contains("deleted");
   if (auto r = v.find("reactions"); r != v.end() && r->is_object()) {
@@ -75,14 +63,8 @@ void read_conversation(const Json& v, Message& m) {
   }
   m.emoji = json_string(v, "emoji");
   if (!m.emoji && m.kind == "react") m.emoji = m.text;
-  m.undo = json_flag(v, "undo") || (v.contains("on") && v["on"].is_boolean() && !v["on"].get<bool>());
-  m.until_ms = json_ms(v, "until");
-  if (!m.until_ms) m.until_ms = json_ms(v, "muted_until");
-  m.duration_ms = json_ms(v, "duration_ms");
-  m.op = json_string(v, "op");
   m.redacted_by = json_string(v, "redacted_by");
   m.refused = json_string(v, "refused");
-  if (!m.op) m.op = json_string(v, "channel_op");
 }
 
 }  // namespace
@@ -100,52 +82,11 @@ std::string display_nick(const std::optional<std::string>& nick, const std::stri
   return sanitize(id.substr(0, 8), false);
 }
 
-namespace {
-
-// "2h", "3d", "45m": the largest whole unit.
-std::string duration_words(std::int64_t ms) {
-  if (ms % 86'400'000 == 0) return std::to_string(ms / 86'400'000) + "d";
-  if (ms % 3'600'000 == 0) return std::to_string(ms / 3'600'000) + "h";
-  if (ms % 60'000 == 0) return std::to_string(ms / 60'000) + "m";
-  return std::to_string(std::max<std::int64_t>(1, ms / 1000)) + "s";
-}
-
-// Words for the conversation kinds of issue 12, which app/render.h does not have yet; nullopt
-// for the others. (They belong with the rest of the words in app/render.h once the node's kinds
-// are in; until then the chat and its line mode need them.)
-std::optional<std::string> conversation_words(const Message& m, const std::string& actor,
-                                              const std::string& target) {
-  const std::string text = m.text.value_or("");
-  if (m.kind == "react")
-    return actor + (m.undo ? " took back " : " reacted ") + m.emoji.value_or("") +
-           (m.undo ? "" : " to a message");
-  if (m.kind == "edit") return actor + " edited a message";
-  if (m.kind == "delete") return actor + " deleted a message";
-  if (m.kind == "redact") return actor + " deleted a message (moderation)";
-  if (m.kind == "mute") {
-    if (m.undo) return actor + " unmuted " + target;
-    return actor + " muted " + target +
-           (m.duration_ms && *m.duration_ms > 0 ? " for " + duration_words(*m.duration_ms) : "");
-  }
-  if (m.kind == "ban") return actor + (m.undo ? " unbanned " : " banned ") + target;
-  if (m.kind == "set-nick") return actor + " is now known as " + text;
-  if (m.kind == "channel") {
-    if (m.op == "rename") return actor + " renamed a channel to #" + text;
-    if (m.op == "archive") return actor + " archived #" + text;
-    return actor + " created #" + text;
-  }
-  if (m.kind == "set-settings") return actor + " changed the group's settings";
-  return std::nullopt;
-}
-
-}  // namespace
-
 std::string system_text(const Message& m) {
   // The words are the CLI's too (app/render.h); the chat sanitizes them for its own drawing.
   const std::string actor = display_nick(m.nick, m.author);
   const std::string target = m.target ? display_nick(m.target_nick, *m.target) : "someone";
-  if (auto words = conversation_words(m, actor, target)) return sanitize(*words, false);
-  return sanitize(render::event_words(m.kind, actor, target, m.text, m.role), false);
+  return sanitize(render::entry_words(m, actor, target), false);
 }
 
 LocalTime local_time(std::int64_t unix_ms) {

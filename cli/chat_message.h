@@ -44,8 +44,7 @@ struct Message : render::Entry {
   // "general" when the node gives none.
   std::string channel = "general";
   std::optional<std::string> reply_to;  // the id of the post this one answers
-  bool edited = false;
-  bool deleted = false;  // deleted by its author or redacted by a moderator: text is null
+  // (edited, deleted, undo, op and duration_ms are render::Entry's: one parse for them.)
   bool action = false;   // a /me action: shown as "* nick text"
   // Emoji to the ids of the members who reacted with it, in the node's order.
   std::map<std::string, std::vector<std::string>> reactions;
@@ -53,13 +52,7 @@ struct Message : render::Entry {
   // it keeps replies, reactions, edits and deletions. A post without them comes from a node
   // that does not (yet), and the chat says so rather than send what it would ignore.
   bool conversation = false;
-  // Stream lines that act on a message or member ("react", "edit", "delete", "redact", "mute",
-  // "ban"): what they do beyond target and text.
-  std::optional<std::string> emoji;       // react
-  bool undo = false;                      // react: taken back; mute, ban: lifted
-  std::optional<std::int64_t> until_ms;   // mute: muted until (Unix ms), none for indefinitely
-  std::optional<std::int64_t> duration_ms;  // mute: for how long, when the node says so
-  std::optional<std::string> op;  // channel: "create", "rename" or "archive"
+  std::optional<std::string> emoji;       // react: the emoji (the node's "emoji", else its text)
   std::optional<std::string> redacted_by;  // a deleted post: the moderator who redacted it
   // A post the node's conversation refused (its author was muted, its channel archived): every
   // node leaves it out, and so does the chat. The reason, as the node gives it.

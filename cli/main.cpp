@@ -665,6 +665,7 @@ int run_modlog(Args& a) {
     render::Entry entry;
     entry.kind = str(e, "kind");
     entry.undo = flag(e, "undo");
+    entry.duration_ms = static_cast<std::uint64_t>(num(e, "duration_ms"));
     if (const std::string detail = str(e, "detail"); !detail.empty()) {
       entry.text = detail;  // the emoji, channel name, name or topic
       entry.role = detail;  // set-role: the role

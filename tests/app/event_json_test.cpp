@@ -110,7 +110,7 @@ TEST_CASE("event json: text of posts as they stand, acts and the moderation log"
   CHECK(std::find(acts.begin(), acts.end(), "T  * ada reacted \U0001F44D") != acts.end());
   CHECK(std::find(acts.begin(), acts.end(), "T  * ada edited a message") != acts.end());
   CHECK(std::find(acts.begin(), acts.end(), "T  * ada deleted a message") != acts.end());
-  CHECK(std::find(acts.begin(), acts.end(), "T  * ada muted bob") != acts.end());
+  CHECK(std::find(acts.begin(), acts.end(), "T  * ada muted bob for 1m") != acts.end());
 
   std::vector<control::Json> modlog;
   for (const auto& act : c.actions)

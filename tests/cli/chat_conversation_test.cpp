@@ -173,21 +173,21 @@ TEST_CASE("short references", "[chat]") {
   CHECK(quote_start(long_one, 10) == "a long me\u2026");
 }
 
-// Proves the line mode and the `*` lines have words for the new kinds and show posts as they
-// stand (an action, an edit, a deletion).
+// Proves the line mode and the `*` lines have words for the new kinds (render::entry_words, the
+// CLI's too) and show posts as they stand (an action, an edit, a deletion).
 TEST_CASE("words for the conversation kinds", "[chat]") {
   auto words = [](Json v) { return system_text(*parse_message(v)); };
   Json mute = action("x", carol, "mute", bob, {{"target_nick", "bob"}, {"duration_ms", 7'200'000}});
   mute["nick"] = "carol";
   CHECK(words(mute) == "carol muted bob for 2h");
-  mute["on"] = false;
+  mute["undo"] = true;
   CHECK(words(mute) == "carol unmuted bob");
   Json ban = action("x", carol, "ban", bob, {{"target_nick", "bob"}, {"nick", "carol"}});
   CHECK(words(ban) == "carol banned bob");
   Json nick = message("x", bob, "bob", "robert", "set-nick");
   CHECK(words(nick) == "bob is now known as robert");
   Json channel = message("x", carol, "carol", "dev", "channel");
-  CHECK(words(channel) == "carol created #dev");
+  CHECK(words(channel) == "carol created the channel #dev");
   auto line = [](Json v) { return message_line(*parse_message(v), utc_time); };
   CHECK(line(post("m", bob, "bob", "waves", {{"action", true}})) == "22:13 * bob waves");
   CHECK(line(post("m", bob, "bob", "fixed", {{"edited", true}})) == "22:13 bob: fixed (edited)");
@@ -525,6 +525,37 @@ TEST_CASE("mute, ban, nick and hide", "[chat]") {
   node.key(Key::Kind::enter);
   CHECK(req(node, "hide").args["member"] == bob);
   CHECK_FALSE(on_screen(node, "bob: lunch at noon?"));
+}
+
+// Proves /promote takes the role (admin unless moderator is given), /demote steps one role down,
+// both send the member's id, and each says what it did in one line.
+TEST_CASE("promote and demote", "[chat]") {
+  using K = Command::Kind;
+  CHECK(parse_command("/promote bob")->arg2 == "admin");
+  CHECK(parse_command("/promote bob moderator")->arg2 == "moderator");
+  CHECK_FALSE(parse_command("/promote bob king").ok());
+  CHECK_FALSE(parse_command("/promote").ok());
+  CHECK(parse_command("/demote bob")->kind == K::demote);
+  CHECK_FALSE(parse_command("/demote bob moderator").ok());
+  CHECK_FALSE(is_conversation(K::demote));
+  CHECK(is_conversation(K::react));
+
+  FakeNode node;
+  setup(node);
+  node.type("/promote bob moderator");
+  node.key(Key::Kind::enter);
+  CHECK(req(node, "promote").args["member"] == bob);
+  CHECK(req(node, "promote").args["to"] == "moderator");
+  CHECK(node.model.notice() == "made bob a moderator");
+  CHECK(last(node, "members") != nullptr);  // the roster (and its roles) is fetched again
+  node.type("/demote bob");
+  node.key(Key::Kind::enter);
+  CHECK(req(node, "demote").args["member"] == bob);
+  CHECK(node.model.notice() == "bob is now a member");
+  node.fail["demote"] = "bob is a member already; nothing changed";
+  node.type("/demote bob");
+  node.key(Key::Kind::enter);
+  CHECK(node.model.notice() == "bob is a member already; nothing changed");
 }
 
 // Proves the model holds up under a random mix of posts, replies, reactions, edits, deletions and
