@@ -76,6 +76,7 @@ const char* command_name(Command::Kind kind) {
     case K::members: return "/members";
     case K::kick: return "/kick";
     case K::promote: return "/promote";
+    case K::demote: return "/demote";
     case K::topic: return "/topic";
     case K::leave: return "/leave";
     case K::relays: return "/relays";
@@ -96,6 +97,39 @@ const char* command_name(Command::Kind kind) {
     case K::channel: return "/channel";
   }
   return "/?";
+}
+
+bool is_conversation(Command::Kind kind) {
+  using K = Command::Kind;
+  switch (kind) {
+    case K::reply:
+    case K::react:
+    case K::edit:
+    case K::del:
+    case K::me:
+    case K::nick:
+    case K::mute:
+    case K::unmute:
+    case K::ban:
+    case K::unban:
+    case K::hide:
+    case K::unhide:
+    case K::channel:
+      return true;
+    case K::join:
+    case K::invite:
+    case K::members:
+    case K::kick:
+    case K::promote:
+    case K::demote:
+    case K::topic:
+    case K::leave:
+    case K::relays:
+    case K::help:
+    case K::quit:
+      return false;
+  }
+  return false;
 }
 
 Result<std::int64_t> parse_mute_duration(std::string_view text) {
@@ -258,9 +292,17 @@ Result<Command> parse_command(std::string_view line) {
     }
     if (c.channel_op != Command::ChannelOp::list)
       if (auto ok = check_channel_name(c.arg); !ok.ok()) return ok.error();
-  } else if (name == "kick" || name == "promote") {
-    if (!one_word) return usage(name == "kick" ? "usage: /kick NICK" : "usage: /promote NICK");
-    c.kind = name == "kick" ? Command::Kind::kick : Command::Kind::promote;
+  } else if (name == "promote") {
+    const auto words = words_of(rest);
+    if (words.empty() || words.size() > 2 ||
+        (words.size() == 2 && words[1] != "admin" && words[1] != "moderator"))
+      return usage("usage: /promote NICK [moderator|admin] (default admin)");
+    c.kind = Command::Kind::promote;
+    c.arg = words[0];
+    c.arg2 = words.size() == 2 ? words[1] : "admin";
+  } else if (name == "kick" || name == "demote") {
+    if (!one_word) return usage(name == "kick" ? "usage: /kick NICK" : "usage: /demote NICK");
+    c.kind = name == "kick" ? Command::Kind::kick : Command::Kind::demote;
     c.arg = rest;
   } else if (name == "topic") {
     if (rest.empty()) return usage("usage: /topic TEXT");
@@ -296,7 +338,8 @@ const std::vector<std::string>& help_lines() {
       "                EXPIRY like 30m, 12h, 7d)",
       "/members        list this group's members and their roles",
       "/kick NICK      remove a member (admins)",
-      "/promote NICK   make a member an admin (admins)",
+      "/promote NICK [moderator|admin]  raise a member's role, to admin by default (admins)",
+      "/demote NICK    one role down: admin to moderator, moderator to member (admins)",
       "/topic TEXT     set this group's topic",
       "/leave          leave this group",
       "/relays         list this group's relays",

@@ -15,7 +15,7 @@ namespace qun::chat {
 
 struct Command {
   enum class Kind {
-    join, invite, members, kick, promote, topic, leave, relays, help, quit,
+    join, invite, members, kick, promote, demote, topic, leave, relays, help, quit,
     // The conversation layer (issue 12). reply, react, edit and del name a message by a short
     // reference as the first word of arg, or act on the selected message (the model decides,
     // since only it knows whether one is selected).
@@ -24,10 +24,11 @@ struct Command {
   // What /channel does: with no argument it lists; with a name alone it shows that channel.
   enum class ChannelOp { list, show, create, rename, archive };
   Kind kind = Kind::help;
-  // join: code (whitespace removed); kick, promote, mute, ban, hide...: member; topic, me: text;
+  // join: code (whitespace removed); kick, promote, demote, mute, ban, hide...: member; topic,
+  // me: text;
   // reply, edit: [REF] TEXT; react: [REF] EMOJI; del: [REF]; nick: the new nick; channel: name.
   std::string arg;
-  std::string arg2;              // channel rename: the new name
+  std::string arg2;              // channel rename: the new name; promote: the role (admin default)
   ChannelOp channel_op = ChannelOp::list;
   std::uint32_t uses = 1;        // invite
   std::int64_t expires_ms = 0;   // invite: valid for this long, 0 never expires; mute: for how
@@ -41,6 +42,10 @@ inline constexpr std::size_t channel_name_bytes_max = 80;
 
 // The name of a command as typed, for messages about it ("/mute: ...").
 const char* command_name(Command::Kind kind);
+// The commands of the conversation layer (issue 12), which ChatModel runs and answers in
+// cli/chat_conversation_model.cpp: reply, react, edit, delete, me, nick, mute, unmute, ban,
+// unban, hide, unhide, channel.
+bool is_conversation(Command::Kind kind);
 
 // The longest expiry /invite takes: a year. Longer-lived invites are better made without one
 // (and revoked when no longer wanted) than with a date nobody remembers.

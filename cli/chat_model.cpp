@@ -364,6 +364,7 @@ void ChatModel::on_response(const NodeRequest& r, Result<Json> result) {
 
 void ChatModel::handle_command_result(const NodeRequest& r, const Json& result) {
   using K = Command::Kind;
+  if (is_conversation(r.command)) return handle_conversation_result(r, result);
   switch (r.command) {
     case K::join: {
       auto id = json_string(result, "group");
@@ -436,11 +437,24 @@ void ChatModel::handle_command_result(const NodeRequest& r, const Json& result) 
       return;
     }
     case K::kick:
-    case K::promote: {
+    case K::promote:
+    case K::demote: {
       std::string who = r.args.value("member", std::string());
-      if (const Buffer* b = find(r.group))
+      Buffer* b = find(r.group);
+      if (b != nullptr)
         if (auto it = b->roster.find(who); it != b->roster.end()) who = it->second.label;
-      notify((r.command == K::kick ? "removed " : "promoted ") + sanitize(who, false), false);
+      who = sanitize(who, false);
+      if (r.command == K::kick) notify("removed " + who, false);
+      if (r.command == K::promote)
+        notify("made " + who + " " + (r.args.value("to", std::string("admin")) == "moderator"
+                                          ? "a moderator" : "an admin"),
+               false);
+      if (r.command == K::demote) {
+        const std::string role = json_string(result, "role").value_or("member");
+        notify(who + " is now " + (role == "moderator" ? "a moderator" : "a member"), false);
+      }
+      // The roles shown in the header and by /members.
+      if (b != nullptr && r.command != K::kick) refresh_roster(*b);
       return;
     }
     case K::topic:
@@ -454,23 +468,9 @@ void ChatModel::handle_command_result(const NodeRequest& r, const Json& result) 
       request({"group.list", Json::object(), NodeRequest::Purpose::group_list, "", "",
                Command::Kind::help});
       return;
-    case K::reply:
-    case K::react:
-    case K::edit:
-    case K::del:
-    case K::me:
-    case K::nick:
-    case K::mute:
-    case K::unmute:
-    case K::ban:
-    case K::unban:
-    case K::hide:
-    case K::unhide:
-    case K::channel:
-      handle_conversation_result(r, result);
-      return;
     case K::help:
     case K::quit:
+    default:  // the conversation kinds, answered above
       return;
   }
 }
@@ -1247,13 +1247,12 @@ void ChatModel::run_command(const Command& c, const std::string& typed) {
       r.args = {{"group", b->id}};
       break;
     case K::kick:
-    case K::promote: {
-      r.op = c.kind == K::kick ? "kick" : "promote";
-      // A label that tells two members of one nick apart (bob·1b11) names that member's id.
-      std::string member = c.arg;
-      for (const auto& [id, m] : b->roster)
-        if (m.label == c.arg && c.arg.find("\u00B7") != std::string::npos) member = id;
-      r.args = {{"group", b->id}, {"member", member}};
+    case K::promote:
+    case K::demote: {
+      r.op = c.kind == K::kick ? "kick" : c.kind == K::promote ? "promote" : "demote";
+      // A label (bob, or bob·1b11 when two share the nick) names that member's id.
+      r.args = {{"group", b->id}, {"member", member_arg(*b, c.arg)}};
+      if (c.kind == K::promote) r.args["to"] = c.arg2.empty() ? "admin" : c.arg2;
       break;
     }
     case K::topic:
@@ -1268,28 +1267,19 @@ void ChatModel::run_command(const Command& c, const std::string& typed) {
       r.op = "relays";
       r.args = {{"group", b->id}};
       break;
-    case K::reply:
-    case K::react:
-    case K::edit:
-    case K::del:
-    case K::me:
-    case K::nick:
-    case K::mute:
-    case K::unmute:
-    case K::ban:
-    case K::unban:
-    case K::hide:
-    case K::unhide:
-    case K::channel:
-      if (auto ok = run_conversation_command(c, typed, *b, r); !ok.ok()) {
-        notify(ok.error().context(), true);
-        return;
-      }
-      if (r.op.empty()) return;  // done here (a post queued, a channel shown, an edit opened)
-      break;
     case K::help:
     case K::quit:
+    default:  // the conversation kinds, below
+      break;
+  }
+  if (is_conversation(c.kind)) {
+    if (auto ok = run_conversation_command(c, typed, *b, r); !ok.ok()) {
+      notify(ok.error().context(), true);
       return;
+    }
+    if (r.op.empty()) return;  // done here (a post queued, a channel shown, an edit opened)
+  } else if (c.kind == K::help || c.kind == K::quit) {
+    return;
   }
   request(std::move(r));
   input_.remember(typed);
