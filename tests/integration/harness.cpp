@@ -743,4 +743,23 @@ Json status_of_group(const Node& node, const std::string& group_id) {
   return Json();
 }
 
+Json group_entry(const Node& node, const std::string& group_id) {
+  for (const auto& g : node.json({"group", "list"}))
+    if (g.value("id", "") == group_id) return g;
+  return Json();
+}
+
+Trio start_trio(Cluster& cluster, const std::string& group_name) {
+  Node& a = cluster.add("alice");
+  Node& b = cluster.add("bob");
+  Node& c = cluster.add("carol");
+  a.start();
+  b.start(NodeOptions::with_peers({a.address()}));
+  c.start(NodeOptions::with_peers({a.address(), b.address()}));
+  const std::string group = create_group(a, group_name);
+  REQUIRE(invite_and_join(a, b, group) == group);
+  REQUIRE(invite_and_join(a, c, group) == group);
+  return Trio{a, b, c, group};
+}
+
 }  // namespace qun::integration

@@ -282,5 +282,18 @@ void wait_for_posts(const Node& node, const std::string& group,
                     const std::vector<std::string>& wanted, Millis bound = propagate_bound);
 // The object for group (its full id) in `qun status --json`'s "groups", or null.
 Json status_of_group(const Node& node, const std::string& group_id);
+// The object for group (its full id) in `qun group list --json`, or null.
+Json group_entry(const Node& node, const std::string& group_id);
+
+// The three-member community many tests start from: alice (the founder), bob and carol, each
+// on a node of its own in `cluster` (bob peers with alice, carol with both), all members of
+// `group`, a group alice created under group_name. Fails the test on any error.
+struct Trio {
+  Node& alice;
+  Node& bob;
+  Node& carol;
+  std::string group;
+};
+Trio start_trio(Cluster& cluster, const std::string& group_name);
 
 }  // namespace qun::integration

@@ -7,12 +7,6 @@
 namespace qun::integration {
 namespace {
 
-Json group_entry(const Node& node, const std::string& group) {
-  for (const auto& g : node.json({"group", "list"}))
-    if (g.value("id", "") == group) return g;
-  return Json();
-}
-
 std::vector<std::string> authors(const std::vector<Json>& log) {
   std::vector<std::string> out;
   for (const auto& e : log) out.push_back(e.value("author", ""));
@@ -27,15 +21,11 @@ std::vector<std::string> authors(const std::vector<Json>& log) {
 // bob's post reached alice's node first).
 TEST_CASE("hide and unhide a member", "[integration][hide]") {
   Cluster cluster;
-  Node& a = cluster.add("alice");
-  Node& b = cluster.add("bob");
-  Node& c = cluster.add("carol");
-  a.start();
-  b.start(NodeOptions::with_peers({a.address()}));
-  c.start(NodeOptions::with_peers({a.address(), b.address()}));
-  const std::string group = create_group(a, "garden");
-  REQUIRE(invite_and_join(a, b, group) == group);
-  REQUIRE(invite_and_join(a, c, group) == group);
+  const Trio trio = start_trio(cluster, "garden");
+  Node& a = trio.alice;
+  Node& b = trio.bob;
+  Node& c = trio.carol;
+  const std::string& group = trio.group;
   b.ok({"post", group, "bob before"});
   wait_for_posts(a, group, {"bob before"});
   wait_for_posts(c, group, {"bob before"});

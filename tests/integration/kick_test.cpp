@@ -6,13 +6,6 @@
 namespace qun::integration {
 namespace {
 
-// The group-list entry of group on node, or null.
-Json group_entry(const Node& node, const std::string& group) {
-  for (const auto& g : node.json({"group", "list"}))
-    if (g.value("id", "") == group) return g;
-  return Json();
-}
-
 // Proves: after `qun kick`, posts made afterwards never reach the kicked member as text, while
 // the remaining members keep talking. How: A (admin), B and C are members and C demonstrably
 // receives posts. A kicks C by nick. C stays running and connected, and must learn that it was
@@ -23,15 +16,11 @@ Json group_entry(const Node& node, const std::string& group) {
 // (C could not even decrypt them to store). Also: MEMBER by unique id prefix (`qun promote`).
 TEST_CASE("a kicked member stops receiving content", "[integration]") {
   Cluster cluster;
-  Node& a = cluster.add("alice");
-  Node& b = cluster.add("bob");
-  Node& c = cluster.add("carol");
-  a.start();
-  b.start(NodeOptions::with_peers({a.address()}));
-  c.start(NodeOptions::with_peers({a.address(), b.address()}));
-  const std::string group = create_group(a, "workshop");
-  REQUIRE(invite_and_join(a, b, group) == group);
-  REQUIRE(invite_and_join(a, c, group) == group);
+  const Trio trio = start_trio(cluster, "workshop");
+  Node& a = trio.alice;
+  Node& b = trio.bob;
+  Node& c = trio.carol;
+  const std::string& group = trio.group;
 
   a.ok({"post", group, "before the kick"});
   wait_for_posts(c, group, {"before the kick"});

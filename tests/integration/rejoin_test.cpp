@@ -15,13 +15,6 @@ bool is_member(const Node& viewer, const std::string& group, const std::string& 
   return false;
 }
 
-// The group-list entry of group on node, or null.
-Json group_entry(const Node& node, const std::string& group) {
-  for (const auto& g : node.json({"group", "list"}))
-    if (g.value("id", "") == group) return g;
-  return Json();
-}
-
 // The relay entry of `relay_id` in `qun relay list GROUP --json` on node, or null.
 Json relay_entry(const Node& node, const std::string& group, const std::string& relay_id) {
   for (const auto& r : node.json({"relay", "list", group}))
@@ -45,15 +38,11 @@ void reinvite(const Node& inviter, const Node& joiner, const std::string& group)
 // posts; both are members again on bob's node, with the old leave and removal still in history.
 TEST_CASE("a founder who left and a kicked member come back with new invites", "[integration]") {
   Cluster cluster;
-  Node& a = cluster.add("alice");
-  Node& b = cluster.add("bob");
-  Node& c = cluster.add("carol");
-  a.start();
-  b.start(NodeOptions::with_peers({a.address()}));
-  c.start(NodeOptions::with_peers({a.address(), b.address()}));
-  const std::string group = create_group(a, "lobby");
-  REQUIRE(invite_and_join(a, b, group) == group);
-  REQUIRE(invite_and_join(a, c, group) == group);
+  const Trio trio = start_trio(cluster, "lobby");
+  Node& a = trio.alice;
+  Node& b = trio.bob;
+  Node& c = trio.carol;
+  const std::string& group = trio.group;
   a.ok({"promote", group, "bob"});
   a.ok({"post", group, "first"});
   wait_for_posts(c, group, {"first"});
