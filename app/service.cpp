@@ -18,21 +18,34 @@ const char* const join_goes_on =
 std::string outbox_key(const Hash& g) { return "outbox/" + to_hex(g); }
 std::string read_key(const Hash& g) { return "read/" + to_hex(g); }
 
-Unread unread(const Replica& r, std::size_t read_mark, const PublicKey& self,
+std::string read_key(const Hash& g, const Hash& channel) {
+  return read_key(g) + "/" + to_hex(channel);
+}
+
+Unread unread(const Replica& r, const ReadMarks& marks, const PublicKey& self,
               const std::string& nick, const std::set<PublicKey>& hidden) {
   Unread out;
   const auto& hist = r.state().history;
   std::size_t scanned = 0;
-  for (std::size_t i = hist.size(); i > read_mark; --i) {
+  for (std::size_t i = hist.size(); i > marks.group; --i) {
     const EventRecord* rec = r.group().find(hist[i - 1]);
     if (!rec || rec->event.kind != EventKind::post || rec->event.author == self ||
         hidden.count(rec->event.author))
       continue;
-    ++out.posts;
-    if (scanned++ < mention_scan_max) {
-      auto m = r.message(hist[i - 1]);
-      if (m && m->text && naming::mentions(*m->text, nick)) ++out.mentions;
+    if (scanned++ >= mention_scan_max) {
+      ++out.posts;
+      continue;
     }
+    auto m = r.message(hist[i - 1]);
+    const Hash channel = m && m->channel ? *m->channel : r.id();
+    if (auto c = marks.channels.find(channel); c != marks.channels.end() && i <= c->second)
+      continue;
+    const bool mention = m && m->text && naming::mentions(*m->text, nick);
+    ++out.posts;
+    out.mentions += mention;
+    ChannelUnread& in = out.by_channel[channel];
+    ++in.posts;
+    in.mentions += mention;
   }
   return out;
 }
@@ -205,8 +218,10 @@ void Service::save_outbox(const Hash& g) {
 
 // ---- read markers ---------------------------------------------------------------------------
 
-void Service::mark_read(const Hash& g, std::uint64_t history_size) {
-  out_.push_back(output::SaveMeta{read_key(g), encode_read_mark(history_size)});
+void Service::mark_read(const Hash& g, std::uint64_t history_size,
+                        const std::optional<Hash>& channel) {
+  out_.push_back(output::SaveMeta{channel ? read_key(g, *channel) : read_key(g),
+                                  encode_read_mark(history_size)});
 }
 
 // ---- hidden members -------------------------------------------------------------------------

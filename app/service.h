@@ -94,17 +94,40 @@ using Output = std::variant<output::Reply, output::SaveMeta, output::DropGroup>;
 // Meta keys the service writes (and the daemon reads back at start-up).
 std::string outbox_key(const Hash& g);
 std::string read_key(const Hash& g);
+// A channel's own read marker ("read/<group>/<channel>").
+std::string read_key(const Hash& g, const Hash& channel);
 inline constexpr const char* joins_key = "joins";
 inline constexpr const char* hidden_key = "hidden";
 
-// Unread posts (not this node's own, nor a hidden member's) after the read marker, and how many
-// of the newest mention_scan_max of them mention nick (app/naming.h).
-struct Unread {
+// Read markers of one group: each the length of the history read. `group` covers every channel
+// (`qun log GROUP` shows them all); a channel's own covers that channel's posts (the chat shows
+// one channel at a time, `qun log --channel`). A channel's posts are read up to the larger of
+// the two.
+struct ReadMarks {
+  std::size_t group = 0;
+  std::map<Hash, std::size_t> channels;  // channel id (the group id for #general) -> marker
+};
+
+// Unread posts (not this node's own, nor a hidden member's) after the read markers, and how
+// many of them mention nick (app/naming.h). The newest mention_scan_max posts after the group
+// marker are opened: each counts in its channel (by_channel; #general is the group id), unless
+// that channel's marker covers it, and is checked for a mention. Older ones count in posts
+// only, as unread in no channel in particular: 1,000 unread posts is a long absence.
+struct ChannelUnread {
   std::uint64_t posts = 0;
   std::uint64_t mentions = 0;
 };
-Unread unread(const Replica& r, std::size_t read_mark, const PublicKey& self,
+struct Unread {
+  std::uint64_t posts = 0;
+  std::uint64_t mentions = 0;
+  std::map<Hash, ChannelUnread> by_channel;
+};
+Unread unread(const Replica& r, const ReadMarks& marks, const PublicKey& self,
               const std::string& nick, const std::set<PublicKey>& hidden = {});
+inline Unread unread(const Replica& r, std::size_t read_mark, const PublicKey& self,
+                     const std::string& nick, const std::set<PublicKey>& hidden = {}) {
+  return unread(r, ReadMarks{read_mark, {}}, self, nick, hidden);
+}
 // A read marker (the length of the history read) as stored, and back; 0 for a value that does
 // not read.
 Bytes encode_read_mark(std::uint64_t history_size);
@@ -159,8 +182,10 @@ class Service {
   std::vector<Hash> outbox_groups() const;
 
   // ---- read markers ------------------------------------------------------------------------
-  // Everything up to history_size of g is read.
-  void mark_read(const Hash& g, std::uint64_t history_size);
+  // Everything up to history_size of g is read: in every channel, or with `channel` in that
+  // channel only (its own marker).
+  void mark_read(const Hash& g, std::uint64_t history_size,
+                 const std::optional<Hash>& channel = std::nullopt);
 
   // ---- hidden members ---------------------------------------------------------------------
   // The "hidden" meta value.

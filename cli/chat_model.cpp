@@ -722,8 +722,8 @@ void ChatModel::mark_read(Buffer& b) {
   unread_of(b, b.channel) = 0;
   mentions_of(b, b.channel) = 0;
   if (!connected_) return;
-  Json args = {{"group", b.id}};
-  if (b.channel != "general") args["channel"] = b.channel;
+  // The channel shown only: #general's posts are read, #dev's still unread.
+  Json args = {{"group", b.id}, {"channel", b.channel}};
   request({"read", std::move(args), NodeRequest::Purpose::read, b.id, "", Command::Kind::help});
 }
 

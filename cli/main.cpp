@@ -361,7 +361,17 @@ int run_group_list(Args& a) {
     // The label tells apart groups that share a name (lobby·1b11); older nodes send none.
     std::cout << short_id(str(j, "id")) << "  " << shown(str(j, "label", str(j, "name", "(unnamed)")))
               << "  " << render::plural(num(j, "members"), "member", "members");
-    if (num(j, "unread") > 0) std::cout << "  " << num(j, "unread") << " unread";
+    if (num(j, "unread") > 0) {
+      std::cout << "  " << num(j, "unread") << " unread";
+      // Which channels, when the group has more than #general: "(#dev 2, #general 1)".
+      std::string where;
+      if (j.contains("channels") && j["channels"].is_array() && j["channels"].size() > 1)
+        for (const auto& c : j["channels"])
+          if (num(c, "unread") > 0)
+            where += (where.empty() ? "" : ", ") + std::string("#") +
+                     shown(str(c, "name", "(unreadable)")) + " " + std::to_string(num(c, "unread"));
+      if (!where.empty()) std::cout << " (" << where << ")";
+    }
     if (num(j, "mentions") > 0)
       std::cout << "  " << render::plural(num(j, "mentions"), "mention", "mentions");
     if (flag(j, "joining")) std::cout << "  (joining)";
@@ -449,22 +459,32 @@ class LogCommand {
   int run() {
     ControlClient c = connect(a_.g);
     if (a_.follow) own_id_ = str(call(c, "id"), "id");
-    if (a_.follow) call(c, "subscribe", Json{{"group", a_.group}});
+    if (a_.follow) subscribe(c);
     show_history(c, a_.limit);
-    call(c, "read", Json{{"group", a_.group}});
+    // With --channel, that channel's posts only are read; the others stay unread.
+    Json read{{"group", a_.group}};
+    if (!a_.channel.empty()) read["channel"] = a_.channel;
+    call(c, "read", read);
     if (!a_.follow) return 0;
     for (;;) {
       follow(c);
       // The node stopped: wait for it to come back, then catch up with what it stored meanwhile.
       std::cerr << "qun: the node stopped; waiting for it to come back\n";
       c = reconnect();
-      call(c, "subscribe", Json{{"group", a_.group}});
+      subscribe(c);
       show_history(c, 0, /*until_seen=*/true);
       std::cerr << "qun: the node is back\n";
     }
   }
 
  private:
+  // The stream of this group; with --channel, of that channel's posts and the acts on them.
+  void subscribe(ControlClient& c) {
+    Json args{{"group", a_.group}};
+    if (!a_.channel.empty()) args["channel"] = a_.channel;
+    call(c, "subscribe", args);
+  }
+
   bool wanted(const Json& m) const {
     return a_.all || a_.g.json || !render::bookkeeping(str(m, "kind"));
   }
@@ -606,6 +626,7 @@ int run_channel(Args& a, const std::string& op) {
   if (op == "list")
     for (const auto& c : r)
       std::cout << "#" << shown(str(c, "name", "(unreadable)")) << (flag(c, "archived") ? "  (archived)" : "")
+                << (num(c, "unread") > 0 ? "  " + std::to_string(num(c, "unread")) + " unread" : "")
                 << "\n";
   return 0;
 }

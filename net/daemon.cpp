@@ -231,6 +231,7 @@ class Daemon {
     handlers.on_request = [this](ClientId c, Json req) { on_request(c, std::move(req)); };
     handlers.on_closed = [this](ClientId c) {
       subscribers_.erase(c);
+      channel_filters_.erase(c);
       if (notifications_) notifications_->notifier().client_gone(c);
     };
     QUN_TRY_VOID(control_->listen(home::socket_path(home), std::move(handlers)));
@@ -543,8 +544,16 @@ class Daemon {
       // A muted author's post is refused by every member's node: not shown.
       if (m->kind == EventKind::post && conv->muted(m->author, m->order_key)) continue;
       Json msg = render::message_json(*r, *m, &*conv);
+      std::optional<std::optional<Hash>> channel;  // r->channel_of(*m), found once if needed
       for (const auto& [client, filter] : subscribers_) {
         if (filter && *filter != d.group) continue;
+        if (auto cf = channel_filters_.find(client); cf != channel_filters_.end()) {
+          if (!channel) channel = r->channel_of(*m);
+          // This node's own removal still reaches it: `log --follow` says so with the way back.
+          const bool removes_me = (m->kind == EventKind::remove || m->kind == EventKind::ban) &&
+                                  m->target == key_->public_key();
+          if (*channel != cf->second && !removes_me) continue;
+        }
         control_->send(client, Json{{"stream", "message"},
                                     {"group", to_hex(d.group)},
                                     {"message", msg},
@@ -781,6 +790,7 @@ class Daemon {
     if (!r || events.empty()) return ok_result();
     IngestReport own;
     for (const auto& e : events) own.admitted.push_back(e.id);
+    own.payloads_dropped = r->take_payloads_dropped();  // an own delete drops its post's text
     persist_into(commit_batch_, *r, own, r->take_new_keys(), opts_.relay ? nullptr : &*storage_key_);
     commit_events_ += events.size();
     if (auto done = commit_now(); !done.ok()) {
@@ -820,6 +830,34 @@ class Daemon {
     return v.ok() && v.value() ? app::decode_read_mark(*v.value()) : 0;
   }
 
+  // The group's unread counts, per channel too (app::unread); conv gives the channels.
+  app::Unread unread_of(const Hash& g, const Conversation& conv) {
+    const Replica* r = node_->group(g);
+    app::ReadMarks marks{read_mark(g), {}};
+    for (const auto& ch : conv.channels) {
+      auto v = store_->get_meta(app::read_key(g, ch.id));
+      if (v.ok() && v.value()) marks.channels[ch.id] = app::decode_read_mark(*v.value());
+    }
+    return app::unread(*r, marks, key_->public_key(), nick_, app_.hidden_members());
+  }
+
+  // The channels with their unread counts, as `group list` and `channel list` give them.
+  Json channels_json(const Conversation& conv, const app::Unread* unread) {
+    Json out = Json::array();
+    for (const auto& ch : conv.channels) {
+      Json j{{"id", to_hex(ch.id)},
+             {"name", ch.name ? Json(*ch.name) : Json()},
+             {"archived", ch.archived}};
+      if (unread) {
+        auto it = unread->by_channel.find(ch.id);
+        j["unread"] = it == unread->by_channel.end() ? 0 : it->second.posts;
+        j["mentions"] = it == unread->by_channel.end() ? 0 : it->second.mentions;
+      }
+      out.push_back(std::move(j));
+    }
+    return out;
+  }
+
   Json group_json(const Hash& g) {
     const Replica* r = node_->group(g);
     const auto& st = r->state();
@@ -834,8 +872,12 @@ class Daemon {
     j["reachable"] = reachable(g);
     j["outbox"] = outbox_size(g);
     app::Unread unread;
-    if (!opts_.relay)
-      unread = app::unread(*r, read_mark(g), key_->public_key(), nick_, app_.hidden_members());
+    if (!opts_.relay) {
+      // Per channel too (the chat's sidebar, `qun group list`), from the read markers.
+      const Conversation conv = r->conversation(ConversationScope::channels_and_mutes);
+      unread = unread_of(g, conv);
+      j["channels"] = channels_json(conv, &unread);
+    }
     j["unread"] = unread.posts;
     j["mentions"] = unread.mentions;
     return j;
@@ -993,6 +1035,13 @@ class Daemon {
     if (req.contains("group") && !req["group"].is_null()) {
       QUN_TRY(filter, find_group(req));
     }
+    // With a channel (`log --follow --channel`): its posts and the acts on them only.
+    channel_filters_.erase(c);
+    if (!arg(req, "channel").empty()) {
+      if (!filter) return Error(Errc::invalid_argument, "a channel is one group's: give the group too");
+      QUN_TRY(Hash channel, find_channel(*node_->group(*filter), req, "channel"));
+      channel_filters_[c] = channel;
+    }
     subscribers_[c] = filter;
     return Json::object();
   }
@@ -1050,7 +1099,12 @@ class Daemon {
 
   Result<Json> op_read(const Json& req) {
     QUN_TRY(Hash g, find_group(req));
-    app_.mark_read(g, node_->group(g)->state().history.size());
+    // With a channel, that channel's posts only (the chat shows one channel at a time).
+    std::optional<Hash> channel;
+    if (!arg(req, "channel").empty()) {
+      QUN_TRY(channel, find_channel(*node_->group(g), req, "channel"));
+    }
+    app_.mark_read(g, node_->group(g)->state().history.size(), channel);
     QUN_TRY_VOID(drain_now());
     return Json::object();
   }
@@ -1528,12 +1582,9 @@ class Daemon {
     QUN_TRY(Hash g, find_group(req));
     const Replica* r = node_->group(g);
     const Conversation c = r->conversation(ConversationScope::channels_and_mutes);
-    Json out = Json::array();
-    for (const auto& ch : c.channels)
-      out.push_back(Json{{"id", to_hex(ch.id)},
-                         {"name", ch.name ? Json(*ch.name) : Json()},
-                         {"archived", ch.archived}});
-    return out;
+    if (opts_.relay) return channels_json(c, nullptr);
+    const app::Unread unread = unread_of(g, c);
+    return channels_json(c, &unread);
   }
 
   Result<Json> op_topic(const Json& req) {
@@ -1857,6 +1908,7 @@ class Daemon {
   // Joins, relay requests, leaves, outboxes and read markers (app/service.h).
   app::Service app_;
   std::map<ClientId, std::optional<Hash>> subscribers_;
+  std::map<ClientId, Hash> channel_filters_;  // subscribers that want one channel only
   // Groups that did not load, with the reason (mark_damaged); `qun group repair` rebuilds them.
   std::map<Hash, std::string> damaged_;
   // During publish(): the group and the ids of own events just committed.

@@ -172,10 +172,64 @@ void Replica::absorb(const EventRecord& rec) {
 
 IngestReport Replica::ingest(std::vector<Event> events, std::optional<PublicKey> from) {
   IngestReport report = group_.ingest(std::move(events), std::move(from));
+  const std::size_t keys_before = keys_.size();
   if (self_ || !invite_secrets_.empty()) {
     for (const auto& id : report.admitted) absorb(*group_.find(id));
   }
+  if (self_) {
+    drop_removed(report, keys_before);
+    for (Hash& id : take_payloads_dropped()) report.payloads_dropped.push_back(id);
+  }
   return report;
+}
+
+void Replica::drop_removed(const IngestReport& report, std::size_t keys_before) {
+  // A fold (one decryption per post and conversation event) only when something may have
+  // removed a post: a delete or redaction; once the group has one, any event that may change
+  // what the fold accepts (a mute, channel, role or membership change, which can make an
+  // earlier deletion take effect); a payload restored by a full copy; or a new key that may
+  // open a deletion. Posts, reactions and edits, the common case, need none: an edit is
+  // checked against the posts known removed.
+  bool refold = !report.payloads_restored.empty();
+  std::vector<const EventRecord*> edits;
+  for (const Hash& id : report.admitted) {
+    const EventRecord* rec = group_.find(id);
+    if (!rec || !rec->accepted) continue;
+    const EventKind kind = rec->event.kind;
+    if (kind == EventKind::del || kind == EventKind::redact) refold = has_removals_ = true;
+    if (kind == EventKind::edit) edits.push_back(rec);
+    if (has_removals_ && kind != EventKind::post && kind != EventKind::react &&
+        kind != EventKind::edit)
+      refold = true;
+  }
+  if (has_removals_ && keys_.size() != keys_before) refold = true;
+  if (!refold) {
+    for (const EventRecord* rec : edits) drop_if_edit_of_removed(*rec);
+    return;
+  }
+  const Conversation c = conversation();
+  for (const PostView& p : c.posts)
+    if (p.deleted) removed_posts_.insert(p.id);
+  if (removed_posts_.empty()) return;
+  for (const Hash& id : state().history) {
+    const EventRecord& rec = *group_.find(id);
+    if (rec.event.kind == EventKind::post && removed_posts_.count(id)) {
+      if (group_.drop_payload(id)) dropped_.push_back(id);
+    } else if (rec.event.kind == EventKind::edit) {
+      drop_if_edit_of_removed(rec);
+    }
+  }
+}
+
+void Replica::drop_if_edit_of_removed(const EventRecord& rec) {
+  // Any edit naming a removed post, accepted or not: its text is a version of the post (or
+  // claims to be), and it goes with the post.
+  if (rec.event.payload_dropped || removed_posts_.empty()) return;
+  auto plain = open(rec.event);
+  if (!plain) return;
+  auto p = decode_edit_plain(*plain);
+  if (p.ok() && removed_posts_.count(p->target) && group_.drop_payload(rec.event.id))
+    dropped_.push_back(rec.event.id);
 }
 
 void Replica::hold_invite(const InviteCode& code) {
@@ -245,6 +299,8 @@ Result<Event> Replica::finish(Authoring& a, Event e) {
     }
   }
   auto report = ingest({e});
+  // An own delete or redaction dropped its post's payload: kept for take_payloads_dropped.
+  for (const Hash& id : report.payloads_dropped) dropped_.push_back(id);
   if (!report.rejected.empty()) {
     return Error(Errc::internal, "own event rejected: " + report.rejected.front().second);
   }
@@ -973,6 +1029,26 @@ std::optional<Message> Replica::message(const Hash& id) const {
       break;
   }
   return m;
+}
+
+std::optional<Hash> Replica::channel_of(const Message& m) const {
+  switch (m.kind) {
+    case EventKind::post:
+      return m.channel.value_or(id());
+    case EventKind::react:
+    case EventKind::edit:
+    case EventKind::del:
+    case EventKind::redact: {
+      if (!m.target_event) return std::nullopt;
+      auto post = message(*m.target_event);
+      if (!post || post->kind != EventKind::post) return std::nullopt;
+      return post->channel.value_or(id());
+    }
+    case EventKind::channel:
+      return m.target_event;
+    default:
+      return std::nullopt;
+  }
 }
 
 std::vector<Message> Replica::history() const {

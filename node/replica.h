@@ -12,7 +12,9 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "crypto/aead.h"
@@ -117,7 +119,16 @@ class Replica {
 
   // Ingests events from a peer (`from`), the store or this node (none), then opens any keys
   // sealed to this node. Pending events remember `from` (Group::drop_pending_from).
+  //
+  // A member's replica then drops the payloads of posts the conversation removed (deleted by
+  // their author or redacted by a moderator) and of the edits naming them, keeping their stubs
+  // (docs/protocol.md, "Conversation"): their text is gone from this node, not merely hidden.
+  // Those drops are in the report's payloads_dropped, for the caller to persist; a relay holds
+  // no key, cannot tell what a redaction names, and drops nothing here.
   IngestReport ingest(std::vector<Event> events, std::optional<PublicKey> from = std::nullopt);
+  // Payloads dropped by authoring calls (an own delete or redaction drops its post's payload at
+  // once), since the last call: the caller persists them with the authored events.
+  std::vector<Hash> take_payloads_dropped() { return std::exchange(dropped_, {}); }
   IngestReport drop_pending_from(const std::optional<PublicKey>& from) {
     return group_.drop_pending_from(from);
   }
@@ -206,6 +217,12 @@ class Replica {
   std::optional<std::string> name() const;
   std::optional<std::string> topic() const;
   std::optional<std::string> nick(const PublicKey& member) const;
+  // The channel an entry of the history belongs to (`log --follow --channel`): a post's own
+  // (#general, the group id, for one this node cannot read, as the conversation shows it); a
+  // react, edit, delete or redact its post's; a channel event the channel it makes or changes.
+  // None for the community's events (joins, roles, mutes, bans, nicks) and for an act this node
+  // cannot read.
+  std::optional<Hash> channel_of(const Message& m) const;
   // The conversation as it stands (messages, channels, mutes, acts): a fold over the history
   // with the keys this node holds. Costs one decryption per conversation event; build it once
   // per read.
@@ -234,6 +251,11 @@ class Replica {
   bool verified(std::uint64_t epoch, const Hash& source, const SymmetricKey& key) const;
   Result<void> need_member(const PublicKey& who) const;
   void absorb(const EventRecord& rec);
+  // After an ingest: drops the payloads of removed posts and of the edits naming them (see
+  // ingest), into dropped_. keys_before: the keyring's size before the ingest (a new key may
+  // open a deletion this node could not read).
+  void drop_removed(const IngestReport& report, std::size_t keys_before);
+  void drop_if_edit_of_removed(const EventRecord& rec);
   void learn(std::uint64_t epoch, const Hash& source, const SymmetricKey& key);
 
   Group group_;
@@ -248,6 +270,11 @@ class Replica {
   // close each invite found used up or expired.
   std::optional<std::pair<Hash, std::uint64_t>> heal_due_;
   std::map<Hash, std::uint64_t> close_due_;
+  // Posts the conversation removed, as of the last fold drop_removed ran (at most the group's
+  // posts), and whether any delete or redact was accepted yet (else a new key needs no fold).
+  std::set<Hash> removed_posts_;
+  bool has_removals_ = false;
+  std::vector<Hash> dropped_;  // payloads dropped and not yet reported (take_payloads_dropped)
 };
 
 // The stable id of a key (BLAKE2b of a domain and the key): names a key without revealing it.

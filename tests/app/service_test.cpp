@@ -221,6 +221,47 @@ TEST_CASE("service: read markers, unread and mention counts", "[app]") {
   CHECK(decode_read_mark(saved[0].value) == 5);
 }
 
+// Proves unread counts per channel: each post counts in its own channel until that channel's
+// marker or the group's passes it, a channel marker leaves the other channels unread, and the
+// markers are saved under their own keys (so they survive a restart).
+TEST_CASE("service: read markers per channel", "[app]") {
+  Peer a(0);
+  Replica r = must(Replica::create_group(a.at(t0), "lobby", "ada", GroupSettings{}));
+  const Hash dev = must(r.create_channel(a.at(t0 + 1), "dev")).back().id;
+  must(r.post(a.at(t0 + 2), "in general"));
+  must(r.post(a.at(t0 + 3), "in dev, zoë?", PostOptions{std::nullopt, dev, false}));
+  must(r.post(a.at(t0 + 4), "dev again", PostOptions{std::nullopt, dev, false}));
+  const PublicKey other = Peer(1).key.public_key();
+  const std::size_t end = r.state().history.size();
+
+  Unread u = unread(r, ReadMarks{}, other, "zoë");
+  CHECK(u.posts == 3);
+  CHECK(u.mentions == 1);
+  CHECK(u.by_channel.at(r.id()).posts == 1);
+  CHECK(u.by_channel.at(dev).posts == 2);
+  CHECK(u.by_channel.at(dev).mentions == 1);
+  // #dev read: #general's post is still unread.
+  u = unread(r, ReadMarks{0, {{dev, end}}}, other, "zoë");
+  CHECK(u.posts == 1);
+  CHECK(u.mentions == 0);
+  CHECK(u.by_channel.count(dev) == 0);
+  CHECK(u.by_channel.at(r.id()).posts == 1);
+  // The group marker covers every channel, whatever a channel's own says.
+  u = unread(r, ReadMarks{end, {{dev, 0}}}, other, "zoë");
+  CHECK(u.posts == 0);
+  CHECK(u.by_channel.empty());
+
+  Service s;
+  s.mark_read(r.id(), end, dev);
+  s.mark_read(r.id(), end);
+  auto saved = only<output::SaveMeta>(drain(s));
+  REQUIRE(saved.size() == 2);
+  CHECK(saved[0].key == read_key(r.id(), dev));
+  CHECK(saved[0].key != read_key(r.id()));
+  CHECK(saved[1].key == read_key(r.id()));
+  CHECK(decode_read_mark(saved[0].value) == end);
+}
+
 // Proves the hidden list: hiding twice or unhiding a member not hidden changes nothing and says
 // so, every change is saved and reads back, the list stops at hidden_members_max, and a hidden
 // member's posts are not unread.
