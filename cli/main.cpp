@@ -389,6 +389,7 @@ int run_invite(Args& a) {
   if (!a.expires.empty()) args["expires_ms"] = parse_duration_ms("--expires", a.expires);
   Json r = call(a.g, "invite", args);
   std::cout << str(r, "code") << "\n";
+  if (r.contains("warning")) std::cerr << "qun: " << str(r, "warning") << "\n";
   return 0;
 }
 

@@ -1307,12 +1307,19 @@ class Daemon {
     const std::uint64_t expires_in = req.value("expires_ms", std::uint64_t{0});
     const std::uint64_t expires = expires_in == 0 ? invite_expiry_never_ms
                                                   : wall_ms() + expires_in;
-    // Hints for the joiner: this node, then the group's relays, then peers it is linked to, at
-    // most invite_peers_written_max of them (each one lengthens the code people copy).
-    std::vector<std::string> peers{advertise_};
+    // Hints for the joiner, who dials them at once (up to OverlayConfig::active_target): this
+    // node's own address (a joiner on its LAN links to it directly), its public address once a
+    // dial-back proved it (docs/protocol.md, "Reachability"), the group's relays (they work from
+    // anywhere, also when this node is behind NAT), then its active peers in the group; at most
+    // invite_peers_written_max of them (each one lengthens the code people copy).
+    std::vector<std::string> peers{advertise_, node_->reachability().advertised()};
     for (const auto& [pk, address] : r->state().relays) peers.push_back(address);
+    // Linked peers in this group only: a peer linked for another group may not hold this one.
+    const auto active = node_->active_peers(r->id());
     for (const auto& p : node_->peers())
-      if (p.established && !p.address.empty()) peers.push_back(p.address);
+      if (p.established && !p.address.empty() && p.id &&
+          std::find(active.begin(), active.end(), *p.id) != active.end())
+        peers.push_back(p.address);
     std::vector<std::string> unique;
     for (const auto& p : peers) {
       auto canonical = canonical_invite_peer(p);
@@ -1329,7 +1336,16 @@ class Daemon {
     }
     QUN_TRY(auto made, r->invite(authoring(), static_cast<std::uint32_t>(uses), expires, unique));
     QUN_TRY_VOID(publish(r->id(), {made.first}));
-    return Json{{"code", encode_invite_code(made.second)}};
+    Json out{{"code", encode_invite_code(made.second)}};
+    // Behind NAT with nothing public to name, the code works on this LAN only: say so.
+    const bool any_public = std::any_of(unique.begin(), unique.end(), [](const std::string& a) {
+      auto hp = parse_host_port(a);
+      return !hp || is_public_host(*hp);  // a host name is taken to be public
+    });
+    if (node_->reachability().status() == Reachable::behind_nat && !any_public)
+      out["warning"] = "this node is behind NAT and the group names no relay: only people on your "
+                       "network can join with this code; add one with qun relay add";
+    return out;
   }
 
   Result<Json> op_post(const Json& req) {

@@ -179,6 +179,7 @@ void HomeNetwork::build() {
         "  chain forward {\n"
         "    type filter hook forward priority filter; policy drop;\n"
         "    ct state established,related accept\n"
+        "    ct status dnat accept\n"
         "    iifname \"lan\" accept\n"
         "  }\n"
         "}\n";
@@ -193,6 +194,18 @@ void HomeNetwork::build() {
       ip({"-n", h, "route", "add", "default", "via", num("10.", k + 1) + ".0.1"});
     }
   }
+}
+
+void HomeNetwork::forward_port(int k, int port, int j) {
+  const std::string p = std::to_string(port);
+  const std::string ruleset =
+      "table ip qun_forward {\n"
+      "  chain prerouting {\n"
+      "    type nat hook prerouting priority dstnat; policy accept;\n"
+      "    iifname \"wan\" tcp dport " + p + " dnat to " + home_ip(k, j) + ":" + p + "\n"
+      "  }\n"
+      "}\n";
+  in(router_ns(k), {find_program("nft"), "-f", "-"}, ruleset);
 }
 
 std::string HomeNetwork::internet_ns(int i) const { return prefix_ + num("i", i); }

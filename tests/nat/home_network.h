@@ -10,7 +10,8 @@
 //             lan 10.(k+1).0.1/24, a bridge; its hosts 10.(k+1).0.2+j, default route via it
 //
 // Each router forwards and masquerades what leaves its wan, and forwards in only what belongs to
-// a connection its LAN opened (conntrack), as a home router does. A router with
+// a connection its LAN opened (conntrack) or a port forwarded with forward_port, as a home
+// router does. A router with
 // `symmetric = false` maps endpoint-independently in practice (Linux masquerade keeps the
 // source port when it is free, whatever the destination); `symmetric = true` adds
 // `fully-random`, a new random port per connection, which is how a symmetric NAT looks to the
@@ -58,6 +59,10 @@ class HomeNetwork {
   // Home k's router: its namespace and its address on the internet.
   std::string router_ns(int k) const;
   std::string router_public_ip(int k) const;
+
+  // Forwards TCP `port` of router k's public address to the same port of host j of its LAN: the
+  // port forwarding people set up on their routers to be reachable from outside.
+  void forward_port(int k, int port, int j = 0);
 
   // The argv prefix that runs a program in namespace ns: {"/path/ip", "netns", "exec", ns}.
   std::vector<std::string> exec_in(const std::string& ns) const;
