@@ -288,11 +288,12 @@ void Service::on_tick(Millis now, const std::set<Hash>& linked) {
   }
 }
 
-void Service::forget(const Hash& g) {
+void Service::forget(const Hash& g, const std::vector<Hash>& channels) {
   leaving_.erase(g);
   outbox_.erase(g);
   out_.push_back(output::SaveMeta{outbox_key(g), Bytes{}});
   out_.push_back(output::SaveMeta{read_key(g), Bytes{}});
+  for (const Hash& c : channels) out_.push_back(output::SaveMeta{read_key(g, c), Bytes{}});
 }
 
 void Service::reply(const Waiter& w, Result<Json> result) {

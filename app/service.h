@@ -204,7 +204,8 @@ class Service {
   void on_tick(Millis now, const std::set<Hash>& linked);
   // A group is gone from the node: forgets everything of it (its outbox and read marker are
   // deleted from the store).
-  void forget(const Hash& g);
+  // `channels`: the group's channels, whose own read markers go too.
+  void forget(const Hash& g, const std::vector<Hash>& channels = {});
 
   [[nodiscard]] std::optional<Output> poll();
 

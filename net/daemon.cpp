@@ -471,6 +471,10 @@ class Daemon {
 
   // Removes a group from the node and deletes its data.
   void drop_group(const Hash& g, const std::string& why) {
+    std::vector<Hash> channels;  // their read markers go with the group
+    if (const Replica* r = node_->group(g); r && !opts_.relay)
+      for (const auto& ch : r->conversation(ConversationScope::channels_and_mutes).channels)
+        channels.push_back(ch.id);
     node_->remove_group(transport_->now(), g);
     transport_->pump();
     commit();
@@ -479,7 +483,7 @@ class Daemon {
     b.put_meta("peers/" + to_hex(g), Bytes{});
     if (auto r = store_->commit(b); !r.ok())
       log(LogLevel::error, "group " + short_hex(g) + " data not deleted: " + r.error().message());
-    app_.forget(g);  // its outbox and read marker
+    app_.forget(g, channels);  // its outbox and read markers
     drain();
     log(LogLevel::info, "group " + short_hex(g) + " dropped (" + why + ")");
     broadcast_groups();

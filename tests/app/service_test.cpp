@@ -260,6 +260,12 @@ TEST_CASE("service: read markers per channel", "[app]") {
   CHECK(saved[0].key != read_key(r.id()));
   CHECK(saved[1].key == read_key(r.id()));
   CHECK(decode_read_mark(saved[0].value) == end);
+  // Forgetting the group deletes its channels' markers too.
+  s.forget(r.id(), {r.id(), dev});
+  saved = only<output::SaveMeta>(drain(s));
+  bool dev_deleted = false;
+  for (const auto& m : saved) dev_deleted |= m.key == read_key(r.id(), dev) && m.value.empty();
+  CHECK(dev_deleted);
 }
 
 // Proves the hidden list: hiding twice or unhiding a member not hidden changes nothing and says
