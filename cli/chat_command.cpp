@@ -95,6 +95,7 @@ const char* command_name(Command::Kind kind) {
     case K::hide: return "/hide";
     case K::unhide: return "/unhide";
     case K::channel: return "/channel";
+    case K::modlog: return "/modlog";
   }
   return "/?";
 }
@@ -115,6 +116,7 @@ bool is_conversation(Command::Kind kind) {
     case K::hide:
     case K::unhide:
     case K::channel:
+    case K::modlog:
       return true;
     case K::join:
     case K::invite:
@@ -312,6 +314,9 @@ Result<Command> parse_command(std::string_view line) {
                                                std::to_string(limits::topic_bytes_max));
     c.kind = Command::Kind::topic;
     c.arg = rest;
+  } else if (name == "modlog") {
+    if (!rest.empty()) return usage("usage: /modlog (no arguments)");
+    c.kind = Command::Kind::modlog;
   } else if (name == "members" || name == "leave" || name == "relays" || name == "quit" ||
              name == "exit" || name == "help") {
     if (!rest.empty() && name != "help")
@@ -353,6 +358,7 @@ const std::vector<std::string>& help_lines() {
       "/mute NICK [DURATION]  mute a member (moderators), e.g. 10m, 2h, 7d; /unmute NICK",
       "/ban NICK       remove a member and refuse their joins (admins); /unban NICK",
       "/hide NICK      hide a member's messages from your own views (also /ignore); /unhide",
+      "/modlog         who redacted, muted, banned, removed or changed what (the newest 50)",
       "/channel [NAME] list channels, or show one; /channel create|archive NAME,",
       "                /channel rename NAME NEW (admins)",
       "/quit           quit (also Ctrl+C); //text sends a line starting with /",

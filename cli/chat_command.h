@@ -19,7 +19,7 @@ struct Command {
     // The conversation layer (issue 12). reply, react, edit and del name a message by a short
     // reference as the first word of arg, or act on the selected message (the model decides,
     // since only it knows whether one is selected).
-    reply, react, edit, del, me, nick, mute, unmute, ban, unban, hide, unhide, channel,
+    reply, react, edit, del, me, nick, mute, unmute, ban, unban, hide, unhide, channel, modlog,
   };
   // What /channel does: with no argument it lists; with a name alone it shows that channel.
   enum class ChannelOp { list, show, create, rename, archive };
@@ -40,11 +40,14 @@ inline constexpr std::int64_t mute_ms_max = 366LL * 86'400'000;
 // A channel name typed into the chat: the node's bound (issue 12: Slack's 80 characters).
 inline constexpr std::size_t channel_name_bytes_max = 80;
 
+// The newest acts /modlog shows: a screenful and more; `qun modlog GROUP` prints them all.
+inline constexpr std::size_t modlog_lines_max = 50;
+
 // The name of a command as typed, for messages about it ("/mute: ...").
 const char* command_name(Command::Kind kind);
 // The commands of the conversation layer (issue 12), which ChatModel runs and answers in
 // cli/chat_conversation_model.cpp: reply, react, edit, delete, me, nick, mute, unmute, ban,
-// unban, hide, unhide, channel.
+// unban, hide, unhide, channel, modlog.
 bool is_conversation(Command::Kind kind);
 
 // The longest expiry /invite takes: a year. Longer-lived invites are better made without one

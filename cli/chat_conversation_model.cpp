@@ -238,6 +238,10 @@ Result<void> ChatModel::run_conversation_command(const Command& c, const std::st
           return {};
       }
       return {};
+    case K::modlog:
+      r.op = "modlog";
+      r.args = {{"group", b.id}};
+      return {};
     default:
       return Error(Errc::invalid_argument, name + " is not a conversation command");
   }
@@ -304,6 +308,44 @@ void ChatModel::handle_conversation_result(const NodeRequest& r, const Json& res
       if (Buffer* s = selected()) ensure_loaded(*s);
       notify(who + "'s messages show again", false);
       return;
+    case K::modlog: {
+      if (!result.is_array() || result.empty()) {
+        add_info("no moderation in this group yet", false);
+        return;
+      }
+      const std::size_t skip =
+          result.size() > modlog_lines_max ? result.size() - modlog_lines_max : 0;
+      add_info("moderation log" +
+                   (skip > 0 ? " (the newest " + std::to_string(modlog_lines_max) +
+                                   "; `qun modlog` has all " + std::to_string(result.size()) + ")"
+                             : std::string()) +
+                   ":",
+               false);
+      for (std::size_t i = skip; i < result.size(); ++i) {
+        // The same words as `qun modlog` (render::entry_words), made safe for the screen.
+        const Json& e = result[i];
+        render::Entry entry;
+        entry.kind = json_string(e, "kind").value_or("?");
+        entry.undo = e.value("undo", false);
+        if (auto d = e.find("duration_ms"); d != e.end() && d->is_number_integer())
+          entry.duration_ms =
+              static_cast<std::uint64_t>(std::max<std::int64_t>(0, d->get<std::int64_t>()));
+        if (auto detail = json_string(e, "detail"); detail && !detail->empty()) {
+          entry.text = *detail;
+          entry.role = *detail;
+        }
+        const std::string actor =
+            display_nick(json_string(e, "nick"), json_string(e, "author").value_or("?"));
+        const auto target_id = json_string(e, "target");
+        const std::string target =
+            target_id ? display_nick(json_string(e, "target_nick"), *target_id) : std::string();
+        const std::int64_t time = e.value("time", std::int64_t{0});
+        add_info(config_.time_format(time).clock + " " +
+                     sanitize(render::entry_words(entry, actor, target), false),
+                 false);
+      }
+      return;
+    }
     case K::channel: {
       if (b == nullptr) return;
       const std::string name = sanitize(r.args.value("name", std::string()), false);

@@ -558,6 +558,31 @@ TEST_CASE("promote and demote", "[chat]") {
   CHECK(node.model.notice() == "bob is a member already; nothing changed");
 }
 
+// Proves /modlog shows the node's moderation log in the CLI's words (a mute with its duration, a
+// role change), newest last, and says so when there is none.
+TEST_CASE("/modlog", "[chat]") {
+  FakeNode node;
+  setup(node);
+  node.type("/modlog");
+  node.key(Key::Kind::enter);
+  CHECK(node.model.messages("g1")->back().text == "no moderation in this group yet");
+  node.modlog = Json::array(
+      {Json{{"id", "e1"}, {"kind", "mute"}, {"author", node.own_id}, {"nick", "alice"},
+            {"time", 1'700'000'000'000}, {"undo", false}, {"detail", ""},
+            {"duration_ms", 7'200'000}, {"target", bob}, {"target_nick", "bob"}},
+       Json{{"id", "e2"}, {"kind", "set-role"}, {"author", node.own_id}, {"nick", "alice"},
+            {"time", 1'700'000'000'000}, {"undo", false}, {"detail", "moderator"},
+            {"duration_ms", 0}, {"target", bob}, {"target_nick", "bob"}}});
+  node.type("/modlog");
+  node.key(Key::Kind::enter);
+  const auto& shown = *node.model.messages("g1");
+  REQUIRE(shown.size() >= 3);
+  CHECK(shown[shown.size() - 3].text == "moderation log:");
+  CHECK(shown[shown.size() - 2].text->find("alice muted bob for 2h") != std::string::npos);
+  CHECK(shown.back().text->find("alice made bob moderator") != std::string::npos);
+  CHECK_FALSE(parse_command("/modlog bob").ok());
+}
+
 // Proves the model holds up under a random mix of posts, replies, reactions, edits, deletions and
 // redactions (some aimed at messages it does not hold, some from strangers), selection keys and
 // edits, at random terminal sizes: every frame fits its width, every reaction stays within its

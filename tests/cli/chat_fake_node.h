@@ -58,6 +58,7 @@ struct FakeNode {
   std::map<std::string, std::string> fail;        // op -> error to answer with
   Json status_g1 = Json{{"id", "g1"}, {"synced", true}};  // g1's entry in the status answer
   std::string invite_code = "qun1CODE";
+  Json modlog = Json::array();                    // the answer to modlog
   Json members = Json::array({Json{{"id", own_id}, {"nick", "alice"}, {"role", "founder"}},
                               Json{{"id", std::string(64, 'b')}, {"nick", "bob"}, {"role", "member"}}});
   int bells = 0;
@@ -105,6 +106,7 @@ struct FakeNode {
     }
     if (r.op == "invite") return Json{{"code", invite_code}};
     if (r.op == "members") return members;
+    if (r.op == "modlog") return modlog;
     if (r.op == "join") return Json{{"group", "g9"}};
     return Json::object();
   }
