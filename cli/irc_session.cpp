@@ -9,8 +9,10 @@
 namespace qun::irc {
 namespace {
 
-constexpr const char* caps_offered[] = {"batch", "draft/chathistory", "echo-message",
-                                        "message-tags", "server-time"};
+constexpr const char* caps_offered[] = {"batch",        "draft/chathistory", "draft/message-redaction",
+                                        "echo-message", "message-tags",      "server-time"};
+// The qun channel every group has (node/conversation.h): the group's own IRC channel.
+constexpr const char* main_channel = "general";
 // Hex digits of a member id appended to a nick that two members share: 4 tell apart 65,536
 // members, more than a group holds (node/limits.h); a clash beyond that takes more.
 constexpr std::size_t nick_suffix_hex = 4;
@@ -26,7 +28,8 @@ std::optional<std::string> opt_str(const Json& v, const char* key) {
 }
 std::uint64_t num(const Json& v, const char* key) {
   auto it = v.find(key);
-  return it != v.end() && it->is_number_unsigned() ? it->get<std::uint64_t>() : 0;
+  if (it == v.end() || !it->is_number_integer()) return 0;
+  return it->is_number_unsigned() || it->get<std::int64_t>() >= 0 ? it->get<std::uint64_t>() : 0;
 }
 
 bool constant_time_equal(std::string_view a, std::string_view b) {
@@ -243,9 +246,15 @@ void Session::assign_nicks(bool announce) {
   nick_owner_ = std::move(owner);
 }
 
+bool Session::any_joined(const Group& g) {
+  for (const auto& [name, c] : g.chans)
+    if (c.joined) return true;
+  return false;
+}
+
 bool Session::visible(const std::string& member_id) const {
   for (const auto& [gid, g] : groups_) {
-    if (!g.joined) continue;
+    if (!any_joined(g)) continue;
     for (const auto& m : g.members)
       if (m.id == member_id) return true;
   }
@@ -253,20 +262,43 @@ bool Session::visible(const std::string& member_id) const {
 }
 
 void Session::assign_channels() {
-  std::map<std::string, std::string> taken;  // fold(channel) -> group id
-  for (auto& [id, g] : groups_) {
-    std::string channel = make_channel(g.label.empty() ? id.substr(0, 8) : g.label);
+  // The groups' main channels first (in order of group id), then their other channels, so a
+  // channel "#a/b" of group a never takes the name of a group labelled "a/b".
+  std::set<std::string> taken;  // fold(IRC channel)
+  auto unique = [&](std::string channel, const std::string& id) {
     if (taken.count(fold(channel))) channel = make_channel(channel.substr(1) + "-" + id.substr(0, 8));
-    taken[fold(channel)] = id;
-    g.channel = channel;
+    taken.insert(fold(channel));
+    return channel;
+  };
+  for (auto& [id, g] : groups_)
+    main_chan(g).irc = unique(make_channel(g.label.empty() ? id.substr(0, 8) : g.label), id);
+  for (auto& [id, g] : groups_)
+    for (auto& [name, c] : g.chans)
+      if (name != main_channel) c.irc = unique(make_channel(main_chan(g).irc.substr(1) + "/" + name), id);
+}
+
+std::optional<Session::Target> Session::by_channel(std::string_view channel) {
+  const std::string f = fold(channel);
+  for (auto& [id, g] : groups_) {
+    if (!g.member) continue;
+    for (auto& [name, c] : g.chans)
+      if (fold(c.irc) == f) return Target{&g, &c};
   }
+  return std::nullopt;
 }
 
 Session::Group* Session::group_by_channel(std::string_view channel) {
-  const std::string f = fold(channel);
-  for (auto& [id, g] : groups_)
-    if (g.member && fold(g.channel) == f) return &g;
-  return nullptr;
+  auto t = by_channel(channel);
+  return t ? t->group : nullptr;
+}
+
+void Session::send_all(const Group& g, Message m) {
+  for (const auto& [name, c] : g.chans) {
+    if (!c.joined) continue;
+    Message copy = m;
+    copy.params.at(0) = c.irc;
+    send(std::move(copy));
+  }
 }
 
 Session::Group* Session::group_by_id(const std::string& id) {
@@ -446,9 +478,9 @@ void Session::welcome() {
     numeric("372", {std::string("- ") + line});
   numeric("376", {"End of /MOTD command"});
   for (auto& [id, g] : groups_)
-    if (g.member) g.want_join = true;
-  for (auto& [id, g] : groups_)
-    if (g.want_join && g.have_members) join_channel(g);
+    if (g.member)
+      for (auto& [name, c] : g.chans) c.want_join = !c.parted;
+  for (auto& [id, g] : groups_) join_wanted(g);
 }
 
 void Session::cmd_join(const Message& m) {
@@ -463,11 +495,20 @@ void Session::cmd_join(const Message& m) {
     const std::string key(keys.substr(0, kcomma));
     keys.remove_prefix(std::min(kcomma + 1, keys.size()));
     if (name.empty()) continue;
-    if (Group* g = group_by_channel(name)) {
-      g->parted = false;
-      g->want_join = true;
-      if (!g->joined && g->have_members) join_channel(*g);
+    if (auto t = by_channel(name)) {
+      t->chan->parted = false;
+      t->chan->want_join = true;
+      join_wanted(*t->group);
       continue;
+    }
+    // #group/NAME of a group here: a new channel NAME, as IRC creates a channel on JOIN
+    // (admins; the node refuses others with its reason).
+    if (const std::size_t slash = name.rfind('/'); slash != std::string::npos && key.empty()) {
+      if (Group* g = group_by_channel(name.substr(0, slash)); g && slash + 1 < name.size()) {
+        request(Purpose::channel_create, "channel.create",
+                Json{{"group", g->id}, {"name", name.substr(slash + 1)}}, g->id, name);
+        continue;
+      }
     }
     if (!key.empty()) {
       notice("joining " + name + " with the invite code; this waits for a member's node to answer");
@@ -484,17 +525,19 @@ void Session::cmd_part(const Message& m) {
     const std::size_t comma = std::min(names.find(','), names.size());
     const std::string name(names.substr(0, comma));
     names.remove_prefix(std::min(comma + 1, names.size()));
-    Group* g = group_by_channel(name);
-    if (!g || !g->joined) {
+    auto t = by_channel(name);
+    if (!t || !t->chan->joined) {
       numeric("442", {name, "You're not on that channel"});
       continue;
     }
-    g->joined = false;
-    g->parted = true;
-    g->want_join = false;
-    send(Message{{}, self_source(), "PART", {g->channel, m.param(1)}});
-    notice("you are still a member of " + g->channel + " (/join " + g->channel +
-           " shows it again); /msg qun leave " + g->channel + " leaves the group");
+    Chan& c = *t->chan;
+    c.joined = false;
+    c.parted = true;
+    c.want_join = false;
+    send(Message{{}, self_source(), "PART", {c.irc, m.param(1)}});
+    const std::string group_channel = main_chan(*t->group).irc;
+    notice("you are still a member of " + group_channel + " (/join " + c.irc +
+           " shows it again); /msg qun leave " + group_channel + " leaves the group");
   }
 }
 
@@ -506,13 +549,14 @@ void Session::cmd_privmsg(const Message& m) {
   }
   std::string text = m.param(1);
   if (fold(target) == service_nick) return service_command(text);
-  Group* g = group_by_channel(target);
-  if (!g) {
+  auto t = by_channel(target);
+  if (!t) {
     if (m.command == "NOTICE") return;
     if (!target.empty() && target[0] == '#') return numeric("403", {target, "No such channel"});
     return numeric("401", {target, "No such nick: direct messages are not in qun yet"});
   }
-  if (!g->joined) return numeric("404", {target, "Cannot send to channel: /join it first"});
+  Group* g = t->group;
+  if (!t->chan->joined) return numeric("404", {target, "Cannot send to channel: /join it first"});
   bool action = false;
   if (text.size() >= 2 && text.front() == '\x01') {
     // CTCP (the CTCP draft): ACTION is /me; other requests to a group are dropped.
@@ -530,6 +574,7 @@ void Session::cmd_privmsg(const Message& m) {
   }
   Json args{{"group", g->id}, {"text", text}};
   if (action) args["action"] = true;
+  if (t->chan->name != main_channel) args["channel"] = t->chan->name;
   if (auto reply = m.tag("+draft/reply"); reply && !reply->empty()) args["reply_to"] = *reply;
   posts_in_flight_.insert(g->id + "\n" + text);
   request(Purpose::post, "post", std::move(args), g->id, text);
@@ -555,7 +600,7 @@ void Session::service_command(std::string_view text) {
   };
   if (verb == "leave") {
     if (Group* g = group_arg(1))
-      request(Purpose::leave, "leave", Json{{"group", g->id}}, g->id, g->channel);
+      request(Purpose::leave, "leave", Json{{"group", g->id}}, g->id, main_chan(*g).irc);
   } else if (verb == "invite") {
     Group* g = group_arg(1);
     if (!g) return;
@@ -572,7 +617,7 @@ void Session::service_command(std::string_view text) {
       if (uses == 0) return service_reply("uses must be a number from 1: invite #channel 3");
     }
     request(Purpose::invite, "invite", Json{{"group", g->id}, {"uses", uses}, {"expires_ms", 0}},
-            g->id, g->channel);
+            g->id, main_chan(*g).irc);
   } else if (verb == "members") {
     Group* g = group_arg(1);
     if (!g) return;
@@ -592,9 +637,10 @@ void Session::service_command(std::string_view text) {
 }
 
 void Session::cmd_topic(const Message& m) {
-  Group* g = group_by_channel(m.param(0));
-  if (!g) return numeric("403", {m.param(0), "No such channel"});
-  if (m.params.size() < 2) return send_topic(*g, true);
+  auto t = by_channel(m.param(0));
+  if (!t) return numeric("403", {m.param(0), "No such channel"});
+  Group* g = t->group;
+  if (m.params.size() < 2) return send_topic(*g, *t->chan, true);
   request(Purpose::topic, "topic", Json{{"group", g->id}, {"text", strip_formatting(m.param(1))}},
           g->id);
 }
@@ -608,9 +654,9 @@ void Session::cmd_kick(const Message& m) {
 }
 
 void Session::cmd_names(const Message& m) {
-  Group* g = group_by_channel(m.param(0));
-  if (!g || !g->have_members) return numeric("366", {m.param(0), "End of /NAMES list"});
-  send_names(*g);
+  auto t = by_channel(m.param(0));
+  if (!t || !t->group->have_members) return numeric("366", {m.param(0), "End of /NAMES list"});
+  send_names(*t->group, *t->chan);
 }
 
 void Session::cmd_who(const Message& m) {
@@ -622,14 +668,14 @@ void Session::cmd_who(const Message& m) {
     numeric("352", {channel, user, host, config_.server_name, nick, "H" + role_prefix(mem.role),
                     "0 " + neutralise(mem.nick)});
   };
-  if (Group* g = group_by_channel(mask)) {
-    for (const auto& mem : g->members) who_line(g->channel, mem);
+  if (auto t = by_channel(mask)) {
+    for (const auto& mem : t->group->members) who_line(t->chan->irc, mem);
   } else {
-    for (const auto& [gid, g] : groups_) {
+    for (auto& [gid, g] : groups_) {
       auto it = std::find_if(g.members.begin(), g.members.end(),
                              [&](const Member& x) { return fold(nick_of(x.id, x.nick)) == fold(mask); });
       if (it != g.members.end()) {
-        who_line(g.channel, *it);
+        who_line(main_chan(g).irc, *it);
         break;
       }
     }
@@ -645,7 +691,8 @@ void Session::cmd_whois(const Message& m) {
     for (const auto& mem : g.members) {
       if (fold(nick_of(mem.id, mem.nick)) != fold(nick)) continue;
       found = &mem;
-      if (g.joined) channels += (channels.empty() ? "" : " ") + role_prefix(mem.role) + g.channel;
+      for (const auto& [name, c] : g.chans)
+        if (c.joined) channels += (channels.empty() ? "" : " ") + role_prefix(mem.role) + c.irc;
     }
   }
   if (!found) {
@@ -660,17 +707,20 @@ void Session::cmd_whois(const Message& m) {
 
 void Session::cmd_mode(const Message& m) {
   const std::string& target = m.param(0);
-  Group* g = group_by_channel(target);
-  if (!g) {
+  auto t = by_channel(target);
+  if (!t) {
     if (fold(target) == fold(nick_)) return numeric("221", {"+i"});
     return numeric("403", {target, "No such channel"});
   }
-  if (m.params.size() < 2) return numeric("324", {g->channel, "+nt"});
+  Group* g = t->group;
+  const std::string& irc = t->chan->irc;
+  if (m.params.size() < 2) return numeric("324", {irc, "+nt"});
   const std::string& modes = m.param(1);
-  if (modes == "b" || modes == "+b") return numeric("368", {g->channel, "End of channel ban list"});
+  if (modes == "b" || modes == "+b") return numeric("368", {irc, "End of channel ban list"});
+  if (modes == "q" || modes == "+q") return numeric("729", {irc, "q", "End of channel quiet list"});
   if (modes == "+o" && m.params.size() > 2) {
     auto id = member_by_nick(*g, m.param(2));
-    if (!id) return numeric("441", {m.param(2), g->channel, "They aren't on that channel"});
+    if (!id) return numeric("441", {m.param(2), irc, "They aren't on that channel"});
     request(Purpose::promote, "promote", Json{{"group", g->id}, {"member", *id}}, g->id);
     return;
   }
@@ -681,7 +731,8 @@ void Session::cmd_list(const Message&) {
   numeric("321", {"Channel", "Users  Name"});
   for (const auto& [id, g] : groups_) {
     if (!g.member) continue;
-    numeric("322", {g.channel, std::to_string(g.members.size()), neutralise(g.topic.value_or(""))});
+    for (const auto& [name, c] : g.chans)
+      numeric("322", {c.irc, std::to_string(g.members.size()), neutralise(g.topic.value_or(""))});
   }
   numeric("323", {"End of /LIST"});
 }
@@ -706,8 +757,9 @@ void Session::cmd_tagmsg(const Message& m) {
   // Typing notices and other tags carry nothing to qun; a reaction becomes a readable post.
   auto react = m.tag("+draft/react");
   auto reply = m.tag("+draft/reply");
-  Group* g = group_by_channel(m.param(0));
-  if (!react || !reply || !g || !g->joined) return;
+  auto t = by_channel(m.param(0));
+  if (!react || !reply || !t || !t->chan->joined) return;
+  Group* g = t->group;
   if (react->empty() || react->size() > reaction_bytes_max || !utf8::valid(*react) ||
       utf8::first_control(*react, false))
     return;
@@ -716,12 +768,12 @@ void Session::cmd_tagmsg(const Message& m) {
 }
 
 void Session::remember_post(const std::string& id, const std::string& nick,
-                            const std::string& text) {
+                            const std::string& text, const std::string& channel) {
   if (replyable_.count(id)) return;
   std::string first = neutralise(text.substr(0, std::min(text.find('\n'), text.size())));
   std::string excerpt = split_text(first, excerpt_bytes_max).front();
   if (excerpt.size() < first.size()) excerpt += "\u2026";
-  replyable_[id] = Replyable{nick, std::move(excerpt)};
+  replyable_[id] = Replyable{nick, std::move(excerpt), channel};
   replyable_order_.push_back(id);
   if (replyable_order_.size() > replyable_posts_max) {
     replyable_.erase(replyable_order_.front());
@@ -737,8 +789,9 @@ void Session::cmd_chathistory(const Message& m) {
   };
   if (!caps_.count("draft/chathistory")) return numeric("421", {"CHATHISTORY", "Unknown command"});
   const std::string sub = fold(m.param(0));
-  Group* g = group_by_channel(m.param(1));
-  if (!g) return fail("INVALID_TARGET", "no such channel");
+  auto t = by_channel(m.param(1));
+  if (!t) return fail("INVALID_TARGET", "no such channel");
+  Group* g = t->group;
   std::uint64_t limit = 0;
   for (char ch : m.param(3)) {
     if (ch < '0' || ch > '9' || limit > chathistory_entries_max) break;
@@ -746,6 +799,9 @@ void Session::cmd_chathistory(const Message& m) {
   }
   limit = std::clamp<std::uint64_t>(limit, 1, chathistory_entries_max);
   Json args{{"group", g->id}, {"limit", limit}};
+  // Another channel's history is its posts; the main channel's is the group's whole log (its
+  // events too), from which other channels' posts are left out.
+  if (t->chan->name != main_channel) args["channel"] = t->chan->name;
   const std::string& ref = m.param(2);
   if (sub == "latest") {
     if (ref != "*" && ref.rfind("msgid=", 0) != 0)
@@ -758,17 +814,26 @@ void Session::cmd_chathistory(const Message& m) {
   } else {
     return fail("INVALID_PARAMS", "only LATEST and BEFORE are supported");
   }
-  request(Purpose::chathistory, "log", std::move(args), g->id, g->channel);
+  request(Purpose::chathistory, "log", std::move(args), g->id, t->chan->irc);
 }
 
 // ---- channels -----------------------------------------------------------------------------
 
-void Session::join_channel(Group& g) {
-  g.joined = true;
-  g.want_join = false;
-  send(Message{{}, self_source(), "JOIN", {g.channel}});
-  send_topic(g, false);
-  send_names(g);
+void Session::join_wanted(Group& g) {
+  if (!welcomed_ || !g.member || !g.have_members) return;
+  // The main channel first, so the history played back on joining it finds the others joined.
+  if (Chan& m = main_chan(g); m.want_join && !m.joined) join_channel(g, m);
+  for (auto& [name, c] : g.chans)
+    if (c.want_join && !c.joined) join_channel(g, c);
+}
+
+void Session::join_channel(Group& g, Chan& c) {
+  c.joined = true;
+  c.want_join = false;
+  send(Message{{}, self_source(), "JOIN", {c.irc}});
+  send_topic(g, c, false);
+  send_names(g, c);
+  // One playback per group: its log holds every channel's posts, each shown in its channel.
   if (!g.played && !caps_.count("draft/chathistory") && g.unread > 0) {
     g.playback_pending = true;
     request(Purpose::playback, "log", Json{{"group", g.id}, {"limit", playback_entries_max}},
@@ -777,21 +842,21 @@ void Session::join_channel(Group& g) {
   g.played = true;
 }
 
-void Session::send_topic(const Group& g, bool reply_none) {
+void Session::send_topic(const Group& g, const Chan& c, bool reply_none) {
   const std::string topic = neutralise(g.topic.value_or(""));
   if (!topic.empty()) {
-    numeric("332", {g.channel, split_text(topic, 300).front()});
+    numeric("332", {c.irc, split_text(topic, 300).front()});
   } else if (reply_none) {
-    numeric("331", {g.channel, "No topic is set"});
+    numeric("331", {c.irc, "No topic is set"});
   }
 }
 
-void Session::send_names(const Group& g) {
+void Session::send_names(const Group& g, const Chan& c) {
   // "353 nick = #channel :names" within a line: the names are cut into several replies.
-  const std::size_t names_budget = line_bytes_max - 100 - g.channel.size();
+  const std::size_t names_budget = line_bytes_max - 100 - c.irc.size();
   std::string names;
   auto flush = [&] {
-    if (!names.empty()) numeric("353", {"=", g.channel, names});
+    if (!names.empty()) numeric("353", {"=", c.irc, names});
     names.clear();
   };
   for (const auto& m : g.members) {
@@ -800,10 +865,11 @@ void Session::send_names(const Group& g) {
     names += (names.empty() ? "" : " ") + entry;
   }
   flush();
-  numeric("366", {g.channel, "End of /NAMES list"});
+  numeric("366", {c.irc, "End of /NAMES list"});
 }
 
-void Session::send_entry(const Group& g, const Json& value, bool live, const std::string& batch) {
+void Session::send_entry(Group& g, const Json& value, bool live, const std::string& batch,
+                         const Chan* only) {
   auto parsed = render::parse_entry(value);
   if (!parsed.ok()) return;
   const render::Entry& e = *parsed;
@@ -816,9 +882,36 @@ void Session::send_entry(const Group& g, const Json& value, bool live, const std
   const std::string when =
       live || caps_.count("server-time") ? "" : "[" + config_.clock(e.time_ms) + "] ";
   const std::string source = source_of(e.author, e.nick);
+  // The joined channel an entry of qun channel `name` goes to, or nullptr.
+  auto chan_named = [&](const std::string& name) -> const Chan* {
+    auto it = g.chans.find(name.empty() ? std::string(main_channel) : name);
+    if (it == g.chans.end() || !it->second.joined) return nullptr;
+    if (only && &it->second != only) return nullptr;
+    return &it->second;
+  };
+  // Where an act on a post (edit, delete, redact, react) is shown: the post's channel.
+  auto post_chan = [&](const std::string& post) {
+    auto it = replyable_.find(post);
+    return chan_named(it == replyable_.end() ? std::string() : it->second.channel);
+  };
+  auto lines = [&](const std::string& to, std::string text, bool action,
+                   const std::vector<std::pair<std::string, std::string>>& line_tags) {
+    std::size_t start = 0;
+    while (start <= text.size()) {
+      const std::size_t nl = std::min(text.find('\n', start), text.size());
+      const std::string line = text.substr(start, nl - start);
+      if (!line.empty()) send_text(source, "PRIVMSG", to, when + line, action, line_tags);
+      start = nl + 1;
+    }
+  };
   if (e.kind == "post") {
-    std::string text = e.text.value_or(render::unreadable_text);
-    if (e.text) remember_post(e.id, nick_of(e.author, e.nick), text);
+    const std::string channel = str(value, "channel");
+    const Chan* c = chan_named(channel);
+    if (!c) return;  // a channel this client closed, or another channel's CHATHISTORY
+    // Played back, a deleted post is gone (its deletion was seen live, or is news to nobody).
+    if (e.deleted) return;
+    std::string text = e.text.value_or(e.stored ? render::unreadable_text : render::not_stored_text);
+    if (e.text) remember_post(e.id, nick_of(e.author, e.nick), *e.text, channel);
     // An action is the post's flag; a "/me " text is how this gateway wrote one before.
     bool action = value.value("action", false) == true;
     if (!action && text.rfind("/me ", 0) == 0) {
@@ -833,80 +926,124 @@ void Session::send_entry(const Group& g, const Json& value, bool live, const std
         text = it->second.nick + ": " + text;  // the IRC way to address someone
       }
     }
-    std::size_t start = 0;
-    while (start <= text.size()) {
-      const std::size_t nl = std::min(text.find('\n', start), text.size());
-      const std::string line = text.substr(start, nl - start);
-      if (!line.empty()) send_text(source, "PRIVMSG", g.channel, when + line, action, tags);
-      start = nl + 1;
-    }
+    lines(c->irc, std::move(text), action, tags);
     return;
   }
   const std::string actor = nick_of(e.author, e.nick);
   const std::string target = e.target ? nick_of(*e.target, e.target_nick) : std::string();
-  if (e.kind == "react") {
-    const std::string emoji = str(value, "emoji");
-    const std::string post = e.target.value_or("");
-    if (emoji.empty() || emoji.size() > reaction_bytes_max || value.value("undo", false) == true)
-      return;
-    if (live && caps_.count("message-tags")) {
-      send(Message{{{"+draft/react", neutralise(emoji)}, {"+draft/reply", post}}, source, "TAGMSG",
-                   {g.channel}});
+  const std::string post = e.target.value_or("");
+  auto excerpt_of = [&](const std::string& id) {
+    auto it = replyable_.find(id);
+    return it == replyable_.end() ? std::string()
+                                  : " " + it->second.nick + ": \u00ab" + it->second.excerpt + "\u00bb";
+  };
+  // Acts on posts: played back, the posts show them already (edited text, deletions, reactions).
+  if (e.kind == "react" || e.kind == "edit" || e.kind == "delete" || e.kind == "redact") {
+    if (!live) return;
+    const Chan* c = post_chan(post);
+    if (!c) return;
+    if (e.kind == "react") {
+      const std::string emoji = str(value, "emoji");
+      if (emoji.empty() || emoji.size() > reaction_bytes_max || value.value("undo", false) == true)
+        return;
+      if (caps_.count("message-tags")) {
+        send(Message{{{"+draft/react", neutralise(emoji)}, {"+draft/reply", post}}, source,
+                     "TAGMSG", {c->irc}});
+        return;
+      }
+      const std::string to = excerpt_of(post);
+      send_text(config_.server_name, "NOTICE", c->irc,
+                "* " + actor + " reacted " + emoji + (to.empty() ? "" : " to" + to), false, tags);
       return;
     }
-    auto it = replyable_.find(post);
-    send_text(config_.server_name, "NOTICE", g.channel,
-              when + "* " + actor + " reacted " + emoji +
-                  (it == replyable_.end() ? std::string()
-                                          : " to " + it->second.nick + ": \u00ab" + it->second.excerpt + "\u00bb"),
-              false, tags);
+    if (e.kind == "edit") {
+      // The new text, from its author, marked as an edit (IRC has no edits: this is how
+      // bridges show them); with message-tags it names the post it replaces.
+      if (!e.text) return;
+      if (caps_.count("message-tags")) tags.emplace_back("+draft/reply", post);
+      const std::string channel = replyable_.count(post) ? replyable_[post].channel : main_channel;
+      replyable_.erase(post);
+      remember_post(post, actor, *e.text, channel);
+      lines(c->irc, "(edited) " + *e.text, false, tags);
+      return;
+    }
+    // A deletion: IRCv3 REDACT where the client negotiated draft/message-redaction, else a
+    // notice naming the post.
+    const std::string words = e.kind == "delete" ? "* " + actor + " deleted a message" + excerpt_of(post)
+                                                 : "* " + actor + " removed a message" + excerpt_of(post) +
+                                                       " (moderation)";
+    if (caps_.count("draft/message-redaction")) {
+      Message m{{}, source, "REDACT", {c->irc, post}};
+      if (e.kind == "redact") m.params.push_back("removed by a moderator");
+      send(std::move(m));
+    } else {
+      send_text(config_.server_name, "NOTICE", c->irc, words, false, tags);
+    }
     return;
   }
-  if (live) {
-    if (e.kind == "join" || e.kind == "add") {
-      const std::string who = e.kind == "join" ? e.author : e.target.value_or("");
-      if (who == self_id_ || who.empty()) return;
-      const std::optional<std::string> raw = e.kind == "join" ? e.nick : e.target_nick;
-      Group* mg = group_by_id(g.id);
-      if (std::none_of(mg->members.begin(), mg->members.end(),
-                       [&](const Member& x) { return x.id == who; }))
-        mg->members.push_back(Member{who, raw.value_or(""), "member"});
-      assign_nicks(true);
-      send(Message{{}, source_of(who, raw), "JOIN", {g.channel}});
-      return;
-    }
-    if (e.kind == "leave" || e.kind == "remove") {
-      const std::string who = e.kind == "leave" ? e.author : e.target.value_or("");
-      Group* mg = group_by_id(g.id);
-      if (e.kind == "leave") {
-        send(Message{{}, source, "PART", {g.channel, "left the group"}});
-      } else {
-        send(Message{{}, source, "KICK", {g.channel, target, "removed from the group by " + actor}});
-      }
-      std::erase_if(mg->members, [&](const Member& x) { return x.id == who; });
-      if (who == self_id_) {
-        mg->joined = false;
-        mg->member = false;
-      }
-      return;
-    }
-    if (e.kind == "set-topic") {
-      Group* mg = group_by_id(g.id);
-      mg->topic = e.text;
-      send(Message{{}, source, "TOPIC", {g.channel, neutralise(e.text.value_or(""))}});
-      return;
-    }
-    if (e.kind == "set-role" && e.target) {
-      Group* mg = group_by_id(g.id);
-      for (auto& x : mg->members)
-        if (x.id == *e.target) x.role = e.role.value_or("member");
-      if (role_prefix(e.role.value_or("")) == "@")
-        send(Message{{}, source, "MODE", {g.channel, "+o", target}});
-      return;
-    }
+  const Chan* main = chan_named(main_channel);
+  if (live && (e.kind == "join" || e.kind == "add")) {
+    const std::string who = e.kind == "join" ? e.author : e.target.value_or("");
+    if (who == self_id_ || who.empty()) return;
+    const std::optional<std::string> raw = e.kind == "join" ? e.nick : e.target_nick;
+    if (std::none_of(g.members.begin(), g.members.end(), [&](const Member& x) { return x.id == who; }))
+      g.members.push_back(Member{who, raw.value_or(""), "member"});
+    assign_nicks(true);
+    send_all(g, Message{{}, source_of(who, raw), "JOIN", {""}});
+    return;
   }
-  send_text(config_.server_name, "NOTICE", g.channel,
-            when + "* " + render::event_words(e.kind, actor, target, e.text, e.role), false, tags);
+  if (live && (e.kind == "leave" || e.kind == "remove")) {
+    const std::string who = e.kind == "leave" ? e.author : e.target.value_or("");
+    if (e.kind == "leave") {
+      send_all(g, Message{{}, source, "PART", {"", "left the group"}});
+    } else {
+      send_all(g, Message{{}, source, "KICK", {"", target, "removed from the group by " + actor}});
+    }
+    std::erase_if(g.members, [&](const Member& x) { return x.id == who; });
+    if (who == self_id_) {
+      for (auto& [name, c] : g.chans) c.joined = false;
+      g.member = false;
+    }
+    return;
+  }
+  if (live && e.kind == "set-topic") {
+    g.topic = e.text;
+    send_all(g, Message{{}, source, "TOPIC", {"", neutralise(e.text.value_or(""))}});
+    return;
+  }
+  if (live && e.kind == "set-role" && e.target) {
+    const std::string was = [&] {
+      for (const auto& x : g.members)
+        if (x.id == *e.target) return x.role;
+      return std::string("member");
+    }();
+    for (auto& x : g.members)
+      if (x.id == *e.target) x.role = e.role.value_or("member");
+    const std::string now = role_prefix(e.role.value_or(""));
+    if (now != role_prefix(was))
+      send_all(g, Message{{}, source, "MODE", {"", now == "@" ? "+o" : "-o", target}});
+    return;
+  }
+  if (live && (e.kind == "mute" || e.kind == "ban") && e.target) {
+    // As IRC networks show them: a mute is the quiet mode (+q, solanum and InspIRCd), a ban
+    // +b, on a mask of the member's address; a mute's length follows as a notice.
+    const std::string mask = target + "!" + e.target->substr(0, 8) + "@*";
+    const bool undo = value.value("undo", false) == true;
+    send_all(g, Message{{}, source, "MODE",
+                        {"", std::string(undo ? "-" : "+") + (e.kind == "mute" ? "q" : "b"), mask}});
+    const std::uint64_t ms = num(value, "duration_ms");
+    if (e.kind == "mute" && !undo && ms > 0 && main) {
+      const std::uint64_t minutes = (ms + 59'999) / 60'000;
+      send_text(config_.server_name, "NOTICE", main->irc,
+                "* " + actor + " muted " + target + " for " +
+                    (minutes < 120 ? std::to_string(minutes) + " min" : std::to_string(minutes / 60) + " h"),
+                false, tags);
+    }
+    return;
+  }
+  if (!main) return;
+  send_text(config_.server_name, "NOTICE", main->irc, when + "* " + render::entry_words(e, actor, target),
+            false, tags);
 }
 
 // ---- node input ---------------------------------------------------------------------------
@@ -934,11 +1071,14 @@ void Session::on_response(std::uint64_t token, Result<Json> result) {
         return fail_close("the node refused: " + why, "node refused " + why);
       case Purpose::join_code:
         return numeric("403", {p.detail, "Not joined: " + why});
+      case Purpose::channel_create:
+        return numeric("403", {p.detail, "No such channel, and not created: " + why});
       case Purpose::leave:
       case Purpose::invite:
         return service_reply("failed: " + why);
       case Purpose::read:
       case Purpose::members:
+      case Purpose::channels:  // a node without channels: the group has its main channel only
         return;  // the next change asks again
       case Purpose::playback:
         if (Group* g = group_by_id(p.group)) g->playback_pending = false;
@@ -955,6 +1095,8 @@ void Session::on_response(std::uint64_t token, Result<Json> result) {
       return on_group_list(r);
     case Purpose::members:
       return on_members(p.group, r);
+    case Purpose::channels:
+      return on_channels(p.group, r);
     case Purpose::playback:
       return on_history(p.group, r, true, "");
     case Purpose::chathistory:
@@ -973,10 +1115,15 @@ void Session::on_response(std::uint64_t token, Result<Json> result) {
       if (r.is_object()) {
         const std::string gid = str(r, "group");
         groups_[gid].id = gid;
-        groups_[gid].want_join = true;
+        Chan& main = main_chan(groups_[gid]);
+        main.name = main.key = main_channel;
+        main.want_join = true;
         request(Purpose::group_list, "group.list", Json::object());
       }
       return;
+    case Purpose::channel_create:
+      // The channel comes with the group's next channel list, and is joined then.
+      return notice("creating " + p.detail + "; it is joined once the node has it");
     case Purpose::leave:
       return service_reply("you left " + p.detail);
     case Purpose::invite:
@@ -994,6 +1141,37 @@ void Session::on_id(const Json& r) {
   if (have_groups_) welcome();
 }
 
+// The IRC channels of the groups after groups_ (or a group's channels) changed: what was
+// renamed is parted under its old name and joined under its new one, what is gone is parted.
+void Session::rename_channels(const std::map<std::pair<std::string, std::string>, std::string>& old) {
+  assign_channels();
+  for (const auto& [key, irc] : old) {
+    Group* g = group_by_id(key.first);
+    Chan* c = nullptr;
+    if (g)
+      for (auto& [name, x] : g->chans)
+        if (x.key == key.second) c = &x;
+    if (!c || !g->member) {
+      send(Message{{}, self_source(), "PART", {irc, g && g->member ? "the channel was archived or removed"
+                                                                  : "no longer a member"}});
+      continue;
+    }
+    if (c->irc != irc) {
+      send(Message{{}, self_source(), "PART", {irc, "renamed to " + c->irc}});
+      c->joined = false;
+      c->want_join = true;
+    }
+  }
+}
+
+std::map<std::pair<std::string, std::string>, std::string> Session::joined_channels() const {
+  std::map<std::pair<std::string, std::string>, std::string> out;
+  for (const auto& [id, g] : groups_)
+    for (const auto& [name, c] : g.chans)
+      if (c.joined) out[{id, c.key}] = c.irc;
+  return out;
+}
+
 void Session::on_group_list(const Json& r) {
   if (!r.is_array()) return;
   std::map<std::string, Group> next;
@@ -1008,36 +1186,52 @@ void Session::on_group_list(const Json& r) {
     g.topic = opt_str(v, "topic");
     g.unread = num(v, "unread");
     g.member = v.value("member", false) && !v.value("joining", false);
+    main_chan(g).name = main_chan(g).key = main_channel;
+    if (!g.member)
+      for (auto& [name, c] : g.chans) c.joined = false;
     next[id] = std::move(g);
   }
-  // Channels this client sees that are gone or renamed.
-  for (auto& [id, g] : groups_) {
-    auto n = next.find(id);
-    if (!g.joined) continue;
-    if (n == next.end() || !n->second.member) {
-      send(Message{{}, self_source(), "PART", {g.channel, "no longer a member"}});
-      if (n != next.end()) n->second.joined = false;
-    }
-  }
-  std::map<std::string, std::string> old_channels;
-  for (const auto& [id, g] : groups_) old_channels[id] = g.channel;
+  const auto old = joined_channels();
   groups_ = std::move(next);
-  assign_channels();
+  rename_channels(old);
   for (auto& [id, g] : groups_) {
-    if (!g.member) {
-      g.joined = false;
-      continue;
-    }
-    if (g.joined && old_channels[id] != g.channel) {
-      send(Message{{}, self_source(), "PART", {old_channels[id], "renamed to " + g.channel}});
-      g.joined = false;
-      g.want_join = true;
-    }
-    if (welcomed_ && !g.joined && !g.parted) g.want_join = true;
+    if (!g.member) continue;
+    if (welcomed_)
+      for (auto& [name, c] : g.chans)
+        if (!c.joined && !c.parted) c.want_join = true;
+    // The channels before the members: the members' answer joins the channels.
+    request(Purpose::channels, "channel.list", Json{{"group", id}}, id);
     request(Purpose::members, "members", Json{{"group", id}}, id);
   }
   have_groups_ = true;
   if (have_id_) welcome();
+}
+
+void Session::on_channels(const std::string& group, const Json& r) {
+  Group* g = group_by_id(group);
+  if (!g || !r.is_array()) return;
+  std::map<std::string, Chan> next;
+  next[main_channel] = main_chan(*g);
+  std::size_t listed = 0;
+  for (const auto& v : r) {
+    const std::string name = str(v, "name");
+    const std::string key = str(v, "id");
+    // Archived channels take no posts: not shown (their history stays in `qun log --channel`).
+    // An unreadable name (null) cannot be typed or posted to.
+    if (name.empty() || key.empty() || name == main_channel || v.value("archived", false)) continue;
+    if (++listed > channels_per_group_max) break;
+    Chan c;
+    for (const auto& [old_name, old] : g->chans)
+      if (old.key == key) c = old;  // the same channel, perhaps renamed
+    c.name = name;
+    c.key = key;
+    if (welcomed_ && !c.joined && !c.parted) c.want_join = true;
+    next[name] = std::move(c);
+  }
+  const auto old = joined_channels();
+  g->chans = std::move(next);
+  rename_channels(old);
+  join_wanted(*g);
 }
 
 void Session::on_members(const std::string& group, const Json& r) {
@@ -1051,7 +1245,7 @@ void Session::on_members(const std::string& group, const Json& r) {
   // Who came and went without an entry that said so (while this session asked): shown as
   // joins and parts, so the client's list stays the node's.
   std::vector<Member> came, went;
-  if (g->joined) {
+  if (any_joined(*g)) {
     for (const auto& m : members)
       if (std::none_of(g->members.begin(), g->members.end(), [&](const Member& x) { return x.id == m.id; }))
         came.push_back(m);
@@ -1060,13 +1254,13 @@ void Session::on_members(const std::string& group, const Json& r) {
         went.push_back(m);
   }
   for (const auto& m : went)
-    if (m.id != self_id_) send(Message{{}, source_of(m.id, m.nick), "PART", {g->channel, "gone"}});
+    if (m.id != self_id_) send_all(*g, Message{{}, source_of(m.id, m.nick), "PART", {"", "gone"}});
   g->members = std::move(members);
   g->have_members = true;
   assign_nicks(true);
   for (const auto& m : came)
-    if (m.id != self_id_) send(Message{{}, source_of(m.id, m.nick), "JOIN", {g->channel}});
-  if (welcomed_ && g->want_join && g->member && !g->joined) join_channel(*g);
+    if (m.id != self_id_) send_all(*g, Message{{}, source_of(m.id, m.nick), "JOIN", {""}});
+  join_wanted(*g);
 }
 
 void Session::on_history(const std::string& group, const Json& entries, bool playback,
@@ -1074,7 +1268,13 @@ void Session::on_history(const std::string& group, const Json& entries, bool pla
   Group* g = group_by_id(group);
   if (!g || !entries.is_array()) return;
   if (playback) g->playback_pending = false;
-  if (playback && !g->joined) return;
+  if (playback && !any_joined(*g)) return;
+  const Chan* only = nullptr;
+  if (!playback) {
+    auto t = by_channel(target);
+    if (!t || t->group != g) return;
+    only = t->chan;
+  }
   std::size_t begin = 0;
   if (playback) {
     // From the oldest of the `unread` newest posts by others (what the node counts as unread,
@@ -1093,9 +1293,9 @@ void Session::on_history(const std::string& group, const Json& entries, bool pla
     batch = std::to_string(next_batch_++);
     send(Message{{}, config_.server_name, "BATCH", {"+" + batch, "chathistory", target}});
   } else if (playback && entries.size() > begin) {
-    notice("history of " + g->channel + " since you last read it:");
+    notice("history of " + main_chan(*g).irc + " since you last read it:");
   }
-  for (std::size_t i = begin; i < entries.size(); ++i) send_entry(*g, entries[i], false, batch);
+  for (std::size_t i = begin; i < entries.size(); ++i) send_entry(*g, entries[i], false, batch, only);
   if (!batch.empty()) send(Message{{}, config_.server_name, "BATCH", {"-" + batch}});
 }
 
@@ -1109,7 +1309,7 @@ void Session::on_stream(const Json& value) {
   if (kind != "message" || !value.contains("message")) return;
   const std::string gid = str(value, "group");
   Group* g = group_by_id(gid);
-  if (!g || !g->joined) return;
+  if (!g || !any_joined(*g)) return;
   const Json& entry = value["message"];
   if (g->playback_pending) {
     if (str(entry, "kind") == "post" && str(entry, "author") != self_id_) ++g->unread;
@@ -1119,7 +1319,7 @@ void Session::on_stream(const Json& value) {
     // What this client sent is already on its screen; posts from this node's other clients are
     // shown.
     const std::string id = str(entry, "id");
-    remember_post(id, nick_, str(entry, "text"));
+    remember_post(id, nick_, str(entry, "text"), str(entry, "channel"));
     if (std::find(own_posts_.begin(), own_posts_.end(), id) != own_posts_.end()) return;
     auto it = posts_in_flight_.find(gid + "\n" + str(entry, "text"));
     if (it != posts_in_flight_.end()) {

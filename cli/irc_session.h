@@ -2,8 +2,10 @@
 //
 // The session speaks IRC to one client (RFC 1459/2812 and the IRCv3 capabilities server-time,
 // message-tags, batch, echo-message and draft/chathistory) and qun's control protocol to the
-// node (docs/cli.md, "Control socket"). Each group this node is a member of is a channel, its
-// members are nicks, posts are PRIVMSG (an action post is a CTCP ACTION), and
+// node (docs/cli.md, "Control socket"). Each group this node is a member of is a channel (#label),
+// and each other channel NAME of the group another (#label/NAME); members are nicks, posts are
+// PRIVMSG (an action post is a CTCP ACTION), edits a PRIVMSG marked "(edited)", deletions
+// REDACT (draft/message-redaction) or a NOTICE, mutes and bans MODE +q and +b, and
 // TOPIC, KICK, NAMES, WHO, WHOIS, LIST, MODE +o (promote) and JOIN with an invite code map to
 // the node's requests. Replies and reactions (+draft/reply, +draft/react) are the node's
 // reply_to and react; a client without message-tags sees "nick: " before a reply and a NOTICE
@@ -35,6 +37,7 @@
 
 #include "base/result.h"
 #include "cli/irc_line.h"
+#include "node/limits.h"
 #include "net/control.h"
 
 namespace qun::irc {
@@ -63,6 +66,9 @@ inline constexpr std::size_t replyable_posts_max = 1024;
 // A reaction's text (+draft/react): an emoji with modifiers, or a short word. Longer ones are
 // dropped.
 inline constexpr std::size_t reaction_bytes_max = 64;
+// Channels of one group shown as IRC channels: all the node holds (node/limits.h, channels_max:
+// Discord's cap per server), as the chat shows them.
+inline constexpr std::size_t channels_per_group_max = limits::channels_max;
 // The excerpt of the post a reaction names.
 inline constexpr std::size_t excerpt_bytes_max = 60;
 
@@ -110,18 +116,25 @@ class Session {
     std::string nick;  // the node's, raw
     std::string role;  // "member", "admin", "founder"
   };
+  // One IRC channel: a channel of a group (issue 12). The group's main channel, "general", is
+  // #label; another channel NAME is #label/NAME (docs/irc.md).
+  struct Chan {
+    std::string name;  // the qun channel's name ("general" for the group's main channel)
+    std::string key;   // the channel's id ("general" for the main one): stays when renamed
+    std::string irc;   // the IRC channel's name, unique on this connection
+    bool joined = false;     // shown to the client as a joined channel
+    bool parted = false;     // the client PARTed it: not joined again until it asks
+    bool want_join = false;  // join as soon as the members arrive
+  };
   struct Group {
     std::string id;
     std::string label;
     std::optional<std::string> topic;
     std::uint64_t unread = 0;
     bool member = false;
-    std::string channel;
+    std::map<std::string, Chan> chans;  // by qun name; "general" is always there
     std::vector<Member> members;
     bool have_members = false;
-    bool joined = false;   // shown to the client as a joined channel
-    bool parted = false;   // the client PARTed it: not joined again until it asks
-    bool want_join = false;  // join as soon as the members arrive
     bool played = false;     // history played back once this session
     // The playback's `log` is asked and not answered: what the node streams meanwhile is in
     // that page (the node answers and streams on one ordered connection), so it is not shown
@@ -143,7 +156,9 @@ class Session {
     invite,
     chathistory,
     read,
-    react
+    react,
+    channels,
+    channel_create
   };
   struct Pending {
     Purpose purpose;
@@ -170,7 +185,8 @@ class Session {
   void cmd_ison(const Message& m);
   void cmd_chathistory(const Message& m);
   void cmd_tagmsg(const Message& m);
-  void remember_post(const std::string& id, const std::string& nick, const std::string& text);
+  void remember_post(const std::string& id, const std::string& nick, const std::string& text,
+                     const std::string& channel);
   void service_command(std::string_view text);
   void try_register();
 
@@ -178,6 +194,10 @@ class Session {
   void on_id(const Json& r);
   void on_group_list(const Json& r);
   void on_members(const std::string& group, const Json& r);
+  void on_channels(const std::string& group, const Json& r);
+  // The joined channels by (group id, channel key), before a change to groups_.
+  std::map<std::pair<std::string, std::string>, std::string> joined_channels() const;
+  void rename_channels(const std::map<std::pair<std::string, std::string>, std::string>& old);
   void on_history(const std::string& group, const Json& entries, bool playback,
                   const std::string& target);
   void on_message(const std::string& group, const Json& entry);
@@ -191,10 +211,17 @@ class Session {
   void fail_close(const std::string& error_text, const std::string& reason);
   std::uint64_t request(Purpose purpose, std::string op, Json args, std::string group = {},
                         std::string detail = {});
-  void join_channel(Group& g);
-  void send_names(const Group& g);
-  void send_topic(const Group& g, bool reply_none);
-  void send_entry(const Group& g, const Json& entry, bool live, const std::string& batch);
+  void join_channel(Group& g, Chan& c);
+  void join_wanted(Group& g);
+  void send_names(const Group& g, const Chan& c);
+  void send_topic(const Group& g, const Chan& c, bool reply_none);
+  // An entry of group g: a post goes to its channel, edits and deletions to their post's, other
+  // events to the main channel, and changes of membership to every joined channel of the group.
+  // With `only`, the entry is sent there or not at all (a CHATHISTORY answer).
+  void send_entry(Group& g, const Json& entry, bool live, const std::string& batch,
+                  const Chan* only = nullptr);
+  // Sends m once to each joined channel of g, its first parameter set to the channel.
+  void send_all(const Group& g, Message m);
   void send_text(const std::string& source, const std::string& command, const std::string& target,
                  const std::string& text, bool action,
                  std::vector<std::pair<std::string, std::string>> tags);
@@ -205,10 +232,18 @@ class Session {
   std::string nick_of(const std::string& member_id, const std::optional<std::string>& raw) const;
   std::string source_of(const std::string& member_id, const std::optional<std::string>& raw) const;
   std::string self_source() const;
+  struct Target {
+    Group* group;
+    Chan* chan;
+  };
+  std::optional<Target> by_channel(std::string_view channel);
+  // A member group's channel from what the client typed, or nullptr.
   Group* group_by_channel(std::string_view channel);
   Group* group_by_id(const std::string& id);
   std::optional<std::string> member_by_nick(const Group& g, std::string_view nick) const;
   bool visible(const std::string& member_id) const;
+  static bool any_joined(const Group& g);
+  static Chan& main_chan(Group& g) { return g.chans["general"]; }
 
   Config config_;
   std::deque<Output> out_;
@@ -238,6 +273,7 @@ class Session {
   struct Replyable {
     std::string nick;
     std::string excerpt;
+    std::string channel;  // the post's qun channel, where its edits and deletions are shown
   };
   std::map<std::string, Replyable> replyable_;  // by event id
   std::deque<std::string> replyable_order_;     // oldest first

@@ -37,6 +37,7 @@ struct FakeGroup {
   std::uint64_t unread = 0;
   std::vector<Json> members;  // {"id","nick","role"}
   std::vector<Json> log;
+  std::vector<Json> channels;  // channel.list: {"id","name","archived"}; none: an old node
 };
 
 // Answers the session's requests from groups_, records every request, and hands the session's
@@ -124,18 +125,29 @@ class Harness {
     }
     const std::string gid = r.args.value("group", std::string());
     if (r.op == "join") {
-      groups_[join_answer] = FakeGroup{join_answer, "new", {}, 0, {Json{{"id", self_id}, {"nick", "ada"}, {"role", "member"}}}, {}};
+      groups_[join_answer] = FakeGroup{join_answer, "new", {}, 0, {Json{{"id", self_id}, {"nick", "ada"}, {"role", "member"}}}, {}, {}};
       return Json{{"group", join_answer}};
     }
     auto it = groups_.find(gid);
     if (it == groups_.end()) return Error(Errc::not_found, "no group " + gid);
     FakeGroup& g = it->second;
     if (r.op == "members") return Json(g.members);
+    if (r.op == "channel.list") {
+      if (g.channels.empty()) return Error(Errc::invalid_argument, "unknown op channel.list");
+      return Json(g.channels);
+    }
+    if (r.op == "channel.create") return Json{{"id", "c1"}, {"queued", false}};
     if (r.op == "log") {
       std::size_t end = g.log.size();
       if (r.args.contains("before"))
         for (std::size_t i = 0; i < g.log.size(); ++i)
           if (g.log[i]["id"] == r.args["before"]) end = i;
+      if (r.args.contains("channel")) {
+        std::vector<Json> only;
+        for (std::size_t i = 0; i < end; ++i)
+          if (g.log[i].value("channel", std::string("general")) == r.args["channel"]) only.push_back(g.log[i]);
+        return Json(only);
+      }
       const std::size_t limit = r.args.value("limit", 50);
       const std::size_t begin = end > limit ? end - limit : 0;
       return Json(std::vector<Json>(g.log.begin() + static_cast<std::ptrdiff_t>(begin),
@@ -146,6 +158,7 @@ class Harness {
       g.log.push_back(entry(id, self_id, "ada", "post", r.args["text"].get<std::string>()));
       if (r.args.contains("action")) g.log.back()["action"] = r.args["action"];
       if (r.args.contains("reply_to")) g.log.back()["reply_to"] = r.args["reply_to"];
+      g.log.back()["channel"] = r.args.value("channel", std::string("general"));
       return Json{{"id", id}, {"queued", false}};
     }
     if (r.op == "topic" || r.op == "kick" || r.op == "promote" || r.op == "leave")
@@ -159,7 +172,7 @@ class Harness {
 };
 
 FakeGroup lobby() {
-  FakeGroup g{lobby_id, "lobby", "welcome", 0, {}, {}};
+  FakeGroup g{lobby_id, "lobby", "welcome", 0, {}, {}, {}};
   g.members = {Json{{"id", self_id}, {"nick", "ada"}, {"role", "founder"}},
                Json{{"id", bob_id}, {"nick", "bob"}, {"role", "member"}}};
   return g;
@@ -234,7 +247,7 @@ TEST_CASE("irc session: CAP negotiation", "[cli][irc]") {
   h.line("NICK ada");
   h.line("USER ada 0 * :Ada");
   auto lines = h.take();
-  CHECK(h.has(lines, "CAP * LS :batch draft/chathistory echo-message message-tags server-time"));
+  CHECK(h.has(lines, "CAP * LS :batch draft/chathistory draft/message-redaction echo-message message-tags server-time"));
   CHECK_FALSE(h.has(lines, " 001 "));
   h.line("CAP REQ :server-time sasl");
   CHECK(h.has(h.take(), "CAP ada NAK :server-time sasl"));
@@ -547,4 +560,191 @@ TEST_CASE("irc session: replies echoing a client's input keep to the line size",
   for (const auto& l : lines) CHECK(l.size() + 2 <= line_bytes_max);
   CHECK(lines[1] == ":qun 403 ada #a_b :No such group here; to join one, /join #a b INVITE-CODE");
   CHECK(lines[2].find(":qun 421 ada ZZZZ") == 0);
+}
+
+namespace {
+
+FakeGroup lobby_with_dev() {
+  FakeGroup g = lobby();
+  g.channels = {Json{{"id", lobby_id}, {"name", "general"}, {"archived", false}},
+                Json{{"id", "d1"}, {"name", "dev"}, {"archived", false}},
+                Json{{"id", "o1"}, {"name", "old"}, {"archived", true}}};
+  return g;
+}
+
+Json in_channel(Json e, const std::string& channel) {
+  e["channel"] = channel;
+  return e;
+}
+
+}  // namespace
+
+// Proves: each channel of a group is an IRC channel, #lobby for the main one and #lobby/dev for
+// channel dev (an archived one is not shown): both are joined on connecting, a line typed in
+// #lobby/dev is a post in channel dev and one in #lobby a post in the main channel, a peer's
+// post reaches the IRC channel of its channel, membership changes reach every joined channel of
+// the group, a parted channel shows nothing, and /join #lobby/NAME asks the node for channel
+// NAME. A node without channels (channel.list unknown) leaves the main channel alone.
+TEST_CASE("irc session: a group's channels are IRC channels", "[cli][irc]") {
+  Harness h({lobby_with_dev()});
+  h.login();
+  auto lines = h.take();
+  CHECK(h.has(lines, ":ada!ada@localhost JOIN #lobby"));
+  CHECK(h.has(lines, ":ada!ada@localhost JOIN #lobby/dev"));
+  CHECK(h.has(lines, ":qun 353 ada = #lobby/dev :@ada bob"));
+  CHECK_FALSE(h.has(lines, "#lobby/old"));
+
+  h.line("PRIVMSG #lobby/dev :build is green");
+  h.line("PRIVMSG #lobby :lunch?");
+  auto& log = h.groups_[lobby_id].log;
+  REQUIRE(log.size() == 2);
+  CHECK(log[0]["channel"] == "dev");
+  CHECK(log[1]["channel"] == "general");
+
+  h.stream(message(lobby_id, in_channel(entry("p1", bob_id, "bob", "post", "merged"), "dev")));
+  h.stream(message(lobby_id, in_channel(entry("p2", bob_id, "bob", "post", "noon"), "general")));
+  lines = h.take();
+  CHECK(lines == std::vector<std::string>{":bob!b0b11111@qun PRIVMSG #lobby/dev merged",
+                                          ":bob!b0b11111@qun PRIVMSG #lobby noon"});
+
+  h.stream(message(lobby_id, entry("j1", cy_id, "cy", "join", std::nullopt)));
+  lines = h.take();
+  CHECK(h.has(lines, ":cy!c0c33333@qun JOIN #lobby"));
+  CHECK(h.has(lines, ":cy!c0c33333@qun JOIN #lobby/dev"));
+
+  h.line("LIST");
+  lines = h.take();
+  CHECK(h.has(lines, " 322 ada #lobby 3 welcome"));
+  CHECK(h.has(lines, " 322 ada #lobby/dev 3 welcome"));
+
+  h.line("PART #lobby/dev");
+  lines = h.take();
+  CHECK(h.has(lines, ":ada!ada@localhost PART #lobby/dev"));
+  CHECK(h.has(lines, "still a member of #lobby (/join #lobby/dev shows it again)"));
+  h.stream(message(lobby_id, in_channel(entry("p3", bob_id, "bob", "post", "unseen"), "dev")));
+  h.stream(message(lobby_id, entry("l1", cy_id, "cy", "leave", std::nullopt)));
+  lines = h.take();
+  CHECK(lines == std::vector<std::string>{":cy!c0c33333@qun PART #lobby :left the group"});
+  h.line("JOIN #lobby/dev");
+  CHECK(h.has(h.take(), ":ada!ada@localhost JOIN #lobby/dev"));
+
+  h.line("JOIN #lobby/ops");
+  CHECK(h.requests.back().op == "channel.create");
+  CHECK(h.requests.back().args["group"] == lobby_id);
+  CHECK(h.requests.back().args["name"] == "ops");
+  // The node has the channel: it announces a change, and the gateway joins it.
+  h.groups_[lobby_id].channels.push_back(Json{{"id", "o2"}, {"name", "ops"}, {"archived", false}});
+  h.stream(Json{{"stream", "groups"}});
+  CHECK(h.has(h.take(), ":ada!ada@localhost JOIN #lobby/ops"));
+  // Renamed and archived: parted under the old name, joined under the new one.
+  h.groups_[lobby_id].channels[1]["name"] = "devel";
+  h.groups_[lobby_id].channels[3]["archived"] = true;
+  h.stream(Json{{"stream", "groups"}});
+  lines = h.take();
+  CHECK(h.has(lines, ":ada!ada@localhost PART #lobby/dev :renamed to #lobby/devel"));
+  CHECK(h.has(lines, ":ada!ada@localhost JOIN #lobby/devel"));
+  CHECK(h.has(lines, ":ada!ada@localhost PART #lobby/ops :the channel was archived or removed"));
+  h.line("PRIVMSG #lobby/ops :hi");
+  CHECK(h.has(h.take(), " 403 ada #lobby/ops "));
+}
+
+// Proves: the history played back on joining routes each post to its channel's IRC channel,
+// and CHATHISTORY on #lobby/dev asks the node for channel dev's posts only.
+TEST_CASE("irc session: history of a group's channels", "[cli][irc]") {
+  FakeGroup g = lobby_with_dev();
+  g.log = {in_channel(entry("e1", bob_id, "bob", "post", "in dev", 60'000), "dev"),
+           in_channel(entry("e2", bob_id, "bob", "post", "in general", 120'000), "general")};
+  g.unread = 2;
+  {
+    Harness h({g});
+    h.login();
+    auto lines = h.take();
+    CHECK(h.has(lines, ":bob!b0b11111@qun PRIVMSG #lobby/dev :[00:01] in dev"));
+    CHECK(h.has(lines, ":bob!b0b11111@qun PRIVMSG #lobby :[00:02] in general"));
+  }
+  Harness h({g});
+  h.login("draft/chathistory batch message-tags");
+  h.take();
+  h.line("CHATHISTORY LATEST #lobby/dev * 10");
+  CHECK(h.requests.back().args["channel"] == "dev");
+  auto lines = h.take();
+  CHECK(h.has(lines, "BATCH +1 chathistory #lobby/dev"));
+  CHECK(h.has(lines, "PRIVMSG #lobby/dev :[00:01] in dev"));
+  CHECK_FALSE(h.has(lines, "in general"));
+  h.line("CHATHISTORY LATEST #lobby * 10");
+  lines = h.take();
+  CHECK(h.has(lines, "in general"));
+  CHECK_FALSE(h.has(lines, "in dev"));
+}
+
+// Proves: a peer's edit reaches IRC as a PRIVMSG from its author marked "(edited)" in the post's
+// channel (with +draft/reply naming the post where message-tags allow); a deletion is IRCv3
+// REDACT for a client with draft/message-redaction and a notice naming the post otherwise; a
+// mute is MODE +q (with a notice of its length), an unmute -q, a ban +b on the member's mask,
+// and an admin demoted loses @ (MODE -o). Played back, acts on posts show no line of their own.
+TEST_CASE("irc session: edits, deletions, mutes and bans", "[cli][irc]") {
+  auto act = [](const std::string& id, const std::string& kind, const std::string& target,
+                std::optional<std::string> text = std::nullopt) {
+    Json e = entry(id, bob_id, "bob", kind, std::move(text));
+    e["target"] = target;
+    return e;
+  };
+  Harness h({lobby_with_dev()});
+  h.login();
+  h.stream(message(lobby_id, in_channel(entry("p1", bob_id, "bob", "post", "teh plan"), "dev")));
+  h.take();
+  h.stream(message(lobby_id, act("x1", "edit", "p1", "the plan")));
+  h.stream(message(lobby_id, act("x2", "delete", "p1")));
+  auto lines = h.take();
+  CHECK(lines == std::vector<std::string>{
+                     ":bob!b0b11111@qun PRIVMSG #lobby/dev :(edited) the plan",
+                     ":qun NOTICE #lobby/dev :* bob deleted a message bob: \u00abthe plan\u00bb"});
+
+  Json mute = act("m1", "mute", cy_id);
+  mute["target_nick"] = "cy";
+  mute["duration_ms"] = 600'000;
+  Json unmute = mute;
+  unmute["undo"] = true;
+  Json ban = act("b1", "ban", cy_id);
+  ban["target_nick"] = "cy";
+  h.stream(message(lobby_id, mute));
+  h.stream(message(lobby_id, unmute));
+  h.stream(message(lobby_id, ban));
+  lines = h.take();
+  CHECK(h.has(lines, ":bob!b0b11111@qun MODE #lobby +q cy!c0c33333@*"));
+  CHECK(h.has(lines, ":bob!b0b11111@qun MODE #lobby/dev +q cy!c0c33333@*"));
+  CHECK(h.has(lines, ":qun NOTICE #lobby :* bob muted cy for 10 min"));
+  CHECK(h.has(lines, ":bob!b0b11111@qun MODE #lobby -q cy!c0c33333@*"));
+  CHECK(h.has(lines, ":bob!b0b11111@qun MODE #lobby +b cy!c0c33333@*"));
+
+  Json demote = act("r1", "set-role", self_id);
+  demote["target_nick"] = "ada";
+  demote["role"] = "member";
+  h.stream(message(lobby_id, demote));
+  CHECK(h.has(h.take(), ":bob!b0b11111@qun MODE #lobby -o ada"));
+
+  Harness tagged({lobby_with_dev()});
+  tagged.login("message-tags draft/message-redaction");
+  tagged.stream(message(lobby_id, in_channel(entry("p1", bob_id, "bob", "post", "teh plan"), "dev")));
+  tagged.take();
+  tagged.stream(message(lobby_id, act("x1", "edit", "p1", "the plan")));
+  Json redact = act("x2", "redact", "p1");
+  tagged.stream(message(lobby_id, redact));
+  lines = tagged.take();
+  CHECK(tagged.has(lines, "@msgid=x1;+draft/reply=p1 :bob!b0b11111@qun PRIVMSG #lobby/dev :(edited) the plan"));
+  CHECK(tagged.has(lines, ":bob!b0b11111@qun REDACT #lobby/dev p1 :removed by a moderator"));
+
+  FakeGroup g = lobby();
+  Json deleted = entry("p1", bob_id, "bob", "post", std::nullopt, 60'000);
+  deleted["deleted"] = true;
+  g.log = {entry("p0", bob_id, "bob", "post", "kept", 30'000), deleted, act("x1", "edit", "p0", "kept"),
+           act("x2", "delete", "p1")};
+  g.unread = 2;
+  Harness played({g});
+  played.login();
+  lines = played.take();
+  CHECK(played.has(lines, "PRIVMSG #lobby :[00:00] kept"));
+  CHECK_FALSE(played.has(lines, "edited"));
+  CHECK_FALSE(played.has(lines, "deleted"));
+  CHECK_FALSE(played.has(lines, "unreadable"));
 }

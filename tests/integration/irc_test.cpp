@@ -92,3 +92,53 @@ TEST_CASE("qun irc: a line from an IRC client reaches another node and back", "[
 }
 
 }  // namespace qun::integration
+
+namespace qun::integration {
+
+// Proves, through two real nodes: a channel of the group (issue 12) is an IRC channel
+// #lobby/dev, joined on connecting; a line sent there is a post in channel dev on bob's node;
+// bob's post in dev arrives in #lobby/dev, his edit of it as "(edited)" from bob; a channel
+// created while connected is joined; a mute of bob is MODE +q in the group's channels.
+TEST_CASE("qun irc: a group's channels, edits and mutes", "[integration][irc]") {
+  Cluster cluster;
+  Node& ada = cluster.add("ada");
+  Node& bob = cluster.add("bob");
+  ada.start();
+  bob.start();
+  const std::string group = create_group(ada, "lobby");
+  invite_and_join(ada, bob, group);
+  ada.ok({"channel", "create", group, "dev"});
+
+  IrcGateway gateway(cluster, ada);
+  IrcClient irc(gateway.port());
+  irc.login(gateway.password(), "ada");
+  irc.wait_for(":ada!ada@localhost JOIN #lobby/dev", "the client is in #lobby/dev");
+  irc.wait_for(" 366 ada #lobby/dev ", "the names of #lobby/dev");
+
+  const std::string canary = random_hex(6);
+  irc.send("PRIVMSG #lobby/dev :in dev " + canary);
+  wait_until(
+      [&] {
+        for (const auto& e : log_of(bob, group))
+          if (e.value("text", Json()) == "in dev " + canary && e.value("channel", Json()) == "dev")
+            return true;
+        return false;
+      },
+      propagate_bound, "ada's line reaches bob's node in channel dev");
+
+  const std::string bob_src = ":bob!" + bob.id().substr(0, 8) + "@qun";
+  const Json posted = bob.json({"post", group, "from bob " + canary, "--channel", "dev"});
+  irc.wait_for(bob_src + " PRIVMSG #lobby/dev :from bob " + canary, "bob's post in #lobby/dev");
+  CHECK_FALSE(irc.has(" PRIVMSG #lobby :from bob"));
+  bob.ok({"edit", group, posted["id"].get<std::string>(), "edited by bob " + canary});
+  irc.wait_for(bob_src + " PRIVMSG #lobby/dev :(edited) edited by bob " + canary, "bob's edit");
+
+  ada.ok({"channel", "create", group, "ops"});
+  irc.wait_for(":ada!ada@localhost JOIN #lobby/ops", "a new channel is joined");
+
+  ada.ok({"mute", group, bob.id(), "--for", "10m"});
+  irc.wait_for(" MODE #lobby +q bob!" + bob.id().substr(0, 8) + "@*", "the mute as +q");
+  irc.wait_for(" MODE #lobby/dev +q bob!", "the mute in #lobby/dev too");
+}
+
+}  // namespace qun::integration
