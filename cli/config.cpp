@@ -67,6 +67,9 @@ const std::vector<Spec>& settings_table() {
          "program and arguments run on a mention while no chat is focused ([] turns it off); "
          "{nick}, {group} and {text} in an argument are replaced, else the three are appended",
          0, 0, "notify-send where a desktop session exists, else none"},
+        // `qun node` runs the IRC gateway (`qun irc`) beside itself when this is on.
+        {"irc.enabled", Type::boolean, false, "--irc",
+         "also serve the node to IRC clients, as `qun irc` does (docs/irc.md)"},
         // `qun irc` (the IRC gateway) listens here unless its --listen says otherwise.
         {"irc.listen", Type::string, "127.0.0.1:6667", nullptr,
          "HOST:PORT the IRC gateway listens on (loopback: any local user can connect)"},

@@ -1,7 +1,10 @@
 #include "cli/irc.h"
 
 #include <fcntl.h>
+#include <signal.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -123,7 +126,7 @@ class Gateway {
     std::printf("qun irc: listening on %s; the password (PASS) is in %s\n", address.c_str(),
                 irc_password_path(options_.home).c_str());
     std::fflush(stdout);
-    if (!ControlClient::connect(home::socket_path(options_.home)).ok())
+    if (!options_.beside_node && !ControlClient::connect(home::socket_path(options_.home)).ok())
       say("no node is running on " + options_.home +
           " yet: clients are turned away until `qun node` runs");
 
@@ -402,6 +405,34 @@ Result<std::string> irc_password(const std::string& home) {
   if (password.empty())
     return Error(Errc::io, path + " holds no password; delete it and a new one is made");
   return password;
+}
+
+Result<IrcChild> IrcChild::start(const IrcOptions& options) {
+  // Everything the child needs is made before fork: after it, only async-signal-safe calls.
+  const std::string self = "/proc/self/exe";
+  std::vector<std::string> args{"qun",      "--home", options.home,  "irc",
+                                "--listen", options.listen, "--beside-node"};
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  const pid_t parent = ::getpid();
+  const pid_t pid = ::fork();
+  if (pid < 0) return Error(Errc::io, std::string("cannot start the IRC gateway: ") + std::strerror(errno));
+  if (pid == 0) {
+    ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (::getppid() != parent) ::_exit(1);  // the node ended before the line above
+    ::execv(self.c_str(), argv.data());
+    ::_exit(127);
+  }
+  return IrcChild(pid);
+}
+
+IrcChild::~IrcChild() {
+  if (pid_ <= 0) return;
+  ::kill(pid_, SIGTERM);
+  int status = 0;
+  while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
+  }
 }
 
 int run_irc(const IrcOptions& options) {

@@ -20,12 +20,32 @@ namespace qun {
 struct IrcOptions {
   std::string home;
   std::string listen = "127.0.0.1:6667";
+  // Started by `qun node` (IrcChild): the node is on its way, so its absence at start is no news.
+  bool beside_node = false;
 };
 
 // The password file of a home: read, or created (mode 0600) when missing. Errc::io with one line
 // saying what to do when it cannot be read or created, or when its mode lets others read it.
 [[nodiscard]] Result<std::string> irc_password(const std::string& home);
 inline std::string irc_password_path(const std::string& home) { return home + "/irc-password"; }
+
+// The gateway as a child process of `qun node` (the setting irc.enabled): `qun --home HOME irc
+// --listen LISTEN`, run from this same binary, which gets SIGTERM when the node's process ends
+// (PR_SET_PDEATHSIG), so it never outlives a node that was killed. Errc::io with one line when it
+// cannot be started. The child prints its own errors (a port in use) and the node goes on.
+class IrcChild {
+ public:
+  [[nodiscard]] static Result<IrcChild> start(const IrcOptions& options);
+  IrcChild(IrcChild&& other) noexcept : pid_(other.pid_) { other.pid_ = -1; }
+  IrcChild& operator=(IrcChild&&) = delete;
+  IrcChild(const IrcChild&) = delete;
+  // Stops the gateway (SIGTERM) and waits for it.
+  ~IrcChild();
+
+ private:
+  explicit IrcChild(int pid) : pid_(pid) {}
+  int pid_ = -1;
+};
 
 // Runs the gateway until a terminating signal. Returns the process exit status (1 with one line
 // on stderr when it cannot listen or read its password).

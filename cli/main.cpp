@@ -206,6 +206,7 @@ struct Args {
   std::size_t limit = 0;
   bool follow = false, all = false;
   std::string irc_listen;
+  bool irc_beside_node = false;
   // the conversation commands (issue 12)
   std::string reply, channel, event, emoji, to = "admin", mute_for, new_name, setting, value;
   bool undo = false, action = false;
@@ -260,7 +261,8 @@ config::Settings load_settings(Args& a, const CLI::App& command, std::vector<std
 }
 
 int run_node(Args& a, const CLI::App& node) {
-  if (auto applied = config::apply(load_settings(a, node, nullptr), a.daemon); !applied.ok())
+  const config::Settings settings = load_settings(a, node, nullptr);
+  if (auto applied = config::apply(settings, a.daemon); !applied.ok())
     die(applied.error().context());
   a.daemon.home = a.g.home();
   if (!a.passphrase_file.empty()) {
@@ -275,6 +277,13 @@ int run_node(Args& a, const CLI::App& node) {
       if (!a.daemon.passphrase)
         usage("the identity is sealed and there is no terminal to ask on; use --passphrase-file FILE");
     }
+  }
+  // irc.enabled: the IRC gateway runs beside the node, and stops with it (docs/irc.md).
+  std::optional<IrcChild> irc;
+  if (settings.at("irc.enabled").value.get<bool>()) {
+    auto child = IrcChild::start(IrcOptions{a.daemon.home, settings.at("irc.listen").value.get<std::string>()});
+    if (!child.ok()) die(child.error().context());
+    irc.emplace(std::move(child).value());
   }
   return run_daemon(a.daemon);
 }
@@ -303,6 +312,7 @@ int run_chat_command(Args& a) {
 int run_irc_command(Args& a) {
   IrcOptions o;
   o.home = a.g.home();
+  o.beside_node = a.irc_beside_node;
   // --listen, else the config files' irc.listen (cli/config.h), else its default.
   if (!a.irc_listen.empty()) {
     o.listen = a.irc_listen;
@@ -1131,6 +1141,8 @@ int main(int argc, char** argv) {
   sub(&app, "irc", "serve the node to IRC clients (irssi, weechat) on this machine",
       [&] { return run_irc_command(a); })
       ->add_option("--listen", a.irc_listen, "HOST:PORT to listen on (default 127.0.0.1:6667)");
+  // Hidden: how `qun node` (irc.enabled) starts it.
+  app.get_subcommand("irc")->add_flag("--beside-node", a.irc_beside_node)->group("");
 
   try {
     std::vector<std::string> args = dash_text_after_separator(app, argc, argv);

@@ -1,12 +1,14 @@
 // `qun irc` against two real nodes, driven by a small IRC client written here (issue 16): a line
 // sent in the channel reaches a member on the other node, that member's post reaches the IRC
-// connection, a wrong password is refused, and what arrived while no client was connected is
-// played back on the next connection.
+// connection, a wrong password is refused, what arrived while no client was connected is
+// played back on the next connection, a group's channels are IRC channels, and `qun node` runs
+// the gateway when its configuration says so.
 #include "tests/integration/irc_client.h"
 
 #include <sys/stat.h>
 
 #include <catch2/catch.hpp>
+#include <fstream>
 
 namespace qun::integration {
 
@@ -139,6 +141,83 @@ TEST_CASE("qun irc: a group's channels, edits and mutes", "[integration][irc]") 
   ada.ok({"mute", group, bob.id(), "--for", "10m"});
   irc.wait_for(" MODE #lobby +q bob!" + bob.id().substr(0, 8) + "@*", "the mute as +q");
   irc.wait_for(" MODE #lobby/dev +q bob!", "the mute in #lobby/dev too");
+}
+
+}  // namespace qun::integration
+
+namespace qun::integration {
+namespace {
+
+// True when something accepts TCP connections on 127.0.0.1:port.
+bool accepting(int port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  REQUIRE(fd >= 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<std::uint16_t>(port));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  const bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+  ::close(fd);
+  return ok;
+}
+
+// The port of the gateway a node started, from the line it printed into the node's log (the
+// last start's).
+int gateway_port(Node& node) {
+  int port = 0;
+  wait_until(
+      [&] {
+        const std::string text = node.log();
+        const auto at = text.rfind("qun irc: listening on 127.0.0.1:");
+        if (at == std::string::npos || at < text.rfind("==== start #")) return false;
+        port = std::stoi(text.substr(at + 32));
+        return true;
+      },
+      node_ready_bound, "the gateway the node started prints its port");
+  return port;
+}
+
+}  // namespace
+
+// Proves: with [irc] enabled = true in the home's config.toml, `qun node` runs the gateway
+// itself: an IRC client logs in with HOME/irc-password and gets a peer's post; the gateway stops
+// when the node stops (SIGTERM) and when the node is killed (SIGKILL: the child gets SIGTERM from
+// the kernel, PR_SET_PDEATHSIG), so no gateway outlives its node.
+TEST_CASE("qun irc: qun node runs the gateway when the config enables it", "[integration][irc]") {
+  Cluster cluster;
+  Node& ada = cluster.add("ada");
+  Node& bob = cluster.add("bob");
+  {
+    std::ofstream config(ada.home() / "config.toml");
+    config << "[irc]\nenabled = true\nlisten = \"127.0.0.1:0\"\n";
+  }
+  CHECK(ada.ok({"config"}).find("enabled = true") != std::string::npos);
+  ada.start();
+  bob.start();
+  const std::string group = create_group(ada, "lobby");
+  invite_and_join(ada, bob, group);
+
+  int port = gateway_port(ada);
+  std::string password = file_contents(ada.home() / "irc-password");
+  password.resize(password.find('\n'));
+  {
+    IrcClient irc(port);
+    irc.login(password, "ada");
+    irc.wait_for(":ada!ada@localhost JOIN #lobby", "the client is in #lobby");
+    const std::string canary = random_hex(6);
+    bob.ok({"post", group, "to the node's gateway " + canary});
+    irc.wait_for(" PRIVMSG #lobby :to the node's gateway " + canary, "bob's post");
+  }
+  const auto status = ada.stop();
+  REQUIRE(status);
+  CHECK(exited_cleanly(*status));
+  wait_until([&] { return !accepting(port); }, stop_bound, "the gateway stops with the node");
+
+  ada.start();
+  port = gateway_port(ada);
+  CHECK(accepting(port));
+  ada.kill9();
+  wait_until([&] { return !accepting(port); }, stop_bound, "the gateway stops when the node is killed");
 }
 
 }  // namespace qun::integration
