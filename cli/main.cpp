@@ -957,6 +957,8 @@ int main(int argc, char** argv) {
   app.add_option("--home", a.g.home_flag,
                  "node home (default $QUN_HOME, $XDG_DATA_HOME/qun, ~/.local/share/qun)");
   app.add_flag("--json", a.g.json, "print JSON (one value, or one object per line for streams)");
+  app.set_version_flag("--version", std::string("qun ") + QUN_VERSION,
+                       "print the version (the Debian package's, debian/changelog) and exit");
   app.fallthrough();
 
   // The table: each subcommand with its handler.

@@ -119,7 +119,7 @@ TEST_CASE("qun.1 man page documents every command and option of --help", "[integ
   REQUIRE(commands.count("group create") == 1);
   REQUIRE(commands.count("node") == 1);
   REQUIRE(commands["invite"].positionals == std::vector<std::string>{"GROUP"});
-  REQUIRE(commands[""].options == std::vector<std::string>{"--home", "--json"});
+  REQUIRE(commands[""].options == std::vector<std::string>{"--home", "--json", "--version"});
 
   const auto entries = parse_page(page);
   for (const auto& [path, help] : commands) {
