@@ -1,9 +1,9 @@
 // `qun chat` in a real terminal: two full-screen clients, each in a tmux pane (a real pty and a
 // real terminal emulator whose screen we can read), on two real nodes.
 //
-// tmux runs as a child of this test in the foreground (`tmux -D`), on a socket inside the
-// Cluster's directory, so it is private to the test and dies with it (PR_SET_PDEATHSIG through
-// the harness's Process); its panes die with it. Every wait polls the captured screen within a
+// tmux is the harness's (tests/integration/harness.h, Tmux): a child of this test in the
+// foreground, on a socket inside the Cluster's directory, so it is private to the test and dies
+// with it (PR_SET_PDEATHSIG through the harness's Process); its panes die with it. Every wait polls the captured screen within a
 // bound (wait_until); nothing waits by sleeping.
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -19,105 +19,35 @@
 namespace qun::integration {
 namespace {
 
-const char* const tmux_path = "/usr/bin/tmux";
-
 std::string quote(const std::string& s) {
   std::string out = "'";
   for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
   return out + "'";
 }
 
-// A private tmux server and the chat clients in its panes.
-class Tmux {
- public:
-  explicit Tmux(Cluster& cluster) : cluster_(cluster), socket_(cluster.dir() / "tmux.sock") {
-    // UTF-8 for tmux and for the clients it starts (they inherit the server's environment).
-    env_ = cluster.env();
-    std::erase_if(env_, [](const std::string& e) {
-      return e.rfind("LANG=", 0) == 0 || e.rfind("LC_", 0) == 0 || e.rfind("TMUX", 0) == 0;
-    });
-    env_.push_back("LANG=C.UTF-8");
-    server_ = Process::spawn({tmux_path, "-S", socket_.string(), "-D", "-f", "/dev/null"}, env_,
-                             cluster.dir() / "logs" / "tmux.log");
-    wait_until([&] { return fs::exists(socket_); }, command_bound, "the tmux server is up");
-  }
-  ~Tmux() {
-    (void)tmux({"kill-server"});
-    server_.stop();
-  }
-  Tmux(const Tmux&) = delete;
-  Tmux& operator=(const Tmux&) = delete;
+// Starts `qun chat GROUP` for node in a new tmux session named after it. The pane's shell
+// records the tty modes before and after, and the client's exit status, then keeps the pane open.
+void start_chat(const Tmux& tmux, const Cluster& cluster, const Node& node, const std::string& group,
+                int cols, int rows) {
+  const std::string d = cluster.dir().string() + "/" + node.name();
+  const std::string script = "stty -g > " + quote(d + ".before") + "; " + quote(qun_binary()) +
+                             " --home " + quote(node.home().string()) + " chat " + quote(group) +
+                             "; echo $? > " + quote(d + ".rc.tmp") + "; stty -g > " +
+                             quote(d + ".after") + "; mv " + quote(d + ".rc.tmp") + " " +
+                             quote(d + ".rc") + "; echo chat-exited; exec sleep 600";
+  tmux.start(node.name(), cols, rows, {script});
+}
 
-  Outcome tmux(std::vector<std::string> args) const {
-    args.insert(args.begin(), {tmux_path, "-S", socket_.string()});
-    return run(args, env_);
-  }
-  void must(std::vector<std::string> args) const {
-    Outcome o = tmux(std::move(args));
-    INFO(o.describe());
-    REQUIRE(o.ok());
-  }
+// Waits for the pane's client to exit; returns its exit status text.
+std::string wait_exit(const Cluster& cluster, const Node& node) {
+  const fs::path rc = cluster.dir() / (node.name() + ".rc");
+  wait_until([&] { return fs::exists(rc); }, command_bound, node.name() + "'s chat exits");
+  return file_contents(rc);
+}
 
-  // Starts `qun chat GROUP` for node in a new session named after it. The pane's shell records
-  // the tty modes before and after, and the client's exit status, then keeps the pane open.
-  void start_chat(const Node& node, const std::string& group, int cols, int rows) {
-    const std::string d = cluster_.dir().string() + "/" + node.name();
-    const std::string script = "stty -g > " + quote(d + ".before") + "; " + quote(qun_binary()) +
-                               " --home " + quote(node.home().string()) + " chat " + quote(group) +
-                               "; echo $? > " + quote(d + ".rc.tmp") + "; stty -g > " +
-                               quote(d + ".after") + "; mv " + quote(d + ".rc.tmp") + " " +
-                               quote(d + ".rc") + "; echo chat-exited; exec sleep 600";
-    must({"new-session", "-d", "-s", node.name(), "-x", std::to_string(cols), "-y",
-          std::to_string(rows), script});
-  }
-
-  std::string screen(const std::string& session) const {
-    return tmux({"capture-pane", "-p", "-t", session}).out;
-  }
-  std::vector<std::string> lines(const std::string& session) const {
-    std::vector<std::string> out;
-    std::istringstream in(screen(session));
-    for (std::string line; std::getline(in, line);) out.push_back(line);
-    return out;
-  }
-  void type(const std::string& session, const std::string& text) const {
-    must({"send-keys", "-t", session, "-l", text});
-  }
-  void key(const std::string& session, const std::string& key) const {
-    must({"send-keys", "-t", session, key});
-  }
-  void wait_for(const std::string& session, const std::string& text,
-                Millis bound = propagate_bound) const {
-    wait_until([&] { return screen(session).find(text) != std::string::npos; }, bound,
-               session + "'s screen shows \"" + text + "\"");
-  }
-  void wait_for_line(const std::string& session, const std::function<bool(const std::string&)>& p,
-                     const std::string& what) const {
-    wait_until(
-        [&] {
-          for (const auto& line : lines(session))
-            if (p(line)) return true;
-          return false;
-        },
-        propagate_bound, session + "'s screen has " + what);
-  }
-
-  // Waits for the pane's client to exit; returns its exit status text.
-  std::string wait_exit(const Node& node) const {
-    const fs::path rc = cluster_.dir() / (node.name() + ".rc");
-    wait_until([&] { return fs::exists(rc); }, command_bound, node.name() + "'s chat exits");
-    return file_contents(rc);
-  }
-  std::string tty_modes(const Node& node, const char* when) const {
-    return file_contents(cluster_.dir() / (node.name() + "." + when));
-  }
-
- private:
-  Cluster& cluster_;
-  fs::path socket_;
-  std::vector<std::string> env_;
-  Process server_;
-};
+std::string tty_modes(const Cluster& cluster, const Node& node, const char* when) {
+  return file_contents(cluster.dir() / (node.name() + "." + when));
+}
 
 std::string status_line(const std::vector<std::string>& lines) {
   return lines.size() >= 2 ? lines[lines.size() - 2] : "";
@@ -134,7 +64,7 @@ std::string status_line(const std::vector<std::string>& lines) {
 // and the removed member is told at once; Ctrl+C and /quit exit 0 and leave the tty modes exactly as
 // they were (stty -g before == after) and the alternate screen left.
 TEST_CASE("qun chat in a pty: two clients, resize, reconnect, kick, quit", "[integration][chat]") {
-  if (::access(tmux_path, X_OK) != 0) {
+  if (!tmux_available()) {
     WARN("tmux not installed; skipping the pty chat test");
     return;
   }
@@ -148,8 +78,8 @@ TEST_CASE("qun chat in a pty: two clients, resize, reconnect, kick, quit", "[int
   a.ok({"topic", group, "tea and biscuits"});
 
   Tmux tmux(cluster);
-  tmux.start_chat(a, group, 100, 30);
-  tmux.start_chat(b, group, 90, 24);
+  start_chat(tmux, cluster, a, group, 100, 30);
+  start_chat(tmux, cluster, b, group, 90, 24);
   for (const char* who : {"alice", "bob"}) {
     tmux.wait_for(who, "node: connected");
     tmux.wait_for(who, "lobby");
@@ -259,14 +189,14 @@ TEST_CASE("qun chat in a pty: two clients, resize, reconnect, kick, quit", "[int
 
   // Ctrl+C in alice's client, /quit in bob's: both exit 0 with the terminal as it was.
   tmux.key("alice", "C-c");
-  CHECK(tmux.wait_exit(a) == "0\n");
+  CHECK(wait_exit(cluster, a) == "0\n");
   tmux.type("bob", "/quit");
   tmux.key("bob", "Enter");
-  CHECK(tmux.wait_exit(b) == "0\n");
+  CHECK(wait_exit(cluster, b) == "0\n");
   for (const Node* n : {&a, &b}) {
     INFO(n->name());
-    CHECK_FALSE(tmux.tty_modes(*n, "before").empty());
-    CHECK(tmux.tty_modes(*n, "before") == tmux.tty_modes(*n, "after"));
+    CHECK_FALSE(tty_modes(cluster, *n, "before").empty());
+    CHECK(tty_modes(cluster, *n, "before") == tty_modes(cluster, *n, "after"));
     tmux.wait_for(n->name(), "chat-exited", command_bound);
     CHECK(tmux.screen(n->name()).find("node: connected") == std::string::npos);
   }
@@ -280,7 +210,7 @@ TEST_CASE("qun chat in a pty: two clients, resize, reconnect, kick, quit", "[int
 // reply, as "message deleted".
 TEST_CASE("qun chat in a pty: reply, react, edit and delete between two nodes",
           "[integration][chat]") {
-  if (::access(tmux_path, X_OK) != 0) {
+  if (!tmux_available()) {
     WARN("tmux not installed; skipping the pty chat test");
     return;
   }
@@ -295,8 +225,8 @@ TEST_CASE("qun chat in a pty: reply, react, edit and delete between two nodes",
   b.ok({"post", group, question});
 
   Tmux tmux(cluster);
-  tmux.start_chat(a, group, 100, 30);
-  tmux.start_chat(b, group, 100, 30);
+  start_chat(tmux, cluster, a, group, 100, 30);
+  start_chat(tmux, cluster, b, group, 100, 30);
   for (const char* who : {"alice", "bob"}) tmux.wait_for(who, "bob: " + question);
 
   // Alt+Up selects the newest message, bob's question; /reply answers it.

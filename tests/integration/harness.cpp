@@ -2,11 +2,15 @@
 #define CATCH_CONFIG_EXTERNAL_INTERFACES
 #include "tests/integration/harness.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -760,6 +764,120 @@ Trio start_trio(Cluster& cluster, const std::string& group_name) {
   REQUIRE(invite_and_join(a, b, group) == group);
   REQUIRE(invite_and_join(a, c, group) == group);
   return Trio{a, b, c, group};
+}
+
+// ---- Terminals -----------------------------------------------------------------------------
+
+bool tmux_available() { return ::access(tmux_path, X_OK) == 0; }
+
+Tmux::Tmux(Cluster& cluster) : socket_(cluster.dir() / "tmux.sock") {
+  env_ = cluster.env();
+  std::erase_if(env_, [](const std::string& e) {
+    return e.rfind("LANG=", 0) == 0 || e.rfind("LC_", 0) == 0 || e.rfind("TMUX", 0) == 0;
+  });
+  env_.push_back("LANG=C.UTF-8");
+  server_ = Process::spawn({tmux_path, "-S", socket_.string(), "-D", "-f", "/dev/null"}, env_,
+                           cluster.dir() / "logs" / "tmux.log");
+  wait_until([&] { return fs::exists(socket_); }, command_bound, "the tmux server is up");
+}
+
+Tmux::~Tmux() {
+  (void)tmux({"kill-server"});
+  server_.stop();
+}
+
+Outcome Tmux::tmux(std::vector<std::string> args) const {
+  args.insert(args.begin(), {tmux_path, "-S", socket_.string()});
+  return run(args, env_);
+}
+
+void Tmux::must(std::vector<std::string> args) const {
+  Outcome o = tmux(std::move(args));
+  INFO(o.describe());
+  REQUIRE(o.ok());
+}
+
+void Tmux::start(const std::string& session, int cols, int rows, std::vector<std::string> argv) const {
+  std::vector<std::string> args{"new-session", "-d", "-s", session, "-x", std::to_string(cols),
+                                "-y", std::to_string(rows)};
+  args.insert(args.end(), argv.begin(), argv.end());
+  must(std::move(args));
+}
+
+std::string Tmux::screen(const std::string& session, bool joined) const {
+  std::vector<std::string> args{"capture-pane", "-p", "-t", session};
+  if (joined) args.insert(args.begin() + 2, "-J");
+  return tmux(args).out;
+}
+
+std::vector<std::string> Tmux::lines(const std::string& session) const {
+  std::vector<std::string> out;
+  std::istringstream in(screen(session));
+  for (std::string line; std::getline(in, line);) out.push_back(line);
+  return out;
+}
+
+void Tmux::type(const std::string& session, const std::string& text) const {
+  must({"send-keys", "-t", session, "-l", text});
+}
+
+void Tmux::key(const std::string& session, const std::string& key) const {
+  must({"send-keys", "-t", session, key});
+}
+
+void Tmux::raw(const std::string& session, std::string_view bytes) const {
+  std::vector<std::string> args{"send-keys", "-t", session, "-H"};
+  static const char* hex = "0123456789abcdef";
+  for (unsigned char c : bytes) args.push_back({hex[c >> 4], hex[c & 15]});
+  must(std::move(args));
+}
+
+void Tmux::wait_for(const std::string& session, const std::string& text, Millis bound) const {
+  wait_until([&] { return screen(session).find(text) != std::string::npos; }, bound,
+             session + "'s screen shows \"" + text + "\"");
+}
+
+void Tmux::wait_for_line(const std::string& session,
+                         const std::function<bool(const std::string&)>& p,
+                         const std::string& what) const {
+  wait_until(
+      [&] {
+        for (const auto& line : lines(session))
+          if (p(line)) return true;
+        return false;
+      },
+      propagate_bound, session + "'s screen has " + what);
+}
+
+// ---- HTTP on loopback ---------------------------------------------------------------------
+
+std::string http_get(const std::string& address, const std::string& path) {
+  const int port = std::stoi(address.substr(address.rfind(':') + 1));
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  timeval tv{10, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<std::uint16_t>(port));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  std::string reply;
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) {
+    const std::string req = "GET " + path + " HTTP/1.1\r\nHost: x\r\nAccept: text/plain\r\n\r\n";
+    if (::send(fd, req.data(), req.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(req.size())) {
+      char buf[4096];
+      ssize_t n;
+      while ((n = ::recv(fd, buf, sizeof buf, 0)) > 0) reply.append(buf, static_cast<std::size_t>(n));
+    }
+  }
+  ::close(fd);
+  return reply;
+}
+
+double metric_sample(const std::string& scrape, const std::string& series) {
+  std::istringstream in(scrape);
+  for (std::string line; std::getline(in, line);)
+    if (line.rfind(series + " ", 0) == 0) return std::stod(line.substr(series.size() + 1));
+  return -1;
 }
 
 }  // namespace qun::integration

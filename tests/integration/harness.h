@@ -296,4 +296,53 @@ struct Trio {
 };
 Trio start_trio(Cluster& cluster, const std::string& group_name);
 
+// ---- Terminals: a private tmux server whose panes are real ptys, for full-screen clients
+// (`qun chat`, irssi). tmux runs in the foreground as a child of the test (`tmux -D`, a Process,
+// so it dies with the test), on a socket inside the Cluster's directory, with LANG=C.UTF-8 for
+// itself and for what it starts. Every wait polls the captured screen within a bound. ----
+
+inline constexpr const char* tmux_path = "/usr/bin/tmux";
+// False when tmux is missing (scripts/setup installs it): a terminal test says so and skips.
+bool tmux_available();
+
+class Tmux {
+ public:
+  explicit Tmux(Cluster& cluster);
+  ~Tmux();
+  Tmux(const Tmux&) = delete;
+  Tmux& operator=(const Tmux&) = delete;
+
+  // `tmux ARGS...` on this server; never fails the test by itself.
+  Outcome tmux(std::vector<std::string> args) const;
+  // The same, failing the test unless it exits 0.
+  void must(std::vector<std::string> args) const;
+  // A new detached session NAME of cols x rows running argv (one word: a shell command line).
+  void start(const std::string& session, int cols, int rows, std::vector<std::string> argv) const;
+  // The visible screen; `joined` joins lines the terminal wrapped (capture-pane -J).
+  std::string screen(const std::string& session, bool joined = false) const;
+  std::vector<std::string> lines(const std::string& session) const;
+  // Types text as is (no Enter); key sends one key by tmux's name ("Enter", "C-c", "PPage").
+  void type(const std::string& session, const std::string& text) const;
+  void key(const std::string& session, const std::string& key) const;
+  // Writes raw bytes to the pane's terminal input, as a terminal would send them (escape
+  // sequences such as focus reports, which no key name stands for).
+  void raw(const std::string& session, std::string_view bytes) const;
+  void wait_for(const std::string& session, const std::string& text,
+                Millis bound = propagate_bound) const;
+  void wait_for_line(const std::string& session, const std::function<bool(const std::string&)>& p,
+                     const std::string& what) const;
+
+ private:
+  fs::path socket_;
+  std::vector<std::string> env_;
+  Process server_;
+};
+
+// ---- HTTP on loopback, for the metrics endpoint. ----
+
+// GET path from HOST:PORT on 127.0.0.1; the whole reply ("" when nothing answers; 10 s bound).
+std::string http_get(const std::string& address, const std::string& path);
+// A sample's value in a Prometheus scrape ("name{labels} value" lines), or -1 when absent.
+double metric_sample(const std::string& scrape, const std::string& series);
+
 }  // namespace qun::integration

@@ -47,37 +47,6 @@ std::vector<std::vector<std::string>> runs(const fs::path& dir) {
   return out;
 }
 
-// GET path from 127.0.0.1:port; the whole reply ("" when nothing answers).
-std::string http_get(const std::string& address, const std::string& path) {
-  const int port = std::stoi(address.substr(address.rfind(':') + 1));
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  timeval tv{10, 0};
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(static_cast<std::uint16_t>(port));
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  std::string reply;
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) {
-    const std::string req = "GET " + path + " HTTP/1.1\r\nHost: x\r\nAccept: text/plain\r\n\r\n";
-    if (::send(fd, req.data(), req.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(req.size())) {
-      char buf[4096];
-      ssize_t n;
-      while ((n = ::recv(fd, buf, sizeof buf, 0)) > 0) reply.append(buf, static_cast<std::size_t>(n));
-    }
-  }
-  ::close(fd);
-  return reply;
-}
-
-// A sample's value in a scrape ("name{labels} value" lines), or -1 when absent.
-double sample(const std::string& scrape, const std::string& series) {
-  std::istringstream in(scrape);
-  for (std::string line; std::getline(in, line);)
-    if (line.rfind(series + " ", 0) == 0) return std::stod(line.substr(series.size() + 1));
-  return -1;
-}
-
 }  // namespace
 
 // Proves: (1) bob's config.toml in his home sets his notification command, and a post by alice
@@ -118,8 +87,8 @@ TEST_CASE("a mention runs the notification command, not while a chat is focused"
   a.ok({"post", group, "bob, are you there?"});
   wait_for_posts(b, group, {"bob, are you there?"});
   std::string scrape = http_get(metrics, "/metrics");
-  CHECK(sample(scrape, "qun_notifications_total{result=\"focused\"}") == 1);
-  CHECK(sample(scrape, "qun_notifications_total{result=\"run\"}") == 1);
+  CHECK(metric_sample(scrape, "qun_notifications_total{result=\"focused\"}") == 1);
+  CHECK(metric_sample(scrape, "qun_notifications_total{result=\"run\"}") == 1);
 
   // Focus lost (the terminal said so), then the client gone: mentions run again.
   REQUIRE(chat->request("focus", Json{{"focused", false}}, 10'000).ok());
@@ -129,8 +98,8 @@ TEST_CASE("a mention runs the notification command, not while a chat is focused"
   a.ok({"post", group, "not a mention of bobby"});
   wait_for_posts(b, group, {"not a mention of bobby"});
   scrape = http_get(metrics, "/metrics");
-  CHECK(sample(scrape, "qun_notifications_total{result=\"run\"}") == 2);
-  CHECK(sample(scrape, "qun_notifications_total{result=\"focused\"}") == 1);
+  CHECK(metric_sample(scrape, "qun_notifications_total{result=\"run\"}") == 2);
+  CHECK(metric_sample(scrape, "qun_notifications_total{result=\"focused\"}") == 1);
   CHECK(runs(notified).size() == 2);
 }
 
@@ -155,9 +124,9 @@ TEST_CASE("a relay's metrics can be scraped", "[integration]") {
   wait_until(
       [&] {
         const std::string s = http_get(metrics, "/metrics");
-        return sample(s, "qun_groups") == 1 &&
-               sample(s, "qun_group_bytes{group=\"" + group + "\"}") > 0 &&
-               sample(s, "qun_events_received_total") >= 3;
+        return metric_sample(s, "qun_groups") == 1 &&
+               metric_sample(s, "qun_group_bytes{group=\"" + group + "\"}") > 0 &&
+               metric_sample(s, "qun_events_received_total") >= 3;
       },
       propagate_bound, "the relay's metrics show the group and its events");
   const std::string reply = http_get(metrics, "/metrics");
@@ -171,13 +140,13 @@ TEST_CASE("a relay's metrics can be scraped", "[integration]") {
     INFO(line);
     CHECK(std::regex_match(line, line_form));
   }
-  CHECK(sample(body, "qun_node_info{mode=\"relay\",id=\"" + r.id().substr(0, 16) + "\"}") == 1);
-  CHECK(sample(body, "qun_links{state=\"established\"}") >= 1);
-  CHECK(sample(body, "qun_store_bytes") > 0);
-  CHECK(sample(body, "process_resident_memory_bytes") > 1e6);
-  CHECK(sample(body, "process_cpu_seconds_total") >= 0);
-  CHECK(sample(body, "qun_events_refused_total{reason=\"rejected\"}") == 0);
-  CHECK(sample(body, "qun_serve_requests_total{result=\"accepted\"}") == 1);
+  CHECK(metric_sample(body, "qun_node_info{mode=\"relay\",id=\"" + r.id().substr(0, 16) + "\"}") == 1);
+  CHECK(metric_sample(body, "qun_links{state=\"established\"}") >= 1);
+  CHECK(metric_sample(body, "qun_store_bytes") > 0);
+  CHECK(metric_sample(body, "process_resident_memory_bytes") > 1e6);
+  CHECK(metric_sample(body, "process_cpu_seconds_total") >= 0);
+  CHECK(metric_sample(body, "qun_events_refused_total{reason=\"rejected\"}") == 0);
+  CHECK(metric_sample(body, "qun_serve_requests_total{result=\"accepted\"}") == 1);
   CHECK(http_get(metrics, "/").rfind("HTTP/1.1 404", 0) == 0);
 }
 
