@@ -410,14 +410,15 @@ Result<std::string> irc_password(const std::string& home) {
 Result<IrcChild> IrcChild::start(const IrcOptions& options) {
   // Everything the child needs is made before fork: after it, only async-signal-safe calls.
   const std::string self = "/proc/self/exe";
-  std::vector<std::string> args{"qun",      "--home", options.home,  "irc",
+  std::vector<std::string> args{"qun",      "--home",       options.home,   "irc",
                                 "--listen", options.listen, "--beside-node"};
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
   const pid_t parent = ::getpid();
   const pid_t pid = ::fork();
-  if (pid < 0) return Error(Errc::io, std::string("cannot start the IRC gateway: ") + std::strerror(errno));
+  if (pid < 0)
+    return Error(Errc::io, std::string("cannot start the IRC gateway: ") + std::strerror(errno));
   if (pid == 0) {
     ::prctl(PR_SET_PDEATHSIG, SIGTERM);
     if (::getppid() != parent) ::_exit(1);  // the node ended before the line above

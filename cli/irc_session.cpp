@@ -9,8 +9,9 @@
 namespace qun::irc {
 namespace {
 
-constexpr const char* caps_offered[] = {"batch",        "draft/chathistory", "draft/message-redaction",
-                                        "echo-message", "message-tags",      "server-time"};
+constexpr const char* caps_offered[] = {
+    "batch",        "draft/chathistory", "draft/message-redaction",
+    "echo-message", "message-tags",      "server-time"};
 // The qun channel every group has (node/conversation.h): the group's own IRC channel.
 constexpr const char* main_channel = "general";
 // Hex digits of a member id appended to a nick that two members share: 4 tell apart 65,536
@@ -266,7 +267,8 @@ void Session::assign_channels() {
   // channel "#a/b" of group a never takes the name of a group labelled "a/b".
   std::set<std::string> taken;  // fold(IRC channel)
   auto unique = [&](std::string channel, const std::string& id) {
-    if (taken.count(fold(channel))) channel = make_channel(channel.substr(1) + "-" + id.substr(0, 8));
+    if (taken.count(fold(channel)))
+      channel = make_channel(channel.substr(1) + "-" + id.substr(0, 8));
     taken.insert(fold(channel));
     return channel;
   };
@@ -274,7 +276,8 @@ void Session::assign_channels() {
     main_chan(g).irc = unique(make_channel(g.label.empty() ? id.substr(0, 8) : g.label), id);
   for (auto& [id, g] : groups_)
     for (auto& [name, c] : g.chans)
-      if (name != main_channel) c.irc = unique(make_channel(main_chan(g).irc.substr(1) + "/" + name), id);
+      if (name != main_channel)
+        c.irc = unique(make_channel(main_chan(g).irc.substr(1) + "/" + name), id);
 }
 
 std::optional<Session::Target> Session::by_channel(std::string_view channel) {
@@ -767,8 +770,8 @@ void Session::cmd_tagmsg(const Message& m) {
           g->id);
 }
 
-void Session::remember_post(const std::string& id, const std::string& nick,
-                            const std::string& text, const std::string& channel) {
+void Session::remember_post(const std::string& id, const std::string& nick, const std::string& text,
+                            const std::string& channel) {
   if (replyable_.count(id)) return;
   std::string first = neutralise(text.substr(0, std::min(text.find('\n'), text.size())));
   std::string excerpt = split_text(first, excerpt_bytes_max).front();
@@ -910,7 +913,8 @@ void Session::send_entry(Group& g, const Json& value, bool live, const std::stri
     if (!c) return;  // a channel this client closed, or another channel's CHATHISTORY
     // Played back, a deleted post is gone (its deletion was seen live, or is news to nobody).
     if (e.deleted) return;
-    std::string text = e.text.value_or(e.stored ? render::unreadable_text : render::not_stored_text);
+    std::string text =
+        e.text.value_or(e.stored ? render::unreadable_text : render::not_stored_text);
     if (e.text) remember_post(e.id, nick_of(e.author, e.nick), *e.text, channel);
     // An action is the post's flag; a "/me " text is how this gateway wrote one before.
     bool action = value.value("action", false) == true;
@@ -934,8 +938,9 @@ void Session::send_entry(Group& g, const Json& value, bool live, const std::stri
   const std::string post = e.target.value_or("");
   auto excerpt_of = [&](const std::string& id) {
     auto it = replyable_.find(id);
-    return it == replyable_.end() ? std::string()
-                                  : " " + it->second.nick + ": \u00ab" + it->second.excerpt + "\u00bb";
+    return it == replyable_.end()
+               ? std::string()
+               : " " + it->second.nick + ": \u00ab" + it->second.excerpt + "\u00bb";
   };
   // Acts on posts: played back, the posts show them already (edited text, deletions, reactions).
   if (e.kind == "react" || e.kind == "edit" || e.kind == "delete" || e.kind == "redact") {
@@ -947,8 +952,10 @@ void Session::send_entry(Group& g, const Json& value, bool live, const std::stri
       if (emoji.empty() || emoji.size() > reaction_bytes_max || value.value("undo", false) == true)
         return;
       if (caps_.count("message-tags")) {
-        send(Message{{{"+draft/react", neutralise(emoji)}, {"+draft/reply", post}}, source,
-                     "TAGMSG", {c->irc}});
+        send(Message{{{"+draft/react", neutralise(emoji)}, {"+draft/reply", post}},
+                     source,
+                     "TAGMSG",
+                     {c->irc}});
         return;
       }
       const std::string to = excerpt_of(post);
@@ -969,9 +976,10 @@ void Session::send_entry(Group& g, const Json& value, bool live, const std::stri
     }
     // A deletion: IRCv3 REDACT where the client negotiated draft/message-redaction, else a
     // notice naming the post.
-    const std::string words = e.kind == "delete" ? "* " + actor + " deleted a message" + excerpt_of(post)
-                                                 : "* " + actor + " removed a message" + excerpt_of(post) +
-                                                       " (moderation)";
+    const std::string words =
+        e.kind == "delete"
+            ? "* " + actor + " deleted a message" + excerpt_of(post)
+            : "* " + actor + " removed a message" + excerpt_of(post) + " (moderation)";
     if (caps_.count("draft/message-redaction")) {
       Message m{{}, source, "REDACT", {c->irc, post}};
       if (e.kind == "redact") m.params.push_back("removed by a moderator");
@@ -986,7 +994,8 @@ void Session::send_entry(Group& g, const Json& value, bool live, const std::stri
     const std::string who = e.kind == "join" ? e.author : e.target.value_or("");
     if (who == self_id_ || who.empty()) return;
     const std::optional<std::string> raw = e.kind == "join" ? e.nick : e.target_nick;
-    if (std::none_of(g.members.begin(), g.members.end(), [&](const Member& x) { return x.id == who; }))
+    if (std::none_of(g.members.begin(), g.members.end(),
+                     [&](const Member& x) { return x.id == who; }))
       g.members.push_back(Member{who, raw.value_or(""), "member"});
     assign_nicks(true);
     send_all(g, Message{{}, source_of(who, raw), "JOIN", {""}});
@@ -1029,21 +1038,25 @@ void Session::send_entry(Group& g, const Json& value, bool live, const std::stri
     // +b, on a mask of the member's address; a mute's length follows as a notice.
     const std::string mask = target + "!" + e.target->substr(0, 8) + "@*";
     const bool undo = value.value("undo", false) == true;
-    send_all(g, Message{{}, source, "MODE",
-                        {"", std::string(undo ? "-" : "+") + (e.kind == "mute" ? "q" : "b"), mask}});
+    send_all(g,
+             Message{{},
+                     source,
+                     "MODE",
+                     {"", std::string(undo ? "-" : "+") + (e.kind == "mute" ? "q" : "b"), mask}});
     const std::uint64_t ms = num(value, "duration_ms");
     if (e.kind == "mute" && !undo && ms > 0 && main) {
       const std::uint64_t minutes = (ms + 59'999) / 60'000;
       send_text(config_.server_name, "NOTICE", main->irc,
                 "* " + actor + " muted " + target + " for " +
-                    (minutes < 120 ? std::to_string(minutes) + " min" : std::to_string(minutes / 60) + " h"),
+                    (minutes < 120 ? std::to_string(minutes) + " min"
+                                   : std::to_string(minutes / 60) + " h"),
                 false, tags);
     }
     return;
   }
   if (!main) return;
-  send_text(config_.server_name, "NOTICE", main->irc, when + "* " + render::entry_words(e, actor, target),
-            false, tags);
+  send_text(config_.server_name, "NOTICE", main->irc,
+            when + "* " + render::entry_words(e, actor, target), false, tags);
 }
 
 // ---- node input ---------------------------------------------------------------------------
@@ -1143,7 +1156,8 @@ void Session::on_id(const Json& r) {
 
 // The IRC channels of the groups after groups_ (or a group's channels) changed: what was
 // renamed is parted under its old name and joined under its new one, what is gone is parted.
-void Session::rename_channels(const std::map<std::pair<std::string, std::string>, std::string>& old) {
+void Session::rename_channels(
+    const std::map<std::pair<std::string, std::string>, std::string>& old) {
   assign_channels();
   for (const auto& [key, irc] : old) {
     Group* g = group_by_id(key.first);
@@ -1152,8 +1166,11 @@ void Session::rename_channels(const std::map<std::pair<std::string, std::string>
       for (auto& [name, x] : g->chans)
         if (x.key == key.second) c = &x;
     if (!c || !g->member) {
-      send(Message{{}, self_source(), "PART", {irc, g && g->member ? "the channel was archived or removed"
-                                                                  : "no longer a member"}});
+      send(Message{
+          {},
+          self_source(),
+          "PART",
+          {irc, g && g->member ? "the channel was archived or removed" : "no longer a member"}});
       continue;
     }
     if (c->irc != irc) {
@@ -1295,7 +1312,8 @@ void Session::on_history(const std::string& group, const Json& entries, bool pla
   } else if (playback && entries.size() > begin) {
     notice("history of " + main_chan(*g).irc + " since you last read it:");
   }
-  for (std::size_t i = begin; i < entries.size(); ++i) send_entry(*g, entries[i], false, batch, only);
+  for (std::size_t i = begin; i < entries.size(); ++i)
+    send_entry(*g, entries[i], false, batch, only);
   if (!batch.empty()) send(Message{{}, config_.server_name, "BATCH", {"-" + batch}});
 }
 

@@ -37,8 +37,8 @@
 
 #include "base/result.h"
 #include "cli/irc_line.h"
-#include "node/limits.h"
 #include "net/control.h"
+#include "node/limits.h"
 
 namespace qun::irc {
 
@@ -119,9 +119,9 @@ class Session {
   // One IRC channel: a channel of a group (issue 12). The group's main channel, "general", is
   // #label; another channel NAME is #label/NAME (docs/irc.md).
   struct Chan {
-    std::string name;  // the qun channel's name ("general" for the group's main channel)
-    std::string key;   // the channel's id ("general" for the main one): stays when renamed
-    std::string irc;   // the IRC channel's name, unique on this connection
+    std::string name;        // the qun channel's name ("general" for the group's main channel)
+    std::string key;         // the channel's id ("general" for the main one): stays when renamed
+    std::string irc;         // the IRC channel's name, unique on this connection
     bool joined = false;     // shown to the client as a joined channel
     bool parted = false;     // the client PARTed it: not joined again until it asks
     bool want_join = false;  // join as soon as the members arrive

@@ -125,7 +125,9 @@ class Harness {
     }
     const std::string gid = r.args.value("group", std::string());
     if (r.op == "join") {
-      groups_[join_answer] = FakeGroup{join_answer, "new", {}, 0, {Json{{"id", self_id}, {"nick", "ada"}, {"role", "member"}}}, {}, {}};
+      groups_[join_answer] = FakeGroup{
+          join_answer, "new", {}, 0, {Json{{"id", self_id}, {"nick", "ada"}, {"role", "member"}}},
+          {},          {}};
       return Json{{"group", join_answer}};
     }
     auto it = groups_.find(gid);
@@ -145,7 +147,8 @@ class Harness {
       if (r.args.contains("channel")) {
         std::vector<Json> only;
         for (std::size_t i = 0; i < end; ++i)
-          if (g.log[i].value("channel", std::string("general")) == r.args["channel"]) only.push_back(g.log[i]);
+          if (g.log[i].value("channel", std::string("general")) == r.args["channel"])
+            only.push_back(g.log[i]);
         return Json(only);
       }
       const std::size_t limit = r.args.value("limit", 50);
@@ -247,7 +250,9 @@ TEST_CASE("irc session: CAP negotiation", "[cli][irc]") {
   h.line("NICK ada");
   h.line("USER ada 0 * :Ada");
   auto lines = h.take();
-  CHECK(h.has(lines, "CAP * LS :batch draft/chathistory draft/message-redaction echo-message message-tags server-time"));
+  CHECK(h.has(lines,
+              "CAP * LS :batch draft/chathistory draft/message-redaction echo-message message-tags "
+              "server-time"));
   CHECK_FALSE(h.has(lines, " 001 "));
   h.line("CAP REQ :server-time sasl");
   CHECK(h.has(h.take(), "CAP ada NAK :server-time sasl"));
@@ -725,20 +730,22 @@ TEST_CASE("irc session: edits, deletions, mutes and bans", "[cli][irc]") {
 
   Harness tagged({lobby_with_dev()});
   tagged.login("message-tags draft/message-redaction");
-  tagged.stream(message(lobby_id, in_channel(entry("p1", bob_id, "bob", "post", "teh plan"), "dev")));
+  tagged.stream(
+      message(lobby_id, in_channel(entry("p1", bob_id, "bob", "post", "teh plan"), "dev")));
   tagged.take();
   tagged.stream(message(lobby_id, act("x1", "edit", "p1", "the plan")));
   Json redact = act("x2", "redact", "p1");
   tagged.stream(message(lobby_id, redact));
   lines = tagged.take();
-  CHECK(tagged.has(lines, "@msgid=x1;+draft/reply=p1 :bob!b0b11111@qun PRIVMSG #lobby/dev :(edited) the plan"));
+  CHECK(tagged.has(
+      lines, "@msgid=x1;+draft/reply=p1 :bob!b0b11111@qun PRIVMSG #lobby/dev :(edited) the plan"));
   CHECK(tagged.has(lines, ":bob!b0b11111@qun REDACT #lobby/dev p1 :removed by a moderator"));
 
   FakeGroup g = lobby();
   Json deleted = entry("p1", bob_id, "bob", "post", std::nullopt, 60'000);
   deleted["deleted"] = true;
-  g.log = {entry("p0", bob_id, "bob", "post", "kept", 30'000), deleted, act("x1", "edit", "p0", "kept"),
-           act("x2", "delete", "p1")};
+  g.log = {entry("p0", bob_id, "bob", "post", "kept", 30'000), deleted,
+           act("x1", "edit", "p0", "kept"), act("x2", "delete", "p1")};
   g.unread = 2;
   Harness played({g});
   played.login();

@@ -72,7 +72,8 @@ TEST_CASE("qun chat in a pty: terminal focus reports decide whether a mention no
     wait_for_posts(b, group, {line});
   };
   auto focused_skips = [&] {
-    return metric_sample(http_get(metrics, "/metrics"), "qun_notifications_total{result=\"focused\"}");
+    return metric_sample(http_get(metrics, "/metrics"),
+                         "qun_notifications_total{result=\"focused\"}");
   };
   say();
 

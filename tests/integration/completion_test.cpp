@@ -35,12 +35,15 @@ std::set<std::string> complete(const Cluster& cluster, std::vector<std::string> 
       "printf '%s\\n' \"${COMPREPLY[@]}\"",
       "bash", completion_script};
   if (shell == Shell::zsh) {
-    argv = {zsh_path, "-f", "-c",
+    argv = {zsh_path,
+            "-f",
+            "-c",
             "compadd() { shift $(( ${@[(i)--]} )); local c; for c; do "
             "[[ $c == ${(Q)words[CURRENT]}* ]] && print -r -- $c; done }; "
             "_files() { print -r -- FILES }; "
             "source \"$1/_qun\" && shift && words=(\"$@\") && CURRENT=$# && _qun",
-            "zsh", zsh_completion_dir};
+            "zsh",
+            zsh_completion_dir};
   }
   argv.insert(argv.end(), words.begin(), words.end());
   const Outcome outcome = run(argv, cluster.env());
@@ -138,7 +141,8 @@ TEST_CASE("zsh completion offers commands, options and the running node's names"
   const Shell z = Shell::zsh;
 
   CHECK(complete(cluster, {"qun", "gr"}, z) == Words{"group"});
-  CHECK(complete(cluster, {"qun", "group", ""}, z) == Words{"create", "list", "rename", "repair", "set"});
+  CHECK(complete(cluster, {"qun", "group", ""}, z) ==
+        Words{"create", "list", "rename", "repair", "set"});
   CHECK(complete(cluster, {"qun", "node", "--max-g"}, z) ==
         Words{"--max-groups", "--max-group-bytes", "--max-groups-per-key"});
   CHECK(complete(cluster, {"qun", "node", "--log-level", ""}, z) ==

@@ -797,9 +797,10 @@ void Tmux::must(std::vector<std::string> args) const {
   REQUIRE(o.ok());
 }
 
-void Tmux::start(const std::string& session, int cols, int rows, std::vector<std::string> argv) const {
-  std::vector<std::string> args{"new-session", "-d", "-s", session, "-x", std::to_string(cols),
-                                "-y", std::to_string(rows)};
+void Tmux::start(const std::string& session, int cols, int rows,
+                 std::vector<std::string> argv) const {
+  std::vector<std::string> args{
+      "new-session", "-d", "-s", session, "-x", std::to_string(cols), "-y", std::to_string(rows)};
   args.insert(args.end(), argv.begin(), argv.end());
   must(std::move(args));
 }
@@ -866,7 +867,8 @@ std::string http_get(const std::string& address, const std::string& path) {
     if (::send(fd, req.data(), req.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(req.size())) {
       char buf[4096];
       ssize_t n;
-      while ((n = ::recv(fd, buf, sizeof buf, 0)) > 0) reply.append(buf, static_cast<std::size_t>(n));
+      while ((n = ::recv(fd, buf, sizeof buf, 0)) > 0)
+        reply.append(buf, static_cast<std::size_t>(n));
     }
   }
   ::close(fd);

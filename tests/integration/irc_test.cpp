@@ -3,12 +3,12 @@
 // connection, a wrong password is refused, what arrived while no client was connected is
 // played back on the next connection, a group's channels are IRC channels, and `qun node` runs
 // the gateway when its configuration says so.
-#include "tests/integration/irc_client.h"
-
 #include <sys/stat.h>
 
 #include <catch2/catch.hpp>
 #include <fstream>
+
+#include "tests/integration/irc_client.h"
 
 namespace qun::integration {
 
@@ -217,7 +217,8 @@ TEST_CASE("qun irc: qun node runs the gateway when the config enables it", "[int
   port = gateway_port(ada);
   CHECK(accepting(port));
   ada.kill9();
-  wait_until([&] { return !accepting(port); }, stop_bound, "the gateway stops when the node is killed");
+  wait_until([&] { return !accepting(port); }, stop_bound,
+             "the gateway stops when the node is killed");
 }
 
 }  // namespace qun::integration
