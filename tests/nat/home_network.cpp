@@ -156,7 +156,13 @@ void HomeNetwork::build() {
     const std::string ns = add_ns(num("i", i));
     plug(ns, "eth0");
     ip({"-n", ns, "addr", "add", internet_ip(i) + "/24", "dev", "eth0"});
+    // nodad: the address is usable at once, not after duplicate address detection.
+    ip({"-n", ns, "addr", "add", internet_ip6(i) + "/64", "dev", "eth0", "nodad"});
     ip({"-n", ns, "link", "set", "eth0", "up"});
+    for (int k = 0; k < static_cast<int>(homes_.size()); ++k)
+      if (homes_[k].ipv6)
+        ip({"-n", ns, "-6", "route", "add", num("2001:db8:", k + 1) + "::/64", "via",
+            num("2001:db8::", 1 + k)});
   }
   for (int k = 0; k < static_cast<int>(homes_.size()); ++k) {
     const std::string r = add_ns(num("r", k));
@@ -167,6 +173,11 @@ void HomeNetwork::build() {
     ip({"-n", r, "addr", "add", num("10.", k + 1) + ".0.1/24", "dev", "lan"});
     ip({"-n", r, "link", "set", "lan", "up"});
     in(r, {find_program("sysctl"), "-qw", "net.ipv4.ip_forward=1"});
+    if (homes_[k].ipv6) {
+      ip({"-n", r, "addr", "add", num("2001:db8::", 1 + k) + "/64", "dev", "wan", "nodad"});
+      ip({"-n", r, "addr", "add", num("2001:db8:", k + 1) + "::1/64", "dev", "lan", "nodad"});
+      in(r, {find_program("sysctl"), "-qw", "net.ipv6.conf.all.forwarding=1"});
+    }
     // Masquerade what leaves for the internet; forward in only replies to what the LAN opened.
     const std::string ruleset =
         "table ip qun_home {\n"
@@ -192,6 +203,10 @@ void HomeNetwork::build() {
       ip({"-n", h, "addr", "add", home_ip(k, j) + "/24", "dev", "eth0"});
       ip({"-n", h, "link", "set", "eth0", "up"});
       ip({"-n", h, "route", "add", "default", "via", num("10.", k + 1) + ".0.1"});
+      if (homes_[k].ipv6) {
+        ip({"-n", h, "addr", "add", home_ip6(k, j) + "/64", "dev", "eth0", "nodad"});
+        ip({"-n", h, "-6", "route", "add", "default", "via", num("2001:db8:", k + 1) + "::1"});
+      }
     }
   }
 }
@@ -217,6 +232,10 @@ std::string HomeNetwork::home_ns(int k, int j) const {
 }
 std::string HomeNetwork::home_ip(int k, int j) const {
   return num("10.", k + 1) + num(".0.", 2 + j);
+}
+std::string HomeNetwork::internet_ip6(int i) const { return num("2001:db8::", 10 + i); }
+std::string HomeNetwork::home_ip6(int k, int j) const {
+  return num("2001:db8:", k + 1) + num("::", 2 + j);
 }
 std::string HomeNetwork::router_ns(int k) const { return prefix_ + num("r", k); }
 std::string HomeNetwork::router_public_ip(int k) const {

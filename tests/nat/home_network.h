@@ -37,6 +37,10 @@ inline constexpr const char* skip_marker = "QUN_NAT_SKIP";
 struct HomeSpec {
   bool symmetric = false;  // the router maps every connection to a new random port
   int hosts = 1;           // hosts on the home's LAN
+  // The home also has IPv6: 2001:db8:(k+1)::/64, routed by its router without NAT and without
+  // a filter, as many homes with IPv6 are reachable from outside (internet hosts have
+  // 2001:db8::10+i and a route to it).
+  bool ipv6 = false;
 };
 
 class HomeNetwork {
@@ -59,6 +63,9 @@ class HomeNetwork {
   // Home k's router: its namespace and its address on the internet.
   std::string router_ns(int k) const;
   std::string router_public_ip(int k) const;
+  // IPv6 addresses (without brackets): of internet host i, and of host j of home k (ipv6 homes).
+  std::string internet_ip6(int i) const;
+  std::string home_ip6(int k, int j = 0) const;
 
   // Forwards TCP `port` of router k's public address to the same port of host j of its LAN: the
   // port forwarding people set up on their routers to be reachable from outside.

@@ -88,5 +88,27 @@ TEST_CASE("reachability: nodes behind NAT see their router's address and are beh
   CHECK(host_of(s["observed"].get<std::string>()) == net.router_public_ip(1));
 }
 
+// Proves reachability over IPv6: a home with IPv6 and no NAT (its router routes it, no filter)
+// is told its own global address and is dialled back there, so it is reachable and advertises
+// the address it listens on; the relay it links to over IPv6 is reachable too.
+TEST_CASE("reachability: a node in a home with IPv6 and no NAT is reachable over IPv6", "[nat]") {
+  if (auto why = HomeNetwork::unavailable()) {
+    std::cout << skip_marker << ": " << *why << "\n";
+    return;
+  }
+  HomeNetwork net(std::vector<HomeSpec>{{.ipv6 = true}});
+  Cluster cluster;
+  auto& relay = cluster.add("relay");
+  relay.start(in(net, net.internet_ns(0), "[" + net.internet_ip6(0) + "]", true));
+  auto& ada = cluster.add("ada");
+  ada.start(in(net, net.home_ns(0), "[" + net.home_ip6(0) + "]"));
+  const std::string group = ada.ok({"group", "create", "six"});
+  ada.qun({"relay", "add", group, relay.address()});
+  Json a = wait_reachability(ada, "reachable", "[" + net.home_ip6(0) + "]");
+  CHECK(a["advertised"] == ada.address());
+  Json r = wait_reachability(relay, "reachable", "[" + net.internet_ip6(0) + "]");
+  CHECK(r["advertised"] == relay.address());
+}
+
 }  // namespace
 }  // namespace qun::nat
