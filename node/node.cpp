@@ -6,6 +6,7 @@
 
 #include "node/limits.h"
 #include "node/reachability.h"
+#include "node/timer.h"
 
 namespace qun {
 namespace {
@@ -119,9 +120,21 @@ struct Node::Impl {
     std::map<PublicKey, Millis> heads_sent;
     // Heads requests held back by heads_reply_gap_ms, and when to send them.
     std::map<PublicKey, Millis> deferred_requests;
-    Millis next_shuffle = 0;
-    Millis next_sync = 0;
-    Millis next_explore = 0;
+    // The group's timers. Each fires when due (Node::next_deadline is the earliest of all) and
+    // is dispatched by group_timers.
+    enum class Timer {
+      heads_retry,       // heads requests held back by heads_reply_gap_ms (deferred_requests)
+      ihave,             // lazy announcements batched for ihave_delay_ms (ihave_out)
+      graft,             // the earliest announced event's graft deadline (missing)
+      pump,              // the next catch-up batches (sync_out), every sync_pump_ms
+      restored_pending,  // pending events loaded from the store are dropped
+      probation,         // a relay's group on probation stalls (serve_probation_ms)
+      shuffle,           // a shuffle with one random active peer
+      explore,           // a link to one random passive peer
+      sync,              // heads offered to one random active peer
+      count
+    };
+    TimerTable<Timer> timers;
     std::map<Hash, Millis> fetching;  // heads some peer is sending us, until when we wait
     struct Seen {
       std::uint32_t hops;  // our distance from the author by the path it came (no_hops: unknown)
@@ -155,8 +168,6 @@ struct Node::Impl {
     std::optional<Probation> probation;
     // On a relay: the requesters whose slot (and quota) this group takes.
     std::set<PublicKey> claimants;
-    // When the pending events loaded from the store are dropped (restored_pending_keep_ms).
-    std::optional<Millis> drop_restored_pending_at;
     // Missing events that a kept event names as parents, with who needs them: the author of the
     // child, or nobody in particular (none) when the child was itself needed or two authors
     // need it. Such an event is stored whatever its author's standing or rate, unless its own
@@ -187,7 +198,9 @@ struct Node::Impl {
 
   Impl(Node& node, const SigningKey& self, Rng rng, LogSink log)
       : node(node), self(self), rng(std::move(rng)), log(std::move(log)),
-        relay_allow(node.config_.relay_allow), reach(node.config_.listen_address) {}
+        relay_allow(node.config_.relay_allow), reach(node.config_.listen_address) {
+    timers.set(Timer::maintenance, 0);
+  }
 
   Node& node;
   const SigningKey& self;
@@ -210,8 +223,13 @@ struct Node::Impl {
   std::vector<ConnId> closing;
   bool settling = false;
   ConnId next_conn = 1ull << 62;  // outbound ids, far from the driver's inbound ones
-  Millis next_maintenance = 0;
-  Millis next_fast = UINT64_MAX;  // graft, ihave flush, sync pump
+  // The node's own timers (each group has its own: Overlay::Timer).
+  enum class Timer {
+    maintenance,   // every maintenance_interval_ms: fill active sets, expire dials and idle links
+    serve_expiry,  // the earliest request_serve deadline
+    count
+  };
+  TimerTable<Timer> timers;
 
   const NodeConfig& config() const { return node.config_; }
   const OverlayConfig& oc() const { return node.config_.overlay; }
@@ -288,6 +306,7 @@ struct Node::Impl {
     Conn c = std::move(it->second);
     conns.erase(it);
     reach.on_closed(now, id);
+    bool resend_serves = false;
     for (auto r = serve_requests.begin(); r != serve_requests.end();) {
       if (r->conn != id) {
         ++r;
@@ -301,13 +320,14 @@ struct Node::Impl {
       if (other) {
         r->conn = *other;
         r->sent = false;
-        next_fast = now;
+        resend_serves = true;
         ++r;
         continue;
       }
       answer_serve(*r, c.peer, false, c.established ? "connection closed" : "could not connect");
       r = serve_requests.erase(r);
     }
+    if (resend_serves) send_pending_serves(now);
     if (!c.peer) return;
     for (auto& [gid, g] : groups) {
       auto a = g.active.find(*c.peer);
@@ -812,6 +832,7 @@ struct Node::Impl {
     add_group(now, std::make_unique<Replica>(gid, nullptr), hints);
     Overlay& g = groups.at(gid);
     g.probation = Overlay::Probation{requesters, {}, now};
+    g.timers.set(Overlay::Timer::probation, now + serve_probation_ms);
     g.claimants = requesters;
   }
 
@@ -893,7 +914,10 @@ struct Node::Impl {
         !p.heads.empty() &&
         std::all_of(p.heads.begin(), p.heads.end(), [&](const Hash& h) { return group.has(h); });
     const bool stalled = now >= p.last_progress + serve_probation_ms;
-    if (!caught_up && !stalled) return;
+    if (!caught_up && !stalled) {
+      g.timers.set(Overlay::Timer::probation, p.last_progress + serve_probation_ms);
+      return;
+    }
     const GroupState& s = g.replica->state();
     const bool admin =
         std::any_of(p.requesters.begin(), p.requesters.end(), [&](const PublicKey& r) {
@@ -902,6 +926,7 @@ struct Node::Impl {
     if (s.created && (admin || p.requesters.empty())) {
       note(LogLevel::info, "serving group=" + short_hex(gid) + " confirmed");
       g.probation.reset();
+      g.timers.stop(Overlay::Timer::probation);
       return;
     }
     std::string why;
@@ -1355,7 +1380,7 @@ struct Node::Impl {
       if (entry.announcers.empty()) entry.deadline = now + oc().graft_timeout_ms;
       if (std::find(entry.announcers.begin(), entry.announcers.end(), peer) == entry.announcers.end())
         entry.announcers.push_back(peer);
-      next_fast = std::min(next_fast, entry.deadline);
+      g.timers.set_by(Overlay::Timer::graft, entry.deadline);
     }
   }
 
@@ -1446,7 +1471,7 @@ struct Node::Impl {
         // asked for once the gap has passed.
         const Millis at = last->second + heads_reply_gap_ms;
         g.deferred_requests[peer] = at;
-        next_fast = std::min(next_fast, at);
+        g.timers.set_by(Overlay::Timer::heads_retry, at);
         return;
       }
       g.heads_sent[peer] = now;
@@ -1503,7 +1528,7 @@ struct Node::Impl {
     if (q->second.empty() || c->closing) {
       g.sync_out.erase(q);
     } else {
-      next_fast = std::min(next_fast, now + sync_pump_ms);
+      g.timers.set_by(Overlay::Timer::pump, now + sync_pump_ms);
     }
   }
 
@@ -1559,7 +1584,10 @@ struct Node::Impl {
       g.vouched.erase(id);  // its entry in vouched_order goes when it reaches the front
       if (g.seen.emplace(id, Overlay::Seen{hops, from}).second) g.seen_order.push_back(id);
     }
-    if (g.probation && !report.admitted.empty()) g.probation->last_progress = now;
+    if (g.probation && !report.admitted.empty()) {
+      g.probation->last_progress = now;
+      g.timers.set(Overlay::Timer::probation, now + serve_probation_ms);
+    }
     sync_relays(g);
     while (g.seen_order.size() > seen_max) {
       g.seen.erase(g.seen_order.front());
@@ -1581,7 +1609,7 @@ struct Node::Impl {
       if (g.lazy.count(peer)) {
         auto& q = g.ihave_out[peer];
         q.insert(q.end(), report.admitted.begin(), report.admitted.end());
-        next_fast = std::min(next_fast, now + oc().ihave_delay_ms);
+        g.timers.set_by(Overlay::Timer::ihave, now + oc().ihave_delay_ms);
       } else if (conns.count(conn)) {
         send_events(now, conns.at(conn), gid, encoded, hops);
       }
@@ -1599,9 +1627,9 @@ struct Node::Impl {
     const Hash gid = replica->id();
     auto& g = groups[gid];
     g.replica = std::move(replica);
-    g.next_shuffle = now + rng.uniform(oc().shuffle_interval_ms);
-    g.next_sync = now + rng.uniform(oc().sync_interval_ms);
-    g.next_explore = now + rng.uniform(oc().explore_interval_ms);
+    g.timers.set(Overlay::Timer::shuffle, now + rng.uniform(oc().shuffle_interval_ms));
+    g.timers.set(Overlay::Timer::sync, now + rng.uniform(oc().sync_interval_ms));
+    g.timers.set(Overlay::Timer::explore, now + rng.uniform(oc().explore_interval_ms));
     if (config().relay) {
       for (const EventRecord* rec : g.replica->group().ordered())
         if (payload_droppable(rec->event.kind) && !rec->event.payload_dropped)
@@ -1609,9 +1637,12 @@ struct Node::Impl {
     }
     // A relay's group loaded without its create event (taken on, then restarted before the data
     // came): it gets the same bounded wait for data as a fresh one.
-    if (config().relay && !g.replica->state().created) g.probation = Overlay::Probation{{}, {}, now};
+    if (config().relay && !g.replica->state().created) {
+      g.probation = Overlay::Probation{{}, {}, now};
+      g.timers.set(Overlay::Timer::probation, now + serve_probation_ms);
+    }
     if (g.replica->group().pending_bytes_from(std::nullopt) > 0)
-      g.drop_restored_pending_at = now + restored_pending_keep_ms;
+      g.timers.set(Overlay::Timer::restored_pending, now + restored_pending_keep_ms);
     for (const auto& a : peer_addresses) remember(g, a, std::nullopt);
     // Events loaded pending still need their parents, whoever wrote them.
     for (const Event* e : g.replica->group().pending_events())
@@ -1624,7 +1655,7 @@ struct Node::Impl {
       if (c.established) send_hello(now, c);
     for (auto& [cid, c] : conns)
       if (c.established && !c.closing) match_groups(now, c);
-    next_maintenance = now;
+    timers.set(Timer::maintenance, now);
   }
 
   void remove_group(Millis now, const Hash& gid) {
@@ -1640,73 +1671,147 @@ struct Node::Impl {
 
   // ---------------------------------------------------------------- timers
 
-  void fast_timers(Millis now) {
-    next_fast = UINT64_MAX;
-    send_pending_serves(now);
-    for (auto& [gid, g] : groups) {
-      // Heads requests whose gap has passed.
-      std::vector<PublicKey> due;
-      for (auto it = g.deferred_requests.begin(); it != g.deferred_requests.end();) {
-        if (it->second > now) {
-          next_fast = std::min(next_fast, it->second);
-          ++it;
-          continue;
-        }
-        due.push_back(it->first);
-        it = g.deferred_requests.erase(it);
-      }
-      for (const auto& peer : due) send_heads(now, g, gid, peer, true);
-      // Lazy announcements.
-      for (const auto& [peer, ids] : g.ihave_out) {
-        for (std::size_t at = 0; at < ids.size(); at += wire_limits::ids_max) {
-          std::vector<Hash> part(ids.begin() + static_cast<long>(at),
-                                 ids.begin() + static_cast<long>(std::min(ids.size(), at + wire_limits::ids_max)));
-          std::vector<std::uint32_t> distances;
-          for (const auto& id : part) {
-            auto s = g.seen.find(id);
-            distances.push_back(s == g.seen.end() ? wire::no_hops : s->second.hops);
-          }
-          send_to(now, peer, wire::IHave{gid, std::move(part), std::move(distances)});
-        }
-      }
-      g.ihave_out.clear();
-      // Grafts for announced events that did not arrive by push.
-      std::map<PublicKey, std::vector<Hash>> grafts;
-      for (auto it = g.missing.begin(); it != g.missing.end();) {
-        Missing& m = it->second;
-        // A relay past its cap still fetches what is announced: it refuses posts first, and the
-        // group's other events only when they do not fit either (take_within_bound).
-        if (g.replica->group().has(it->first) || m.announcers.empty()) {
-          it = g.missing.erase(it);
-          continue;
-        }
-        if (m.deadline <= now) {
-          const PublicKey who = m.announcers.front();
-          m.announcers.erase(m.announcers.begin());
-          if (g.active.count(who) && grafts[who].size() < wire_limits::ids_max) grafts[who].push_back(it->first);
-          m.deadline = now + oc().graft_timeout_ms;
-        }
-        next_fast = std::min(next_fast, m.deadline);
-        ++it;
-      }
-      for (auto& [peer, ids] : grafts) {
-        g.lazy.erase(peer);
-        g.solicited[peer] = now;
-        ++node.stats_.grafts_sent;
-        send_to(now, peer, wire::Graft{gid, std::move(ids)});
-      }
-      // Catch-up (pump erases a peer's queue once it is sent).
+  // Runs the expired timers: each group's, in a fixed order, then the node's. A group may be
+  // dropped by its probation timer, so groups are looked up by id each time.
+  void on_timers(Millis now) {
+    std::vector<Hash> ids;
+    for (const auto& [gid, g] : groups) ids.push_back(gid);
+    for (const Hash& gid : ids) group_timers(now, gid);
+    if (timers.take_expired(Timer::serve_expiry, now)) expire_serves(now);
+    if (timers.take_expired(Timer::maintenance, now)) maintenance(now);
+  }
+
+  void group_timers(Millis now, const Hash& gid) {
+    using T = Overlay::Timer;
+    auto it = groups.find(gid);
+    if (it == groups.end()) return;
+    Overlay& g = it->second;
+    if (g.timers.take_expired(T::heads_retry, now)) retry_heads(now, g, gid);
+    if (g.timers.take_expired(T::ihave, now)) flush_ihave(now, g, gid);
+    if (g.timers.take_expired(T::graft, now)) send_grafts(now, g, gid);
+    if (g.timers.take_expired(T::pump, now)) {
+      // pump erases a peer's queue once it is sent, and re-arms the timer while any is left.
       std::vector<PublicKey> pumping;
       for (const auto& [peer, q] : g.sync_out) pumping.push_back(peer);
       for (const auto& peer : pumping) pump(now, g, peer);
     }
+    if (g.timers.take_expired(T::restored_pending, now))
+      drop_pending(now, g, gid, std::nullopt, "loaded at start-up, parents never came");
+    // Periodic work with one random active peer. With none, it is tried again at the next
+    // maintenance interval, when the active set may have filled.
+    auto random_active = [&]() -> std::optional<PublicKey> {
+      if (g.active.empty()) return std::nullopt;
+      std::vector<PublicKey> act;
+      for (const auto& [id, c] : g.active) act.push_back(id);
+      return pick(act, rng);
+    };
+    if (g.timers.take_expired(T::shuffle, now)) {
+      if (auto peer = random_active()) {
+        g.timers.set(T::shuffle, now + oc().shuffle_interval_ms);
+        auto mine = sample(g, oc().shuffle_peers);
+        if (!reach.advertised().empty())
+          mine.insert(mine.begin(), PeerInfo{self.public_key(), reach.advertised()});
+        if (mine.size() > wire_limits::peers_max) mine.resize(wire_limits::peers_max);
+        send_to(now, *peer, wire::Shuffle{gid, false, std::move(mine)});
+      } else {
+        g.timers.set(T::shuffle, now + oc().maintenance_interval_ms);
+      }
+    }
+    if (g.timers.take_expired(T::explore, now)) {
+      if (!g.active.empty()) {
+        // Anti-entropy beyond the active set: a link to a random known peer outside it (which
+        // offers heads on connect) is what rejoins two halves of a healed partition.
+        g.timers.set(T::explore, now + oc().explore_interval_ms);
+        std::vector<std::pair<std::string, std::optional<PublicKey>>> outside;
+        for (const auto& [address, id] : g.passive)
+          if (!(id && conn_to(*id)) && !dialing(address)) outside.push_back({address, id});
+        if (!outside.empty()) {
+          const auto& [address, id] = pick(outside, rng);
+          dial(now, address, id);
+        }
+      } else {
+        g.timers.set(T::explore, now + oc().maintenance_interval_ms);
+      }
+    }
+    if (g.timers.take_expired(T::sync, now)) {
+      if (auto peer = random_active()) {
+        g.timers.set(T::sync, now + oc().sync_interval_ms);
+        send_heads(now, g, gid, *peer, false);
+      } else {
+        g.timers.set(T::sync, now + oc().maintenance_interval_ms);
+      }
+    }
+    // Last: it may drop the group.
+    if (g.timers.take_expired(T::probation, now)) review_probation(now, gid);
   }
 
-  void maintenance(Millis now) {
-    next_maintenance = now + oc().maintenance_interval_ms;
-    // Serve requests past their time, and groups on probation that stalled.
+  // Heads requests whose gap has passed.
+  void retry_heads(Millis now, Overlay& g, const Hash& gid) {
+    std::vector<PublicKey> due;
+    for (auto it = g.deferred_requests.begin(); it != g.deferred_requests.end();) {
+      if (it->second > now) {
+        g.timers.set_by(Overlay::Timer::heads_retry, it->second);
+        ++it;
+        continue;
+      }
+      due.push_back(it->first);
+      it = g.deferred_requests.erase(it);
+    }
+    for (const auto& peer : due) send_heads(now, g, gid, peer, true);
+  }
+
+  // Lazy announcements.
+  void flush_ihave(Millis now, Overlay& g, const Hash& gid) {
+    for (const auto& [peer, ids] : g.ihave_out) {
+      for (std::size_t at = 0; at < ids.size(); at += wire_limits::ids_max) {
+        std::vector<Hash> part(
+            ids.begin() + static_cast<long>(at),
+            ids.begin() + static_cast<long>(std::min(ids.size(), at + wire_limits::ids_max)));
+        std::vector<std::uint32_t> distances;
+        for (const auto& id : part) {
+          auto s = g.seen.find(id);
+          distances.push_back(s == g.seen.end() ? wire::no_hops : s->second.hops);
+        }
+        send_to(now, peer, wire::IHave{gid, std::move(part), std::move(distances)});
+      }
+    }
+    g.ihave_out.clear();
+  }
+
+  // Grafts for announced events that did not arrive by push.
+  void send_grafts(Millis now, Overlay& g, const Hash& gid) {
+    std::map<PublicKey, std::vector<Hash>> grafts;
+    for (auto it = g.missing.begin(); it != g.missing.end();) {
+      Missing& m = it->second;
+      // A relay past its cap still fetches what is announced: it refuses posts first, and the
+      // group's other events only when they do not fit either (take_within_bound).
+      if (g.replica->group().has(it->first) || m.announcers.empty()) {
+        it = g.missing.erase(it);
+        continue;
+      }
+      if (m.deadline <= now) {
+        const PublicKey who = m.announcers.front();
+        m.announcers.erase(m.announcers.begin());
+        if (g.active.count(who) && grafts[who].size() < wire_limits::ids_max)
+          grafts[who].push_back(it->first);
+        m.deadline = now + oc().graft_timeout_ms;
+      }
+      g.timers.set_by(Overlay::Timer::graft, m.deadline);
+      ++it;
+    }
+    for (auto& [peer, ids] : grafts) {
+      g.lazy.erase(peer);
+      g.solicited[peer] = now;
+      ++node.stats_.grafts_sent;
+      send_to(now, peer, wire::Graft{gid, std::move(ids)});
+    }
+  }
+
+  // Serve requests past their time.
+  void expire_serves(Millis now) {
     for (auto r = serve_requests.begin(); r != serve_requests.end();) {
       if (now < r->deadline) {
+        timers.set_by(Timer::serve_expiry, r->deadline);
         ++r;
         continue;
       }
@@ -1714,16 +1819,10 @@ struct Node::Impl {
       answer_serve(*r, c != conns.end() ? c->second.peer : std::nullopt, false, "timed out");
       r = serve_requests.erase(r);
     }
-    for (auto& [gid, g] : groups) {
-      if (g.drop_restored_pending_at && now >= *g.drop_restored_pending_at) {
-        g.drop_restored_pending_at.reset();
-        drop_pending(now, g, gid, std::nullopt, "loaded at start-up, parents never came");
-      }
-    }
-    std::vector<Hash> on_probation;
-    for (const auto& [gid, g] : groups)
-      if (g.probation) on_probation.push_back(gid);
-    for (const auto& gid : on_probation) review_probation(now, gid);
+  }
+
+  void maintenance(Millis now) {
+    timers.set(Timer::maintenance, now + oc().maintenance_interval_ms);
     for (auto& [gid, g] : groups) {
       keep_relay_link(now, g, gid);
       // Fill the active set: ask connected peers first, then dial known addresses.
@@ -1753,35 +1852,6 @@ struct Node::Impl {
           candidates.erase(candidates.begin() + static_cast<long>(k));
         }
       }
-      // Shuffle and anti-entropy with one random active peer each.
-      if (!g.active.empty()) {
-        std::vector<PublicKey> act;
-        for (const auto& [id, c] : g.active) act.push_back(id);
-        if (now >= g.next_shuffle) {
-          g.next_shuffle = now + oc().shuffle_interval_ms;
-          auto mine = sample(g, oc().shuffle_peers);
-          if (!reach.advertised().empty())
-            mine.insert(mine.begin(), PeerInfo{self.public_key(), reach.advertised()});
-          if (mine.size() > wire_limits::peers_max) mine.resize(wire_limits::peers_max);
-          send_to(now, pick(act, rng), wire::Shuffle{gid, false, std::move(mine)});
-        }
-        if (now >= g.next_explore) {
-          // Anti-entropy beyond the active set: a link to a random known peer outside it (which
-          // offers heads on connect) is what rejoins two halves of a healed partition.
-          g.next_explore = now + oc().explore_interval_ms;
-          std::vector<std::pair<std::string, std::optional<PublicKey>>> outside;
-          for (const auto& [address, id] : g.passive)
-            if (!(id && conn_to(*id)) && !dialing(address)) outside.push_back({address, id});
-          if (!outside.empty()) {
-            const auto& [address, id] = pick(outside, rng);
-            dial(now, address, id);
-          }
-        }
-        if (now >= g.next_sync) {
-          g.next_sync = now + oc().sync_interval_ms;
-          send_heads(now, g, gid, pick(act, rng), false);
-        }
-      }
     }
     // Expire dials and close idle connections.
     for (const auto& [cid, c] : conns) {
@@ -1794,6 +1864,13 @@ struct Node::Impl {
         it = it->second <= now ? g.fetching.erase(it) : std::next(it);
     for (auto it = banned.begin(); it != banned.end();)
       it = it->second <= now ? banned.erase(it) : std::next(it);
+  }
+
+  // The earliest deadline of the node's and its groups' timers.
+  std::optional<Millis> next_deadline() const {
+    std::optional<Millis> d = timers.next_deadline();
+    for (const auto& [gid, g] : groups) d = earliest(d, g.timers.next_deadline());
+    return d;
   }
 
   bool in_use(const Conn& c) const {
@@ -1848,7 +1925,7 @@ void Node::add_peers(Millis now, const Hash& group, const std::vector<std::strin
   auto it = impl_->groups.find(group);
   if (it == impl_->groups.end()) return;
   for (const auto& a : addresses) impl_->remember(it->second, a, std::nullopt);
-  impl_->next_maintenance = now;
+  impl_->timers.set(Impl::Timer::maintenance, now);
 }
 
 void Node::announce_invite(Millis now, const Hash& group) {
@@ -1926,8 +2003,7 @@ void Node::on_tick(Millis now) {
       impl.dirty.insert(id);
     }
   }
-  if (now >= impl.next_fast) impl.fast_timers(now);
-  if (now >= impl.next_maintenance) impl.maintenance(now);
+  impl.on_timers(now);
   impl.reach.on_tick(now);
   impl.settle(now);
 }
@@ -1940,11 +2016,9 @@ std::optional<NodeOutput> Node::poll() {
 }
 
 std::optional<Millis> Node::next_deadline() const {
-  Millis d = std::min({impl_->next_maintenance, impl_->next_fast,
-                       impl_->reach.next_deadline().value_or(UINT64_MAX)});
+  std::optional<Millis> d = earliest(impl_->next_deadline(), impl_->reach.next_deadline());
   for (const auto& [id, c] : impl_->conns)
-    if (c.link && c.link->next_deadline()) d = std::min(d, *c.link->next_deadline());
-  if (d == UINT64_MAX) return std::nullopt;
+    if (c.link) d = earliest(d, c.link->next_deadline());
   return d;
 }
 
@@ -2055,6 +2129,7 @@ void Node::request_serve(Millis now, const Hash& group, const std::string& relay
   if (!conn) return refuse("cannot dial: too many connections");
   r.conn = *conn;
   impl.serve_requests.push_back(r);
+  impl.timers.set_by(Impl::Timer::serve_expiry, r.deadline);
   impl.send_pending_serves(now);
   impl.settle(now);
 }
