@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cassert>
+#include <cstdio>
+#include <cstdlib>
 #include <unordered_set>
 
 #include "node/limits.h"
@@ -329,24 +331,48 @@ struct Node::Impl {
     }
     if (resend_serves) send_pending_serves(now);
     if (!c.peer) return;
-    for (auto& [gid, g] : groups) {
-      auto a = g.active.find(*c.peer);
-      if (a != g.active.end() && a->second == id) {
-        g.active.erase(a);
-        g.lazy.erase(*c.peer);
-        if (!c.address.empty() && !banned.count(*c.peer)) remember(g, c.address, c.peer);
-      }
-      g.asked.erase(*c.peer);
-      g.sync_out.erase(*c.peer);
-      g.deferred_requests.erase(*c.peer);
-      g.ihave_out.erase(*c.peer);
-      g.solicited.erase(*c.peer);
-    }
+    for (auto& [gid, g] : groups) remove_peer(now, g, gid, *c.peer, &c, PeerGone::link_closed);
     // What the peer alone sent and still waits for its parents goes with it (unless another
     // link to the same peer remains).
     if (!conn_to(*c.peer)) {
       for (auto& [gid, g] : groups) drop_pending(now, g, gid, c.peer, "link closed");
     }
+  }
+
+  // Why a peer leaves a group's overlay on this node.
+  enum class PeerGone {
+    disconnected,  // it sent Disconnect: it leaves the active set; the link and catch-up stay
+    dropped,       // we gave its place up (room for another, a group we remove): told so
+    shunned,       // it may no longer sync the group with us: told so, and forgotten in the group
+    link_closed,   // its link is gone: forgotten in the group
+  };
+
+  // The one way a peer leaves a group's overlay. Leaving the active set ends its part in the
+  // tree (lazy) and puts its address back in the passive list, unless it was shunned or is
+  // banned; a shunned peer or a closed link also takes with it what the group queued or awaited
+  // for the peer (neighbor request, catch-up, announcements, deferred heads, solicited events).
+  // `c` is the peer's link (the closed one for link_closed; null if unknown): a closed link
+  // takes the peer out of the active set only if it is the link the set names (not a duplicate
+  // connection closed in favour of the other).
+  void remove_peer(Millis now, Overlay& g, const Hash& gid, const PublicKey& peer, Conn* c,
+                   PeerGone why) {
+    const bool forget_all = why == PeerGone::link_closed || why == PeerGone::shunned;
+    auto a = g.active.find(peer);
+    if (a != g.active.end() && (why != PeerGone::link_closed || (c && a->second == c->id))) {
+      g.active.erase(a);
+      g.lazy.erase(peer);
+      if (c && (why == PeerGone::dropped || why == PeerGone::shunned))
+        send(now, *c, wire::Disconnect{gid});
+      if (c && why != PeerGone::shunned && !banned.count(peer)) remember(g, c->address, peer);
+    }
+    if (forget_all) {
+      g.asked.erase(peer);
+      g.sync_out.erase(peer);
+      g.deferred_requests.erase(peer);
+      g.ihave_out.erase(peer);
+      g.solicited.erase(peer);
+    }
+    if (c && why == PeerGone::shunned) c->shared.erase(gid);
   }
 
   // Forgets the pending events of a group that one sender sent (none: loaded from the store),
@@ -426,14 +452,7 @@ struct Node::Impl {
     const auto& former = g.replica->state().former_members;
     for (auto& [cid, c] : conns) {
       if (!c.peer || !c.shared.count(gid) || may_sync(g, c, gid)) continue;
-      const PublicKey peer = *c.peer;
-      if (g.active.count(peer)) send(now, c, wire::Disconnect{gid});
-      c.shared.erase(gid);
-      g.active.erase(peer);
-      g.lazy.erase(peer);
-      g.asked.erase(peer);
-      g.sync_out.erase(peer);
-      g.ihave_out.erase(peer);
+      remove_peer(now, g, gid, *c.peer, &c, PeerGone::shunned);
     }
     for (auto it = g.passive.begin(); it != g.passive.end();)
       it = it->second && former.count(*it->second) ? g.passive.erase(it) : std::next(it);
@@ -534,6 +553,14 @@ struct Node::Impl {
       }
     }
     settling = false;
+    if constexpr (Node::invariants_checked) {
+      // A broken invariant is a bug in this engine: stop at once, saying which (like assert).
+      if (auto broken = invariant_violation()) {
+        std::fprintf(stderr, "qun: node invariant broken at %llu ms: %s\n",
+                     static_cast<unsigned long long>(now), broken->c_str());
+        std::abort();
+      }
+    }
   }
 
   // Carries out the reachability engine's outputs: messages on links, and probe connections
@@ -745,11 +772,15 @@ struct Node::Impl {
     }
     for (auto& [gid, g] : groups)
       if (is_relay(g, *c.peer) && !shows(c, gid)) g.relay_serving[*c.peer] = false;
-    std::set<Hash> added;
+    std::set<Hash> added, gone;
     std::set_difference(shared.begin(), shared.end(), c.shared.begin(), c.shared.end(),
                         std::inserter(added, added.end()));
-    c.shared = shared;
+    std::set_difference(c.shared.begin(), c.shared.end(), shared.begin(), shared.end(),
+                        std::inserter(gone, gone.end()));
     const PublicKey peer = *c.peer;
+    // A group the peer no longer shows, or may no longer sync: as a shunned peer, it leaves.
+    for (const auto& gid : gone) remove_peer(now, groups.at(gid), gid, peer, &c, PeerGone::shunned);
+    c.shared = shared;
     for (const auto& gid : added) {
       Overlay& g = groups.at(gid);
       remember(g, c.address, peer);
@@ -978,11 +1009,15 @@ struct Node::Impl {
   }
 
   void drop_active(Millis now, Overlay& g, const Hash& gid, const PublicKey& victim) {
-    send_to(now, victim, wire::Disconnect{gid});
-    auto vc = g.active.at(victim);
-    g.active.erase(victim);
-    g.lazy.erase(victim);
-    if (conns.count(vc)) remember(g, conns.at(vc).address, victim);
+    remove_peer(now, g, gid, victim, active_conn(g, victim), PeerGone::dropped);
+  }
+
+  // The link an active peer's entry names (the invariants hold that it exists).
+  Conn* active_conn(const Overlay& g, const PublicKey& peer) {
+    auto a = g.active.find(peer);
+    if (a == g.active.end()) return nullptr;
+    auto c = conns.find(a->second);
+    return c == conns.end() ? nullptr : &c->second;
   }
 
   // Takes note of the relays the group's state names: their addresses join the passive list (and
@@ -1155,10 +1190,8 @@ struct Node::Impl {
     }
   }
 
-  void handle(Millis, Conn& c, const PublicKey& peer, Overlay& g, const wire::Disconnect&) {
-    g.active.erase(peer);
-    g.lazy.erase(peer);
-    remember(g, c.address, peer);
+  void handle(Millis now, Conn& c, const PublicKey& peer, Overlay& g, const wire::Disconnect& m) {
+    remove_peer(now, g, m.group, peer, &c, PeerGone::disconnected);
   }
 
   std::vector<PeerInfo> sample(Overlay& g, std::size_t n) {
@@ -1661,12 +1694,85 @@ struct Node::Impl {
   void remove_group(Millis now, const Hash& gid) {
     auto it = groups.find(gid);
     if (it == groups.end()) return;
-    for (const auto& [peer, conn] : it->second.active) send_to(now, peer, wire::Disconnect{gid});
+    std::vector<PublicKey> active;
+    for (const auto& [peer, conn] : it->second.active) active.push_back(peer);
+    for (const auto& peer : active)
+      remove_peer(now, it->second, gid, peer, active_conn(it->second, peer), PeerGone::dropped);
     groups.erase(it);
     for (auto& [cid, c] : conns) {
       c.shared.erase(gid);
       if (c.established) send_hello(now, c);
     }
+  }
+
+  // ---------------------------------------------------------------- invariants
+
+  // What holds after every input (TigerBeetle's `defer self.invariants()`): the first statement
+  // that does not, or none. Each is one sentence and one check.
+  std::optional<std::string> invariant_violation() const {
+    auto fail = [](std::string what) { return std::optional<std::string>(std::move(what)); };
+    // dial and on_connected refuse connections past connections_max.
+    if (conns.size() > connections_max) return fail("more than connections_max connections");
+    std::set<PublicKey> linked;
+    for (const auto& [id, c] : conns) {
+      const std::string conn = "conn " + std::to_string(id);
+      // A close decided during an input is carried out at its end.
+      if (c.closing) return fail(conn + " is still closing after the input");
+      // What an input queued on a link reached it before the input ended.
+      if (!c.outbox.empty() || c.outbox_bytes != 0) return fail(conn + " has unsent messages");
+      // A peer not reading is closed, so no link holds more than its bound.
+      if (queued(c) > oc().conn_queue_bytes_max) return fail(conn + " queues past its bound");
+      // One link per peer (on_established closes the duplicate), and none to this node.
+      if (c.established && (!c.peer || *c.peer == self.public_key() || !linked.insert(*c.peer).second))
+        return fail(conn + " duplicates a link, or links to this node");
+      // Only an established link shares groups, and only groups this node holds.
+      for (const Hash& gid : c.shared)
+        if (!c.established || !groups.count(gid)) return fail(conn + " shares a group it cannot");
+    }
+    for (const auto& [gid, g] : groups) {
+      const std::string group = " in group " + short_hex(gid);
+      // The active set stays within its cap (Neighbor and NeighborReply make room first).
+      if (g.active.size() > active_cap()) return fail("active set over its cap" + group);
+      // The passive list stays within its bound (remember evicts first).
+      if (g.passive.size() > oc().passive_max) return fail("passive list over its bound" + group);
+      // Each active peer's link is up and shares the group.
+      for (const auto& [peer, cid] : g.active) {
+        auto c = conns.find(cid);
+        if (c == conns.end() || !c->second.established || c->second.peer != peer ||
+            !c->second.shared.count(gid))
+          return fail("active peer " + short_hex(peer) + " has no link sharing the group" + group);
+      }
+      // Lazy peers are active peers, so no peer is both eager and lazy (eager = active - lazy);
+      // flooding has no lazy peers.
+      for (const auto& peer : g.lazy)
+        if (!g.active.count(peer) || oc().flood)
+          return fail("lazy peer " + short_hex(peer) + " is not an active tree peer" + group);
+      // Catch-up and announcements are queued only for linked peers.
+      for (const auto& [peer, q] : g.sync_out)
+        if (!linked.count(peer)) return fail("catch-up queued for an unlinked peer" + group);
+      for (const auto& [peer, q] : g.ihave_out)
+        if (!linked.count(peer)) return fail("announcements queued for an unlinked peer" + group);
+      // Work that waits has a timer that will do it.
+      using T = Overlay::Timer;
+      if (!g.missing.empty() && !g.timers.is_set(T::graft)) return fail("grafts with no timer" + group);
+      if (!g.ihave_out.empty() && !g.timers.is_set(T::ihave))
+        return fail("announcements with no timer" + group);
+      if (!g.sync_out.empty() && !g.timers.is_set(T::pump)) return fail("catch-up with no timer" + group);
+      if (!g.deferred_requests.empty() && !g.timers.is_set(T::heads_retry))
+        return fail("deferred heads requests with no timer" + group);
+      if (g.probation.has_value() != g.timers.is_set(T::probation))
+        return fail("probation and its timer disagree" + group);
+      for (const T t : {T::shuffle, T::explore, T::sync})
+        if (!g.timers.is_set(t)) return fail("a periodic timer is not set" + group);
+    }
+    if (!timers.is_set(Timer::maintenance)) return fail("maintenance timer not set");
+    if (!serve_requests.empty() && !timers.is_set(Timer::serve_expiry))
+      return fail("serve requests with no timer");
+    // Bounded lists stay within their bounds.
+    if (serve_requests.size() > serve_requests_max) return fail("serve requests over their bound");
+    if (banned.size() > banned_max) return fail("banned peers over their bound");
+    if (serve_waiting.size() > serve_waiting_max) return fail("waiting serves over their bound");
+    return std::nullopt;
   }
 
   // ---------------------------------------------------------------- timers
@@ -1891,6 +1997,10 @@ Node::~Node() = default;
 const PublicKey& Node::id() const { return impl_->self.public_key(); }
 
 const Reachability& Node::reachability() const { return impl_->reach; }
+
+std::optional<std::string> Node::invariant_violation() const {
+  return impl_->invariant_violation();
+}
 
 void Node::add_group(Millis now, std::unique_ptr<Replica> replica,
                      const std::vector<std::string>& peer_addresses) {

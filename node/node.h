@@ -268,6 +268,18 @@ class Node {
 
   const PublicKey& id() const;
   const NodeConfig& config() const { return config_; }
+
+  // Whether this build checks the node's invariants after every input and aborts, naming the
+  // one broken, if one does not hold (the CMake option QUN_INVARIANTS: on wherever the tests
+  // are built, so the node tests and the simulator run with it; off in the Debian package).
+#ifdef QUN_INVARIANTS
+  static constexpr bool invariants_checked = true;
+#else
+  static constexpr bool invariants_checked = false;
+#endif
+  // The first of the node's invariants (node.cpp, invariant_violation) that does not hold now,
+  // or none: for tests, in any build.
+  std::optional<std::string> invariant_violation() const;
   const NodeStats& stats() const { return stats_; }
   // Observed addresses, dial-back verdicts and what this node advertises (node/reachability.h).
   const Reachability& reachability() const;

@@ -147,6 +147,26 @@ Hash make_group(Mesh& mesh, std::size_t n) {
 
 }  // namespace
 
+// Proves the node tests run with the node's invariants checked after every input (the CMake
+// option QUN_INVARIANTS, on wherever tests are built): every other test here, and every
+// simulator test, would then stop at the first broken invariant. And that a node at rest, with
+// groups, links and a post spread, reports none broken when asked.
+TEST_CASE("test builds check the node's invariants after every input", "[node][invariants]") {
+  STATIC_REQUIRE(Node::invariants_checked);
+  Mesh mesh;
+  for (int i = 0; i < 4; ++i) mesh.add();
+  Hash gid = make_group(mesh, 4);
+  mesh.run(5'000);
+  auto events = must(mesh.members[1].node->group(gid)->post(mesh.at(1), "checked"));
+  mesh.members[1].node->publish(mesh.now, gid, events);
+  mesh.drain(1);
+  mesh.run(2'000);
+  for (auto& m : mesh.members) {
+    CHECK_FALSE(m.node->active_peers(gid).empty());
+    CHECK(m.node->invariant_violation() == std::nullopt);
+  }
+}
+
 // Proves nodes that share a group find each other from one address, form links, and that a
 // post reaches every member, readable, in the same history order.
 TEST_CASE("a post reaches every member", "[node][overlay]") {
