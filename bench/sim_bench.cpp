@@ -2,7 +2,12 @@
 // (tests/sim/sim.h), for the Plumtree tree (the default OverlayConfig) against naive flooding
 // (OverlayConfig::flood) as the baseline.
 //
-//   sim_bench [--nodes N] [--seed S] [--posts M] [--interval-ms T] [--prime K] [--loss P] [--json]
+//   sim_bench [--nodes N] [--seed S] [--seeds K] [--posts M] [--interval-ms T] [--prime K]
+//             [--loss P] [--json]
+//
+// --seeds K runs the seeds S, S+1, ..., S+K-1 one after the other and prints, for each figure,
+// its mean over the seeds and its worst (the lowest delivery ratio, the highest latency, ...);
+// with --json, one line per seed and then one line of means and worsts.
 //
 // Each overlay runs in its own Simulation built from the same seed and the same calls, so both
 // start from the same identities and peer hints. In each:
@@ -89,9 +94,13 @@ constexpr Millis converge_poll_ms = 50;
 // Past this after the heal, the run reports no convergence (three explore intervals).
 constexpr Millis converge_deadline_ms = 60'000;
 
+// --seeds at most: a hundred runs of the default 100 nodes take about an hour here.
+constexpr std::size_t seeds_max = 100;
+
 struct Options {
   std::size_t nodes = 100;
   std::uint64_t seed = 1;
+  std::size_t seeds = 1;
   std::size_t posts = 50;
   std::size_t prime = prime_posts_default;
   Millis interval_ms = post_interval_ms_default;
@@ -360,6 +369,8 @@ Options parse(int argc, char** argv) {
       o.nodes = number(i);
     } else if (a == "--seed") {
       o.seed = number(i);
+    } else if (a == "--seeds") {
+      o.seeds = number(i);
     } else if (a == "--posts") {
       o.posts = number(i);
     } else if (a == "--interval-ms") {
@@ -375,7 +386,8 @@ Options parse(int argc, char** argv) {
       o.json = true;
     } else if (a == "--help" || a == "-h") {
       std::printf(
-          "usage: sim_bench [--nodes N (default 100)] [--seed S] [--posts M (default 50)] "
+          "usage: sim_bench [--nodes N (default 100)] [--seed S (default 1)] "
+          "[--seeds K (seeds S..S+K-1; mean and worst, default 1)] [--posts M (default 50)] "
           "[--interval-ms T (default 100)] "
           "[--prime K (warm-up posts, default 5)] "
           "[--loss P (0..0.5, default 0)] [--json]\n");
@@ -386,6 +398,7 @@ Options parse(int argc, char** argv) {
   }
   if (o.nodes < 4 || o.nodes > 10'000) die("--nodes is 4..10000");
   if (o.posts < 1 || o.posts > 10'000) die("--posts is 1..10000");
+  if (o.seeds < 1 || o.seeds > seeds_max) die("--seeds is 1.." + std::to_string(seeds_max));
   if (o.interval_ms < 1 || o.interval_ms > 60'000) die("--interval-ms is 1..60000");
   if (o.prime > prime_posts_default) die("--prime is 0..5");
   if (!(o.loss >= 0 && o.loss <= 0.5)) die("--loss is 0..0.5");
@@ -473,6 +486,102 @@ void print_table(const Options& o, const Measured& t, const Measured& f) {
   }
 }
 
+// One figure of a run, for the summary over seeds: how to read it, and which way is worse.
+struct Figure {
+  const char* name;
+  double (*get)(const Measured&);
+  int worse;  // +1: higher is worse; -1: lower is worse
+  const char* fmt;
+};
+
+// A run without convergence after a heal counts as the deadline (the worst it could be).
+double heal_ms(const Measured& r) {
+  return r.heal_convergence_ms ? static_cast<double>(*r.heal_convergence_ms)
+                               : static_cast<double>(converge_deadline_ms);
+}
+
+const std::vector<Figure>& figures() {
+  static const std::vector<Figure> all = {
+      {"delivery_ratio", [](const Measured& r) { return r.delivery_ratio; }, -1, "%.6f"},
+      {"redundancy", [](const Measured& r) { return r.redundancy; }, +1, "%.3f"},
+      {"p50_hops", [](const Measured& r) { return r.hops.p50; }, +1, "%.1f"},
+      {"p99_hops", [](const Measured& r) { return r.hops.p99; }, +1, "%.1f"},
+      {"ideal_p99_hops", [](const Measured& r) { return r.ideal_hops.p99; }, +1, "%.1f"},
+      {"p99_hops/ideal", [](const Measured& r) { return ratio(r.hops.p99, r.ideal_hops.p99); },
+       +1, "%.2f"},
+      {"p50_ms", [](const Measured& r) { return r.ms.p50; }, +1, "%.0f"},
+      {"p99_ms", [](const Measured& r) { return r.ms.p99; }, +1, "%.0f"},
+      {"max_ms", [](const Measured& r) { return r.ms.max; }, +1, "%.0f"},
+      {"bytes_per_payload_byte", [](const Measured& r) { return r.bytes_per_payload_byte; }, +1,
+       "%.2f"},
+      {"events_duplicate", [](const Measured& r) { return static_cast<double>(r.events_duplicate); },
+       +1, "%.0f"},
+      {"mean_active_peers", [](const Measured& r) { return r.mean_active; }, -1, "%.2f"},
+      {"idle_bytes_per_s", [](const Measured& r) { return r.idle_bytes_per_s; }, +1, "%.0f"},
+      {"late_deliveries", [](const Measured& r) { return static_cast<double>(r.late_deliveries); },
+       +1, "%.0f"},
+      {"heal_convergence_ms", heal_ms, +1, "%.0f"},
+      {"runtime_s", [](const Measured& r) { return r.runtime_s; }, +1, "%.2f"},
+  };
+  return all;
+}
+
+struct Summary {
+  double mean = 0, worst = 0;
+};
+
+Summary summarise(const std::vector<Measured>& runs, const Figure& f) {
+  Summary s;
+  s.worst = f.get(runs.front());
+  for (const Measured& r : runs) {
+    const double v = f.get(r);
+    s.mean += v / static_cast<double>(runs.size());
+    if ((f.worse > 0 && v > s.worst) || (f.worse < 0 && v < s.worst)) s.worst = v;
+  }
+  return s;
+}
+
+// The summary over seeds: for each figure, the tree's and flooding's mean and worst, and the
+// tree's p99 latency against flooding's in the same run (the latency ratio).
+void print_seeds(const Options& o, const std::vector<Measured>& tree,
+                 const std::vector<Measured>& flood) {
+  std::vector<Measured> ratio_runs = tree;
+  for (std::size_t k = 0; k < tree.size(); ++k)
+    ratio_runs[k].ms.p99 = ratio(tree[k].ms.p99, flood[k].ms.p99);
+  const Summary latency = summarise(ratio_runs, Figure{"p99_ms", [](const Measured& r) { return r.ms.p99; }, +1, "%.2f"});
+  if (o.json) {
+    std::printf("{\"nodes\": %zu, \"seeds\": %zu, \"first_seed\": %llu", o.nodes, o.seeds,
+                static_cast<unsigned long long>(o.seed));
+    for (const Figure& f : figures()) {
+      const Summary t = summarise(tree, f), fl = summarise(flood, f);
+      std::printf(", \"mean_%s\": %g, \"worst_%s\": %g, \"flood_mean_%s\": %g, "
+                  "\"flood_worst_%s\": %g",
+                  f.name, t.mean, f.name, t.worst, f.name, fl.mean, f.name, fl.worst);
+    }
+    std::printf(", \"mean_p99_ms_over_flood\": %g, \"worst_p99_ms_over_flood\": %g}\n",
+                latency.mean, latency.worst);
+    return;
+  }
+  std::printf("sim_bench: %zu nodes, seeds %llu..%llu, %zu posts every %lld ms, loss %g\n",
+              o.nodes, static_cast<unsigned long long>(o.seed),
+              static_cast<unsigned long long>(o.seed + o.seeds - 1), o.posts,
+              static_cast<long long>(o.interval_ms), o.loss);
+  std::printf("%-26s %12s %12s %12s %12s\n", "measure", "tree mean", "tree worst", "flood mean",
+              "flood worst");
+  for (const Figure& f : figures()) {
+    const Summary t = summarise(tree, f), fl = summarise(flood, f);
+    char cells[4][32];
+    std::snprintf(cells[0], sizeof cells[0], f.fmt, t.mean);
+    std::snprintf(cells[1], sizeof cells[1], f.fmt, t.worst);
+    std::snprintf(cells[2], sizeof cells[2], f.fmt, fl.mean);
+    std::snprintf(cells[3], sizeof cells[3], f.fmt, fl.worst);
+    std::printf("%-26s %12s %12s %12s %12s\n", f.name, cells[0], cells[1], cells[2], cells[3]);
+  }
+  std::printf("%-26s %12.2f %12.2f\n", "p99_ms tree/flood", latency.mean, latency.worst);
+  std::printf("(heal_convergence_ms counts a run that did not converge as %lld)\n",
+              static_cast<long long>(converge_deadline_ms));
+}
+
 }  // namespace
 }  // namespace qun
 
@@ -481,13 +590,20 @@ int main(int argc, char** argv) {
   crypto_init();
   const Options o = parse(argc, argv);
   try {
-    const Measured tree = run(o, false);
-    const Measured flood = run(o, true);
-    if (o.json) {
-      print_json(o, tree, flood);
-    } else {
-      print_table(o, tree, flood);
+    std::vector<Measured> trees, floods;
+    for (std::size_t k = 0; k < o.seeds; ++k) {
+      Options one = o;
+      one.seed = o.seed + k;
+      trees.push_back(run(one, false));
+      floods.push_back(run(one, true));
+      if (o.json) {
+        print_json(one, trees.back(), floods.back());
+      } else {
+        print_table(one, trees.back(), floods.back());
+      }
+      std::fflush(stdout);
     }
+    if (o.seeds > 1) print_seeds(o, trees, floods);
   } catch (const std::exception& e) {
     die(e.what());
   }
