@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <unordered_set>
 
+#include "node/broadcast.h"
 #include "node/limits.h"
 #include "node/reachability.h"
 #include "node/timer.h"
@@ -27,8 +28,8 @@ constexpr Millis heads_reply_gap_ms = 1'000;
 // After asking one peer for heads it offered, a node does not ask another for the same heads for
 // this long, so that two peers do not both send it the same missing events.
 constexpr Millis sync_wait_ms = 2'000;
-// Recent events whose push distance and sender a node remembers, for tree optimisation.
-constexpr std::size_t seen_max = 4096;
+static_assert(broadcast_ids_max == wire_limits::ids_max, "a broadcast output fits one message");
+static_assert(broadcast_no_hops == wire::no_hops, "one value for an unknown distance");
 // Banned peers remembered at most (oldest forgotten first).
 constexpr std::size_t banned_max = 1024;
 // request_serve calls in flight at once: a person asks a few relays, not hundreds.
@@ -105,19 +106,14 @@ struct Node::Impl {
     Millis deadline = 0;
   };
 
-  struct Missing {  // an announced event we have not received
-    Millis deadline;
-    std::vector<PublicKey> announcers;
-  };
-
   struct Overlay {
     std::unique_ptr<Replica> replica;
     std::map<PublicKey, ConnId> active;
-    std::set<PublicKey> lazy;  // active peers we only announce to; the rest are eager
+    // Plumtree over the active set: which active peers are eager and which lazy, the announced
+    // events missing here, and its own timers.
+    Broadcast broadcast;
     std::set<PublicKey> asked;  // neighbor requests in flight
     std::map<std::string, std::optional<PublicKey>> passive;  // address -> id when known
-    std::map<Hash, Missing> missing;
-    std::map<PublicKey, std::vector<Hash>> ihave_out;
     std::map<PublicKey, std::deque<Hash>> sync_out;
     std::map<PublicKey, Millis> heads_sent;
     // Heads requests held back by heads_reply_gap_ms, and when to send them.
@@ -126,8 +122,6 @@ struct Node::Impl {
     // is dispatched by group_timers.
     enum class Timer {
       heads_retry,       // heads requests held back by heads_reply_gap_ms (deferred_requests)
-      ihave,             // lazy announcements batched for ihave_delay_ms (ihave_out)
-      graft,             // the earliest announced event's graft deadline (missing)
       pump,              // the next catch-up batches (sync_out), every sync_pump_ms
       restored_pending,  // pending events loaded from the store are dropped
       probation,         // a relay's group on probation stalls (serve_probation_ms)
@@ -138,12 +132,6 @@ struct Node::Impl {
     };
     TimerTable<Timer> timers;
     std::map<Hash, Millis> fetching;  // heads some peer is sending us, until when we wait
-    struct Seen {
-      std::uint32_t hops;  // our distance from the author by the path it came (no_hops: unknown)
-      std::optional<PublicKey> from;
-    };
-    std::map<Hash, Seen> seen;  // recent events, oldest evicted past seen_max
-    std::deque<Hash> seen_order;
     // On a relay, the events refused past the cap, and the posts whose payload it dropped past
     // the bound (stored bytes: Group::stored_bytes).
     std::uint64_t refused_events = 0;
@@ -360,7 +348,7 @@ struct Node::Impl {
     auto a = g.active.find(peer);
     if (a != g.active.end() && (why != PeerGone::link_closed || (c && a->second == c->id))) {
       g.active.erase(a);
-      g.lazy.erase(peer);
+      g.broadcast.neighbor_down(peer);
       if (c && (why == PeerGone::dropped || why == PeerGone::shunned))
         send(now, *c, wire::Disconnect{gid});
       if (c && why != PeerGone::shunned && !banned.count(peer)) remember(g, c->address, peer);
@@ -369,7 +357,7 @@ struct Node::Impl {
       g.asked.erase(peer);
       g.sync_out.erase(peer);
       g.deferred_requests.erase(peer);
-      g.ihave_out.erase(peer);
+      g.broadcast.drop_announcements(peer);
       g.solicited.erase(peer);
     }
     if (c && why == PeerGone::shunned) c->shared.erase(gid);
@@ -1157,7 +1145,7 @@ struct Node::Impl {
 
   void activate(Overlay& g, const PublicKey& peer, ConnId conn) {
     g.active[peer] = conn;
-    g.lazy.erase(peer);  // Plumtree starts every new neighbour eager
+    g.broadcast.neighbor_up(peer);  // Plumtree starts every new neighbour eager
     g.passive.erase(conns.at(conn).address);
   }
 
@@ -1248,11 +1236,8 @@ struct Node::Impl {
                                std::to_string(oc().duplicates_per_window_max) +
                                " duplicate events in " +
                                std::to_string(oc().duplicate_window_ms / 1000) + " s");
-      if (!oc().flood && g.active.count(peer) && !g.lazy.count(peer)) {
-        g.lazy.insert(peer);
-        ++node.stats_.prunes_sent;
-        send(now, c, wire::Prune{m.group});
-      }
+      g.broadcast.on_too_many_duplicates(peer);
+      drain_broadcast(now, g, m.group);
     }
     auto asked = g.solicited.find(peer);
     const bool catch_up = m.hops == wire::no_hops && asked != g.solicited.end() &&
@@ -1403,44 +1388,51 @@ struct Node::Impl {
   }
 
   void handle(Millis now, Conn&, const PublicKey& peer, Overlay& g, const wire::IHave& m) {
-    for (std::size_t i = 0; i < m.ids.size(); ++i) {
-      const Hash& id = m.ids[i];
-      if (g.replica->group().has(id)) {
-        maybe_swap(now, g, peer, id, m.hops[i]);
-        continue;
-      }
-      auto& entry = g.missing[id];
-      if (entry.announcers.empty()) entry.deadline = now + oc().graft_timeout_ms;
-      if (std::find(entry.announcers.begin(), entry.announcers.end(), peer) == entry.announcers.end())
-        entry.announcers.push_back(peer);
-      g.timers.set_by(Overlay::Timer::graft, entry.deadline);
-    }
+    g.broadcast.on_ihave(now, peer, m.ids, m.hops, holds(g));
+    drain_broadcast(now, g, m.group);
   }
 
-  // Plumtree's optimisation: a lazy peer that is markedly closer to an event's author than the
-  // eager path we received it by takes that path's place in the tree.
-  void maybe_swap(Millis now, Overlay& g, const PublicKey& peer, const Hash& id, std::uint32_t hops) {
-    if (oc().flood || oc().tree_optimize_hops == 0 || hops == wire::no_hops) return;
-    auto s = g.seen.find(id);
-    if (s == g.seen.end() || s->second.hops == wire::no_hops || !s->second.from) return;
-    if (hops + 1 + oc().tree_optimize_hops > s->second.hops) return;
-    const PublicKey old = *s->second.from;
-    if (old == peer || !g.active.count(peer) || !g.lazy.count(peer)) return;
-    const Hash gid = g.replica->id();
-    g.lazy.erase(peer);
-    ++node.stats_.grafts_sent;
-    ++node.stats_.tree_swaps;
-    send_to(now, peer, wire::Graft{gid, {}});
-    if (g.active.count(old) && !g.lazy.count(old)) {
-      g.lazy.insert(old);
-      ++node.stats_.prunes_sent;
-      send_to(now, old, wire::Prune{gid});
+  // Whether the group holds an event, for the broadcast engine.
+  static Broadcast::Has holds(const Overlay& g) {
+    return [&g](const Hash& id) { return g.replica->group().has(id); };
+  }
+
+  // Carries out what the group's broadcast engine asked for: pushes, announcements, grafts and
+  // prunes, in its order, on the peers' links.
+  void drain_broadcast(Millis now, Overlay& g, const Hash& gid) {
+    // A batch is pushed to several peers: encoded once.
+    std::vector<Hash> encoded_ids;
+    std::vector<Bytes> encoded;
+    while (auto o = g.broadcast.poll()) {
+      if (auto* p = std::get_if<broadcast_output::Push>(&*o)) {
+        Conn* c = active_conn(g, p->to);
+        if (!c) continue;
+        if (p->ids != encoded_ids) {
+          encoded.clear();
+          for (const auto& id : p->ids)
+            encoded.push_back(encode_for_group_message(g.replica->group().find(id)->event));
+          encoded_ids = p->ids;
+        }
+        send_events(now, *c, gid, encoded, p->hops);
+      } else if (auto* i = std::get_if<broadcast_output::IHave>(&*o)) {
+        send_to(now, i->to, wire::IHave{gid, std::move(i->ids), std::move(i->hops)});
+      } else if (auto* gr = std::get_if<broadcast_output::Graft>(&*o)) {
+        ++node.stats_.grafts_sent;
+        if (gr->ids.empty()) {
+          ++node.stats_.tree_swaps;  // a swap asks for no event
+        } else {
+          g.solicited[gr->to] = now;  // what comes back is catch-up (metered by claimed time)
+        }
+        send_to(now, gr->to, wire::Graft{gid, std::move(gr->ids)});
+      } else if (auto* pr = std::get_if<broadcast_output::Prune>(&*o)) {
+        ++node.stats_.prunes_sent;
+        send_to(now, pr->to, wire::Prune{gid});
+      }
     }
-    s->second = {hops + 1, peer};
   }
 
   void handle(Millis now, Conn& c, const PublicKey& peer, Overlay& g, const wire::Graft& m) {
-    if (g.active.count(peer)) g.lazy.erase(peer);
+    g.broadcast.on_graft(peer);
     std::vector<Bytes> batch;
     for (const auto& id : m.ids) {
       const EventRecord* rec = g.replica->group().find(id);
@@ -1450,7 +1442,7 @@ struct Node::Impl {
   }
 
   void handle(Millis, Conn&, const PublicKey& peer, Overlay& g, const wire::Prune&) {
-    if (g.active.count(peer) && !oc().flood) g.lazy.insert(peer);
+    g.broadcast.on_prune(peer);
   }
 
   void handle(Millis now, Conn& c, const PublicKey& peer, Overlay& g, const wire::Heads& m) {
@@ -1595,13 +1587,11 @@ struct Node::Impl {
         from.reset();
       }
     }
-    if (!oc().flood && from && hops != wire::no_hops && report.admitted.empty() &&
-        report.duplicates == received && received > 0 && g.active.count(*from) &&
-        !g.lazy.count(*from)) {
+    if (from && hops != wire::no_hops && report.admitted.empty() &&
+        report.duplicates == received && received > 0) {
       // Plumtree: a push of nothing new; that link is redundant in the tree.
-      g.lazy.insert(*from);
-      ++node.stats_.prunes_sent;
-      send_to(now, *from, wire::Prune{gid});
+      g.broadcast.on_redundant_push(*from);
+      drain_broadcast(now, g, gid);
     }
     if (from && report.pending > 0) send_heads(now, g, gid, *from, true);
     after_admit(now, g, gid, report, from, hops == wire::no_hops ? wire::no_hops : hops + 1);
@@ -1613,40 +1603,21 @@ struct Node::Impl {
     if (report.admitted.empty() && report.evicted.empty() && report.pending_added.empty() &&
         report.payloads_dropped.empty() && report.payloads_restored.empty())
       return;
-    for (const auto& id : report.admitted) {
+    for (const auto& id : report.admitted)
       g.vouched.erase(id);  // its entry in vouched_order goes when it reaches the front
-      if (g.seen.emplace(id, Overlay::Seen{hops, from}).second) g.seen_order.push_back(id);
-    }
     if (g.probation && !report.admitted.empty()) {
       g.probation->last_progress = now;
       g.timers.set(Overlay::Timer::probation, now + serve_probation_ms);
     }
     sync_relays(g);
-    while (g.seen_order.size() > seen_max) {
-      g.seen.erase(g.seen_order.front());
-      g.seen_order.pop_front();
-    }
     out.push_back(node_output::Persist{gid, report, g.replica->take_new_keys()});
     std::vector<Hash> delivered;
-    for (const auto& id : report.admitted) {
-      g.missing.erase(id);
+    for (const auto& id : report.admitted)
       if (g.replica->group().find(id)->accepted) delivered.push_back(id);
-    }
     if (!delivered.empty()) out.push_back(node_output::Delivered{gid, std::move(delivered), from});
     // Eager push to the tree, lazy announcement to the rest.
-    std::vector<Bytes> encoded;
-    for (const auto& id : report.admitted)
-      encoded.push_back(encode_for_group_message(g.replica->group().find(id)->event));
-    for (const auto& [peer, conn] : g.active) {
-      if (from && peer == *from) continue;
-      if (g.lazy.count(peer)) {
-        auto& q = g.ihave_out[peer];
-        q.insert(q.end(), report.admitted.begin(), report.admitted.end());
-        g.timers.set_by(Overlay::Timer::ihave, now + oc().ihave_delay_ms);
-      } else if (conns.count(conn)) {
-        send_events(now, conns.at(conn), gid, encoded, hops);
-      }
-    }
+    g.broadcast.on_admitted(now, report.admitted, from, hops);
+    drain_broadcast(now, g, gid);
     // After pushing: a member removed by this batch still learns of its removal, then nothing.
     shun_former_members(now, g, gid);
     // A former member that showed an invite we did not hold yet: this batch may have brought it.
@@ -1658,8 +1629,13 @@ struct Node::Impl {
   void add_group(Millis now, std::unique_ptr<Replica> replica,
                  const std::vector<std::string>& peer_addresses) {
     const Hash gid = replica->id();
+    const bool fresh = !groups.count(gid);
     auto& g = groups[gid];
     g.replica = std::move(replica);
+    if (fresh) {
+      g.broadcast = Broadcast(BroadcastConfig{oc().graft_timeout_ms, oc().ihave_delay_ms,
+                                              oc().tree_optimize_hops, oc().flood});
+    }
     g.timers.set(Overlay::Timer::shuffle, now + rng.uniform(oc().shuffle_interval_ms));
     g.timers.set(Overlay::Timer::sync, now + rng.uniform(oc().sync_interval_ms));
     g.timers.set(Overlay::Timer::explore, now + rng.uniform(oc().explore_interval_ms));
@@ -1742,21 +1718,20 @@ struct Node::Impl {
             !c->second.shared.count(gid))
           return fail("active peer " + short_hex(peer) + " has no link sharing the group" + group);
       }
-      // Lazy peers are active peers, so no peer is both eager and lazy (eager = active - lazy);
-      // flooding has no lazy peers.
-      for (const auto& peer : g.lazy)
-        if (!g.active.count(peer) || oc().flood)
-          return fail("lazy peer " + short_hex(peer) + " is not an active tree peer" + group);
+      // Broadcast's neighbours are the active set (no peer is both eager and lazy: its own).
+      if (auto broken = g.broadcast.invariant_violation()) return fail(*broken + group);
+      if (g.broadcast.neighbors() != g.active.size())
+        return fail("broadcast neighbours are not the active set" + group);
+      for (const auto& [peer, cid] : g.active)
+        if (!g.broadcast.is_neighbor(peer))
+          return fail("active peer " + short_hex(peer) + " is no broadcast neighbour" + group);
       // Catch-up and announcements are queued only for linked peers.
       for (const auto& [peer, q] : g.sync_out)
         if (!linked.count(peer)) return fail("catch-up queued for an unlinked peer" + group);
-      for (const auto& [peer, q] : g.ihave_out)
+      for (const auto& peer : g.broadcast.announcing())
         if (!linked.count(peer)) return fail("announcements queued for an unlinked peer" + group);
       // Work that waits has a timer that will do it.
       using T = Overlay::Timer;
-      if (!g.missing.empty() && !g.timers.is_set(T::graft)) return fail("grafts with no timer" + group);
-      if (!g.ihave_out.empty() && !g.timers.is_set(T::ihave))
-        return fail("announcements with no timer" + group);
       if (!g.sync_out.empty() && !g.timers.is_set(T::pump)) return fail("catch-up with no timer" + group);
       if (!g.deferred_requests.empty() && !g.timers.is_set(T::heads_retry))
         return fail("deferred heads requests with no timer" + group);
@@ -1793,8 +1768,10 @@ struct Node::Impl {
     if (it == groups.end()) return;
     Overlay& g = it->second;
     if (g.timers.take_expired(T::heads_retry, now)) retry_heads(now, g, gid);
-    if (g.timers.take_expired(T::ihave, now)) flush_ihave(now, g, gid);
-    if (g.timers.take_expired(T::graft, now)) send_grafts(now, g, gid);
+    if (auto d = g.broadcast.next_deadline(); d && *d <= now) {
+      g.broadcast.on_tick(now, holds(g));
+      drain_broadcast(now, g, gid);
+    }
     if (g.timers.take_expired(T::pump, now)) {
       // pump erases a peer's queue once it is sent, and re-arms the timer while any is left.
       std::vector<PublicKey> pumping;
@@ -1866,53 +1843,6 @@ struct Node::Impl {
     for (const auto& peer : due) send_heads(now, g, gid, peer, true);
   }
 
-  // Lazy announcements.
-  void flush_ihave(Millis now, Overlay& g, const Hash& gid) {
-    for (const auto& [peer, ids] : g.ihave_out) {
-      for (std::size_t at = 0; at < ids.size(); at += wire_limits::ids_max) {
-        std::vector<Hash> part(
-            ids.begin() + static_cast<long>(at),
-            ids.begin() + static_cast<long>(std::min(ids.size(), at + wire_limits::ids_max)));
-        std::vector<std::uint32_t> distances;
-        for (const auto& id : part) {
-          auto s = g.seen.find(id);
-          distances.push_back(s == g.seen.end() ? wire::no_hops : s->second.hops);
-        }
-        send_to(now, peer, wire::IHave{gid, std::move(part), std::move(distances)});
-      }
-    }
-    g.ihave_out.clear();
-  }
-
-  // Grafts for announced events that did not arrive by push.
-  void send_grafts(Millis now, Overlay& g, const Hash& gid) {
-    std::map<PublicKey, std::vector<Hash>> grafts;
-    for (auto it = g.missing.begin(); it != g.missing.end();) {
-      Missing& m = it->second;
-      // A relay past its cap still fetches what is announced: it refuses posts first, and the
-      // group's other events only when they do not fit either (take_within_bound).
-      if (g.replica->group().has(it->first) || m.announcers.empty()) {
-        it = g.missing.erase(it);
-        continue;
-      }
-      if (m.deadline <= now) {
-        const PublicKey who = m.announcers.front();
-        m.announcers.erase(m.announcers.begin());
-        if (g.active.count(who) && grafts[who].size() < wire_limits::ids_max)
-          grafts[who].push_back(it->first);
-        m.deadline = now + oc().graft_timeout_ms;
-      }
-      g.timers.set_by(Overlay::Timer::graft, m.deadline);
-      ++it;
-    }
-    for (auto& [peer, ids] : grafts) {
-      g.lazy.erase(peer);
-      g.solicited[peer] = now;
-      ++node.stats_.grafts_sent;
-      send_to(now, peer, wire::Graft{gid, std::move(ids)});
-    }
-  }
-
   // Serve requests past their time.
   void expire_serves(Millis now) {
     for (auto r = serve_requests.begin(); r != serve_requests.end();) {
@@ -1975,7 +1905,10 @@ struct Node::Impl {
   // The earliest deadline of the node's and its groups' timers.
   std::optional<Millis> next_deadline() const {
     std::optional<Millis> d = timers.next_deadline();
-    for (const auto& [gid, g] : groups) d = earliest(d, g.timers.next_deadline());
+    for (const auto& [gid, g] : groups) {
+      d = earliest(d, g.timers.next_deadline());
+      d = earliest(d, g.broadcast.next_deadline());
+    }
     return d;
   }
 
