@@ -19,8 +19,10 @@
 #include <functional>
 #include <iostream>
 #include <iterator>
+#include <map>
 #include <set>
 #include <thread>
+#include <vector>
 
 #include "cli/chat.h"
 #include "cli/config.h"
@@ -203,6 +205,7 @@ struct Args {
   std::string group, name, text, member, code, address, invite_id, relay;
   std::uint64_t uses = 1;
   std::string expires;
+  std::vector<std::string> code_parts;  // join: a code the shell split at the spaces of a paste
   std::size_t limit = 0;
   bool follow = false, all = false;
   std::string irc_listen;
@@ -433,6 +436,9 @@ int run_invite_revoke(Args& a) {
 }
 
 int run_join(Args& a) {
+  // An unquoted paste of a code a terminal broke over lines reaches us as several arguments;
+  // whitespace inside a code means nothing (node/invite.h), so the pieces are one code.
+  for (const auto& part : a.code_parts) a.code += part;
   Json r = call(a.g, "join", Json{{"code", a.code}}, join_timeout_ms);
   std::cout << str(r, "group") << "\n";
   return 0;
@@ -470,6 +476,7 @@ class LogCommand {
   int run() {
     ControlClient c = connect(a_.g);
     if (a_.follow) own_id_ = str(call(c, "id"), "id");
+    if (a_.follow) admins_ = admins();
     if (a_.follow) subscribe(c);
     show_history(c, a_.limit);
     // With --channel, that channel's posts only are read; the others stay unread.
@@ -484,6 +491,8 @@ class LogCommand {
       c = reconnect();
       subscribe(c);
       show_history(c, 0, /*until_seen=*/true);
+      admins_ = admins();
+      promoted_since_.clear();
       std::cerr << "qun: the node is back\n";
     }
   }
@@ -564,7 +573,8 @@ class LogCommand {
     }
   }
 
-  // Being removed is said at once, with the way back (the entry itself is printed above).
+  // Being removed is said at once, with the way back (the entry itself is printed above), and so
+  // is succession, as the chat says them.
   void announce(const Json& m) {
     auto e = render::parse_entry(m);
     if (!e.ok()) return;
@@ -573,6 +583,45 @@ class LogCommand {
                                                actor))
       std::cerr << "qun: " << *words
                 << "; to come back, ask a member for a new invite, then `qun join CODE`\n";
+    announce_succession(*e);
+  }
+
+  // After a leave or a removal, a member who became admin without a set-role was made admin by
+  // the group's rule (docs/protocol.md, "Succession"): "qun: bob is now an admin: the last admin
+  // left". Admins are asked of the node after such an entry; the entry arrives once the node
+  // holds it, so its roster already shows the succession.
+  void announce_succession(const render::Entry& e) {
+    if (e.kind == "set-role" && e.target) promoted_since_.insert(*e.target);
+    const bool removal = e.kind == "remove" || (e.kind == "ban" && !e.undo);
+    if (e.kind != "leave" && !removal) return;
+    std::map<std::string, std::string> now = admins();
+    if (now.empty()) return;  // the node did not answer (stopped, or the group is gone here)
+    if (admins_.empty()) {    // not known before: nothing to compare with
+      admins_ = std::move(now);
+      return;
+    }
+    for (const auto& [id, label] : now)
+      if (!admins_.count(id) && !promoted_since_.count(id))
+        std::cerr << "qun: " << render::succession_words(shown(label), id == own_id_, removal)
+                  << "\n";
+    admins_ = std::move(now);
+    promoted_since_.clear();
+  }
+
+  // The group's admins and founder (id to label) on a connection of their own, since the
+  // follower's is streaming; empty when the node does not answer.
+  std::map<std::string, std::string> admins() const {
+    std::map<std::string, std::string> out;
+    auto c = ControlClient::connect(home::socket_path(a_.g.home()));
+    if (!c.ok()) return out;
+    auto r = c.value().request("members", Json{{"group", a_.group}}, request_timeout_ms);
+    if (!r.ok() || !r.value().is_array()) return out;
+    for (const auto& m : r.value()) {
+      const std::string role = str(m, "role");
+      if (role == "admin" || role == "founder")
+        out[str(m, "id")] = str(m, "label", str(m, "nick", short_id(str(m, "id"))));
+    }
+    return out;
   }
 
   ControlClient reconnect() {
@@ -586,6 +635,10 @@ class LogCommand {
 
   Args& a_;
   std::string own_id_;  // with --follow: this node's id, to notice its own removal
+  // With --follow: the admins when last asked (id to label), and who a set-role made admin
+  // since then, to tell succession from promotion.
+  std::map<std::string, std::string> admins_;
+  std::set<std::string> promoted_since_;
   std::set<std::string> seen_;
   std::deque<std::string> seen_order_;
 };
@@ -801,6 +854,7 @@ int run_status(Args& a) {
               << render::plural(num(j, "active_peers"), "active peer", "active peers") << ", ";
     if (flag(j, "joining")) std::cout << "joining";
     else std::cout << (flag(j, "synced") ? "synced" : "not synced");
+    if (!relay && !flag(j, "joining") && !flag(j, "member", true)) std::cout << ", not a member";
     if (!flag(j, "reachable", true)) std::cout << ", no peer reachable";
     if (num(j, "outbox") > 0) std::cout << ", " << num(j, "outbox") << " queued";
     if (j.contains("relays") && j["relays"].is_array())
@@ -1026,7 +1080,10 @@ int main(int argc, char** argv) {
   invite_revoke->add_option("INVITE", a.invite_id, "the invite: its id or a unique prefix, as `qun invite list` shows it")->required();
 
   sub(&app, "join", "join a group with an invite code; prints the group id", [&] { return run_join(a); })
-      ->add_option("CODE", a.code, "the invite code (qun1...)")->required();
+      ->add_option("CODE", a.code_parts,
+                   "the invite code (qun2...); spaces and line breaks inside it are ignored, so a "
+                   "code pasted in pieces may be given as several arguments")
+      ->required();
 
   CLI::App* post = sub(&app, "post", "post TEXT to GROUP (TEXT - reads stdin)", [&] { return run_post(a); });
   post->add_option("GROUP", a.group, group_help)->required();

@@ -986,6 +986,7 @@ class Daemon {
              {"members", r->state().members.size()},
              {"active_peers", active},
              {"passive_peers", node_->passive_size(g)},
+             {"member", !opts_.relay && r->state().is_member(key_->public_key())},
              {"joining", app_.joining(g)},
              {"leaving", app_.leaving(g)},
              {"synced", active > 0 && r->group().pending_size() == 0 && !app_.joining(g)},

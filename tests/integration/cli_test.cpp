@@ -231,5 +231,57 @@ TEST_CASE("qun log --follow streams new posts as they arrive", "[integration]") 
   follow.stop();
 }
 
+// Proves `qun log GROUP --follow` announces succession as the chat does (issue 11, item 11), and
+// only succession: bob follows; alice (the founder, the only admin) promotes carol, carol leaves
+// (alice is still an admin: nothing to say), then alice leaves and the group's rule makes bob
+// admin: "qun: you are now an admin: the last admin left", once. Before, the follower printed
+// "alice left" and nothing told bob he now ran the group.
+TEST_CASE("log --follow announces succession, not promotion", "[integration]") {
+  Cluster cluster;
+  Node& a = cluster.add("alice");
+  Node& b = cluster.add("bob");
+  Node& c = cluster.add("carol");
+  a.start();
+  b.start(NodeOptions::with_peers({a.address()}));
+  c.start(NodeOptions::with_peers({a.address()}));
+  const std::string group = create_group(a, "ops");
+  REQUIRE(invite_and_join(a, b, group) == group);
+  REQUIRE(invite_and_join(a, c, group) == group);
+  const fs::path err = cluster.dir() / "logs/follow.log";
+  const fs::path out = cluster.dir() / "follow.out";
+  Process follow = Process::spawn(
+      {qun_binary(), "log", "ops", "--follow", "--home", b.home().string()}, cluster.env(), err,
+      out);
+  auto printed = [&](const std::string& words) {
+    return file_contents(out).find(words) != std::string::npos;
+  };
+  wait_until(
+      [&] {
+        a.ok({"post", group, "roll call"});
+        return printed("roll call");
+      },
+      propagate_bound, "the follower prints alice's post");
+  a.ok({"promote", group, c.id()});
+  wait_until([&] { return printed("alice made carol admin"); }, propagate_bound,
+             "the follower prints the promotion");
+  c.ok({"leave", group});
+  wait_until([&] { return printed("carol left"); }, propagate_bound,
+             "the follower prints carol's leave");
+  a.ok({"leave", group});
+  wait_until([&] { return printed("alice left"); }, propagate_bound,
+             "the follower prints alice's leave");
+  wait_until(
+      [&] {
+        return file_contents(err).find("qun: you are now an admin: the last admin left\n") !=
+               std::string::npos;
+      },
+      propagate_bound, "the follower announces the succession");
+  follow.stop();
+  const std::string said = file_contents(err);
+  CHECK(said.find("now an admin") == said.rfind("now an admin"));  // once, and not for carol
+  CHECK(said.find("carol is now") == std::string::npos);
+  CHECK(b.json({"members", group})[0].value("role", "") == "admin");
+}
+
 }  // namespace
 }  // namespace qun::integration
