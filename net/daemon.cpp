@@ -766,6 +766,7 @@ class Daemon {
     const std::string name = r.name().value_or(short_hex(r.id()));
     const std::string back = "; to come back, ask an admin for a new invite and run `qun join CODE`";
     const auto& hist = r.state().history;
+    bool unbanned = false;  // an unban of this node came after what the loop finds next
     for (auto it = hist.rbegin(); it != hist.rend(); ++it) {
       const EventRecord* rec = r.group().find(*it);
       if (!rec) continue;
@@ -774,6 +775,17 @@ class Daemon {
       if (rec->event.kind == EventKind::remove && rec->target && *rec->target == self)
         return "you were removed from " + name + " by " +
                r.nick(rec->event.author).value_or(short_hex(rec->event.author)) + back;
+      // A ban removes too, and refuses joins until an unban: an invite alone does not help.
+      if (rec->event.kind == EventKind::ban && rec->target && *rec->target == self) {
+        if (!rec->banned) {
+          unbanned = true;
+          continue;
+        }
+        const std::string by = " by " + r.nick(rec->event.author).value_or(short_hex(rec->event.author));
+        if (unbanned) return "you were banned from " + name + by + " and unbanned since" + back;
+        return "you were banned from " + name + by +
+               "; an admin must unban you (`qun unban`) before an invite lets you back";
+      }
     }
     return "you are not a member of " + name + "; join it with an invite: `qun join CODE`";
   }
@@ -1689,7 +1701,12 @@ class Daemon {
       auto e = r->join(authoring(), *code, nick_);
       if (!e.ok()) {
         if (e.error().code() == Errc::not_found) return;  // the invite has not arrived yet
-        const std::string why = e.error().context();
+        // A banned key's join is refused by every node (docs/protocol.md): say what helps.
+        const std::string why =
+            r->state().banned.count(key_->public_key())
+                ? "you are banned from " + r->name().value_or(short_hex(g)) +
+                      "; an admin must unban you (`qun unban`) before an invite lets you in"
+                : e.error().context();
         log(LogLevel::warn, "join of group " + short_hex(g) + " failed: " + why);
         cancel_join(g, why);
         // A former member keeps the history it had; a group fetched only for the join goes.

@@ -111,6 +111,43 @@ TEST_CASE("a founder who left and a kicked member come back with new invites", "
   CHECK(first_of("remove", c.id()) < history.size());
 }
 
+// Proves a banned member is told why it cannot post or join, and what helps, and comes back after
+// an unban. How: alice bans bob; bob's post is refused with "you were banned from lobby by alice"
+// and the unban it needs (it said "you are not a member ... join it with an invite"), and his
+// join with a fresh invite fails with one line saying he is banned (it said "banned"). alice
+// unbans him; a new invite lets him back in.
+TEST_CASE("a banned member is told so, and comes back after an unban", "[integration]") {
+  Cluster cluster;
+  Node& a = cluster.add("alice");
+  Node& b = cluster.add("bob");
+  a.start();
+  b.start(NodeOptions::with_peers({a.address()}));
+  const std::string group = create_group(a, "lobby");
+  REQUIRE(invite_and_join(a, b, group) == group);
+  a.ok({"ban", group, "bob"});
+  wait_until(
+      [&] {
+        Json entry = group_entry(b, group);
+        return !entry.is_null() && entry.value("member", true) == false;
+      },
+      propagate_bound, "bob's node knows he was banned");
+  Outcome post = b.qun({"post", group, "let me in"});
+  CHECK_FALSE(post.ok());
+  REQUIRE(post.err_lines().size() == 1);
+  CHECK(post.err_lines()[0].find("you were banned from lobby by alice") != std::string::npos);
+  CHECK(post.err_lines()[0].find("qun unban") != std::string::npos);
+
+  Outcome join = b.qun({"join", a.ok({"invite", group})});
+  CHECK(join.code == 1);
+  REQUIRE(join.err_lines().size() == 1);
+  CHECK(join.err_lines()[0].find("you are banned from lobby") != std::string::npos);
+
+  a.ok({"unban", group, "bob"});
+  reinvite(a, b, group);
+  wait_until([&] { return is_member(a, group, b.id()); }, propagate_bound,
+             "alice lists bob again");
+}
+
 // Proves nothing acknowledged is lost when no peer is reachable. How: alice and bob share a
 // group; bob stops. alice's post is accepted (exit 0) with a note on stderr; `group list` and
 // `status` say no peer is reachable and count one queued post, also after alice restarts (the
