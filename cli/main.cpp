@@ -476,7 +476,7 @@ class LogCommand {
   int run() {
     ControlClient c = connect(a_.g);
     if (a_.follow) own_id_ = str(call(c, "id"), "id");
-    if (a_.follow) admins_ = admins();
+    if (a_.follow || !a_.g.json) admins_ = roster();
     if (a_.follow) subscribe(c);
     show_history(c, a_.limit);
     // With --channel, that channel's posts only are read; the others stay unread.
@@ -490,9 +490,9 @@ class LogCommand {
       std::cerr << "qun: the node stopped; waiting for it to come back\n";
       c = reconnect();
       subscribe(c);
-      show_history(c, 0, /*until_seen=*/true);
-      admins_ = admins();
+      admins_ = roster();
       promoted_since_.clear();
+      show_history(c, 0, /*until_seen=*/true);
       std::cerr << "qun: the node is back\n";
     }
   }
@@ -554,6 +554,8 @@ class LogCommand {
     } else {
       auto e = render::parse_entry(m);
       if (!e.ok()) return;
+      relabel(e->nick, e->author);
+      if (e->target) relabel(e->target_nick, *e->target);
       std::cout << render::log_entry(*e, local_time(e->time_ms)) << "\n";
     }
     std::cout.flush();
@@ -567,6 +569,9 @@ class LogCommand {
       if (!m.value()) continue;
       const Json& v = *m.value();
       if (str(v, "stream") == "message" && v.contains("message")) {
+        // A newcomer, or a nick change, may make two members share a nick: labels again.
+        const std::string kind = str(v["message"], "kind");
+        if (!a_.g.json && (kind == "join" || kind == "add" || kind == "set-nick")) roster();
         show(v["message"]);
         announce(v["message"]);
       }
@@ -594,7 +599,7 @@ class LogCommand {
     if (e.kind == "set-role" && e.target) promoted_since_.insert(*e.target);
     const bool removal = e.kind == "remove" || (e.kind == "ban" && !e.undo);
     if (e.kind != "leave" && !removal) return;
-    std::map<std::string, std::string> now = admins();
+    std::map<std::string, std::string> now = roster();
     if (now.empty()) return;  // the node did not answer (stopped, or the group is gone here)
     if (admins_.empty()) {    // not known before: nothing to compare with
       admins_ = std::move(now);
@@ -608,20 +613,31 @@ class LogCommand {
     promoted_since_.clear();
   }
 
-  // The group's admins and founder (id to label) on a connection of their own, since the
-  // follower's is streaming; empty when the node does not answer.
-  std::map<std::string, std::string> admins() const {
+  // Asks the node for the group's members, on a connection of their own (the follower's is
+  // streaming), and keeps the labels of members who share a nick (`bob·77e0`, net/listing.h).
+  // Returns the admins and founder (id to label); empty when the node does not answer.
+  std::map<std::string, std::string> roster() {
     std::map<std::string, std::string> out;
     auto c = ControlClient::connect(home::socket_path(a_.g.home()));
     if (!c.ok()) return out;
     auto r = c.value().request("members", Json{{"group", a_.group}}, request_timeout_ms);
     if (!r.ok() || !r.value().is_array()) return out;
+    labels_.clear();
     for (const auto& m : r.value()) {
+      const std::string id = str(m, "id"), nick = str(m, "nick"), label = str(m, "label", nick);
+      if (!label.empty() && label != nick) labels_[id] = {nick, label};
       const std::string role = str(m, "role");
-      if (role == "admin" || role == "founder")
-        out[str(m, "id")] = str(m, "label", str(m, "nick", short_id(str(m, "id"))));
+      if (role == "admin" || role == "founder") out[id] = label.empty() ? short_id(id) : label;
     }
     return out;
+  }
+
+  // Two members of one nick are told apart as in the chat and `qun members`: an entry that
+  // carries a member's current nick shows the member's label instead. (An entry made under an
+  // older nick, or by a former member, shows the nick it carries.)
+  void relabel(std::optional<std::string>& nick, const std::string& id) const {
+    auto it = labels_.find(id);
+    if (it != labels_.end() && nick && *nick == it->second.first) nick = it->second.second;
   }
 
   ControlClient reconnect() {
@@ -639,6 +655,9 @@ class LogCommand {
   // since then, to tell succession from promotion.
   std::map<std::string, std::string> admins_;
   std::set<std::string> promoted_since_;
+  // Members whose label is not their nick: id to (nick, label). Refreshed with the admins, and
+  // when a member joins or changes nick while following.
+  std::map<std::string, std::pair<std::string, std::string>> labels_;
   std::set<std::string> seen_;
   std::deque<std::string> seen_order_;
 };

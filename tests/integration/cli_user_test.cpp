@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <map>
 
 #include "tests/integration/harness.h"
 
@@ -164,6 +165,41 @@ TEST_CASE("promote twice, leave --json, topic, log layout, dashes, grammar and p
         return false;
       },
       propagate_bound, "alice sees bob's leave event under the id `leave --json` printed");
+}
+
+// Proves (item 10): two members of one nick are told apart in `qun log` as in `qun members` and
+// the chat, by their labels (`bob·77e0`). How: carol takes the nick bob; a post from each bob
+// shows under its author's label in alice's `qun log`, and the two labels differ. Before, both
+// lines read "bob: ...".
+TEST_CASE("qun log tells apart two members of one nick", "[integration]") {
+  Cluster cluster;
+  Node& a = cluster.add("alice");
+  Node& b = cluster.add("bob");
+  Node& c = cluster.add("carol");
+  a.start();
+  b.start(NodeOptions::with_peers({a.address()}));
+  c.start(NodeOptions::with_peers({a.address()}));
+  const std::string group = create_group(a, "lobby");
+  REQUIRE(invite_and_join(a, b, group) == group);
+  REQUIRE(invite_and_join(a, c, group) == group);
+  c.ok({"nick", "bob"});
+  std::map<std::string, std::string> label;  // id -> label on alice's node
+  wait_until(
+      [&] {
+        label.clear();
+        for (const auto& m : a.json({"members", group}))
+          label[m.value("id", "")] = m.value("label", "");
+        return contains(label[c.id()], "bob\u00b7");
+      },
+      propagate_bound, "alice's node labels the two bobs");
+  REQUIRE(contains(label[b.id()], "bob\u00b7"));
+  REQUIRE(label[b.id()] != label[c.id()]);
+  b.ok({"post", group, "from the first bob"});
+  c.ok({"post", group, "from the second bob"});
+  wait_for_posts(a, group, {"from the first bob", "from the second bob"});
+  const std::string human = a.ok({"log", group});
+  CHECK(contains(human, label[b.id()] + ": from the first bob"));
+  CHECK(contains(human, label[c.id()] + ": from the second bob"));
 }
 
 // Proves (item 17): `qun invite list` shows each invite's creator, uses left and expiry, and its
