@@ -1,0 +1,178 @@
+#include "search/feed.h"
+
+#include <algorithm>
+
+namespace qun::search {
+namespace {
+
+// Kinds whose arrival cannot change what earlier posts show: posts themselves (put as they
+// come), reactions and nicks (the index holds neither). Everything else marks a resync.
+bool changes_nothing_shown(EventKind k) {
+  return k == EventKind::post || k == EventKind::react || k == EventKind::set_nick;
+}
+
+}  // namespace
+
+std::vector<Post> readable_posts(const Replica& r) {
+  const Conversation c = r.conversation();
+  std::vector<Post> out;
+  out.reserve(c.posts.size());
+  for (const PostView& v : c.posts) {
+    if (!v.text || v.deleted) continue;
+    out.push_back(Post{v.id, r.id(), v.channel, v.author, v.time_ms, v.order_key, *v.text});
+  }
+  return out;
+}
+
+Indexer::Indexer(std::string path, Hooks hooks, LogSink log)
+    : path_(std::move(path)), hooks_(std::move(hooks)), log_(std::move(log)) {}
+
+void Indexer::open() {
+  index_.reset();
+  auto opened = Index::open(path_);
+  if (!opened.ok()) {
+    unavailable_ = opened.error().context();
+    log_(LogRecord{LogLevel::error, "search",
+                   "search is off: " + *unavailable_ + "; the node runs on without it"});
+    return;
+  }
+  index_ = std::move(opened).value();
+  unavailable_.reset();
+  if (const auto& why = index_->rebuilt_because(); why && *why != "created")
+    log_(LogRecord{LogLevel::warn, "search",
+                   "search index " + path_ + " rebuilt: " + *why + "; it fills again from the store"});
+  const std::vector<Hash> held = hooks_.groups();
+  dirty_ = std::set<Hash>(held.begin(), held.end());
+  if (auto indexed = index_->groups(); indexed.ok()) {
+    for (const Hash& g : indexed.value())
+      if (!dirty_.count(g)) (void)index_->drop_group(g);
+  } else {
+    failed(indexed.error());
+  }
+}
+
+void Indexer::failed(const Error& e) {
+  if (e.code() == Errc::malformed) {
+    log_(LogRecord{LogLevel::warn, "search",
+                   "search index damaged (" + e.context() + "); rebuilding it"});
+    index_.reset();
+    Index::remove_files(path_);
+    open();
+    return;
+  }
+  if (!failing_)
+    log_(LogRecord{LogLevel::warn, "search",
+                   "search index not updated: " + e.context() + "; retrying every second"});
+  failing_ = true;
+}
+
+void Indexer::succeeded() {
+  if (failing_) log_(LogRecord{LogLevel::info, "search", "search index updated again"});
+  failing_ = false;
+}
+
+void Indexer::on_delivered(const Replica& r, std::span<const Hash> events) {
+  if (!index_) return;
+  const Hash g = r.id();
+  std::vector<Post> posts;
+  std::vector<Post> edited;
+  std::vector<Hash> removed;
+  std::optional<Conversation> conv;
+  for (const Hash& id : events) {
+    auto m = r.message(id);
+    if (!m) continue;
+    if (!changes_nothing_shown(m->kind)) {
+      dirty_.insert(g);
+      // Edits and deletions show at once (the resync confirms them within a tick): the fold
+      // refuses an edit by anyone but the author, which is checked here too; a deletion the
+      // fold refuses (not the author's, not a moderator's) comes back with the resync.
+      const auto target = m->target_event ? r.message(*m->target_event) : std::nullopt;
+      if (!target || target->kind != EventKind::post) continue;
+      if (m->kind == EventKind::del || m->kind == EventKind::redact) {
+        removed.push_back(target->id);
+      } else if (m->kind == EventKind::edit && m->text && target->author == m->author) {
+        edited.push_back(Post{target->id, g, target->channel.value_or(g), target->author,
+                              target->time_ms, target->order_key, *m->text});
+      }
+      continue;
+    }
+    if (m->kind != EventKind::post || !m->text || !m->stored) continue;
+    // As the message stream: a muted author's post, or one to a channel archived or unknown
+    // here, is not shown (the resync after the mute or the channel event settles the rest).
+    if (!conv) conv = r.conversation(ConversationScope::channels_and_mutes);
+    if (conv->muted(m->author, m->order_key)) continue;
+    const Hash channel = m->channel.value_or(g);
+    const ChannelView* ch = conv->channel(channel);
+    if (!ch) {
+      dirty_.insert(g);  // a channel this node cannot read: the fold decides
+      continue;
+    }
+    if (ch->archived) continue;
+    posts.push_back(Post{m->id, g, channel, m->author, m->time_ms, m->order_key, *m->text});
+  }
+  if (posts.empty() && edited.empty() && removed.empty()) return;
+  auto done = index_->put(posts);
+  if (done.ok()) done = index_->update_existing(edited);
+  if (done.ok()) done = index_->remove(removed);
+  if (!done.ok()) {
+    dirty_.insert(g);
+    return failed(done.error());
+  }
+  succeeded();
+}
+
+void Indexer::forget(const Hash& g) {
+  dirty_.erase(g);
+  if (!index_) return;
+  if (auto done = index_->drop_group(g); !done.ok()) return failed(done.error());
+  succeeded();
+}
+
+void Indexer::resync(const Hash& g) {
+  const Replica* r = hooks_.replica(g);
+  if (!r) {
+    dirty_.erase(g);
+    if (auto done = index_->drop_group(g); !done.ok()) return failed(done.error());
+    return;
+  }
+  const std::vector<Post> posts = readable_posts(*r);
+  auto done = index_->sync_group(g, posts);
+  if (!done.ok()) return failed(done.error());
+  dirty_.erase(g);
+  succeeded();
+  const SyncStats& s = done.value();
+  if (s.added + s.changed + s.removed > 0)
+    log_(LogRecord{LogLevel::debug, "search",
+                   "group " + short_hex(g) + " resynced: " + std::to_string(s.added) + " added, " +
+                       std::to_string(s.changed) + " changed, " + std::to_string(s.removed) +
+                       " removed"});
+}
+
+void Indexer::tick() {
+  if (!index_) return;
+  const auto start = std::chrono::steady_clock::now();
+  // A copy: a failure may rebuild the index and mark every group again.
+  const std::vector<Hash> marked(dirty_.begin(), dirty_.end());
+  for (const Hash& g : marked) {
+    if (!index_ || std::chrono::steady_clock::now() - start >= resync_budget) return;
+    if (!dirty_.count(g)) continue;
+    resync(g);
+  }
+}
+
+Result<std::vector<Hit>> Indexer::search(const Query& query) {
+  if (!index_)
+    return Error(Errc::internal, "search is not available on this node: " +
+                                     unavailable_.value_or("the index did not open"));
+  auto hits = index_->search(query);
+  if (!hits.ok() && hits.error().code() != Errc::invalid_argument &&
+      hits.error().code() != Errc::too_large) {
+    const Error e = hits.error();
+    failed(e);
+    return Error(e.code(), "search failed: " + e.context() +
+                               (e.code() == Errc::malformed ? "; the index is being rebuilt, try again in a moment" : ""));
+  }
+  return hits;
+}
+
+}  // namespace qun::search

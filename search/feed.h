@@ -1,0 +1,90 @@
+// Indexer: keeps a node's search index (search/index.h) in step with the groups it holds. The
+// daemon (net/daemon.cpp) owns one on a member's node (a relay reads nothing and has none) and
+// calls it where events arrive, where groups go, once a second, and for `search` requests.
+//
+// What goes in is what this node shows: the posts of the conversation fold (node/conversation.h)
+// that it can read, with their current text. A post is put in as it is delivered (unless its
+// author is muted or its channel archived, as the message stream leaves it out); any other kind
+// of event but a reaction or a nick (edits, deletions, redactions, mutes, channels, keys, roles,
+// removals) may change what earlier posts show, so it marks its group for a resync: one fold of
+// the group, and sync_group makes the group's rows exactly the posts the fold shows. Resyncs run
+// from tick(), within a time budget, so a burst of edits costs one fold per group per tick.
+// At start-up every group is resynced, which also fills a new or rebuilt index and repairs what
+// a crash between the store's commit and the index's left out.
+//
+// Hidden members (`qun hide`) are a view filter: their posts stay in the index and `search`
+// leaves them out, so `qun unhide` brings them back without a rebuild. A group the node leaves
+// goes from the index at once (forget).
+//
+// Damage: an index that fails with Errc::malformed is deleted and rebuilt (one log line); any
+// other failure is logged once until the index works again, and the group is resynced later.
+// Search never stops the node.
+//
+// Not thread-safe; the daemon's loop thread only.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <set>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "base/log.h"
+#include "node/replica.h"
+#include "search/index.h"
+
+namespace qun::search {
+
+// Resync work per tick (the daemon ticks once a second): past this much time, the remaining
+// groups wait for the next tick. A fold of a group of 100,000 posts takes about 0.2 s, so one
+// large group per tick, or many small ones, while the loop stays responsive.
+inline constexpr std::chrono::milliseconds resync_budget{200};
+
+// The posts of `r` that this node shows and can read, with their current text.
+std::vector<Post> readable_posts(const Replica& r);
+
+class Indexer {
+ public:
+  struct Hooks {
+    // The replica of a group this node holds and searches (not one it is leaving), else null.
+    std::function<const Replica*(const Hash&)> replica;
+    // Every group this node holds.
+    std::function<std::vector<Hash>()> groups;
+  };
+  Indexer(std::string path, Hooks hooks, LogSink log);
+
+  // Opens the index (rebuilding it when damaged or outdated), drops groups the node no longer
+  // holds and marks every group for a resync. When it cannot open at all, search answers
+  // with the reason and the node runs on.
+  void open();
+  // Events the node delivered in group g (Node's Delivered, own events included).
+  void on_delivered(const Replica& r, std::span<const Hash> events);
+  // The group's posts may show differently now (it was repaired or reloaded): resync it.
+  void mark(const Hash& g) { dirty_.insert(g); }
+  // The group is left or dropped: its posts go.
+  void forget(const Hash& g);
+  // Resyncs marked groups until resync_budget is spent.
+  void tick();
+  // Groups waiting for a resync (search results may miss or still show some of their posts).
+  std::size_t pending() const { return dirty_.size(); }
+  // Errors: those of Index::search, or why the index is not available.
+  [[nodiscard]] Result<std::vector<Hit>> search(const Query& query);
+
+ private:
+  void failed(const Error& e);
+  void succeeded();
+  void resync(const Hash& g);
+
+  std::string path_;
+  Hooks hooks_;
+  LogSink log_;
+  std::unique_ptr<Index> index_;
+  std::optional<std::string> unavailable_;  // why index_ is null
+  std::set<Hash> dirty_;
+  bool failing_ = false;  // a failure was logged and nothing has worked since
+};
+
+}  // namespace qun::search
