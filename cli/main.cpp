@@ -755,6 +755,38 @@ int run_hide(Args& a, const std::string& op) {
   return 0;
 }
 
+// `qun search [GROUP] QUERY`: newest first; one argument is the query, two are GROUP and QUERY.
+int run_search(Args& a) {
+  if (a.text.empty()) std::swap(a.group, a.text);
+  Json args{{"text", a.text}};
+  if (!a.group.empty()) args["group"] = a.group;
+  if (!a.channel.empty()) args["channel"] = a.channel;
+  if (a.limit != 0) args["limit"] = a.limit;
+  Json r = call(a.g, "search", args);
+  const Json results = r.value("results", Json::array());
+  for (const auto& m : results) {
+    if (a.g.json) {
+      print_json(m);
+      continue;
+    }
+    const std::string group = str(m, "group_name", short_id(str(m, "group")));
+    const std::string channel = str(m, "channel");
+    const std::string nick = shown(render::name(
+        m.contains("nick") && m["nick"].is_string() ? std::optional<std::string>(str(m, "nick"))
+                                                    : std::nullopt,
+        str(m, "author")));
+    std::cout << local_time(static_cast<std::int64_t>(num(m, "time_ms"))) << "  " << shown(group)
+              << (channel.empty() || channel == "general" ? "" : " #" + shown(channel)) << "  "
+              << nick << ": " << shown(str(m, "snippet")) << "  [" << short_id(str(m, "id"))
+              << "]\n";
+  }
+  if (const std::uint64_t indexing = num(r, "indexing"); indexing > 0)
+    std::cerr << "qun: the node is still indexing " << indexing
+              << (indexing == 1 ? " group" : " groups") << "; some posts may be missing\n";
+  if (results.empty() && !a.g.json) std::cerr << "qun: no message matches\n";
+  return 0;
+}
+
 int run_modlog(Args& a) {
   Json r = call(a.g, "modlog", Json{{"group", a.group}});
   if (a.g.json) {
@@ -1186,6 +1218,13 @@ int main(int argc, char** argv) {
       ->add_option("MEMBER", a.member, "the hidden member: a nick or id, as `qun hidden` lists it")
       ->required();
   sub(&app, "hidden", "the members you hide", [&] { return run_hidden(a); });
+  CLI::App* searchc = sub(&app, "search", "find messages containing QUERY (any substring, any script), newest first",
+                          [&] { return run_search(a); });
+  searchc->add_option("GROUP", a.group, "the group to search (leave it out to search every group)")
+      ->required();
+  searchc->add_option("QUERY", a.text, "the words to find, all of them, in one argument (quote it)");
+  searchc->add_option("--channel", a.channel, "only channel NAME of GROUP");
+  searchc->add_option("--limit", a.limit, "at most N results (default 20, at most 500)");
   sub(&app, "modlog", "GROUP's moderation log: who redacted, muted, banned, removed or changed what",
       [&] { return run_modlog(a); })
       ->add_option("GROUP", a.group, group_help)->required();

@@ -31,6 +31,7 @@
 #include "node/group_store.h"
 #include "node/limits.h"
 #include "node/node.h"
+#include "search/feed.h"
 
 namespace qun {
 namespace {
@@ -225,6 +226,7 @@ class Daemon {
     started_ = transport_->now();
 
     QUN_TRY_VOID(load_groups());
+    if (!opts_.relay) open_search();
 
     control_ = std::make_unique<ControlServer>(&loop_, log_);
     ControlServer::Handlers handlers;
@@ -269,6 +271,23 @@ class Daemon {
                             std::to_string(node_->groups().size()) + " groups");
     transport_->pump();
     return ok_result();
+  }
+
+  // The search index (search/feed.h) of a member's node: what it shows, of groups it is not
+  // leaving. Opening it marks every group for a resync, which housekeeping carries out.
+  void open_search() {
+    search::Indexer::Hooks hooks;
+    hooks.replica = [this](const Hash& g) -> const Replica* {
+      return app_.leaving(g) ? nullptr : node_->group(g);
+    };
+    hooks.groups = [this] {
+      std::vector<Hash> out;
+      for (const Hash& g : node_->groups())
+        if (!app_.leaving(g)) out.push_back(g);
+      return out;
+    };
+    search_ = std::make_unique<search::Indexer>(home::search_path(opts_.home), std::move(hooks), log_);
+    search_->open();
   }
 
   // A group that did not load: named by `qun status`, kept out of the node (so nothing of it is
@@ -422,6 +441,7 @@ class Daemon {
     flush_outboxes();
     upkeep_groups();
     save_peers();
+    if (search_) search_->tick();
   }
 
   // What a member's node authors on its own (Replica::upkeep, docs/protocol.md): closes of
@@ -484,6 +504,7 @@ class Daemon {
     if (auto r = store_->commit(b); !r.ok())
       log(LogLevel::error, "group " + short_hex(g) + " data not deleted: " + r.error().message());
     app_.forget(g, channels);  // its outbox and read markers
+    if (search_) search_->forget(g);
     drain();
     log(LogLevel::info, "group " + short_hex(g) + " dropped (" + why + ")");
     broadcast_groups();
@@ -531,6 +552,7 @@ class Daemon {
   void on_delivered(const node_output::Delivered& d) {
     Replica* r = node_->group(d.group);
     if (!r) return;
+    if (search_ && !app_.leaving(d.group)) search_->on_delivered(*r, d.events);
     const std::uint64_t received = mono_us();
     bool list_changed = false;
     // Channel names and mutes only (no post is opened): a stream entry is the event as made.
@@ -690,6 +712,8 @@ class Daemon {
         {"channel.rename", {Who::member, args<&Daemon::op_channel_rename>}},
         {"channel.archive", {Who::member, args<&Daemon::op_channel_archive>}},
         {"channel.list", {Who::any, args<&Daemon::op_channel_list>}},
+        // Full-text search (issue 15; docs/cli.md, "Search").
+        {"search", {Who::member, args<&Daemon::op_search>}},
     };
     return table;
   }
@@ -1244,6 +1268,58 @@ class Daemon {
     return out;
   }
 
+  // ---- search -------------------------------------------------------------------------------
+
+  // Full-text search over the posts this node shows (search/feed.h), newest first, leaving out
+  // hidden members; in one group (and channel) or in all.
+  Result<Json> op_search(const Json& req) {
+    if (!search_) return Error(Errc::invalid_argument, "this node does not search");
+    search::Query q;
+    q.text = arg(req, "text");
+    if (!arg(req, "group").empty()) {
+      QUN_TRY(Hash g, find_group(req));
+      q.group = g;
+      if (!arg(req, "channel").empty()) {
+        QUN_TRY(q.channel, find_channel(*node_->group(g), req, "channel"));
+      }
+    } else if (!arg(req, "channel").empty()) {
+      return Error(Errc::invalid_argument, "a channel belongs to a group: name the GROUP too");
+    }
+    if (req.contains("limit") && !req["limit"].is_null()) {
+      if (!req["limit"].is_number_unsigned() || req["limit"].get<std::uint64_t>() == 0 ||
+          req["limit"].get<std::uint64_t>() > search::results_max)
+        return Error(Errc::invalid_argument,
+                     "the limit is 1 to " + std::to_string(search::results_max) + " results");
+      q.limit = req["limit"].get<std::size_t>();
+    }
+    q.exclude_authors = app_.hidden_members();
+    QUN_TRY(std::vector<search::Hit> hits, search_->search(q));
+    Json results = Json::array();
+    std::map<Hash, Conversation> channels;  // per group, for channel names
+    for (const auto& h : hits) {
+      const Replica* r = node_->group(h.post.group);
+      if (!r || app_.leaving(h.post.group)) continue;
+      auto c = channels.find(h.post.group);
+      if (c == channels.end())
+        c = channels.emplace(h.post.group, r->conversation(ConversationScope::channels_and_mutes)).first;
+      const ChannelView* ch = c->second.channel(h.post.channel);
+      auto name = r->name();
+      auto nick = r->nick(h.post.author);
+      results.push_back(Json{{"id", to_hex(h.post.id)},
+                             {"group", to_hex(h.post.group)},
+                             {"group_name", name ? Json(*name) : Json()},
+                             {"channel", ch && ch->name ? Json(*ch->name) : Json()},
+                             {"channel_id", to_hex(h.post.channel)},
+                             {"author", to_hex(h.post.author)},
+                             {"nick", nick ? Json(*nick) : Json()},
+                             {"time_ms", h.post.time_ms},
+                             {"snippet", h.snippet},
+                             {"text", h.post.text}});
+    }
+    // Groups still being (re)indexed: results may miss some of their posts.
+    return Json{{"results", results}, {"indexing", search_->pending()}};
+  }
+
   // ---- hidden members (qun hide) -------------------------------------------------------------
 
   // A member of any group this node holds, former members included, by the naming rule; any
@@ -1646,6 +1722,7 @@ class Daemon {
       QUN_TRY(Event e, r->leave(authoring()));
       QUN_TRY_VOID(publish(g, {e}));
       app_.left(g, transport_->now(), !node_->active_peers(g).empty());
+      if (search_) search_->forget(g);  // nothing of a group left is found any more
       out["id"] = to_hex(e.id);
     } else {
       drop_group(g, "no longer a member");
@@ -1798,6 +1875,7 @@ class Daemon {
     if (const InviteCode* code = app_.join_code(g)) r->hold_invite(*code);
     damaged_.erase(g);
     node_->add_group(transport_->now(), std::move(r), hints);
+    if (search_) search_->mark(g);
     transport_->pump();
     log(LogLevel::info, "group " + short_hex(g) + " repaired: kept " + std::to_string(s.events_kept) +
                             " events, " + std::to_string(s.events_unread) + " did not read; " +
@@ -1931,6 +2009,7 @@ class Daemon {
   std::unique_ptr<metrics::MetricsServer> metrics_;
   std::optional<std::string> metrics_address_;  // where metrics_ listens (`qun id` shows it)
   std::unique_ptr<notify::Notifications> notifications_;  // members only: a relay reads nothing
+  std::unique_ptr<search::Indexer> search_;  // members only, like notifications_
   std::unique_ptr<Node> node_;
   std::string nick_;
   std::vector<std::string> listen_addrs_;

@@ -4,6 +4,8 @@
 //   <home>/db/            the LMDB environment (store/store.h)
 //   <home>/control.sock   the running node's control socket (mode 0600)
 //   <home>/lock           held (flock) by the running node: one node per home
+//   <home>/search.db      a member's search index (search/index.h; mode 0600, plaintext,
+//                         rebuilt from the store when missing)
 //
 // Which home: --home DIR, else $QUN_HOME, else $XDG_DATA_HOME/qun, else ~/.local/share/qun.
 #pragma once
@@ -20,6 +22,7 @@ inline std::string identity_path(const std::string& home) { return home + "/iden
 inline std::string store_dir(const std::string& home) { return home + "/db"; }
 inline std::string socket_path(const std::string& home) { return home + "/control.sock"; }
 inline std::string lock_path(const std::string& home) { return home + "/lock"; }
+inline std::string search_path(const std::string& home) { return home + "/search.db"; }
 // A relay's allow-list: one admin key (64 hex digits) per line; '#' starts a comment.
 inline std::string relay_allow_path(const std::string& home) { return home + "/relay-allow"; }
 
