@@ -111,11 +111,29 @@ void Indexer::on_delivered(const Replica& r, std::span<const Hash> events) {
     posts.push_back(Post{m->id, g, channel, m->author, m->time_ms, m->order_key, *m->text});
   }
   if (posts.empty() && edited.empty() && removed.empty()) return;
-  auto done = index_->put(posts);
-  if (done.ok()) done = index_->update_existing(edited);
-  if (done.ok()) done = index_->remove(removed);
+  pending_groups_.insert(g);
+  puts_.insert(puts_.end(), std::make_move_iterator(posts.begin()), std::make_move_iterator(posts.end()));
+  edits_.insert(edits_.end(), std::make_move_iterator(edited.begin()), std::make_move_iterator(edited.end()));
+  removals_.insert(removals_.end(), removed.begin(), removed.end());
+  if (puts_.size() + edits_.size() + removals_.size() >= pending_posts_max) flush();
+}
+
+void Indexer::flush() {
+  if (!index_ || (puts_.empty() && edits_.empty() && removals_.empty())) return;
+  const std::vector<Post> puts = std::move(puts_);
+  const std::vector<Post> edits = std::move(edits_);
+  const std::vector<Hash> removals = std::move(removals_);
+  const std::set<Hash> groups = std::move(pending_groups_);
+  puts_.clear();
+  edits_.clear();
+  removals_.clear();
+  pending_groups_.clear();
+  auto done = index_->put(puts);
+  if (done.ok()) done = index_->update_existing(edits);
+  if (done.ok()) done = index_->remove(removals);
   if (!done.ok()) {
-    dirty_.insert(g);
+    // A resync of each group rebuilds what did not go in.
+    dirty_.insert(groups.begin(), groups.end());
     return failed(done.error());
   }
   succeeded();
@@ -123,12 +141,19 @@ void Indexer::on_delivered(const Replica& r, std::span<const Hash> events) {
 
 void Indexer::forget(const Hash& g) {
   dirty_.erase(g);
+  // What waits for this group goes with it (removals are of its posts too, harmless to keep).
+  auto of_g = [&](const Post& p) { return p.group == g; };
+  puts_.erase(std::remove_if(puts_.begin(), puts_.end(), of_g), puts_.end());
+  edits_.erase(std::remove_if(edits_.begin(), edits_.end(), of_g), edits_.end());
+  pending_groups_.erase(g);
   if (!index_) return;
   if (auto done = index_->drop_group(g); !done.ok()) return failed(done.error());
   succeeded();
 }
 
 void Indexer::resync(const Hash& g) {
+  flush();
+  if (!index_) return;
   const Replica* r = hooks_.replica(g);
   if (!r) {
     dirty_.erase(g);
@@ -149,6 +174,7 @@ void Indexer::resync(const Hash& g) {
 }
 
 void Indexer::tick() {
+  flush();
   if (!index_) return;
   const auto start = std::chrono::steady_clock::now();
   // A copy: a failure may rebuild the index and mark every group again.
@@ -164,6 +190,8 @@ Result<std::vector<Hit>> Indexer::search(const Query& query) {
   if (!index_)
     return Error(Errc::internal, "search is not available on this node: " +
                                      unavailable_.value_or("the index did not open"));
+  flush();
+  if (!index_) return Error(Errc::internal, "search is not available on this node: the index is being rebuilt");
   auto hits = index_->search(query);
   if (!hits.ok() && hits.error().code() != Errc::invalid_argument &&
       hits.error().code() != Errc::too_large) {

@@ -38,6 +38,12 @@
 
 namespace qun::search {
 
+// Index writes wait in memory and go in together, one transaction each (FTS5 writes a segment
+// per transaction: one per post would be many small segments to merge): at every tick, before
+// every search and resync, and when this many posts wait (a Node delivery holds at most
+// limits::batch_events_max events, so a burst of deliveries flushes about once per delivery).
+inline constexpr std::size_t pending_posts_max = 512;
+
 // Resync work per tick (the daemon ticks once a second): past this much time, the remaining
 // groups wait for the next tick. A fold of a group of 100,000 posts takes about 0.2 s, so one
 // large group per tick, or many small ones, while the loop stays responsive.
@@ -62,11 +68,13 @@ class Indexer {
   void open();
   // Events the node delivered in group g (Node's Delivered, own events included).
   void on_delivered(const Replica& r, std::span<const Hash> events);
+  // Writes what waits (pending_posts_max) to the index.
+  void flush();
   // The group's posts may show differently now (it was repaired or reloaded): resync it.
   void mark(const Hash& g) { dirty_.insert(g); }
   // The group is left or dropped: its posts go.
   void forget(const Hash& g);
-  // Resyncs marked groups until resync_budget is spent.
+  // Flushes, then resyncs marked groups until resync_budget is spent.
   void tick();
   // Groups waiting for a resync (search results may miss or still show some of their posts).
   std::size_t pending() const { return dirty_.size(); }
@@ -84,6 +92,12 @@ class Indexer {
   std::unique_ptr<Index> index_;
   std::optional<std::string> unavailable_;  // why index_ is null
   std::set<Hash> dirty_;
+  // Waiting writes, applied in this order (an edit or removal of a post waiting to go in
+  // finds it in).
+  std::vector<Post> puts_;
+  std::vector<Post> edits_;
+  std::vector<Hash> removals_;
+  std::set<Hash> pending_groups_;  // groups with waiting writes, marked again if a flush fails
   bool failing_ = false;  // a failure was logged and nothing has worked since
 };
 
