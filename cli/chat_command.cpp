@@ -96,6 +96,8 @@ const char* command_name(Command::Kind kind) {
     case K::unhide: return "/unhide";
     case K::channel: return "/channel";
     case K::modlog: return "/modlog";
+    case K::search: return "/search";
+    case K::jump: return "/jump";
   }
   return "/?";
 }
@@ -129,6 +131,8 @@ bool is_conversation(Command::Kind kind) {
     case K::relays:
     case K::help:
     case K::quit:
+    case K::search:
+    case K::jump:
       return false;
   }
   return false;
@@ -294,6 +298,18 @@ Result<Command> parse_command(std::string_view line) {
     }
     if (c.channel_op != Command::ChannelOp::list)
       if (auto ok = check_channel_name(c.arg); !ok.ok()) return ok.error();
+  } else if (name == "search") {
+    if (rest.empty()) return usage("usage: /search WORDS (messages containing them, newest first)");
+    // The node's bound (search/index.h, query_bytes_max).
+    if (rest.size() > 256) return usage("a search is at most 256 bytes");
+    c.kind = Command::Kind::search;
+    c.arg = rest;
+  } else if (name == "jump") {
+    if (!one_word || rest.size() > 3 ||
+        !std::all_of(rest.begin(), rest.end(), [](char ch) { return ch >= '0' && ch <= '9'; }))
+      return usage("usage: /jump N (a result number of the last /search)");
+    c.kind = Command::Kind::jump;
+    c.uses = static_cast<std::uint32_t>(std::stoul(std::string(rest)));
   } else if (name == "promote") {
     const auto words = words_of(rest);
     if (words.empty() || words.size() > 2 ||
@@ -361,6 +377,8 @@ const std::vector<std::string>& help_lines() {
       "/modlog         who redacted, muted, banned, removed or changed what (the newest 50)",
       "/channel [NAME] list channels, or show one; /channel create|archive NAME,",
       "                /channel rename NAME NEW (admins)",
+      "/search WORDS   find messages containing WORDS in every group, newest first",
+      "/jump N         show result N of the last /search, selected",
       "/quit           quit (also Ctrl+C); //text sends a line starting with /",
       "keys: Alt+1..9 or Ctrl+N/Ctrl+P switch groups and channels, PageUp/PageDown scroll,",
       "      Alt+End back to the newest, Alt+Up/Alt+Down select a message (Esc lets go),",

@@ -20,6 +20,8 @@ struct Command {
     // reference as the first word of arg, or act on the selected message (the model decides,
     // since only it knows whether one is selected).
     reply, react, edit, del, me, nick, mute, unmute, ban, unban, hide, unhide, channel, modlog,
+    // Search (issue 15): search takes the words in arg; jump the result number in uses.
+    search, jump,
   };
   // What /channel does: with no argument it lists; with a name alone it shows that channel.
   enum class ChannelOp { list, show, create, rename, archive };

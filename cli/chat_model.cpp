@@ -314,6 +314,7 @@ void ChatModel::on_response(const NodeRequest& r, Result<Json> result) {
         prepend_older(*b, std::move(page));
         if (short_page) b->history_complete = true;
       }
+      continue_jump(*b);
       return;
     }
     case P::read:
@@ -468,6 +469,10 @@ void ChatModel::handle_command_result(const NodeRequest& r, const Json& result) 
       request({"group.list", Json::object(), NodeRequest::Purpose::group_list, "", "",
                Command::Kind::help});
       return;
+    case K::search:
+      show_search_results(r.args.value("text", ""), result);
+      return;
+    case K::jump:
     case K::help:
     case K::quit:
     default:  // the conversation kinds, answered above
@@ -1267,6 +1272,15 @@ void ChatModel::run_command(const Command& c, const std::string& typed) {
       r.op = "relays";
       r.args = {{"group", b->id}};
       break;
+    case K::search:
+      r.op = "search";
+      r.args = {{"text", c.arg}, {"limit", search_results_max}};
+      break;
+    case K::jump:
+      jump(c.uses);
+      input_.remember(typed);
+      input_.clear();
+      return;
     case K::help:
     case K::quit:
     default:  // the conversation kinds, below

@@ -71,6 +71,8 @@ inline constexpr int nick_cols_max = 16;
 inline constexpr int screen_cols_min = 20;
 inline constexpr int screen_rows_min = 5;
 
+// Results a /search lists: a screenful; `qun search --limit` gives more.
+inline constexpr std::size_t search_results_max = 20;
 // Channels shown per group: the node holds at most 500 (issue 12: Discord's cap per server).
 inline constexpr std::size_t channels_shown_max = 500;
 
@@ -373,6 +375,10 @@ class ChatModel {
   void queue_post(Buffer& b, std::string text, const std::string& typed,
                   std::optional<std::string> reply_to, bool action);
   const std::map<std::string, std::string>& refs(const Buffer& b) const;
+  // Search (chat_search.cpp).
+  void show_search_results(const std::string& query, const Json& result);
+  void jump(std::size_t n);
+  void continue_jump(Buffer& b);  // after a page of b arrived
   void scroll(int pages);
   void scroll_to_bottom();
   void quit();
@@ -451,6 +457,14 @@ class ChatModel {
     std::map<std::string, std::string> refs;
   };
   mutable RefsCache refs_cache_;
+  // Search (issue 15): the last /search's results, and the one /jump is loading pages for.
+  struct SearchResult {
+    std::string group;
+    std::string channel;  // its name ("general" for #general)
+    std::string id;
+  };
+  std::vector<SearchResult> search_results_;
+  std::optional<SearchResult> jump_pending_;
 };
 
 }  // namespace qun::chat
