@@ -33,6 +33,11 @@ struct Spec {
 constexpr std::uint64_t groups_max = 1'000'000;
 constexpr std::uint64_t group_bytes_max = std::uint64_t{1} << 50;
 constexpr std::uint64_t map_mib_max = std::uint64_t{1} << 26;
+// A peer queue below one 16 KiB post's event plus the kernel's socket buffers would cut off peers
+// that merely read a burst slowly; 1 MiB is the floor. 4 GiB is far past any peer's need (the
+// default is 32 MiB) and keeps the product with the peer count in 64-bit sizes.
+constexpr std::uint64_t peer_queue_mib_min = 1;
+constexpr std::uint64_t peer_queue_mib_max = 4096;
 
 const std::vector<Spec>& settings_table() {
   static const std::vector<Spec> table = [] {
@@ -48,6 +53,9 @@ const std::vector<Spec>& settings_table() {
         {"map_mib", Type::integer, d.map_bytes >> 20, "--map-mib",
          "most the store may hold, in MiB (raise it when posts fail with \"database full\")", 1,
          map_mib_max},
+        {"peer_queue_mib", Type::integer, d.peer_queue_bytes >> 20, "--peer-queue-mib",
+         "MiB queued for one peer that does not read before it is cut off (memory per peer)",
+         peer_queue_mib_min, peer_queue_mib_max},
         {"metrics", Type::string, nullptr, "--metrics",
          "HOST:PORT to serve Prometheus metrics on (loopback unless you mean otherwise)", 0, 0,
          "no metrics served"},
@@ -323,6 +331,7 @@ Result<void> apply(const Settings& s, DaemonOptions& o) {
   o.relay = get("relay.enabled").get<bool>();
   o.max_groups = get("relay.max_groups").get<std::size_t>();
   o.max_group_bytes = get("relay.max_group_bytes").get<std::uint64_t>();
+  o.peer_queue_bytes = static_cast<std::size_t>(get("peer_queue_mib").get<std::uint64_t>()) << 20;
   o.relay_allow = strings("relay.allow");
   o.relay_open = get("relay.open").get<bool>();
   o.max_groups_per_key = get("relay.max_groups_per_key").get<std::size_t>();

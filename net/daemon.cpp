@@ -218,6 +218,7 @@ class Daemon {
     config.relay_group_bytes_max = opts_.max_group_bytes;
     config.relay_open = opts_.relay_open;
     config.relay_groups_per_requester_max = opts_.max_groups_per_key;
+    config.overlay.conn_queue_bytes_max = opts_.peer_queue_bytes;
     if (opts_.relay) {
       QUN_TRY(config.relay_allow, read_relay_allow(home));
     }

@@ -48,6 +48,9 @@ struct DaemonOptions {
   // The store's LMDB map size: the most it may hold (address space, not disk). Past it, posts
   // fail with "database full"; restarting with a larger value lets them through.
   std::size_t map_bytes = StoreOptions{}.map_bytes;
+  // Bytes queued for one peer that does not read before the node cuts it off
+  // (OverlayConfig::conn_queue_bytes_max): what a stalled peer may cost this node's memory.
+  std::size_t peer_queue_bytes = OverlayConfig{}.conn_queue_bytes_max;
   LogLevel log_level = LogLevel::info;
   // HOST:PORT serving Prometheus metrics (net/metrics.h); none when unset.
   std::optional<std::string> metrics;
