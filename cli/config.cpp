@@ -33,10 +33,11 @@ struct Spec {
 constexpr std::uint64_t groups_max = 1'000'000;
 constexpr std::uint64_t group_bytes_max = std::uint64_t{1} << 50;
 constexpr std::uint64_t map_mib_max = std::uint64_t{1} << 26;
-// A peer queue below one 16 KiB post's event plus the kernel's socket buffers would cut off peers
-// that merely read a burst slowly; 1 MiB is the floor. 4 GiB is far past any peer's need (the
-// default is 32 MiB) and keeps the product with the peer count in 64-bit sizes.
-constexpr std::uint64_t peer_queue_mib_min = 1;
+// The floor is twice the catch-up send window (OverlayConfig::send_window_bytes, 2 MiB): a
+// queue at or below one window cuts off every honest peer that catches up, as soon as the
+// window fills (seen with 1 MiB: a member reconnected and was cut again and again). 4 GiB is
+// far past any peer's need (the default is 32 MiB) and keeps sizes in 64 bits.
+constexpr std::uint64_t peer_queue_mib_min = 2 * (OverlayConfig{}.send_window_bytes >> 20);
 constexpr std::uint64_t peer_queue_mib_max = 4096;
 
 const std::vector<Spec>& settings_table() {
