@@ -7,6 +7,7 @@
 #include <unordered_set>
 
 #include "node/broadcast.h"
+#include "node/catch_up.h"
 #include "node/limits.h"
 #include "node/reachability.h"
 #include "node/timer.h"
@@ -14,20 +15,10 @@
 namespace qun {
 namespace {
 
-// Event batches sent per peer per pump during catch-up: bounds the bytes one peer can make us
-// queue in one step (each batch is at most wire_limits::events_bytes_max).
-constexpr std::size_t sync_batches_per_pump = 4;
-// How often a peer with catch-up left is pumped again.
-constexpr Millis sync_pump_ms = 20;
 // A connection not active in any group, with no catch-up left, is closed after this long.
 constexpr Millis idle_close_ms = 30'000;
 // Connections per node, both directions: bounds memory and file descriptors.
 constexpr std::size_t connections_max = 256;
-// Heads are not answered again to the same peer within this time (no ping-pong).
-constexpr Millis heads_reply_gap_ms = 1'000;
-// After asking one peer for heads it offered, a node does not ask another for the same heads for
-// this long, so that two peers do not both send it the same missing events.
-constexpr Millis sync_wait_ms = 2'000;
 static_assert(broadcast_ids_max == wire_limits::ids_max, "a broadcast output fits one message");
 static_assert(broadcast_no_hops == wire::no_hops, "one value for an unknown distance");
 // Banned peers remembered at most (oldest forgotten first).
@@ -114,24 +105,19 @@ struct Node::Impl {
     Broadcast broadcast;
     std::set<PublicKey> asked;  // neighbor requests in flight
     std::map<std::string, std::optional<PublicKey>> passive;  // address -> id when known
-    std::map<PublicKey, std::deque<Hash>> sync_out;
-    std::map<PublicKey, Millis> heads_sent;
-    // Heads requests held back by heads_reply_gap_ms, and when to send them.
-    std::map<PublicKey, Millis> deferred_requests;
+    // Catch-up over the active set and the other links sharing the group: heads offered and
+    // requested, events sent in paced batches, and its own timers (node/catch_up.h).
+    CatchUp catch_up;
     // The group's timers. Each fires when due (Node::next_deadline is the earliest of all) and
     // is dispatched by group_timers.
     enum class Timer {
-      heads_retry,       // heads requests held back by heads_reply_gap_ms (deferred_requests)
-      pump,              // the next catch-up batches (sync_out), every sync_pump_ms
       restored_pending,  // pending events loaded from the store are dropped
       probation,         // a relay's group on probation stalls (serve_probation_ms)
       shuffle,           // a shuffle with one random active peer
       explore,           // a link to one random passive peer
-      sync,              // heads offered to one random active peer
       count
     };
     TimerTable<Timer> timers;
-    std::map<Hash, Millis> fetching;  // heads some peer is sending us, until when we wait
     // On a relay, the events refused past the cap, and the posts whose payload it dropped past
     // the bound (stored bytes: Group::stored_bytes).
     std::uint64_t refused_events = 0;
@@ -178,7 +164,6 @@ struct Node::Impl {
       std::optional<Millis> logged_at;
     };
     std::map<PublicKey, Rate> rates;  // members and former members only
-    std::map<PublicKey, Millis> solicited;  // peers we asked for events, when
     // Relays we asked to serve the group (they may sync it before it names them, also when the
     // relay's operator approves the request later).
     std::set<PublicKey> serve_asked;
@@ -349,16 +334,15 @@ struct Node::Impl {
     if (a != g.active.end() && (why != PeerGone::link_closed || (c && a->second == c->id))) {
       g.active.erase(a);
       g.broadcast.neighbor_down(peer);
+      g.catch_up.neighbor_down(peer);
       if (c && (why == PeerGone::dropped || why == PeerGone::shunned))
         send(now, *c, wire::Disconnect{gid});
       if (c && why != PeerGone::shunned && !banned.count(peer)) remember(g, c->address, peer);
     }
     if (forget_all) {
       g.asked.erase(peer);
-      g.sync_out.erase(peer);
-      g.deferred_requests.erase(peer);
+      g.catch_up.peer_gone(peer);
       g.broadcast.drop_announcements(peer);
-      g.solicited.erase(peer);
     }
     if (c && why == PeerGone::shunned) c->shared.erase(gid);
   }
@@ -780,8 +764,9 @@ struct Node::Impl {
         send_to(now, peer, wire::Neighbor{gid, g.active.empty()});
       }
       // Catch-up: each side offers its heads; whoever lacks something asks.
-      send_heads(now, g, gid, peer, false);
-      if (late) send_heads(now, g, gid, peer, true);
+      g.catch_up.offer(now, peer);
+      if (late) g.catch_up.request(now, peer);
+      drain_catch_up(now, g, gid);
     }
   }
 
@@ -917,7 +902,10 @@ struct Node::Impl {
     g->second.serve_asked.insert(peer);
     const bool was_shared = c.shared.count(m.group) != 0;
     match_groups(now, c, true);
-    if (was_shared) send_heads(now, g->second, m.group, peer, false);
+    if (was_shared) {
+      g->second.catch_up.offer(now, peer);
+      drain_catch_up(now, g->second, m.group);
+    }
   }
 
   // Settles a group on probation: kept once the relay holds the heads the requesters offered and
@@ -1146,6 +1134,7 @@ struct Node::Impl {
   void activate(Overlay& g, const PublicKey& peer, ConnId conn) {
     g.active[peer] = conn;
     g.broadcast.neighbor_up(peer);  // Plumtree starts every new neighbour eager
+    g.catch_up.neighbor_up(peer);
     g.passive.erase(conns.at(conn).address);
   }
 
@@ -1239,9 +1228,7 @@ struct Node::Impl {
       g.broadcast.on_too_many_duplicates(peer);
       drain_broadcast(now, g, m.group);
     }
-    auto asked = g.solicited.find(peer);
-    const bool catch_up = m.hops == wire::no_hops && asked != g.solicited.end() &&
-                          now < asked->second + oc().catch_up_solicited_ms;
+    const bool catch_up = m.hops == wire::no_hops && g.catch_up.solicited(now, peer);
     events = screen(now, g, m.group, std::move(events), catch_up);
     if (events.empty()) return;
     events = take_within_bound(now, g, m.group, std::move(events));
@@ -1421,7 +1408,8 @@ struct Node::Impl {
         if (gr->ids.empty()) {
           ++node.stats_.tree_swaps;  // a swap asks for no event
         } else {
-          g.solicited[gr->to] = now;  // what comes back is catch-up (metered by claimed time)
+          // What comes back is catch-up (metered by claimed time).
+          g.catch_up.solicit(now, gr->to);
         }
         send_to(now, gr->to, wire::Graft{gid, std::move(gr->ids)});
       } else if (auto* pr = std::get_if<broadcast_output::Prune>(&*o)) {
@@ -1445,66 +1433,42 @@ struct Node::Impl {
     g.broadcast.on_prune(peer);
   }
 
-  void handle(Millis now, Conn& c, const PublicKey& peer, Overlay& g, const wire::Heads& m) {
-    const Group& group = g.replica->group();
+  void handle(Millis now, Conn&, const PublicKey& peer, Overlay& g, const wire::Heads& m) {
     if (g.probation && g.probation->requesters.count(peer)) {
       // What a requester holds: the relay decides once it holds as much.
       g.probation->heads.insert(m.heads.begin(), m.heads.end());
     }
-    if (!m.want) {
+    if (m.want) {
+      g.catch_up.on_request(now, peer, m.heads, g.replica->group(), in_flight());
+    } else {
       // A relay at its byte bound asks for nothing more: every batch would be refused.
       if (g.full) return;
-      // An offer: ask for heads we lack, unless another peer is already sending them.
-      bool ask = false;
-      for (const auto& h : m.heads) {
-        if (group.has(h)) continue;
-        auto f = g.fetching.find(h);
-        if (f == g.fetching.end() || f->second <= now) ask = true;
-      }
-      if (!ask) return;
-      for (const auto& h : m.heads)
-        if (!group.has(h)) g.fetching[h] = now + sync_wait_ms;
-      send_heads(now, g, g.replica->id(), peer, true);
-      return;
+      g.catch_up.on_offer(now, peer, m.heads, holds(g));
     }
-    // A request. Everything the peer holds is the causal past of its heads; send the rest.
-    std::unordered_set<Hash, HashHasher> theirs;
-    std::vector<Hash> stack;
-    for (const auto& h : m.heads)
-      if (group.has(h) && theirs.insert(h).second) stack.push_back(h);
-    while (!stack.empty()) {
-      Hash cur = stack.back();
-      stack.pop_back();
-      for (const auto& p : group.find(cur)->event.parents)
-        if (theirs.insert(p).second) stack.push_back(p);
-    }
-    std::deque<Hash> todo;
-    for (const auto* rec : group.ordered())
-      if (!theirs.count(rec->event.id)) todo.push_back(rec->event.id);
-    if (todo.empty()) return;
-    g.sync_out[peer] = std::move(todo);
-    pump(now, g, peer);
-    (void)c;
+    drain_catch_up(now, g, m.group);
   }
 
-  // Sends our heads: an offer (want = false) or a request for what we lack (want = true).
-  void send_heads(Millis now, Overlay& g, const Hash& gid, const PublicKey& peer, bool want) {
-    if (want) {
-      auto last = g.heads_sent.find(peer);
-      if (last != g.heads_sent.end() && now < last->second + heads_reply_gap_ms) {
-        // Not lost: an offer we could not answer yet (fetching now counts on this request) is
-        // asked for once the gap has passed.
-        const Millis at = last->second + heads_reply_gap_ms;
-        g.deferred_requests[peer] = at;
-        g.timers.set_by(Overlay::Timer::heads_retry, at);
-        return;
+  // Bytes queued on a peer's link and not yet written, for catch-up's send window.
+  CatchUp::InFlight in_flight() {
+    return [this](const PublicKey& peer) -> std::optional<std::size_t> {
+      const Conn* c = conn_to(peer);
+      if (!c) return std::nullopt;
+      return queued(*c);
+    };
+  }
+
+  // Carries out what the group's catch-up engine asked for, in its order, on the peers' links.
+  void drain_catch_up(Millis now, Overlay& g, const Hash& gid) {
+    while (auto o = g.catch_up.poll()) {
+      if (auto* h = std::get_if<catch_up_output::Heads>(&*o)) {
+        const auto& held = g.replica->group().heads();
+        std::vector<Hash> heads(held.begin(), held.end());
+        if (heads.size() > wire_limits::ids_max) heads.resize(wire_limits::ids_max);
+        send_to(now, h->to, wire::Heads{gid, std::move(heads), h->want});
+      } else if (auto* e = std::get_if<catch_up_output::Events>(&*o)) {
+        send_to(now, e->to, wire::Events{gid, std::move(e->events), wire::no_hops});
       }
-      g.heads_sent[peer] = now;
     }
-    std::vector<Hash> heads(g.replica->group().heads().begin(), g.replica->group().heads().end());
-    if (heads.size() > wire_limits::ids_max) heads.resize(wire_limits::ids_max);
-    if (want) g.solicited[peer] = now;
-    send_to(now, peer, wire::Heads{gid, std::move(heads), want});
   }
 
   void send_events(Millis now, Conn& c, const Hash& gid, std::vector<Bytes> events,
@@ -1521,40 +1485,6 @@ struct Node::Impl {
       batch.push_back(std::move(e));
     }
     if (!batch.empty()) send(now, c, wire::Events{gid, std::move(batch), hops});
-  }
-
-  // Sends the next catch-up batches to one peer, within send_window_bytes of unflushed bytes.
-  void pump(Millis now, Overlay& g, const PublicKey& peer) {
-    auto q = g.sync_out.find(peer);
-    if (q == g.sync_out.end()) return;
-    Conn* c = conn_to(peer);
-    if (!c) {
-      g.sync_out.erase(q);
-      return;
-    }
-    for (std::size_t b = 0; b < sync_batches_per_pump && !q->second.empty(); ++b) {
-      const std::size_t in_flight = queued(*c);
-      if (in_flight >= oc().send_window_bytes) break;
-      // A batch fills what is left of the window (but always carries at least one event).
-      const std::size_t budget =
-          std::min(wire_limits::events_bytes_max, oc().send_window_bytes - in_flight);
-      std::vector<Bytes> batch;
-      std::size_t bytes = 0;
-      while (!q->second.empty() && batch.size() < wire_limits::events_max) {
-        const EventRecord* rec = g.replica->group().find(q->second.front());
-        Bytes e = encode_for_group_message(rec->event);
-        if (!batch.empty() && bytes + e.size() > budget) break;
-        bytes += e.size();
-        batch.push_back(std::move(e));
-        q->second.pop_front();
-      }
-      send(now, *c, wire::Events{g.replica->id(), std::move(batch), wire::no_hops});
-    }
-    if (q->second.empty() || c->closing) {
-      g.sync_out.erase(q);
-    } else {
-      g.timers.set_by(Overlay::Timer::pump, now + sync_pump_ms);
-    }
   }
 
   // ---------------------------------------------------------------- events
@@ -1593,7 +1523,10 @@ struct Node::Impl {
       g.broadcast.on_redundant_push(*from);
       drain_broadcast(now, g, gid);
     }
-    if (from && report.pending > 0) send_heads(now, g, gid, *from, true);
+    if (from && report.pending > 0) {
+      g.catch_up.request(now, *from);
+      drain_catch_up(now, g, gid);
+    }
     after_admit(now, g, gid, report, from, hops == wire::no_hops ? wire::no_hops : hops + 1);
   }
 
@@ -1637,7 +1570,14 @@ struct Node::Impl {
                                               oc().tree_optimize_hops, oc().flood});
     }
     g.timers.set(Overlay::Timer::shuffle, now + rng.uniform(oc().shuffle_interval_ms));
-    g.timers.set(Overlay::Timer::sync, now + rng.uniform(oc().sync_interval_ms));
+    const Millis first_offer_at = now + rng.uniform(oc().sync_interval_ms);
+    if (fresh) {
+      g.catch_up = CatchUp(CatchUpConfig{oc().sync_interval_ms, oc().maintenance_interval_ms,
+                                         oc().catch_up_solicited_ms, oc().send_window_bytes},
+                           first_offer_at);
+    } else {
+      g.catch_up.schedule_offer(first_offer_at);
+    }
     g.timers.set(Overlay::Timer::explore, now + rng.uniform(oc().explore_interval_ms));
     if (config().relay) {
       for (const EventRecord* rec : g.replica->group().ordered())
@@ -1725,19 +1665,24 @@ struct Node::Impl {
       for (const auto& [peer, cid] : g.active)
         if (!g.broadcast.is_neighbor(peer))
           return fail("active peer " + short_hex(peer) + " is no broadcast neighbour" + group);
+      // Catch-up's state is consistent, and its neighbours (whom it offers heads) are the active
+      // set.
+      if (auto broken = g.catch_up.invariant_violation()) return fail(*broken + group);
+      if (g.catch_up.neighbors() != g.active.size())
+        return fail("catch-up neighbours are not the active set" + group);
+      for (const auto& [peer, cid] : g.active)
+        if (!g.catch_up.is_neighbor(peer))
+          return fail("active peer " + short_hex(peer) + " is no catch-up neighbour" + group);
       // Catch-up and announcements are queued only for linked peers.
-      for (const auto& [peer, q] : g.sync_out)
+      for (const auto& peer : g.catch_up.sending())
         if (!linked.count(peer)) return fail("catch-up queued for an unlinked peer" + group);
       for (const auto& peer : g.broadcast.announcing())
         if (!linked.count(peer)) return fail("announcements queued for an unlinked peer" + group);
       // Work that waits has a timer that will do it.
       using T = Overlay::Timer;
-      if (!g.sync_out.empty() && !g.timers.is_set(T::pump)) return fail("catch-up with no timer" + group);
-      if (!g.deferred_requests.empty() && !g.timers.is_set(T::heads_retry))
-        return fail("deferred heads requests with no timer" + group);
       if (g.probation.has_value() != g.timers.is_set(T::probation))
         return fail("probation and its timer disagree" + group);
-      for (const T t : {T::shuffle, T::explore, T::sync})
+      for (const T t : {T::shuffle, T::explore})
         if (!g.timers.is_set(t)) return fail("a periodic timer is not set" + group);
     }
     if (!timers.is_set(Timer::maintenance)) return fail("maintenance timer not set");
@@ -1767,16 +1712,9 @@ struct Node::Impl {
     auto it = groups.find(gid);
     if (it == groups.end()) return;
     Overlay& g = it->second;
-    if (g.timers.take_expired(T::heads_retry, now)) retry_heads(now, g, gid);
     if (auto d = g.broadcast.next_deadline(); d && *d <= now) {
       g.broadcast.on_tick(now, holds(g));
       drain_broadcast(now, g, gid);
-    }
-    if (g.timers.take_expired(T::pump, now)) {
-      // pump erases a peer's queue once it is sent, and re-arms the timer while any is left.
-      std::vector<PublicKey> pumping;
-      for (const auto& [peer, q] : g.sync_out) pumping.push_back(peer);
-      for (const auto& peer : pumping) pump(now, g, peer);
     }
     if (g.timers.take_expired(T::restored_pending, now))
       drop_pending(now, g, gid, std::nullopt, "loaded at start-up, parents never came");
@@ -1816,31 +1754,13 @@ struct Node::Impl {
         g.timers.set(T::explore, now + oc().maintenance_interval_ms);
       }
     }
-    if (g.timers.take_expired(T::sync, now)) {
-      if (auto peer = random_active()) {
-        g.timers.set(T::sync, now + oc().sync_interval_ms);
-        send_heads(now, g, gid, *peer, false);
-      } else {
-        g.timers.set(T::sync, now + oc().maintenance_interval_ms);
-      }
+    // Catch-up: held-back heads requests, the next batches, the periodic offer.
+    if (auto d = g.catch_up.next_deadline(); d && *d <= now) {
+      g.catch_up.on_tick(now, g.replica->group(), rng, in_flight());
+      drain_catch_up(now, g, gid);
     }
     // Last: it may drop the group.
     if (g.timers.take_expired(T::probation, now)) review_probation(now, gid);
-  }
-
-  // Heads requests whose gap has passed.
-  void retry_heads(Millis now, Overlay& g, const Hash& gid) {
-    std::vector<PublicKey> due;
-    for (auto it = g.deferred_requests.begin(); it != g.deferred_requests.end();) {
-      if (it->second > now) {
-        g.timers.set_by(Overlay::Timer::heads_retry, it->second);
-        ++it;
-        continue;
-      }
-      due.push_back(it->first);
-      it = g.deferred_requests.erase(it);
-    }
-    for (const auto& peer : due) send_heads(now, g, gid, peer, true);
   }
 
   // Serve requests past their time.
@@ -1895,9 +1815,6 @@ struct Node::Impl {
       if (c.established && now >= c.last_used + idle_close_ms && !in_use(c))
         close(now, cid, "idle", false);
     }
-    for (auto& [gid, g] : groups)
-      for (auto it = g.fetching.begin(); it != g.fetching.end();)
-        it = it->second <= now ? g.fetching.erase(it) : std::next(it);
     for (auto it = banned.begin(); it != banned.end();)
       it = it->second <= now ? banned.erase(it) : std::next(it);
   }
@@ -1908,6 +1825,7 @@ struct Node::Impl {
     for (const auto& [gid, g] : groups) {
       d = earliest(d, g.timers.next_deadline());
       d = earliest(d, g.broadcast.next_deadline());
+      d = earliest(d, g.catch_up.next_deadline());
     }
     return d;
   }
@@ -1917,7 +1835,7 @@ struct Node::Impl {
       if (r.conn == c.id) return true;
     if (!c.peer) return false;
     for (const auto& [gid, g] : groups)
-      if (g.active.count(*c.peer) || g.sync_out.count(*c.peer)) return true;
+      if (g.active.count(*c.peer) || g.catch_up.sending_to(*c.peer)) return true;
     return false;
   }
 };
