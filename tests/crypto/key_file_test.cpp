@@ -12,28 +12,12 @@
 #include <iterator>
 
 #include "crypto/rng.h"
+#include "tests/temp_dir.h"
 
 namespace qun {
 namespace {
 
 // A fresh directory under /tmp, removed with its contents when the test ends.
-class TempDir {
- public:
-  TempDir() {
-    char pattern[] = "/tmp/qun_crypto_test_XXXXXX";
-    const char* made = ::mkdtemp(pattern);
-    REQUIRE(made != nullptr);
-    path_ = made;
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
-  }
-  std::string file(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
 
 // The cheapest Argon2id cost libsodium allows, so sealed tests run in milliseconds.
 KeyFileOptions cheap() {
@@ -59,7 +43,7 @@ const std::optional<std::string> no_passphrase;
 // Proves a plain key file round-trips to the same key pair, is reported unsealed, leaves no
 // temporary file behind, and loads even when a (useless) passphrase is given.
 TEST_CASE("key file plain round trip", "[crypto]") {
-  TempDir dir;
+  qun::test::TempDir dir{"qun-crypto"};
   Rng rng = Rng::from_u64(30);
   const SigningKey key = SigningKey::generate(rng);
   const std::string path = dir.file("identity");
@@ -79,7 +63,7 @@ TEST_CASE("key file plain round trip", "[crypto]") {
 // Proves a sealed file round-trips with the right passphrase, is reported sealed, and does
 // not contain the seed in the clear.
 TEST_CASE("key file sealed round trip", "[crypto]") {
-  TempDir dir;
+  qun::test::TempDir dir{"qun-crypto"};
   Rng rng = Rng::from_u64(31);
   const SigningKey key = SigningKey::generate(rng);
   const std::string path = dir.file("identity");
@@ -108,7 +92,7 @@ TEST_CASE("key file sealed round trip", "[crypto]") {
 // Proves a wrong passphrase gives wrong_passphrase and a missing one gives invalid_argument
 // with a context that tells the person a passphrase is needed.
 TEST_CASE("key file wrong or missing passphrase", "[crypto]") {
-  TempDir dir;
+  qun::test::TempDir dir{"qun-crypto"};
   Rng rng = Rng::from_u64(32);
   const SigningKey key = SigningKey::generate(rng);
   const std::string path = dir.file("identity");
@@ -129,7 +113,7 @@ TEST_CASE("key file wrong or missing passphrase", "[crypto]") {
 
 // Proves written files have mode 0600 whatever the umask, sealed or not.
 TEST_CASE("key file mode is 0600", "[crypto]") {
-  TempDir dir;
+  qun::test::TempDir dir{"qun-crypto"};
   Rng rng = Rng::from_u64(33);
   const SigningKey key = SigningKey::generate(rng);
   const mode_t old_umask = ::umask(0);  // the most permissive umask: 0600 must still hold
@@ -148,7 +132,7 @@ TEST_CASE("key file mode is 0600", "[crypto]") {
 // Proves an existing identity is never overwritten: the second write fails with
 // already_exists and the first key still loads. Also a dangling symlink counts as existing.
 TEST_CASE("key file refuses to overwrite", "[crypto]") {
-  TempDir dir;
+  qun::test::TempDir dir{"qun-crypto"};
   Rng rng = Rng::from_u64(34);
   const SigningKey first = SigningKey::generate(rng);
   const SigningKey second = SigningKey::generate(rng);
@@ -166,7 +150,7 @@ TEST_CASE("key file refuses to overwrite", "[crypto]") {
 
 // Proves a leftover temporary file is reported, not silently replaced or followed.
 TEST_CASE("key file write reports a stale temporary file", "[crypto]") {
-  TempDir dir;
+  qun::test::TempDir dir{"qun-crypto"};
   Rng rng = Rng::from_u64(35);
   const SigningKey key = SigningKey::generate(rng);
   const std::string path = dir.file("identity");
@@ -180,7 +164,7 @@ TEST_CASE("key file write reports a stale temporary file", "[crypto]") {
 // Proves bad arguments are refused before anything is written: an empty passphrase and Argon2
 // costs outside the bounds a reader accepts.
 TEST_CASE("key file write rejects empty passphrase and bad costs", "[crypto]") {
-  TempDir dir;
+  qun::test::TempDir dir{"qun-crypto"};
   Rng rng = Rng::from_u64(36);
   const SigningKey key = SigningKey::generate(rng);
   CHECK(write_key_file(dir.file("a"), key, std::string(""), rng, cheap()).error().code() ==
@@ -199,7 +183,7 @@ TEST_CASE("key file write rejects empty passphrase and bad costs", "[crypto]") {
 // Proves reading never crashes on a truncated file: every proper prefix of a plain and of a
 // sealed file, including the empty file, is an error (malformed).
 TEST_CASE("key file truncated at every length is an error", "[crypto]") {
-  TempDir dir;
+  qun::test::TempDir dir{"qun-crypto"};
   Rng rng = Rng::from_u64(37);
   const SigningKey key = SigningKey::generate(rng);
   REQUIRE(write_key_file(dir.file("plain"), key, no_passphrase, rng).ok());
@@ -222,7 +206,7 @@ TEST_CASE("key file truncated at every length is an error", "[crypto]") {
 // Proves random bytes (from a fixed seed, many lengths) and non-key-file msgpack are reported
 // malformed, as is a file with trailing bytes or one far too large; no input crashes.
 TEST_CASE("key file garbage is malformed", "[crypto]") {
-  TempDir dir;
+  qun::test::TempDir dir{"qun-crypto"};
   Rng rng = Rng::from_u64(38);
   const std::string path = dir.file("garbage");
   for (int i = 0; i < 300; ++i) {
@@ -256,7 +240,7 @@ TEST_CASE("key file garbage is malformed", "[crypto]") {
 // Proves the version field is checked: version 2 with the right magic is version_mismatch,
 // not malformed, so a newer qun's file gets an actionable error.
 TEST_CASE("key file of another version is version_mismatch", "[crypto]") {
-  TempDir dir;
+  qun::test::TempDir dir{"qun-crypto"};
   Rng rng = Rng::from_u64(40);
   const SigningKey key = SigningKey::generate(rng);
   const std::string path = dir.file("identity");
@@ -275,7 +259,7 @@ TEST_CASE("key file of another version is version_mismatch", "[crypto]") {
 // Proves a plain file whose stored public key does not match its seed is malformed, so a
 // corrupted file never yields an identity other than the one it names.
 TEST_CASE("key file with mismatched public key is malformed", "[crypto]") {
-  TempDir dir;
+  qun::test::TempDir dir{"qun-crypto"};
   Rng rng = Rng::from_u64(41);
   const SigningKey key = SigningKey::generate(rng);
   const std::string path = dir.file("identity");
@@ -290,7 +274,7 @@ TEST_CASE("key file with mismatched public key is malformed", "[crypto]") {
 // Proves every single flipped bit anywhere in a sealed file is detected: the read fails with
 // wrong_passphrase (authentication) or malformed (structure), never succeeds or crashes.
 TEST_CASE("key file sealed with a flipped byte fails", "[crypto]") {
-  TempDir dir;
+  qun::test::TempDir dir{"qun-crypto"};
   Rng rng = Rng::from_u64(42);
   const SigningKey key = SigningKey::generate(rng);
   const std::string path = dir.file("identity");
@@ -318,7 +302,7 @@ TEST_CASE("key file sealed with a flipped byte fails", "[crypto]") {
 
 // Proves a missing file is not_found, for reading and for the sealed query.
 TEST_CASE("key file missing is not_found", "[crypto]") {
-  TempDir dir;
+  qun::test::TempDir dir{"qun-crypto"};
   CHECK(read_key_file(dir.file("absent"), no_passphrase).error().code() == Errc::not_found);
   CHECK(key_file_is_sealed(dir.file("absent")).error().code() == Errc::not_found);
 }

@@ -24,6 +24,7 @@
 #include "net/control.h"
 #include "net/log_stderr.h"
 #include "tests/net/uv_loop.h"
+#include "tests/temp_dir.h"
 
 using namespace qun;
 using Json = control::Json;
@@ -33,18 +34,6 @@ namespace {
 using test::Loop;
 
 // A fresh directory under the temp dir, removed at the end.
-struct TempDir {
-  std::string path;
-  TempDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "qun-net-XXXXXX").string();
-    REQUIRE(::mkdtemp(tmpl.data()) != nullptr);
-    path = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path, ec);
-  }
-};
 
 // A raw, non-blocking Unix-socket client. Whatever the server writes is read into `received`
 // by a uv_poll_t callback; `ended` is set at EOF or a reset.
@@ -148,8 +137,8 @@ struct Echo {
 // shutdown calls done and removes the socket file.
 TEST_CASE("control server: request and response", "[net]") {
   Loop loop;
-  TempDir dir;
-  const std::string path = dir.path + "/control.sock";
+  qun::test::TempDir dir{"qun-net"};
+  const std::string path = dir.path() + "/control.sock";
   {
     Echo echo(&loop.loop, path);
     struct stat st {};
@@ -192,8 +181,8 @@ TEST_CASE("control server: request and response", "[net]") {
 // disconnect, without reaching on_request.
 TEST_CASE("control server: malformed and oversized frames", "[net]") {
   Loop loop;
-  TempDir dir;
-  const std::string path = dir.path + "/control.sock";
+  qun::test::TempDir dir{"qun-net"};
+  const std::string path = dir.path() + "/control.sock";
   {
     Echo echo(&loop.loop, path);
     Client garbage(&loop.loop, path);
@@ -223,8 +212,8 @@ TEST_CASE("control server: malformed and oversized frames", "[net]") {
 // Proves control_clients_max: 64 clients are served and the 65th is closed at once.
 TEST_CASE("control server: the 65th client is refused", "[net]") {
   Loop loop;
-  TempDir dir;
-  const std::string path = dir.path + "/control.sock";
+  qun::test::TempDir dir{"qun-net"};
+  const std::string path = dir.path() + "/control.sock";
   {
     Echo echo(&loop.loop, path);
     std::vector<std::unique_ptr<Client>> clients;
@@ -254,8 +243,8 @@ TEST_CASE("control server: the 65th client is refused", "[net]") {
 // false, and on_closed comes later, once.
 TEST_CASE("control server: handlers close clients re-entrantly", "[net]") {
   Loop loop;
-  TempDir dir;
-  const std::string path = dir.path + "/control.sock";
+  qun::test::TempDir dir{"qun-net"};
+  const std::string path = dir.path() + "/control.sock";
   {
     Echo echo(&loop.loop, path);
     bool send_after_close = true;
@@ -288,8 +277,8 @@ TEST_CASE("control server: handlers close clients re-entrantly", "[net]") {
 // unsent bytes would pass the bound, and send returns false from then on.
 TEST_CASE("control server: a stalled client is disconnected", "[net]") {
   Loop loop;
-  TempDir dir;
-  const std::string path = dir.path + "/control.sock";
+  qun::test::TempDir dir{"qun-net"};
+  const std::string path = dir.path() + "/control.sock";
   {
     Echo echo(&loop.loop, path);
     Client c(&loop.loop, path);
@@ -316,9 +305,9 @@ TEST_CASE("control server: a stalled client is disconnected", "[net]") {
 // not a socket, and rejects a path too long for sun_path, naming the path each time.
 TEST_CASE("control server: stale sockets, files in the way, long paths", "[net]") {
   Loop loop;
-  TempDir dir;
+  qun::test::TempDir dir{"qun-net"};
   {
-    const std::string stale = dir.path + "/stale.sock";
+    const std::string stale = dir.path() + "/stale.sock";
     {
       const int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
       sockaddr_un sa{};
@@ -333,7 +322,7 @@ TEST_CASE("control server: stale sockets, files in the way, long paths", "[net]"
     c.stop();
     echo.shut_down(loop);
 
-    const std::string file = dir.path + "/not-a-socket";
+    const std::string file = dir.path() + "/not-a-socket";
     std::ofstream(file) << "keep me";
     ControlServer server(&loop.loop, null_log_sink());
     auto r = server.listen(file, {});
@@ -342,7 +331,7 @@ TEST_CASE("control server: stale sockets, files in the way, long paths", "[net]"
     CHECK(r.error().context().rfind("cannot listen on " + file + ": ", 0) == 0);
     CHECK(std::filesystem::exists(file));
 
-    const std::string long_path = dir.path + "/" + std::string(120, 'x');
+    const std::string long_path = dir.path() + "/" + std::string(120, 'x');
     auto l = server.listen(long_path, {});
     REQUIRE_FALSE(l.ok());
     CHECK(l.error().code() == Errc::invalid_argument);

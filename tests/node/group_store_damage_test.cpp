@@ -12,6 +12,7 @@
 #include "base/codec.h"
 #include "node/group_store.h"
 #include "tests/node/fixture.h"
+#include "tests/temp_dir.h"
 
 using namespace qun;
 using namespace qun::test;
@@ -20,15 +21,6 @@ namespace {
 
 constexpr std::uint64_t t0 = 1'700'000'000'000;
 constexpr int posts_per_group = 12;
-
-struct TempDir {
-  TempDir() {
-    char tmpl[] = "/tmp/qun-group-damage-XXXXXX";
-    path = mkdtemp(tmpl);
-  }
-  ~TempDir() { std::filesystem::remove_all(path); }
-  std::string path;
-};
 
 Bytes read_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -56,7 +48,7 @@ void flip_at(const std::string& file, const Bytes& pattern, std::size_t skip, st
 
 // One member's store with two groups it founded, each with posts_per_group posts.
 struct TwoGroups {
-  TempDir dir;
+  qun::test::TempDir dir{"qun-group-damage"};
   Peer me{0};
   SymmetricKey storage = storage_key_for(me.key);
   Replica a = must(Replica::create_group(me.at(t0), "alpha", "ada", GroupSettings{}));
@@ -72,7 +64,7 @@ struct TwoGroups {
       REQUIRE(persist(*store, *r, all, r->take_new_keys(), &storage).ok());
     }
   }
-  std::string db() const { return dir.path + "/db"; }
+  std::string db() const { return dir.path() + "/db"; }
   std::string file() const { return Store::data_file(db()); }
   Result<Replica> load(const Store& s, const Replica& r) {
     return load_replica(s, r.id(), &me.key, &storage);

@@ -7,6 +7,7 @@
 
 #include "node/group_store.h"
 #include "tests/node/fixture.h"
+#include "tests/temp_dir.h"
 
 using namespace qun;
 using namespace qun::test;
@@ -14,15 +15,6 @@ using namespace qun::test;
 namespace {
 
 constexpr std::uint64_t t0 = 1'700'000'000'000;
-
-struct TempDir {
-  TempDir() {
-    char tmpl[] = "/tmp/qun-group-store-XXXXXX";
-    path = mkdtemp(tmpl);
-  }
-  ~TempDir() { std::filesystem::remove_all(path); }
-  std::string path;
-};
 
 // Ingests into `r` and persists, as a node does with each batch.
 void ingest_and_persist(Store& store, Replica& r, std::vector<Event> events,
@@ -36,15 +28,15 @@ void ingest_and_persist(Store& store, Replica& r, std::vector<Event> events,
 // Proves a member's replica reloads from the store with the same state, the same history and
 // the keys to read it, and that a relay's copy reloads without any key.
 TEST_CASE("replicas survive a restart", "[node][store]") {
-  TempDir dir;
+  qun::test::TempDir dir{"qun-group-store"};
   Peer f(0), bob(1);
   auto founder = must(Replica::create_group(f.at(t0), "club", "ada", GroupSettings{}));
   Replica bob_r(founder.id(), &bob.key);
   Replica relay(founder.id(), nullptr);
   const SymmetricKey bob_storage = storage_key_for(bob.key);
   {
-    auto store = must(Store::open(dir.path + "/bob"));
-    auto relay_store = must(Store::open(dir.path + "/relay"));
+    auto store = must(Store::open(dir.path() + "/bob"));
+    auto relay_store = must(Store::open(dir.path() + "/relay"));
     auto [ev, code] = must(founder.invite(f.at(t0 + 1), 1, t0 + 100000, {}));
     (void)ev;
     ingest_and_persist(*store, bob_r, all_events(founder), &bob_storage);
@@ -60,7 +52,7 @@ TEST_CASE("replicas survive a restart", "[node][store]") {
     ingest_and_persist(*relay_store, relay, all_events(founder), nullptr);
     ingest_and_persist(*store, bob_r, all_events(founder), &bob_storage);
   }
-  auto store = must(Store::open(dir.path + "/bob"));
+  auto store = must(Store::open(dir.path() + "/bob"));
   Replica back = must(load_replica(*store, founder.id(), &bob.key, &bob_storage));
   CHECK(back.state().history == bob_r.state().history);
   CHECK(back.group().heads() == bob_r.group().heads());
@@ -70,7 +62,7 @@ TEST_CASE("replicas survive a restart", "[node][store]") {
     CHECK(back.history()[i].text == bob_r.history()[i].text);
   CHECK(back.name() == "club");
 
-  auto relay_store = must(Store::open(dir.path + "/relay"));
+  auto relay_store = must(Store::open(dir.path() + "/relay"));
   Replica relay_back = must(load_replica(*relay_store, founder.id(), nullptr, nullptr));
   CHECK(relay_back.state().history == founder.state().history);
   CHECK(relay_back.keyring().size() == 0);
@@ -87,7 +79,7 @@ TEST_CASE("replicas survive a restart", "[node][store]") {
 // Proves everything a relay stores is undecryptable to it: no stored byte string contains a
 // post's plaintext, and the relay's replica reads no post.
 TEST_CASE("a relay stores nothing it can read", "[node][store]") {
-  TempDir dir;
+  qun::test::TempDir dir{"qun-group-store"};
   Peer f(0);
   auto founder = must(Replica::create_group(f.at(t0), "secret club", "ada", GroupSettings{}));
   const std::string secret = "the password is swordfish";
@@ -95,14 +87,14 @@ TEST_CASE("a relay stores nothing it can read", "[node][store]") {
   must(founder.set_topic(f.at(t0 + 2), "topic swordfish"));
   Replica relay(founder.id(), nullptr);
   {
-    auto store = must(Store::open(dir.path));
+    auto store = must(Store::open(dir.path()));
     ingest_and_persist(*store, relay, all_events(founder), nullptr);
   }
   for (const auto& m : relay.history()) CHECK_FALSE(m.text.has_value());
   CHECK_FALSE(relay.name().has_value());
   // Scan the database file itself for the plaintexts.
   std::string db;
-  for (const auto& entry : std::filesystem::directory_iterator(dir.path)) {
+  for (const auto& entry : std::filesystem::directory_iterator(dir.path())) {
     std::ifstream in(entry.path(), std::ios::binary);
     db.append(std::istreambuf_iterator<char>(in), {});
   }
@@ -116,12 +108,12 @@ TEST_CASE("a relay stores nothing it can read", "[node][store]") {
 // dropped), not the whole pending set: the reported flood rewrote every pending event on every
 // persist (14.5 GB written for 200 MB received). Counts the batch's operations.
 TEST_CASE("persist writes the pending set incrementally", "[node][store]") {
-  TempDir dir;
+  qun::test::TempDir dir{"qun-group-store"};
   Peer f(0);
   auto founder = must(Replica::create_group(f.at(t0), "club", "ada", GroupSettings{}));
   const Hash gid = founder.id();
   Replica relay(gid, nullptr);
-  auto store = must(Store::open(dir.path + "/relay"));
+  auto store = must(Store::open(dir.path() + "/relay"));
   ingest_and_persist(*store, relay, all_events(founder), nullptr);
   const SigningKey stranger = identity(900);
   const PublicKey from = identity(901).public_key();
@@ -165,21 +157,21 @@ TEST_CASE("persist writes the pending set incrementally", "[node][store]") {
 // Proves pending events come back from the store at restart as the store's (no sender), so
 // that the node can drop them all at once (Node: restored_pending_keep_ms after start-up).
 TEST_CASE("pending events reload as the store's", "[node][store]") {
-  TempDir dir;
+  qun::test::TempDir dir{"qun-group-store"};
   Peer f(0);
   auto founder = must(Replica::create_group(f.at(t0), "club", "ada", GroupSettings{}));
   const Hash gid = founder.id();
   const SigningKey stranger = identity(900);
   {
     Replica relay(gid, nullptr);
-    auto store = must(Store::open(dir.path + "/relay"));
+    auto store = must(Store::open(dir.path() + "/relay"));
     ingest_and_persist(*store, relay, all_events(founder), nullptr);
     std::vector<Event> events;
     for (std::size_t k = 0; k < 5; ++k) events.push_back(orphan_post(stranger, gid, k));
     auto report = relay.ingest(std::move(events), identity(901).public_key());
     REQUIRE(persist(*store, relay, report, {}, nullptr).ok());
   }
-  auto store = must(Store::open(dir.path + "/relay"));
+  auto store = must(Store::open(dir.path() + "/relay"));
   Replica back = must(load_replica(*store, gid, nullptr, nullptr));
   CHECK(back.group().pending_size() == 5);
   CHECK(back.group().pending_bytes_from(std::nullopt) == back.group().pending_bytes());

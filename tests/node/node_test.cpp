@@ -13,6 +13,7 @@
 #include "node/node.h"
 #include "node/payload.h"
 #include "tests/node/fixture.h"
+#include "tests/temp_dir.h"
 
 using namespace qun;
 using namespace qun::test;
@@ -428,8 +429,8 @@ TEST_CASE("a peer that stops reading under a flood of large posts is closed, nob
 // goes through during the flood; and when the stranger's link closes, what it sent is gone from
 // memory and from the store. (Before: all 40 MB stayed, and each persist rewrote all of it.)
 TEST_CASE("a stranger's pending flood stays within its bound", "[node][overlay][pending]") {
-  char tmpl[] = "/tmp/qun-node-flood-XXXXXX";
-  const std::string dir = mkdtemp(tmpl);
+  const qun::test::TempDir tmp{"qun-node-flood"};
+  const std::string& dir = tmp.path();
   Mesh mesh;
   for (int i = 0; i < 3; ++i) mesh.add();
   Hash gid = make_group(mesh, 3);

@@ -7,6 +7,7 @@
 #include "node/group_store.h"
 #include "node/limits.h"
 #include "tests/node/fixture.h"
+#include "tests/temp_dir.h"
 
 using namespace qun;
 using namespace qun::test;
@@ -35,15 +36,6 @@ struct Club {
   }
 
   const Event& event(const Hash& id) const { return founder.group().find(id)->event; }
-};
-
-struct TempDir {
-  TempDir() {
-    char tmpl[] = "/tmp/qun-stub-XXXXXX";
-    path = mkdtemp(tmpl);
-  }
-  ~TempDir() { std::filesystem::remove_all(path); }
-  std::string path;
 };
 
 }  // namespace
@@ -180,11 +172,11 @@ TEST_CASE("a stub never replaces a payload, a full copy restores one", "[node][s
 // Proves a dropped payload is dropped in the store too: after a restart the replica holds the
 // stub (same history, the post not stored), and a restored payload is stored whole again.
 TEST_CASE("dropped payloads persist as stubs", "[node][stub][store]") {
-  TempDir dir;
+  qun::test::TempDir dir{"qun-stub"};
   Club c;
   const SymmetricKey storage = storage_key_for(c.bob.key);
   {
-    auto store = must(Store::open(dir.path));
+    auto store = must(Store::open(dir.path()));
     IngestReport all;
     for (const auto* rec : c.bob_r.group().ordered()) all.admitted.push_back(rec->event.id);
     REQUIRE(persist(*store, c.bob_r, all, c.bob_r.take_new_keys(), &storage).ok());
@@ -193,7 +185,7 @@ TEST_CASE("dropped payloads persist as stubs", "[node][stub][store]") {
     auto restored = c.bob_r.ingest({c.event(c.posts[1])});
     REQUIRE(persist(*store, c.bob_r, restored, {}, &storage).ok());
   }
-  auto store = must(Store::open(dir.path));
+  auto store = must(Store::open(dir.path()));
   Replica back = must(load_replica(*store, c.founder.id(), &c.bob.key, &storage));
   CHECK(back.state().history == c.founder.state().history);
   CHECK(back.group().stored_bytes() == c.bob_r.group().stored_bytes());

@@ -8,29 +8,13 @@
 #include <fstream>
 
 #include "tests/node/fixture.h"
+#include "tests/temp_dir.h"
 
 namespace qun::search {
 namespace {
 
 using test::must;
 using test::Peer;
-
-class TempDir {
- public:
-  TempDir() {
-    char pattern[] = "/tmp/qun_feed_test_XXXXXX";
-    const char* made = ::mkdtemp(pattern);
-    path_ = made != nullptr ? made : "";
-  }
-  ~TempDir() {
-    std::error_code ec;
-    if (!path_.empty()) std::filesystem::remove_all(path_, ec);
-  }
-  std::string file() const { return path_ + "/search.db"; }
-
- private:
-  std::string path_;
-};
 
 std::vector<Hash> ids_of(const std::vector<Event>& events) {
   std::vector<Hash> out;
@@ -55,7 +39,7 @@ using Texts = std::vector<std::string>;
 // A group of one, held by an Indexer whose hooks see it.
 struct Fixture {
   Peer alice{1};
-  TempDir dir;
+  qun::test::TempDir dir{"qun-feed"};
   std::unique_ptr<Replica> replica;
   bool held = true;
   std::vector<LogRecord> logs;
@@ -70,7 +54,7 @@ struct Fixture {
       return held && g == replica->id() ? replica.get() : nullptr;
     };
     hooks.groups = [this] { return held ? std::vector<Hash>{replica->id()} : std::vector<Hash>{}; };
-    indexer = std::make_unique<Indexer>(dir.file(), std::move(hooks),
+    indexer = std::make_unique<Indexer>(dir.file("search.db"), std::move(hooks),
                                         [this](const LogRecord& r) { logs.push_back({r.level, "search", r.message}); });
     indexer->open();
     indexer->tick();
@@ -140,17 +124,17 @@ TEST_CASE("feed: a damaged file is rebuilt from the replicas", "[search]") {
   f.deliver(f.replica->post(f.at(), "kept through damage"));
   CHECK(found(*f.indexer, "damage") == Texts{"kept through damage"});
   f.indexer.reset();  // closes the file (the node stops)
-  const auto size = std::filesystem::file_size(f.dir.file());
-  for (const char* suffix : {"-wal", "-shm"}) std::filesystem::remove(f.dir.file() + suffix);
+  const auto size = std::filesystem::file_size(f.dir.file("search.db"));
+  for (const char* suffix : {"-wal", "-shm"}) std::filesystem::remove(f.dir.file("search.db") + suffix);
   {
-    std::fstream out(f.dir.file(), std::ios::in | std::ios::out | std::ios::binary);
+    std::fstream out(f.dir.file("search.db"), std::ios::in | std::ios::out | std::ios::binary);
     out << std::string(size, '\xee');
   }
   Indexer::Hooks hooks;
   hooks.replica = [&](const Hash&) -> const Replica* { return f.replica.get(); };
   hooks.groups = [&] { return std::vector<Hash>{f.replica->id()}; };
   f.logs.clear();
-  f.indexer = std::make_unique<Indexer>(f.dir.file(), std::move(hooks), [&](const LogRecord& r) {
+  f.indexer = std::make_unique<Indexer>(f.dir.file("search.db"), std::move(hooks), [&](const LogRecord& r) {
     f.logs.push_back({r.level, "search", r.message});
   });
   f.indexer->open();

@@ -1,6 +1,7 @@
 // The search index (search/index.h): substring matching in every script, short terms, order,
 // filters, updates, group removal, and a damaged or outdated file rebuilt rather than fatal.
 #include "search/index.h"
+#include "tests/temp_dir.h"
 
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -12,23 +13,6 @@
 
 namespace qun::search {
 namespace {
-
-class TempDir {
- public:
-  TempDir() {
-    char pattern[] = "/tmp/qun_search_test_XXXXXX";
-    const char* made = ::mkdtemp(pattern);
-    path_ = made != nullptr ? made : "";
-  }
-  ~TempDir() {
-    std::error_code ec;
-    if (!path_.empty()) std::filesystem::remove_all(path_, ec);
-  }
-  std::string file() const { return path_ + "/search.db"; }
-
- private:
-  std::string path_;
-};
 
 Hash hash(std::uint8_t n) {
   Hash h;
@@ -79,8 +63,8 @@ using Ids = std::vector<Hash>;
 // Proves CJK text is found by any substring, of three characters and more through the trigram
 // index and of one or two through the scan, and that a non-substring is not found.
 TEST_CASE("index: CJK substrings of every length are found", "[search]") {
-  TempDir dir;
-  auto index = open_ok(dir.file());
+  qun::test::TempDir dir{"qun-search"};
+  auto index = open_ok(dir.file("search.db"));
   std::vector<Post> posts{post(1, 1, 100, "今日はいい天気ですね"), post(2, 1, 200, "明日は雨が降るそうです"),
                           post(3, 1, 300, "おはよう! the relay on the VPS is up again")};
   REQUIRE(index->put(posts).ok());
@@ -96,8 +80,8 @@ TEST_CASE("index: CJK substrings of every length are found", "[search]") {
 // Proves Latin text matches without regard to case, every word of a query must be in the post
 // (short words too), and the words may be anywhere in it.
 TEST_CASE("index: words are substrings, all required, case folded", "[search]") {
-  TempDir dir;
-  auto index = open_ok(dir.file());
+  qun::test::TempDir dir{"qun-search"};
+  auto index = open_ok(dir.file("search.db"));
   std::vector<Post> posts{post(1, 1, 100, "the relay on the VPS is up again"),
                           post(2, 1, 200, "Did anyone try the new chat client?"),
                           post(3, 1, 300, "relay down, ok?")};
@@ -113,8 +97,8 @@ TEST_CASE("index: words are substrings, all required, case folded", "[search]") 
 
 // Proves that FTS5's query syntax in a query is taken literally, never as an error.
 TEST_CASE("index: query syntax characters are plain text", "[search]") {
-  TempDir dir;
-  auto index = open_ok(dir.file());
+  qun::test::TempDir dir{"qun-search"};
+  auto index = open_ok(dir.file("search.db"));
   std::vector<Post> posts{post(1, 1, 100, "say \"hi\" AND (NOT *this*) col:x"),
                           post(2, 1, 200, "nothing")};
   REQUIRE(index->put(posts).ok());
@@ -128,8 +112,8 @@ TEST_CASE("index: query syntax characters are plain text", "[search]") {
 
 // Proves the filters: group, channel, hidden authors and the limit, newest first throughout.
 TEST_CASE("index: group, channel, hidden authors and limit", "[search]") {
-  TempDir dir;
-  auto index = open_ok(dir.file());
+  qun::test::TempDir dir{"qun-search"};
+  auto index = open_ok(dir.file("search.db"));
   std::vector<Post> posts{post(1, 1, 100, "deploy one", 1), post(2, 2, 150, "deploy two", 2),
                           post(3, 1, 200, "deploy three", 2), post(4, 2, 250, "deploy four", 1)};
   posts[2].channel = hash(9);
@@ -165,8 +149,8 @@ TEST_CASE("index: group, channel, hidden authors and limit", "[search]") {
 // Proves an edited post is found by its new text only, a removed one not at all, and a group's
 // removal takes all of its posts and nothing else.
 TEST_CASE("index: edits, deletions and a group's removal", "[search]") {
-  TempDir dir;
-  auto index = open_ok(dir.file());
+  qun::test::TempDir dir{"qun-search"};
+  auto index = open_ok(dir.file("search.db"));
   std::vector<Post> posts{post(1, 1, 100, "lunch at noon"), post(2, 1, 200, "secret plan"),
                           post(3, 2, 300, "lunch tomorrow")};
   REQUIRE(index->put(posts).ok());
@@ -199,8 +183,8 @@ TEST_CASE("index: edits, deletions and a group's removal", "[search]") {
 
 // Proves sync_group makes a group's rows exactly what it is given, touching no other group.
 TEST_CASE("index: sync_group adds, changes and removes", "[search]") {
-  TempDir dir;
-  auto index = open_ok(dir.file());
+  qun::test::TempDir dir{"qun-search"};
+  auto index = open_ok(dir.file("search.db"));
   std::vector<Post> before{post(1, 1, 100, "alpha"), post(2, 1, 200, "bravo"),
                            post(3, 1, 300, "charlie"), post(9, 2, 50, "alpha elsewhere")};
   REQUIRE(index->put(before).ok());
@@ -223,8 +207,8 @@ TEST_CASE("index: sync_group adds, changes and removes", "[search]") {
 // Proves posts of one millisecond all get a row, in the order they came, and that hostile order
 // keys past order_key_max are kept (sorted as the newest).
 TEST_CASE("index: posts sharing an order key, and far-future keys", "[search]") {
-  TempDir dir;
-  auto index = open_ok(dir.file());
+  qun::test::TempDir dir{"qun-search"};
+  auto index = open_ok(dir.file("search.db"));
   std::vector<Post> posts;
   for (std::uint8_t i = 1; i <= 50; ++i) posts.push_back(post(i, 1, 1000, "same moment"));
   posts.push_back(post(60, 1, UINT64_MAX, "same moment from the future"));
@@ -278,53 +262,53 @@ TEST_CASE("index: query bounds", "[search]") {
 // Proves the file: created 0600, kept across opens, and rebuilt empty (with the reason) when it
 // is not a database, is damaged, or has another schema version.
 TEST_CASE("index: the file is private, kept, and rebuilt when damaged or outdated", "[search]") {
-  TempDir dir;
+  qun::test::TempDir dir{"qun-search"};
   {
-    auto index = open_ok(dir.file());
+    auto index = open_ok(dir.file("search.db"));
     REQUIRE(index->rebuilt_because() == std::optional<std::string>("created"));
     std::vector<Post> posts{post(1, 1, 100, "kept across opens")};
     REQUIRE(index->put(posts).ok());
   }
   struct stat st {};
-  REQUIRE(::stat(dir.file().c_str(), &st) == 0);
+  REQUIRE(::stat(dir.file("search.db").c_str(), &st) == 0);
   CHECK((st.st_mode & 0777) == 0600);
   {
-    auto index = open_ok(dir.file());
+    auto index = open_ok(dir.file("search.db"));
     CHECK(!index->rebuilt_because());
     CHECK(ids(*index, "opens") == Ids{hash(1)});
   }
   SECTION("another schema version") {
     sqlite3* db = nullptr;
-    REQUIRE(sqlite3_open(dir.file().c_str(), &db) == SQLITE_OK);
+    REQUIRE(sqlite3_open(dir.file("search.db").c_str(), &db) == SQLITE_OK);
     REQUIRE(sqlite3_exec(db, "PRAGMA user_version=99", nullptr, nullptr, nullptr) == SQLITE_OK);
     sqlite3_close(db);
-    auto index = open_ok(dir.file());
+    auto index = open_ok(dir.file("search.db"));
     REQUIRE(index->rebuilt_because());
     CHECK(index->rebuilt_because()->find("schema 99") != std::string::npos);
     CHECK(index->size().value() == 0);
   }
   SECTION("garbage") {
-    Index::remove_files(dir.file());
-    std::ofstream(dir.file()) << std::string(8192, 'x');
-    auto index = open_ok(dir.file());
+    Index::remove_files(dir.file("search.db"));
+    std::ofstream(dir.file("search.db")) << std::string(8192, 'x');
+    auto index = open_ok(dir.file("search.db"));
     REQUIRE(index->rebuilt_because());
     CHECK(index->rebuilt_because()->find("damaged") != std::string::npos);
     std::vector<Post> posts{post(2, 1, 100, "after the rebuild")};
     REQUIRE(index->put(posts).ok());
     CHECK(ids(*index, "rebuild") == Ids{hash(2)});
-    REQUIRE(::stat(dir.file().c_str(), &st) == 0);
+    REQUIRE(::stat(dir.file("search.db").c_str(), &st) == 0);
     CHECK((st.st_mode & 0777) == 0600);
   }
   SECTION("damaged pages") {
     // Overwrite everything past the header page: the tables' pages no longer read.
-    std::filesystem::resize_file(dir.file(), 4096);
+    std::filesystem::resize_file(dir.file("search.db"), 4096);
     {
-      std::fstream f(dir.file(), std::ios::in | std::ios::out | std::ios::binary);
+      std::fstream f(dir.file("search.db"), std::ios::in | std::ios::out | std::ios::binary);
       f.seekp(100);
       f << std::string(3996, '\xff');
     }
-    std::filesystem::remove(dir.file() + "-wal");
-    auto index = open_ok(dir.file());
+    std::filesystem::remove(dir.file("search.db") + "-wal");
+    auto index = open_ok(dir.file("search.db"));
     REQUIRE(index->rebuilt_because());
     CHECK(index->size().value() == 0);
   }

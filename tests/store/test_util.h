@@ -1,38 +1,21 @@
 // Helpers shared by the store tests: temporary directories and hand-made ids.
 #pragma once
 
-#include <stdlib.h>
-
 #include <cstdint>
 #include <filesystem>
 #include <string>
 
 #include "base/bytes.h"
 #include "crypto/hash.h"
+#include "tests/temp_dir.h"
 
 namespace qun::store_test {
 
-// A fresh directory under /tmp, removed with everything in it when the object goes.
-class TempDir {
+// The shared temporary directory, plus the store's own directory inside it.
+class TempDir : public test::TempDir {
  public:
-  TempDir() {
-    char pattern[] = "/tmp/qun_store_test_XXXXXX";
-    const char* made = ::mkdtemp(pattern);
-    path_ = made != nullptr ? made : "";
-  }
-  ~TempDir() {
-    if (path_.empty()) return;
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::string& path() const { return path_; }
-  // The store's own directory inside the temporary one.
-  std::string db() const { return path_ + "/db"; }
-
- private:
-  std::string path_;
+  TempDir() : test::TempDir("qun-store") {}
+  std::string db() const { return file("db"); }
 };
 
 // A hash whose bytes are all `fill` except the last, which is `last`: ids that differ only in
