@@ -124,6 +124,8 @@ TEST_CASE("a banned member is told so, and comes back after an unban", "[integra
   b.start(NodeOptions::with_peers({a.address()}));
   const std::string group = create_group(a, "lobby");
   REQUIRE(invite_and_join(a, b, group) == group);
+  // bob's join is in on his node when `qun join` returns; alice names him once it reached her.
+  wait_until([&] { return is_member(a, group, b.id()); }, propagate_bound, "alice lists bob");
   a.ok({"ban", group, "bob"});
   wait_until(
       [&] {
