@@ -5,6 +5,7 @@
 //   net_bench [--nodes N] [--messages M] [--size B] [--rate R] [--degree D] [--seed S]
 //             [--warmup S] [--idle S] [--drain S] [--deadline S] [--qun PATH]
 //             [--node-arg ARG]... [--json] [--peer-results DIR] [--keep] [--verbose]
+//             [--groups G]
 //
 // What it does, in the harness's order:
 //  1. N homes in a fresh temporary folder, `qun init --home H --name nK` each.
@@ -14,6 +15,9 @@
 //     it, here as `--peer` on its `qun node` command line. Listening ports are chosen before
 //     start (below the kernel's ephemeral range, so no outgoing connection can take one first).
 //  3. Node 0 creates a group and an invite; every other node joins with `qun join`.
+//     With --groups G > 1, node 0 then creates G - 1 more groups and every node joins each of
+//     them too, so that the idle window measures a node in G groups (issue 13: one node in 100
+//     groups); the posts still go to the first group.
 //  4. Each node's control socket (net/control.h) is subscribed; the warm-up runs, then an idle
 //     window measures background traffic, then M posts of B bytes of text go out at R posts/s
 //     from publishers picked at random, each post's text carrying its index and the publish time
@@ -83,6 +87,9 @@ namespace fs = std::filesystem;
 constexpr std::size_t children_max = 4096;
 // Nodes: the harness goes to 100; the limit leaves room and bounds the fd and port use.
 constexpr std::size_t nodes_max = 1000;
+// Groups every node is in with --groups: a node replicates at most 1,024 (the tags of one hello,
+// wire_limits::groups_max); the bench's own target is 100.
+constexpr std::size_t groups_max = 1024;
 // Short commands (init, group create, invite, join) run this many at once: the machine has two
 // cores, and the harness dials 4 at a time per worker for the same reason.
 constexpr std::size_t command_concurrency = 4;
@@ -549,6 +556,7 @@ struct Options {
   bool keep = false;
   bool verbose = false;
   bool dry_run = false;
+  std::size_t groups = 1;
 };
 
 void usage() {
@@ -557,10 +565,13 @@ void usage() {
       "                 [--degree D (6)] [--seed S (1)] [--warmup S (6)] [--idle S (3)]\n"
       "                 [--drain S (10)] [--deadline S (300)] [--qun PATH] [--node-arg ARG]...\n"
       "                 [--json] [--peer-results DIR] [--keep] [--verbose] [--dry-run]\n"
+      "                 [--groups G (1)]\n"
       "Runs N `qun node` processes on 127.0.0.1 with the workload of the gossipsub harness\n"
       "(shared/peers/gossipsub) and reports delivery, latency, bytes, CPU and RSS per node.\n"
       "--peer-results DIR puts the harness's matching results/*.json beside it, with ratios.\n"
       "--dry-run prints the topology and the publishers as JSON and starts nothing.\n"
+      "--groups G puts every node in G groups (posts go to the first); the idle window then\n"
+      "measures what G groups cost an idle node (CPU, bytes, connections, RSS).\n"
       "qun binary: %s\n",
       QUN_BINARY_PATH);
 }
@@ -616,6 +627,8 @@ Options parse(int argc, char** argv) {
       o.verbose = true;
     else if (a == "--dry-run")
       o.dry_run = true;
+    else if (a == "--groups")
+      o.groups = static_cast<std::size_t>(number());
     else if (a == "--help" || a == "-h")
       usage(), std::exit(0);
     else
@@ -630,6 +643,7 @@ Options parse(int argc, char** argv) {
         " (the text carries the index and the publish time)");
   }
   if (o.deadline_s < 10) die("--deadline must be at least 10 seconds");
+  if (o.groups < 1 || o.groups > groups_max) die("--groups must be 1.." + std::to_string(groups_max));
   return o;
 }
 
@@ -915,7 +929,11 @@ Json Bench::overlay_state() {
     if (o_.verbose && node->index == 0) log_progress("node 0 status: " + res.dump());
     conns.push_back(static_cast<double>(json_int(res, "peers").value_or(0)));
     if (!res.contains("groups") || !res["groups"].is_array() || res["groups"].empty()) continue;
-    const Json& g = res["groups"][0];
+    const Json* found = &res["groups"][0];
+    for (const Json& each : res["groups"]) {
+      if (each.is_object() && each.value("id", std::string()) == group_) found = &each;
+    }
+    const Json& g = *found;
     active.push_back(static_cast<double>(json_int(g, "active_peers").value_or(0)));
     members.push_back(static_cast<double>(json_int(g, "members").value_or(0)));
     if (g.value("synced", false)) ++synced;
@@ -1092,6 +1110,44 @@ Json Bench::run() {
   const double join_s = static_cast<double>(now_us() - join_start) / 1e6;
   log_progress("group " + group_.substr(0, 16) + ": " + std::to_string(N - 1 - join_failures) +
                "/" + std::to_string(N - 1) + " joins in " + std::to_string(join_s) + " s");
+
+  // More groups, if asked: each created on node 0 and joined by every other node.
+  std::size_t extra_groups = 0, extra_join_failures = 0;
+  double extra_s = 0;
+  if (o_.groups > 1) {
+    const std::int64_t extra_start = now_us();
+    for (std::size_t g = 1; g < o_.groups; ++g) {
+      const std::string name = "bench" + std::to_string(g);
+      const auto made =
+          run_commands({qun_cmd(first, {"group", "create", name})}, 1, command_timeout_ms)[0];
+      if (!made.ok()) {
+        problem("group create " + name + ": " + made.describe());
+        continue;
+      }
+      const std::string gid = trim(made.out);
+      const auto inv = run_commands(
+          {qun_cmd(first, {"invite", gid, "--uses", std::to_string(N), "--expires", "1h"})}, 1,
+          command_timeout_ms)[0];
+      if (!inv.ok()) {
+        problem("invite to " + name + ": " + inv.describe());
+        continue;
+      }
+      std::vector<std::vector<std::string>> more;
+      for (std::size_t i = 1; i < N; ++i) {
+        if (nodes_[i].joined) more.push_back(qun_cmd(nodes_[i], {"join", trim(inv.out)}));
+      }
+      for (const auto& r : run_commands(more, command_concurrency, command_timeout_ms)) {
+        if (!r.ok() || trim(r.out) != gid) {
+          if (++extra_join_failures <= 3) problem("join " + name + ": " + r.describe());
+        }
+      }
+      ++extra_groups;
+    }
+    extra_s = static_cast<double>(now_us() - extra_start) / 1e6;
+    log_progress(std::to_string(extra_groups) + " more groups, " +
+                 std::to_string(extra_join_failures) + " failed joins, in " +
+                 std::to_string(extra_s) + " s");
+  }
 
   // Subscribe every node, then warm up while reading whatever streams in.
   for (Node& n : nodes_) {
@@ -1387,6 +1443,22 @@ Json Bench::run() {
         {"p99", rounded(pct(last_ms, 99), 2)},
         {"max", rounded(max_of(last_ms), 2)}}},
       {"bytes", bytes},
+      {"groups",
+       {{"count", 1 + extra_groups},
+        {"extraJoinFailures", extra_join_failures},
+        {"extraSetupSec", rounded(extra_s, 2)},
+        // What G groups cost a node doing nothing: its CPU as a share of one core, the bytes it
+        // writes, and its connections (links are shared across groups).
+        {"idleCpuPctPerNodeMean",
+         idle_dur_s > 0 && !cpu_idle.empty() ? rounded(mean(cpu_idle) / idle_dur_s * 100, 3)
+                                             : Json(nullptr)},
+        {"idleCpuPctPerNodeMax",
+         idle_dur_s > 0 && !cpu_idle.empty()
+             ? rounded(*std::max_element(cpu_idle.begin(), cpu_idle.end()) / idle_dur_s * 100, 3)
+             : Json(nullptr)},
+        {"idleBytesPerSecPerNode", rounded(idle_rate / static_cast<double>(N), 0)},
+        {"connectionsPerNodeMedian", mesh["connMedian"]},
+        {"connectionsPerNodeMax", mesh["connMax"]}}},
       {"cpuPerNodeS",
        {{"windowMean", rounded(opt_mean(cpu_win), 3)},
         {"windowMax", rounded(max_of(cpu_win), 3)},
@@ -1446,6 +1518,9 @@ constexpr Row rows[] = {
     {"CPU s/node (lifetime mean)", "/cpuPerNodeS/lifetimeMean", 0},
     {"peak RSS MiB/node (mean)", "/peakRssPerNodeMiB/mean", 0.1},
     {"peak RSS MiB/node (max)", "/peakRssPerNodeMiB/max", 0},
+    {"groups per node", "/groups/count", 0},
+    {"idle CPU % of a core/node (max)", "/groups/idleCpuPctPerNodeMax", 0},
+    {"idle bytes/s/node", "/groups/idleBytesPerSecPerNode", 0},
     {"wall s", "/wallSec", 0},
 };
 
