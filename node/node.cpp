@@ -25,11 +25,6 @@ static_assert(broadcast_no_hops == wire::no_hops, "one value for an unknown dist
 constexpr std::size_t banned_max = 1024;
 // request_serve calls in flight at once: a person asks a few relays, not hundreds.
 constexpr std::size_t serve_requests_max = 64;
-// Groups one requester may have on probation at a relay at once: an honest admin asks for its
-// groups one by one; this keeps a peer naming random group ids from filling the relay's slots.
-constexpr std::size_t serve_probation_per_peer_max = 4;
-// (group, requester) refusals a relay remembers at most (oldest forgotten first).
-constexpr std::size_t serve_refusals_max = 1024;
 // Pending events loaded from the store at start-up came over links that are gone: they are kept
 // this long, then dropped. Four sync intervals (OverlayConfig::sync_interval_ms, 15 s): by then
 // catch-up with every peer that is up has brought their parents if anybody has them, and junk
@@ -47,9 +42,6 @@ template <typename T>
 const T& pick(const std::vector<T>& v, Rng& rng) {
   return v[rng.uniform(v.size())];
 }
-
-// What an event takes in the store: its encoding (known from decoding or signing).
-std::uint64_t stored_bytes(const Event& e) { return event_stored_bytes(e); }
 
 }  // namespace
 
@@ -112,38 +104,19 @@ struct Node::Impl {
     // is dispatched by group_timers.
     enum class Timer {
       restored_pending,  // pending events loaded from the store are dropped
-      probation,         // a relay's group on probation stalls (serve_probation_ms)
       shuffle,           // a shuffle with one random active peer
       explore,           // a link to one random passive peer
       count
     };
     TimerTable<Timer> timers;
-    // On a relay, the events refused past the cap, and the posts whose payload it dropped past
-    // the bound (stored bytes: Group::stored_bytes).
-    std::uint64_t refused_events = 0;
-    std::uint64_t payloads_dropped = 0;
-    std::optional<Millis> drop_logged_at;
-    // On a relay, the admitted posts whose payload it still holds, oldest first: the next to
-    // drop past the bound (bound_payloads).
-    std::set<std::pair<std::uint64_t, Hash>> held_posts;
-    bool full = false;  // a batch was refused: stop asking for more
-    std::optional<Millis> full_logged_at;
+    // On a relay: the group's byte bound (node/relay_bound.h).
+    RelayBound bound;
     // The relays the group names, as last seen in its state (to notice changes).
     std::map<PublicKey, std::string> relays;
     Millis relay_retry_at = 0;  // no new attempt to link a relay before this
     // Whether each relay linked since holds the group, from its last hello (a relay that drops a
     // group sends a new hello without it). Entries of relays no longer named are ignored.
     std::map<PublicKey, bool> relay_serving;
-    // On a relay: a group taken on by request_serve, until the requesters' standing is known.
-    struct Probation {
-      // Who asked (more may ask while it lasts); none for a group loaded without its create.
-      std::set<PublicKey> requesters;
-      std::set<Hash> heads;         // the heads they offered
-      Millis last_progress = 0;     // when the probation began or an event last arrived
-    };
-    std::optional<Probation> probation;
-    // On a relay: the requesters whose slot (and quota) this group takes.
-    std::set<PublicKey> claimants;
     // Missing events that a kept event names as parents, with who needs them: the author of the
     // child, or nobody in particular (none) when the child was itself needed or two authors
     // need it. Such an event is stored whatever its author's standing or rate, unless its own
@@ -173,7 +146,12 @@ struct Node::Impl {
 
   Impl(Node& node, const SigningKey& self, Rng rng, LogSink log)
       : node(node), self(self), rng(std::move(rng)), log(std::move(log)),
-        relay_allow(node.config_.relay_allow), reach(node.config_.listen_address) {
+        relay(RelayServiceConfig{node.config_.relay, node.config_.relay_open,
+                                 std::min(node.config_.relay_groups_max, wire_limits::groups_max),
+                                 node.config_.relay_groups_per_requester_max,
+                                 node.config_.relay_allow},
+              this->log),
+        reach(node.config_.listen_address) {
     timers.set(Timer::maintenance, 0);
   }
 
@@ -185,12 +163,9 @@ struct Node::Impl {
   std::map<Hash, Overlay> groups;
   std::map<PublicKey, Millis> banned;
   std::vector<ServeRequest> serve_requests;
-  // Relay: the allow-list, and serve requests awaiting the operator's approval (oldest first).
-  std::set<PublicKey> relay_allow;
-  std::deque<ServeWaiting> serve_waiting;
+  // Relay: serve requests, the operator's approval, probation (node/relay_service.h).
+  RelayService relay;
   Reachability reach;  // observed addresses and dial-backs (node/reachability.h)
-  // Relay: requesters refused for a group after its probation (not admins), until when.
-  std::map<std::pair<Hash, PublicKey>, Millis> serve_refusals;
   std::deque<NodeOutput> out;
   // Connections with link outputs or queued sends to handle before the current input ends.
   std::set<ConnId> dirty;
@@ -413,7 +388,7 @@ struct Node::Impl {
     const GroupState& s = g.replica->state();
     if (!s.created) return true;
     if (s.is_member(peer) || is_relay(g, peer) || g.serve_asked.count(peer)) return true;
-    if (g.probation && g.probation->requesters.count(peer)) return true;
+    if (relay.is_requester(gid, peer)) return true;
     return holds_open_invite(g, c, gid);
   }
 
@@ -694,7 +669,10 @@ struct Node::Impl {
             if (!g) return;
             handle(now, c, peer, *g, msg);
             // Outside the handler, which holds a reference to the group: a relay may drop it.
-            review_probation(now, msg.group);
+            if (auto it = groups.find(msg.group); it != groups.end()) {
+              relay.review(now, msg.group, *it->second.replica);
+              drain_relay(now);
+            }
           }
         },
         m);
@@ -774,114 +752,45 @@ struct Node::Impl {
 
   // A peer asks this node to store and forward a group.
   void on_serve(Millis now, Conn& c, const wire::Serve& m) {
-    const PublicKey peer = *c.peer;
-    auto reply = [&](bool accepted, std::string reason) {
-      if (reason.size() > wire_limits::reason_bytes_max) {
-        reason.resize(wire_limits::reason_bytes_max);
-      }
-      ++(accepted ? node.stats_.serves_accepted : node.stats_.serves_refused);
-      if (!accepted) {
-        note(LogLevel::info, "serve refused group=" + short_hex(m.group) + " peer=" +
-                                 short_hex(peer) + " reason=" + reason);
-      }
-      send(now, c, wire::ServeReply{m.group, accepted, reason});
-    };
-    if (!config().relay) return reply(false, "not a relay");
-    if (auto held = groups.find(m.group); held != groups.end()) {
-      // Already serving it. While on probation, this requester's standing counts too.
-      if (held->second.probation) held->second.probation->requesters.insert(peer);
-      return reply(true, "");
-    }
-    auto refused = serve_refusals.find({m.group, peer});
-    if (refused != serve_refusals.end() && refused->second > now)
-      return reply(false, "refused: not an admin of the group");
-    if (!config().relay_open && !relay_allow.count(peer)) {
-      keep_waiting(now, m.group, peer, c.address);
-      return reply(false, "waiting for the relay operator's approval (qun relay approve)");
-    }
-    if (auto why = cannot_take_on(peer); !why.empty()) return reply(false, why);
-    std::vector<std::string> hints;
-    if (!c.address.empty()) hints.push_back(c.address);
-    take_on(now, m.group, {peer}, hints);
-    reply(true, "");
+    relay.on_serve(now, *c.peer, m.group, c.address, groups.count(m.group) != 0, groups.size());
+    drain_relay(now);
   }
 
-  // Why the relay cannot take on another group for `requester` (empty: it can).
-  std::string cannot_take_on(const PublicKey& requester) const {
-    const std::size_t groups_max = std::min(config().relay_groups_max, wire_limits::groups_max);
-    if (groups.size() >= groups_max)
-      return "relay full: serving " + std::to_string(groups.size()) + " groups";
-    std::size_t on_probation = 0, claimed = 0;
-    for (const auto& [gid, g] : groups) {
-      if (g.probation && g.probation->requesters.count(requester)) ++on_probation;
-      if (g.claimants.count(requester)) ++claimed;
-    }
-    if (on_probation >= serve_probation_per_peer_max)
-      return "too many groups from you awaiting their data";
-    if (claimed >= config().relay_groups_per_requester_max)
-      return "quota: this relay serves " + std::to_string(claimed) + " groups for you already";
-    return {};
+  RelayService::Held holds_group() const {
+    return [this](const Hash& gid) { return groups.count(gid) != 0; };
   }
 
-  // Takes a group on for `requesters` (on probation until their standing is known).
-  void take_on(Millis now, const Hash& gid, const std::set<PublicKey>& requesters,
-               const std::vector<std::string>& hints) {
-    note(LogLevel::info, "serving group=" + short_hex(gid) + " for peer=" +
-                             short_hex(*requesters.begin()));
-    out.push_back(node_output::GroupAdded{gid});
-    // add_group sends every link a new hello and matches the group against the tags each peer
-    // sent (the requester's included), so the reply reaches a requester that already sees the
-    // group shared, and catch-up runs as on any link. A requester not linked is dialed from the
-    // hints by maintenance.
-    add_group(now, std::make_unique<Replica>(gid, nullptr), hints);
-    Overlay& g = groups.at(gid);
-    g.probation = Overlay::Probation{requesters, {}, now};
-    g.timers.set(Overlay::Timer::probation, now + serve_probation_ms);
-    g.claimants = requesters;
-  }
-
-  // Keeps a refused request for the operator: one entry per (group, requester), at most
-  // serve_waiting_per_requester_max per requester and serve_waiting_max in all (oldest out).
-  void keep_waiting(Millis now, const Hash& gid, const PublicKey& peer, const std::string& address) {
-    for (auto it = serve_waiting.begin(); it != serve_waiting.end(); ++it) {
-      if (it->group == gid && it->requester == peer) {
-        serve_waiting.erase(it);
-        break;
+  // Carries out the relay service's outputs: replies, groups taken on, groups dropped.
+  void drain_relay(Millis now) {
+    while (auto o = relay.poll()) {
+      if (auto* r = std::get_if<relay_output::Reply>(&*o)) {
+        ++(r->accepted ? node.stats_.serves_accepted : node.stats_.serves_refused);
+        if (r->waiting) ++node.stats_.serves_waiting;
+        send_to(now, r->to, wire::ServeReply{r->group, r->accepted, std::move(r->reason)});
+      } else if (auto* t = std::get_if<relay_output::TakeOn>(&*o)) {
+        out.push_back(node_output::GroupAdded{t->group});
+        // add_group sends every link a new hello and matches the group against the tags each
+        // peer sent (the requester's included); a requester not linked is dialed from the hints
+        // by maintenance.
+        add_group(now, std::make_unique<Replica>(t->group, nullptr), t->hints);
+      } else if (auto* d = std::get_if<relay_output::Drop>(&*o)) {
+        drop_group(now, d->group, std::move(d->reason));
       }
     }
-    std::size_t mine = 0;
-    for (const auto& w : serve_waiting) mine += w.requester == peer ? 1 : 0;
-    if (mine >= serve_waiting_per_requester_max) {
-      auto oldest = std::find_if(serve_waiting.begin(), serve_waiting.end(),
-                                 [&](const ServeWaiting& w) { return w.requester == peer; });
-      serve_waiting.erase(oldest);
-    }
-    if (serve_waiting.size() >= serve_waiting_max) serve_waiting.pop_front();
-    serve_waiting.push_back(ServeWaiting{gid, peer, address, now});
-    ++node.stats_.serves_waiting;
   }
 
-  // Takes on the waiting requests of `group` (of `only` requester if given). Errors as
-  // Node::approve_serve.
-  Result<void> approve_waiting(Millis now, const Hash& gid, std::optional<PublicKey> only) {
-    std::set<PublicKey> requesters;
-    std::vector<std::string> hints;
-    for (const auto& w : serve_waiting) {
-      if (w.group != gid || (only && w.requester != *only)) continue;
-      requesters.insert(w.requester);
-      if (!w.address.empty()) hints.push_back(w.address);
-    }
-    if (requesters.empty()) return Error(Errc::not_found, "no request for group " + short_hex(gid) + " waits");
-    if (!groups.count(gid)) {
-      const std::size_t groups_max = std::min(config().relay_groups_max, wire_limits::groups_max);
-      if (groups.size() >= groups_max)
-        return Error(Errc::too_large, "relay full: serving " + std::to_string(groups.size()) + " groups");
-      take_on(now, gid, requesters, hints);
-    }
-    std::erase_if(serve_waiting, [&](const ServeWaiting& w) {
-      return w.group == gid && requesters.count(w.requester);
+  // Drops a group by itself (a relay's probation failed), and has the driver delete its data.
+  void drop_group(Millis now, const Hash& gid, std::string why) {
+    ++node.stats_.groups_dropped;
+    remove_group(now, gid);
+    // Outputs not yet drained that would have the driver store (or show) part of the group: the
+    // replica they refer to is gone, and GroupDropped deletes what was stored before.
+    std::erase_if(out, [&](const NodeOutput& o) {
+      if (auto* p = std::get_if<node_output::Persist>(&o)) return p->group == gid;
+      if (auto* d = std::get_if<node_output::Delivered>(&o)) return d->group == gid;
+      return false;
     });
-    return ok_result();
+    out.push_back(node_output::GroupDropped{gid, std::move(why)});
   }
 
   void on_serve_reply(Millis now, Conn& c, const wire::ServeReply& m) {
@@ -906,62 +815,6 @@ struct Node::Impl {
       g->second.catch_up.offer(now, peer);
       drain_catch_up(now, g->second, m.group);
     }
-  }
-
-  // Settles a group on probation: kept once the relay holds the heads the requesters offered and
-  // one of them is an admin there; dropped if none is, or if no event came for
-  // serve_probation_ms without a create event.
-  void review_probation(Millis now, const Hash& gid) {
-    auto it = groups.find(gid);
-    if (it == groups.end() || !it->second.probation) return;
-    Overlay& g = it->second;
-    const Overlay::Probation& p = *g.probation;
-    const Group& group = g.replica->group();
-    const bool caught_up =
-        !p.heads.empty() &&
-        std::all_of(p.heads.begin(), p.heads.end(), [&](const Hash& h) { return group.has(h); });
-    const bool stalled = now >= p.last_progress + serve_probation_ms;
-    if (!caught_up && !stalled) {
-      g.timers.set(Overlay::Timer::probation, p.last_progress + serve_probation_ms);
-      return;
-    }
-    const GroupState& s = g.replica->state();
-    const bool admin =
-        std::any_of(p.requesters.begin(), p.requesters.end(), [&](const PublicKey& r) {
-          return s.is_member(r) && at_least(s.role_of(r), Role::admin);
-        });
-    if (s.created && (admin || p.requesters.empty())) {
-      note(LogLevel::info, "serving group=" + short_hex(gid) + " confirmed");
-      g.probation.reset();
-      g.timers.stop(Overlay::Timer::probation);
-      return;
-    }
-    std::string why;
-    if (!s.created) {
-      why = "no create event within " + std::to_string(serve_probation_ms / 1000) + " s";
-    } else {
-      why = "the requester is not an admin of the group";
-      for (const PublicKey& r : p.requesters) {
-        if (serve_refusals.size() >= serve_refusals_max) {
-          auto oldest = std::min_element(
-              serve_refusals.begin(), serve_refusals.end(),
-              [](const auto& a, const auto& b) { return a.second < b.second; });
-          serve_refusals.erase(oldest);
-        }
-        serve_refusals[{gid, r}] = now + serve_refusal_ms;
-      }
-    }
-    note(LogLevel::warn, "dropping group=" + short_hex(gid) + " reason=" + why);
-    ++node.stats_.groups_dropped;
-    remove_group(now, gid);
-    // Outputs not yet drained that would have the driver store (or show) part of the group: the
-    // replica they refer to is gone, and GroupDropped deletes what was stored before.
-    std::erase_if(out, [&](const NodeOutput& o) {
-      if (auto* p = std::get_if<node_output::Persist>(&o)) return p->group == gid;
-      if (auto* d = std::get_if<node_output::Delivered>(&o)) return d->group == gid;
-      return false;
-    });
-    out.push_back(node_output::GroupDropped{gid, why});
   }
 
   static bool is_relay(const Overlay& g, const PublicKey& peer) {
@@ -1033,102 +886,6 @@ struct Node::Impl {
     if (unlinked.empty()) return;
     const auto& [id, address] = pick(unlinked, rng);
     dial(now, address, id);
-  }
-
-  // Relay: what of a batch to take in. Within relay_structure_factor times
-  // relay_group_bytes_max (stored bytes, stubs included; a new post counted as its stub),
-  // everything. What waits for parents is not counted here: it is transient (pushes overtaking
-  // each other), and ingest trims it to what the cap leaves (trim_pending). Past
-  // the bound itself the relay keeps the group within it by dropping its oldest posts' payloads
-  // once they are in (bound_payloads). Past that cap, posts are refused, except those that a
-  // kept or waiting event descends from (the relay needs them to admit it); the group's other
-  // events are kept if they fit under the cap, and if they do not, everything new is refused.
-  std::vector<Event> take_within_bound(Millis now, Overlay& g, const Hash& gid,
-                                       std::vector<Event> events) {
-    if (!config().relay) return events;
-    const Group& group = g.replica->group();
-    const std::uint64_t cap = relay_structure_factor * config().relay_group_bytes_max;
-    const std::uint64_t held = group.stored_bytes();
-    std::uint64_t incoming = 0;
-    std::size_t fresh = 0;
-    for (const auto& e : events) {
-      if (group.has(e.id)) continue;
-      // A post counts as the stub it may become: its payload can always be dropped.
-      incoming += payload_droppable(e.kind) ? stub_stored_bytes(e) : stored_bytes(e);
-      ++fresh;
-    }
-    if (fresh == 0 || held + incoming <= cap) return events;
-    // Deepest first, so that a kept event marks the parents it brings in the same batch.
-    std::sort(events.begin(), events.end(),
-              [](const Event& a, const Event& b) { return a.depth > b.depth; });
-    const std::vector<Hash> waited = group.missing();
-    std::set<Hash> wanted(waited.begin(), waited.end());
-    std::vector<Event> kept;
-    std::uint64_t kept_bytes = 0;
-    for (auto& e : events) {
-      if (group.has(e.id)) continue;
-      if (payload_droppable(e.kind) && !wanted.count(e.id)) continue;
-      wanted.insert(e.parents.begin(), e.parents.end());
-      kept_bytes += payload_droppable(e.kind) ? stub_stored_bytes(e) : stored_bytes(e);
-      kept.push_back(std::move(e));
-    }
-    if (held + kept_bytes > cap) {
-      kept.clear();
-      kept_bytes = 0;
-    }
-    const std::size_t refused = fresh - kept.size();
-    if (refused > 0) {
-      g.full = true;
-      g.refused_events += refused;
-      node.stats_.events_refused_full += refused;
-      if (!g.full_logged_at || now >= *g.full_logged_at + relay_full_log_interval_ms) {
-        g.full_logged_at = now;
-        note(LogLevel::warn, "relay group full group=" + short_hex(gid) +
-                                 " bytes=" + std::to_string(held) +
-                                 " cap=" + std::to_string(cap) +
-                                 " bound=" + std::to_string(config().relay_group_bytes_max) +
-                                 " refused_events=" + std::to_string(g.refused_events));
-      }
-    }
-    return kept;
-  }
-
-  // Relay: keeps the group within relay_group_bytes_max by dropping the payloads of its oldest
-  // posts (by order key, then id: the same order on every relay), keeping their stubs, and adds
-  // the drops to `report` for storage. g.held_posts tracks the posts whose payload is held.
-  void bound_payloads(Millis now, Overlay& g, const Hash& gid, IngestReport& report) {
-    const Group& group = g.replica->group();
-    auto hold = [&](const Hash& id) {
-      const EventRecord* rec = group.find(id);
-      if (rec && payload_droppable(rec->event.kind) && !rec->event.payload_dropped)
-        g.held_posts.insert({rec->order_key, id});
-    };
-    for (const Hash& id : report.admitted) hold(id);
-    for (const Hash& id : report.payloads_restored) hold(id);
-    const std::uint64_t bound = config().relay_group_bytes_max;
-    const std::uint64_t before = group.stored_bytes();
-    std::size_t dropped = 0;
-    while (group.stored_bytes() + group.pending_bytes() > bound && !g.held_posts.empty()) {
-      const Hash id = g.held_posts.begin()->second;
-      g.held_posts.erase(g.held_posts.begin());
-      IngestReport r = g.replica->drop_payload(id);
-      if (r.payloads_dropped.empty()) continue;
-      report.payloads_dropped.push_back(id);
-      ++dropped;
-    }
-    if (dropped == 0) return;
-    g.payloads_dropped += dropped;
-    node.stats_.payloads_dropped += dropped;
-    if (!g.drop_logged_at || now >= *g.drop_logged_at + relay_full_log_interval_ms) {
-      g.drop_logged_at = now;
-      note(LogLevel::warn, "relay group over its bound group=" + short_hex(gid) +
-                               " bound=" + std::to_string(bound) +
-                               " dropped_payloads=" + std::to_string(dropped) +
-                               " freed_bytes=" + std::to_string(before - group.stored_bytes()) +
-                               " bytes=" + std::to_string(group.stored_bytes()) +
-                               " payloads_dropped=" + std::to_string(g.payloads_dropped) +
-                               " reason=oldest posts kept as stubs");
-    }
   }
 
   void activate(Overlay& g, const PublicKey& peer, ConnId conn) {
@@ -1231,7 +988,11 @@ struct Node::Impl {
     const bool catch_up = m.hops == wire::no_hops && g.catch_up.solicited(now, peer);
     events = screen(now, g, m.group, std::move(events), catch_up);
     if (events.empty()) return;
-    events = take_within_bound(now, g, m.group, std::move(events));
+    if (config().relay) {
+      const std::uint64_t refused = g.bound.refused_events();
+      events = g.bound.admit(now, g.replica->group(), std::move(events));
+      node.stats_.events_refused_full += g.bound.refused_events() - refused;
+    }
     if (events.empty()) return;
     ingest(now, g, m.group, std::move(events), peer, m.hops);
   }
@@ -1434,15 +1195,13 @@ struct Node::Impl {
   }
 
   void handle(Millis now, Conn&, const PublicKey& peer, Overlay& g, const wire::Heads& m) {
-    if (g.probation && g.probation->requesters.count(peer)) {
-      // What a requester holds: the relay decides once it holds as much.
-      g.probation->heads.insert(m.heads.begin(), m.heads.end());
-    }
+    // What a requester of the group holds: a relay decides once it holds as much.
+    relay.on_heads(m.group, peer, m.heads);
     if (m.want) {
       g.catch_up.on_request(now, peer, m.heads, g.replica->group(), in_flight());
     } else {
       // A relay at its byte bound asks for nothing more: every batch would be refused.
-      if (g.full) return;
+      if (g.bound.full()) return;
       g.catch_up.on_offer(now, peer, m.heads, holds(g));
     }
     drain_catch_up(now, g, m.group);
@@ -1494,17 +1253,9 @@ struct Node::Impl {
     const std::size_t received = events.size();
     IngestReport report = g.replica->ingest(std::move(events), from);
     if (config().relay) {
-      // A relay's bound covers what waits as well as what is stored (take_within_bound).
-      bound_payloads(now, g, gid, report);
-      // Pending events cannot be stubs (they are not admitted): they get what the bound leaves.
-      const std::uint64_t max = config().relay_group_bytes_max;
-      const std::uint64_t stored = g.replica->group().stored_bytes();
-      IngestReport trimmed = g.replica->trim_pending(max > stored ? max - stored : 0);
-      report.evicted.insert(report.evicted.end(), trimmed.evicted.begin(), trimmed.evicted.end());
-      report.pending_dropped += trimmed.pending_dropped;
-      report.pending = trimmed.pending;
-      std::erase_if(report.pending_added,
-                    [&](const Hash& id) { return !g.replica->group().find_pending(id); });
+      const std::uint64_t dropped = g.bound.payloads_dropped();
+      g.bound.after_ingest(now, *g.replica, report);
+      node.stats_.payloads_dropped += g.bound.payloads_dropped() - dropped;
     }
     node.stats_.events_pending_dropped += report.pending_dropped;
     node.stats_.events_duplicate += report.duplicates;
@@ -1538,10 +1289,7 @@ struct Node::Impl {
       return;
     for (const auto& id : report.admitted)
       g.vouched.erase(id);  // its entry in vouched_order goes when it reaches the front
-    if (g.probation && !report.admitted.empty()) {
-      g.probation->last_progress = now;
-      g.timers.set(Overlay::Timer::probation, now + serve_probation_ms);
-    }
+    if (!report.admitted.empty()) relay.on_progress(now, gid);
     sync_relays(g);
     out.push_back(node_output::Persist{gid, report, g.replica->take_new_keys()});
     std::vector<Hash> delivered;
@@ -1580,16 +1328,12 @@ struct Node::Impl {
     }
     g.timers.set(Overlay::Timer::explore, now + rng.uniform(oc().explore_interval_ms));
     if (config().relay) {
-      for (const EventRecord* rec : g.replica->group().ordered())
-        if (payload_droppable(rec->event.kind) && !rec->event.payload_dropped)
-          g.held_posts.insert({rec->order_key, rec->event.id});
+      if (fresh) g.bound = RelayBound(gid, config().relay_group_bytes_max, log);
+      g.bound.load(g.replica->group());
     }
     // A relay's group loaded without its create event (taken on, then restarted before the data
     // came): it gets the same bounded wait for data as a fresh one.
-    if (config().relay && !g.replica->state().created) {
-      g.probation = Overlay::Probation{{}, {}, now};
-      g.timers.set(Overlay::Timer::probation, now + serve_probation_ms);
-    }
+    if (config().relay && !g.replica->state().created) relay.on_loaded_without_create(now, gid);
     if (g.replica->group().pending_bytes_from(std::nullopt) > 0)
       g.timers.set(Overlay::Timer::restored_pending, now + restored_pending_keep_ms);
     for (const auto& a : peer_addresses) remember(g, a, std::nullopt);
@@ -1615,6 +1359,7 @@ struct Node::Impl {
     for (const auto& peer : active)
       remove_peer(now, it->second, gid, peer, active_conn(it->second, peer), PeerGone::dropped);
     groups.erase(it);
+    relay.forget(gid);
     for (auto& [cid, c] : conns) {
       c.shared.erase(gid);
       if (c.established) send_hello(now, c);
@@ -1680,8 +1425,6 @@ struct Node::Impl {
         if (!linked.count(peer)) return fail("announcements queued for an unlinked peer" + group);
       // Work that waits has a timer that will do it.
       using T = Overlay::Timer;
-      if (g.probation.has_value() != g.timers.is_set(T::probation))
-        return fail("probation and its timer disagree" + group);
       for (const T t : {T::shuffle, T::explore})
         if (!g.timers.is_set(t)) return fail("a periodic timer is not set" + group);
     }
@@ -1691,18 +1434,30 @@ struct Node::Impl {
     // Bounded lists stay within their bounds.
     if (serve_requests.size() > serve_requests_max) return fail("serve requests over their bound");
     if (banned.size() > banned_max) return fail("banned peers over their bound");
-    if (serve_waiting.size() > serve_waiting_max) return fail("waiting serves over their bound");
+    // The relay service's own, and it judges only groups this node holds.
+    if (auto broken = relay.invariant_violation()) return fail(*broken);
+    for (const Hash& gid : relay.probation_groups())
+      if (!groups.count(gid)) return fail("a group on probation is not held");
+    for (const Hash& gid : relay.claimed_groups())
+      if (!groups.count(gid)) return fail("a claimed group is not held");
     return std::nullopt;
   }
 
   // ---------------------------------------------------------------- timers
 
-  // Runs the expired timers: each group's, in a fixed order, then the node's. A group may be
-  // dropped by its probation timer, so groups are looked up by id each time.
+  // Runs the expired timers: each group's, in a fixed order, then the relay service's (which may
+  // drop groups), then the node's.
   void on_timers(Millis now) {
     std::vector<Hash> ids;
     for (const auto& [gid, g] : groups) ids.push_back(gid);
     for (const Hash& gid : ids) group_timers(now, gid);
+    if (auto d = relay.next_deadline(); d && *d <= now) {
+      relay.on_tick(now, [this](const Hash& gid) -> const Replica* {
+        auto it = groups.find(gid);
+        return it == groups.end() ? nullptr : it->second.replica.get();
+      });
+      drain_relay(now);
+    }
     if (timers.take_expired(Timer::serve_expiry, now)) expire_serves(now);
     if (timers.take_expired(Timer::maintenance, now)) maintenance(now);
   }
@@ -1759,8 +1514,6 @@ struct Node::Impl {
       g.catch_up.on_tick(now, g.replica->group(), rng, in_flight());
       drain_catch_up(now, g, gid);
     }
-    // Last: it may drop the group.
-    if (g.timers.take_expired(T::probation, now)) review_probation(now, gid);
   }
 
   // Serve requests past their time.
@@ -1821,7 +1574,7 @@ struct Node::Impl {
 
   // The earliest deadline of the node's and its groups' timers.
   std::optional<Millis> next_deadline() const {
-    std::optional<Millis> d = timers.next_deadline();
+    std::optional<Millis> d = earliest(timers.next_deadline(), relay.next_deadline());
     for (const auto& [gid, g] : groups) {
       d = earliest(d, g.timers.next_deadline());
       d = earliest(d, g.broadcast.next_deadline());
@@ -2035,40 +1788,35 @@ std::uint64_t Node::group_bytes(const Hash& group) const {
 
 std::uint64_t Node::group_payloads_dropped(const Hash& group) const {
   auto it = impl_->groups.find(group);
-  return it == impl_->groups.end() ? 0 : it->second.payloads_dropped;
+  return it == impl_->groups.end() ? 0 : it->second.bound.payloads_dropped();
 }
 
 std::uint64_t Node::group_events_refused(const Hash& group) const {
   auto it = impl_->groups.find(group);
-  return it == impl_->groups.end() ? 0 : it->second.refused_events;
+  return it == impl_->groups.end() ? 0 : it->second.bound.refused_events();
 }
 
 std::vector<ServeWaiting> Node::serve_waiting() const {
-  return {impl_->serve_waiting.begin(), impl_->serve_waiting.end()};
+  return {impl_->relay.waiting().begin(), impl_->relay.waiting().end()};
 }
 
 Result<void> Node::approve_serve(Millis now, const Hash& group) {
-  auto r = impl_->approve_waiting(now, group, std::nullopt);
-  impl_->settle(now);
+  auto& impl = *impl_;
+  auto r = impl.relay.approve(now, group, std::nullopt, impl.holds_group(), impl.groups.size());
+  impl.drain_relay(now);
+  impl.settle(now);
   return r;
 }
 
 std::vector<Hash> Node::allow_requester(Millis now, const PublicKey& requester) {
   auto& impl = *impl_;
-  impl.relay_allow.insert(requester);
-  std::vector<Hash> asked;
-  for (const auto& w : impl.serve_waiting)
-    if (w.requester == requester) asked.push_back(w.group);
-  std::vector<Hash> taken;
-  for (const Hash& gid : asked) {
-    if (!impl.cannot_take_on(requester).empty()) break;
-    if (impl.approve_waiting(now, gid, requester).ok()) taken.push_back(gid);
-  }
+  auto taken = impl.relay.allow(now, requester, impl.holds_group(), impl.groups.size());
+  impl.drain_relay(now);
   impl.settle(now);
   return taken;
 }
 
-const std::set<PublicKey>& Node::relay_allowed() const { return impl_->relay_allow; }
+const std::set<PublicKey>& Node::relay_allowed() const { return impl_->relay.allowed(); }
 
 void Node::request_serve(Millis now, const Hash& group, const std::string& relay_address) {
   auto& impl = *impl_;

@@ -52,6 +52,8 @@
 #include "crypto/rng.h"
 #include "node/link.h"
 #include "node/reachability.h"
+#include "node/relay_bound.h"
+#include "node/relay_service.h"
 #include "base/log.h"
 #include "node/replica.h"
 #include "base/time.h"
@@ -132,42 +134,12 @@ struct OverlayConfig {
 // How long request_serve waits for the relay's answer (dial, handshake and reply): a link comes
 // up within handshake_timeout_ms, and the relay answers at once.
 inline constexpr Millis serve_timeout_ms = 10'000;
-// A relay keeps a group it was asked to serve on probation until it holds the heads the
-// requester offered; if no event of the group arrives for this long, it decides with what it
-// has: no create event, or a requester that is not an admin, drops the group.
-inline constexpr Millis serve_probation_ms = 60'000;
-// A requester whose group was dropped for not being an admin is refused for that group this long.
-inline constexpr Millis serve_refusal_ms = 10 * 60'000;
 // Events another member's event needs as parents (vouched) pass their author's rate bound
 // (OverlayConfig::author_events_per_s), up to this many times that bound again, metered by
 // arrival. In an honest group the vouched events of an author are those that other nodes stored
 // within their own bound, a few times it at most; the cap keeps a member (or a former member's
 // key) from laundering a flood through one event that names it as parents.
 inline constexpr std::uint64_t vouched_rate_factor = 4;
-// A relay logs a group's byte bound being hit at most once per this interval.
-inline constexpr Millis relay_full_log_interval_ms = 60'000;
-// Past relay_group_bytes_max a relay drops the payloads of the group's oldest posts, keeping
-// their stubs (docs/protocol.md, "Stubs"), until the group is within the bound again; it refuses
-// no event for size while stubs, the group's other events (membership, roles, keys, relays,
-// closed invites) and what waits for parents fit in this many times the bound. Past that it
-// refuses everything new, since nothing else bounds a member who floods: a stub takes about 250
-// bytes, so at the per-author rate bound (OverlayConfig::author_events_per_s, 20 a second) one
-// member's events grow the group by about 5 KB a second, and filling twice the default 1 GiB
-// bound with them takes about five days, time for an admin to remove that member. Twice leaves the
-// group's structure as much room as its readable posts.
-inline constexpr std::uint64_t relay_structure_factor = 2;
-// Serve requests a relay keeps for the operator's approval (oldest forgotten first): more than
-// a screen of `qun relay requests`. A requester keeps at most serve_waiting_per_requester_max.
-inline constexpr std::size_t serve_waiting_max = 64;
-inline constexpr std::size_t serve_waiting_per_requester_max = 4;
-
-// A serve request a relay refused because the requester is not on its allow-list.
-struct ServeWaiting {
-  Hash group;
-  PublicKey requester;
-  std::string address;  // where the requester said it listens (may be empty)
-  Millis at = 0;        // when it (last) asked
-};
 
 struct NodeConfig {
   std::string listen_address;  // how others reach this node; empty if it cannot be reached
