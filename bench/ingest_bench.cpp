@@ -2,6 +2,7 @@
 // one cryptographic check it cannot skip (Ed25519 verification).
 //
 //   ingest_bench [--events N] [--seed S] [--json]
+//   ingest_bench --events N --home DIR [--seed S]
 //
 // Measures, in one run:
 //  1. verify_per_s: crypto verify() over N distinct signed messages of the history's mean event
@@ -14,6 +15,10 @@
 //     in one commit;
 //  3. history_10k_ms: the same pipeline for a member who joins after 10,000 events, from an empty
 //     store.
+// With --home DIR (a home made by `qun init`, not running), nothing is timed: the history is built
+// with the home's identity as its founder and written into the home's store as the daemon writes
+// a group, so that `qun node --home DIR` starts with it (bench/history_bench runs the long-history
+// goal of issue 13 on it: a newcomer catching up on a million events from a live node).
 // Everything derives from the seed (Rng::from_u64) and synthetic clocks; only the timing reads
 // std::chrono::steady_clock. Temporary stores are deleted at exit. Benchmarks never fail CI: the
 // exit status is 1 only when the bench itself cannot run (bad flags, a history that does not
@@ -32,10 +37,12 @@
 #include <vector>
 
 #include "crypto/aead.h"
+#include "crypto/key_file.h"
 #include "crypto/keys.h"
 #include "crypto/rng.h"
 #include "crypto/secret.h"
 #include "node/event.h"
+#include "node/group_store.h"
 #include "node/limits.h"
 #include "node/payload.h"
 #include "node/replica.h"
@@ -95,13 +102,16 @@ struct History {
   std::unique_ptr<SigningKey> early_key, late_key;
   std::optional<InviteCode> early_code, late_code;
   std::size_t mean_event_bytes = 0;
+  // The founder's replica, kept when the history is written into a home.
+  std::unique_ptr<Replica> founder;
 };
 
 // Builds a history of exactly `events` events. The founder's replica authors membership and key
 // changes through the Replica API; members' posts are drafted here against the founder's view
 // (same parents, depth, epoch key and signature a member's replica would produce), which avoids
 // keeping twenty replicas in sync just to build the input.
-History build_history(std::size_t events, std::uint64_t seed, bool late_invite) {
+History build_history(std::size_t events, std::uint64_t seed, bool late_invite,
+                      const SigningKey* founder_identity = nullptr) {
   Rng rng = Rng::from_u64(seed);
   History h;
   std::uint64_t now_ms = start_ms;
@@ -111,7 +121,7 @@ History build_history(std::size_t events, std::uint64_t seed, bool late_invite) 
     keys.push_back(std::make_unique<SigningKey>(SigningKey::generate(rng)));
     return keys.back().get();
   };
-  const SigningKey& founder_key = *new_key();
+  const SigningKey& founder_key = founder_identity ? *founder_identity : *new_key();
   auto as_founder = [&] { return Authoring{founder_key, rng, tick()}; };
   Replica founder = must(Replica::create_group(as_founder(), "bench group", "founder",
                                                GroupSettings{}),
@@ -153,7 +163,7 @@ History build_history(std::size_t events, std::uint64_t seed, bool late_invite) 
     p.text.nonce = random_nonce(rng);
     p.text.data = aead_encrypt(*key, p.text.nonce,
                                content_ad(e.kind, e.group, e.author, e.epoch),
-                               encode_text_plain(random_text()));
+                               encode_plain(PostPlain{random_text(), std::nullopt, h.group}));
     e.payload = encode_payload(p);
     sign_event(e, author);
     return e;
@@ -223,6 +233,7 @@ History build_history(std::size_t events, std::uint64_t seed, bool late_invite) 
     total_bytes += h.encoded.back().size();
   }
   h.mean_event_bytes = total_bytes / log.size();
+  if (founder_identity) h.founder = std::make_unique<Replica>(std::move(founder));
   return h;
 }
 
@@ -355,10 +366,37 @@ double verify_rate(std::size_t n, std::size_t message_bytes, std::uint64_t seed)
   return static_cast<double>(n) / s;
 }
 
+// Writes the founder's replica of `h` into the store of the home at `home_dir`, in transactions of
+// this many events: LMDB holds a whole transaction's dirty pages in memory.
+constexpr std::size_t home_commit_events = 10'000;
+
+void write_home(const History& h, const std::string& home_dir, const SigningKey& identity) {
+  auto store = must(Store::open(home_dir + "/db"), "open the home's store");
+  Replica& r = *h.founder;
+  std::vector<Hash> order;
+  order.reserve(r.group().size());
+  for (const EventRecord* rec : r.group().ordered()) order.push_back(rec->event.id);
+  const SymmetricKey storage = storage_key_for(identity);
+  std::vector<BundleKey> keys = r.take_new_keys();
+  for (std::size_t begin = 0; begin < order.size(); begin += home_commit_events) {
+    IngestReport part;
+    part.admitted.assign(order.begin() + static_cast<std::ptrdiff_t>(begin),
+                         order.begin() + static_cast<std::ptrdiff_t>(
+                                             std::min(order.size(), begin + home_commit_events)));
+    WriteBatch batch;
+    persist_into(batch, r, part, begin == 0 ? std::move(keys) : std::vector<BundleKey>{},
+                 &storage);
+    if (auto c = store->commit(batch); !c.ok()) die("commit: " + c.error().message());
+  }
+  auto count = must(store->event_count(h.group), "count");
+  if (count != order.size()) die("the home's store holds " + std::to_string(count) + " events");
+}
+
 struct Options {
   std::size_t events = 10000;
   std::uint64_t seed = 1;
   bool json = false;
+  std::string home;
 };
 
 Options parse(int argc, char** argv) {
@@ -378,8 +416,12 @@ Options parse(int argc, char** argv) {
       o.seed = number(i);
     } else if (a == "--json") {
       o.json = true;
+    } else if (a == "--home") {
+      if (i + 1 >= argc) die("--home needs a directory");
+      o.home = argv[++i];
     } else if (a == "--help" || a == "-h") {
-      std::printf("usage: ingest_bench [--events N (default 10000)] [--seed S] [--json]\n");
+      std::printf("usage: ingest_bench [--events N (default 10000)] [--seed S] [--json]\n"
+                  "       ingest_bench --events N --home DIR [--seed S]   (writes, times nothing)\n");
       std::exit(0);
     } else {
       die("unknown option " + a + " (see --help)");
@@ -398,6 +440,20 @@ int main(int argc, char** argv) {
   crypto_init();
   const Options o = parse(argc, argv);
   constexpr std::size_t history_10k_events = 10000;
+  if (!o.home.empty()) {
+    const SigningKey identity =
+        must(read_key_file(o.home + "/identity.key", std::nullopt), "read the home's identity");
+    const auto start = Clock::now();
+    const History h = build_history(o.events, o.seed, false, &identity);
+    write_home(h, o.home, identity);
+    std::printf("%s\n", to_hex(h.group).c_str());
+    std::fprintf(stderr,
+                 "ingest_bench: wrote %zu events (%zu posts, %zu removes, %zu rekeys, mean %zu "
+                 "bytes) into %s in %.1f s\n",
+                 h.encoded.size(), h.posts, h.removes, h.rekeys, h.mean_event_bytes,
+                 o.home.c_str(), seconds_since(start));
+    return 0;
+  }
 
   const auto build_start = Clock::now();
   const History main = build_history(o.events, o.seed, o.events == history_10k_events);
