@@ -1023,8 +1023,41 @@ std::vector<std::string> dash_text_after_separator(CLI::App& app, int argc, char
   std::vector<std::string> args(argv, argv + argc);
   const CommandPath p = command_path(app, argc, argv);
   const std::string command = p.apps.size() == 2 ? p.apps[1]->get_name() : "";
-  if (command != "post" && command != "topic") return args;
+  if (command != "post" && command != "topic" && command != "join") return args;
   if (std::find(args.begin() + 1, args.end(), "--") != args.end()) return args;
+  // An option of the command path, named exactly (with its value after '=' or in the next
+  // argument), or null.
+  auto option_named = [&](const std::string& arg) -> const CLI::Option* {
+    if (arg.size() < 2 || arg[0] != '-') return nullptr;
+    const std::string name = arg.substr(0, arg.find('='));
+    for (auto* a : p.apps)
+      if (const CLI::Option* o = a->get_option_no_throw(name)) return o;
+    return nullptr;
+  };
+  if (command == "join") {
+    // A code's pieces are base64url, where '-' is a digit: a piece may start with "-h" or "-x".
+    // Every argument after `join` that names no option exactly is a piece; they go after "--",
+    // in their order, so that CLI11 reads none of them as an option.
+    std::vector<std::string> kept{args[0]}, pieces;
+    bool at_command = false;
+    for (std::size_t i = 1; i < args.size(); ++i) {
+      const std::string& arg = args[i];
+      const CLI::Option* o = option_named(arg);
+      if (o) {
+        kept.push_back(arg);
+        if (arg.find('=') == std::string::npos && o->get_expected_min() > 0 && i + 1 < args.size())
+          kept.push_back(args[++i]);
+      } else if (!at_command) {
+        kept.push_back(arg);
+        at_command = arg == "join";
+      } else {
+        pieces.push_back(arg);
+      }
+    }
+    kept.push_back("--");
+    kept.insert(kept.end(), pieces.begin(), pieces.end());
+    return kept;
+  }
   std::vector<std::string> kept{args[0]}, moved;
   for (std::size_t i = 1; i < args.size(); ++i) {
     const std::string& arg = args[i];
