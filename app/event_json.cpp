@@ -54,6 +54,12 @@ control::Json message_json(const Replica& r, const Message& m, const Conversatio
         reactions[emoji] = std::move(ids);
       }
     j["reactions"] = std::move(reactions);
+    // A file post: what it shares (never its key: the node fetches with it, `qun fetch`).
+    if (m.file && !(v && v->deleted))
+      j["file"] = Json{{"name", m.file->name},
+                       {"size", m.file->size},
+                       {"media_type", m.file->media_type},
+                       {"root", to_hex(m.file->root)}};
   }
   // The conversation kinds (issue 12): "target" is the message (react, edit, delete, redact, a
   // channel's rename or archive) or the member (mute, ban) acted on; "undo" marks an unreact,

@@ -1,6 +1,8 @@
 #include "app/render.h"
 
 #include <algorithm>
+#include <cstdio>
+#include <iterator>
 #include <limits>
 
 #include "base/utf8.h"
@@ -54,6 +56,14 @@ Result<Entry> parse_entry(const Json& v) {
   if (auto r = v.find("reactions"); r != v.end() && r->is_object())
     for (auto it = r->begin(); it != r->end(); ++it)
       if (it.value().is_array() && !it.value().empty()) e.reactions[it.key()] = it.value().size();
+  if (auto f = v.find("file"); f != v.end() && f->is_object()) {
+    Entry::File file;
+    file.name = string_field(*f, "name").value_or("file");
+    file.media_type = string_field(*f, "media_type").value_or("");
+    if (auto sz = f->find("size"); sz != f->end() && sz->is_number_unsigned())
+      file.size = sz->get<std::uint64_t>();
+    e.file = std::move(file);
+  }
   auto t = v.find("time");
   if (t != v.end() && t->is_number_unsigned()) {
     e.time_ms = static_cast<std::int64_t>(std::min<std::uint64_t>(
@@ -122,6 +132,25 @@ std::string entry_words(const Entry& e, std::string_view actor_view, std::string
   return event_words(e.kind, actor, target, e.text, e.role);
 }
 
+std::string size_words(std::uint64_t bytes) {
+  static const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  std::size_t u = 0;
+  double v = static_cast<double>(bytes);
+  while (v >= 1024 && u + 1 < std::size(units)) {
+    v /= 1024;
+    ++u;
+  }
+  char buf[32];
+  if (u == 0) std::snprintf(buf, sizeof buf, "%llu B", static_cast<unsigned long long>(bytes));
+  else if (v < 10) std::snprintf(buf, sizeof buf, "%.1f %s", v, units[u]);
+  else std::snprintf(buf, sizeof buf, "%.0f %s", v, units[u]);
+  return buf;
+}
+
+std::string file_words(const Entry::File& file) {
+  return "\U0001F4CE " + file.name + " \u00B7 " + size_words(file.size);
+}
+
 std::string for_terminal(std::string_view s, bool keep_line_breaks) {
   std::string out;
   out.reserve(s.size());
@@ -153,6 +182,10 @@ std::string log_entry(const Entry& e, std::string_view time) {
     line += actor + ": ";
     if (e.deleted) return line + "(message deleted)";
     if (!e.text) return line + (e.stored ? unreadable_text : not_stored_text);
+    if (e.file) {
+      line += for_terminal(file_words(*e.file), false);
+      if (!e.text->empty()) line += " \u2014 ";
+    }
     std::string after;
     if (e.edited) after += " (edited)";
     if (!e.reactions.empty()) {

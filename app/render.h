@@ -47,6 +47,13 @@ struct Entry {
   bool undo = false;                 // react, mute, ban: taken back
   std::optional<std::string> op;     // channel: create, rename, archive
   std::uint64_t duration_ms = 0;     // mute: for how long, 0 until unmuted
+  // A file post (issue 15): the file it shares ("file" in the JSON); the text is its caption.
+  struct File {
+    std::string name;
+    std::uint64_t size = 0;
+    std::string media_type;
+  };
+  std::optional<File> file;
 };
 
 // Reads one entry. Errc::malformed when id, author or kind is missing or not a string; other
@@ -74,6 +81,11 @@ std::string name(const std::optional<std::string>& nick, std::string_view id);
 std::string event_words(std::string_view kind, std::string_view actor, std::string_view target,
                         const std::optional<std::string>& text,
                         const std::optional<std::string>& role);
+
+// A size for people: "512 B", "12 KiB", "2.3 MiB" (binary units, one decimal under 10).
+std::string size_words(std::uint64_t bytes);
+// A shared file as one line, unsanitized: "📎 name · 2.3 MiB".
+std::string file_words(const Entry::File& file);
 
 // Text made safe for a terminal (see the header comment). With keep_line_breaks, newlines and
 // tabs pass through (a post's own lines); otherwise a newline shows as U+21B5 (↵) and a tab as a

@@ -213,6 +213,8 @@ struct Args {
   // the conversation commands (issue 12)
   std::string reply, channel, event, emoji, to = "admin", mute_for, new_name, setting, value;
   bool undo = false, action = false;
+  // files (issue 15)
+  std::string path, output;
 };
 
 int run_init(Args& a, CLI::App& init) {
@@ -755,6 +757,58 @@ int run_hide(Args& a, const std::string& op) {
   return 0;
 }
 
+// `qun send GROUP PATH`: the node encrypts the file into blobs and posts it.
+int run_send(Args& a) {
+  std::error_code ec;
+  const std::string path = std::filesystem::absolute(a.path, ec).string();
+  if (ec || !std::filesystem::is_regular_file(path, ec)) die("cannot read " + a.path + ": no such file");
+  check_utf8("the caption", a.text);
+  Json args{{"group", a.group}, {"path", path}};
+  if (!a.text.empty()) args["text"] = a.text;
+  if (!a.reply.empty()) args["reply_to"] = a.reply;
+  if (!a.channel.empty()) args["channel"] = a.channel;
+  // Sealing 100 MiB takes a moment on a slow disk: a longer wait than a post's.
+  Json r = call(a.g, "file.send", args, 10 * request_timeout_ms);
+  if (a.g.json) print_json(r);
+  else std::cout << str(r, "id") << "\n";
+  if (flag(r, "queued"))
+    std::cerr << "qun: no peer of " << shown(a.group)
+              << " is reachable now; the file is stored and goes out when one is\n";
+  return 0;
+}
+
+// `qun fetch GROUP ID`: waits for the node to hold every chunk, showing progress on a terminal.
+int run_fetch(Args& a) {
+  std::error_code ec;
+  Json args{{"group", a.group}, {"event", a.event}};
+  if (!a.output.empty()) args["path"] = std::filesystem::absolute(a.output, ec).string();
+  else args["dir"] = std::filesystem::current_path(ec).string();
+  ControlClient c = connect(a.g);
+  auto sent = c.send("file.fetch", args);
+  if (!sent.ok()) die(sent.error().context());
+  const bool show = !a.g.json && ::isatty(STDERR_FILENO);
+  while (true) {
+    auto next = c.next(-1);
+    if (!next.ok()) die(next.error().context());
+    if (!next.value()) continue;
+    const Json& m = *next.value();
+    if (m.contains("stream")) {
+      if (!show || str(m, "stream") != "progress") continue;
+      const auto have = m.value("have", std::uint64_t{0}), total = m.value("total", std::uint64_t{1});
+      const auto size = m.value("size", std::uint64_t{0});
+      std::cerr << "\rfetching: " << (100 * have / std::max<std::uint64_t>(total, 1)) << "% of "
+                << render::size_words(size) << "   " << std::flush;
+      continue;
+    }
+    if (show) std::cerr << "\r\033[K";
+    if (!m.value("ok", false)) die(str(m, "error", "the fetch failed"));
+    const Json& r = m["result"];
+    if (a.g.json) print_json(r);
+    else std::cout << str(r, "path") << "\n";
+    return 0;
+  }
+}
+
 // `qun search [GROUP] QUERY`: newest first; one argument is the query, two are GROUP and QUERY.
 int run_search(Args& a) {
   if (a.text.empty()) std::swap(a.group, a.text);
@@ -1175,6 +1229,19 @@ int main(int argc, char** argv) {
   post->add_option("--reply", a.reply, "answer the message ID (an id or unique prefix, from `qun log --json`)");
   post->add_option("--channel", a.channel, "post in channel NAME (default #general)");
   post->add_flag("--me", a.action, "an action, shown as \"* nick TEXT\"");
+
+  CLI::App* sendc = sub(&app, "send", "share the file PATH (up to 100 MiB) in GROUP; prints the post's id",
+                        [&] { return run_send(a); });
+  sendc->add_option("GROUP", a.group, group_help)->required();
+  sendc->add_option("PATH", a.path, "the file")->required();
+  sendc->add_option("--text", a.text, "a caption");
+  sendc->add_option("--reply", a.reply, "answer the message ID (an id or unique prefix)");
+  sendc->add_option("--channel", a.channel, "post in channel NAME (default #general)");
+  CLI::App* fetchc = sub(&app, "fetch", "download the file message ID shares; prints where it was saved",
+                         [&] { return run_fetch(a); });
+  fetchc->add_option("GROUP", a.group, group_help)->required();
+  fetchc->add_option("ID", a.event, "the file's message: its id or a unique prefix")->required();
+  fetchc->add_option("-o,--output", a.output, "save it as PATH (default: its name in the current directory)");
 
   CLI::App* react = sub(&app, "react", "react to a message with an emoji (--undo takes it back)",
                         [&] { return run_message_act(a, "react"); });

@@ -52,6 +52,10 @@ std::vector<WireMessage> wire_messages(const fuzz::Fixture& f) {
       wire::Observed{"198.51.100.1:40312"},
       wire::DialBack{3, 7420},
       wire::DialBackResult{3, wire::DialBackOutcome::unreachable},
+      wire::BlobOffer{f.group, ids},
+      wire::BlobGet{f.group, ids},
+      wire::Blob{f.group, Bytes(100, 0x42)},
+      wire::BlobNone{f.group, ids},
   };
 }
 

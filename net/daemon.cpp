@@ -22,6 +22,7 @@
 #include "crypto/key_file.h"
 #include "net/control.h"
 #include "net/control_server.h"
+#include "net/files.h"
 #include "net/home.h"
 #include "net/listing.h"
 #include "net/log_stderr.h"
@@ -230,12 +231,15 @@ class Daemon {
     if (!opts_.relay) open_search();
 
     control_ = std::make_unique<ControlServer>(&loop_, log_);
+    files_ = std::make_unique<FileService>(home, opts_.relay, opts_.max_group_bytes, *node_,
+                                           *control_, log_);
     ControlServer::Handlers handlers;
     handlers.on_request = [this](ClientId c, Json req) { on_request(c, std::move(req)); };
     handlers.on_closed = [this](ClientId c) {
       subscribers_.erase(c);
       channel_filters_.erase(c);
       if (notifications_) notifications_->notifier().client_gone(c);
+      if (files_) files_->on_client_closed(c);
     };
     QUN_TRY_VOID(control_->listen(home::socket_path(home), std::move(handlers)));
     if (!opts_.relay)
@@ -443,6 +447,10 @@ class Daemon {
     upkeep_groups();
     save_peers();
     if (search_) search_->tick();
+    if (files_) {
+      files_->on_tick(now);
+      transport_->pump();
+    }
   }
 
   // What a member's node authors on its own (Replica::upkeep, docs/protocol.md): closes of
@@ -505,6 +513,7 @@ class Daemon {
     if (auto r = store_->commit(b); !r.ok())
       log(LogLevel::error, "group " + short_hex(g) + " data not deleted: " + r.error().message());
     app_.forget(g, channels);  // its outbox and read markers
+    if (files_) files_->forget_group(g);
     if (search_) search_->forget(g);
     drain();
     log(LogLevel::info, "group " + short_hex(g) + " dropped (" + why + ")");
@@ -540,7 +549,12 @@ class Daemon {
         commit();
         log(LogLevel::info, "serving group " + short_hex(added->group));
       }
+    } else if (auto* fm = std::get_if<node_output::FileMessage>(&out)) {
+      if (files_) files_->on_message(transport_->now(), *fm);
+    } else if (auto* ready = std::get_if<node_output::FileLaneReady>(&out)) {
+      if (files_) files_->on_lane_ready(transport_->now(), ready->peer);
     } else if (auto* dropped = std::get_if<node_output::GroupDropped>(&out)) {
+      if (files_) files_->forget_group(dropped->group);
       commit();
       WriteBatch b;
       b.delete_group(dropped->group);
@@ -715,6 +729,9 @@ class Daemon {
         {"channel.list", {Who::any, args<&Daemon::op_channel_list>}},
         // Full-text search (issue 15; docs/cli.md, "Search").
         {"search", {Who::member, args<&Daemon::op_search>}},
+        // Files (issue 15; docs/cli.md, "Files").
+        {"file.send", {Who::member, args<&Daemon::op_file_send>}},
+        {"file.fetch", {Who::member, whole<&Daemon::op_file_fetch>}},
     };
     return table;
   }
@@ -1465,6 +1482,54 @@ class Daemon {
     return Json{{"id", to_hex(events.back().id)}, {"queued", queued}};
   }
 
+  // `qun send`: seals the file into blobs, posts it, offers the blobs to the group's relays.
+  Result<Json> op_file_send(const Json& req) {
+    QUN_TRY(Replica* r, member_group(req));
+    const std::string path = arg(req, "path");
+    if (path.empty() || path[0] != '/') return Error(Errc::invalid_argument, "give the file's absolute path");
+    const std::string caption = arg(req, "text");
+    if (caption.size() > limits::post_text_bytes_max)
+      return Error(Errc::too_large, "the caption is over " + std::to_string(limits::post_text_bytes_max) + " bytes");
+    PostOptions o;
+    if (!arg(req, "reply_to").empty()) {
+      QUN_TRY(o.reply_to, find_event(*r, req, "reply_to"));
+    }
+    if (!arg(req, "channel").empty()) {
+      QUN_TRY(o.channel, find_channel(*r, req, "channel"));
+    }
+    QUN_TRY(o.file, files_->seal(r->id(), path, rng_));
+    const FileRef file = *o.file;
+    QUN_TRY(std::vector<Event> events, r->post(authoring(), caption, o));
+    QUN_TRY_VOID(publish(r->id(), events));
+    files_->uploaded(transport_->now(), r->id(), file);
+    transport_->pump();
+    const bool queued = queue_if_unreachable(r->id(), events);
+    return Json{{"id", to_hex(events.back().id)}, {"name", file.name}, {"size", file.size},
+                {"queued", queued}};
+  }
+
+  // `qun fetch`: answered when the file is complete (and written to `path`, if given).
+  Reply op_file_fetch(const Request& request) {
+    const Json& req = request.args;
+    auto r = member_group(req);
+    if (!r.ok()) return Result<Json>(r.error());
+    auto id = find_event(*r.value(), req, "event");
+    if (!id.ok()) return Result<Json>(id.error());
+    auto m = r.value()->message(id.value());
+    if (!m || !m->file)
+      return Result<Json>(Error(Errc::invalid_argument, "message " + short_hex(id.value()) +
+                                                            " shares no file this node can read"));
+    std::string path = arg(req, "path");
+    if (path.empty() && !arg(req, "dir").empty()) path = arg(req, "dir") + "/" + m->file->name;
+    if (!path.empty() && path[0] != '/')
+      return Result<Json>(Error(Errc::invalid_argument, "give an absolute path to save to"));
+    auto started = files_->fetch(transport_->now(), r.value()->id(), *m->file, path,
+                                 request.client, request.id);
+    transport_->pump();
+    if (!started.ok()) return Result<Json>(started.error());
+    return std::nullopt;
+  }
+
   Result<Json> op_kick(const Json& req) { return op_member_change(req, "kick"); }
   Result<Json> op_promote(const Json& req) { return op_member_change(req, "promote"); }
 
@@ -2012,6 +2077,7 @@ class Daemon {
   std::unique_ptr<notify::Notifications> notifications_;  // members only: a relay reads nothing
   std::unique_ptr<search::Indexer> search_;  // members only, like notifications_
   std::unique_ptr<Node> node_;
+  std::unique_ptr<FileService> files_;  // shared files (net/files.h)
   std::string nick_;
   std::vector<std::string> listen_addrs_;
   std::string advertise_;

@@ -73,6 +73,8 @@ struct Node::Impl {
     // input settles; outbox_bytes counts them as they will take on the wire.
     std::deque<Bytes> outbox;
     std::size_t outbox_bytes = 0;
+    // File messages, behind the outbox (node/file_lane.h).
+    FileLane lane;
     // close() was decided during the current input: nothing more is sent or handled on it, and
     // it is closed (Close output, forget) when the input settles.
     bool closing = false;
@@ -445,7 +447,17 @@ struct Node::Impl {
     if (!c.link || !c.established || c.closing) return;
     if (const auto* events = std::get_if<wire::Events>(&m))
       node.stats_.events_sent += events->events.size();
-    Bytes bytes = encode_wire(m);
+    to_outbox(c, encode_wire(m));
+    c.last_used = now;
+    dirty.insert(c.id);
+    if (queued(c) > oc().conn_queue_bytes_max) {
+      close(now, c.id, "peer is not reading (" + std::to_string(queued(c)) + " bytes queued)",
+            false, LogLevel::info);
+    }
+  }
+
+  // Cuts an encoded message into link messages (docs/protocol.md, "Chunks") on the outbox.
+  static void to_outbox(Conn& c, const Bytes& bytes) {
     const std::size_t chunk = message_bytes_max - 1;
     std::size_t at = 0;
     do {
@@ -459,12 +471,21 @@ struct Node::Impl {
       c.outbox.push_back(std::move(piece));
       at += n;
     } while (at < bytes.size());
-    c.last_used = now;
-    dirty.insert(c.id);
-    if (queued(c) > oc().conn_queue_bytes_max) {
-      close(now, c.id, "peer is not reading (" + std::to_string(queued(c)) + " bytes queued)",
-            false, LogLevel::info);
+  }
+
+  // The next file message to the outbox, when the outbox is empty (so no other message's
+  // pieces are cut in two) and the driver has flushed enough (node/file_lane.h).
+  bool take_file_message(Conn& c) {
+    if (c.lane.messages.empty() || c.unflushed >= file_lane::unflushed_bytes_max) return false;
+    Bytes m = std::move(c.lane.messages.front());
+    c.lane.messages.pop_front();
+    c.lane.bytes -= std::min(c.lane.bytes, m.size());
+    to_outbox(c, m);
+    if (c.lane.wanted && c.peer) {
+      c.lane.wanted = false;
+      out.push_back(node_output::FileLaneReady{*c.peer});
     }
+    return true;
   }
 
   // Bytes queued for a connection and not yet written by the driver.
@@ -549,7 +570,7 @@ struct Node::Impl {
         on_link_output(now, c, *o);
         continue;
       }
-      if (c.outbox.empty()) return;
+      if (c.outbox.empty() && !take_file_message(c)) return;
       // The link's queue is empty here, so one message always fits (queued_bytes_max).
       Bytes piece = std::move(c.outbox.front());
       c.outbox.pop_front();
@@ -667,7 +688,13 @@ struct Node::Impl {
             Overlay* g = group_of(msg.group);
             // A group the peer did not show us a tag for, or one we dropped: ignore quietly.
             if (!g) return;
-            handle(now, c, peer, *g, msg);
+            if constexpr (std::is_same_v<T, wire::BlobOffer> || std::is_same_v<T, wire::BlobGet> ||
+                          std::is_same_v<T, wire::Blob> || std::is_same_v<T, wire::BlobNone>) {
+              out.push_back(node_output::FileMessage{peer, msg});  // node/transfer.h decides
+              return;
+            } else {
+              handle(now, c, peer, *g, msg);
+            }
             // Outside the handler, which holds a reference to the group: a relay may drop it.
             if (auto it = groups.find(msg.group); it != groups.end()) {
               relay.review(now, msg.group, *it->second.replica);
@@ -1703,10 +1730,53 @@ void Node::on_closed(Millis now, ConnId conn) {
   impl_->settle(now);  // a probe's end answers its requester
 }
 
-void Node::on_flushed(Millis, ConnId conn, std::size_t bytes) {
+void Node::on_flushed(Millis now, ConnId conn, std::size_t bytes) {
   auto it = impl_->conns.find(conn);
   if (it == impl_->conns.end()) return;
   it->second.unflushed -= std::min(it->second.unflushed, bytes);
+  if (it->second.lane.messages.empty()) return;
+  impl_->dirty.insert(conn);  // the file lane may move on
+  impl_->settle(now);
+}
+
+Result<void> Node::send_file(Millis now, const PublicKey& peer, const WireMessage& m) {
+  assert(is_file_message(m));
+  auto& impl = *impl_;
+  Impl::Conn* c = impl.conn_to(peer);
+  const Hash& group = std::visit(
+      [](const auto& msg) -> const Hash& {
+        using T = std::decay_t<decltype(msg)>;
+        if constexpr (std::is_same_v<T, wire::BlobOffer> || std::is_same_v<T, wire::BlobGet> ||
+                      std::is_same_v<T, wire::Blob> || std::is_same_v<T, wire::BlobNone>) {
+          return msg.group;
+        } else {
+          static const Hash none;
+          return none;
+        }
+      },
+      m);
+  if (!c || !c->link || !c->established || c->closing || !c->shared.count(group))
+    return Error(Errc::not_found, "no link to that peer for the group");
+  Bytes bytes = encode_wire(m);
+  if (c->lane.bytes + bytes.size() > file_lane::queued_bytes_max) {
+    c->lane.wanted = true;
+    return Error(Errc::too_large, "file lane full");
+  }
+  c->lane.bytes += bytes.size();
+  c->lane.messages.push_back(std::move(bytes));
+  c->last_used = now;
+  impl.dirty.insert(c->id);
+  impl.settle(now);
+  return ok_result();
+}
+
+std::vector<PublicKey> Node::linked_peers(const Hash& group) const {
+  std::vector<PublicKey> out;
+  for (const auto& [id, c] : impl_->conns)
+    if (c.established && !c.closing && c.peer && c.shared.count(group)) out.push_back(*c.peer);
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
 }
 
 void Node::on_tick(Millis now) {

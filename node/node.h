@@ -50,6 +50,7 @@
 #include <vector>
 
 #include "crypto/rng.h"
+#include "node/file_lane.h"
 #include "node/link.h"
 #include "node/reachability.h"
 #include "node/relay_bound.h"
@@ -199,11 +200,19 @@ struct GroupDropped {  // the node dropped a group by itself: delete its data
   Hash group;
   std::string reason;
 };
+struct FileMessage {  // a file-lane message (wire::Blob*) from a peer sharing its group
+  PublicKey peer;
+  WireMessage message;
+};
+struct FileLaneReady {  // the lane to peer has room again after send_file refused one
+  PublicKey peer;
+};
 }  // namespace node_output
 using NodeOutput = std::variant<node_output::Dial, node_output::Send, node_output::Close,
                                 node_output::Persist, node_output::Delivered,
                                 node_output::ServeAnswer, node_output::GroupAdded,
-                                node_output::GroupDropped>;
+                                node_output::GroupDropped, node_output::FileMessage,
+                                node_output::FileLaneReady>;
 
 // Counters for tests, benchmarks and `qun status`.
 struct NodeStats {
@@ -292,6 +301,14 @@ class Node {
   // group this node left or was removed from): shows the invite (wire::Holder) to every linked
   // peer that holds the group, so that peers which shun former members sync with it again.
   void announce_invite(Millis now, const Hash& group);
+
+  // Files (node/transfer.h): queues a file-lane message (wire::Blob*) for `peer`, which must be
+  // linked and share the message's group. It goes out behind every other message
+  // (node/file_lane.h). Errors: not_found (no such link, or the group is not shared on it);
+  // too_large (the lane is full: FileLaneReady{peer} follows when it has room).
+  [[nodiscard]] Result<void> send_file(Millis now, const PublicKey& peer, const WireMessage& m);
+  // Linked peers that share `group`: whom to ask for its blobs. Sorted.
+  std::vector<PublicKey> linked_peers(const Hash& group) const;
 
   // Events this node authored (already ingested by the Replica): persist and spread them.
   void publish(Millis now, const Hash& group, const std::vector<Event>& events);

@@ -418,21 +418,26 @@ Result<std::string> read_text(const msgpack::object& o, std::size_t bytes_min,
 
 Bytes encode_plain(const PostPlain& p) {
   codec::Writer w;
-  w.array(4).str(p.text);
+  w.array(p.file ? 5 : 4).str(p.text);
   write_opt_hash(w, p.reply_to);
   w.fixed(p.channel).uint(p.action ? 1 : 0);
+  if (p.file) write_file_ref(w, *p.file);
   return w.take();
 }
 
 Result<PostPlain> decode_post_plain(ByteView bytes) {
   QUN_TRY(auto h, unpack(bytes));
-  QUN_TRY(auto a, codec::array(h.get(), 4, 4, "post"));
+  QUN_TRY(auto a, codec::array(h.get(), 4, 5, "post"));
   PostPlain p;
   QUN_TRY(p.text, read_text(a.ptr[0], 0, limits::post_text_bytes_max, "post text"));
   QUN_TRY(p.reply_to, read_opt_hash(a.ptr[1], "reply-to"));
   QUN_TRY(p.channel, codec::fixed<Hash>(a.ptr[2], "channel"));
   QUN_TRY(auto flags, codec::uint(a.ptr[3], 1, "post flags"));
   p.action = flags == 1;
+  if (a.size == 5) {
+    QUN_TRY(auto f, read_file_ref(a.ptr[4]));
+    p.file = std::move(f);
+  }
   return p;
 }
 

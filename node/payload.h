@@ -18,6 +18,7 @@
 #include "crypto/keys.h"
 #include "base/result.h"
 #include "node/event.h"
+#include "node/file.h"
 
 namespace qun {
 
@@ -126,6 +127,8 @@ struct PostPlain {
   std::optional<Hash> reply_to;  // an event id of this group
   Hash channel;                  // the channel event that created it; the group id for #general
   bool action = false;           // a /me action
+  // A file post (docs/protocol.md, "Files"): the file it shares; the text is its caption.
+  std::optional<FileRef> file = std::nullopt;
 };
 struct ReactPlain {
   Hash target;        // the post

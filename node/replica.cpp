@@ -455,6 +455,7 @@ Result<std::vector<Event>> Replica::post(Authoring a, std::string_view text,
   p.text = std::string(text);
   p.reply_to = options.reply_to;
   p.action = options.action;
+  p.file = options.file;
   p.channel = options.channel.value_or(group_.id());
   if (p.reply_to) {
     const EventRecord* parent = group_.find(*p.reply_to);
@@ -992,6 +993,7 @@ std::optional<Message> Replica::message(const Hash& id) const {
         m.reply_to = p->reply_to;
         m.channel = p->channel;
         m.action = p->action;
+        m.file = p->file;
       }
       break;
     case EventKind::react:

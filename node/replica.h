@@ -76,6 +76,7 @@ struct Message {
   std::optional<Hash> reply_to;     // post
   std::optional<Hash> channel;      // post: its channel (the group id for #general)
   bool action = false;              // post: a /me action
+  std::optional<FileRef> file;      // post: the file it shares (a file post)
   bool on = true;                   // react/unreact, mute/unmute, ban/unban
   std::uint64_t duration_ms = 0;    // mute: 0 until unmuted
   std::optional<ChannelOp> channel_op;
@@ -87,6 +88,7 @@ struct PostOptions {
   std::optional<Hash> reply_to;  // a post of this group
   std::optional<Hash> channel;   // none: #general
   bool action = false;           // a /me action
+  std::optional<FileRef> file = std::nullopt;  // a file post: the file it shares (node/file.h)
 };
 
 class Replica {

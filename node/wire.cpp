@@ -20,7 +20,8 @@ namespace {
 
 enum class Type : std::uint8_t {
   hello = 1, neighbor, neighbor_reply, disconnect, shuffle, events, ihave, graft, prune, heads,
-  serve, serve_reply, holder, observed, dial_back, dial_back_result,
+  serve, serve_reply, holder, observed, dial_back, dial_back_result, blob_offer, blob_get, blob,
+  blob_none,
 };
 
 void write_ids(codec::Writer& w, const std::vector<Hash>& ids) {
@@ -110,6 +111,21 @@ struct Encoder {
     w.array(3).uint(static_cast<std::uint8_t>(Type::dial_back_result)).uint(m.nonce);
     w.uint(static_cast<std::uint8_t>(m.outcome));
   }
+  void operator()(const wire::BlobOffer& m) {
+    w.array(3).uint(static_cast<std::uint8_t>(Type::blob_offer)).fixed(m.group);
+    write_ids(w, m.ids);
+  }
+  void operator()(const wire::BlobGet& m) {
+    w.array(3).uint(static_cast<std::uint8_t>(Type::blob_get)).fixed(m.group);
+    write_ids(w, m.ids);
+  }
+  void operator()(const wire::Blob& m) {
+    w.array(3).uint(static_cast<std::uint8_t>(Type::blob)).fixed(m.group).bin(m.data);
+  }
+  void operator()(const wire::BlobNone& m) {
+    w.array(3).uint(static_cast<std::uint8_t>(Type::blob_none)).fixed(m.group);
+    write_ids(w, m.ids);
+  }
 };
 
 }  // namespace
@@ -124,9 +140,16 @@ const char* wire_name(const WireMessage& message) {
   static const char* names[] = {"hello", "neighbor", "neighbor-reply", "disconnect", "shuffle",
                                 "events", "ihave", "graft", "prune", "heads", "serve",
                                 "serve-reply", "holder", "observed", "dial-back",
-                                "dial-back-result"};
+                                "dial-back-result", "blob-offer", "blob-get", "blob",
+                                "blob-none"};
   static_assert(sizeof(names) / sizeof(names[0]) == std::variant_size_v<WireMessage>);
   return names[message.index()];
+}
+
+bool is_file_message(const WireMessage& message) {
+  return std::holds_alternative<wire::BlobOffer>(message) ||
+         std::holds_alternative<wire::BlobGet>(message) ||
+         std::holds_alternative<wire::Blob>(message) || std::holds_alternative<wire::BlobNone>(message);
 }
 
 namespace {
@@ -288,6 +311,27 @@ Result<WireMessage> decode_fields(ByteView bytes) {
       QUN_TRY(auto outcome, codec::uint(a.ptr[2], 2, "outcome"));
       m.outcome = static_cast<wire::DialBackOutcome>(outcome);
       return WireMessage(m);
+    }
+    case Type::blob_offer:
+    case Type::blob_get:
+    case Type::blob_none: {
+      QUN_TRY_VOID(need(3));
+      Hash group;
+      QUN_TRY(group, codec::fixed<Hash>(a.ptr[1], "group"));
+      QUN_TRY(auto ids, read_ids(a.ptr[2]));
+      if (static_cast<Type>(type) == Type::blob_offer)
+        return WireMessage(wire::BlobOffer{group, std::move(ids)});
+      if (static_cast<Type>(type) == Type::blob_get)
+        return WireMessage(wire::BlobGet{group, std::move(ids)});
+      return WireMessage(wire::BlobNone{group, std::move(ids)});
+    }
+    case Type::blob: {
+      QUN_TRY_VOID(need(3));
+      wire::Blob m;
+      QUN_TRY(m.group, codec::fixed<Hash>(a.ptr[1], "group"));
+      QUN_TRY(auto data, codec::bin(a.ptr[2], 0, file_limits::blob_bytes_max, "blob"));
+      m.data.assign(data.begin(), data.end());
+      return WireMessage(std::move(m));
     }
   }
   return Error(Errc::malformed, "unknown message type " + std::to_string(type));

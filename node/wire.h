@@ -15,6 +15,7 @@
 #include "crypto/hash.h"
 #include "crypto/keys.h"
 #include "base/result.h"
+#include "node/file.h"
 #include "node/limits.h"
 
 namespace qun {
@@ -38,6 +39,7 @@ inline constexpr std::size_t tag_bytes = 16;
 inline constexpr std::size_t hello_nonce_bytes = 16;
 static_assert(limits::event_bytes_max <= events_bytes_max, "one event always fits a batch");
 static_assert(reason_bytes_max <= address_bytes_max, "every str of a message shares one bound");
+static_assert(file_limits::blob_bytes_max <= limits::event_bytes_max, "a blob passes the coarse bin bound");
 }  // namespace wire_limits
 
 struct GroupTagTag {};
@@ -153,12 +155,34 @@ struct DialBackResult {
   std::uint64_t nonce;
   DialBackOutcome outcome;
 };
+// Files (node/file.h, node/transfer.h; docs/protocol.md "Files"): encrypted blobs of a group,
+// named by their address (BLAKE2b-256 of their bytes). They travel in each link's file lane,
+// behind every other message, and only between peers that share the group.
+struct BlobOffer {  // I hold these blobs (sent to a relay of the group, which asks for its lack)
+  Hash group;
+  std::vector<Hash> ids;
+};
+struct BlobGet {  // send me these blobs
+  Hash group;
+  std::vector<Hash> ids;
+};
+struct Blob {  // one blob, at most file_limits::blob_bytes_max bytes; its address is its hash
+  Hash group;
+  Bytes data;
+};
+struct BlobNone {  // I hold none of these (an answer to a get)
+  Hash group;
+  std::vector<Hash> ids;
+};
 }  // namespace wire
 
 using WireMessage = std::variant<wire::Hello, wire::Neighbor, wire::NeighborReply, wire::Disconnect,
                                  wire::Shuffle, wire::Events, wire::IHave, wire::Graft, wire::Prune,
                                  wire::Heads, wire::Serve, wire::ServeReply, wire::Holder,
-                                 wire::Observed, wire::DialBack, wire::DialBackResult>;
+                                 wire::Observed, wire::DialBack, wire::DialBackResult,
+                                 wire::BlobOffer, wire::BlobGet, wire::Blob, wire::BlobNone>;
+// The messages of the file lane (wire::Blob*).
+bool is_file_message(const WireMessage& message);
 
 Bytes encode_wire(const WireMessage& message);
 [[nodiscard]] Result<WireMessage> decode_wire(ByteView bytes);

@@ -325,6 +325,9 @@ void Simulation::drain(std::size_t i) {
             serve_answers_.push_back({i, o, now_});
           } else if constexpr (std::is_same_v<T, node_output::GroupAdded>) {
             handle_group_change(i, o.group, true, "");
+          } else if constexpr (std::is_same_v<T, node_output::FileMessage> ||
+                               std::is_same_v<T, node_output::FileLaneReady>) {
+            // The simulator moves no files (node/transfer.h has its own tests).
           } else {
             static_assert(std::is_same_v<T, node_output::GroupDropped>);
             handle_group_change(i, o.group, false, o.reason);

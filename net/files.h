@@ -1,0 +1,86 @@
+// FileService: the daemon's side of file sharing (docs/cli.md, "Files"). It seals a local file
+// into blobs (node/file.h) for `qun send`, drives the Transfers engine (node/transfer.h) with
+// the node's file lane and the DiskBlobStore, answers `qun fetch` when a file is complete
+// (streaming progress meanwhile), and puts a fetched file together at the path asked for,
+// checking every chunk's place and the whole file's hash.
+//
+// Not thread-safe: the daemon's loop owns it. It never reads a clock: times come from the
+// transport.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "crypto/rng.h"
+#include "net/blob_store.h"
+#include "net/control_server.h"
+#include "node/node.h"
+#include "node/transfer.h"
+
+namespace qun {
+
+class FileService {
+ public:
+  using ClientId = ControlServer::ClientId;
+  using Json = control::Json;
+
+  // relay_group_bytes_max: a relay's bound on one group's blobs (0 for a member's node).
+  FileService(const std::string& home, bool relay, std::uint64_t relay_group_bytes_max,
+              Node& node, ControlServer& control, LogSink log);
+
+  // Encrypts the file at `path` into the store under a fresh key; returns what its post says.
+  // Errors: not_found / io (cannot read it), too_large (over file_limits::file_bytes_max),
+  // invalid_argument (not a regular file).
+  [[nodiscard]] Result<FileRef> seal(const Hash& group, const std::string& path, Rng& rng);
+  // The post sharing `file` is published: offer its blobs to the group's relays.
+  void uploaded(Millis now, const Hash& group, const FileRef& file);
+
+  // Starts or resumes fetching a file; `client`'s request (`id`) is answered when it is complete
+  // (and written to `path` unless empty), with progress values streamed meanwhile. Errors as
+  // Transfers::fetch; also already_exists when `path` exists.
+  [[nodiscard]] Result<void> fetch(Millis now, const Hash& group, const FileRef& file,
+                                   const std::string& path, ClientId client, const Json& id);
+  // Whether every chunk of the file is stored here (a send, or a fetch done).
+  bool complete(const Hash& group, const FileRef& file) const;
+
+  void on_message(Millis now, const node_output::FileMessage& m);
+  void on_lane_ready(Millis now, const PublicKey& peer);
+  void on_tick(Millis now);
+  void on_client_closed(ClientId client);
+  void forget_group(const Hash& group);
+
+  const TransferStats& stats() const { return transfers_.stats(); }
+  const DiskBlobStore& store() const { return store_; }
+
+ private:
+  struct Waiter {
+    ClientId client;
+    Json id;
+    std::string path;
+  };
+  struct Wanted {
+    FileRef file;
+    std::vector<Waiter> waiters;
+  };
+  // Drains the engine: sends on the node's lanes, progress and answers to clients.
+  void pump(Millis now);
+  void on_done(const transfer_output::FetchDone& d);
+  // Writes the stored file to path (via path.part, renamed when the whole checks out).
+  [[nodiscard]] Result<void> assemble(const Hash& group, const FileRef& file, const std::string& path);
+
+  Node& node_;
+  ControlServer& control_;
+  LogSink log_;
+  DiskBlobStore store_;
+  Transfers transfers_;
+  std::map<Hash, Wanted> wanted_;  // by root
+};
+
+// The media type a file name suggests (a short table of what chats share), else
+// "application/octet-stream".
+std::string media_type_for(const std::string& name);
+
+}  // namespace qun

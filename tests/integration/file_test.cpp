@@ -1,0 +1,156 @@
+// Files (issue 15): `qun send` and `qun fetch` between real nodes, through a relay when the
+// sender is gone, resuming with only the missing chunks, and no plaintext on the relay's disk.
+#include <catch2/catch.hpp>
+
+#include <fstream>
+
+#include "tests/integration/harness.h"
+
+namespace qun::integration {
+namespace {
+
+// A file of `size` bytes: random, with a canary (a random string that cannot occur by chance)
+// every 4 KiB, so a search of a home for the canary finds any plaintext of it.
+std::string make_file(const fs::path& path, std::size_t size, const std::string& canary) {
+  std::string data;
+  data.reserve(size + 4096);
+  while (data.size() < size) {
+    data += canary;
+    data += random_hex(2048 - canary.size() / 2);
+  }
+  data.resize(size);
+  std::ofstream(path, std::ios::binary) << data;
+  return data;
+}
+
+// Blob files a node holds for a group (its home's files/GROUP/).
+std::size_t blobs_held(const Node& node, const std::string& group) {
+  std::error_code ec;
+  std::size_t n = 0;
+  for (const auto& e : fs::directory_iterator(node.home() / "files" / group, ec))
+    if (e.path().filename().string().size() == 64) ++n;
+  return n;
+}
+
+// Proves the core and resumption. 1. Alice shares a 1.2 MiB file with `qun send`; Bob sees a
+// file post in his log (name and size) and `qun fetch` saves a byte-identical copy, having moved
+// every blob (the manifest and 19 chunks). 2. A fetch resumes with what is missing: six of Bob's
+// stored chunks are deleted (as an interrupted fetch leaves some stored and some not), and a
+// second fetch to another path reports exactly six blobs moved and the rest present, and its
+// copy is byte-identical too.
+TEST_CASE("a shared file is fetched whole, and a resumed fetch moves only missing chunks",
+          "[integration][files]") {
+  Cluster cluster;
+  Node& a = cluster.add("alice");
+  Node& b = cluster.add("bob");
+  a.start();
+  b.start(NodeOptions::with_peers({a.address()}));
+  const std::string group = create_group(a, "pictures");
+  REQUIRE(invite_and_join(a, b, group) == group);
+
+  const fs::path dir = cluster.make_dir("files");
+  const std::string data = make_file(dir / "photo.png", 1'200'000, "canary-" + random_hex(12));
+  const Json sent = a.json({"send", group, (dir / "photo.png").string(), "--text", "the view"});
+  const std::string id = sent.value("id", std::string());
+  REQUIRE(id.size() == 64);
+  CHECK(sent.value("size", 0) == 1'200'000);
+
+  wait_for_posts(b, group, {"the view"});
+  Json post;
+  for (const auto& line : log_of(b, group))
+    if (line.value("id", std::string()) == id) post = line;
+  REQUIRE(post.contains("file"));
+  CHECK(post["file"].value("name", std::string()) == "photo.png");
+  CHECK(post["file"].value("media_type", std::string()) == "image/png");
+  CHECK(post["file"].value("size", 0) == 1'200'000);
+  CHECK(b.ok({"log", group}).find("photo.png \u00B7 1.1 MiB") != std::string::npos);
+
+  const fs::path first = dir / "first.png";
+  const Json got = b.json({"fetch", group, id, "-o", first.string()});
+  CHECK(got.value("moved", 0) == 20);
+  CHECK(got.value("present", 0) == 0);
+  CHECK(file_contents(first) == data);
+  REQUIRE(blobs_held(b, group) == 20);
+
+  // An interruption: six chunks stored, the rest not (the manifest kept).
+  std::size_t removed = 0;
+  for (const auto& e : fs::directory_iterator(b.home() / "files" / group)) {
+    if (removed == 6) break;
+    if (e.path().filename().string() == post["file"].value("root", std::string())) continue;
+    fs::remove(e.path());
+    ++removed;
+  }
+  b.stop();
+  b.start(NodeOptions::with_peers({a.address()}));
+  const fs::path second = dir / "second.png";
+  const Json again = b.json({"fetch", group, id, "-o", second.string()});
+  CHECK(again.value("moved", 0) == 6);
+  CHECK(again.value("present", 0) == 14);
+  CHECK(file_contents(second) == data);
+  // A path that exists is refused with one line, nothing overwritten.
+  const Outcome taken = b.qun({"fetch", group, id, "-o", first.string()});
+  CHECK_FALSE(taken.ok());
+  CHECK(taken.describe().find("exists") != std::string::npos);
+}
+
+// Proves that a file outlives its sender's presence through a relay that cannot read it. Alice
+// adds relay R to the group and sends a 700 KiB file; R takes its blobs (blind: it has no key)
+// and Alice stops. Bob, linked to nobody but R, fetches the file and gets a byte-identical copy.
+// Then every file under R's home is searched for the file's canary (which Bob's copy holds, the
+// control) and for its name: neither is there.
+TEST_CASE("a file is fetched through a relay while its sender is offline, and the relay holds no plaintext",
+          "[integration][files][relay]") {
+  Cluster cluster;
+  Node& r = cluster.add("relay");
+  Node& a = cluster.add("alice");
+  Node& b = cluster.add("bob");
+  a.start();
+  NodeOptions relay = NodeOptions::as_relay();
+  relay.extra_args = {"--relay-allow", a.id()};
+  r.start(relay);
+  b.start(NodeOptions::with_peers({a.address()}));
+  const std::string group = create_group(a, "archive");
+  a.ok({"relay", "add", group, r.address()});
+  REQUIRE(invite_and_join(a, b, group) == group);
+  b.stop();
+
+  const fs::path dir = cluster.make_dir("files");
+  const std::string canary = "canary-" + random_hex(12);
+  const std::string name = "minutes-" + random_hex(6) + ".txt";
+  const std::string data = make_file(dir / name, 700'000, canary);
+  const std::string id = a.json({"send", group, (dir / name).string()}).value("id", std::string());
+  REQUIRE(id.size() == 64);
+  // The manifest and 11 chunks.
+  wait_until([&] { return blobs_held(r, group) == 12; }, propagate_bound,
+             "the relay holds every blob of the file");
+  auto events = [&](const Node& n) { return status_of_group(n, group).value("events", -1); };
+  wait_until([&] { return events(r) == events(a); }, propagate_bound,
+             "the relay holds every event alice holds, the file's post included");
+  a.stop();
+
+  b.start();
+  wait_until(
+      [&] {
+        for (const auto& line : log_of(b, group))
+          if (line.value("id", std::string()) == id) return true;
+        return false;
+      },
+      propagate_bound, "bob holds the file's post");
+  const fs::path copy = dir / "copy.txt";
+  const Json got = b.json({"fetch", group, id, "-o", copy.string()});
+  CHECK(got.value("moved", 0) == 12);
+  REQUIRE(file_contents(copy) == data);
+  CHECK(file_contents(copy).find(canary) != std::string::npos);  // the control
+
+  auto r_stopped = r.stop();
+  REQUIRE(r_stopped);
+  for (const std::string& secret : {canary, name}) {
+    auto leaks = files_containing(r.home(), secret);
+    INFO("plaintext '" << secret << "' found in the relay's files:");
+    for (const auto& f : leaks) INFO("  " << f.string());
+    CHECK(leaks.empty());
+  }
+}
+
+}  // namespace
+}  // namespace qun::integration
