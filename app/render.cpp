@@ -76,7 +76,7 @@ Result<Entry> parse_entry(const Json& v) {
 }
 
 bool bookkeeping(std::string_view kind) {
-  return kind == "invite" || kind == "rekey" || kind == "close-invite";
+  return kind == "invite" || kind == "rekey" || kind == "key-part" || kind == "close-invite";
 }
 
 std::string name(const std::optional<std::string>& nick, std::string_view id) {
@@ -100,6 +100,7 @@ std::string event_words(std::string_view kind, std::string_view actor_view,
   if (kind == "set-topic")
     return text.empty() ? actor + " cleared the topic" : actor + " set the topic: " + text;
   if (kind == "rekey") return actor + " rotated the group key";
+  if (kind == "key-part") return actor + " sent more of a new group key";
   if (kind == "invite") return actor + " created an invite";
   if (kind == "close-invite") return actor + " closed an invite";
   if (kind == "relay") return actor + " added the relay " + text;

@@ -191,14 +191,15 @@ History build_history(std::size_t events, std::uint64_t seed, bool late_invite,
     if (roll < remove_per_mille && log.size() + 2 <= body_end) {
       // Remove a member other than the early reader, then add a newcomer in its place.
       const std::size_t victim = 1 + rng.uniform(members.size() - 1);
-      log.push_back(must(founder.remove(as_founder(), members[victim]->public_key()), "remove"));
+      for (auto& e : must(founder.remove(as_founder(), members[victim]->public_key()), "remove"))
+        log.push_back(std::move(e));
       const SigningKey* newcomer = new_key();
       log.push_back(must(founder.add(as_founder(), newcomer->public_key()), "add"));
       members[victim] = newcomer;
       ++h.removes;
       ++h.adds;
     } else if (roll < remove_per_mille + rekey_per_mille) {
-      log.push_back(must(founder.rekey(as_founder()), "rekey"));
+      for (auto& e : must(founder.rekey(as_founder()), "rekey")) log.push_back(std::move(e));
       ++h.rekeys;
     } else if (roll < remove_per_mille + rekey_per_mille + topic_per_mille) {
       log.push_back(must(founder.set_topic(as_founder(), random_text().substr(0, 64)), "topic"));

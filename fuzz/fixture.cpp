@@ -62,8 +62,8 @@ Fixture build_fixture() {
   record(must(founder.add(at(0), f.keys[3].public_key()), "add"));
   record(must(founder.set_topic(at(0), "a topic"), "topic"));
   record(must(founder.set_role(at(0), f.keys[1].public_key(), Role::admin), "set-role"));
-  record(must(founder.rekey(at(0)), "rekey"));
-  record(must(founder.remove(at(0), f.keys[2].public_key()), "remove"));
+  for (auto& e : must(founder.rekey(at(0)), "rekey")) record(std::move(e));
+  for (auto& e : must(founder.remove(at(0), f.keys[2].public_key()), "remove")) record(std::move(e));
   sync(members[0], f.events);
   for (auto& e : must(members[0].post(at(1), "after the removal"), "post")) record(std::move(e));
   (void)founder.ingest({f.events.back()});

@@ -1442,8 +1442,8 @@ class Daemon {
     // clean) rekeys first, as a post would: the invite's bundle then carries a key the joiner
     // can author its join under. Without it, the join waits until somebody posts.
     if (r->state().needs_rekey()) {
-      QUN_TRY(Event rekey, r->rekey(authoring()));
-      QUN_TRY_VOID(publish(r->id(), {rekey}));
+      QUN_TRY(auto rekey, r->rekey(authoring()));
+      QUN_TRY_VOID(publish(r->id(), rekey));
     }
     QUN_TRY(auto made, r->invite(authoring(), static_cast<std::uint32_t>(uses), expires, unique));
     QUN_TRY_VOID(publish(r->id(), {made.first}));
@@ -1557,11 +1557,16 @@ class Daemon {
                                                    role_name(now)) +
                        "; nothing changed");
     }
-    Result<Event> e = what == "kick" ? r->remove(authoring(), who)
-                                     : r->set_role(authoring(), who, to);
-    if (!e.ok()) return e.error();
-    QUN_TRY_VOID(publish(r->id(), {e.value()}));
-    return Json{{"id", to_hex(e.value().id)}, {"member", to_hex(who)}};
+    // A removal is its key event, then the key parts of a group too large for one event.
+    std::vector<Event> events;
+    if (what == "kick") {
+      QUN_TRY(events, r->remove(authoring(), who));
+    } else {
+      QUN_TRY(auto e, r->set_role(authoring(), who, to));
+      events.push_back(std::move(e));
+    }
+    QUN_TRY_VOID(publish(r->id(), events));
+    return Json{{"id", to_hex(events.front().id)}, {"member", to_hex(who)}};
   }
 
   // An event of the group named by req[name]: its full id or a unique prefix of it.

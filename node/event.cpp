@@ -71,6 +71,7 @@ const char* event_kind_name(EventKind kind) {
     case EventKind::ban: return "ban";
     case EventKind::set_nick: return "set-nick";
     case EventKind::set_settings: return "set-settings";
+    case EventKind::key_part: return "key-part";
   }
   return "unknown";
 }

@@ -55,8 +55,9 @@ enum class EventKind : std::uint8_t {
   ban = 20,           // an admin bans (removes, refuses later joins) or unbans a member
   set_nick = 21,      // the author's nick in this group
   set_settings = 22,  // an admin changes the group settings (history, who may invite)
+  key_part = 23,      // more member entries of a rekey or removal too large for one event
 };
-inline constexpr std::uint8_t event_kind_max = 22;
+inline constexpr std::uint8_t event_kind_max = 23;
 const char* event_kind_name(EventKind kind);
 
 inline constexpr std::uint64_t event_format_version = 2;

@@ -34,7 +34,30 @@ static void add_epoch_key(GroupState& s, const EventRecord& rec) {
     s.departed_since_rekey = false;
     s.invite_closed_since_rekey = false;
   }
-  s.epoch_keys[epoch].push_back({rec.event.id, rec.key_recipients});
+  s.epoch_keys[epoch].push_back({rec.event.id, {}});
+}
+
+// Whether an accepted event of this kind can change which key candidate is current: the content
+// kinds never touch members, invites, epochs or key events.
+static bool touches_keys(EventKind kind) {
+  switch (kind) {
+    case EventKind::post:
+    case EventKind::react:
+    case EventKind::edit:
+    case EventKind::del:
+    case EventKind::redact:
+    case EventKind::mute:
+    case EventKind::channel:
+    case EventKind::set_nick:
+    case EventKind::set_name:
+    case EventKind::set_topic:
+    case EventKind::relay:
+    case EventKind::set_role:
+    case EventKind::set_settings:
+      return false;
+    default:
+      return true;
+  }
 }
 
 Role role_needed(EventKind kind) {
@@ -250,6 +273,31 @@ Group::Admit Group::admit(const Event& e, std::string& reason, std::vector<Hash>
       }
       return Admit::ok;
     }
+    case EventKind::key_part: {
+      // A part belongs to exactly one key event, which it names as a parent: by the same
+      // author, in the same epoch, announcing at least this many parts. All of it depends on
+      // the event and its parents only, so every node admits the same parts.
+      const auto p = decode_key_part(e.payload).value();
+      if (std::find(e.parents.begin(), e.parents.end(), p.key_event) == e.parents.end()) {
+        reason = "key part does not name its key event as a parent";
+        return Admit::reject;
+      }
+      const EventRecord& key = events_.at(p.key_event);
+      if (key.event.kind != EventKind::rekey && key.event.kind != EventKind::remove) {
+        reason = "key part names an event that is not a rekey or removal";
+        return Admit::reject;
+      }
+      if (key.event.author != e.author || key.event.epoch != e.epoch) {
+        reason = "key part by another author or in another epoch than its key event";
+        return Admit::reject;
+      }
+      if (p.index > key.key_parts) {
+        reason = "key part " + std::to_string(p.index) + " of a key event announcing " +
+                 std::to_string(key.key_parts);
+        return Admit::reject;
+      }
+      return Admit::ok;
+    }
     default:
       if (!author_admitted_in_past(e)) {
         reason = "author was never admitted in its causal past";
@@ -289,6 +337,7 @@ void Group::insert(Event e) {
       for (const auto& k : p.keys.members) rec.key_recipients.push_back(k.recipient);
       for (const auto& k : p.keys.invites) rec.key_recipients.push_back(k.recipient);
       rec.key_check = p.keys.key_check;
+      rec.key_parts = p.keys.parts;
       break;
     }
     case EventKind::rekey: {
@@ -296,6 +345,14 @@ void Group::insert(Event e) {
       for (const auto& k : p.members) rec.key_recipients.push_back(k.recipient);
       for (const auto& k : p.invites) rec.key_recipients.push_back(k.recipient);
       rec.key_check = p.key_check;
+      rec.key_parts = p.parts;
+      break;
+    }
+    case EventKind::key_part: {
+      auto p = decode_key_part(e.payload).value();
+      for (const auto& k : p.members) rec.key_recipients.push_back(k.recipient);
+      rec.key_parts = p.index;
+      rec.key_event = p.key_event;
       break;
     }
     case EventKind::set_role: {
@@ -548,7 +605,7 @@ void Group::resolve(const std::vector<Hash>& admitted) {
     }
     if (clean) {
       ++resolve_stats_.incremental;
-      choose_current_key(state_);
+      if (keys_touched_) choose_current_key(state_);
       return;
     }
   } else if (last_applied_ && refold_from_checkpoint(fresh.front())) {
@@ -645,6 +702,7 @@ bool Group::step(EventRecord& rec) {
   rec.why_not = apply(rec);
   if (!rec.why_not.empty()) return true;
   rec.accepted = true;
+  keys_touched_ = keys_touched_ || touches_keys(rec.event.kind);
   state_.history.push_back(rec.event.id);
   // Revocation wins over the revoked member's concurrent actions.
   const Event& e = rec.event;
@@ -721,7 +779,7 @@ std::string Group::apply(EventRecord& rec) {
     s.members[e.author] = MemberInfo{e.author, Role::founder, e.id, position, e.id, std::nullopt};
     s.name_event = e.id;
     s.epoch = e.epoch;
-    s.epoch_keys[e.epoch].push_back({e.id, rec.key_recipients});
+    s.epoch_keys[e.epoch].push_back({e.id, {}});
     return {};
   }
   if (!s.created) return "before the group's creation";
@@ -812,6 +870,18 @@ std::string Group::apply(EventRecord& rec) {
     case EventKind::rekey: {
       if (e.epoch == 0 || e.epoch > s.epoch + 1) return "rekey epoch out of range";
       add_epoch_key(s, rec);
+      return {};
+    }
+    case EventKind::key_part: {
+      // Its key event sorts before it (a parent); the part counts only if that was accepted.
+      // Two parts with one index both count: the key's recipients are every accepted part's,
+      // so a part cannot hide whom it sealed the key to by losing a race for its index.
+      auto epoch = s.epoch_keys.find(e.epoch);
+      if (epoch == s.epoch_keys.end()) return "its key event was not accepted";
+      auto c = std::find_if(epoch->second.begin(), epoch->second.end(),
+                            [&](const KeyCandidate& k) { return k.event == *rec.key_event; });
+      if (c == epoch->second.end()) return "its key event was not accepted";
+      c->parts.push_back(e.id);
       return {};
     }
     case EventKind::post: {
@@ -922,7 +992,8 @@ std::string Group::apply(EventRecord& rec) {
   return {};
 }
 
-void Group::choose_current_key(GroupState& s) const {
+void Group::choose_current_key(GroupState& s) {
+  keys_touched_ = false;
   s.current_key_event.reset();
   auto it = s.epoch_keys.find(s.epoch);
   if (it == s.epoch_keys.end()) return;
@@ -931,14 +1002,25 @@ void Group::choose_current_key(GroupState& s) const {
     if (!inv.revoked && inv.uses < inv.uses_max) open_invites.insert(inv.invite_key);
   // Candidates are kept in fold order, so the first clean one is the same everywhere.
   for (const auto& c : it->second) {
-    bool clean = std::all_of(c.recipients.begin(), c.recipients.end(), [&](const PublicKey& r) {
-      return s.members.count(r) != 0 || open_invites.count(r) != 0;
-    });
-    if (clean) {
+    if (candidate_clean(c, s, open_invites)) {
       s.current_key_event = c.event;
       return;
     }
   }
+}
+
+bool Group::candidate_clean(const KeyCandidate& c, const GroupState& s,
+                            const std::set<PublicKey>& open_invites) const {
+  auto allowed = [&](const EventRecord& rec) {
+    return std::all_of(rec.key_recipients.begin(), rec.key_recipients.end(),
+                       [&](const PublicKey& r) {
+                         return s.members.count(r) != 0 || open_invites.count(r) != 0;
+                       });
+  };
+  if (!allowed(events_.at(c.event))) return false;
+  for (const auto& part : c.parts)
+    if (!allowed(events_.at(part))) return false;
+  return true;
 }
 
 }  // namespace qun

@@ -70,10 +70,12 @@ struct InviteInfo {
   std::optional<Hash> closed_by;  // the close-invite event, when one closed it
 };
 
-// An event that introduced a key for an epoch, with who received it.
+// An event that introduced a key for an epoch (create, remove, rekey), with the accepted key
+// parts that carry the rest of its member entries. Its recipients (the members and invite keys
+// it was sealed to) are the records' key_recipients: the event's and its parts'.
 struct KeyCandidate {
   Hash event;
-  std::vector<PublicKey> recipients;  // members and invite keys it was sealed to
+  std::vector<Hash> parts;  // accepted key-part events, in fold order
 };
 
 struct GroupState {
@@ -147,7 +149,10 @@ struct EventRecord {
   std::optional<Hash> key_check;    // create, remove, rekey: the commitment to the new key
   bool banned = false;              // ban: true bans `target`, false unbans it
   std::optional<GroupSettings> settings;  // set-settings
-  std::vector<PublicKey> key_recipients;  // create, remove, rekey
+  std::vector<PublicKey> key_recipients;  // create, remove, rekey, key-part
+  // remove, rekey: the key parts it announces; key-part: its index.
+  std::uint32_t key_parts = 0;
+  std::optional<Hash> key_event;    // key-part: the remove or rekey it belongs to
 };
 
 class Group {
@@ -230,7 +235,10 @@ class Group {
   // The role a kind needs in this group (what a demotion takes away): role_needed, and an
   // invite needs admin unless members may invite.
   Role needs_role(EventKind kind) const;
-  void choose_current_key(GroupState& state) const;
+  void choose_current_key(GroupState& state);
+  // Every recipient of a key candidate: its event's and its accepted parts'.
+  bool candidate_clean(const KeyCandidate& c, const GroupState& s,
+                       const std::set<PublicKey>& open_invites) const;
   void reset_state();
 
   Hash id_;
@@ -274,6 +282,10 @@ class Group {
   };
   std::vector<Revocation> revocations_;  // accepted revocations, in order
   std::optional<std::pair<std::uint64_t, Hash>> last_applied_;  // the fold's position
+  // An event accepted since the last choose_current_key could change its answer (membership,
+  // invites, epochs, key events). Posts and the other content kinds cannot, so an incremental
+  // fold of them skips the choice: it costs a lookup per recipient, 10,000 in a full group.
+  bool keys_touched_ = false;
   GroupState state_;
   // Snapshots of the fold every checkpoint_steps steps, so an event that sorts a little before
   // the fold's position (a concurrent post arriving late) re-folds from the nearest snapshot

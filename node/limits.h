@@ -9,16 +9,30 @@
 
 namespace qun::limits {
 
-// One encoded event. The largest legitimate event is a rekey (or removal) sealing the new epoch
-// key to every member: members_max * rekey_entry_bytes plus the invite entries must fit.
+// One encoded event. The largest legitimate event is a rekey (or removal) carrying its first
+// rekey_members_per_event member entries and the invite entries; its further member entries go
+// in key-part events of the same size (docs/protocol.md, "Key epochs").
 inline constexpr std::size_t event_bytes_max = 256 * 1024;
 // Parents per event. An author names the heads it has seen; more concurrent heads than this are
 // merged over several events (the newest first). 16 keeps an event header under 600 bytes.
 inline constexpr std::size_t parents_max = 16;
-// Members of one group: the overlay targets groups of about a thousand online nodes.
-inline constexpr std::size_t members_max = 2000;
 // One rekey entry: recipient id (32) + sealed 32-byte key (32 + 48) + msgpack framing (~8).
 inline constexpr std::size_t rekey_entry_bytes = 32 + 32 + 48 + 8;
+// Member entries in one key event (a rekey or removal, and each of its key parts): what fits in
+// one event beside the invite entries (static_assert below). Groups up to this size rekey in
+// one event, byte for byte as before key parts existed. Also the longest array any payload may
+// hold (bundles hold at most bundle_epochs_max).
+inline constexpr std::size_t rekey_members_per_event = 2000;
+// Members of one group: communities of 10,000 members (issue 13's target, the size of a large
+// Discord server's active core or a big Matrix room). A rekey or removal then seals the new key
+// to each member in 1 + 4 events of about 235 KiB (~1.2 MB, 10,000 sealed boxes); a key tree
+// would cost less per removal but cannot survive concurrent rekeys (docs/protocol.md, "Why one
+// sealed box per member").
+inline constexpr std::size_t members_max = 10000;
+// Key-part events one rekey may announce: enough for members_max members beside the key
+// event's own entries. A part carries 1..rekey_members_per_event entries.
+inline constexpr std::size_t rekey_parts_max =
+    (members_max + rekey_members_per_event - 1) / rekey_members_per_event - 1;
 // Open invites whose holders receive new epoch keys (sealed to the invite key) at each rekey.
 inline constexpr std::size_t open_invites_max = 64;
 // Epoch keys handed to a newcomer in one key bundle (history visible); older epochs stay dark.
@@ -97,10 +111,19 @@ inline constexpr std::uint64_t close_delay_ms_min = 2000;
 inline constexpr std::uint64_t close_delay_ms_max = 6000;
 static_assert(close_delay_ms_min < close_delay_ms_max);
 
-// The 4096 bytes cover a rekey's fixed part: key check, replaced event id, framing.
-static_assert(members_max * rekey_entry_bytes + open_invites_max * rekey_entry_bytes + 4096 <=
+// The 4096 bytes cover a rekey's fixed part: key check, replaced event id, part count, framing.
+static_assert(rekey_members_per_event * rekey_entry_bytes + open_invites_max * rekey_entry_bytes +
+                      4096 <=
                   event_bytes_max,
-              "a rekey to every member and open invite must fit in one event");
+              "a key event's member and invite entries must fit in one event");
+static_assert((1 + rekey_parts_max) * rekey_members_per_event >= members_max,
+              "a key event and its parts seal to every member");
+// A key part's parents are its key event only; the event after a rekey merges the parts as
+// parents (with the heads others made meanwhile).
+static_assert(rekey_parts_max < parents_max, "one event can name every part of a rekey");
+static_assert(bundle_epochs_max <= rekey_members_per_event,
+              "a bundle's entries stay within the payload array bound");
+
 static_assert(bundle_epochs_max * (8 + 32 + 32 + 6) + 1024 <= event_bytes_max,
               "a full key bundle must fit in one event");
 static_assert(post_text_bytes_max + 1024 <= event_bytes_max);

@@ -12,7 +12,7 @@ namespace {
 // Payloads are bounded by the event that carries them; entries by the member and invite caps.
 const codec::DecodeLimits payload_limits{
     .bytes_max = limits::event_bytes_max,
-    .array_max = limits::members_max,
+    .array_max = limits::rekey_members_per_event,
     .bin_max = limits::event_bytes_max,
     .str_max = limits::post_text_bytes_max,
     .depth_max = limits::decode_depth_max,
@@ -55,7 +55,9 @@ Result<std::vector<KeyEntry>> read_entries(const msgpack::object& o, std::size_t
 }
 
 void write_rekey(codec::Writer& w, const RekeyPayload& p) {
-  w.array(4);
+  // The part count only when there are parts: a rekey that fits in one event keeps the
+  // four-field form (one byte form per payload).
+  w.array(p.parts > 0 ? 5 : 4);
   write_entries(w, p.members);
   write_entries(w, p.invites);
   w.fixed(p.key_check);
@@ -64,12 +66,13 @@ void write_rekey(codec::Writer& w, const RekeyPayload& p) {
   } else {
     w.bin(ByteView());
   }
+  if (p.parts > 0) w.uint(p.parts);
 }
 
 Result<RekeyPayload> read_rekey(const msgpack::object& o) {
-  QUN_TRY(auto a, codec::array(o, 4, 4, "rekey"));
+  QUN_TRY(auto a, codec::array(o, 4, 5, "rekey"));
   RekeyPayload p;
-  QUN_TRY(p.members, read_entries(a.ptr[0], limits::members_max, "rekey members"));
+  QUN_TRY(p.members, read_entries(a.ptr[0], limits::rekey_members_per_event, "rekey members"));
   QUN_TRY(p.invites, read_entries(a.ptr[1], limits::open_invites_max, "rekey invites"));
   QUN_TRY(p.key_check, codec::fixed<Hash>(a.ptr[2], "key check"));
   // Empty, or the id of the replaced key event.
@@ -80,6 +83,12 @@ Result<RekeyPayload> read_rekey(const msgpack::object& o) {
     p.replaces = h;
   } else if (!replaces.empty()) {
     return Error(Errc::malformed, "replaces is neither empty nor an event id");
+  }
+  if (a.size == 5) {
+    // Present only when there are parts (1..rekey_parts_max).
+    QUN_TRY(auto parts, codec::uint(a.ptr[4], limits::rekey_parts_max, "rekey parts"));
+    if (parts == 0) return Error(Errc::malformed, "a rekey announces zero key parts");
+    p.parts = static_cast<std::uint32_t>(parts);
   }
   return p;
 }
@@ -225,6 +234,26 @@ Result<RekeyPayload> decode_rekey(ByteView bytes) {
   return read_rekey(h.get());
 }
 
+Bytes encode_payload(const KeyPartPayload& p) {
+  codec::Writer w;
+  w.array(3).fixed(p.key_event).uint(p.index);
+  write_entries(w, p.members);
+  return w.take();
+}
+
+Result<KeyPartPayload> decode_key_part(ByteView bytes) {
+  QUN_TRY(auto h, unpack(bytes));
+  QUN_TRY(auto a, codec::array(h.get(), 3, 3, "key part"));
+  KeyPartPayload p;
+  QUN_TRY(p.key_event, codec::fixed<Hash>(a.ptr[0], "key event"));
+  QUN_TRY(auto index, codec::uint(a.ptr[1], limits::rekey_parts_max, "key part index"));
+  if (index == 0) return Error(Errc::malformed, "key part index 0 (the key event itself)");
+  p.index = static_cast<std::uint32_t>(index);
+  QUN_TRY(p.members, read_entries(a.ptr[2], limits::rekey_members_per_event, "key part members"));
+  if (p.members.empty()) return Error(Errc::malformed, "a key part with no entries");
+  return p;
+}
+
 Bytes encode_payload(const SetRolePayload& p) {
   codec::Writer w;
   w.array(2).fixed(p.member).uint(static_cast<std::uint64_t>(p.role));
@@ -334,6 +363,7 @@ Result<void> check_payload(const Event& e) {
     case EventKind::set_topic:
     case EventKind::post: return drop(decode_text(e.payload));
     case EventKind::rekey: return drop(decode_rekey(e.payload));
+    case EventKind::key_part: return drop(decode_key_part(e.payload));
     case EventKind::relay: return drop(decode_relay(e.payload));
     case EventKind::close_invite: return drop(decode_close_invite(e.payload));
     case EventKind::react:

@@ -79,6 +79,17 @@ struct RekeyPayload {     // also the key part of a removal
   // A healing rekey names the key event it replaces (one this node could not verify), so the
   // log shows who authored the bad one. Informational: resolution does not act on it.
   std::optional<Hash> replaces;
+  // Key-part events (KeyPartPayload, indexes 1..parts) carrying the member entries past the
+  // first rekey_members_per_event: 0 for a group that fits in one event (then the payload has
+  // four fields, as before parts existed), else 1..rekey_parts_max.
+  std::uint32_t parts = 0;
+};
+// A key part: more member entries for the key of `key_event` (a rekey or removal by the same
+// author, in the same epoch, that is one of this event's parents and announces `index`).
+struct KeyPartPayload {
+  Hash key_event;
+  std::uint32_t index = 1;  // 1..the key event's parts
+  std::vector<KeyEntry> members;  // 1..rekey_members_per_event
 };
 struct RemovePayload {
   PublicKey member;
@@ -169,6 +180,7 @@ Bytes encode_payload(const JoinPayload& p);
 Bytes encode_payload(const AddPayload& p);
 Bytes encode_payload(const RemovePayload& p);
 Bytes encode_payload(const RekeyPayload& p);
+Bytes encode_payload(const KeyPartPayload& p);
 Bytes encode_payload(const SetRolePayload& p);
 Bytes encode_payload(const TextPayload& p);
 Bytes encode_payload(const RelayPayload& p);
@@ -184,6 +196,7 @@ Bytes encode_leave_payload();
 [[nodiscard]] Result<AddPayload> decode_add(ByteView bytes);
 [[nodiscard]] Result<RemovePayload> decode_remove(ByteView bytes);
 [[nodiscard]] Result<RekeyPayload> decode_rekey(ByteView bytes);
+[[nodiscard]] Result<KeyPartPayload> decode_key_part(ByteView bytes);
 [[nodiscard]] Result<SetRolePayload> decode_set_role(ByteView bytes);
 [[nodiscard]] Result<TextPayload> decode_text(ByteView bytes);
 // Also refuses an active relay without an address, and an address on an inactive one.

@@ -1,6 +1,8 @@
 #include "node/replica.h"
 
 #include <algorithm>
+#include <cassert>
+#include <iterator>
 
 #include <cstdio>
 
@@ -165,6 +167,17 @@ void Replica::absorb(const EventRecord& rec) {
     case EventKind::rekey:
       open_entries(*decode_rekey(e.payload));
       break;
+    case EventKind::key_part:
+      // Entries for the key of the part's key event (admission checked it is one, by the same
+      // author and in the same epoch): a key opened here is verified against that event's check.
+      if (self_) {
+        const auto part = decode_key_part(e.payload);
+        for (const auto& entry : part->members) {
+          if (entry.recipient != self_->public_key()) continue;
+          if (auto k = open_key(entry.box, *self_)) learn(e.epoch, *rec.key_event, *k);
+        }
+      }
+      break;
     default:
       break;
   }
@@ -279,7 +292,7 @@ Event Replica::draft(Authoring& a, EventKind kind, std::uint64_t epoch) const {
   return e;
 }
 
-Result<Event> Replica::finish(Authoring& a, Event e) {
+Result<Event> Replica::sign_checked(Authoring& a, Event e) const {
   sign_event(e, a.key);
   if (e.encoded_bytes > limits::event_bytes_max) {
     return Error(Errc::too_large, std::string(event_kind_name(e.kind)) + " event of " +
@@ -298,6 +311,11 @@ Result<Event> Replica::finish(Authoring& a, Event e) {
       return Error(Errc::unauthorized, rec ? rec->why_not : std::string("not admitted"));
     }
   }
+  return e;
+}
+
+Result<Event> Replica::finish(Authoring& a, Event e) {
+  QUN_TRY(e, sign_checked(a, std::move(e)));
   auto report = ingest({e});
   // An own delete or redaction dropped its post's payload: kept for take_payloads_dropped.
   for (const Hash& id : report.payloads_dropped) dropped_.push_back(id);
@@ -411,7 +429,7 @@ Result<std::vector<Event>> Replica::author_content(Authoring& a, EventKind kind,
   if (auto bad = unverified_key(); bad || state().needs_rekey()) {
     QUN_TRY(auto r, start_epoch(a, EventKind::rekey, std::nullopt,
                                 [](RekeyPayload keys) { return encode_payload(keys); }, bad));
-    out.push_back(std::move(r));
+    for (auto& ev : r) out.push_back(std::move(ev));
   }
   Event e = draft(a, kind, state().epoch);
   TextPayload p;
@@ -619,7 +637,7 @@ Result<std::vector<Event>> Replica::ban(Authoring a, const PublicKey& member, bo
   if (state().needs_rekey()) {
     QUN_TRY(auto r, start_epoch(a, EventKind::rekey, std::nullopt,
                                 [](RekeyPayload keys) { return encode_payload(keys); }));
-    out.push_back(std::move(r));
+    for (auto& ev : r) out.push_back(std::move(ev));
   }
   return out;
 }
@@ -726,22 +744,72 @@ Result<Event> Replica::add(Authoring a, const PublicKey& member) {
   return finish(a, std::move(e));
 }
 
-Result<Event> Replica::start_epoch(Authoring& a, EventKind kind,
-                                   const std::optional<PublicKey>& excluded,
-                                   const std::function<Bytes(RekeyPayload)>& make,
-                                   const std::optional<Hash>& replaces) {
+Result<std::vector<Event>> Replica::start_epoch(Authoring& a, EventKind kind,
+                                                const std::optional<PublicKey>& excluded,
+                                                const std::function<Bytes(RekeyPayload)>& make,
+                                                const std::optional<Hash>& replaces) {
   QUN_TRY_VOID(need_member(a.key.public_key()));
   SymmetricKey key = random_key(a.rng);
-  QUN_TRY(auto sealed, seal_new_key(a, key, state().epoch + 1, excluded));
+  const std::uint64_t epoch = state().epoch + 1;
+  QUN_TRY(auto sealed, seal_new_key(a, key, epoch, excluded));
   sealed.replaces = replaces;
-  Event e = draft(a, kind, state().epoch + 1);
+  // The key event keeps the first rekey_members_per_event member entries (and the invites'); the
+  // rest go, in member order, into key parts that name it as their only parent.
+  std::vector<KeyPartPayload> parts;
+  for (std::size_t i = limits::rekey_members_per_event; i < sealed.members.size();
+       i += limits::rekey_members_per_event) {
+    KeyPartPayload part;
+    part.index = static_cast<std::uint32_t>(parts.size() + 1);
+    const std::size_t end = std::min(i + limits::rekey_members_per_event, sealed.members.size());
+    part.members.assign(std::make_move_iterator(sealed.members.begin() + i),
+                        std::make_move_iterator(sealed.members.begin() + end));
+    parts.push_back(std::move(part));
+  }
+  if (sealed.members.size() > limits::rekey_members_per_event)
+    sealed.members.resize(limits::rekey_members_per_event);
+  assert(parts.size() <= limits::rekey_parts_max);  // members_max bounds the group
+  sealed.parts = static_cast<std::uint32_t>(parts.size());
+  Event e = draft(a, kind, epoch);
   e.payload = make(std::move(sealed));
-  QUN_TRY(auto done, finish(a, std::move(e)));
-  learn(done.epoch, done.id, key);
-  return done;
+  if (parts.empty()) {
+    QUN_TRY(auto done, finish(a, std::move(e)));
+    learn(done.epoch, done.id, key);
+    return std::vector<Event>{std::move(done)};
+  }
+  // Check the key event on a copy, sign every part, then ingest them together, so that a
+  // refused removal leaves no trace. Parts of an accepted key event by a member are accepted.
+  QUN_TRY(auto head, sign_checked(a, std::move(e)));
+  std::vector<Event> out{head};
+  for (auto& part : parts) {
+    part.key_event = head.id;
+    Event p;
+    p.group = group_.id();
+    p.author = a.key.public_key();
+    p.parents = {head.id};
+    p.depth = head.depth + 1;
+    p.time_ms = a.now_ms;
+    p.kind = EventKind::key_part;
+    p.epoch = epoch;
+    p.payload = encode_payload(part);
+    sign_event(p, a.key);
+    if (p.encoded_bytes > limits::event_bytes_max)
+      return Error(Errc::internal, "key part of " + std::to_string(p.encoded_bytes) + " bytes");
+    out.push_back(std::move(p));
+  }
+  auto report = ingest(out);
+  if (!report.rejected.empty())
+    return Error(Errc::internal, "own key event rejected: " + report.rejected.front().second);
+  for (const auto& ev : out) {
+    const EventRecord* rec = group_.find(ev.id);
+    if (!rec || !rec->accepted)
+      return Error(Errc::internal, "own key event not accepted: " +
+                                       (rec ? rec->why_not : std::string("not admitted")));
+  }
+  learn(epoch, head.id, key);
+  return out;
 }
 
-Result<Event> Replica::remove(Authoring a, const PublicKey& member) {
+Result<std::vector<Event>> Replica::remove(Authoring a, const PublicKey& member) {
   QUN_TRY_VOID(need_member(a.key.public_key()));
   if (!state().is_member(member)) return Error(Errc::not_found, "not a member");
   return start_epoch(a, EventKind::remove, member, [&](RekeyPayload keys) {
@@ -749,7 +817,7 @@ Result<Event> Replica::remove(Authoring a, const PublicKey& member) {
   });
 }
 
-Result<Event> Replica::rekey(Authoring a) {
+Result<std::vector<Event>> Replica::rekey(Authoring a) {
   return start_epoch(a, EventKind::rekey, std::nullopt,
                      [](RekeyPayload keys) { return encode_payload(keys); });
 }
@@ -804,7 +872,8 @@ std::vector<Event> Replica::upkeep(Authoring a) {
       heal_due_.reset();
       auto healed = start_epoch(a, EventKind::rekey, std::nullopt,
                                 [](RekeyPayload keys) { return encode_payload(keys); }, bad);
-      if (healed.ok()) out.push_back(std::move(healed).value());
+      if (healed.ok())
+        for (auto& ev : healed.value()) out.push_back(std::move(ev));
     }
   } else {
     heal_due_.reset();

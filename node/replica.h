@@ -185,12 +185,14 @@ class Replica {
   // is preferred to one not seen yet or closed. None for a relay or a node holding no invite.
   std::optional<std::pair<PublicKey, Signature>> holder_proof() const;
   [[nodiscard]] Result<Event> add(Authoring a, const PublicKey& member);
-  [[nodiscard]] Result<Event> remove(Authoring a, const PublicKey& member);
+  // Removal and rekey return the key event, then its key parts when the group has more than
+  // limits::rekey_members_per_event members (docs/protocol.md, "Key parts"): send them all.
+  [[nodiscard]] Result<std::vector<Event>> remove(Authoring a, const PublicKey& member);
   [[nodiscard]] Result<Event> leave(Authoring a);
   [[nodiscard]] Result<Event> set_role(Authoring a, const PublicKey& member, Role role);
   [[nodiscard]] Result<Event> set_name(Authoring a, std::string_view name);
   [[nodiscard]] Result<Event> set_topic(Authoring a, std::string_view topic);
-  [[nodiscard]] Result<Event> rekey(Authoring a);
+  [[nodiscard]] Result<std::vector<Event>> rekey(Authoring a);
   // Closes an invite (docs/protocol.md, "Invites"). Revoking needs the invite's creator or an
   // admin; used_up needs every use taken; expired needs a.now_ms >= the invite's expiry.
   // Errors: not_found (no such invite), unauthorized (the group refuses it: already closed, not
@@ -233,6 +235,8 @@ class Replica {
  private:
   Event draft(Authoring& a, EventKind kind, std::uint64_t epoch) const;
   Result<Event> finish(Authoring& a, Event e);
+  // Signs `e` and checks that it fits and that the group would accept it, without ingesting.
+  Result<Event> sign_checked(Authoring& a, Event e) const;
   Result<Ciphertext> encrypt(Authoring& a, EventKind kind, std::uint64_t epoch, ByteView plain);
   // Signs an encrypted event of `kind` carrying `plain`, rekeying first when needed.
   Result<std::vector<Event>> author_content(Authoring& a, EventKind kind, const Bytes& plain);
@@ -241,8 +245,9 @@ class Replica {
   std::optional<Bytes> decrypt(const Event& e, const Ciphertext& c) const;
   std::optional<std::string> decrypt_text(const Hash& id, std::size_t text_bytes_max) const;
   // A new epoch: a fresh key sealed to every member but `excluded` (and to open invites), signed
-  // into an event of `kind` (remove or rekey) whose payload `make` builds from the sealed keys.
-  Result<Event> start_epoch(Authoring& a, EventKind kind, const std::optional<PublicKey>& excluded,
+  // into an event of `kind` (remove or rekey) whose payload `make` builds from the sealed keys,
+  // followed by the key parts holding the member entries that do not fit in it.
+  Result<std::vector<Event>> start_epoch(Authoring& a, EventKind kind, const std::optional<PublicKey>& excluded,
                             const std::function<Bytes(RekeyPayload)>& make,
                             const std::optional<Hash>& replaces = std::nullopt);
   Result<RekeyPayload> seal_new_key(Authoring& a, const SymmetricKey& key, std::uint64_t epoch,

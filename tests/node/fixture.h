@@ -35,6 +35,12 @@ T must(Result<T> r) {
   return std::move(r).value();
 }
 
+// The one event of a removal or rekey in a group small enough for one key event (no key parts).
+inline Event single(std::vector<Event> events) {
+  REQUIRE(events.size() == 1);
+  return std::move(events.front());
+}
+
 // Every event of `from`'s replica, in order.
 inline std::vector<Event> all_events(const Replica& from) {
   std::vector<Event> out;

@@ -191,7 +191,7 @@ TEST_CASE("a removal invalidates the removed member's concurrent posts", "[node]
   join_and_sync(f, bob, t0 + 10, "bob");
   // Concurrent: bob posts (later clock) while the founder removes him.
   auto post = must(bob.replica->post(bob.at(t0 + 100), "concurrent"));
-  auto removal = must(f.replica->remove(f.at(t0 + 200), bob.key.public_key()));
+  auto removal = single(must(f.replica->remove(f.at(t0 + 200), bob.key.public_key())));
   Replica a(f.replica->id(), nullptr), b(f.replica->id(), nullptr);
   auto base = all_events(*f.replica);
   a.ingest(base);
@@ -219,8 +219,8 @@ TEST_CASE("mutual concurrent removals resolve one way", "[node][group][resolve]"
   must(f.replica->set_role(f.at(t0 + 31), carol.key.public_key(), Role::admin));
   sync(*f.replica, *bob.replica);
   sync(*f.replica, *carol.replica);
-  auto r1 = must(bob.replica->remove(bob.at(t0 + 40), carol.key.public_key()));
-  auto r2 = must(carol.replica->remove(carol.at(t0 + 41), bob.key.public_key()));
+  auto r1 = single(must(bob.replica->remove(bob.at(t0 + 40), carol.key.public_key())));
+  auto r2 = single(must(carol.replica->remove(carol.at(t0 + 41), bob.key.public_key())));
   Replica x(f.replica->id(), nullptr), y(f.replica->id(), nullptr);
   auto base = all_events(*f.replica);
   x.ingest(base);
@@ -246,7 +246,7 @@ TEST_CASE("a demotion voids the demoted admin's concurrent removal", "[node][gro
   must(f.replica->set_role(f.at(t0 + 30), bob.key.public_key(), Role::admin));
   sync(*f.replica, *bob.replica);
   // Bob's removal sorts before the demotion, yet loses.
-  auto removal = must(bob.replica->remove(bob.at(t0 + 40), carol.key.public_key()));
+  auto removal = single(must(bob.replica->remove(bob.at(t0 + 40), carol.key.public_key())));
   auto demotion = must(f.replica->set_role(f.at(t0 + 50), bob.key.public_key(), Role::member));
   f.replica->ingest({removal});
   bob.replica->ingest({demotion});

@@ -112,7 +112,7 @@ class RemovedKey final : public Behaviour {
     auto removal = a.sim.node(founder).group(a.group)->remove(
         authoring(a.sim, founder, a.rng), a.sim.identity(kicked_).public_key());
     if (!removal.ok()) throw std::logic_error("removed-key: remove: " + removal.error().message());
-    a.sim.publish(founder, a.group, {*removal});
+    a.sim.publish(founder, a.group, *removal);
     // Let the removal spread before anyone else joins: a join concurrent with a removal leaves
     // the joiner without the new epoch's key until someone rekeys (a protocol matter of its own,
     // not what this behaviour tests).

@@ -134,9 +134,9 @@ TEST_CASE("a removed member receives no later content", "[sim][overlay]") {
   auto removal = founder->remove(Authoring{sim.identity(0), rng, 1'700'000'000'000 + sim.now()},
                                  sim.identity(removed).public_key());
   REQUIRE(removal.ok());
-  sim.node(0).publish(sim.now(), g, {*removal});
+  sim.node(0).publish(sim.now(), g, *removal);
   sim.run_for(5'000);
-  for (std::size_t i = 0; i < n; ++i) CHECK(sim.node(i).group(g)->group().has(removal->id));
+  for (std::size_t i = 0; i < n; ++i) CHECK(sim.node(i).group(g)->group().has(removal->front().id));
   std::vector<Hash> later;
   for (int k = 0; k < 5; ++k) {
     for (const Hash& id : sim.post(1 + static_cast<std::size_t>(k), g, "after " + std::to_string(k)))

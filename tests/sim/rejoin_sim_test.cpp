@@ -86,15 +86,15 @@ TEST_CASE("a removed member with a new invite is synced and joins again", "[sim]
   const std::size_t kicked = 3;
   auto removal = s.replica(0).remove(s.as(0), s.sim.identity(kicked).public_key());
   REQUIRE(removal.ok());
-  s.publish(0, {*removal});
+  s.publish(0, *removal);
   REQUIRE(s.sim.run_until([&] { return s.member_everywhere(kicked, false); },
                           s.sim.now() + spread_ms_max));
-  CHECK(s.replica(kicked).group().has(removal->id));  // it learns of its removal
+  CHECK(s.replica(kicked).group().has(removal->front().id));  // it learns of its removal
   // While it is out: a post in the removal's epoch, a rekey, a post in the next epoch.
   const Hash missed = s.sim.post(1, s.g, "missed").back();
   auto rekey = s.replica(2).rekey(s.as(2));
   REQUIRE(rekey.ok());
-  s.publish(2, {*rekey});
+  s.publish(2, *rekey);
   const Hash current = s.sim.post(2, s.g, "current epoch").back();
   s.sim.run_for(spread_ms_max);
   CHECK_FALSE(s.replica(kicked).group().has(missed));
@@ -110,7 +110,7 @@ TEST_CASE("a removed member with a new invite is synced and joins again", "[sim]
   // The old removal stays in history; the join follows it.
   const auto& history = s.replica(0).state().history;
   auto at = [&](const Hash& id) { return std::find(history.begin(), history.end(), id); };
-  CHECK(at(removal->id) < at(join));
+  CHECK(at(removal->front().id) < at(join));
   CHECK(s.replica(0).state().role_of(s.sim.identity(kicked).public_key()) == Role::member);
 
   const Hash back = s.sim.post(kicked, s.g, "I am back").back();
@@ -180,7 +180,7 @@ TEST_CASE("a former member showing a used-up invite stays shunned", "[sim][rejoi
   const std::size_t kicked = 2;
   auto removal = s.replica(0).remove(s.as(0), s.sim.identity(kicked).public_key());
   REQUIRE(removal.ok());
-  s.publish(0, {*removal});
+  s.publish(0, *removal);
   REQUIRE(s.sim.run_until([&] { return s.member_everywhere(kicked, false); },
                           s.sim.now() + spread_ms_max));
   auto invited = s.replica(1).invite(s.as(1), 1, sim_epoch_ms + s.sim.now() + day_ms,

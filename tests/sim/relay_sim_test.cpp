@@ -614,7 +614,7 @@ TEST_CASE("relay: a flooding member fills the bound, an offline member still get
     if (k == 20) {
       auto removal = sim.node(0).group(g)->remove(as_founder(), sim.identity(kicked).public_key());
       REQUIRE(removal.ok());
-      sim.publish(0, g, {*removal});
+      sim.publish(0, g, *removal);
     }
     if (k == 26) sim.set_relay(0, g, relay);
   }
