@@ -22,6 +22,8 @@ enum class Type : std::uint8_t {
   hello = 1, neighbor, neighbor_reply, disconnect, shuffle, events, ihave, graft, prune, heads,
   serve, serve_reply, holder, observed, dial_back, dial_back_result, blob_offer, blob_get, blob,
   blob_none,
+  relay_reserve, relay_reserve_reply, relay_connect, relay_incoming, relay_answer, relay_data,
+  relay_ack, relay_close,
 };
 
 void write_ids(codec::Writer& w, const std::vector<Hash>& ids) {
@@ -126,6 +128,36 @@ struct Encoder {
     w.array(3).uint(static_cast<std::uint8_t>(Type::blob_none)).fixed(m.group);
     write_ids(w, m.ids);
   }
+  void operator()(const wire::RelayReserve& m) {
+    w.array(2).uint(static_cast<std::uint8_t>(Type::relay_reserve)).uint(m.active);
+  }
+  void operator()(const wire::RelayReserveReply& m) {
+    assert(m.reason.size() <= wire_limits::reason_bytes_max);
+    w.array(3).uint(static_cast<std::uint8_t>(Type::relay_reserve_reply)).uint(m.accepted);
+    w.str(m.reason);
+  }
+  void operator()(const wire::RelayConnect& m) {
+    w.array(3).uint(static_cast<std::uint8_t>(Type::relay_connect)).fixed(m.target).uint(m.stream);
+  }
+  void operator()(const wire::RelayIncoming& m) {
+    w.array(3).uint(static_cast<std::uint8_t>(Type::relay_incoming)).fixed(m.caller).uint(m.stream);
+  }
+  void operator()(const wire::RelayAnswer& m) {
+    assert(m.reason.size() <= wire_limits::reason_bytes_max);
+    w.array(4).uint(static_cast<std::uint8_t>(Type::relay_answer)).uint(m.stream).uint(m.accepted);
+    w.str(m.reason);
+  }
+  void operator()(const wire::RelayData& m) {
+    assert(!m.bytes.empty() && m.bytes.size() <= wire_limits::relay_data_bytes_max);
+    w.array(3).uint(static_cast<std::uint8_t>(Type::relay_data)).uint(m.stream).bin(m.bytes);
+  }
+  void operator()(const wire::RelayAck& m) {
+    w.array(3).uint(static_cast<std::uint8_t>(Type::relay_ack)).uint(m.stream).uint(m.bytes);
+  }
+  void operator()(const wire::RelayClose& m) {
+    assert(m.reason.size() <= wire_limits::reason_bytes_max);
+    w.array(3).uint(static_cast<std::uint8_t>(Type::relay_close)).uint(m.stream).str(m.reason);
+  }
 };
 
 }  // namespace
@@ -141,7 +173,9 @@ const char* wire_name(const WireMessage& message) {
                                 "events", "ihave", "graft", "prune", "heads", "serve",
                                 "serve-reply", "holder", "observed", "dial-back",
                                 "dial-back-result", "blob-offer", "blob-get", "blob",
-                                "blob-none"};
+                                "blob-none", "relay-reserve", "relay-reserve-reply",
+                                "relay-connect", "relay-incoming", "relay-answer", "relay-data",
+                                "relay-ack", "relay-close"};
   static_assert(sizeof(names) / sizeof(names[0]) == std::variant_size_v<WireMessage>);
   return names[message.index()];
 }
@@ -331,6 +365,70 @@ Result<WireMessage> decode_fields(ByteView bytes) {
       QUN_TRY(m.group, codec::fixed<Hash>(a.ptr[1], "group"));
       QUN_TRY(auto data, codec::bin(a.ptr[2], 0, file_limits::blob_bytes_max, "blob"));
       m.data.assign(data.begin(), data.end());
+      return WireMessage(std::move(m));
+    }
+    case Type::relay_reserve: {
+      QUN_TRY_VOID(need(2));
+      wire::RelayReserve m;
+      QUN_TRY(m.active, read_bool(a.ptr[1], "active"));
+      return WireMessage(m);
+    }
+    case Type::relay_reserve_reply: {
+      QUN_TRY_VOID(need(3));
+      wire::RelayReserveReply m;
+      QUN_TRY(m.accepted, read_bool(a.ptr[1], "accepted"));
+      QUN_TRY(m.reason, codec::str(a.ptr[2], wire_limits::reason_bytes_max, "reason"));
+      return WireMessage(std::move(m));
+    }
+    case Type::relay_connect: {
+      QUN_TRY_VOID(need(3));
+      wire::RelayConnect m;
+      QUN_TRY(m.target, codec::fixed<PublicKey>(a.ptr[1], "target"));
+      QUN_TRY(auto stream, codec::uint(a.ptr[2], UINT32_MAX, "stream"));
+      m.stream = static_cast<std::uint32_t>(stream);
+      return WireMessage(m);
+    }
+    case Type::relay_incoming: {
+      QUN_TRY_VOID(need(3));
+      wire::RelayIncoming m;
+      QUN_TRY(m.caller, codec::fixed<PublicKey>(a.ptr[1], "caller"));
+      QUN_TRY(auto stream, codec::uint(a.ptr[2], UINT32_MAX, "stream"));
+      m.stream = static_cast<std::uint32_t>(stream);
+      return WireMessage(m);
+    }
+    case Type::relay_answer: {
+      QUN_TRY_VOID(need(4));
+      wire::RelayAnswer m;
+      QUN_TRY(auto stream, codec::uint(a.ptr[1], UINT32_MAX, "stream"));
+      m.stream = static_cast<std::uint32_t>(stream);
+      QUN_TRY(m.accepted, read_bool(a.ptr[2], "accepted"));
+      QUN_TRY(m.reason, codec::str(a.ptr[3], wire_limits::reason_bytes_max, "reason"));
+      return WireMessage(std::move(m));
+    }
+    case Type::relay_data: {
+      QUN_TRY_VOID(need(3));
+      wire::RelayData m;
+      QUN_TRY(auto stream, codec::uint(a.ptr[1], UINT32_MAX, "stream"));
+      m.stream = static_cast<std::uint32_t>(stream);
+      QUN_TRY(auto b, codec::bin(a.ptr[2], 1, wire_limits::relay_data_bytes_max, "relay data"));
+      m.bytes.assign(b.begin(), b.end());
+      return WireMessage(std::move(m));
+    }
+    case Type::relay_ack: {
+      QUN_TRY_VOID(need(3));
+      wire::RelayAck m;
+      QUN_TRY(auto stream, codec::uint(a.ptr[1], UINT32_MAX, "stream"));
+      m.stream = static_cast<std::uint32_t>(stream);
+      QUN_TRY(auto bytes, codec::uint(a.ptr[2], UINT32_MAX, "bytes"));
+      m.bytes = static_cast<std::uint32_t>(bytes);
+      return WireMessage(m);
+    }
+    case Type::relay_close: {
+      QUN_TRY_VOID(need(3));
+      wire::RelayClose m;
+      QUN_TRY(auto stream, codec::uint(a.ptr[1], UINT32_MAX, "stream"));
+      m.stream = static_cast<std::uint32_t>(stream);
+      QUN_TRY(m.reason, codec::str(a.ptr[2], wire_limits::reason_bytes_max, "reason"));
       return WireMessage(std::move(m));
     }
   }

@@ -174,13 +174,73 @@ struct BlobNone {  // I hold none of these (an answer to a get)
   Hash group;
   std::vector<Hash> ids;
 };
+// Relayed links (node/relayed.h, docs/protocol.md "Relayed links"), after libp2p's circuit relay
+// v2. A node behind NAT reserves a slot on a relay it shares a group with; another node asks the
+// relay to connect it to the reserved node, and the relay splices two streams, one on each of its
+// links, over which the two run a whole second Link end to end. Streams are numbered per link by
+// whoever opens them: a node's own numbers are below relay_stream_first, a relay's from there up.
+// Like Hello, none of these names a group.
+struct RelayReserve {  // take (active) or give up (!active) a reservation on this relay
+  bool active;
+  bool operator==(const RelayReserve&) const = default;
+};
+struct RelayReserveReply {
+  bool accepted;
+  std::string reason;  // why not ("" when accepted); at most reason_bytes_max bytes
+  bool operator==(const RelayReserveReply&) const = default;
+};
+struct RelayConnect {  // caller to relay: open `stream` to the reserved node `target`
+  PublicKey target;
+  std::uint32_t stream;
+  bool operator==(const RelayConnect&) const = default;
+};
+struct RelayIncoming {  // relay to the reserved node: `caller` wants a link on `stream`
+  PublicKey caller;
+  std::uint32_t stream;
+  bool operator==(const RelayIncoming&) const = default;
+};
+// The answer to RelayConnect (relay to caller) or RelayIncoming (reserved node to relay).
+struct RelayAnswer {
+  std::uint32_t stream;
+  bool accepted;
+  std::string reason;  // "" when accepted; at most reason_bytes_max bytes
+  bool operator==(const RelayAnswer&) const = default;
+};
+struct RelayData {  // bytes of the spliced Link, unchanged by the relay
+  std::uint32_t stream;
+  Bytes bytes;  // 1 .. relay_data_bytes_max
+  bool operator==(const RelayData&) const = default;
+};
+struct RelayAck {  // the receiver took `bytes` more of the stream: the sender may send them again
+  std::uint32_t stream;
+  std::uint32_t bytes;
+  bool operator==(const RelayAck&) const = default;
+};
+struct RelayClose {  // the stream is over (either end, or the relay)
+  std::uint32_t stream;
+  std::string reason;  // at most reason_bytes_max bytes
+  bool operator==(const RelayClose&) const = default;
+};
 }  // namespace wire
+
+namespace wire_limits {
+// Stream numbers a relay picks start here; a node's own are below it (RelayConnect).
+inline constexpr std::uint32_t relay_stream_first = 1u << 31;
+// Bytes in one RelayData: a quarter of a stream's window (relayed_window_bytes, node/relayed.h),
+// so a window is four messages in flight, and small next to a link message (65 519 bytes) so one
+// stream's data does not hold up another's for long on the link to the relay.
+inline constexpr std::size_t relay_data_bytes_max = 16 * 1024;
+static_assert(relay_data_bytes_max <= limits::event_bytes_max, "within the decoder's bin bound");
+}  // namespace wire_limits
 
 using WireMessage = std::variant<wire::Hello, wire::Neighbor, wire::NeighborReply, wire::Disconnect,
                                  wire::Shuffle, wire::Events, wire::IHave, wire::Graft, wire::Prune,
                                  wire::Heads, wire::Serve, wire::ServeReply, wire::Holder,
                                  wire::Observed, wire::DialBack, wire::DialBackResult,
-                                 wire::BlobOffer, wire::BlobGet, wire::Blob, wire::BlobNone>;
+                                 wire::BlobOffer, wire::BlobGet, wire::Blob, wire::BlobNone,
+                                 wire::RelayReserve, wire::RelayReserveReply, wire::RelayConnect,
+                                 wire::RelayIncoming, wire::RelayAnswer, wire::RelayData,
+                                 wire::RelayAck, wire::RelayClose>;
 // The messages of the file lane (wire::Blob*).
 bool is_file_message(const WireMessage& message);
 

@@ -139,6 +139,14 @@ std::vector<WireMessage> realistic_messages() {
       wire::BlobGet{group, hashes(2)},
       wire::Blob{group, random_bytes(rng, 4000)},
       wire::BlobNone{group, hashes(1)},
+      wire::RelayReserve{true},
+      wire::RelayReserveReply{false, "not a member of a group this relay serves"},
+      wire::RelayConnect{fixed_n<PublicKey>(8), 5},
+      wire::RelayIncoming{fixed_n<PublicKey>(9), wire_limits::relay_stream_first + 2},
+      wire::RelayAnswer{5, false, "relay full: 64 relayed links"},
+      wire::RelayData{5, Bytes{1, 2, 3}},
+      wire::RelayAck{5, 32768},
+      wire::RelayClose{5, "closed"},
   };
 }
 
@@ -175,6 +183,14 @@ std::vector<WireMessage> edge_messages() {
       wire::BlobGet{ones, {}},
       wire::Blob{zero, {}},
       wire::BlobNone{ones, {}},
+      wire::RelayReserve{false},
+      wire::RelayReserveReply{true, ""},
+      wire::RelayConnect{PublicKey{}, 0},
+      wire::RelayIncoming{PublicKey{}, UINT32_MAX},
+      wire::RelayAnswer{UINT32_MAX, true, ""},
+      wire::RelayData{0, Bytes(wire_limits::relay_data_bytes_max, 0xab)},
+      wire::RelayAck{UINT32_MAX, UINT32_MAX},
+      wire::RelayClose{0, ""},
   };
 }
 
@@ -321,7 +337,9 @@ TEST_CASE("wire: every message type round-trips with realistic contents", "[node
                                        "shuffle", "events", "ihave", "graft", "prune", "heads",
                                        "serve", "serve-reply", "holder", "observed", "dial-back",
                                        "dial-back-result", "blob-offer", "blob-get", "blob",
-                                       "blob-none"});
+                                       "blob-none", "relay-reserve", "relay-reserve-reply",
+                                       "relay-connect", "relay-incoming", "relay-answer",
+                                       "relay-data", "relay-ack", "relay-close"});
 }
 
 TEST_CASE("wire: edge contents round-trip", "[node][wire]") {
