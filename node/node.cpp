@@ -10,6 +10,7 @@
 #include "node/catch_up.h"
 #include "node/limits.h"
 #include "node/reachability.h"
+#include "node/relayed.h"
 #include "node/timer.h"
 
 namespace qun {
@@ -41,6 +42,15 @@ constexpr Millis drop_log_interval_ms = 60'000;
 template <typename T>
 const T& pick(const std::vector<T>& v, Rng& rng) {
   return v[rng.uniform(v.size())];
+}
+
+bool is_relayed_message(const WireMessage& m) {
+  return std::holds_alternative<wire::RelayReserve>(m) ||
+         std::holds_alternative<wire::RelayReserveReply>(m) ||
+         std::holds_alternative<wire::RelayConnect>(m) ||
+         std::holds_alternative<wire::RelayIncoming>(m) ||
+         std::holds_alternative<wire::RelayAnswer>(m) || std::holds_alternative<wire::RelayData>(m) ||
+         std::holds_alternative<wire::RelayAck>(m) || std::holds_alternative<wire::RelayClose>(m);
 }
 
 }  // namespace
@@ -81,6 +91,9 @@ struct Node::Impl {
     // Groups for which the peer proved it holds an invite (wire::Holder): the invite's key. It
     // counts while that invite is open in the group's state. At most one per group we hold.
     std::map<Hash, PublicKey> holds;
+    // A relayed link (node/relayed.h): the relay it goes through. Its bytes travel in relay
+    // messages on the link to that relay, never on a socket of the driver's.
+    std::optional<PublicKey> via;
   };
 
   struct ServeRequest {  // a request_serve awaiting its answer
@@ -153,7 +166,10 @@ struct Node::Impl {
                                  node.config_.relay_groups_per_requester_max,
                                  node.config_.relay_allow},
               this->log),
-        reach(node.config_.listen_address) {
+        reach(node.config_.listen_address),
+        relayed(RelayedConfig{node.config_.relay, node.config_.relayed_links_max,
+                              node.config_.relayed_link_bytes_max},
+                this->log) {
     timers.set(Timer::maintenance, 0);
   }
 
@@ -168,6 +184,7 @@ struct Node::Impl {
   // Relay: serve requests, the operator's approval, probation (node/relay_service.h).
   RelayService relay;
   Reachability reach;  // observed addresses and dial-backs (node/reachability.h)
+  RelayedLinks relayed;  // reservations, relayed links and splices (node/relayed.h)
   std::deque<NodeOutput> out;
   // Connections with link outputs or queued sends to handle before the current input ends.
   std::set<ConnId> dirty;
@@ -206,6 +223,7 @@ struct Node::Impl {
 
   std::optional<ConnId> dial(Millis now, const std::string& address,
                              std::optional<PublicKey> expected) {
+    if (auto r = parse_relayed_address(address)) return dial_relayed(now, address, *r, expected);
     if (address.empty() || address == config().listen_address || dialing(address)) return {};
     if (expected && (*expected == self.public_key() || banned.count(*expected))) return {};
     if (conns.size() >= connections_max) return {};
@@ -258,6 +276,7 @@ struct Node::Impl {
     Conn c = std::move(it->second);
     conns.erase(it);
     reach.on_closed(now, id);
+    relayed.on_closed(now, id);
     bool resend_serves = false;
     for (auto r = serve_requests.begin(); r != serve_requests.end();) {
       if (r->conn != id) {
@@ -504,7 +523,7 @@ struct Node::Impl {
     assert(!settling && "an input re-entered the engine");
     settling = true;
     while (true) {
-      if (drain_reach(now)) continue;
+      if (drain_reach(now) || drain_relayed(now)) continue;
       if (!dirty.empty()) {
         const ConnId id = *dirty.begin();
         dirty.erase(dirty.begin());
@@ -515,8 +534,9 @@ struct Node::Impl {
       std::vector<ConnId> ids = std::move(closing);
       closing.clear();
       for (ConnId id : ids) {
-        if (!conns.count(id)) continue;
-        out.push_back(node_output::Close{id});
+        auto c = conns.find(id);
+        if (c == conns.end()) continue;
+        if (!c->second.via) out.push_back(node_output::Close{id});  // a relayed one has no socket
         forget(now, id);
       }
     }
@@ -560,6 +580,112 @@ struct Node::Impl {
     return any;
   }
 
+  // ---------------------------------------------------------------- relayed links (node/relayed.h)
+
+  // What this node tells others to dial: its relayed address while it holds a reservation and is
+  // not known to be reachable, else what reachability says.
+  std::string advertised() const {
+    std::string r = relayed.relayed_address();
+    return !r.empty() && reach.status() != Reachable::reachable ? r : reach.advertised();
+  }
+
+  bool wants_reservation() const {
+    return !config().relay &&
+           (reach.status() == Reachable::behind_nat || config().listen_address.empty());
+  }
+
+  // Linked relays named by a group both hold, by id (the same choice on every run).
+  std::vector<RelayCandidate> relay_candidates() const {
+    std::map<PublicKey, RelayCandidate> found;
+    for (const auto& [id, c] : conns) {
+      if (!c.established || c.closing || !c.peer || c.via || c.address.empty()) continue;
+      for (const Hash& gid : c.shared) {
+        auto g = groups.find(gid);
+        if (g != groups.end() && is_relay(g->second, *c.peer)) found.emplace(*c.peer, RelayCandidate{id, *c.peer, c.address});
+      }
+    }
+    std::vector<RelayCandidate> out;
+    for (auto& [id, r] : found) out.push_back(std::move(r));
+    return out;
+  }
+
+  // A dial to a relayed address: a virtual connection whose Link runs through the relay. It
+  // needs the target's identity (the relay routes by it), and dials the relay if not linked.
+  std::optional<ConnId> dial_relayed(Millis now, const std::string& address,
+                                     const RelayedAddress& r, std::optional<PublicKey> target) {
+    if (!target || *target == self.public_key() || r.relay == self.public_key() ||
+        *target == r.relay || conns.size() >= connections_max)
+      return {};
+    if (banned.count(*target) || conn_to(*target)) return {};
+    for (const auto& [id, c] : conns)
+      if (c.via && c.expected == target) return {};  // already on the way
+    const ConnId id = next_conn++;
+    Conn& c = conns[id];
+    c.id = id;
+    c.outbound = true;
+    c.address = address;
+    c.expected = target;
+    c.via = r.relay;
+    c.opened_at = c.last_used = now;
+    std::optional<ConnId> carrier;
+    if (Conn* link = conn_to(r.relay)) carrier = link->id;
+    relayed.connect(now, id, r.relay, *target, carrier);
+    if (!carrier && !relayed_waiting_dial(r.relay)) dial(now, r.relay_address, r.relay);
+    return id;
+  }
+
+  bool relayed_waiting_dial(const PublicKey& relay) const {
+    for (const auto& [id, c] : conns)
+      if (!c.via && !c.established && c.expected == relay) return true;
+    return false;
+  }
+
+  // Carries out the relayed-links engine's outputs. Returns whether there was any.
+  bool drain_relayed(Millis now) {
+    bool any = false;
+    LinkConfig lc{config().network_id, log};
+    while (auto o = relayed.poll()) {
+      any = true;
+      if (auto* s = std::get_if<relayed_output::Send>(&*o)) {
+        if (auto it = conns.find(s->conn); it != conns.end()) send(now, it->second, s->message);
+      } else if (auto* in = std::get_if<relayed_output::Incoming>(&*o)) {
+        auto b = banned.find(in->caller);
+        if (conns.size() >= connections_max || (b != banned.end() && b->second > now)) {
+          relayed.refuse(now, in->carrier, in->stream, "busy");
+          continue;
+        }
+        const ConnId id = next_conn++;
+        Conn& c = conns[id];
+        c.id = id;
+        c.via = in->relay;
+        c.opened_at = c.last_used = now;
+        c.link.emplace(Link::responder(now, self, rng, lc));
+        relayed.accept(now, in->carrier, in->stream, id);
+        dirty.insert(id);
+      } else if (auto* up = std::get_if<relayed_output::Connected>(&*o)) {
+        auto it = conns.find(up->conn);
+        if (it == conns.end() || it->second.link) continue;
+        it->second.link.emplace(Link::initiator(now, self, it->second.expected, rng, lc));
+        dirty.insert(up->conn);
+      } else if (auto* d = std::get_if<relayed_output::Deliver>(&*o)) {
+        auto it = conns.find(d->conn);
+        if (it == conns.end() || !it->second.link || it->second.closing) continue;
+        node.stats_.bytes_received += d->bytes.size();
+        it->second.link->on_bytes(now, d->bytes);
+        dirty.insert(d->conn);
+      } else if (auto* a = std::get_if<relayed_output::Acked>(&*o)) {
+        if (auto it = conns.find(a->conn); it != conns.end())
+          it->second.unflushed -= std::min(it->second.unflushed, a->bytes);
+      } else if (auto* e = std::get_if<relayed_output::Ended>(&*o)) {
+        close(now, e->conn, "relayed link ended: " + e->reason, false, LogLevel::info);
+      } else if (std::holds_alternative<relayed_output::AddressChanged>(*o)) {
+        for (auto& [id, c] : conns)
+          if (c.established && !c.closing) send_hello(now, c);
+      }
+    }
+    return any;
+  }
+
   void settle_conn(Millis now, ConnId id) {
     while (true) {
       auto it = conns.find(id);
@@ -588,6 +714,7 @@ struct Node::Impl {
       c.bytes_sent += s->bytes.size();
       c.unflushed += s->bytes.size();
       node.stats_.bytes_sent += s->bytes.size();
+      if (c.via) return relayed.write(c.id, s->bytes);
       out.push_back(node_output::Send{c.id, std::move(s->bytes)});
     } else if (auto* e = std::get_if<link_output::Established>(&o)) {
       on_established(now, c, e->peer);
@@ -611,6 +738,13 @@ struct Node::Impl {
     for (auto& [oid, other] : conns) {
       if (oid == id || !other.established || other.closing || !other.peer || *other.peer != peer)
         continue;
+      // A direct link beats a relayed one (the relayed stays the fallback: it is redialled
+      // when the direct one goes); between two of a kind, the one dialed by the smaller id.
+      if (c.via.has_value() != other.via.has_value()) {
+        if (c.via) return close(now, id, "duplicate connection (direct link up)", false);
+        close(now, oid, "replaced by a direct link", false, LogLevel::info);
+        break;
+      }
       const bool i_am_smaller = self.public_key() < peer;
       const bool keep_new = c.outbound == i_am_smaller;
       if (keep_new && other.outbound != c.outbound) {
@@ -625,13 +759,14 @@ struct Node::Impl {
     note(LogLevel::info, "link up conn=" + std::to_string(id) + " peer=" + short_hex(peer));
     send_hello(now, c);
     reach.on_link_up(now, id, peer, c.remote);
+    relayed.on_link_up(now, id, peer);
     send_pending_serves(now);
   }
 
   void send_hello(Millis now, Conn& c) {
     wire::Hello h;
     h.nonce = c.my_nonce;
-    h.address = reach.advertised();
+    h.address = advertised();
     for (const auto& [gid, g] : groups) h.groups.push_back(group_tag(gid, c.my_nonce));
     send(now, c, h);
   }
@@ -666,6 +801,7 @@ struct Node::Impl {
     if (std::holds_alternative<wire::Observed>(m) || std::holds_alternative<wire::DialBack>(m) ||
         std::holds_alternative<wire::DialBackResult>(m))
       return reach.on_message(now, id, *c.peer, m);
+    if (is_relayed_message(m)) return relayed.on_message(now, id, *c.peer, !c.shared.empty(), m);
     // Holder shows an invite for a group the receiver may not share with the sender yet.
     if (auto* h = std::get_if<wire::Holder>(&m)) return on_holder(now, c, *h);
     // Serve names a group the receiver may not hold yet, so it bypasses the shared-group check.
@@ -683,7 +819,7 @@ struct Node::Impl {
           if constexpr (std::is_same_v<T, wire::Hello> || std::is_same_v<T, wire::Serve> ||
                         std::is_same_v<T, wire::ServeReply> || std::is_same_v<T, wire::Holder> ||
                         std::is_same_v<T, wire::Observed> || std::is_same_v<T, wire::DialBack> ||
-                        std::is_same_v<T, wire::DialBackResult>) {
+                        std::is_same_v<T, wire::DialBackResult> || !requires { msg.group; }) {
           } else {
             Overlay* g = group_of(msg.group);
             // A group the peer did not show us a tag for, or one we dropped: ignore quietly.
@@ -971,8 +1107,8 @@ struct Node::Impl {
   void handle(Millis now, Conn& c, const PublicKey&, Overlay& g, const wire::Shuffle& m) {
     if (!m.reply) {
       auto mine = sample(g, oc().shuffle_peers);
-      if (!reach.advertised().empty())
-        mine.insert(mine.begin(), PeerInfo{self.public_key(), reach.advertised()});
+      if (!advertised().empty())
+        mine.insert(mine.begin(), PeerInfo{self.public_key(), advertised()});
       if (mine.size() > wire_limits::peers_max) mine.resize(wire_limits::peers_max);
       send(now, c, wire::Shuffle{m.group, true, std::move(mine)});
     }
@@ -1401,6 +1537,7 @@ struct Node::Impl {
     auto fail = [](std::string what) { return std::optional<std::string>(std::move(what)); };
     // dial and on_connected refuse connections past connections_max.
     if (conns.size() > connections_max) return fail("more than connections_max connections");
+    if (auto broken = relayed.invariant_violation()) return broken;
     std::set<PublicKey> linked;
     for (const auto& [id, c] : conns) {
       const std::string conn = "conn " + std::to_string(id);
@@ -1512,8 +1649,8 @@ struct Node::Impl {
       if (auto peer = random_active()) {
         g.timers.set(T::shuffle, now + oc().shuffle_interval_ms);
         auto mine = sample(g, oc().shuffle_peers);
-        if (!reach.advertised().empty())
-          mine.insert(mine.begin(), PeerInfo{self.public_key(), reach.advertised()});
+        if (!advertised().empty())
+          mine.insert(mine.begin(), PeerInfo{self.public_key(), advertised()});
         if (mine.size() > wire_limits::peers_max) mine.resize(wire_limits::peers_max);
         send_to(now, *peer, wire::Shuffle{gid, false, std::move(mine)});
       } else {
@@ -1559,6 +1696,7 @@ struct Node::Impl {
 
   void maintenance(Millis now) {
     timers.set(Timer::maintenance, now + oc().maintenance_interval_ms);
+    relayed.maintain(now, wants_reservation(), relay_candidates());
     for (auto& [gid, g] : groups) {
       keep_relay_link(now, g, gid);
       // Fill the active set: ask connected peers first, then dial known addresses.
@@ -1611,6 +1749,7 @@ struct Node::Impl {
   }
 
   bool in_use(const Conn& c) const {
+    if (relayed.carries(c.id)) return true;
     for (const auto& r : serve_requests)
       if (r.conn == c.id) return true;
     if (!c.peer) return false;
@@ -1628,6 +1767,8 @@ Node::~Node() = default;
 const PublicKey& Node::id() const { return impl_->self.public_key(); }
 
 const Reachability& Node::reachability() const { return impl_->reach; }
+
+const RelayedLinks& Node::relayed() const { return impl_->relayed; }
 
 std::optional<std::string> Node::invariant_violation() const {
   return impl_->invariant_violation();
@@ -1809,7 +1950,8 @@ std::optional<Millis> Node::next_deadline() const {
 std::vector<Node::PeerStatus> Node::peers() const {
   std::vector<PeerStatus> out;
   for (const auto& [id, c] : impl_->conns)
-    out.push_back({id, c.peer, c.address, c.outbound, c.established, c.bytes_sent, c.bytes_received});
+    out.push_back({id, c.peer, c.address, c.outbound, c.established, c.bytes_sent, c.bytes_received,
+                   c.via});
   return out;
 }
 

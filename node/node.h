@@ -55,6 +55,7 @@
 #include "node/reachability.h"
 #include "node/relay_bound.h"
 #include "node/relay_service.h"
+#include "node/relayed.h"
 #include "base/log.h"
 #include "node/replica.h"
 #include "base/time.h"
@@ -160,6 +161,10 @@ struct NodeConfig {
   // Relay only: groups one requester may have served here at once (its quota): ten communities
   // per admin is generous for a person and keeps one allowed key from taking every slot.
   std::size_t relay_groups_per_requester_max = 10;
+  // Relay only: relayed links it carries at once, and bytes per relayed link
+  // (node/relayed.h, docs/relay.md).
+  std::size_t relayed_links_max = relayed_limits::relayed_links_max_default;
+  std::uint64_t relayed_link_bytes_max = relayed_limits::relayed_link_bytes_max_default;
   OverlayConfig overlay;
 };
 
@@ -264,6 +269,8 @@ class Node {
   const NodeStats& stats() const { return stats_; }
   // Observed addresses, dial-back verdicts and what this node advertises (node/reachability.h).
   const Reachability& reachability() const;
+  // Reservations, relayed links and, on a relay, splices (node/relayed.h).
+  const RelayedLinks& relayed() const;
 
   // Adds a group this node replicates (created, joined, or loaded from the store), with
   // addresses of nodes that hold it (invite hints, relays). Starts replicating it.
@@ -333,6 +340,7 @@ class Node {
     bool established;
     std::uint64_t bytes_sent;
     std::uint64_t bytes_received;
+    std::optional<PublicKey> via;  // the relay a relayed link goes through; none when direct
   };
   std::vector<PeerStatus> peers() const;
   std::vector<PublicKey> active_peers(const Hash& group) const;

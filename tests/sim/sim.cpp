@@ -40,6 +40,7 @@ struct Simulation::Host {
   };
 
   NodeConfig config;
+  bool behind_nat = false;  // dials to it fail (add_node_behind_nat)
   std::unique_ptr<SigningKey> identity;
   std::unique_ptr<Node> node;  // null while crashed
   Rng author_rng;              // for the helpers' authoring (invite, join, post)
@@ -149,6 +150,15 @@ std::size_t Simulation::add_node(NodeConfig config) {
   return i;
 }
 
+std::size_t Simulation::add_node_behind_nat(NodeConfig config) {
+  const std::size_t i = add_node(std::move(config));
+  Host& h = host(i);
+  h.behind_nat = true;
+  h.config.listen_address.clear();
+  start_node(i);  // again, with the config that does not listen
+  return i;
+}
+
 std::size_t Simulation::add_relay(NodeConfig config) {
   config.relay = true;
   return add_node(std::move(config));
@@ -250,7 +260,8 @@ void Simulation::dispatch(Action& a) {
       if (d == h.dialing.end() || d->second != a.token) return;  // closed while dialing
       h.dialing.erase(d);
       const bool ok = a.target != npos && a.target < hosts_.size() && online(a.target) &&
-                      !host(a.target).stopped && reachable(a.node, a.target);
+                      !host(a.target).stopped && !host(a.target).behind_nat &&
+                      reachable(a.node, a.target);
       if (!ok) {
         ++stats_.dials_failed;
         input(a.node, [&](Node& n) { n.on_closed(now_, a.conn); });

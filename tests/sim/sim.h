@@ -145,6 +145,10 @@ class Simulation {
   // rebuilds them with Replica(group, nullptr)). open_relay(): the config of a relay that takes
   // requests from anybody (relay_open), for tests about serving rather than about who may ask.
   std::size_t add_relay(NodeConfig config = open_relay());
+  // A node behind NAT: it does not listen (config.listen_address stays empty, so it advertises
+  // nothing of its own and seeks a relay reservation, node/relayed.h), and every dial to it
+  // fails, as a home router drops what its LAN did not open. Its own dials go out as usual.
+  std::size_t add_node_behind_nat(NodeConfig config = {});
   static NodeConfig open_relay() {
     NodeConfig c;
     c.relay_open = true;
