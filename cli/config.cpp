@@ -39,6 +39,10 @@ constexpr std::uint64_t map_mib_max = std::uint64_t{1} << 26;
 // far past any peer's need (the default is 32 MiB) and keeps sizes in 64 bits.
 constexpr std::uint64_t peer_queue_mib_min = 2 * (OverlayConfig{}.send_window_bytes >> 20);
 constexpr std::uint64_t peer_queue_mib_max = 4096;
+// Relayed links: a relay holds two stream entries and up to two 64 KiB windows per link, so a
+// million links would be 128 GiB of buffers: a typo. A link past a TiB is one too.
+constexpr std::uint64_t relayed_links_max = 1'000'000;
+constexpr std::uint64_t relayed_link_mib_max = std::uint64_t{1} << 20;
 
 const std::vector<Spec>& settings_table() {
   static const std::vector<Spec> table = [] {
@@ -72,6 +76,11 @@ const std::vector<Spec>& settings_table() {
          "relay: serve groups anybody asks for (otherwise others wait for `qun relay approve`)"},
         {"relay.max_groups_per_key", Type::integer, d.max_groups_per_key, "--max-groups-per-key",
          "relay: most groups served for one admin key", 1, groups_max},
+        {"relay.max_relayed_links", Type::integer, d.max_relayed_links, "--max-relayed-links",
+         "relay: most links between members behind NAT carried at once", 0, relayed_links_max},
+        {"relay.max_relayed_link_mib", Type::integer, d.max_relayed_link_bytes >> 20,
+         "--max-relayed-link-mib", "relay: most MiB one relayed link carries before it is closed",
+         1, relayed_link_mib_max},
         {"notify.command", Type::list, nullptr, nullptr,
          "program and arguments run on a mention while no chat is focused ([] turns it off); "
          "{nick}, {group} and {text} in an argument are replaced, else the three are appended",
@@ -336,6 +345,8 @@ Result<void> apply(const Settings& s, DaemonOptions& o) {
   o.relay_allow = strings("relay.allow");
   o.relay_open = get("relay.open").get<bool>();
   o.max_groups_per_key = get("relay.max_groups_per_key").get<std::size_t>();
+  o.max_relayed_links = get("relay.max_relayed_links").get<std::size_t>();
+  o.max_relayed_link_bytes = get("relay.max_relayed_link_mib").get<std::uint64_t>() << 20;
   o.notify_command = get("notify.command").is_array() ? strings("notify.command")
                                                       : notify::desktop_command();
   return ok_result();

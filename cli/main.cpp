@@ -938,8 +938,10 @@ int run_peers(Args& a) {
                                                           : std::string("?       "));
     if (p.contains("nick") && p["nick"].is_string()) std::cout << "  " << shown(str(p, "nick"));
     std::cout << "  " << shown(str(p, "address", "-")) << "  " << str(p, "state") << "  "
-              << str(p, "direction") << "  sent " << num(p, "bytes_sent") << " B, received "
-              << num(p, "bytes_received") << " B\n";
+              << str(p, "direction");
+    if (p.contains("via") && p["via"].is_string()) std::cout << "  via relay " << short_id(str(p, "via"));
+    std::cout << "  sent " << num(p, "bytes_sent") << " B, received " << num(p, "bytes_received")
+              << " B\n";
   }
   return 0;
 }
@@ -951,6 +953,18 @@ int run_status(Args& a) {
   std::cout << (relay ? "relay " : "node ") << short_id(str(r, "id")) << ", up "
             << num(r, "uptime_ms") / 1000 << " s, " << render::plural(num(r, "peers"), "peer", "peers")
             << ", store " << num(r, "store_bytes") << " B, " << reachability_words(r) << "\n";
+  if (r.contains("relayed") && r["relayed"].is_object()) {
+    const Json& rl = r["relayed"];
+    if (rl.contains("reserved_on") && rl["reserved_on"].is_string())
+      std::cout << "  reachable through relay " << short_id(str(rl, "reserved_on")) << ", "
+                << render::plural(num(rl, "links"), "relayed link", "relayed links") << "\n";
+    if (relay)
+      std::cout << "  relaying " << num(rl, "carried") << " of at most " << num(rl, "carried_max")
+                << " links for " << render::plural(num(rl, "reservations"), "member", "members")
+                << " behind NAT, " << num(rl, "bytes") << " B forwarded, " << num(rl, "refused")
+                << " refused (" << num(rl, "refused_full") << " full), " << num(rl, "closed_bytes")
+                << " closed at the byte bound\n";
+  }
   if (!r.contains("groups") || !r["groups"].is_array()) return 0;
   for (const auto& j : r["groups"]) {
     std::cout << "  " << short_id(str(j, "id")) << "  " << shown(str(j, "name", "(unnamed)")) << "  "

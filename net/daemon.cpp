@@ -219,6 +219,8 @@ class Daemon {
     config.relay_group_bytes_max = opts_.max_group_bytes;
     config.relay_open = opts_.relay_open;
     config.relay_groups_per_requester_max = opts_.max_groups_per_key;
+    config.relayed_links_max = opts_.max_relayed_links;
+    config.relayed_link_bytes_max = opts_.max_relayed_link_bytes;
     config.overlay.conn_queue_bytes_max = opts_.peer_queue_bytes;
     if (opts_.relay) {
       QUN_TRY(config.relay_allow, read_relay_allow(home));
@@ -962,6 +964,9 @@ class Daemon {
                 {"nick", nick_.empty() ? Json() : Json(nick_)},
                 {"listen", listen},
                 {"advertised", node_->reachability().advertised()},
+                {"relayed_address", node_->relayed().relayed_address().empty()
+                                        ? Json()
+                                        : Json(node_->relayed().relayed_address())},
                 {"observed", observed_json()},
                 {"reachability", reachability_json()},
                 {"relay", opts_.relay},
@@ -1016,6 +1021,7 @@ class Daemon {
       out.push_back(Json{{"id", p.id ? Json(to_hex(*p.id)) : Json()},
                          {"nick", nick ? Json(*nick) : Json()},
                          {"address", p.address},
+                         {"via", p.via ? Json(to_hex(*p.via)) : Json()},
                          {"state", p.established ? "established" : "handshake"},
                          {"direction", p.outbound ? "outbound" : "inbound"},
                          {"bytes_sent", p.bytes_sent},
@@ -1084,7 +1090,33 @@ class Daemon {
                   {"events_over_rate", s.events_over_rate},
                   {"events_former_author", s.events_former_author},
                   {"duplicate_prunes", s.duplicate_prunes}}},
+                {"relayed", relayed_json()},
                 {"groups", groups}};
+  }
+
+  // Relayed links (node/relayed.h): this node's reservation and links through relays, and on a
+  // relay the links it carries, against its bounds.
+  Json relayed_json() const {
+    const RelayedLinks& r = node_->relayed();
+    const auto& s = r.stats();
+    auto reserved = r.reserved_relay();
+    std::size_t links = 0;
+    for (const auto& p : node_->peers()) links += p.via && p.established ? 1 : 0;
+    return Json{{"reserved_on", reserved ? Json(to_hex(*reserved)) : Json()},
+                {"address", r.relayed_address()},
+                {"links", links},
+                {"links_opened", s.links_opened},
+                {"links_failed", s.links_failed},
+                {"reservations", r.reservations()},
+                {"carried", r.relayed_links()},
+                {"carried_max", r.config().relayed_links_max},
+                {"link_bytes_max", r.config().relayed_link_bytes_max},
+                {"splices_opened", s.splices_opened},
+                {"refused", s.splices_refused},
+                {"refused_full", s.splices_refused_full},
+                {"closed_bytes", s.splices_closed_bytes},
+                {"closed_window", s.splices_closed_window},
+                {"bytes", s.relayed_bytes}};
   }
 
   Reply op_subscribe(const Request& request) {

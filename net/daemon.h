@@ -45,6 +45,9 @@ struct DaemonOptions {
   std::vector<std::string> relay_allow;
   bool relay_open = false;                  // relay: take requests from anybody
   std::size_t max_groups_per_key = NodeConfig{}.relay_groups_per_requester_max;
+  // Relay: relayed links carried at once, and bytes per relayed link (node/relayed.h).
+  std::size_t max_relayed_links = NodeConfig{}.relayed_links_max;
+  std::uint64_t max_relayed_link_bytes = NodeConfig{}.relayed_link_bytes_max;
   // The store's LMDB map size: the most it may hold (address space, not disk). Past it, posts
   // fail with "database full"; restarting with a larger value lets them through.
   std::size_t map_bytes = StoreOptions{}.map_bytes;

@@ -187,6 +187,24 @@ std::vector<Family> node_families(const Node& node, const Store& store, bool rel
         Type::gauge, d(node.serve_waiting().size()));
     one("qun_groups_dropped_total", "Groups dropped after probation (no requester was an admin).",
         Type::counter, d(s.groups_dropped));
+    const RelayedLinks& rl = node.relayed();
+    one("qun_relay_reservations", "Members behind NAT holding a reservation on this relay.",
+        Type::gauge, d(rl.reservations()));
+    one("qun_relayed_links", "Relayed links this relay carries now.", Type::gauge,
+        d(rl.relayed_links()));
+    one("qun_relayed_links_max", "Relayed links this relay carries at most (--max-relayed-links).",
+        Type::gauge, d(rl.config().relayed_links_max));
+    one("qun_relayed_bytes_total", "Bytes of relayed links forwarded (ciphertext).", Type::counter,
+        d(rl.stats().relayed_bytes));
+    out.push_back(Family{"qun_relayed_links_ended_total",
+                         "Relayed links refused or closed by this relay, by reason: full (past "
+                         "--max-relayed-links), refused (any refusal), bytes (past "
+                         "--max-relayed-link-mib), window (a sender overran its window).",
+                         Type::counter,
+                         {Sample{{{"reason", "full"}}, d(rl.stats().splices_refused_full)},
+                          Sample{{{"reason", "refused"}}, d(rl.stats().splices_refused)},
+                          Sample{{{"reason", "bytes"}}, d(rl.stats().splices_closed_bytes)},
+                          Sample{{{"reason", "window"}}, d(rl.stats().splices_closed_window)}}});
   }
 
   if (notify)
