@@ -56,6 +56,14 @@ std::vector<WireMessage> wire_messages(const fuzz::Fixture& f) {
       wire::BlobGet{f.group, ids},
       wire::Blob{f.group, Bytes(100, 0x42)},
       wire::BlobNone{f.group, ids},
+      wire::RelayReserve{true},
+      wire::RelayReserveReply{false, "not a member of a group this relay serves"},
+      wire::RelayConnect{f.keys[2].public_key(), 1},
+      wire::RelayIncoming{f.keys[1].public_key(), wire_limits::relay_stream_first},
+      wire::RelayAnswer{1, true, ""},
+      wire::RelayData{1, Bytes{0, 32, 1, 2, 3}},
+      wire::RelayAck{1, 32768},
+      wire::RelayClose{1, "closed"},
   };
 }
 
