@@ -37,7 +37,7 @@ void wait_relayed(const Node& n, const Node& peer, const Node& relay) {
         Json l = link_to(n, peer.id());
         return !l.is_null() && l["via"] == relay.id();
       },
-      2 * integration::propagate_bound,
+      3 * integration::propagate_bound,
       n.name() + " links to " + peer.name() + " through the relay");
 }
 
@@ -75,7 +75,7 @@ TEST_CASE("relayed: members behind two NATs chat over a link their relay splices
   const std::string relayed_prefix = relay.address() + "/via/" + relay.id();
   for (Node* n : {&ada, &bob}) {
     integration::wait_until([&] { return n->json({"id"})["relayed_address"].is_string(); },
-                            2 * integration::propagate_bound,
+                            3 * integration::propagate_bound,
                             n->name() + " holds a reservation on the relay");
     CHECK(n->json({"id"})["relayed_address"] == relayed_prefix);
   }
