@@ -54,9 +54,17 @@ bool DiskBlobStore::has(const Hash& group, const Hash& id) const {
 
 std::optional<Bytes> DiskBlobStore::get(const Hash& group, const Hash& id) const {
   if (!has(group, id)) return std::nullopt;
-  std::ifstream in(path(group, id), std::ios::binary);
-  if (!in) return std::nullopt;
-  Bytes data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const int fd = ::open(path(group, id).c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return std::nullopt;
+  Bytes data(file_limits::blob_bytes_max + 1);
+  std::size_t got = 0;
+  while (got < data.size()) {
+    const ssize_t n = ::read(fd, data.data() + got, data.size() - got);
+    if (n <= 0) break;
+    got += static_cast<std::size_t>(n);
+  }
+  ::close(fd);
+  data.resize(got);
   if (data.size() > file_limits::blob_bytes_max || blob_id(data) != id) {
     log_(LogRecord{LogLevel::warn, "files", "blob " + short_hex(id) + " damaged on disk; dropped"});
     const_cast<DiskBlobStore*>(this)->remove(group, id);

@@ -44,8 +44,12 @@ void Transfers::after_manifest(Millis now, Fetch& f) {
   f.have_manifest = true;
   for (std::size_t i = 0; i < f.chunks.size(); ++i) {
     f.index.emplace(f.chunks[i], i);
-    if (env_.store.has(f.group, f.chunks[i])) ++f.present;
-    else f.missing.insert(f.chunks[i]);
+    if (env_.store.has(f.group, f.chunks[i])) {
+      ++f.present;
+    } else {
+      f.missing.insert(f.chunks[i]);
+      f.missing_order.insert(i);
+    }
   }
   if (f.missing.empty()) return finish(f, true, "");
   out_.push_back(transfer_output::Progress{f.group, f.file.root, f.chunks.size() - f.missing.size(),
@@ -64,12 +68,19 @@ void Transfers::schedule(Millis now, Fetch& f) {
     if (busy.count(a.peer)) ++busy[a.peer];
   std::map<PublicKey, std::vector<Hash>> asks;
   // File order: the manifest (only member of missing before it is known), then by index.
-  std::vector<Hash> order(f.missing.begin(), f.missing.end());
-  if (f.have_manifest)
-    std::sort(order.begin(), order.end(),
-              [&](const Hash& a, const Hash& b) { return f.index.at(a) < f.index.at(b); });
-  for (const Hash& id : order) {
+  std::vector<Hash> order;
+  if (!f.have_manifest) order.assign(f.missing.begin(), f.missing.end());
+  auto next = f.missing_order.begin();
+  for (std::size_t k = 0;; ++k) {
     if (f.asked.size() >= transfer_limits::gets_in_flight_max) break;
+    Hash id;
+    if (f.have_manifest) {
+      if (next == f.missing_order.end()) break;
+      id = f.chunks[*next++];
+    } else {
+      if (k >= order.size()) break;
+      id = order[k];
+    }
     if (f.asked.count(id)) continue;
     const auto lacked = f.lacks.find(id);
     const PublicKey* best = nullptr;
@@ -148,6 +159,7 @@ void Transfers::on_blob(Millis now, const PublicKey& peer, const wire::Blob& m) 
   ++f->moved;
   ++stats_.blobs_received;
   f->missing.erase(id);
+  f->missing_order.erase(f->index.at(id));
   f->lacks.erase(id);
   f->last_progress = now;
   out_.push_back(transfer_output::Progress{f->group, f->file.root,

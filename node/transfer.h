@@ -166,6 +166,7 @@ class Transfers {
     std::vector<Hash> chunks;                     // from the manifest
     std::map<Hash, std::size_t> index;            // chunk id -> its place
     std::set<Hash> missing;                       // blobs still to store (manifest or chunks)
+    std::set<std::size_t> missing_order;          // the missing chunks' places, in file order
     std::map<Hash, Asked> asked;
     std::map<Hash, std::map<PublicKey, Millis>> lacks;  // who said none, when
     std::size_t moved = 0;
