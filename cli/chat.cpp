@@ -4,11 +4,14 @@
 #include <locale.h>
 #include <poll.h>
 #include <signal.h>
+#include <fcntl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <set>
@@ -86,7 +89,9 @@ class FullScreen {
   FullScreen(const ChatOptions& options, std::unique_ptr<chat::View> view)
       : options_(options),
         view_(std::move(view)),
-        model_(chat::ChatModel::Config{options.group, chat::local_time}) {}
+        model_(chat::ChatModel::Config{options.group, chat::local_time, options.auto_fetch_bytes_max,
+                                       options.open_dir, options.save_dir,
+                                       std::getenv("DISPLAY") || std::getenv("WAYLAND_DISPLAY")}) {}
 
   int run() {
     StopSignals signals;
@@ -151,12 +156,38 @@ class FullScreen {
     for (auto& [id, request] : lost) model_.on_response(request, Error(Errc::io, reason));
   }
 
+  // Opens a saved file with the desktop's opener (xdg-open), detached, where there is a display;
+  // without one the model's notice already says where the file is.
+  static void open_file(const std::string& path) {
+    if (!std::getenv("DISPLAY") && !std::getenv("WAYLAND_DISPLAY")) return;
+    const pid_t pid = ::fork();
+    if (pid != 0) {
+      if (pid > 0) ::waitpid(pid, nullptr, 0);  // the middle child exits at once
+      return;
+    }
+    // The opener runs in a grandchild, so it outlives nothing of ours and leaves no zombie.
+    if (::fork() != 0) _exit(0);
+    ::setsid();
+    const int null = ::open("/dev/null", O_RDWR);
+    if (null >= 0) {
+      ::dup2(null, 0);
+      ::dup2(null, 1);
+      ::dup2(null, 2);
+    }
+    ::execlp("xdg-open", "xdg-open", path.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+
   // Carries out the model's actions. True when it asked to quit.
   bool drain() {
     while (auto action = model_.poll()) {
       if (std::holds_alternative<chat::Quit>(*action)) return true;
       if (std::holds_alternative<chat::Bell>(*action)) {
         view_->bell();
+        continue;
+      }
+      if (auto* open = std::get_if<chat::OpenFile>(&*action)) {
+        open_file(open->path);
         continue;
       }
       auto& request = std::get<chat::NodeRequest>(*action);

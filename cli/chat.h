@@ -22,6 +22,11 @@ struct ChatOptions {
   std::string socket_path;  // <home>/control.sock
   std::optional<std::string> group;
   bool json = false;
+  // Files (issue 15): fetched on arrival up to this size (0 never); where /open and /save put
+  // them.
+  std::uint64_t auto_fetch_bytes_max = 0;
+  std::string open_dir;
+  std::string save_dir;
 };
 
 // Runs the client until /quit, Ctrl+C, a terminating signal or (line mode) end of input.

@@ -97,6 +97,8 @@ const char* command_name(Command::Kind kind) {
     case K::channel: return "/channel";
     case K::modlog: return "/modlog";
     case K::search: return "/search";
+    case K::open: return "/open";
+    case K::save: return "/save";
     case K::jump: return "/jump";
   }
   return "/?";
@@ -133,6 +135,8 @@ bool is_conversation(Command::Kind kind) {
     case K::quit:
     case K::search:
     case K::jump:
+    case K::open:
+    case K::save:
       return false;
   }
   return false;
@@ -304,6 +308,17 @@ Result<Command> parse_command(std::string_view line) {
     if (rest.size() > 256) return usage("a search is at most 256 bytes");
     c.kind = Command::Kind::search;
     c.arg = rest;
+  } else if (name == "open" || name == "save") {
+    const auto words = words_of(rest);
+    const bool number = !words.empty() && words[0].size() <= 6 &&
+                        std::all_of(words[0].begin(), words[0].end(),
+                                    [](char ch) { return ch >= '0' && ch <= '9'; });
+    if (!number || (name == "open" && words.size() != 1) || words.size() > 2)
+      return usage(name == "open" ? "usage: /open N (the number on a file's line)"
+                                  : "usage: /save N [PATH] (the number on a file's line)");
+    c.kind = name == "open" ? Command::Kind::open : Command::Kind::save;
+    c.uses = static_cast<std::uint32_t>(std::stoul(std::string(words[0])));
+    if (words.size() == 2) c.arg = std::string(words[1]);
   } else if (name == "jump") {
     if (!one_word || rest.size() > 3 ||
         !std::all_of(rest.begin(), rest.end(), [](char ch) { return ch >= '0' && ch <= '9'; }))
@@ -379,6 +394,8 @@ const std::vector<std::string>& help_lines() {
       "                /channel rename NAME NEW (admins)",
       "/search WORDS   find messages containing WORDS in every group, newest first",
       "/jump N         show result N of the last /search, selected",
+      "/open N         fetch file N (the number on its line) and open it",
+      "/save N [PATH]  fetch file N and save it (default: your downloads folder)",
       "/quit           quit (also Ctrl+C); //text sends a line starting with /",
       "keys: Alt+1..9 or Ctrl+N/Ctrl+P switch groups and channels, PageUp/PageDown scroll,",
       "      Alt+End back to the newest, Alt+Up/Alt+Down select a message (Esc lets go),",

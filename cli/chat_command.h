@@ -22,6 +22,9 @@ struct Command {
     reply, react, edit, del, me, nick, mute, unmute, ban, unban, hide, unhide, channel, modlog,
     // Search (issue 15): search takes the words in arg; jump the result number in uses.
     search, jump,
+    // Files (issue 15): open and save take the file's number (a file line's /open N) in uses;
+    // save an optional path in arg.
+    open, save,
   };
   // What /channel does: with no argument it lists; with a name alone it shows that channel.
   enum class ChannelOp { list, show, create, rename, archive };

@@ -180,6 +180,12 @@ std::vector<Row> ChatModel::message_block(const Buffer& b, std::size_t k, int co
         text += " by " + author_label(b, by);
       }
       text_style = Style::quote;
+    } else if (m.text && m.file) {
+      // A file post (issue 15): "📎 name · 2.3 MiB · /open 3", then its caption.
+      text = sanitize(render::file_words(*m.file), false);
+      if (const std::size_t n = file_number(m.id)) text += " \u00B7 /open " + std::to_string(n);
+      if (!m.text->empty()) text += "\n" + sanitize(*m.text, true);
+      text_style = own ? Style::own_text : Style::normal;
     } else if (m.text) {
       text = sanitize(*m.text, true);
       text_style = own                                          ? Style::own_text

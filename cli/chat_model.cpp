@@ -338,8 +338,12 @@ void ChatModel::on_response(const NodeRequest& r, Result<Json> result) {
         return;
       }
       clear_error_notice();
+      if (r.command == Command::Kind::open || r.command == Command::Kind::save)
+        return on_file_result(r, *result);
       handle_command_result(r, *result);
       return;
+    case P::auto_fetch:
+      return;  // a file fetched ahead of /open: nothing to say either way
     case P::channels: {
       Buffer* b = find(r.group);
       if (b == nullptr) return;
@@ -791,6 +795,7 @@ void ChatModel::append(Buffer& b, Message m) {
 
 void ChatModel::learn_from(Buffer& b, const Message& m) {
   if (m.kind != "post") return;
+  if (m.file) learn_file(b, m);
   node_conversation_ = m.conversation;
   // A post in a channel the list does not have yet (it was made since): the pane shows it.
   if (m.channel != "general" && !b.channels.count(m.channel) &&
@@ -881,6 +886,7 @@ void ChatModel::on_stream(const Json& v) {
              Command::Kind::help});
     return;
   }
+  if (*stream == "progress") return on_file_progress(v);
   if (*stream != "message") return;
   const auto group_id = json_string(v, "group");
   auto it = v.find("message");
@@ -896,6 +902,7 @@ void ChatModel::on_stream(const Json& v) {
     return;
   }
   learn_from(*b, m);
+  if (m.file) auto_fetch(*b, m);
   if (m.kind == "set-topic") b->topic = m.text.value_or("");
   if (m.kind == "set-name" && m.text) b->name = *m.text;
   const bool own = !own_id_.empty() && m.author == own_id_;
@@ -1280,6 +1287,10 @@ void ChatModel::run_command(const Command& c, const std::string& typed) {
       jump(c.uses);
       input_.remember(typed);
       input_.clear();
+      return;
+    case K::open:
+    case K::save:
+      run_file_command(c, typed);
       return;
     case K::help:
     case K::quit:

@@ -126,6 +126,7 @@ struct NodeRequest {
     command,
     members,   // the member list, for labels and succession notices
     channels,  // a group's channel list, for the groups pane
+    auto_fetch,  // a file fetched on arrival (below Config::auto_fetch_bytes_max)
   };
   std::string op;
   Json args = Json::object();
@@ -137,7 +138,11 @@ struct NodeRequest {
 };
 struct Bell {};
 struct Quit {};
-using Action = std::variant<NodeRequest, Bell, Quit>;
+// Open a file the node saved (/open): with the desktop's opener where there is a display.
+struct OpenFile {
+  std::string path;
+};
+using Action = std::variant<NodeRequest, Bell, Quit, OpenFile>;
 
 // ---------------------------------------------------------------------------------------------
 // One frame, as styled rows; the view maps styles to colours.
@@ -207,6 +212,12 @@ class ChatModel {
   struct Config {
     std::optional<std::string> initial_group;  // id, id prefix or name
     TimeFormat time_format = local_time;
+    // Files (issue 15): files up to this size are fetched as they arrive, so /open is at once;
+    // larger ones only on /open or /save (the setting chat.auto_fetch_mib; 0 never).
+    std::uint64_t auto_fetch_bytes_max = 0;
+    std::string open_dir = {};  // where /open saves a file first (a cache folder)
+    std::string save_dir = {};  // where /save saves without a PATH (the downloads folder)
+    bool display = false;  // a desktop to open files on (the driver runs xdg-open)
   };
   explicit ChatModel(Config config);
 
@@ -375,6 +386,12 @@ class ChatModel {
   void queue_post(Buffer& b, std::string text, const std::string& typed,
                   std::optional<std::string> reply_to, bool action);
   const std::map<std::string, std::string>& refs(const Buffer& b) const;
+  // Files (chat_files.cpp).
+  void learn_file(Buffer& b, const Message& m);
+  void auto_fetch(Buffer& b, const Message& m);
+  void run_file_command(const Command& c, const std::string& typed);
+  void on_file_result(const NodeRequest& r, const Json& result);
+  void on_file_progress(const Json& v);
   // Search (chat_search.cpp).
   void show_search_results(const std::string& query, const Json& result);
   void jump(std::size_t n);
@@ -465,6 +482,23 @@ class ChatModel {
   };
   std::vector<SearchResult> search_results_;
   std::optional<SearchResult> jump_pending_;
+  // Files (issue 15): the file posts the chat has seen, numbered from 1 in the order it saw
+  // them (the N of /open N), at most files_max; the last progress shown per file.
+  struct SharedFile {
+    std::string group;
+    std::string id;
+    std::string name;
+    std::uint64_t size = 0;
+  };
+  std::vector<SharedFile> files_;
+  std::map<std::string, std::size_t> file_numbers_;  // post id -> its number
+  std::map<std::string, int> file_progress_;         // root -> percent last shown
+ public:
+  // The number of the file a post shares (its /open N), or 0 when it has none.
+  std::size_t file_number(const std::string& post_id) const {
+    auto it = file_numbers_.find(post_id);
+    return it == file_numbers_.end() ? 0 : it->second;
+  }
 };
 
 }  // namespace qun::chat

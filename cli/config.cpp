@@ -85,6 +85,11 @@ const std::vector<Spec>& settings_table() {
          "program and arguments run on a mention while no chat is focused ([] turns it off); "
          "{nick}, {group} and {text} in an argument are replaced, else the three are appended",
          0, 0, "notify-send where a desktop session exists, else none"},
+        // `qun chat` fetches a file as it arrives when it is at most this large (issue 15): a
+        // photo or a document is there when opened; a film is fetched only when asked for.
+        {"chat.auto_fetch_mib", Type::integer, 10, nullptr,
+         "files up to this many MiB are fetched as they arrive in `qun chat` (0: never; /open "
+         "and /save fetch any)", 0, 100},
         // `qun node` runs the IRC gateway (`qun irc`) beside itself when this is on.
         {"irc.enabled", Type::boolean, false, "--irc",
          "also serve the node to IRC clients, as `qun irc` does (docs/irc.md)"},

@@ -311,6 +311,22 @@ int run_chat_command(Args& a) {
   c.socket_path = home::socket_path(a.g.home());
   if (!a.group.empty()) c.group = a.group;
   c.json = a.g.json;
+  // Files (issue 15): chat.auto_fetch_mib from the config files; /open's cache and /save's
+  // folder from the XDG variables (the downloads folder if there is one, else the home).
+  auto settings = config::load(a.g.home(), nullptr, nullptr);
+  if (!settings.ok()) die(settings.error().context());
+  c.auto_fetch_bytes_max = settings.value().at("chat.auto_fetch_mib").value.get<std::uint64_t>() << 20;
+  const char* user_home = std::getenv("HOME");
+  const std::string home_dir = user_home ? user_home : "";
+  const char* cache = std::getenv("XDG_CACHE_HOME");
+  if (cache && cache[0] == '/') c.open_dir = std::string(cache) + "/qun/files";
+  else if (!home_dir.empty()) c.open_dir = home_dir + "/.cache/qun/files";
+  const char* downloads = std::getenv("XDG_DOWNLOAD_DIR");
+  std::error_code ec;
+  if (downloads && downloads[0] == '/') c.save_dir = downloads;
+  else if (!home_dir.empty() && std::filesystem::is_directory(home_dir + "/Downloads", ec))
+    c.save_dir = home_dir + "/Downloads";
+  else c.save_dir = home_dir;
   return run_chat(c);
 }
 

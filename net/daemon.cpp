@@ -1555,6 +1555,10 @@ class Daemon {
     if (path.empty() && !arg(req, "dir").empty()) path = arg(req, "dir") + "/" + m->file->name;
     if (!path.empty() && path[0] != '/')
       return Result<Json>(Error(Errc::invalid_argument, "give an absolute path to save to"));
+    // The chat's /open reuses what it saved before (its cache folder, one copy per post).
+    if (!path.empty() && req.value("reuse", false) && std::filesystem::is_regular_file(path))
+      return Result<Json>(Json{{"name", m->file->name}, {"size", m->file->size}, {"path", path},
+                               {"moved", 0}, {"present", 0}});
     auto started = files_->fetch(transport_->now(), r.value()->id(), *m->file, path,
                                  request.client, request.id);
     transport_->pump();

@@ -199,6 +199,8 @@ Result<void> FileService::assemble(const Hash& group, const FileRef& file, const
   if (!manifest) return Error(Errc::not_found, "the file's chunks are gone; fetch it again");
   QUN_TRY(auto chunks, decode_manifest(*manifest, file.size));
   const std::string part = path + ".part";
+  std::error_code dir_error;  // the chat's cache folder may not exist yet
+  std::filesystem::create_directories(std::filesystem::path(path).parent_path(), dir_error);
   std::ofstream out(part, std::ios::binary | std::ios::trunc);
   if (!out) return Error(Errc::io, "cannot write " + part);
   Hasher whole;

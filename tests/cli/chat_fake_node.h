@@ -62,6 +62,7 @@ struct FakeNode {
   Json members = Json::array({Json{{"id", own_id}, {"nick", "alice"}, {"role", "founder"}},
                               Json{{"id", std::string(64, 'b')}, {"nick", "bob"}, {"role", "member"}}});
   int bells = 0;
+  std::vector<std::string> opened;  // OpenFile actions' paths
   bool quit = false;
   bool answering = true;  // false: requests stay unanswered
 
@@ -108,6 +109,8 @@ struct FakeNode {
     if (r.op == "members") return members;
     if (r.op == "modlog") return modlog;
     if (r.op == "join") return Json{{"group", "g9"}};
+    if (r.op == "file.fetch")
+      return Json{{"name", "photo.png"}, {"path", r.args.value("path", std::string())}};
     return Json::object();
   }
 
@@ -121,6 +124,8 @@ struct FakeNode {
           batch.push_back(*r);
         } else if (std::holds_alternative<Bell>(*a)) {
           ++bells;
+        } else if (auto* o = std::get_if<OpenFile>(&*a)) {
+          opened.push_back(o->path);
         } else {
           quit = true;
         }
