@@ -331,6 +331,7 @@ Result<void> apply(const Settings& s, DaemonOptions& o) {
   auto get = [&](const char* key) -> const Json& { return s.at(key).value; };
   auto strings = [&](const char* key) { return get(key).get<std::vector<std::string>>(); };
   o.listen = strings("listen");
+  o.listen_is_default = s.at("listen").source == "default";
   o.peers = strings("peers");
   o.advertise.reset();
   if (get("advertise").is_string()) o.advertise = get("advertise").get<std::string>();

@@ -209,7 +209,17 @@ class Daemon {
     transport_ = std::make_unique<Transport>(&loop_, log_);
     std::vector<std::string> listen = opts_.listen;
     if (listen.empty()) listen.push_back(default_listen_address);
-    QUN_TRY(listen_addrs_, transport_->listen(listen));
+    auto bound = transport_->listen(listen);
+    if (!bound.ok() && (opts_.listen.empty() || opts_.listen_is_default)) {
+      // Nobody chose the port, and 7420 is taken: another node or a relay on this machine has
+      // it (the package's relay unit listens there). Any free port serves a person's node: peers
+      // learn its address from hellos, shuffles and observed addresses. A relay sets --listen.
+      log(LogLevel::warn, bound.error().message() + "; listening on a free port instead (set " +
+                              "--listen, or listen in config.toml, to choose one)");
+      listen = {default_listen_fallback};
+      bound = transport_->listen(listen);
+    }
+    QUN_TRY(listen_addrs_, std::move(bound));
     advertise_ = opts_.advertise ? *opts_.advertise : advertise_for(listen_addrs_.front());
 
     NodeConfig config;

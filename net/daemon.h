@@ -30,10 +30,15 @@
 namespace qun {
 
 inline constexpr const char* default_listen_address = "0.0.0.0:7420";
+// Where a node listens when the default port is taken and nobody chose one: any free port.
+inline constexpr const char* default_listen_fallback = "0.0.0.0:0";
 
 struct DaemonOptions {
   std::string home;
   std::vector<std::string> listen;          // empty: default_listen_address
+  // True when nobody chose `listen` (no flag, no config file): then a node whose default port is
+  // taken listens on a free port instead of failing (Daemon::start).
+  bool listen_is_default = false;
   std::vector<std::string> peers;           // bootstrap peers for every group
   std::optional<std::string> advertise;     // address others should dial; default: derived
   std::optional<std::string> passphrase;    // for a sealed identity

@@ -1,4 +1,9 @@
 // The CLI contract of issue 5 as a user meets it: errors, the home, and naming groups.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <catch2/catch.hpp>
 #include <csignal>
 #include <set>
@@ -118,6 +123,39 @@ TEST_CASE("a code pasted in pieces joins when a piece starts with a dash", "[int
   }
   REQUIRE(dash != std::string::npos);
   CHECK(b.ok({"join", code.substr(0, dash), code.substr(dash)}) == group);
+}
+
+// Proves a node whose default port is taken still starts: a person's node and the package's
+// relay unit on one machine both default to 7420, and under systemd the second one failed at
+// once ("cannot listen on 0.0.0.0:7420: address already in use"; tests/packaging/
+// systemd_boot.sh found it). How: the test holds 7420 (or someone else does), starts a node
+// without --listen, and finds it listening on another port, with a warning that says how to
+// choose one. A node told to listen on a taken port still fails: it chose that port.
+TEST_CASE("a node whose default port is taken listens on a free one", "[integration]") {
+  const int held = ::socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(held >= 0);
+  sockaddr_in any{};
+  any.sin_family = AF_INET;
+  any.sin_port = htons(7420);
+  any.sin_addr.s_addr = htonl(INADDR_ANY);
+  // Nothing else on a test machine listens on 7420 (tests/packaging/systemd_boot.sh runs its
+  // relay in a network namespace of its own).
+  REQUIRE(::bind(held, reinterpret_cast<sockaddr*>(&any), sizeof any) == 0);
+  REQUIRE(::listen(held, 1) == 0);
+  Cluster cluster;
+  Node& a = cluster.add("alice");
+  NodeOptions defaults;
+  defaults.listen = "";
+  a.start(defaults);
+  CHECK(a.address().rfind("0.0.0.0:", 0) == 0);
+  CHECK(a.address() != "0.0.0.0:7420");
+  CHECK(a.log().find("listening on a free port instead") != std::string::npos);
+  Node& b = cluster.add("bob");
+  Outcome chosen = b.qun({"node", "--listen", "0.0.0.0:7420"});
+  INFO(chosen.describe());
+  CHECK(chosen.code == 1);
+  CHECK(chosen.err.find("cannot listen on 0.0.0.0:7420") != std::string::npos);
+  ::close(held);
 }
 
 // Proves the naming rules and the basic output contract: GROUP by name and by unique id prefix,

@@ -474,11 +474,16 @@ std::vector<Json> Node::json_lines(std::vector<std::string> args) const {
 void Node::start(NodeOptions options) {
   if (running()) FAIL("[" << name_ << "] start: already running");
   std::vector<std::string> argv = options.wrapper;
-  for (std::string a : {qun_binary(), std::string("node"), std::string("--home"), home_.string(),
-                        std::string("--listen"), options.listen})
+  for (std::string a : {qun_binary(), std::string("node"), std::string("--home"), home_.string()})
     argv.push_back(std::move(a));
-  // The node is ready when it reports a bound port on the host it was asked to listen on.
-  const std::string host = options.listen.substr(0, options.listen.rfind(':') + 1);
+  if (!options.listen.empty()) {
+    argv.push_back("--listen");
+    argv.push_back(options.listen);
+  }
+  // The node is ready when it reports a bound port on the host it was asked to listen on (all
+  // addresses when it was given none: the node's default).
+  const std::string listen = options.listen.empty() ? "0.0.0.0:0" : options.listen;
+  const std::string host = listen.substr(0, listen.rfind(':') + 1);
   for (const auto& peer : options.peers) {
     argv.push_back("--peer");
     argv.push_back(peer);

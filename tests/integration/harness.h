@@ -135,7 +135,8 @@ class Cluster;
 // How to start `qun node` on a home.
 struct NodeOptions {
   // --listen; an ephemeral port by default. A restart can pass the previous address() to come
-  // back where its peers expect it, as a node with a fixed port does.
+  // back where its peers expect it, as a node with a fixed port does. Empty: no --listen at all
+  // (the node's default, 0.0.0.0:7420).
   std::string listen = "127.0.0.1:0";
   std::vector<std::string> peers;       // --peer HOST:PORT each
   bool relay = false;                   // --relay
