@@ -974,6 +974,9 @@ int run_status(Args& a) {
     if (rl.contains("reserved_on") && rl["reserved_on"].is_string())
       std::cout << "  reachable through relay " << short_id(str(rl, "reserved_on")) << ", "
                 << render::plural(num(rl, "links"), "relayed link", "relayed links") << "\n";
+    if (rl.contains("punch") && rl["punch"].is_object() && num(rl["punch"], "dials") > 0)
+      std::cout << "  hole punches: " << num(rl["punch"], "succeeded") << " direct links made, "
+                << num(rl["punch"], "failed") << " failed\n";
     if (relay)
       std::cout << "  relaying " << num(rl, "carried") << " of at most " << num(rl, "carried_max")
                 << " links for " << render::plural(num(rl, "reservations"), "member", "members")

@@ -64,6 +64,7 @@ std::vector<WireMessage> wire_messages(const fuzz::Fixture& f) {
       wire::RelayData{1, Bytes{0, 32, 1, 2, 3}},
       wire::RelayAck{1, 32768},
       wire::RelayClose{1, "closed"},
+      wire::Punch{wire::PunchPhase::connect, {"198.51.100.1:7420"}},
   };
 }
 

@@ -1126,7 +1126,12 @@ class Daemon {
                 {"refused_full", s.splices_refused_full},
                 {"closed_bytes", s.splices_closed_bytes},
                 {"closed_window", s.splices_closed_window},
-                {"bytes", s.relayed_bytes}};
+                {"bytes", s.relayed_bytes},
+                {"punch",
+                 {{"exchanges", node_->punch().stats().exchanges},
+                  {"dials", node_->punch().stats().dials},
+                  {"succeeded", node_->punch().stats().succeeded},
+                  {"failed", node_->punch().stats().failed}}}};
   }
 
   Reply op_subscribe(const Request& request) {

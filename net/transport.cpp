@@ -1,6 +1,8 @@
 #include "net/transport.h"
 
 #include <arpa/inet.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cassert>
@@ -109,6 +111,9 @@ struct Transport::Impl {
     bool outbound;
     std::string address;  // dialled address, or the peer's address for inbound
     enum class State { held, resolving, connecting, open, closing } state = State::open;
+    // A hole punch (node_output::Dial::punch): dialled from the listening port, never held in
+    // backoff, and its failure does not count for the address's backoff.
+    bool punch = false;
     bool node_knows = false;  // the node learned of the id: on_closed is owed unless it closed it
     bool handles_closing = false;
     int refs = 0;  // open handles plus a pending resolution
@@ -238,6 +243,9 @@ struct Transport::Impl {
       opened.push_back(l);
       const auto* sa = reinterpret_cast<const sockaddr*>(&parsed->sa);
       r = uv_tcp_bind(&l->tcp, sa, sa->sa_family == AF_INET6 ? UV_TCP_IPV6ONLY : 0);
+      // SO_REUSEPORT after the bind: the bind itself still fails when another process holds the
+      // port, and hole punches (punch_socket) can then bind their dials to this port.
+      if (r == 0) r = allow_port_reuse(&l->tcp);
       if (r == 0) r = uv_listen(reinterpret_cast<uv_stream_t*>(&l->tcp), SOMAXCONN, on_connection);
       if (r != 0) return fail(Errc::io, text, reason(r));
       sockaddr_storage name{};
@@ -449,11 +457,18 @@ struct Transport::Impl {
     Conn* c = new_conn(d.conn, true, d.address);
     c->node_knows = true;
     c->state = Conn::State::connecting;
+    c->punch = d.punch;
     conns[c->id] = c;
     auto parsed = parse_address(c->address, false);
     if (!parsed.ok()) {
       fail_dial(c, parsed.error().context());
       return;
+    }
+    if (c->punch) {
+      if (parsed->kind != Address::Kind::ip) return fail_dial(c, "a punch needs an IP address");
+      const auto* sa = reinterpret_cast<const sockaddr*>(&parsed->sa);
+      if (int r = punch_socket(c, sa->sa_family); r != 0) return fail_dial(c, reason(r));
+      return connect_to(c, sa);
     }
     auto b = backoff.find(c->address);
     if (b != backoff.end() && now() < b->second.next_at) {
@@ -552,6 +567,10 @@ struct Transport::Impl {
 
   void fail_dial(Conn* c, const std::string& why) {
     ++counters.dials_failed;
+    if (c->punch) {  // a missed punch says nothing about the address for ordinary dials
+      note(LogLevel::info, "punch failed conn=" + std::to_string(c->id) + " to " + c->address + ": " + why);
+      return close_conn(c, true, why);
+    }
     Backoff& b = backoff_entry(c->address);
     ++b.failures;
     Millis delay_ms = config.redial_delay_ms_min;
@@ -565,6 +584,47 @@ struct Transport::Impl {
              " (failures=" + std::to_string(b.failures) +
              " retry_after_ms=" + std::to_string(delay_ms) + ")");
     close_conn(c, true, why);
+  }
+
+  static int allow_port_reuse(uv_tcp_t* tcp) {
+    uv_os_fd_t fd;
+    if (int r = uv_fileno(reinterpret_cast<uv_handle_t*>(tcp), &fd); r != 0) return r;
+    const int one = 1;
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) return uv_translate_sys_error(errno);
+    return 0;
+  }
+
+  // Gives a punch dial its socket, bound to the port of a listener of the same family (with
+  // SO_REUSEPORT, as the listener has), so that the peer's router sees it come from the port it
+  // was told; the simultaneous open then forms one connection. Returns 0 or a libuv error.
+  int punch_socket(Conn* c, int family) {
+    const Listener* from = nullptr;
+    sockaddr_storage local{};
+    for (const Listener* l : listeners) {
+      int len = sizeof local;
+      if (uv_tcp_getsockname(&l->tcp, reinterpret_cast<sockaddr*>(&local), &len) == 0 &&
+          local.ss_family == family) {
+        from = l;
+        break;
+      }
+    }
+    if (!from) return UV_EAFNOSUPPORT;
+    const int fd = ::socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return uv_translate_sys_error(errno);
+    const int one = 1;
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0 ||
+        ::bind(fd, reinterpret_cast<const sockaddr*>(&local),
+               family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in)) != 0) {
+      const int e = errno;
+      ::close(fd);
+      return uv_translate_sys_error(e);
+    }
+    if (int r = uv_tcp_open(&c->tcp, fd); r != 0) {
+      ::close(fd);
+      return r;
+    }
+    return 0;
   }
 
   Backoff& backoff_entry(const std::string& address) {

@@ -10,6 +10,7 @@
 #include "node/catch_up.h"
 #include "node/limits.h"
 #include "node/reachability.h"
+#include "node/punch.h"
 #include "node/relayed.h"
 #include "node/timer.h"
 
@@ -94,6 +95,8 @@ struct Node::Impl {
     // A relayed link (node/relayed.h): the relay it goes through. Its bytes travel in relay
     // messages on the link to that relay, never on a socket of the driver's.
     std::optional<PublicKey> via;
+    // A hole punch's dial (node/punch.h): its Link's role goes by the ids, since both ends dial.
+    bool punch = false;
   };
 
   struct ServeRequest {  // a request_serve awaiting its answer
@@ -185,6 +188,7 @@ struct Node::Impl {
   RelayService relay;
   Reachability reach;  // observed addresses and dial-backs (node/reachability.h)
   RelayedLinks relayed;  // reservations, relayed links and splices (node/relayed.h)
+  HolePunch punch;       // direct links in place of relayed ones (node/punch.h)
   std::deque<NodeOutput> out;
   // Connections with link outputs or queued sends to handle before the current input ends.
   std::set<ConnId> dirty;
@@ -277,6 +281,8 @@ struct Node::Impl {
     conns.erase(it);
     reach.on_closed(now, id);
     relayed.on_closed(now, id);
+    if (c.via) punch.on_relayed_closed(id);
+    if (c.punch && !c.established && c.expected) punch.on_dial_done(now, *c.expected, false);
     bool resend_serves = false;
     for (auto r = serve_requests.begin(); r != serve_requests.end();) {
       if (r->conn != id) {
@@ -523,7 +529,7 @@ struct Node::Impl {
     assert(!settling && "an input re-entered the engine");
     settling = true;
     while (true) {
-      if (drain_reach(now) || drain_relayed(now)) continue;
+      if (drain_reach(now) || drain_relayed(now) || drain_punch(now)) continue;
       if (!dirty.empty()) {
         const ConnId id = *dirty.begin();
         dirty.erase(dirty.begin());
@@ -640,6 +646,47 @@ struct Node::Impl {
     return false;
   }
 
+  // Where a peer may dial this node for a hole punch: behind NAT, its observed public host with
+  // its own listening port (a router that keeps ports maps it there); else none.
+  std::string punch_address() const {
+    if (reach.status() != Reachable::behind_nat) return {};
+    auto observed = reach.observed();
+    auto listen = parse_host_port(config().listen_address);
+    if (!observed || !listen) return {};
+    auto hp = parse_host_port(*observed);
+    if (!hp || !is_public_host(*hp) || hp->v6 != listen->v6) return {};
+    hp->port = listen->port;
+    return hp->str();
+  }
+
+  // Carries out the hole-punch engine's outputs: messages on relayed links, and punch dials.
+  bool drain_punch(Millis now) {
+    bool any = false;
+    while (auto o = punch.poll()) {
+      any = true;
+      if (auto* s = std::get_if<punch_output::Send>(&*o)) {
+        if (auto it = conns.find(s->conn); it != conns.end()) send(now, it->second, s->message);
+        continue;
+      }
+      auto& d = std::get<punch_output::Dial>(*o);
+      Conn* linked = conn_to(d.peer);
+      if ((linked && !linked->via) || conns.size() >= connections_max) {
+        punch.on_dial_done(now, d.peer, linked && !linked->via);
+        continue;
+      }
+      const ConnId id = next_conn++;
+      Conn& c = conns[id];
+      c.id = id;
+      c.outbound = true;
+      c.punch = true;
+      c.address = d.address;
+      c.expected = d.peer;
+      c.opened_at = c.last_used = now;
+      out.push_back(node_output::Dial{id, d.address, true});
+    }
+    return any;
+  }
+
   // Carries out the relayed-links engine's outputs. Returns whether there was any.
   bool drain_relayed(Millis now) {
     bool any = false;
@@ -729,6 +776,11 @@ struct Node::Impl {
   void on_established(Millis now, Conn& c, const PublicKey& peer) {
     const ConnId id = c.id;
     if (peer == self.public_key()) return close(now, id, "connected to self", false);
+    // A punch's Link may be the responder, which checks no expected identity: check it here.
+    if (c.punch && c.expected && peer != *c.expected) {
+      punch.on_dial_done(now, *c.expected, false);
+      return close(now, id, "punch reached another node", false);
+    }
     // A dial-back probe, ours for a peer or a peer's for us, proves a path and is no link.
     if (reach.probe_done(now, id, true) || (!c.outbound && reach.is_probe_from(peer)))
       return close(now, id, "dial-back probe done", false);
@@ -760,6 +812,8 @@ struct Node::Impl {
     send_hello(now, c);
     reach.on_link_up(now, id, peer, c.remote);
     relayed.on_link_up(now, id, peer);
+    if (c.via) punch.on_relayed_up(now, id, peer, !c.outbound, punch_address());
+    if (c.punch) punch.on_dial_done(now, peer, true);
     send_pending_serves(now);
   }
 
@@ -802,6 +856,10 @@ struct Node::Impl {
         std::holds_alternative<wire::DialBackResult>(m))
       return reach.on_message(now, id, *c.peer, m);
     if (is_relayed_message(m)) return relayed.on_message(now, id, *c.peer, !c.shared.empty(), m);
+    if (auto* p = std::get_if<wire::Punch>(&m)) {
+      if (c.via) punch.on_message(now, id, *c.peer, *p, punch_address());
+      return;
+    }
     // Holder shows an invite for a group the receiver may not share with the sender yet.
     if (auto* h = std::get_if<wire::Holder>(&m)) return on_holder(now, c, *h);
     // Serve names a group the receiver may not hold yet, so it bypasses the shared-group check.
@@ -1770,6 +1828,8 @@ const Reachability& Node::reachability() const { return impl_->reach; }
 
 const RelayedLinks& Node::relayed() const { return impl_->relayed; }
 
+const HolePunch& Node::punch() const { return impl_->punch; }
+
 std::optional<std::string> Node::invariant_violation() const {
   return impl_->invariant_violation();
 }
@@ -1836,7 +1896,11 @@ void Node::on_connected(Millis now, ConnId conn, bool outbound, const std::strin
   if (outbound) {
     auto it = impl.conns.find(conn);
     if (it == impl.conns.end()) return;
-    it->second.link.emplace(Link::initiator(now, impl.self, it->second.expected, impl.rng, lc));
+    // Both ends of a punch dialled: the smaller id runs the handshake's initiator.
+    if (it->second.punch && it->second.expected && !(impl.self.public_key() < *it->second.expected))
+      it->second.link.emplace(Link::responder(now, impl.self, impl.rng, lc));
+    else
+      it->second.link.emplace(Link::initiator(now, impl.self, it->second.expected, impl.rng, lc));
     it->second.remote = remote;
     impl.dirty.insert(conn);
   } else {
@@ -1930,6 +1994,7 @@ void Node::on_tick(Millis now) {
   }
   impl.on_timers(now);
   impl.reach.on_tick(now);
+  impl.punch.on_tick(now, impl.punch_address());
   impl.settle(now);
 }
 
@@ -1942,6 +2007,7 @@ std::optional<NodeOutput> Node::poll() {
 
 std::optional<Millis> Node::next_deadline() const {
   std::optional<Millis> d = earliest(impl_->next_deadline(), impl_->reach.next_deadline());
+  d = earliest(d, impl_->punch.next_deadline());
   for (const auto& [id, c] : impl_->conns)
     if (c.link) d = earliest(d, c.link->next_deadline());
   return d;

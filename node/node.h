@@ -55,6 +55,7 @@
 #include "node/reachability.h"
 #include "node/relay_bound.h"
 #include "node/relay_service.h"
+#include "node/punch.h"
 #include "node/relayed.h"
 #include "base/log.h"
 #include "node/replica.h"
@@ -173,6 +174,9 @@ namespace node_output {
 struct Dial {  // open a connection to address and report it with on_connected(conn, true)
   ConnId conn;
   std::string address;
+  // A hole punch (node/punch.h): dial from the listening port, at once (no backoff), for a
+  // simultaneous open with a peer dialling this node at the same moment.
+  bool punch = false;
 };
 struct Send {
   ConnId conn;
@@ -271,6 +275,8 @@ class Node {
   const Reachability& reachability() const;
   // Reservations, relayed links and, on a relay, splices (node/relayed.h).
   const RelayedLinks& relayed() const;
+  // Hole punches over relayed links (node/punch.h).
+  const HolePunch& punch() const;
 
   // Adds a group this node replicates (created, joined, or loaded from the store), with
   // addresses of nodes that hold it (invite hints, relays). Starts replicating it.

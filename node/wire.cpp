@@ -23,7 +23,7 @@ enum class Type : std::uint8_t {
   serve, serve_reply, holder, observed, dial_back, dial_back_result, blob_offer, blob_get, blob,
   blob_none,
   relay_reserve, relay_reserve_reply, relay_connect, relay_incoming, relay_answer, relay_data,
-  relay_ack, relay_close,
+  relay_ack, relay_close, punch,
 };
 
 void write_ids(codec::Writer& w, const std::vector<Hash>& ids) {
@@ -158,6 +158,12 @@ struct Encoder {
     assert(m.reason.size() <= wire_limits::reason_bytes_max);
     w.array(3).uint(static_cast<std::uint8_t>(Type::relay_close)).uint(m.stream).str(m.reason);
   }
+  void operator()(const wire::Punch& m) {
+    assert(m.addresses.size() <= wire_limits::punch_addresses_max);
+    w.array(3).uint(static_cast<std::uint8_t>(Type::punch)).uint(static_cast<std::uint8_t>(m.phase));
+    w.array(static_cast<std::uint32_t>(m.addresses.size()));
+    for (const auto& a : m.addresses) w.str(a);
+  }
 };
 
 }  // namespace
@@ -175,7 +181,7 @@ const char* wire_name(const WireMessage& message) {
                                 "dial-back-result", "blob-offer", "blob-get", "blob",
                                 "blob-none", "relay-reserve", "relay-reserve-reply",
                                 "relay-connect", "relay-incoming", "relay-answer", "relay-data",
-                                "relay-ack", "relay-close"};
+                                "relay-ack", "relay-close", "punch"};
   static_assert(sizeof(names) / sizeof(names[0]) == std::variant_size_v<WireMessage>);
   return names[message.index()];
 }
@@ -429,6 +435,18 @@ Result<WireMessage> decode_fields(ByteView bytes) {
       QUN_TRY(auto stream, codec::uint(a.ptr[1], UINT32_MAX, "stream"));
       m.stream = static_cast<std::uint32_t>(stream);
       QUN_TRY(m.reason, codec::str(a.ptr[2], wire_limits::reason_bytes_max, "reason"));
+      return WireMessage(std::move(m));
+    }
+    case Type::punch: {
+      QUN_TRY_VOID(need(3));
+      wire::Punch m;
+      QUN_TRY(auto phase, codec::uint(a.ptr[1], 2, "phase"));
+      m.phase = static_cast<wire::PunchPhase>(phase);
+      QUN_TRY(auto list, codec::array(a.ptr[2], 0, wire_limits::punch_addresses_max, "addresses"));
+      for (std::uint32_t i = 0; i < list.size; ++i) {
+        QUN_TRY(auto s, codec::str(list.ptr[i], wire_limits::address_bytes_max, "address"));
+        m.addresses.push_back(std::move(s));
+      }
       return WireMessage(std::move(m));
     }
   }

@@ -221,6 +221,15 @@ struct RelayClose {  // the stream is over (either end, or the relay)
   std::string reason;  // at most reason_bytes_max bytes
   bool operator==(const RelayClose&) const = default;
 };
+// Hole punching (node/punch.h, docs/protocol.md "Hole punching"), after libp2p's DCUtR, sent on
+// a relayed link only: the end that accepted it sends connect with its addresses, the other
+// answers reply with its own, and the first sends sync, after which both dial each other.
+enum class PunchPhase : std::uint8_t { connect = 0, reply = 1, sync = 2 };
+struct Punch {
+  PunchPhase phase;
+  std::vector<std::string> addresses;  // "HOST:PORT" to dial the sender at; at most punch_addresses_max
+  bool operator==(const Punch&) const = default;
+};
 }  // namespace wire
 
 namespace wire_limits {
@@ -230,6 +239,9 @@ inline constexpr std::uint32_t relay_stream_first = 1u << 31;
 // so a window is four messages in flight, and small next to a link message (65 519 bytes) so one
 // stream's data does not hold up another's for long on the link to the relay.
 inline constexpr std::size_t relay_data_bytes_max = 16 * 1024;
+// Addresses in one Punch: a node has one public address per family it listens on, and a few
+// more leave room for a router's other address; nobody dials more than the first today.
+inline constexpr std::size_t punch_addresses_max = 4;
 static_assert(relay_data_bytes_max <= limits::event_bytes_max, "within the decoder's bin bound");
 }  // namespace wire_limits
 
@@ -240,7 +252,7 @@ using WireMessage = std::variant<wire::Hello, wire::Neighbor, wire::NeighborRepl
                                  wire::BlobOffer, wire::BlobGet, wire::Blob, wire::BlobNone,
                                  wire::RelayReserve, wire::RelayReserveReply, wire::RelayConnect,
                                  wire::RelayIncoming, wire::RelayAnswer, wire::RelayData,
-                                 wire::RelayAck, wire::RelayClose>;
+                                 wire::RelayAck, wire::RelayClose, wire::Punch>;
 // The messages of the file lane (wire::Blob*).
 bool is_file_message(const WireMessage& message);
 

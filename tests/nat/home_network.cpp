@@ -192,7 +192,12 @@ void HomeNetwork::build() {
         "    ct state established,related accept\n"
         "    ct status dnat accept\n"
         "    iifname \"lan\" accept\n"
-        "  }\n"
+        "  }\n" +
+        std::string(homes_[k].stealth ? "  chain input {\n"
+                                        "    type filter hook input priority filter; policy accept;\n"
+                                        "    iifname \"wan\" ct state new drop\n"
+                                        "  }\n"
+                                      : "") +
         "}\n";
     in(r, {find_program("nft"), "-f", "-"}, ruleset);
     for (int j = 0; j < homes_[k].hosts; ++j) {

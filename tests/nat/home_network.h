@@ -41,6 +41,11 @@ struct HomeSpec {
   // a filter, as many homes with IPv6 are reachable from outside (internet hosts have
   // 2001:db8::10+i and a route to it).
   bool ipv6 = false;
+  // The router drops what the internet opens towards the router itself, as most home routers
+  // do ("stealth"), instead of answering a closed port with a reset as a plain Linux host does.
+  // A hole punch needs it: a peer's SYN that arrives before this home's own has left must be
+  // lost (its retransmission then finds the router's mapping), not refused.
+  bool stealth = false;
 };
 
 class HomeNetwork {

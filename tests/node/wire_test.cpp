@@ -147,6 +147,7 @@ std::vector<WireMessage> realistic_messages() {
       wire::RelayData{5, Bytes{1, 2, 3}},
       wire::RelayAck{5, 32768},
       wire::RelayClose{5, "closed"},
+      wire::Punch{wire::PunchPhase::connect, {"198.51.100.1:40312"}},
   };
 }
 
@@ -191,6 +192,8 @@ std::vector<WireMessage> edge_messages() {
       wire::RelayData{0, Bytes(wire_limits::relay_data_bytes_max, 0xab)},
       wire::RelayAck{UINT32_MAX, UINT32_MAX},
       wire::RelayClose{0, ""},
+      wire::Punch{wire::PunchPhase::sync, {}},
+      wire::Punch{wire::PunchPhase::reply, {"a", "b", "c", std::string(256, 'd')}},
   };
 }
 
@@ -339,7 +342,7 @@ TEST_CASE("wire: every message type round-trips with realistic contents", "[node
                                        "dial-back-result", "blob-offer", "blob-get", "blob",
                                        "blob-none", "relay-reserve", "relay-reserve-reply",
                                        "relay-connect", "relay-incoming", "relay-answer",
-                                       "relay-data", "relay-ack", "relay-close"});
+                                       "relay-data", "relay-ack", "relay-close", "punch"});
 }
 
 TEST_CASE("wire: edge contents round-trip", "[node][wire]") {

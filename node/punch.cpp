@@ -1,0 +1,155 @@
+#include "node/punch.h"
+
+namespace qun {
+
+std::optional<PunchOutput> HolePunch::poll() {
+  if (out_.empty()) return std::nullopt;
+  PunchOutput o = std::move(out_.front());
+  out_.pop_front();
+  return o;
+}
+
+std::optional<Millis> HolePunch::next_deadline() const {
+  std::optional<Millis> d;
+  for (const auto& [peer, s] : peers_) {
+    const bool timed = s.phase == Phase::wait_reply || s.phase == Phase::wait_sync ||
+                       s.phase == Phase::dial_at || (s.phase == Phase::idle && s.starts && s.deadline > 0);
+    if (timed) d = earliest(d, s.deadline);
+  }
+  return d;
+}
+
+void HolePunch::on_relayed_up(Millis now, ConnId conn, const PublicKey& peer, bool starts,
+                              const std::string& own) {
+  State& s = peers_[peer];
+  s = State{};
+  s.conn = conn;
+  s.starts = starts;
+  s.own = own;
+  if (starts) start(now, s);
+}
+
+void HolePunch::on_relayed_closed(ConnId conn) {
+  for (auto it = peers_.begin(); it != peers_.end();)
+    it = it->second.conn == conn && it->second.phase != Phase::dialing ? peers_.erase(it)
+                                                                      : std::next(it);
+}
+
+// No address on one side yet: the starter asks again later, a bounded number of times.
+void HolePunch::wait_for_address(Millis now, State& s) {
+  s.phase = Phase::idle;
+  s.deadline = 0;
+  if (s.starts && s.waits < punch_limits::address_waits_max) {
+    ++s.waits;
+    s.deadline = now + punch_limits::retry_ms;
+  } else {
+    s.phase = Phase::done;
+  }
+}
+
+void HolePunch::start(Millis now, State& s) {
+  s.deadline = 0;
+  if (s.attempts >= punch_limits::attempts_max) {
+    s.phase = Phase::done;
+    return;
+  }
+  if (s.own.empty()) return wait_for_address(now, s);
+  ++s.attempts;
+  ++stats_.exchanges;
+  s.phase = Phase::wait_reply;
+  s.sent_at = now;
+  s.deadline = now + punch_limits::exchange_timeout_ms;
+  out_.push_back(punch_output::Send{s.conn, wire::Punch{wire::PunchPhase::connect, {s.own}}});
+}
+
+void HolePunch::dial(State& s, const PublicKey& peer) {
+  s.phase = Phase::dialing;
+  ++stats_.dials;
+  out_.push_back(punch_output::Dial{peer, s.address});
+}
+
+void HolePunch::on_message(Millis now, ConnId conn, const PublicKey& peer, const wire::Punch& m,
+                           const std::string& own) {
+  auto it = peers_.find(peer);
+  if (it == peers_.end() || it->second.conn != conn) return;
+  State& s = it->second;
+  if (!own.empty()) s.own = own;
+  const std::string theirs = m.addresses.empty() ? std::string() : m.addresses.front();
+  switch (m.phase) {
+    case wire::PunchPhase::connect: {
+      if (s.starts || s.phase == Phase::dialing) return;
+      ++stats_.exchanges;
+      std::vector<std::string> mine;
+      if (!s.own.empty()) mine.push_back(s.own);
+      out_.push_back(punch_output::Send{conn, wire::Punch{wire::PunchPhase::reply, mine}});
+      s.address = theirs;
+      s.phase = theirs.empty() || s.own.empty() ? Phase::idle : Phase::wait_sync;
+      s.deadline = now + punch_limits::exchange_timeout_ms;
+      return;
+    }
+    case wire::PunchPhase::reply: {
+      if (!s.starts || s.phase != Phase::wait_reply) return;
+      const Millis rtt = now - s.sent_at;
+      if (theirs.empty()) {  // the peer has no public address (yet): this was no attempt
+        --s.attempts;
+        return wait_for_address(now, s);
+      }
+      if (rtt > punch_limits::rtt_max_ms) {  // too slow to time the dials
+        s.phase = Phase::done;
+        return;
+      }
+      s.address = theirs;
+      out_.push_back(punch_output::Send{conn, wire::Punch{wire::PunchPhase::sync, {}}});
+      s.phase = Phase::dial_at;
+      s.deadline = now + rtt / 2;
+      if (rtt / 2 == 0) dial(s, peer);
+      return;
+    }
+    case wire::PunchPhase::sync: {
+      if (s.starts || s.phase != Phase::wait_sync) return;
+      dial(s, peer);
+      return;
+    }
+  }
+}
+
+void HolePunch::on_dial_done(Millis now, const PublicKey& peer, bool up) {
+  auto it = peers_.find(peer);
+  if (it == peers_.end() || it->second.phase != Phase::dialing) return;
+  State& s = it->second;
+  if (up) {
+    ++stats_.succeeded;
+    s.phase = Phase::done;
+    return;
+  }
+  ++stats_.failed;
+  s.phase = Phase::idle;
+  s.deadline = s.starts && s.attempts < punch_limits::attempts_max ? now + punch_limits::retry_ms : 0;
+}
+
+void HolePunch::on_tick(Millis now, const std::string& own) {
+  for (auto& [peer, s] : peers_) {
+    if (!own.empty()) s.own = own;
+    switch (s.phase) {
+      case Phase::wait_reply:
+      case Phase::wait_sync:
+        if (now < s.deadline) break;
+        s.phase = Phase::idle;  // no answer: the starter retries
+        s.deadline = s.starts && s.attempts < punch_limits::attempts_max
+                         ? now + punch_limits::retry_ms
+                         : 0;
+        break;
+      case Phase::dial_at:
+        if (now >= s.deadline) dial(s, peer);
+        break;
+      case Phase::idle:
+        if (s.starts && s.deadline > 0 && now >= s.deadline) start(now, s);
+        break;
+      case Phase::dialing:
+      case Phase::done:
+        break;
+    }
+  }
+}
+
+}  // namespace qun

@@ -1,0 +1,139 @@
+// Tests of the hole-punch engine (node/punch.h) on its own: two engines, a starter (the end that
+// accepted the relayed link) and a caller, whose messages cross a simulated relayed link with a
+// fixed one-way delay, through the wire codec.
+#include <catch2/catch.hpp>
+
+#include <deque>
+#include <vector>
+
+#include "node/punch.h"
+
+namespace qun {
+namespace {
+
+PublicKey key(std::uint8_t b) {
+  PublicKey k;
+  k.bytes.fill(b);
+  return k;
+}
+
+constexpr ConnId starter_conn = 7, caller_conn = 9;
+constexpr Millis one_way_ms = 40;
+
+// Two engines and the relayed link between them: messages arrive one_way_ms after they leave.
+struct Pair {
+  HolePunch e[2];  // 0: the starter, 1: the caller
+  PublicKey ids[2] = {key(1), key(2)};
+  std::string own[2] = {"198.51.100.1:7001", "198.51.100.2:7002"};
+  struct InFlight {
+    Millis at;
+    int to;
+    wire::Punch message;
+  };
+  std::deque<InFlight> wire;
+  std::vector<std::pair<int, Millis>> dials;  // who dialled, when
+  std::vector<std::string> dialled;           // the address each dial went to
+  Millis now = 0;
+
+  void drain() {
+    for (int w : {0, 1}) {
+      while (auto o = e[w].poll()) {
+        if (auto* s = std::get_if<punch_output::Send>(&*o)) {
+          auto decoded = decode_wire(encode_wire(s->message));
+          REQUIRE(decoded.ok());
+          wire.push_back({now + one_way_ms, 1 - w, std::get<wire::Punch>(decoded.value())});
+        } else {
+          auto& d = std::get<punch_output::Dial>(*o);
+          CHECK(d.peer == ids[1 - w]);
+          dials.push_back({w, now});
+          dialled.push_back(d.address);
+        }
+      }
+    }
+  }
+  // Runs until `until`, delivering messages and firing timers in time order.
+  void run(Millis until) {
+    drain();
+    while (true) {
+      std::optional<Millis> next;
+      if (!wire.empty()) next = wire.front().at;
+      for (int w : {0, 1}) next = earliest(next, e[w].next_deadline());
+      if (!next || *next > until) break;
+      now = std::max(now, *next);
+      if (!wire.empty() && wire.front().at <= now) {
+        auto m = wire.front();
+        wire.pop_front();
+        e[m.to].on_message(now, m.to == 0 ? starter_conn : caller_conn, ids[1 - m.to], m.message,
+                           own[m.to]);
+      }
+      for (int w : {0, 1}) e[w].on_tick(now, own[w]);
+      drain();
+    }
+    now = until;
+  }
+  void up() {
+    e[0].on_relayed_up(now, starter_conn, ids[1], true, own[0]);
+    e[1].on_relayed_up(now, caller_conn, ids[0], false, own[1]);
+  }
+};
+
+// Proves the exchange and its timing: the starter's connect and the caller's reply cross the
+// relayed link (one round trip, 80 ms); the starter sends sync and dials half a round trip later,
+// which is when the sync reaches the caller, who dials at once: both dials leave at the same
+// moment, each to the other's address.
+TEST_CASE("punch: both ends dial each other at the same moment", "[node][punch]") {
+  Pair p;
+  p.up();
+  p.run(1'000);
+  REQUIRE(p.dials.size() == 2);
+  CHECK(p.dials[0].second == p.dials[1].second);
+  CHECK(p.dials[0].second == 3 * one_way_ms);  // connect, reply, then half a round trip
+  for (std::size_t i = 0; i < 2; ++i) CHECK(p.dialled[i] == p.own[1 - p.dials[i].first]);
+  p.e[0].on_dial_done(p.now, p.ids[1], true);
+  p.e[1].on_dial_done(p.now, p.ids[0], true);
+  p.run(60'000);
+  CHECK(p.dials.size() == 2);  // done: no further attempt
+  CHECK(p.e[0].stats().succeeded == 1);
+}
+
+// Proves the retries: each failed attempt is followed, retry_ms later, by a new exchange and
+// dials, up to attempts_max attempts per relayed link; then the two stay relayed.
+TEST_CASE("punch: a failed punch is retried, at most attempts_max times", "[node][punch]") {
+  Pair p;
+  p.up();
+  for (std::size_t attempt = 1; attempt <= punch_limits::attempts_max + 1; ++attempt) {
+    p.run(p.now + punch_limits::retry_ms + 1'000);
+    const std::size_t expected = 2 * std::min(attempt, punch_limits::attempts_max);
+    CHECK(p.dials.size() == expected);
+    p.e[0].on_dial_done(p.now, p.ids[1], false);
+    p.e[1].on_dial_done(p.now, p.ids[0], false);
+  }
+  CHECK(p.e[0].stats().failed == punch_limits::attempts_max);
+  CHECK_FALSE(p.e[0].next_deadline());
+}
+
+// Proves that nothing is dialled without addresses: an end that has no public address (not
+// behind NAT as far as it knows, or no observation) makes or answers an exchange with none, and
+// neither end dials. A message out of turn (a sync before any exchange) does nothing either.
+TEST_CASE("punch: no address, no dial; messages out of turn are ignored", "[node][punch]") {
+  Pair p;
+  p.own[1] = "";
+  p.up();
+  p.run(60'000);
+  CHECK(p.dials.empty());
+  Pair q;
+  q.own[0] = "";
+  q.up();
+  q.run(60'000);
+  CHECK(q.dials.empty());
+  Pair r;
+  r.e[1].on_relayed_up(0, caller_conn, r.ids[0], false, r.own[1]);
+  r.e[1].on_message(0, caller_conn, r.ids[0], wire::Punch{wire::PunchPhase::sync, {}}, r.own[1]);
+  r.e[1].on_message(0, 99, r.ids[0], wire::Punch{wire::PunchPhase::connect, {"1.2.3.4:5"}}, r.own[1]);
+  r.drain();
+  CHECK(r.dials.empty());
+  CHECK(r.wire.empty());
+}
+
+}  // namespace
+}  // namespace qun
