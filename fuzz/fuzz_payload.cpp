@@ -41,6 +41,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   round_trip(input, decode_add, "add payload round trip");
   round_trip(input, decode_remove, "remove payload round trip");
   round_trip(input, decode_rekey, "rekey payload round trip");
+  round_trip(input, decode_key_part, "key-part payload round trip");
   round_trip(input, decode_set_role, "set-role payload round trip");
   round_trip(input, decode_text, "text payload round trip");
   round_trip(input, decode_relay, "relay payload round trip");
