@@ -254,6 +254,45 @@ Result<void> Service::unhide(const PublicKey& member) {
   return ok_result();
 }
 
+namespace {
+// A meta value holding a list of keys (hex), at most `max` of them; what does not read is skipped.
+void load_keys(ByteView value, std::set<PublicKey>& into, std::size_t max) {
+  if (value.empty()) return;
+  auto list = control::decode(value);
+  if (!list.ok() || !list.value().is_array()) return;
+  for (const auto& v : list.value()) {
+    if (into.size() >= max) break;
+    auto raw = v.is_string() ? from_hex(v.get<std::string>()) : std::nullopt;
+    auto pk = raw ? PublicKey::from_view(*raw) : std::nullopt;
+    if (pk) into.insert(*pk);
+  }
+}
+}  // namespace
+
+void Service::load_blocked(ByteView value) { load_keys(value, blocked_, blocked_members_max); }
+
+Result<void> Service::block(const PublicKey& member) {
+  if (blocked_.count(member)) return Error(Errc::already_exists, "already blocked; nothing changed");
+  if (blocked_.size() >= blocked_members_max)
+    return Error(Errc::too_large, "you block " + std::to_string(blocked_members_max) +
+                                      " members already, the most a node keeps; unblock some first");
+  blocked_.insert(member);
+  save_blocked();
+  return ok_result();
+}
+
+Result<void> Service::unblock(const PublicKey& member) {
+  if (!blocked_.erase(member)) return Error(Errc::not_found, "not blocked; nothing changed");
+  save_blocked();
+  return ok_result();
+}
+
+void Service::save_blocked() {
+  Json list = Json::array();
+  for (const auto& pk : blocked_) list.push_back(to_hex(pk));
+  out_.push_back(output::SaveMeta{blocked_key, control::encode(list)});
+}
+
 void Service::save_hidden() {
   Json list = Json::array();
   for (const auto& pk : hidden_) list.push_back(to_hex(pk));

@@ -62,6 +62,9 @@ inline constexpr std::size_t waiters_per_answer_max = 64;
 // Members one node hides (`qun hide`). A person hides a few troublemakers; 10,000 is far past
 // that and keeps the list (32 bytes each, read at start-up) under a megabyte.
 inline constexpr std::size_t hidden_members_max = 10'000;
+// Keys one node blocks (`qun dm block`): direct groups with them are refused (node/direct.h).
+// The same reasoning and bound as hidden members.
+inline constexpr std::size_t blocked_members_max = 10'000;
 
 // A control request waiting for an answer that comes later.
 struct Waiter {
@@ -98,6 +101,7 @@ std::string read_key(const Hash& g);
 std::string read_key(const Hash& g, const Hash& channel);
 inline constexpr const char* joins_key = "joins";
 inline constexpr const char* hidden_key = "hidden";
+inline constexpr const char* blocked_key = "blocked";
 
 // Read markers of one group: each the length of the history read. `group` covers every channel
 // (`qun log GROUP` shows them all); a channel's own covers that channel's posts (the chat shows
@@ -198,6 +202,15 @@ class Service {
   bool hidden(const PublicKey& member) const { return hidden_.count(member) != 0; }
   const std::set<PublicKey>& hidden_members() const { return hidden_; }
 
+  // ---- blocked members (direct groups) -----------------------------------------------------
+  // The "blocked" meta value.
+  void load_blocked(ByteView value);
+  // Errors: already_exists when blocked already, too_large past blocked_members_max.
+  [[nodiscard]] Result<void> block(const PublicKey& member);
+  // Errors: not_found when the member is not blocked.
+  [[nodiscard]] Result<void> unblock(const PublicKey& member);
+  const std::set<PublicKey>& blocked_members() const { return blocked_; }
+
   // ---- time ---------------------------------------------------------------------------------
   // Answers join requests that waited join_answer_ms_max, and drops groups left long enough
   // ago: linked holds the groups with a linked peer now.
@@ -221,6 +234,7 @@ class Service {
   void save_joins();
   void save_outbox(const Hash& g);
   void save_hidden();
+  void save_blocked();
   void reply(const Waiter& w, Result<Json> result);
 
   std::map<Hash, PendingJoin> joins_;
@@ -228,6 +242,7 @@ class Service {
   std::map<Hash, Leaving> leaving_;
   std::map<Hash, std::vector<Hash>> outbox_;
   std::set<PublicKey> hidden_;
+  std::set<PublicKey> blocked_;
   std::deque<Output> out_;
 };
 

@@ -893,6 +893,61 @@ int run_hidden(Args& a) {
   return 0;
 }
 
+// `qun dm MEMBER [TEXT]`: opens (creating it if needed) the direct conversation with MEMBER and
+// posts TEXT there; prints the group's name to use with `qun log`, `qun chat` and `qun post`.
+int run_dm(Args& a) {
+  if (a.member.empty()) usage("qun dm needs MEMBER (or: qun dm list, block, unblock, blocked)");
+  if (a.text == "-") {
+    a.text.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
+    while (!a.text.empty() && (a.text.back() == '\n' || a.text.back() == '\r')) a.text.pop_back();
+  }
+  check_utf8("the text", a.text);
+  Json args{{"member", a.member}};
+  if (!a.text.empty()) args["text"] = a.text;
+  Json r = call(a.g, "dm", args);
+  if (a.g.json) return print_json(r), 0;
+  const std::string nick = str(r["peer"], "nick", short_id(str(r["peer"], "member")));
+  if (flag(r, "created")) std::cout << "opened a direct conversation with " << shown(nick) << "\n";
+  if (a.text.empty())
+    std::cout << "read it with: qun log @" << shown(nick) << "   chat: qun chat @" << shown(nick) << "\n";
+  if (flag(r, "queued"))
+    std::cerr << "qun: " << shown(nick) << " is not reachable now; the message is stored and goes "
+                 "out when a peer or relay of the conversation is\n";
+  return 0;
+}
+
+int run_dm_list(Args& a) {
+  Json r = call(a.g, "dm.list");
+  if (a.g.json) return print_json(r), 0;
+  if (r.empty()) std::cout << "no direct conversations yet; start one with qun dm MEMBER TEXT\n";
+  for (const auto& d : r) {
+    std::cout << shown(str(d, "name")) << "  " << short_id(str(d["peer"], "member"));
+    if (num(d, "unread") > 0) std::cout << "  " << static_cast<std::uint64_t>(num(d, "unread")) << " unread";
+    if (!flag(d, "peer_member")) std::cout << "  (they left)";
+    std::cout << "\n";
+  }
+  return 0;
+}
+
+int run_dm_block(Args& a, const std::string& op) {
+  Json r = call(a.g, op, Json{{"member", a.member}});
+  if (a.g.json) return print_json(r), 0;
+  const std::string nick = str(r, "nick", short_id(str(r, "member")));
+  if (op == "dm.block")
+    std::cout << "blocked " << shown(nick) << "; direct conversations removed: "
+              << static_cast<std::uint64_t>(num(r, "removed")) << "\n";
+  else
+    std::cout << "unblocked " << shown(nick) << "\n";
+  return 0;
+}
+
+int run_dm_blocked(Args& a) {
+  Json r = call(a.g, "dm.blocked");
+  if (a.g.json) return print_json(r), 0;
+  for (const auto& m : r) std::cout << short_id(str(m, "member")) << "  " << shown(str(m, "nick", "-")) << "\n";
+  return 0;
+}
+
 int run_relay_add(Args& a) {
   Json r = call(a.g, "relay.add", Json{{"group", a.group}, {"address", a.address}},
                 join_timeout_ms);
@@ -1351,6 +1406,19 @@ int main(int argc, char** argv) {
       ->add_option("MEMBER", a.member, "the hidden member: a nick or id, as `qun hidden` lists it")
       ->required();
   sub(&app, "hidden", "the members you hide", [&] { return run_hidden(a); });
+  CLI::App* dm = sub(&app, "dm", "direct message MEMBER (of any group you share); TEXT - reads stdin",
+                     [&] { return run_dm(a); });
+  // Not ->required(): `qun dm list` has no MEMBER of `dm` itself (run_dm checks).
+  dm->add_option("MEMBER", a.member, anyone_help);
+  dm->add_option("TEXT", a.text, "the message (leave it out to only open the conversation)");
+  sub(dm, "list", "your direct conversations with unread counts", [&] { return run_dm_list(a); });
+  sub(dm, "block", "refuse MEMBER's direct messages and remove your conversation with it",
+      [&] { return run_dm_block(a, "dm.block"); })
+      ->add_option("MEMBER", a.member, anyone_help)->required();
+  sub(dm, "unblock", "accept MEMBER's direct messages again", [&] { return run_dm_block(a, "dm.unblock"); })
+      ->add_option("MEMBER", a.member, "the blocked member: a nick or id, as `qun dm blocked` lists it")
+      ->required();
+  sub(dm, "blocked", "the members you block", [&] { return run_dm_blocked(a); });
   CLI::App* searchc = sub(&app, "search", "find messages containing QUERY (any substring, any script), newest first",
                           [&] { return run_search(a); });
   searchc->add_option("GROUP", a.group, "the group to search (leave it out to search every group)")

@@ -65,6 +65,7 @@ std::vector<WireMessage> wire_messages(const fuzz::Fixture& f) {
       wire::RelayAck{1, 32768},
       wire::RelayClose{1, "closed"},
       wire::Punch{wire::PunchPhase::connect, {"198.51.100.1:7420"}},
+      wire::DirectOffer{f.group},
   };
 }
 

@@ -31,6 +31,7 @@
 #include "net/transport.h"
 #include "node/group_store.h"
 #include "node/limits.h"
+#include "node/direct.h"
 #include "node/node.h"
 #include "search/feed.h"
 
@@ -331,6 +332,10 @@ class Daemon {
       (void)app_.load_joins(*j.value());
     if (auto h = store_->get_meta(app::hidden_key); h.ok() && h.value())
       app_.load_hidden(*h.value());
+    if (auto b = store_->get_meta(app::blocked_key); b.ok() && b.value()) {
+      app_.load_blocked(*b.value());
+      for (const auto& pk : app_.blocked_members()) node_->set_blocked(transport_->now(), pk, true);
+    }
     // A group with events but no record lost its record to damage: it is damaged too.
     auto with_events = store_->groups_with_events();
     if (!with_events.ok()) return whole_store(with_events.error());
@@ -345,6 +350,14 @@ class Daemon {
         continue;
       }
       auto r = std::make_unique<Replica>(std::move(replica).value());
+      // A member's group without its create event that no join waits on: a direct offer whose
+      // check the last run did not finish (node/direct.h). Its peer offers it again.
+      if (!opts_.relay && !r->state().created && !app_.join_code(g)) {
+        WriteBatch b;
+        b.delete_group(g);
+        (void)store_->commit(b);
+        continue;
+      }
       if (const InviteCode* code = app_.join_code(g)) r->hold_invite(*code);
       if (auto o = store_->get_meta(app::outbox_key(g)); o.ok() && o.value())
         app_.load_outbox(g, *o.value());
@@ -559,7 +572,8 @@ class Daemon {
       if (Replica* r = node_->group(added->group)) {
         persist_into(commit_batch_, *r, IngestReport{}, {}, nullptr);
         commit();
-        log(LogLevel::info, "serving group " + short_hex(added->group));
+        log(LogLevel::info, (opts_.relay ? "serving group " : "fetching offered direct group ") +
+                                short_hex(added->group));
       }
     } else if (auto* fm = std::get_if<node_output::FileMessage>(&out)) {
       if (files_) files_->on_message(transport_->now(), *fm);
@@ -722,6 +736,12 @@ class Daemon {
         {"hide", {Who::member, args<&Daemon::op_hide>}},
         {"unhide", {Who::member, args<&Daemon::op_unhide>}},
         {"hidden", {Who::member, bare<&Daemon::op_hidden>}},
+        // Direct messages (issue 15; docs/cli.md, "Direct messages").
+        {"dm", {Who::member, args<&Daemon::op_dm>}},
+        {"dm.list", {Who::member, bare<&Daemon::op_dm_list>}},
+        {"dm.block", {Who::member, args<&Daemon::op_dm_block>}},
+        {"dm.unblock", {Who::member, args<&Daemon::op_dm_unblock>}},
+        {"dm.blocked", {Who::member, bare<&Daemon::op_dm_blocked>}},
         {"modlog", {Who::member, args<&Daemon::op_modlog>}},
         // The conversation layer (issue 12; docs/cli.md, "Conversation").
         {"react", {Who::member, args<&Daemon::op_react>}},
@@ -784,7 +804,7 @@ class Daemon {
     for (const auto& g : node_->groups()) {
       if (app_.leaving(g)) continue;
       const Replica* r = node_->group(g);
-      all.emplace_back(g, r ? r->name().value_or("") : "");
+      all.emplace_back(g, r ? display_name(*r) : "");
     }
     auto found = resolve_name(arg(req, "group"), all, naming::Noun{"group", "qun group list"});
     if (found.ok() || found.error().code() != Errc::not_found) return found;
@@ -936,6 +956,12 @@ class Daemon {
     auto topic = r->topic();
     j["name"] = name ? Json(*name) : Json();
     j["topic"] = topic ? Json(*topic) : Json();
+    // A direct group (qun dm) is named after the other member: "@nick".
+    j["direct"] = st.settings.direct;
+    if (auto peer = direct_peer(*r)) {
+      j["name"] = display_name(*r);
+      j["peer"] = member_ref(*peer);
+    }
     j["member"] = !opts_.relay && st.is_member(key_->public_key());
     j["joining"] = app_.joining(g);
     // No peer of the group linked: what is posted waits in the outbox.
@@ -1003,7 +1029,7 @@ class Daemon {
       if (app_.leaving(g)) continue;
       const Replica* r = node_->group(g);
       groups.push_back(group_json(g));
-      entries.push_back({to_hex(g), r->name().value_or(""), joined_ms(*r), 0});
+      entries.push_back({to_hex(g), display_name(*r), joined_ms(*r), 0});
     }
     const auto labels = listing::labels(entries);
     Json out = Json::array();
@@ -1437,6 +1463,152 @@ class Daemon {
     Json out = Json::array();
     for (const auto& pk : app_.hidden_members()) out.push_back(member_ref(pk));
     return out;
+  }
+
+  // ---- direct messages (qun dm) -------------------------------------------------------------
+
+  // The other member of a direct group this node is one of (none for any other group).
+  std::optional<PublicKey> direct_peer(const Replica& r) const {
+    if (opts_.relay) return std::nullopt;
+    return direct::other(r.state(), key_->public_key());
+  }
+
+  // How a group is named in listings and by `find_group`: its name, or "@nick" of the other
+  // member for a direct group (the nick it has in any group shared with it, else its short id).
+  std::string display_name(const Replica& r) {
+    if (auto peer = direct_peer(r)) return "@" + peer_nick(*peer).value_or(short_hex(*peer));
+    return r.name().value_or("");
+  }
+
+  // This node's direct group with `peer` that it is a member of, if any.
+  Replica* direct_with(const PublicKey& peer) {
+    for (const auto& g : node_->groups()) {
+      Replica* r = node_->group(g);
+      if (r && !app_.leaving(g) && direct_peer(*r) == peer && r->state().is_member(key_->public_key()))
+        return r;
+    }
+    return nullptr;
+  }
+
+  // Opens the direct group with a member of any group this node shares with it (creating it:
+  // its create and add, then relay events naming up to direct::relays_named_max relays of the
+  // shared groups, which the node offers it to), then posts `text` in it if given.
+  Result<Json> op_dm(const Json& req) {
+    QUN_TRY(PublicKey peer, find_anyone(arg(req, "member")));
+    const PublicKey& self = key_->public_key();
+    if (peer == self) return Error(Errc::invalid_argument, "a direct message needs someone else");
+    const std::string who = peer_nick(peer).value_or(short_hex(peer));
+    if (app_.blocked_members().count(peer))
+      return Error(Errc::unauthorized, "you blocked " + who + "; `qun dm unblock " + who + "` first");
+    bool created = false;
+    Replica* r = direct_with(peer);
+    if (!r) {
+      // Relays of groups both are members of: they serve the new group while either is offline.
+      std::map<PublicKey, std::string> relays;
+      bool shared = false;
+      for (const auto& g : node_->groups()) {
+        const Replica* s = node_->group(g);
+        if (!s || s->state().settings.direct || !s->state().is_member(self) ||
+            !s->state().is_member(peer))
+          continue;
+        shared = true;
+        for (const auto& [id, address] : s->state().relays)
+          if (relays.size() < direct::relays_named_max) relays.emplace(id, address);
+      }
+      if (!shared)
+        return Error(Errc::not_found, who + " is in none of your groups; a direct message goes to "
+                                            "a member of a group you share");
+      QUN_TRY(Replica made, Replica::create_direct(authoring(), nick_, peer));
+      // Named before the node gets the group, so that it offers the group to these relays
+      // (direct-offer) on its links to them, and they take it on.
+      for (const auto& [id, address] : relays) (void)made.set_relay(authoring(), id, address, true);
+      const Hash g = made.id();
+      IngestReport own;
+      for (const auto* rec : made.group().ordered()) own.admitted.push_back(rec->event.id);
+      QUN_TRY_VOID(persist(*store_, made, own, made.take_new_keys(), &*storage_key_));
+      node_->add_group(transport_->now(), std::make_unique<Replica>(std::move(made)), {});
+      transport_->pump();
+      r = node_->group(g);
+      created = true;
+      log(LogLevel::info, "direct group " + short_hex(g) + " created with " + short_hex(peer));
+      broadcast_groups();
+    }
+    Json out{{"group", to_hex(r->id())}, {"created", created}, {"peer", member_ref(peer)}};
+    const std::string text = arg(req, "text");
+    if (!text.empty()) {
+      if (text.size() > limits::post_text_bytes_max)
+        return Error(Errc::too_large, "message too large: " + std::to_string(text.size()) +
+                                          " bytes, at most " +
+                                          std::to_string(limits::post_text_bytes_max));
+      QUN_TRY(std::vector<Event> events, r->post(authoring(), text, PostOptions{}));
+      QUN_TRY_VOID(publish(r->id(), events));
+      out["id"] = to_hex(events.back().id);
+      out["queued"] = queue_if_unreachable(r->id(), events);
+    }
+    return out;
+  }
+
+  // This node's direct groups, with the other member and unread counts.
+  Result<Json> op_dm_list() {
+    Json out = Json::array();
+    for (const auto& g : node_->groups()) {
+      const Replica* r = node_->group(g);
+      if (!r || app_.leaving(g)) continue;
+      auto peer = direct_peer(*r);
+      if (!peer) continue;
+      const Conversation conv = r->conversation(ConversationScope::channels_and_mutes);
+      const app::Unread unread = unread_of(g, conv);
+      std::uint64_t last_ms = 0;
+      for (const auto& id : r->state().history)
+        if (const EventRecord* rec = r->group().find(id); rec && rec->event.kind == EventKind::post)
+          last_ms = std::max(last_ms, rec->event.time_ms);
+      out.push_back(Json{{"group", to_hex(g)},
+                         {"name", display_name(*r)},
+                         {"peer", member_ref(*peer)},
+                         {"member", r->state().is_member(key_->public_key())},
+                         {"peer_member", r->state().is_member(*peer)},
+                         {"unread", unread.posts},
+                         {"last_ms", last_ms},
+                         {"reachable", reachable(g)}});
+    }
+    return out;
+  }
+
+  // Blocks a member: its direct offers are refused from now on, and this node's direct groups
+  // with it are removed (their log deleted here; unblocking lets the peer offer them again).
+  Result<Json> op_dm_block(const Json& req) {
+    QUN_TRY(PublicKey who, find_anyone(arg(req, "member")));
+    if (who == key_->public_key()) return Error(Errc::invalid_argument, "you cannot block yourself");
+    Json ref = member_ref(who);
+    QUN_TRY_VOID(app_.block(who));
+    QUN_TRY_VOID(drain_now());
+    node_->set_blocked(transport_->now(), who, true);
+    std::vector<Hash> gone;
+    for (const auto& g : node_->groups())
+      if (const Replica* r = node_->group(g); r && direct_peer(*r) == who) gone.push_back(g);
+    for (const auto& g : gone) drop_group(g, "its other member is blocked");
+    log(LogLevel::info, "member " + short_hex(who) + " blocked");
+    ref["removed"] = gone.size();
+    return ref;
+  }
+
+  Result<Json> op_dm_blocked() {
+    Json out = Json::array();
+    for (const auto& pk : app_.blocked_members()) out.push_back(member_ref(pk));
+    return out;
+  }
+
+  Result<Json> op_dm_unblock(const Json& req) {
+    std::vector<std::pair<PublicKey, std::string>> blocked;
+    for (const auto& pk : app_.blocked_members()) blocked.emplace_back(pk, peer_nick(pk).value_or(""));
+    QUN_TRY(PublicKey who, resolve_name(arg(req, "member"), blocked,
+                                        naming::Noun{"blocked member", "qun dm blocked"}));
+    QUN_TRY_VOID(app_.unblock(who));
+    QUN_TRY_VOID(drain_now());
+    node_->set_blocked(transport_->now(), who, false);
+    transport_->pump();
+    log(LogLevel::info, "member " + short_hex(who) + " unblocked");
+    return member_ref(who);
   }
 
   Result<Json> op_group_create(const Json& req) {

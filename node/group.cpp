@@ -5,6 +5,7 @@
 #include <queue>
 #include <unordered_set>
 
+#include "node/direct.h"
 #include "node/limits.h"
 
 namespace qun {
@@ -776,6 +777,7 @@ std::string Group::apply(EventRecord& rec) {
     auto p = decode_create(e.payload).value();
     s.created = true;
     s.settings = p.settings;
+    if (p.settings.direct) s.direct_pair = {e.author};
     s.members[e.author] = MemberInfo{e.author, Role::founder, e.id, position, e.id, std::nullopt};
     s.name_event = e.id;
     s.epoch = e.epoch;
@@ -783,6 +785,9 @@ std::string Group::apply(EventRecord& rec) {
     return {};
   }
   if (!s.created) return "before the group's creation";
+  if (s.settings.direct) {
+    if (auto why = direct::refusal(s, rec); !why.empty()) return why;
+  }
 
   if (e.kind == EventKind::join) {
     if (s.is_member(e.author)) return "already a member";
@@ -830,6 +835,7 @@ std::string Group::apply(EventRecord& rec) {
       if (s.members.size() >= limits::members_max) return "group is full";
       s.members[*rec.target] = MemberInfo{*rec.target, Role::member, e.id, position, e.id, std::nullopt};
       s.former_members.erase(*rec.target);
+      if (s.settings.direct) s.direct_pair.push_back(*rec.target);
       return {};
     }
     case EventKind::remove:

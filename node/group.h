@@ -108,6 +108,9 @@ struct GroupState {
   // the event that admitted it.
   std::map<PublicKey, Hash> nick_events;
   std::vector<Hash> history;  // accepted events, in order
+  // A direct group's two members (node/direct.h): its founder, then the peer of its first
+  // accepted add. Empty for any other group.
+  std::vector<PublicKey> direct_pair;
 
   bool is_member(const PublicKey& who) const { return members.count(who) != 0; }
   Role role_of(const PublicKey& who) const;

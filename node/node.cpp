@@ -8,6 +8,7 @@
 
 #include "node/broadcast.h"
 #include "node/catch_up.h"
+#include "node/direct.h"
 #include "node/limits.h"
 #include "node/reachability.h"
 #include "node/punch.h"
@@ -174,6 +175,10 @@ struct Node::Impl {
                               node.config_.relayed_link_bytes_max},
                 this->log) {
     timers.set(Timer::maintenance, 0);
+    relay.set_direct_judge([this](const Hash& gid, const Replica& r,
+                                  const std::set<PublicKey>& requesters) {
+      return direct_refusal(gid, r.state(), requesters);
+    });
   }
 
   Node& node;
@@ -186,6 +191,8 @@ struct Node::Impl {
   std::vector<ServeRequest> serve_requests;
   // Relay: serve requests, the operator's approval, probation (node/relay_service.h).
   RelayService relay;
+  // Direct groups offered to this node: blocked keys, offers being checked, refusals.
+  direct::Offers offers;
   Reachability reach;  // observed addresses and dial-backs (node/reachability.h)
   RelayedLinks relayed;  // reservations, relayed links and splices (node/relayed.h)
   HolePunch punch;       // direct links in place of relayed ones (node/punch.h)
@@ -865,6 +872,8 @@ struct Node::Impl {
     // Serve names a group the receiver may not hold yet, so it bypasses the shared-group check.
     if (auto* s = std::get_if<wire::Serve>(&m)) return on_serve(now, c, *s);
     if (auto* r = std::get_if<wire::ServeReply>(&m)) return on_serve_reply(now, c, *r);
+    // Like Serve, a direct offer names a group the receiver does not hold yet.
+    if (auto* o = std::get_if<wire::DirectOffer>(&m)) return on_direct_offer(now, c, *o);
     const PublicKey peer = *c.peer;
     auto group_of = [&](const Hash& gid) -> Overlay* {
       if (!c.shared.count(gid)) return nullptr;
@@ -877,7 +886,8 @@ struct Node::Impl {
           if constexpr (std::is_same_v<T, wire::Hello> || std::is_same_v<T, wire::Serve> ||
                         std::is_same_v<T, wire::ServeReply> || std::is_same_v<T, wire::Holder> ||
                         std::is_same_v<T, wire::Observed> || std::is_same_v<T, wire::DialBack> ||
-                        std::is_same_v<T, wire::DialBackResult> || !requires { msg.group; }) {
+                        std::is_same_v<T, wire::DialBackResult> ||
+                        std::is_same_v<T, wire::DirectOffer> || !requires { msg.group; }) {
           } else {
             Overlay* g = group_of(msg.group);
             // A group the peer did not show us a tag for, or one we dropped: ignore quietly.
@@ -894,6 +904,7 @@ struct Node::Impl {
               relay.review(now, msg.group, *it->second.replica);
               drain_relay(now);
             }
+            review_offer(now, msg.group);
           }
         },
         m);
@@ -905,6 +916,7 @@ struct Node::Impl {
     c.peer_nonce = h.nonce;
     c.peer_tags = std::set<GroupTag>(h.groups.begin(), h.groups.end());
     match_groups(now, c);
+    offer_direct(now, c, std::nullopt);
   }
 
   // The peer's last hello named the group.
@@ -996,6 +1008,9 @@ struct Node::Impl {
         add_group(now, std::make_unique<Replica>(t->group, nullptr), t->hints);
       } else if (auto* d = std::get_if<relay_output::Drop>(&*o)) {
         drop_group(now, d->group, std::move(d->reason));
+      } else if (auto* k = std::get_if<relay_output::Kept>(&*o)) {
+        // A direct group kept: offered to whichever of its two members is linked.
+        for (auto& [cid, c] : conns) offer_direct(now, c, k->group);
       }
     }
   }
@@ -1467,6 +1482,138 @@ struct Node::Impl {
     if (!batch.empty()) send(now, c, wire::Events{gid, std::move(batch), hops});
   }
 
+  // ---------------------------------------------------------------- direct groups
+
+  // Relay: the byte bound of one group; a direct group's (also one taken on as direct, before
+  // its create arrives) is direct::relay_group_bytes_max at most.
+  std::uint64_t group_bytes_max(const Hash& gid, const Replica& r) const {
+    const bool direct = r.state().settings.direct || relay.taken_as_direct(gid);
+    return direct ? std::min(config().relay_group_bytes_max, direct::relay_group_bytes_max)
+                  : config().relay_group_bytes_max;
+  }
+
+  // Relay: `member` is a member of a (non-direct, confirmed) group this relay serves.
+  bool serves_member(const PublicKey& member) const {
+    for (const auto& [gid, g] : groups) {
+      const GroupState& s = g.replica->state();
+      if (s.created && !s.settings.direct && !relay.on_probation(gid) && s.is_member(member))
+        return true;
+    }
+    return false;
+  }
+
+  // Relay: direct groups held that name `member` or were taken on for it, other than `except`.
+  std::size_t direct_groups_of(const PublicKey& member, const Hash* except = nullptr) const {
+    std::size_t n = 0;
+    for (const auto& [gid, g] : groups) {
+      if (except && gid == *except) continue;
+      const GroupState& s = g.replica->state();
+      if (!s.settings.direct && !relay.taken_as_direct(gid)) continue;
+      const auto& p = s.direct_pair;
+      if (std::find(p.begin(), p.end(), member) != p.end() || relay.is_requester(gid, member)) ++n;
+    }
+    return n;
+  }
+
+  // Relay: why a group on probation as direct is not one it serves (empty: it is): it must be a
+  // direct group of two, asked for by one of them, both members of groups served here, each
+  // within direct::relay_groups_per_member_max.
+  std::string direct_refusal(const Hash& gid, const GroupState& s,
+                             const std::set<PublicKey>& requesters) const {
+    if (!s.settings.direct) return "offered as a direct group, but it is not one";
+    if (s.direct_pair.size() != 2) return "the direct group names one member only";
+    for (const PublicKey& r : requesters)
+      if (std::find(s.direct_pair.begin(), s.direct_pair.end(), r) == s.direct_pair.end())
+        return "the requester is not one of the direct group's members";
+    for (const PublicKey& m : s.direct_pair) {
+      if (!serves_member(m)) return "a member of the direct group is in no group served here";
+      if (direct_groups_of(m, &gid) >= direct::relay_groups_per_member_max)
+        return "a member has " + std::to_string(direct::relay_groups_per_member_max) +
+               " direct groups here already";
+    }
+    return {};
+  }
+
+  // Offers the direct groups this node holds (all, or only `only`) on a link whose last hello
+  // does not show them and whose peer is: their other member; on a member's node also a relay
+  // the group names (which takes it on, like a serve request); on a relay, either member.
+  void offer_direct(Millis now, Conn& c, const std::optional<Hash>& only) {
+    if (!c.established || c.closing || !c.peer || !c.hello_received) return;
+    auto offer = [&](const Hash& gid, const Overlay& g) {
+      const GroupState& s = g.replica->state();
+      if (!s.settings.direct || relay.on_probation(gid) || offers.checking(gid) || shows(c, gid))
+        return;
+      if (!config().relay && !s.is_member(self.public_key())) return;
+      const auto& p = s.direct_pair;
+      const bool to_member = std::find(p.begin(), p.end(), *c.peer) != p.end();
+      const bool to_relay = !config().relay && is_relay(g, *c.peer);
+      if (to_member || to_relay) send(now, c, wire::DirectOffer{gid});
+    };
+    if (only) {
+      if (auto it = groups.find(*only); it != groups.end()) offer(*only, it->second);
+      return;
+    }
+    for (const auto& [gid, g] : groups) offer(gid, g);
+  }
+
+  // A peer offers a direct group. On a relay, the relay service decides whether to take it on.
+  // Elsewhere it is taken (added empty, fetched like a joiner's, and checked by review_offer)
+  // from a member or named relay of a group both hold, unless blocked or past the bounds of
+  // direct::Offers; otherwise dropped and logged.
+  void on_direct_offer(Millis now, Conn& c, const wire::DirectOffer& m) {
+    const PublicKey peer = *c.peer;
+    if (config().relay) {
+      const bool taken = relay.on_direct_offer(now, peer, m.group, c.address,
+                                               groups.count(m.group) != 0, groups.size(),
+                                               serves_member(peer), direct_groups_of(peer));
+      ++(taken ? node.stats_.direct_offers_taken : node.stats_.direct_offers_refused);
+      drain_relay(now);
+      return;
+    }
+    bool co_member = false;
+    for (const Hash& gid : c.shared) {
+      const Overlay& g = groups.at(gid);
+      const GroupState& s = g.replica->state();
+      if (s.created && !s.settings.direct && s.is_member(self.public_key()) &&
+          (s.is_member(peer) || is_relay(g, peer)))
+        co_member = true;
+    }
+    const auto d = offers.on_offer(now, m.group, peer, groups.count(m.group) != 0, co_member);
+    if (d == direct::OfferDecision::held) return;
+    if (d != direct::OfferDecision::take) {
+      ++node.stats_.direct_offers_refused;
+      note(LogLevel::info, "direct offer dropped group=" + short_hex(m.group) + " peer=" +
+                               short_hex(peer) + " reason=" + direct::offer_decision_name(d));
+      return;
+    }
+    ++node.stats_.direct_offers_taken;
+    note(LogLevel::info, "direct offer taken group=" + short_hex(m.group) + " peer=" + short_hex(peer));
+    out.push_back(node_output::GroupAdded{m.group});
+    std::vector<std::string> hints;
+    if (!c.address.empty()) hints.push_back(c.address);
+    add_group(now, std::make_unique<Replica>(m.group, &self), hints);
+  }
+
+  // An offered direct group being checked: kept once it shows itself a direct group naming this
+  // node, dropped if it is something else or nothing came in time.
+  void review_offer(Millis now, const Hash& gid) {
+    if (!offers.checking(gid)) return;
+    auto it = groups.find(gid);
+    if (it == groups.end()) return offers.forget(gid);
+    std::string why;
+    switch (offers.review(now, gid, it->second.replica->state(), self.public_key(), &why)) {
+      case direct::Verdict::wait: return;
+      case direct::Verdict::keep:
+        note(LogLevel::info, "direct group=" + short_hex(gid) + " confirmed");
+        return;
+      case direct::Verdict::drop:
+        ++node.stats_.direct_offers_refused;
+        note(LogLevel::warn, "dropping group=" + short_hex(gid) + " reason=" + why);
+        drop_group(now, gid, why);
+        return;
+    }
+  }
+
   // ---------------------------------------------------------------- events
 
   void ingest(Millis now, Overlay& g, const Hash& gid, std::vector<Event> events,
@@ -1549,7 +1696,7 @@ struct Node::Impl {
     }
     g.timers.set(Overlay::Timer::explore, now + rng.uniform(oc().explore_interval_ms));
     if (config().relay) {
-      if (fresh) g.bound = RelayBound(gid, config().relay_group_bytes_max, log);
+      if (fresh) g.bound = RelayBound(gid, group_bytes_max(gid, *g.replica), log);
       g.bound.load(g.replica->group());
     }
     // A relay's group loaded without its create event (taken on, then restarted before the data
@@ -1569,6 +1716,7 @@ struct Node::Impl {
       if (c.established) send_hello(now, c);
     for (auto& [cid, c] : conns)
       if (c.established && !c.closing) match_groups(now, c);
+    for (auto& [cid, c] : conns) offer_direct(now, c, gid);
     timers.set(Timer::maintenance, now);
   }
 
@@ -1581,6 +1729,7 @@ struct Node::Impl {
       remove_peer(now, it->second, gid, peer, active_conn(it->second, peer), PeerGone::dropped);
     groups.erase(it);
     relay.forget(gid);
+    offers.forget(gid);
     for (auto& [cid, c] : conns) {
       c.shared.erase(gid);
       if (c.established) send_hello(now, c);
@@ -1658,6 +1807,9 @@ struct Node::Impl {
     if (banned.size() > banned_max) return fail("banned peers over their bound");
     // The relay service's own, and it judges only groups this node holds.
     if (auto broken = relay.invariant_violation()) return fail(*broken);
+    // direct::Offers::on_offer takes no offer past its bound.
+    if (offers.checking_count() > direct::offers_checking_max)
+      return fail("direct offers being checked over their bound");
     for (const Hash& gid : relay.probation_groups())
       if (!groups.count(gid)) return fail("a group on probation is not held");
     for (const Hash& gid : relay.claimed_groups())
@@ -1755,6 +1907,7 @@ struct Node::Impl {
   void maintenance(Millis now) {
     timers.set(Timer::maintenance, now + oc().maintenance_interval_ms);
     relayed.maintain(now, wants_reservation(), relay_candidates());
+    for (const Hash& gid : offers.due(now)) review_offer(now, gid);
     for (auto& [gid, g] : groups) {
       keep_relay_link(now, g, gid);
       // Fill the active set: ask connected peers first, then dial known addresses.
@@ -1856,6 +2009,18 @@ const Replica* Node::group(const Hash& id) const {
   auto it = impl_->groups.find(id);
   return it == impl_->groups.end() ? nullptr : it->second.replica.get();
 }
+
+void Node::set_blocked(Millis now, const PublicKey& key, bool blocked) {
+  impl_->offers.set_blocked(key, blocked);
+  if (blocked) return;
+  // A new hello on every link: peers answer it with offers of what they hold for us (a peer's
+  // earlier offers were dropped while it was blocked).
+  for (auto& [cid, c] : impl_->conns)
+    if (c.established && !c.closing) impl_->send_hello(now, c);
+  impl_->settle(now);
+}
+
+const std::set<PublicKey>& Node::blocked() const { return impl_->offers.blocked_keys(); }
 
 std::vector<Hash> Node::groups() const {
   std::vector<Hash> out;

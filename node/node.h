@@ -247,6 +247,8 @@ struct NodeStats {
   std::uint64_t duplicate_prunes = 0;     // links pruned for pushing too many duplicates
   std::uint64_t events_former_author = 0;  // dropped: by a former member, needed by nobody
   std::uint64_t events_over_rate = 0;      // dropped: past their author's rate bound
+  std::uint64_t direct_offers_taken = 0;    // direct groups offered and fetched (node/direct.h)
+  std::uint64_t direct_offers_refused = 0;  // ... dropped: blocked, stranger, bounds, failed check
 };
 
 class Node {
@@ -322,6 +324,12 @@ class Node {
   [[nodiscard]] Result<void> send_file(Millis now, const PublicKey& peer, const WireMessage& m);
   // Linked peers that share `group`: whom to ask for its blobs. Sorted.
   std::vector<PublicKey> linked_peers(const Hash& group) const;
+  // Direct groups (node/direct.h): offers from `key`, and direct groups whose other member is
+  // `key`, are refused while it is blocked (`qun dm block`). The driver removes direct groups
+  // with a key it blocks; blocking changes nothing already held. Unblocking sends every link a
+  // new hello, which peers holding a direct group with us answer with an offer.
+  void set_blocked(Millis now, const PublicKey& key, bool blocked);
+  const std::set<PublicKey>& blocked() const;
 
   // Events this node authored (already ingested by the Replica): persist and spread them.
   void publish(Millis now, const Hash& group, const std::vector<Event>& events);

@@ -131,7 +131,8 @@ const char* channel_op_name(ChannelOp op) {
 Bytes encode_payload(const CreatePayload& p) {
   codec::Writer w;
   const std::uint64_t flags = (p.settings.history_visible ? 1u : 0u) |
-                              (p.settings.members_can_invite ? 2u : 0u);
+                              (p.settings.members_can_invite ? 2u : 0u) |
+                              (p.settings.direct ? 4u : 0u);
   w.array(5).uint(flags).bin(p.founder_box).fixed(p.key_check);
   write_ciphertext(w, p.name);
   write_ciphertext(w, p.profile);
@@ -142,9 +143,10 @@ Result<CreatePayload> decode_create(ByteView bytes) {
   QUN_TRY(auto h, unpack(bytes));
   QUN_TRY(auto a, codec::array(h.get(), 5, 5, "create"));
   CreatePayload p;
-  QUN_TRY(auto flags, codec::uint(a.ptr[0], 3, "settings"));
+  QUN_TRY(auto flags, codec::uint(a.ptr[0], 7, "settings"));
   p.settings.history_visible = (flags & 1u) != 0;
   p.settings.members_can_invite = (flags & 2u) != 0;
+  p.settings.direct = (flags & 4u) != 0;
   QUN_TRY(auto box, codec::bin(a.ptr[1], 32 + seal_overhead_bytes, 32 + seal_overhead_bytes,
                                "founder key"));
   p.founder_box.assign(box.begin(), box.end());

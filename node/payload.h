@@ -40,6 +40,9 @@ struct Ciphertext {
 struct GroupSettings {
   bool history_visible = true;      // newcomers receive all earlier epoch keys
   bool members_can_invite = false;  // invites need admin rights unless this is set
+  // A direct group (a DM, node/direct.h): fixed at creation (create flag bit 2), never changed
+  // by set-settings; its founder adds exactly one peer and nothing else joins it.
+  bool direct = false;
 };
 
 // A 32-byte epoch key sealed to one recipient: a member's X25519 key or an open invite's.

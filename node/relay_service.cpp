@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "node/direct.h"
 #include "node/wire.h"
 
 namespace qun {
@@ -49,7 +50,8 @@ std::string RelayService::cannot_take_on(const PublicKey& requester,
     return "relay full: serving " + std::to_string(groups_held) + " groups";
   std::size_t on_probation = 0, claimed = 0;
   for (const auto& [gid, p] : probation_) on_probation += p.requesters.count(requester);
-  for (const auto& [gid, who] : claimants_) claimed += who.count(requester);
+  for (const auto& [gid, who] : claimants_)
+    if (!direct_.count(gid)) claimed += who.count(requester);  // direct groups: their own bound
   if (on_probation >= serve_probation_per_peer_max)
     return "too many groups from you awaiting their data";
   if (claimed >= config_.groups_per_requester_max)
@@ -69,6 +71,40 @@ void RelayService::take_on(Millis now, const Hash& group, const std::set<PublicK
   // already sees the group shared, and catch-up runs as on any link. A requester not linked is
   // dialed from the hints.
   out_.push_back(relay_output::TakeOn{group, std::move(hints)});
+}
+
+bool RelayService::on_direct_offer(Millis now, const PublicKey& peer, const Hash& group,
+                                   const std::string& address, bool held,
+                                   std::size_t groups_held, bool member_here,
+                                   std::size_t direct_of_peer) {
+  if (!config_.relay) return false;
+  if (held) {
+    if (auto p = probation_.find(group); p != probation_.end() && direct_.count(group))
+      p->second.requesters.insert(peer);
+    return false;
+  }
+  std::string why;
+  std::size_t on_probation = 0;
+  for (const auto& [gid, p] : probation_) on_probation += p.requesters.count(peer);
+  auto refused = refusals_.find({group, peer});
+  if (refused != refusals_.end() && refused->second > now) why = "refused before";
+  else if (!member_here) why = "the peer is a member of no group served here";
+  else if (groups_held >= config_.groups_max)
+    why = "relay full: serving " + std::to_string(groups_held) + " groups";
+  else if (on_probation >= serve_probation_per_peer_max)
+    why = "too many groups from the peer awaiting their data";
+  else if (direct_of_peer >= direct::relay_groups_per_member_max)
+    why = "the peer has " + std::to_string(direct_of_peer) + " direct groups here already";
+  if (!why.empty()) {
+    note(LogLevel::info, "direct offer dropped group=" + short_hex(group) + " peer=" +
+                             short_hex(peer) + " reason=" + why);
+    return false;
+  }
+  std::vector<std::string> hints;
+  if (!address.empty()) hints.push_back(address);
+  direct_.insert(group);
+  take_on(now, group, {peer}, std::move(hints));
+  return true;
 }
 
 // Keeps a refused request for the operator: one entry per (group, requester), at most
@@ -169,17 +205,22 @@ void RelayService::review(Millis now, const Hash& group, const Replica& replica)
       std::any_of(p.requesters.begin(), p.requesters.end(), [&](const PublicKey& r) {
         return s.is_member(r) && at_least(s.role_of(r), Role::admin);
       });
-  if (s.created && (admin || p.requesters.empty())) {
+  const bool direct = direct_.count(group) != 0;
+  std::string direct_why;
+  if (direct && s.created)
+    direct_why = direct_judge_ ? direct_judge_(group, replica, p.requesters) : "no judge";
+  if (s.created && (direct ? direct_why.empty() : (admin || p.requesters.empty()))) {
     note(LogLevel::info, "serving group=" + short_hex(group) + " confirmed");
     probation_.erase(it);
     rearm();
+    if (direct) out_.push_back(relay_output::Kept{group});
     return;
   }
   std::string why;
   if (!s.created) {
     why = "no create event within " + std::to_string(serve_probation_ms / 1000) + " s";
   } else {
-    why = "the requester is not an admin of the group";
+    why = direct ? direct_why : "the requester is not an admin of the group";
     for (const PublicKey& r : p.requesters) refuse_later(now, group, r);
   }
   note(LogLevel::warn, "dropping group=" + short_hex(group) + " reason=" + why);
@@ -199,6 +240,7 @@ void RelayService::refuse_later(Millis now, const Hash& group, const PublicKey& 
 void RelayService::forget(const Hash& group) {
   probation_.erase(group);
   claimants_.erase(group);
+  direct_.erase(group);
   rearm();
 }
 
@@ -254,7 +296,7 @@ std::optional<std::string> RelayService::invariant_violation() const {
   if (waiting_.size() > serve_waiting_max) return fail("relay: waiting serves over their bound");
   if (refusals_.size() > serve_refusals_max) return fail("relay: refusals over their bound");
   // Only a relay takes groups on.
-  if (!config_.relay && (!probation_.empty() || !claimants_.empty()))
+  if (!config_.relay && (!probation_.empty() || !claimants_.empty() || !direct_.empty()))
     return fail("relay: a node that is no relay holds probations or claims");
   // Each probation has its timer: due at the earliest stall deadline.
   std::optional<Millis> earliest_stall;

@@ -91,8 +91,12 @@ struct Drop {  // remove the group and delete its data (GroupDropped)
   Hash group;
   std::string reason;
 };
+struct Kept {  // a direct group's probation ended well: offer it to its members (node/direct.h)
+  Hash group;
+};
 }  // namespace relay_output
-using RelayOutput = std::variant<relay_output::Reply, relay_output::TakeOn, relay_output::Drop>;
+using RelayOutput = std::variant<relay_output::Reply, relay_output::TakeOn, relay_output::Drop,
+                                 relay_output::Kept>;
 
 class RelayService {
  public:
@@ -106,6 +110,21 @@ class RelayService {
   // node holds the group already; `groups_held`: how many groups it holds.
   void on_serve(Millis now, const PublicKey& peer, const Hash& group, const std::string& address,
                 bool held, std::size_t groups_held);
+  // Direct groups (node/direct.h). A member offers one (wire::DirectOffer): it is taken on, on
+  // probation as direct, when `member_here` (the peer is a member of a group served here) and
+  // within the relay's slots, serve_probation_per_peer_max and direct::relay_groups_per_member_max
+  // (`direct_of_peer`: direct groups held that name the peer or were taken for it); such a group
+  // takes no slot of the peer's quota. Its probation is judged by `judge` (set by the node):
+  // kept when it returns no reason. Returns whether the group was taken on.
+  using DirectJudge = std::function<std::string(const Hash&, const Replica&,
+                                                const std::set<PublicKey>& requesters)>;
+  void set_direct_judge(DirectJudge judge) { direct_judge_ = std::move(judge); }
+  bool on_direct_offer(Millis now, const PublicKey& peer, const Hash& group,
+                       const std::string& address, bool held, std::size_t groups_held,
+                       bool member_here, std::size_t direct_of_peer);
+  // The group was taken on as a direct group (whether on probation still or kept).
+  bool taken_as_direct(const Hash& group) const { return direct_.count(group) != 0; }
+
   // The operator approves the waiting requests for `group` (of `only` requester if given): the
   // group is taken on unless held. Errors: not_found (no such request waits), too_large (the
   // relay serves groups_max groups already).
@@ -174,6 +193,8 @@ class RelayService {
   std::map<std::pair<Hash, PublicKey>, Millis> refusals_;       // until when
   std::map<Hash, Probation> probation_;
   std::map<Hash, std::set<PublicKey>> claimants_;  // whose slot (and quota) each group takes
+  std::set<Hash> direct_;      // groups taken on as direct groups (on_direct_offer)
+  DirectJudge direct_judge_;
   TimerTable<Timer> timers_;
   std::deque<RelayOutput> out_;
 };

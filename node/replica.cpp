@@ -388,6 +388,17 @@ Result<Replica> Replica::create_group(Authoring a, std::string_view name, std::s
   return r;
 }
 
+Result<Replica> Replica::create_direct(Authoring a, std::string_view nick, const PublicKey& peer) {
+  if (peer == a.key.public_key())
+    return Error(Errc::invalid_argument, "a direct conversation needs another member");
+  GroupSettings settings;
+  settings.direct = true;
+  QUN_TRY(Replica r, create_group(a, "direct", nick, settings));
+  QUN_TRY(Event add, r.add(a, peer));
+  (void)add;
+  return r;
+}
+
 Result<void> Replica::need_member(const PublicKey& who) const {
   if (!state().is_member(who)) {
     return Error(Errc::unauthorized, "not a member of this group");

@@ -105,6 +105,12 @@ class Replica {
                                                     std::string_view nick,
                                                     const GroupSettings& settings);
 
+  // A direct group (node/direct.h) between the author and `peer`: its create (name "direct")
+  // and the add that seals the key to `peer`, both ingested. Errors as create_group, and
+  // invalid_argument when `peer` is the author.
+  [[nodiscard]] static Result<Replica> create_direct(Authoring a, std::string_view nick,
+                                                     const PublicKey& peer);
+
   // A copy of this replica's history for another node `self` (null for a relay), as if that
   // node had ingested every admitted event: same Group, and the keys sealed to `self` opened.
   // It skips signature checks (the events were verified when this replica admitted them), so

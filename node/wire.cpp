@@ -23,7 +23,7 @@ enum class Type : std::uint8_t {
   serve, serve_reply, holder, observed, dial_back, dial_back_result, blob_offer, blob_get, blob,
   blob_none,
   relay_reserve, relay_reserve_reply, relay_connect, relay_incoming, relay_answer, relay_data,
-  relay_ack, relay_close, punch,
+  relay_ack, relay_close, punch, direct_offer,
 };
 
 void write_ids(codec::Writer& w, const std::vector<Hash>& ids) {
@@ -164,6 +164,9 @@ struct Encoder {
     w.array(static_cast<std::uint32_t>(m.addresses.size()));
     for (const auto& a : m.addresses) w.str(a);
   }
+  void operator()(const wire::DirectOffer& m) {
+    w.array(2).uint(static_cast<std::uint8_t>(Type::direct_offer)).fixed(m.group);
+  }
 };
 
 }  // namespace
@@ -181,7 +184,7 @@ const char* wire_name(const WireMessage& message) {
                                 "dial-back-result", "blob-offer", "blob-get", "blob",
                                 "blob-none", "relay-reserve", "relay-reserve-reply",
                                 "relay-connect", "relay-incoming", "relay-answer", "relay-data",
-                                "relay-ack", "relay-close", "punch"};
+                                "relay-ack", "relay-close", "punch", "direct-offer"};
   static_assert(sizeof(names) / sizeof(names[0]) == std::variant_size_v<WireMessage>);
   return names[message.index()];
 }
@@ -448,6 +451,12 @@ Result<WireMessage> decode_fields(ByteView bytes) {
         m.addresses.push_back(std::move(s));
       }
       return WireMessage(std::move(m));
+    }
+    case Type::direct_offer: {
+      QUN_TRY_VOID(need(2));
+      wire::DirectOffer m;
+      QUN_TRY(m.group, codec::fixed<Hash>(a.ptr[1], "group"));
+      return WireMessage(m);
     }
   }
   return Error(Errc::malformed, "unknown message type " + std::to_string(type));

@@ -230,6 +230,12 @@ struct Punch {
   std::vector<std::string> addresses;  // "HOST:PORT" to dial the sender at; at most punch_addresses_max
   bool operator==(const Punch&) const = default;
 };
+// Direct groups (node/direct.h): "this group, which I hold, is a direct conversation with you".
+// Sent only on a link whose authenticated peer is the group's other member and whose hello does
+// not show the group. Like Serve, it names a group the receiver does not hold yet.
+struct DirectOffer {
+  Hash group;
+};
 }  // namespace wire
 
 namespace wire_limits {
@@ -252,7 +258,8 @@ using WireMessage = std::variant<wire::Hello, wire::Neighbor, wire::NeighborRepl
                                  wire::BlobOffer, wire::BlobGet, wire::Blob, wire::BlobNone,
                                  wire::RelayReserve, wire::RelayReserveReply, wire::RelayConnect,
                                  wire::RelayIncoming, wire::RelayAnswer, wire::RelayData,
-                                 wire::RelayAck, wire::RelayClose, wire::Punch>;
+                                 wire::RelayAck, wire::RelayClose, wire::Punch,
+                                 wire::DirectOffer>;
 // The messages of the file lane (wire::Blob*).
 bool is_file_message(const WireMessage& message);
 

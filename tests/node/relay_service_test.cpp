@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "fixture.h"
+#include "node/direct.h"
 
 namespace qun {
 namespace {
@@ -198,6 +199,67 @@ TEST_CASE("relay service: the waiting list is bounded", "[node][relay_service]")
   drain(r);
   CHECK(r.waiting().size() == serve_waiting_max);
   CHECK(r.waiting().back().group == group_id(2 * serve_waiting_max - 1));
+}
+
+}  // namespace
+}  // namespace qun
+
+namespace qun {
+namespace {
+
+// Proves the relay's side of direct groups (node/direct.h): a direct offer from a peer that is
+// a member of no group served here is dropped (nothing taken on); from a member it is taken on
+// whatever the allow-list, on probation as direct, and
+// stops at direct::relay_groups_per_member_max; its probation is judged by the node's judge:
+// kept (with Kept, so the node offers it to the members) when the judge has no objection,
+// dropped with the judge's reason otherwise, and then refused for a while.
+TEST_CASE("relay service: direct offers from members, judged by the node", "[node][relay_service][direct]") {
+  test::Peer ada(1), bob(2);
+  RelayServiceConfig config = relay_config();
+  config.groups_per_requester_max = 1;
+  RelayService r(config, null_log_sink());
+  Holder h;
+  std::string verdict;  // what the judge says
+  r.set_direct_judge([&](const Hash&, const Replica&, const std::set<PublicKey>&) { return verdict; });
+  const PublicKey a = ada.key.public_key();
+  CHECK_FALSE(r.on_direct_offer(0, a, group_id(1), "", false, 0, false, 0));
+  CHECK(only<ro::TakeOn>(h.drain(r)).empty());
+  CHECK(r.on_direct_offer(0, a, group_id(1), "", false, 0, true, 0));
+  CHECK(only<ro::TakeOn>(h.drain(r)).size() == 1);
+  CHECK(r.taken_as_direct(group_id(1)));
+  CHECK(r.is_requester(group_id(1), a));
+  // Past the per-member bound: dropped.
+  CHECK_FALSE(r.on_direct_offer(0, a, group_id(2), "", false, 1, true,
+                                direct::relay_groups_per_member_max));
+  // Kept: a real direct group, caught up, the judge has no objection.
+  ada.replica = std::make_unique<Replica>(must(Replica::create_direct(ada.at(1), "ada", bob.key.public_key())));
+  Replica keyless(ada.replica->id(), nullptr);
+  test::sync(*ada.replica, keyless);
+  const Hash dm = ada.replica->id();
+  CHECK(r.on_direct_offer(0, a, dm, "", false, 1, true, 1));
+  h.drain(r);
+  const auto& dm_heads = keyless.group().heads();
+  r.on_heads(dm, a, {dm_heads.begin(), dm_heads.end()});
+  r.review(10, dm, keyless);
+  auto out = h.drain(r);
+  REQUIRE(only<ro::Kept>(out).size() == 1);
+  CHECK_FALSE(r.on_probation(dm));
+  // Dropped: the judge objects; the offerer is refused for that group afterwards.
+  test::Peer cy(3);
+  cy.replica = std::make_unique<Replica>(must(Replica::create_direct(cy.at(1), "cy", bob.key.public_key())));
+  Replica other(cy.replica->id(), nullptr);
+  test::sync(*cy.replica, other);
+  const PublicKey c = cy.key.public_key();
+  CHECK(r.on_direct_offer(0, c, other.id(), "", false, 2, true, 0));
+  h.drain(r);
+  const auto& other_heads = other.group().heads();
+  r.on_heads(other.id(), c, {other_heads.begin(), other_heads.end()});
+  verdict = "a member of the direct group is in no group served here";
+  r.review(10, other.id(), other);
+  out = h.drain(r);
+  REQUIRE(only<ro::Drop>(out).size() == 1);
+  CHECK(only<ro::Drop>(out)[0].reason == verdict);
+  CHECK_FALSE(r.on_direct_offer(20, c, other.id(), "", false, 2, true, 0));
 }
 
 }  // namespace

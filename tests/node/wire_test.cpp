@@ -67,6 +67,7 @@ bool operator==(const DialBack& a, const DialBack& b) {
 bool operator==(const DialBackResult& a, const DialBackResult& b) {
   return a.nonce == b.nonce && a.outcome == b.outcome;
 }
+bool operator==(const DirectOffer& a, const DirectOffer& b) { return a.group == b.group; }
 
 }  // namespace qun::wire
 
@@ -148,6 +149,7 @@ std::vector<WireMessage> realistic_messages() {
       wire::RelayAck{5, 32768},
       wire::RelayClose{5, "closed"},
       wire::Punch{wire::PunchPhase::connect, {"198.51.100.1:40312"}},
+      wire::DirectOffer{group},
   };
 }
 
@@ -342,7 +344,8 @@ TEST_CASE("wire: every message type round-trips with realistic contents", "[node
                                        "dial-back-result", "blob-offer", "blob-get", "blob",
                                        "blob-none", "relay-reserve", "relay-reserve-reply",
                                        "relay-connect", "relay-incoming", "relay-answer",
-                                       "relay-data", "relay-ack", "relay-close", "punch"});
+                                       "relay-data", "relay-ack", "relay-close", "punch",
+                                       "direct-offer"});
 }
 
 TEST_CASE("wire: edge contents round-trip", "[node][wire]") {

@@ -1,0 +1,118 @@
+// Direct messages (issue 15): a DM to an offline member arrives through a relay of a group both
+// share, and the relay's home holds no DM plaintext.
+#include <catch2/catch.hpp>
+
+#include "tests/integration/harness.h"
+
+namespace qun::integration {
+namespace {
+
+std::int64_t events_held(const Node& node, const std::string& group) {
+  Json g = status_of_group(node, group);
+  if (!g.is_object() || !g.contains("events") || !g["events"].is_number_integer()) return -1;
+  return g["events"].get<std::int64_t>();
+}
+
+// Proves the path of a first direct message to someone offline, end to end between real
+// processes. How: alice (the admin the relay's operator allows) and bob share a group that relay
+// R serves; alice stops. Bob, whom the operator never allowed, runs `qun dm alice TEXT`: a new
+// direct group is created, names R, and R takes it on because both are members of a group it
+// serves, and holds all of it. Bob stops too. Alice starts with no --peer: she links to R for
+// the shared group, R offers her the direct group, she fetches it; `dm list` counts one unread
+// message, `group list` marks it direct and names it `@bob`, and `qun log @bob` shows it. Alice
+// answers with `qun dm bob TEXT`, which posts in the same group (no second one). Then R is
+// stopped and every file of its home is searched for both messages: not found (the control:
+// alice's log shows them).
+TEST_CASE("a DM to an offline member arrives through a relay, whose home holds no DM plaintext",
+          "[integration][dm]") {
+  Cluster cluster;
+  Node& r = cluster.add("relay");
+  Node& a = cluster.add("alice");
+  Node& b = cluster.add("bob");
+  a.start();
+  NodeOptions relay = NodeOptions::as_relay();
+  relay.extra_args = {"--relay-allow", a.id()};
+  r.start(relay);
+  b.start(NodeOptions::with_peers({a.address()}));
+
+  const std::string group = create_group(a, "lobby-" + random_hex(8));
+  a.ok({"relay", "add", group, r.address()});
+  REQUIRE(invite_and_join(a, b, group) == group);
+  a.ok({"post", group, "hello bob"});
+  wait_for_posts(b, group, {"hello bob"});
+  wait_until([&] { return events_held(r, group) > 0 && events_held(r, group) == events_held(b, group); },
+             propagate_bound, "the relay holds the shared group");
+  REQUIRE(a.stop());
+
+  const std::string secret = "dm-secret-" + random_hex(16);
+  Json opened = b.json({"dm", "alice", secret});
+  CHECK(opened.value("created", false));
+  const std::string dm = opened.value("group", std::string());
+  REQUIRE(dm.size() == 64);
+  wait_until([&] { return events_held(r, dm) > 0 && events_held(r, dm) == events_held(b, dm); },
+             propagate_bound, "the relay holds bob's direct group");
+  REQUIRE(b.stop());
+
+  a.start();
+  // Before any `qun log`, which marks what it shows as read.
+  wait_until(
+      [&] {
+        Json list = a.json({"dm", "list"});
+        return list.is_array() && list.size() == 1 && list[0].value("unread", 0) == 1;
+      },
+      propagate_bound, "alice lists one direct conversation with one unread message");
+  CHECK(a.json({"dm", "list"})[0].value("group", std::string()) == dm);
+  Json entry = group_entry(a, dm);
+  CHECK(entry.value("direct", false));
+  CHECK(entry.value("name", std::string()) == "@bob");
+  CHECK(has_text(log_of(a, "@bob"), secret));
+
+  const std::string answer = "dm-answer-" + random_hex(16);
+  Json replied = a.json({"dm", "bob", answer});
+  CHECK_FALSE(replied.value("created", true));
+  CHECK(replied.value("group", std::string()) == dm);
+  wait_until([&] { return events_held(r, dm) == events_held(a, dm); }, propagate_bound,
+             "the relay holds alice's answer");
+  CHECK(has_text(log_of(a, dm), answer));
+  a.stop();
+
+  REQUIRE(r.stop());
+  for (const auto& text : {secret, answer}) {
+    auto leaks = files_containing(r.home(), text);
+    INFO("DM plaintext '" << text << "' found in the relay's files");
+    CHECK(leaks.empty());
+    CHECK(r.log().find(text) == std::string::npos);
+  }
+}
+
+// Proves blocking end to end: bob blocks alice; alice's `qun dm bob TEXT` creates the group on
+// her side, but bob's node drops her offer (its log says why) and lists no conversation; a
+// `qun dm alice` from bob is refused with the way out; after `qun dm unblock alice` the offer
+// comes again and bob reads the message; `qun dm block alice` then removes the conversation
+// from bob's node.
+TEST_CASE("a blocked member's DM is dropped, and arrives once unblocked", "[integration][dm]") {
+  Cluster cluster;
+  Trio t = start_trio(cluster, "lobby-" + random_hex(6));
+  Node& a = t.alice;
+  Node& b = t.bob;
+  b.ok({"dm", "block", "alice"});
+  CHECK(b.json({"dm", "blocked"}).size() == 1);
+  const std::string secret = "dm-blocked-" + random_hex(12);
+  const std::string dm = a.json({"dm", "bob", secret}).value("group", std::string());
+  wait_until([&] { return b.log().find("direct offer dropped group=" + dm.substr(0, 8)) != std::string::npos; },
+             propagate_bound, "bob's node drops alice's offer");
+  CHECK(b.log().find("reason=blocked peer") != std::string::npos);
+  CHECK(b.json({"dm", "list"}).empty());
+  Outcome refused = b.qun({"dm", "alice", "hi"});
+  CHECK_FALSE(refused.ok());
+  CHECK(refused.err.find("you blocked alice; `qun dm unblock alice` first") != std::string::npos);
+
+  b.ok({"dm", "unblock", "alice"});
+  wait_for_posts(b, dm, {secret});
+  b.ok({"dm", "block", "alice"});
+  CHECK(b.json({"dm", "list"}).empty());
+  CHECK(group_entry(b, dm).is_null());
+}
+
+}  // namespace
+}  // namespace qun::integration
