@@ -100,6 +100,8 @@ const char* command_name(Command::Kind kind) {
     case K::open: return "/open";
     case K::save: return "/save";
     case K::jump: return "/jump";
+    case K::msg: return "/msg";
+    case K::query: return "/query";
   }
   return "/?";
 }
@@ -137,6 +139,8 @@ bool is_conversation(Command::Kind kind) {
     case K::jump:
     case K::open:
     case K::save:
+    case K::msg:
+    case K::query:
       return false;
   }
   return false;
@@ -319,6 +323,23 @@ Result<Command> parse_command(std::string_view line) {
     c.kind = name == "open" ? Command::Kind::open : Command::Kind::save;
     c.uses = static_cast<std::uint32_t>(std::stoul(std::string(words[0])));
     if (words.size() == 2) c.arg = std::string(words[1]);
+  } else if (name == "msg" || name == "query") {
+    // irssi's and weechat's words: /msg sends one message, /query opens the conversation (and
+    // sends TEXT when given).
+    const std::size_t sp = rest.find(' ');
+    const std::string_view who = rest.substr(0, sp);
+    std::string_view text = sp == std::string_view::npos ? "" : rest.substr(sp + 1);
+    while (!text.empty() && text.front() == ' ') text.remove_prefix(1);
+    if (who.empty() || (name == "msg" && text.empty()))
+      return usage(name == "msg" ? "usage: /msg NICK TEXT (a direct message)"
+                                 : "usage: /query NICK [TEXT] (opens your direct conversation)");
+    if (text.size() > limits::post_text_bytes_max)
+      return Error(Errc::invalid_argument, "message too long: " + std::to_string(text.size()) +
+                                               " bytes, at most " +
+                                               std::to_string(limits::post_text_bytes_max));
+    c.kind = name == "msg" ? Command::Kind::msg : Command::Kind::query;
+    c.arg = who;
+    c.arg2 = text;
   } else if (name == "jump") {
     if (!one_word || rest.size() > 3 ||
         !std::all_of(rest.begin(), rest.end(), [](char ch) { return ch >= '0' && ch <= '9'; }))
@@ -392,6 +413,8 @@ const std::vector<std::string>& help_lines() {
       "/modlog         who redacted, muted, banned, removed or changed what (the newest 50)",
       "/channel [NAME] list channels, or show one; /channel create|archive NAME,",
       "                /channel rename NAME NEW (admins)",
+      "/msg NICK TEXT  a direct message to NICK (a member of any group you share); the",
+      "                conversation is listed under \"direct\"; /query NICK opens it",
       "/search WORDS   find messages containing WORDS in every group, newest first",
       "/jump N         show result N of the last /search, selected",
       "/open N         fetch file N (the number on its line) and open it",

@@ -25,6 +25,9 @@ struct Command {
     // Files (issue 15): open and save take the file's number (a file line's /open N) in uses;
     // save an optional path in arg.
     open, save,
+    // Direct messages (issue 15): msg NICK TEXT and query NICK [TEXT]: arg the member, arg2
+    // the text (may be empty for query).
+    msg, query,
   };
   // What /channel does: with no argument it lists; with a name alone it shows that channel.
   enum class ChannelOp { list, show, create, rename, archive };

@@ -333,7 +333,10 @@ Frame ChatModel::layout(int cols, int rows) {
   if (b != nullptr) {
     std::string title = " " + sanitize(b->label, false);
     if (!b->channels.empty() || b->channel != "general") title += " #" + sanitize(b->channel, false);
-    if (!b->member) {
+    if (b->direct) {
+      title += " \u00B7 direct conversation" +
+               std::string(b->member && b->members < 2 ? ": they left" : "");
+    } else if (!b->member) {
       title += " \u00B7 not a member" +
                (b->removed_by.empty() ? std::string() : " (removed by " + b->removed_by + ")") +
                "; a new invite and /join CODE bring you back";
@@ -352,14 +355,25 @@ Frame ChatModel::layout(int cols, int rows) {
   if (pane > 0) {
     // Each group is a row (its #general), with its other channels under it, numbered in order
     // for Alt+1..9 as weechat numbers its buffers.
+    // Direct conversations follow under a "direct" heading (a row of its own, not numbered).
     const auto entries = pane_entries();
     std::size_t at = 0;
-    for (std::size_t i = 0; i < entries.size(); ++i)
+    std::optional<std::size_t> first_direct;
+    for (std::size_t i = 0; i < entries.size(); ++i) {
       if (b != nullptr && entries[i].group == b->id && entries[i].channel == b->channel) at = i;
-    const std::size_t first = at + 1 > height ? at + 1 - height : 0;
+      if (!first_direct && buffers_.at(entries[i].group).direct) first_direct = i;
+    }
+    std::size_t first = at + 1 > height ? at + 1 - height : 0;
+    // The heading takes a row above the selected entry: keep the entry in view.
+    if (first_direct && *first_direct >= first && at >= *first_direct && at + 2 - first > height)
+      ++first;
     for (std::size_t i = first; i < entries.size() && f.groups.size() < height; ++i) {
       const PaneEntry& e = entries[i];
       const Buffer& g = buffers_.at(e.group);
+      if (first_direct && i == *first_direct) {
+        f.groups.push_back(clip_row({{"direct", Style::separator, 0}}, pane));
+        if (f.groups.size() >= height) break;
+      }
       const bool channel_row = e.channel != "general";
       std::string suffix;
       if (e.unread > 0) suffix = " " + std::to_string(std::min<std::size_t>(e.unread, 999));

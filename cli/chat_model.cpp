@@ -107,6 +107,7 @@ std::optional<ChatModel::GroupView> ChatModel::group(std::string_view id) const 
   v.name = b.name;
   v.label = b.label;
   v.member = b.member;
+  v.direct = b.direct;
   v.topic = b.topic;
   v.unread = b.unread;
   v.mentions = b.mentions;
@@ -476,6 +477,26 @@ void ChatModel::handle_command_result(const NodeRequest& r, const Json& result) 
     case K::search:
       show_search_results(r.args.value("text", ""), result);
       return;
+    case K::msg:
+    case K::query: {
+      // The conversation opens (after a /msg too: the answer comes there); a new one once the
+      // refreshed list has it.
+      auto id = json_string(result, "group");
+      if (id) {
+        auto it = std::find(order_.begin(), order_.end(), *id);
+        if (it != order_.end()) {
+          buffers_.at(*id).channel = "general";
+          select(static_cast<std::size_t>(it - order_.begin()));
+        } else {
+          select_when_listed_ = *id;
+        }
+      }
+      if (result.value("created", false))
+        notify("opened a direct conversation; only the two of you can read it", false);
+      request({"group.list", Json::object(), NodeRequest::Purpose::group_list, "", "",
+               Command::Kind::help});
+      return;
+    }
     case K::jump:
     case K::help:
     case K::quit:
@@ -575,6 +596,7 @@ void ChatModel::apply_group_list(const Json& list) {
       b.member = it->get<bool>() || joining;
       if (b.member) b.removed_by.clear();
     }
+    b.direct = g.value("direct", false);
     b.members = json_count(g, "members");
     b.unread = json_count(g, "unread");
     b.mentions = json_count(g, "mentions");
@@ -585,6 +607,9 @@ void ChatModel::apply_group_list(const Json& list) {
   for (auto it = buffers_.begin(); it != buffers_.end();) {
     it = seen.count(it->first) ? std::next(it) : buffers_.erase(it);
   }
+  // Direct conversations after the groups, under their own heading, each part in the node's order.
+  std::stable_partition(order.begin(), order.end(),
+                        [&](const std::string& id) { return !buffers_.at(id).direct; });
   order_ = std::move(order);
 
   std::size_t index = 0;
@@ -1282,6 +1307,12 @@ void ChatModel::run_command(const Command& c, const std::string& typed) {
     case K::search:
       r.op = "search";
       r.args = {{"text", c.arg}, {"limit", search_results_max}};
+      break;
+    case K::msg:
+    case K::query:
+      r.op = "dm";
+      r.args = {{"member", member_arg(*b, c.arg)}};
+      if (!c.arg2.empty()) r.args["text"] = c.arg2;
       break;
     case K::jump:
       jump(c.uses);

@@ -257,6 +257,7 @@ class ChatModel {
     bool history_complete = false;
     std::string channel;  // the channel shown
     std::string own_role;  // this node's role in the group, once the member list is in
+    bool direct = false;   // a direct conversation, listed under 'direct' in the pane
   };
   // One row of the groups pane: a group (showing its #general) or one of its other channels.
   struct PaneEntry {
@@ -295,6 +296,7 @@ class ChatModel {
     std::string label;
     std::string topic;
     bool member = true;     // this node is a member (group.list, or a removal just seen)
+    bool direct = false;    // a direct conversation (qun dm), listed under 'direct'
     std::string removed_by; // who removed us, when we saw it happen
     std::map<std::string, Member> roster;  // member id -> label and role, once fetched
     bool roster_loaded = false;

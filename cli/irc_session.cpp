@@ -484,6 +484,7 @@ void Session::welcome() {
     if (g.member)
       for (auto& [name, c] : g.chans) c.want_join = !c.parted;
   for (auto& [id, g] : groups_) join_wanted(g);
+  play_directs();
 }
 
 void Session::cmd_join(const Message& m) {
@@ -556,7 +557,28 @@ void Session::cmd_privmsg(const Message& m) {
   if (!t) {
     if (m.command == "NOTICE") return;
     if (!target.empty() && target[0] == '#') return numeric("403", {target, "No such channel"});
-    return numeric("401", {target, "No such nick: direct messages are not in qun yet"});
+    // A nick: a direct message to that member (qun dm), in the conversation of the two.
+    auto member = member_by_any_nick(target);
+    if (!member) return numeric("401", {target, "No such nick"});
+    bool action = false;
+    if (text.size() >= 2 && text.front() == '\x01') {
+      text.erase(0, 1);
+      if (!text.empty() && text.back() == '\x01') text.pop_back();
+      if (text.rfind("ACTION ", 0) != 0) return;  // other CTCP requests: nobody answers them
+      text = text.substr(7);
+      action = true;
+    }
+    text = strip_formatting(text);
+    if (text.empty()) return;
+    if (!utf8::valid(text)) {
+      return notice("not sent: your client sent text that is not UTF-8; set it to UTF-8 (irssi: "
+                    "/set term_charset UTF-8)");
+    }
+    Json args{{"member", *member}, {"text", text}};
+    if (action) args["action"] = true;
+    posts_in_flight_.insert("dm:" + *member + "\n" + text);
+    request(Purpose::dm, "dm", std::move(args), *member, text);
+    return;
   }
   Group* g = t->group;
   if (!t->chan->joined) return numeric("404", {target, "Cannot send to channel: /join it first"});
@@ -1071,8 +1093,9 @@ void Session::on_response(std::uint64_t token, Result<Json> result) {
   if (it == pending_.end() || closed_) return;
   const Pending p = std::move(it->second);
   pending_.erase(it);
-  if (p.purpose == Purpose::post) {
-    auto in_flight = posts_in_flight_.find(p.group + "\n" + p.detail);
+  if (p.purpose == Purpose::post || p.purpose == Purpose::dm) {
+    auto in_flight = posts_in_flight_.find((p.purpose == Purpose::dm ? "dm:" : "") + p.group +
+                                           "\n" + p.detail);
     if (in_flight != posts_in_flight_.end()) posts_in_flight_.erase(in_flight);
   }
   if (!result.ok()) {
@@ -1096,6 +1119,11 @@ void Session::on_response(std::uint64_t token, Result<Json> result) {
       case Purpose::playback:
         if (Group* g = group_by_id(p.group)) g->playback_pending = false;
         return notice("no history played back: " + why);
+      case Purpose::dm_playback:
+        if (auto d = directs_.find(p.group); d != directs_.end()) d->second.playback_pending = false;
+        return notice("no direct messages played back: " + why);
+      case Purpose::dm:
+        return numeric("401", {nick_of(p.group, std::nullopt), "Not sent: " + why});
       default:
         return notice("failed: " + why);
     }
@@ -1112,6 +1140,25 @@ void Session::on_response(std::uint64_t token, Result<Json> result) {
       return on_channels(p.group, r);
     case Purpose::playback:
       return on_history(p.group, r, true, "");
+    case Purpose::dm_playback: {
+      auto d = directs_.find(p.group);
+      if (d == directs_.end()) return;
+      d->second.playback_pending = false;
+      if (r.is_array())
+        for (const auto& entry : r) send_direct(p.group, d->second, entry, false);
+      read_dirty_.insert(p.group);
+      return;
+    }
+    case Purpose::dm:
+      if (r.is_object()) {
+        own_posts_.push_back(str(r, "id"));
+        if (own_posts_.size() > own_posts_remembered_max) own_posts_.pop_front();
+        // A new conversation: the next group list has it (the node announces the change).
+        if (!directs_.count(str(r, "group"))) request(Purpose::group_list, "group.list", Json::object());
+        if (r.value("queued", false))
+          notice("the member is not reachable now: your message is stored and goes out when it is");
+      }
+      return;
     case Purpose::chathistory:
       return on_history(p.group, r, false, p.detail);
     case Purpose::post:
@@ -1192,6 +1239,7 @@ std::map<std::pair<std::string, std::string>, std::string> Session::joined_chann
 void Session::on_group_list(const Json& r) {
   if (!r.is_array()) return;
   std::map<std::string, Group> next;
+  std::map<std::string, Direct> next_directs;
   for (const auto& v : r) {
     const std::string id = str(v, "id");
     if (id.empty()) continue;
@@ -1203,6 +1251,17 @@ void Session::on_group_list(const Json& r) {
     g.topic = opt_str(v, "topic");
     g.unread = num(v, "unread");
     g.member = v.value("member", false) && !v.value("joining", false);
+    if (v.value("direct", false)) {
+      // A direct conversation: a private query with its peer, not a channel.
+      const Json peer = v.contains("peer") && v["peer"].is_object() ? v["peer"] : Json::object();
+      if (!g.member || str(peer, "member").empty()) continue;
+      Direct& d = next_directs[id];
+      if (auto old_d = directs_.find(id); old_d != directs_.end()) d = old_d->second;
+      d.peer = str(peer, "member");
+      d.nick = opt_str(peer, "nick");
+      d.unread = num(v, "unread");
+      continue;
+    }
     main_chan(g).name = main_chan(g).key = main_channel;
     if (!g.member)
       for (auto& [name, c] : g.chans) c.joined = false;
@@ -1210,6 +1269,7 @@ void Session::on_group_list(const Json& r) {
   }
   const auto old = joined_channels();
   groups_ = std::move(next);
+  directs_ = std::move(next_directs);
   rename_channels(old);
   for (auto& [id, g] : groups_) {
     if (!g.member) continue;
@@ -1222,6 +1282,56 @@ void Session::on_group_list(const Json& r) {
   }
   have_groups_ = true;
   if (have_id_) welcome();
+  if (welcomed_) play_directs();
+}
+
+void Session::play_directs() {
+  // Unread direct messages arrive as private messages once per session: at the welcome, and
+  // for a conversation that appears later (its first message), when it does.
+  for (auto& [gid, d] : directs_) {
+    if (d.played || d.playback_pending) continue;
+    d.played = true;
+    if (d.unread == 0) continue;
+    d.playback_pending = true;
+    request(Purpose::dm_playback, "log",
+            Json{{"group", gid}, {"limit", std::min<std::uint64_t>(d.unread, playback_entries_max)}},
+            gid);
+  }
+}
+
+void Session::send_direct(const std::string& gid, const Direct& d, const Json& entry, bool live) {
+  auto parsed = render::parse_entry(entry);
+  if (!parsed.ok() || parsed->kind != "post" || parsed->deleted) return;
+  const render::Entry& e = *parsed;
+  std::vector<std::pair<std::string, std::string>> tags;
+  if (caps_.count("server-time")) tags.emplace_back("time", iso_time(e.time_ms));
+  if (caps_.count("message-tags")) tags.emplace_back("msgid", e.id);
+  const std::string when =
+      live || caps_.count("server-time") ? "" : "[" + config_.clock(e.time_ms) + "] ";
+  const bool action = entry.value("action", false) == true;
+  std::string text = e.text.value_or(e.stored ? render::unreadable_text : render::not_stored_text);
+  const bool mine = e.author == self_id_;
+  // From the peer: to this client's nick. Ours from another client: from us to the peer, which
+  // clients show in the query with the peer.
+  const std::string source = mine ? self_source() : source_of(d.peer, d.nick);
+  const std::string target = mine ? nick_of(d.peer, d.nick) : nick_;
+  std::size_t start = 0;
+  while (start <= text.size()) {
+    const std::size_t nl = std::min(text.find('\n', start), text.size());
+    const std::string line = text.substr(start, nl - start);
+    if (!line.empty()) send_text(source, "PRIVMSG", target, when + line, action, tags);
+    start = nl + 1;
+  }
+  (void)gid;
+}
+
+std::optional<std::string> Session::member_by_any_nick(std::string_view nick) const {
+  const std::string folded = fold(nick);
+  if (folded == fold(nick_) || folded == service_nick) return std::nullopt;
+  if (auto it = nick_owner_.find(folded); it != nick_owner_.end()) return it->second;
+  for (const auto& [gid, d] : directs_)
+    if (fold(nick_of(d.peer, d.nick)) == folded) return d.peer;
+  return std::nullopt;
 }
 
 void Session::on_channels(const std::string& group, const Json& r) {
@@ -1326,6 +1436,24 @@ void Session::on_stream(const Json& value) {
   }
   if (kind != "message" || !value.contains("message")) return;
   const std::string gid = str(value, "group");
+  if (auto d = directs_.find(gid); d != directs_.end()) {
+    const Json& entry = value["message"];
+    if (d->second.playback_pending || str(entry, "kind") != "post") return;
+    if (str(entry, "author") == self_id_) {
+      // What this client sent is on its screen already (its posts_in_flight_ entry, or its id).
+      const std::string id = str(entry, "id");
+      if (std::find(own_posts_.begin(), own_posts_.end(), id) != own_posts_.end()) return;
+      auto it = posts_in_flight_.find("dm:" + d->second.peer + "\n" + str(entry, "text"));
+      if (it != posts_in_flight_.end()) {
+        own_posts_.push_back(id);
+        if (own_posts_.size() > own_posts_remembered_max) own_posts_.pop_front();
+        return;
+      }
+    }
+    send_direct(gid, d->second, entry, true);
+    read_dirty_.insert(gid);
+    return;
+  }
   Group* g = group_by_id(gid);
   if (!g || !any_joined(*g)) return;
   const Json& entry = value["message"];

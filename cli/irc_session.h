@@ -9,7 +9,9 @@
 // TOPIC, KICK, NAMES, WHO, WHOIS, LIST, MODE +o (promote) and JOIN with an invite code map to
 // the node's requests. Replies and reactions (+draft/reply, +draft/react) are the node's
 // reply_to and react; a client without message-tags sees "nick: " before a reply and a NOTICE
-// for a reaction. docs/irc.md says what each command does.
+// for a reaction. Direct conversations (qun dm) are private queries: a PRIVMSG to a nick is a
+// direct message to that member (op "dm"), and a direct message from a member reaches the client
+// as a PRIVMSG to the client's nick. docs/irc.md says what each command does.
 //
 // Calling contract. The driver feeds every line the client sent (on_line, without CR LF), every
 // answer to a request the session asked for (on_response, with the token of its NodeRequest),
@@ -158,7 +160,9 @@ class Session {
     read,
     react,
     channels,
-    channel_create
+    channel_create,
+    dm,           // a PRIVMSG to a nick: the node's "dm" (detail: the text)
+    dm_playback,  // a direct conversation's unread messages
   };
   struct Pending {
     Purpose purpose;
@@ -201,6 +205,20 @@ class Session {
   void on_history(const std::string& group, const Json& entries, bool playback,
                   const std::string& target);
   void on_message(const std::string& group, const Json& entry);
+  // Direct conversations (qun dm) as private queries.
+  struct Direct {
+    std::string peer;                 // the other member's id
+    std::optional<std::string> nick;  // its nick, as the node gives it
+    std::uint64_t unread = 0;
+    bool played = false;        // its unread messages were played back this session
+    bool playback_pending = false;
+  };
+  void play_directs();
+  // A post of direct group `gid` as a private message: from the peer to this client, or (a post
+  // of this node's from another client) from this client to the peer.
+  void send_direct(const std::string& gid, const Direct& d, const Json& entry, bool live);
+  // The member a nick names (a nick the session shows, or a direct conversation's peer).
+  std::optional<std::string> member_by_any_nick(std::string_view nick) const;
   void welcome();
 
   // Output helpers.
@@ -262,6 +280,7 @@ class Session {
   // The node.
   std::string self_id_;
   std::map<std::string, Group> groups_;  // by id: ordered, so names are assigned the same way
+  std::map<std::string, Direct> directs_;  // direct conversations, by group id (not channels)
   std::map<std::string, std::string> nicks_;       // member id -> IRC nick
   std::map<std::string, std::string> nick_owner_;  // fold(IRC nick) -> member id
   std::map<std::uint64_t, Pending> pending_;

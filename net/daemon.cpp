@@ -1540,7 +1540,9 @@ class Daemon {
         return Error(Errc::too_large, "message too large: " + std::to_string(text.size()) +
                                           " bytes, at most " +
                                           std::to_string(limits::post_text_bytes_max));
-      QUN_TRY(std::vector<Event> events, r->post(authoring(), text, PostOptions{}));
+      PostOptions o;
+      o.action = req.value("action", false);  // a /me (IRC's CTCP ACTION)
+      QUN_TRY(std::vector<Event> events, r->post(authoring(), text, o));
       QUN_TRY_VOID(publish(r->id(), events));
       out["id"] = to_hex(events.back().id);
       out["queued"] = queue_if_unreachable(r->id(), events);

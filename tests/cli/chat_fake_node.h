@@ -55,6 +55,7 @@ struct FakeNode {
   std::map<std::string, std::vector<Json>> logs;  // group id -> messages, oldest first
   std::vector<NodeRequest> seen;                  // every request, in order
   std::vector<Json> posts;                        // args of successful posts
+  std::vector<Json> dm_requests;                  // args of every dm request (/msg, /query)
   std::map<std::string, std::string> fail;        // op -> error to answer with
   Json status_g1 = Json{{"id", "g1"}, {"synced", true}};  // g1's entry in the status answer
   std::string invite_code = "qun1CODE";
@@ -111,6 +112,20 @@ struct FakeNode {
     if (r.op == "join") return Json{{"group", "g9"}};
     if (r.op == "file.fetch")
       return Json{{"name", "photo.png"}, {"path", r.args.value("path", std::string())}};
+    if (r.op == "dm") {
+      // A direct conversation "d1" with the member, made on the first /msg or /query.
+      dm_requests.push_back(r.args);
+      const bool created = std::none_of(groups.begin(), groups.end(),
+                                        [](const Json& g) { return g["id"] == "d1"; });
+      if (created)
+        groups.push_back(Json{{"id", "d1"}, {"name", "@bob"}, {"members", 2}, {"direct", true},
+                              {"unread", 0}, {"mentions", 0}});
+      Json out{{"group", "d1"}, {"created", created}};
+      if (r.args.contains("text"))
+        logs["d1"].push_back(message("m" + std::to_string(logs["d1"].size()), own_id, own_nick,
+                                     r.args["text"].get<std::string>()));
+      return out;
+    }
     return Json::object();
   }
 

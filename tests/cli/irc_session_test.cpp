@@ -38,6 +38,8 @@ struct FakeGroup {
   std::vector<Json> members;  // {"id","nick","role"}
   std::vector<Json> log;
   std::vector<Json> channels;  // channel.list: {"id","name","archived"}; none: an old node
+  std::string peer;            // a direct conversation's other member (qun dm); empty: a group
+  std::string peer_nick;
 };
 
 // Answers the session's requests from groups_, records every request, and hands the session's
@@ -118,16 +120,42 @@ class Harness {
     if (r.op == "subscribe" || r.op == "read") return Json::object();
     if (r.op == "group.list") {
       Json out = Json::array();
-      for (const auto& [id, g] : groups_)
+      for (const auto& [id, g] : groups_) {
         out.push_back(Json{{"id", id}, {"name", g.name}, {"label", g.name}, {"topic", g.topic ? Json(*g.topic) : Json()},
                            {"unread", g.unread}, {"member", true}, {"joining", false}});
+        if (!g.peer.empty()) {
+          out.back()["direct"] = true;
+          out.back()["peer"] = Json{{"member", g.peer}, {"nick", g.peer_nick}};
+        }
+      }
       return out;
     }
     const std::string gid = r.args.value("group", std::string());
+    if (r.op == "dm") {
+      // The direct conversation with the member: found, or made ("d" and the member's id).
+      const std::string member = r.args["member"];
+      std::string id;
+      for (const auto& [gid2, g] : groups_)
+        if (g.peer == member) id = gid2;
+      const bool created = id.empty();
+      if (created) {
+        id = "d" + member.substr(0, 63);
+        FakeGroup d;
+        d.id = id;
+        d.name = "@peer";
+        d.peer = member;
+        d.peer_nick = "bob";
+        groups_[id] = d;
+      }
+      FakeGroup& d = groups_[id];
+      const std::string eid = "m" + std::to_string(d.log.size());
+      d.log.push_back(entry(eid, self_id, "ada", "post", r.args["text"].get<std::string>()));
+      return Json{{"group", id}, {"created", created}, {"id", eid}, {"queued", false}};
+    }
     if (r.op == "join") {
       groups_[join_answer] = FakeGroup{
           join_answer, "new", {}, 0, {Json{{"id", self_id}, {"nick", "ada"}, {"role", "member"}}},
-          {},          {}};
+          {},          {},  {}, {}};
       return Json{{"group", join_answer}};
     }
     auto it = groups_.find(gid);
@@ -175,7 +203,7 @@ class Harness {
 };
 
 FakeGroup lobby() {
-  FakeGroup g{lobby_id, "lobby", "welcome", 0, {}, {}, {}};
+  FakeGroup g{lobby_id, "lobby", "welcome", 0, {}, {}, {}, {}, {}};
   g.members = {Json{{"id", self_id}, {"nick", "ada"}, {"role", "founder"}},
                Json{{"id", bob_id}, {"nick", "bob"}, {"role", "member"}}};
   return g;
@@ -754,4 +782,80 @@ TEST_CASE("irc session: edits, deletions, mutes and bans", "[cli][irc]") {
   CHECK_FALSE(played.has(lines, "edited"));
   CHECK_FALSE(played.has(lines, "deleted"));
   CHECK_FALSE(played.has(lines, "unreadable"));
+}
+
+// Proves direct conversations are private queries (issue 16): a PRIVMSG to a member's nick is
+// the node's "dm" with that member's id and the text, and nothing comes back to the client (it
+// shows what it sent); a post from the peer in the direct group reaches the client as a
+// PRIVMSG from the peer's nick to the client's nick, and is marked read; the direct group is
+// no channel (no JOIN for it); a PRIVMSG to an unknown nick is 401.
+TEST_CASE("irc session: direct messages are private queries", "[cli][irc][dm]") {
+  Harness h({lobby()});
+  h.login();
+  h.take();
+  auto last = [&](const std::string& op) {
+    for (auto it = h.requests.rbegin(); it != h.requests.rend(); ++it)
+      if (it->op == op) return *it;
+    FAIL("no " << op << " request");
+    return NodeRequest{};
+  };
+  h.line("PRIVMSG bob :psst, lunch?");
+  const NodeRequest dm = last("dm");
+  REQUIRE(dm.op == "dm");
+  CHECK(dm.args["member"] == bob_id);
+  CHECK(dm.args["text"] == "psst, lunch?");
+  const std::string dm_id = "d" + bob_id.substr(0, 63);
+  // The node now lists the conversation; the stream brings our own post (not shown again) and
+  // then bob's answer.
+  h.stream(Json{{"stream", "groups"}});
+  auto lines = h.take();
+  CHECK_FALSE(h.has(lines, "JOIN"));
+  h.stream(message(dm_id, entry("m0", self_id, "ada", "post", "psst, lunch?")));
+  CHECK(h.take().empty());
+  h.groups_[dm_id].log.push_back(entry("m1", bob_id, "bob", "post", "sure, at noon"));
+  h.stream(message(dm_id, h.groups_[dm_id].log.back()));
+  lines = h.take();
+  REQUIRE(lines.size() == 1);
+  CHECK(lines[0].find(":bob!b0b11111@qun PRIVMSG ada :sure, at noon") != std::string::npos);
+  CHECK(last("read").args["group"] == dm_id);
+  // An action (CTCP ACTION) is a /me.
+  h.line("PRIVMSG bob :\x01" "ACTION waves\x01");
+  CHECK(last("dm").args["action"] == true);
+  CHECK(last("dm").args["text"] == "waves");
+  h.line("PRIVMSG nobody :hello?");
+  CHECK(h.has(h.take(), " 401 ada nobody :No such nick"));
+}
+
+// Proves a query from the peer that arrived while no client was connected is played back as
+// private messages on login, after the welcome, in order, with the time of day for a client
+// without server-time, and that the conversation is marked read.
+TEST_CASE("irc session: unread direct messages are played back on login", "[cli][irc][dm]") {
+  FakeGroup d;
+  d.id = "d" + bob_id.substr(0, 63);
+  d.name = "@bob";
+  d.peer = bob_id;
+  d.peer_nick = "bob";
+  d.unread = 2;
+  d.log = {entry("m0", bob_id, "bob", "post", "are you there?", 60'000),
+           entry("m1", bob_id, "bob", "post", "call me", 120'000)};
+  Harness h({lobby(), d});
+  h.login();
+  const auto lines = h.take();
+  std::size_t welcome = lines.size(), first = lines.size(), second = lines.size();
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    if (lines[i].find(" 001 ") != std::string::npos) welcome = i;
+    if (lines[i].find("PRIVMSG ada :[") != std::string::npos &&
+        lines[i].find("are you there?") != std::string::npos)
+      first = i;
+    if (lines[i].find("PRIVMSG ada :[") != std::string::npos &&
+        lines[i].find("call me") != std::string::npos)
+      second = i;
+  }
+  INFO(lines.size());
+  CHECK(welcome < first);
+  CHECK(first < second);
+  CHECK(second < lines.size());
+  bool read = false;
+  for (const auto& r : h.requests) read = read || (r.op == "read" && r.args["group"] == d.id);
+  CHECK(read);
 }
