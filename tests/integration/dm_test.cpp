@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include "tests/integration/harness.h"
+#include "tests/integration/irc_client.h"
 
 namespace qun::integration {
 namespace {
@@ -115,4 +116,40 @@ TEST_CASE("a blocked member's DM is dropped, and arrives once unblocked", "[inte
 }
 
 }  // namespace
+}  // namespace qun::integration
+
+namespace qun::integration {
+
+// Proves direct messages between an IRC client and a member on another node (issue 16's
+// private queries), with real processes: ada's IRC client sends `PRIVMSG bob`, which creates
+// the direct group and reaches bob's node (`qun log @ada`); bob answers with `qun dm ada`, and
+// the client gets it as a PRIVMSG from bob to ada (a query window in irssi or weechat).
+TEST_CASE("qun irc: a private message is a direct message, both ways", "[integration][irc][dm]") {
+  Cluster cluster;
+  Node& ada = cluster.add("ada");
+  Node& bob = cluster.add("bob");
+  ada.start();
+  bob.start();
+  const std::string group = create_group(ada, "lobby");
+  invite_and_join(ada, bob, group);
+
+  IrcGateway gateway(cluster, ada);
+  IrcClient irc(gateway.port());
+  irc.login(gateway.password(), "ada");
+  irc.wait_for(" 366 ada #lobby ", "the client is in #lobby");
+  const std::string canary = random_hex(6);
+  irc.send("PRIVMSG bob :just between us " + canary);
+  wait_until(
+      [&] {
+        Json list = bob.json({"dm", "list"});
+        return list.is_array() && list.size() == 1;
+      },
+      propagate_bound, "bob's node has the direct conversation");
+  wait_for_posts(bob, "@ada", {"just between us " + canary});
+  bob.ok({"dm", "ada", "got it " + canary});
+  irc.wait_for(":bob!" + bob.id().substr(0, 8) + "@qun PRIVMSG ada :got it " + canary,
+               "bob's answer as a private message");
+  CHECK_FALSE(irc.has("JOIN #@"));
+}
+
 }  // namespace qun::integration
