@@ -602,10 +602,13 @@ class Daemon {
       auto m = r->message(id);
       if (!m) continue;
       if (m->kind != EventKind::post) list_changed = true;
+      // A mention, or any message of the other member in a direct conversation, notifies.
       else if (notifications_ && !app_.joining(d.group) && !app_.hidden(m->author) &&
-               m->author != key_->public_key() && m->text && naming::mentions(*m->text, nick_))
-        notifications_->on_mention(r->nick(m->author).value_or(short_hex(m->author)),
-                                   r->name().value_or(short_hex(d.group)), *m->text);
+               m->author != key_->public_key() && m->text &&
+               (naming::mentions(*m->text, nick_) || direct_peer(*r) == m->author))
+        notifications_->on_mention(
+            peer_nick(m->author).value_or(r->nick(m->author).value_or(short_hex(m->author))),
+            display_name(*r), *m->text);
       if (subscribers_.empty() || app_.hidden(m->author)) continue;
       if (!conv) conv = r->conversation(ConversationScope::channels_and_mutes);
       // A muted author's post is refused by every member's node: not shown.

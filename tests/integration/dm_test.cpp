@@ -1,6 +1,7 @@
 // Direct messages (issue 15): a DM to an offline member arrives through a relay of a group both
 // share, and the relay's home holds no DM plaintext.
 #include <catch2/catch.hpp>
+#include <fstream>
 
 #include "tests/integration/harness.h"
 #include "tests/integration/irc_client.h"
@@ -150,6 +151,39 @@ TEST_CASE("qun irc: a private message is a direct message, both ways", "[integra
   irc.wait_for(":bob!" + bob.id().substr(0, 8) + "@qun PRIVMSG ada :got it " + canary,
                "bob's answer as a private message");
   CHECK_FALSE(irc.has("JOIN #@"));
+}
+
+}  // namespace qun::integration
+
+namespace qun::integration {
+
+// Proves a direct message runs the notification command like a mention (issue 16,
+// "Notifications"): bob's config sets a command that writes its arguments to a file; alice's
+// `qun dm bob TEXT` (no mention of bob in it) runs it once with alice's nick, the conversation's
+// name (@alice) and the text.
+TEST_CASE("a direct message runs the notification command", "[integration][dm]") {
+  Cluster cluster;
+  const fs::path out = cluster.dir() / "notified.txt";
+  const fs::path script = cluster.dir() / "notifier.sh";
+  {
+    std::ofstream s(script);
+    s << "#!/bin/sh\nprintf '%s|' \"$@\" > '" << out.string() << ".tmp'\nmv '" << out.string()
+      << ".tmp' '" << out.string() << "'\n";
+  }
+  fs::permissions(script, fs::perms::owner_all);
+  Node& a = cluster.add("alice");
+  Node& b = cluster.add("bob");
+  {
+    std::ofstream config(b.home() / "config.toml");
+    config << "[notify]\ncommand = [\"" << script.string() << "\"]\n";
+  }
+  a.start();
+  b.start(NodeOptions::with_peers({a.address()}));
+  const std::string group = create_group(a, "lobby");
+  REQUIRE(invite_and_join(a, b, group) == group);
+  a.ok({"dm", "bob", "a quiet word"});
+  wait_until([&] { return fs::exists(out); }, propagate_bound, "the notifier ran");
+  CHECK(file_contents(out) == "alice|@alice|a quiet word|");
 }
 
 }  // namespace qun::integration
