@@ -61,7 +61,12 @@ struct Node::Impl {
   struct Conn {
     ConnId id = 0;
     bool outbound = false;
-    std::string address;  // dialed, or announced in the peer's hello
+    // Where this node reaches the peer: the address it dialed (which worked from here), or for
+    // an inbound link the one announced in the peer's hello (its socket port is ephemeral).
+    std::string address;
+    // What the peer announces in its hello: the address handed on to others (a node behind NAT
+    // announces its relayed address; the LAN address a neighbour dialed is useless elsewhere).
+    std::string advertised;
     std::string remote;   // the socket's peer address, from the driver ("" if not given)
     std::optional<PublicKey> expected;
     std::optional<Link> link;
@@ -911,7 +916,10 @@ struct Node::Impl {
   }
 
   void on_hello(Millis now, Conn& c, const wire::Hello& h) {
-    if (!h.address.empty()) c.address = h.address;
+    if (!h.address.empty()) {
+      c.advertised = h.address;
+      if (!c.outbound) c.address = h.address;
+    }
     c.hello_received = true;
     c.peer_nonce = h.nonce;
     c.peer_tags = std::set<GroupTag>(h.groups.begin(), h.groups.end());
@@ -1168,7 +1176,10 @@ struct Node::Impl {
     std::vector<PeerInfo> all;
     for (const auto& [id, conn] : g.active) {
       auto it = conns.find(conn);
-      if (it != conns.end() && !it->second.address.empty()) all.push_back({id, it->second.address});
+      if (it == conns.end()) continue;
+      const Conn& c = it->second;
+      const std::string& address = c.advertised.empty() ? c.address : c.advertised;
+      if (!address.empty()) all.push_back({id, address});
     }
     for (const auto& [address, id] : g.passive)
       if (id) all.push_back({*id, address});

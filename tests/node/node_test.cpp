@@ -36,6 +36,7 @@ struct Mesh {
   ConnId next_inbound = 1;
   Millis now = 0;
   std::size_t sends = 0;
+  std::map<std::string, std::size_t> dials;  // how often each address was dialed
   // Members that are stopped (like a process under SIGSTOP): they get no input, and bytes sent
   // to them are neither read nor reported flushed (they wait here, as in a full TCP window).
   std::set<std::size_t> stopped;
@@ -62,6 +63,7 @@ struct Mesh {
       auto [i, o] = std::move(queue.front());
       queue.pop_front();
       if (auto* d = std::get_if<node_output::Dial>(&o)) {
+        ++dials[d->address];
         std::size_t target = std::stoul(d->address.substr(5));
         ConnId in = next_inbound++;
         wires[{i, d->conn}] = {target, in};
@@ -331,6 +333,43 @@ TEST_CASE("invalid events are not spread and their sender is cut off", "[node][o
   // The banned identity cannot come back for a while.
   Rogue again;
   CHECK(again.connect(mesh, 0));
+}
+
+// Proves a link keeps the address it was dialed at when the peer advertises another one (a
+// member behind NAT advertises its relayed address, while a neighbour on its LAN dialed its LAN
+// address): the peer list shows the dialed address, the node does not dial it again while the
+// link is up, and the peer that was dialed lists the dialer at the address it advertises.
+TEST_CASE("an outbound link keeps the address it dialed, not the one the peer advertises",
+          "[node][overlay]") {
+  Mesh mesh;
+  mesh.add();
+  mesh.add();
+  auto r = must(Replica::create_group(mesh.at(0), "mesh", "n0", GroupSettings{}));
+  const Hash gid = r.id();
+  auto [ev, code] = must(r.invite(mesh.at(0), 1, t0 + 10'000'000, {}));
+  auto joiner = std::make_unique<Replica>(gid, mesh.members[1].key.get());
+  auto founder = std::make_unique<Replica>(std::move(r));
+  Replica* f = founder.get();
+  mesh.members[0].node->add_group(mesh.now, std::move(founder), {});
+  mesh.members[0].node->publish(mesh.now, gid, {ev});
+  joiner->ingest(all_events(*f));
+  auto join = must(joiner->join(mesh.at(1), code, "n1"));
+  // "mesh:00" reaches member 0 as "mesh:0" does, but is not what it advertises.
+  mesh.members[1].node->add_group(mesh.now, std::move(joiner), {"mesh:00"});
+  mesh.members[1].node->publish(mesh.now, gid, {join});
+  mesh.drain(0);
+  mesh.drain(1);
+  mesh.run(10'000);
+
+  auto link = [&](std::size_t from, std::size_t to) -> std::string {
+    for (const auto& p : mesh.members[from].node->peers())
+      if (p.established && p.id == mesh.members[to].key->public_key()) return p.address;
+    return "none";
+  };
+  CHECK(link(1, 0) == "mesh:00");
+  CHECK(link(0, 1) == "mesh:1");
+  CHECK(mesh.dials["mesh:00"] == 1);
+  CHECK(mesh.members[1].node->group(gid)->state().is_member(mesh.members[1].key->public_key()));
 }
 
 // Proves malformed messages close only the offending link; the node keeps serving others.
