@@ -527,8 +527,9 @@ class Daemon {
   void drop_group(const Hash& g, const std::string& why) {
     std::vector<Hash> channels;  // their read markers go with the group
     if (const Replica* r = node_->group(g); r && !opts_.relay)
-      for (const auto& ch : r->conversation(ConversationScope::channels_and_mutes).channels)
+      for (const auto& ch : conversation_of(*r, ConversationScope::channels_and_mutes).channels)
         channels.push_back(ch.id);
+    forget_conversation(g);
     node_->remove_group(transport_->now(), g);
     transport_->pump();
     commit();
@@ -597,7 +598,7 @@ class Daemon {
     const std::uint64_t received = mono_us();
     bool list_changed = false;
     // Channel names and mutes only (no post is opened): a stream entry is the event as made.
-    std::optional<Conversation> conv;
+    const Conversation* conv = nullptr;  // conversation_of(*r), found once if needed
     for (const auto& id : d.events) {
       auto m = r->message(id);
       if (!m) continue;
@@ -610,10 +611,10 @@ class Daemon {
             peer_nick(m->author).value_or(r->nick(m->author).value_or(short_hex(m->author))),
             display_name(*r), *m->text);
       if (subscribers_.empty() || app_.hidden(m->author)) continue;
-      if (!conv) conv = r->conversation(ConversationScope::channels_and_mutes);
+      if (!conv) conv = &conversation_of(*r, ConversationScope::channels_and_mutes);
       // A muted author's post is refused by every member's node: not shown.
       if (m->kind == EventKind::post && conv->muted(m->author, m->order_key)) continue;
-      Json msg = render::message_json(*r, *m, &*conv);
+      Json msg = render::message_json(*r, *m, conv);
       std::optional<std::optional<Hash>> channel;  // r->channel_of(*m), found once if needed
       for (const auto& [client, filter] : subscribers_) {
         if (filter && *filter != d.group) continue;
@@ -900,6 +901,7 @@ class Daemon {
   // Replaces a group's replica in the node by what the store holds (after a failed commit).
   void reload_group(const Hash& group) {
     const Hash g = group;  // callers pass the replica's own id, which dies with remove_group
+    forget_conversation(g);
     node_->remove_group(transport_->now(), g);
     auto replica = load_replica(*store_, g, opts_.relay ? nullptr : &*key_,
                                 opts_.relay ? nullptr : &*storage_key_);
@@ -973,7 +975,7 @@ class Daemon {
     app::Unread unread;
     if (!opts_.relay) {
       // Per channel too (the chat's sidebar, `qun group list`), from the read markers.
-      const Conversation conv = r->conversation(ConversationScope::channels_and_mutes);
+      const Conversation& conv = conversation_of(*r, ConversationScope::channels_and_mutes);
       unread = unread_of(g, conv);
       j["channels"] = channels_json(conv, &unread);
     }
@@ -1190,6 +1192,17 @@ class Daemon {
     return Json::object();
   }
 
+  // A group's conversation as it stands (Replica::conversation), folded again only as far as
+  // the history changed since the last read (node/conversation.h, ConversationCache). Valid
+  // until the next call for that group; the entry goes with the replica (forget_conversation).
+  const Conversation& conversation_of(const Replica& r,
+                                      ConversationScope scope = ConversationScope::full) {
+    Conversations& c = conversations_[r.id()];
+    ConversationCache& cache = scope == ConversationScope::full ? c.full : c.channels_and_mutes;
+    return cache.get(r.group(), r.opener(), r.fold_generation());
+  }
+  void forget_conversation(const Hash& g) { conversations_.erase(g); }
+
   Result<Json> op_log(const Json& req) {
     QUN_TRY(Hash g, find_group(req));
     const Replica* r = node_->group(g);
@@ -1205,8 +1218,9 @@ class Daemon {
       if (it == hist.end()) return Error(Errc::not_found, "no event " + before + " in this group");
       end = static_cast<std::size_t>(it - hist.begin());
     }
-    // Posts as they stand now (edits, deletions, reactions): one fold per page.
-    const Conversation c = r->conversation();
+    // Posts as they stand now (edits, deletions, reactions), folded only as far as the history
+    // changed since the last read.
+    const Conversation& c = conversation_of(*r);
     std::optional<Hash> channel;
     if (!arg(req, "channel").empty()) {
       QUN_TRY(channel, find_channel(*r, req, "channel"));
@@ -1251,7 +1265,7 @@ class Daemon {
     // one nick.
     std::vector<Json> members;
     std::vector<listing::Entry> entries;
-    const Conversation conv = r->conversation(ConversationScope::channels_and_mutes);
+    const Conversation& conv = conversation_of(*r, ConversationScope::channels_and_mutes);
     const std::uint64_t now = wall_ms();
     for (const auto& [pk, info] : r->state().members) {
       auto nick = r->nick(pk);
@@ -1357,7 +1371,7 @@ class Daemon {
     QUN_TRY(Hash g, find_group(req));
     const Replica* r = node_->group(g);
     Json out = Json::array();
-    for (const auto& a : r->conversation().actions)
+    for (const auto& a : conversation_of(*r).actions)
       if (a.moderation) out.push_back(render::action_json(*r, a));
     return out;
   }
@@ -1389,14 +1403,15 @@ class Daemon {
     q.exclude_authors = app_.hidden_members();
     QUN_TRY(std::vector<search::Hit> hits, search_->search(q));
     Json results = Json::array();
-    std::map<Hash, Conversation> channels;  // per group, for channel names
+    std::map<Hash, const Conversation*> channels;  // per group, for channel names
     for (const auto& h : hits) {
       const Replica* r = node_->group(h.post.group);
       if (!r || app_.leaving(h.post.group)) continue;
       auto c = channels.find(h.post.group);
       if (c == channels.end())
-        c = channels.emplace(h.post.group, r->conversation(ConversationScope::channels_and_mutes)).first;
-      const ChannelView* ch = c->second.channel(h.post.channel);
+        c = channels.emplace(h.post.group,
+                             &conversation_of(*r, ConversationScope::channels_and_mutes)).first;
+      const ChannelView* ch = c->second->channel(h.post.channel);
       auto name = r->name();
       auto nick = r->nick(h.post.author);
       results.push_back(Json{{"id", to_hex(h.post.id)},
@@ -1818,7 +1833,7 @@ class Daemon {
   Result<Hash> find_channel(const Replica& r, const Json& req, const char* name) {
     std::string want = arg(req, name);
     if (!want.empty() && want[0] == '#') want.erase(0, 1);
-    const Conversation c = r.conversation(ConversationScope::channels_and_mutes);
+    const Conversation& c = conversation_of(r, ConversationScope::channels_and_mutes);
     if (const ChannelView* ch = c.channel_named(want)) return ch->id;
     return Error(Errc::not_found, "no channel #" + want + " in this group; `qun channel list GROUP` shows them");
   }
@@ -1989,7 +2004,7 @@ class Daemon {
   Result<Json> op_channel_list(const Json& req) {
     QUN_TRY(Hash g, find_group(req));
     const Replica* r = node_->group(g);
-    const Conversation c = r->conversation(ConversationScope::channels_and_mutes);
+    const Conversation& c = conversation_of(*r, ConversationScope::channels_and_mutes);
     if (opts_.relay) return channels_json(c, nullptr);
     const app::Unread unread = unread_of(g, c);
     return channels_json(c, &unread);
@@ -2328,6 +2343,13 @@ class Daemon {
   std::map<ClientId, Hash> channel_filters_;  // subscribers that want one channel only
   // Groups that did not load, with the reason (mark_damaged); `qun group repair` rebuilds them.
   std::map<Hash, std::string> damaged_;
+  // Each group's conversation, kept between reads (conversation_of): the full one and the one
+  // of channels and mutes only (which opens no post, so is cheaper to fold again).
+  struct Conversations {
+    ConversationCache full{ConversationScope::full};
+    ConversationCache channels_and_mutes{ConversationScope::channels_and_mutes};
+  };
+  std::map<Hash, Conversations> conversations_;
   // During publish(): the group and the ids of own events just committed.
   std::optional<std::pair<Hash, std::set<Hash>>> publishing_;
 };

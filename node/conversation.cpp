@@ -52,31 +52,57 @@ bool is_staff(const GroupState& s, const PublicKey& who) {
   return at_least(s.role_of(who), Role::moderator) && s.is_member(who);
 }
 
+}  // namespace
+
+// What the fold has built so far: the conversation, and the mute windows and acts found by its
+// first pass. ConversationCache keeps it between reads to extend it with new events.
+struct FoldState {
+  Conversation c;
+  std::map<PublicKey, std::vector<MuteWindow>> windows;
+  std::map<Hash, ConversationAction> mute_actions;
+};
+
+namespace {
+
 class Fold {
  public:
-  Fold(const Group& group, const OpenFn& open, ConversationScope scope)
-      : g_(group), s_(group.state()), open_(open), scope_(scope) {}
+  Fold(const Group& group, const OpenFn& open, ConversationScope scope, FoldState& state)
+      : g_(group),
+        s_(group.state()),
+        open_(open),
+        scope_(scope),
+        c_(state.c),
+        windows_(state.windows),
+        mute_actions_(state.mute_actions) {}
 
-  Conversation run() {
-    // Pass 1: mutes, which refuse posts that sort before them (a post the muter had not seen
-    // is muted even if dated earlier), so they are known before any post is judged.
+  // Pass 1: mutes, which refuse posts that sort before them (a post the muter had not seen is
+  // muted even if dated earlier), so they are known before any post is judged. Then #general.
+  void start() {
     for (const Hash& id : s_.history) {
       const EventRecord& rec = *g_.find(id);
       if (rec.event.kind == EventKind::mute) fold_mute(rec);
     }
     c_.channels.push_back(ChannelView{g_.id(), std::string("general"), false});
-    for (const Hash& id : s_.history) {
-      const EventRecord& rec = *g_.find(id);
+  }
+
+  // Pass 2 over history[begin, end).
+  void fold_range(std::size_t begin, std::size_t end) {
+    for (std::size_t i = begin; i < end; ++i) {
+      const EventRecord& rec = *g_.find(s_.history[i]);
       if (scope_ == ConversationScope::full || rec.event.kind == EventKind::channel ||
           rec.event.kind == EventKind::mute)
         fold(rec);
     }
+  }
+
+  // The mutes in force at the end of the log.
+  void finish() {
+    c_.mutes.clear();
     for (const auto& [member, ws] : windows_) {
       if (ws.empty() || ws.back().ended_ms) continue;
       const MuteWindow& w = ws.back();
       c_.mutes[member] = MuteView{member, w.event, w.by, w.from_ms, w.until_ms};
     }
-    return std::move(c_);
   }
 
  private:
@@ -340,15 +366,86 @@ class Fold {
   const GroupState& s_;
   const OpenFn& open_;
   const ConversationScope scope_;
-  Conversation c_;
-  std::map<PublicKey, std::vector<MuteWindow>> windows_;
-  std::map<Hash, ConversationAction> mute_actions_;
+  Conversation& c_;
+  std::map<PublicKey, std::vector<MuteWindow>>& windows_;
+  std::map<Hash, ConversationAction>& mute_actions_;
 };
+
+// Whether an accepted event of this kind, appended to the history, can be folded onto the
+// conversation folded so far with the same result as folding everything again. Pass 1 reads
+// every mute and judges each against the roles and membership at the end of the log, so a mute
+// and any event that changes roles or membership (set-role, add, join, remove, leave, ban,
+// close-invite, which may close joins) needs the whole fold. The rest acts only at its place.
+bool appendable(EventKind kind) {
+  switch (kind) {
+    case EventKind::post:
+    case EventKind::react:
+    case EventKind::edit:
+    case EventKind::del:
+    case EventKind::redact:
+    case EventKind::channel:
+    case EventKind::set_nick:
+    case EventKind::set_name:
+    case EventKind::set_topic:
+    case EventKind::set_settings:
+    case EventKind::invite:
+    case EventKind::rekey:
+    case EventKind::relay:
+      return true;
+    default:
+      return false;
+  }
+}
 
 }  // namespace
 
 Conversation build_conversation(const Group& group, const OpenFn& open, ConversationScope scope) {
-  return Fold(group, open, scope).run();
+  FoldState state;
+  Fold fold(group, open, scope, state);
+  fold.start();
+  fold.fold_range(0, group.state().history.size());
+  fold.finish();
+  return std::move(state.c);
+}
+
+ConversationCache::ConversationCache(ConversationScope scope) : scope_(scope) {}
+ConversationCache::~ConversationCache() = default;
+ConversationCache::ConversationCache(ConversationCache&&) noexcept = default;
+ConversationCache& ConversationCache::operator=(ConversationCache&&) noexcept = default;
+
+const Conversation& ConversationCache::get(const Group& group, const OpenFn& open,
+                                           std::uint64_t generation) {
+  const std::vector<Hash>& history = group.state().history;
+  const bool same_prefix = state_ && group_ == &group && generation_ == generation &&
+                           folded_ <= history.size() &&
+                           (folded_ == 0 || history[folded_ - 1] == last_);
+  if (same_prefix) {
+    if (folded_ == history.size()) {
+      ++stats_.hits;
+      return state_->c;
+    }
+    bool append = true;
+    for (std::size_t i = folded_; i < history.size() && append; ++i)
+      append = appendable(group.find(history[i])->event.kind);
+    if (append) {
+      Fold(group, open, scope_, *state_).fold_range(folded_, history.size());
+      ++stats_.incremental;
+      folded_ = history.size();
+      last_ = history.back();
+      return state_->c;
+    }
+  }
+  state_ = std::make_unique<FoldState>();
+  Fold fold(group, open, scope_, *state_);
+  fold.start();
+  fold.fold_range(0, history.size());
+  fold.finish();
+  ++stats_.full;
+  group_ = &group;
+  generation_ = generation;
+  folded_ = history.size();
+  last_ = history.empty() ? Hash{} : history.back();
+  return state_->c;
 }
 
 }  // namespace qun

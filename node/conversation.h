@@ -19,6 +19,7 @@
 
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <set>
 #include <string>
@@ -45,12 +46,16 @@ struct PostView {
   std::optional<Hash> removed_by;        // the delete or redact event
   // Emoji -> who reacted with it (at most reactions_per_post_max emoji).
   std::map<std::string, std::set<PublicKey>> reactions;
+
+  bool operator==(const PostView&) const = default;
 };
 
 struct ChannelView {
   Hash id;                          // the channel event that created it; the group id: #general
   std::optional<std::string> name;  // none when this node cannot read its events
   bool archived = false;
+
+  bool operator==(const ChannelView&) const = default;
 };
 
 struct MuteView {
@@ -59,6 +64,8 @@ struct MuteView {
   PublicKey by;
   std::uint64_t from_ms = 0;   // the mute's order key
   std::optional<std::uint64_t> until_ms;  // none: until unmuted
+
+  bool operator==(const MuteView&) const = default;
 };
 
 // One accepted act on a post, a member or a channel, for `log --follow` and the moderation log.
@@ -76,6 +83,8 @@ struct ConversationAction {
   // True for the moderation log: redact, mute, ban, remove, set-role, channel, set-settings,
   // set-name and set-topic.
   bool moderation = false;
+
+  bool operator==(const ConversationAction&) const = default;
 };
 
 struct Conversation {
@@ -95,6 +104,8 @@ struct Conversation {
   const ChannelView* channel_named(std::string_view name) const;
   // Whether a post by `member` at order key `at_ms` would be refused by a mute in force.
   std::optional<MuteView> muted(const PublicKey& member, std::uint64_t at_ms) const;
+
+  bool operator==(const Conversation&) const = default;
 };
 
 // Opens the ciphertext of a conversation event (react, edit, delete, redact, mute, channel,
@@ -108,5 +119,50 @@ enum class ConversationScope { full, channels_and_mutes };
 
 Conversation build_conversation(const Group& group, const OpenFn& open,
                                 ConversationScope scope = ConversationScope::full);
+
+struct FoldState;
+
+// ConversationCache: one group's full conversation kept between reads, so that a read (`qun log`,
+// the group list, a stream) does not fold the whole history again: a long history costs one
+// decryption per event on every read otherwise (issue 13, "Long histories").
+//
+// get() returns exactly what build_conversation(group, open, scope) returns now. It folds again from the
+// start when the generation changed (Replica::fold_generation: anything but accepted events
+// appended at the end of the history, such as a late event sorting earlier, an acceptance
+// changed, a key learned, a payload dropped or restored), when it is given another Group, or
+// when an appended event is one the fold cannot take at its place (a mute, or a change of roles
+// or membership: the first pass judges every mute against the roles at the end of the log).
+// Otherwise it folds only the appended events onto what it holds, and nothing at all when the
+// history did not grow. tests/node/conversation_test.cpp compares it with full folds.
+//
+// The reference it returns stays valid until the next get() or the cache's destruction. It
+// holds the group's posts with their text: memory grows with the history, like one full fold.
+class ConversationCache {
+ public:
+  explicit ConversationCache(ConversationScope scope = ConversationScope::full);
+  ~ConversationCache();
+  ConversationCache(ConversationCache&&) noexcept;
+  ConversationCache& operator=(ConversationCache&&) noexcept;
+  ConversationCache(const ConversationCache&) = delete;
+  ConversationCache& operator=(const ConversationCache&) = delete;
+
+  const Conversation& get(const Group& group, const OpenFn& open, std::uint64_t generation);
+
+  struct Stats {
+    std::uint64_t hits = 0;         // nothing new: the conversation as held
+    std::uint64_t incremental = 0;  // appended events folded onto it
+    std::uint64_t full = 0;         // folded from the start
+  };
+  const Stats& stats() const { return stats_; }
+
+ private:
+  ConversationScope scope_;
+  std::unique_ptr<FoldState> state_;
+  const Group* group_ = nullptr;  // the group folded (compared only, never read)
+  std::uint64_t generation_ = 0;
+  std::size_t folded_ = 0;        // history entries folded
+  Hash last_;                     // the last of them
+  Stats stats_;
+};
 
 }  // namespace qun

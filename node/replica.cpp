@@ -94,11 +94,14 @@ void Replica::learn(std::uint64_t epoch, const Hash& source, const SymmetricKey&
     ++keys_refused_;
     return;
   }
-  if (keys_.add(epoch, source, key)) new_keys_.push_back({epoch, source, key.clone()});
+  if (keys_.add(epoch, source, key)) {
+    new_keys_.push_back({epoch, source, key.clone()});
+    ++fold_generation_;
+  }
 }
 
 void Replica::restore_key(std::uint64_t epoch, const Hash& source, const SymmetricKey& key) {
-  keys_.add(epoch, source, key);
+  if (keys_.add(epoch, source, key)) ++fold_generation_;
 }
 
 Replica Replica::clone_for(const SigningKey* self) const {
@@ -184,7 +187,15 @@ void Replica::absorb(const EventRecord& rec) {
 }
 
 IngestReport Replica::ingest(std::vector<Event> events, std::optional<PublicKey> from) {
+  const auto resolved_before = group_.resolve_stats();
   IngestReport report = group_.ingest(std::move(events), std::move(from));
+  // Anything but a continued resolution (a late event sorting earlier, a revocation reaching
+  // back) or a restored payload may change what the conversation fold saw before.
+  const auto& resolved = group_.resolve_stats();
+  if (resolved.full != resolved_before.full ||
+      resolved.from_checkpoint != resolved_before.from_checkpoint ||
+      !report.payloads_restored.empty())
+    ++fold_generation_;
   const std::size_t keys_before = keys_.size();
   if (self_ || !invite_secrets_.empty()) {
     for (const auto& id : report.admitted) absorb(*group_.find(id));
@@ -227,7 +238,10 @@ void Replica::drop_removed(const IngestReport& report, std::size_t keys_before) 
   for (const Hash& id : state().history) {
     const EventRecord& rec = *group_.find(id);
     if (rec.event.kind == EventKind::post && removed_posts_.count(id)) {
-      if (group_.drop_payload(id)) dropped_.push_back(id);
+      if (group_.drop_payload(id)) {
+        dropped_.push_back(id);
+        ++fold_generation_;
+      }
     } else if (rec.event.kind == EventKind::edit) {
       drop_if_edit_of_removed(rec);
     }
@@ -241,8 +255,10 @@ void Replica::drop_if_edit_of_removed(const EventRecord& rec) {
   auto plain = open(rec.event);
   if (!plain) return;
   auto p = decode_edit_plain(*plain);
-  if (p.ok() && removed_posts_.count(p->target) && group_.drop_payload(rec.event.id))
+  if (p.ok() && removed_posts_.count(p->target) && group_.drop_payload(rec.event.id)) {
     dropped_.push_back(rec.event.id);
+    ++fold_generation_;
+  }
 }
 
 void Replica::hold_invite(const InviteCode& code) {
@@ -988,7 +1004,10 @@ Result<Event> Replica::set_relay(Authoring a, const PublicKey& relay, std::strin
 
 IngestReport Replica::drop_payload(const Hash& id) {
   IngestReport report;
-  if (group_.drop_payload(id)) report.payloads_dropped.push_back(id);
+  if (group_.drop_payload(id)) {
+    report.payloads_dropped.push_back(id);
+    ++fold_generation_;
+  }
   report.pending = group_.pending_size();
   return report;
 }

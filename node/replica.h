@@ -237,6 +237,14 @@ class Replica {
   // with the keys this node holds. Costs one decryption per conversation event; build it once
   // per read.
   Conversation conversation(ConversationScope scope = ConversationScope::full) const;
+  // For ConversationCache: what conversation() decrypts with, and a counter that changes
+  // whenever the fold may change other than by accepted events appended at the end of the
+  // history (a resolution that was not a plain continuation, a key learned or restored, a
+  // payload dropped or restored).
+  OpenFn opener() const {
+    return [this](const Event& e) { return open(e); };
+  }
+  std::uint64_t fold_generation() const { return fold_generation_; }
 
  private:
   Event draft(Authoring& a, EventKind kind, std::uint64_t epoch) const;
@@ -288,6 +296,7 @@ class Replica {
   std::set<Hash> removed_posts_;
   bool has_removals_ = false;
   std::vector<Hash> dropped_;  // payloads dropped and not yet reported (take_payloads_dropped)
+  std::uint64_t fold_generation_ = 0;  // fold_generation()
 };
 
 // The stable id of a key (BLAKE2b of a domain and the key): names a key without revealing it.

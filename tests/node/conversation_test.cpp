@@ -740,3 +740,76 @@ TEST_CASE("conversations converge whatever the delivery order", "[node][conversa
     CHECK(muted_posts > 0);
   }
 }
+
+// Property: ConversationCache (what the daemon reads `qun log`, the group list and streams from)
+// always equals a full fold of the replica as it stands, for both scopes, after every ingest:
+// events delivered in order in small batches (so appended posts, acts, channels and nicks take
+// the incremental path, and mutes, role and membership changes the full one), or shuffled (late
+// events that sort earlier), with cy's older keys restored halfway (a key learned) and payloads
+// dropped now and then. It fails if the cache ever folds incrementally where a full fold differs
+// (a mute or demotion appended, a key learned, a payload dropped), and if it never takes the
+// incremental path or never serves a read unchanged.
+TEST_CASE("the conversation cache equals a full fold after every ingest", "[node][conversation]") {
+  const std::uint64_t base = seed_from_env(31);
+  const int runs = std::getenv("QUN_SEED") ? 1 : 4;
+  ConversationCache::Stats full_stats, light_stats;
+  for (int run = 0; run < runs; ++run) {
+    const std::uint64_t seed = base + static_cast<std::uint64_t>(run);
+    INFO("seed " << seed << " (rerun with QUN_SEED=" << seed << ")");
+    Community c(seed);
+    Played played = random_conversation(c, seed, 250);
+    c.sync_all();
+    Replica reference = copy_of(c.cy());
+    REQUIRE(reference.ingest(played.events).rejected.empty());
+    std::vector<Event> in_order;
+    for (const EventRecord* rec : reference.group().ordered()) in_order.push_back(rec->event);
+    const auto keys = c.cy().replica->keyring().bundle(limits::bundle_epochs_max);
+
+    Rng rng = Rng::from_u64(seed ^ 0xcac4e);
+    for (int order = 0; order < 3; ++order) {
+      std::vector<Event> stream = in_order;
+      if (order == 2)
+        for (std::size_t i = stream.size(); i > 1; --i) std::swap(stream[i - 1], stream[rng.uniform(i)]);
+      Replica r(reference.id(), &c.cy().key);
+      // Order 0 holds cy's keys from the start; the others learn them halfway.
+      if (order == 0)
+        for (const auto& k : keys) r.restore_key(k.epoch, k.source, k.key);
+      ConversationCache full(ConversationScope::full);
+      ConversationCache light(ConversationScope::channels_and_mutes);
+      std::size_t pos = 0;
+      bool restored = order == 0;
+      while (pos < stream.size()) {
+        const std::size_t n = 1 + rng.uniform(order == 1 ? 12 : 4);
+        std::vector<Event> batch(stream.begin() + static_cast<long>(pos),
+                                 stream.begin() + static_cast<long>(std::min(stream.size(), pos + n)));
+        pos += batch.size();
+        r.ingest(std::move(batch));
+        if (!restored && pos * 2 >= stream.size()) {
+          for (const auto& k : keys) r.restore_key(k.epoch, k.source, k.key);
+          restored = true;
+        }
+        if (rng.uniform(20) == 0 && !r.state().history.empty()) {
+          const Hash& id = r.state().history[rng.uniform(r.state().history.size())];
+          (void)r.drop_payload(id);
+        }
+        const Conversation& got = full.get(r.group(), r.opener(), r.fold_generation());
+        REQUIRE(got == r.conversation());
+        // Asked again with nothing new: the same, unchanged.
+        REQUIRE(full.get(r.group(), r.opener(), r.fold_generation()) == r.conversation());
+        REQUIRE(light.get(r.group(), r.opener(), r.fold_generation()) ==
+                r.conversation(ConversationScope::channels_and_mutes));
+      }
+      full_stats.hits += full.stats().hits;
+      full_stats.incremental += full.stats().incremental;
+      full_stats.full += full.stats().full;
+      light_stats.incremental += light.stats().incremental;
+      light_stats.full += light.stats().full;
+    }
+  }
+  INFO("full scope: hits " << full_stats.hits << " incremental " << full_stats.incremental
+                           << " full " << full_stats.full << "; channels and mutes: incremental "
+                           << light_stats.incremental << " full " << light_stats.full);
+  CHECK(full_stats.hits > 0);
+  CHECK(full_stats.incremental > full_stats.full);
+  CHECK(light_stats.incremental > 0);
+}
