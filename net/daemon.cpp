@@ -295,6 +295,9 @@ class Daemon {
   // leaving. Opening it marks every group for a resync, which housekeeping carries out.
   void open_search() {
     search::Indexer::Hooks hooks;
+    hooks.conversation = [this](const Replica& r, ConversationScope scope) -> const Conversation& {
+      return conversation_of(r, scope);
+    };
     hooks.replica = [this](const Hash& g) -> const Replica* {
       return app_.leaving(g) ? nullptr : node_->group(g);
     };
@@ -582,6 +585,7 @@ class Daemon {
       if (files_) files_->on_lane_ready(transport_->now(), ready->peer);
     } else if (auto* dropped = std::get_if<node_output::GroupDropped>(&out)) {
       if (files_) files_->forget_group(dropped->group);
+      forget_conversation(dropped->group);
       commit();
       WriteBatch b;
       b.delete_group(dropped->group);

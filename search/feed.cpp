@@ -13,8 +13,9 @@ bool changes_nothing_shown(EventKind k) {
 
 }  // namespace
 
-std::vector<Post> readable_posts(const Replica& r) {
-  const Conversation c = r.conversation();
+std::vector<Post> readable_posts(const Replica& r) { return readable_posts(r, r.conversation()); }
+
+std::vector<Post> readable_posts(const Replica& r, const Conversation& c) {
   std::vector<Post> out;
   out.reserve(c.posts.size());
   for (const PostView& v : c.posts) {
@@ -77,7 +78,8 @@ void Indexer::on_delivered(const Replica& r, std::span<const Hash> events) {
   std::vector<Post> posts;
   std::vector<Post> edited;
   std::vector<Hash> removed;
-  std::optional<Conversation> conv;
+  std::optional<Conversation> own;  // a fold of its own, without the conversation hook
+  const Conversation* conv = nullptr;
   for (const Hash& id : events) {
     auto m = r.message(id);
     if (!m) continue;
@@ -99,7 +101,14 @@ void Indexer::on_delivered(const Replica& r, std::span<const Hash> events) {
     if (m->kind != EventKind::post || !m->text || !m->stored) continue;
     // As the message stream: a muted author's post, or one to a channel archived or unknown
     // here, is not shown (the resync after the mute or the channel event settles the rest).
-    if (!conv) conv = r.conversation(ConversationScope::channels_and_mutes);
+    if (!conv) {
+      if (hooks_.conversation) {
+        conv = &hooks_.conversation(r, ConversationScope::channels_and_mutes);
+      } else {
+        own = r.conversation(ConversationScope::channels_and_mutes);
+        conv = &*own;
+      }
+    }
     if (conv->muted(m->author, m->order_key)) continue;
     const Hash channel = m->channel.value_or(g);
     const ChannelView* ch = conv->channel(channel);
@@ -160,7 +169,9 @@ void Indexer::resync(const Hash& g) {
     if (auto done = index_->drop_group(g); !done.ok()) return failed(done.error());
     return;
   }
-  const std::vector<Post> posts = readable_posts(*r);
+  const std::vector<Post> posts =
+      hooks_.conversation ? readable_posts(*r, hooks_.conversation(*r, ConversationScope::full))
+                          : readable_posts(*r);
   auto done = index_->sync_group(g, posts);
   if (!done.ok()) return failed(done.error());
   dirty_.erase(g);

@@ -49,7 +49,9 @@ inline constexpr std::size_t pending_posts_max = 512;
 // large group per tick, or many small ones, while the loop stays responsive.
 inline constexpr std::chrono::milliseconds resync_budget{200};
 
-// The posts of `r` that this node shows and can read, with their current text.
+// The posts of `r` that this node shows and can read, with their current text: from `c`, its
+// conversation (Replica::conversation), or a fold of its own.
+std::vector<Post> readable_posts(const Replica& r, const Conversation& c);
 std::vector<Post> readable_posts(const Replica& r);
 
 class Indexer {
@@ -59,6 +61,10 @@ class Indexer {
     std::function<const Replica*(const Hash&)> replica;
     // Every group this node holds.
     std::function<std::vector<Hash>()> groups;
+    // The replica's conversation in that scope, as Replica::conversation gives it; the daemon
+    // answers from its cache (node/conversation.h, ConversationCache), so a delivery or a
+    // resync folds only what was appended. Unset: a fold of its own each time.
+    std::function<const Conversation&(const Replica&, ConversationScope)> conversation;
   };
   Indexer(std::string path, Hooks hooks, LogSink log);
 
