@@ -9,6 +9,7 @@
 #include "node/broadcast.h"
 #include "node/catch_up.h"
 #include "node/direct.h"
+#include "node/membership.h"
 #include "node/limits.h"
 #include "node/reachability.h"
 #include "node/punch.h"
@@ -115,12 +116,12 @@ struct Node::Impl {
 
   struct Overlay {
     std::unique_ptr<Replica> replica;
-    std::map<PublicKey, ConnId> active;
+    // Peer sampling: the active set, the passive list, the relays members keep linked, and its
+    // own timers (node/membership.h).
+    Membership membership;
     // Plumtree over the active set: which active peers are eager and which lazy, the announced
     // events missing here, and its own timers.
     Broadcast broadcast;
-    std::set<PublicKey> asked;  // neighbor requests in flight
-    std::map<std::string, std::optional<PublicKey>> passive;  // address -> id when known
     // Catch-up over the active set and the other links sharing the group: heads offered and
     // requested, events sent in paced batches, and its own timers (node/catch_up.h).
     CatchUp catch_up;
@@ -128,19 +129,11 @@ struct Node::Impl {
     // is dispatched by group_timers.
     enum class Timer {
       restored_pending,  // pending events loaded from the store are dropped
-      shuffle,           // a shuffle with one random active peer
-      explore,           // a link to one random passive peer
       count
     };
     TimerTable<Timer> timers;
     // On a relay: the group's byte bound (node/relay_bound.h).
     RelayBound bound;
-    // The relays the group names, as last seen in its state (to notice changes).
-    std::map<PublicKey, std::string> relays;
-    Millis relay_retry_at = 0;  // no new attempt to link a relay before this
-    // Whether each relay linked since holds the group, from its last hello (a relay that drops a
-    // group sends a new hello without it). Entries of relays no longer named are ignored.
-    std::map<PublicKey, bool> relay_serving;
     // Missing events that a kept event names as parents, with who needs them: the author of the
     // child, or nobody in particular (none) when the child was itself needed or two authors
     // need it. Such an event is stored whatever its author's standing or rate, unless its own
@@ -229,6 +222,9 @@ struct Node::Impl {
     for (auto& [id, c] : conns)
       if (c.established && !c.closing && c.peer && *c.peer == peer) return &c;
     return nullptr;
+  }
+  const Conn* conn_to(const PublicKey& peer) const {
+    return const_cast<Impl*>(this)->conn_to(peer);
   }
 
   bool dialing(const std::string& address) const {
@@ -326,13 +322,11 @@ struct Node::Impl {
     }
   }
 
-  // Why a peer leaves a group's overlay on this node.
-  enum class PeerGone {
-    disconnected,  // it sent Disconnect: it leaves the active set; the link and catch-up stay
-    dropped,       // we gave its place up (room for another, a group we remove): told so
-    shunned,       // it may no longer sync the group with us: told so, and forgotten in the group
-    link_closed,   // its link is gone: forgotten in the group
-  };
+  // Why a peer leaves a group's overlay on this node (node/membership.h): it sent Disconnect (it
+  // leaves the active set; the link and catch-up stay); we gave its place up (room for another,
+  // a group we remove: told so); it may no longer sync the group with us (shunned: told so, and
+  // forgotten in the group); its link is gone (forgotten in the group).
+  using PeerGone = Membership::Gone;
 
   // The one way a peer leaves a group's overlay. Leaving the active set ends its part in the
   // tree (lazy) and puts its address back in the passive list, unless it was shunned or is
@@ -344,17 +338,12 @@ struct Node::Impl {
   void remove_peer(Millis now, Overlay& g, const Hash& gid, const PublicKey& peer, Conn* c,
                    PeerGone why) {
     const bool forget_all = why == PeerGone::link_closed || why == PeerGone::shunned;
-    auto a = g.active.find(peer);
-    if (a != g.active.end() && (why != PeerGone::link_closed || (c && a->second == c->id))) {
-      g.active.erase(a);
-      g.broadcast.neighbor_down(peer);
-      g.catch_up.neighbor_down(peer);
-      if (c && (why == PeerGone::dropped || why == PeerGone::shunned))
-        send(now, *c, wire::Disconnect{gid});
-      if (c && why != PeerGone::shunned && !banned.count(peer)) remember(g, c->address, peer);
-    }
+    // Leaving the active set tells broadcast and catch-up (Down), and the peer (Disconnect).
+    g.membership.remove(peer, c ? std::optional<ConnId>(c->id) : std::nullopt,
+                        c ? c->address : std::string(),
+                        why, banned.count(peer) != 0 || is_former_member(g, peer), rng);
+    drain_membership(now, g, gid);
     if (forget_all) {
-      g.asked.erase(peer);
       g.catch_up.peer_gone(peer);
       g.broadcast.drop_announcements(peer);
     }
@@ -426,7 +415,7 @@ struct Node::Impl {
     const PublicKey& peer = *c.peer;
     const GroupState& s = g.replica->state();
     if (!s.created) return true;
-    if (s.is_member(peer) || is_relay(g, peer) || g.serve_asked.count(peer)) return true;
+    if (s.is_member(peer) || g.membership.is_relay(peer) || g.serve_asked.count(peer)) return true;
     if (relay.is_requester(gid, peer)) return true;
     return holds_open_invite(g, c, gid);
   }
@@ -440,8 +429,7 @@ struct Node::Impl {
       if (!c.peer || !c.shared.count(gid) || may_sync(g, c, gid)) continue;
       remove_peer(now, g, gid, *c.peer, &c, PeerGone::shunned);
     }
-    for (auto it = g.passive.begin(); it != g.passive.end();)
-      it = it->second && former.count(*it->second) ? g.passive.erase(it) : std::next(it);
+    g.membership.forget_identities(former);
   }
 
   // Links whose peer shows the group but could not sync it (not a member here yet, or an invite
@@ -454,25 +442,11 @@ struct Node::Impl {
     }
   }
 
+  // Notes an address of the group in its passive list (node/membership.h), unless it is a former
+  // member's.
   void remember(Overlay& g, const std::string& address, std::optional<PublicKey> id) {
-    if (address.empty() || address == config().listen_address) return;
     if (id && is_former_member(g, *id)) return;
-    if (id && *id == self.public_key()) return;
-    if (id && g.active.count(*id)) return;
-    auto it = g.passive.find(address);
-    if (it != g.passive.end()) {
-      if (id) it->second = id;
-      return;
-    }
-    if (g.passive.size() >= oc().passive_max) {
-      // Evict at random, but never a relay the group names: members keep those within reach.
-      std::vector<std::string> evictable;
-      for (const auto& [a, pid] : g.passive)
-        if (!(pid && g.relays.count(*pid))) evictable.push_back(a);
-      if (evictable.empty()) return;
-      g.passive.erase(pick(evictable, rng));
-    }
-    g.passive.emplace(address, id);
+    g.membership.remember(address, id, rng);
   }
 
   // Queues a message for a connection. It only queues: the bytes reach the link and the
@@ -619,7 +593,7 @@ struct Node::Impl {
       if (!c.established || c.closing || !c.peer || c.via || c.address.empty()) continue;
       for (const Hash& gid : c.shared) {
         auto g = groups.find(gid);
-        if (g != groups.end() && is_relay(g->second, *c.peer)) found.emplace(*c.peer, RelayCandidate{id, *c.peer, c.address});
+        if (g != groups.end() && g->second.membership.is_relay(*c.peer)) found.emplace(*c.peer, RelayCandidate{id, *c.peer, c.address});
       }
     }
     std::vector<RelayCandidate> out;
@@ -958,11 +932,11 @@ struct Node::Impl {
     std::set<Hash> shared;
     for (auto& [gid, g] : groups) {
       if (!shows(c, gid)) continue;
-      if (is_relay(g, *c.peer)) g.relay_serving[*c.peer] = true;
+      g.membership.note_serving(*c.peer, true);
       if (may_sync(g, c, gid)) shared.insert(gid);
     }
     for (auto& [gid, g] : groups)
-      if (is_relay(g, *c.peer) && !shows(c, gid)) g.relay_serving[*c.peer] = false;
+      if (!shows(c, gid)) g.membership.note_serving(*c.peer, false);
     std::set<Hash> added, gone;
     std::set_difference(shared.begin(), shared.end(), c.shared.begin(), c.shared.end(),
                         std::inserter(added, added.end()));
@@ -978,10 +952,8 @@ struct Node::Impl {
       // Joining: show our invite first, so a peer that would shun us (we were a member once)
       // takes the neighbor request and the heads that follow.
       send_holder(now, c, g, gid);
-      if (!g.active.count(peer) && g.active.size() + g.asked.size() < oc().active_target) {
-        g.asked.insert(peer);
-        send_to(now, peer, wire::Neighbor{gid, g.active.empty()});
-      }
+      g.membership.on_shared(peer);
+      drain_membership(now, g, gid);
       // Catch-up: each side offers its heads; whoever lacks something asks.
       g.catch_up.offer(now, peer);
       if (late) g.catch_up.request(now, peer);
@@ -1061,145 +1033,101 @@ struct Node::Impl {
     }
   }
 
-  static bool is_relay(const Overlay& g, const PublicKey& peer) {
-    return g.relays.count(peer) != 0;
-  }
-
-  std::size_t active_cap() const {
-    return config().relay ? std::max(oc().relay_active_max, oc().active_max) : oc().active_max;
-  }
-
-  // A random active peer to give up for another, other than the group's relays when possible.
-  std::optional<PublicKey> pick_victim(const Overlay& g) {
-    std::vector<PublicKey> ordinary, all;
-    for (const auto& [id, conn] : g.active) {
-      all.push_back(id);
-      if (!is_relay(g, id)) ordinary.push_back(id);
-    }
-    if (!ordinary.empty()) return pick(ordinary, rng);
-    if (!all.empty()) return pick(all, rng);
-    return std::nullopt;
-  }
-
-  void drop_active(Millis now, Overlay& g, const Hash& gid, const PublicKey& victim) {
-    remove_peer(now, g, gid, victim, active_conn(g, victim), PeerGone::dropped);
-  }
-
   // The link an active peer's entry names (the invariants hold that it exists).
   Conn* active_conn(const Overlay& g, const PublicKey& peer) {
-    auto a = g.active.find(peer);
-    if (a == g.active.end()) return nullptr;
-    auto c = conns.find(a->second);
+    auto link = g.membership.link_of(peer);
+    if (!link) return nullptr;
+    auto c = conns.find(*link);
     return c == conns.end() ? nullptr : &c->second;
   }
 
-  // Takes note of the relays the group's state names: their addresses join the passive list (and
-  // stay there), and relays no longer named leave it.
-  void sync_relays(Overlay& g) {
-    const auto& named = g.replica->state().relays;
-    if (named == g.relays) return;
-    for (const auto& [id, address] : g.relays) {
-      auto still = named.find(id);
-      if (still != named.end() && still->second == address) continue;
-      auto p = g.passive.find(address);
-      if (p != g.passive.end() && p->second == id) g.passive.erase(p);
-    }
-    g.relays = named;
-    for (const auto& [id, address] : named) remember(g, address, id);
-  }
+  // Takes note of the relays the group's state names (node/membership.h, set_relays).
+  void sync_relays(Overlay& g) { g.membership.set_relays(g.replica->state().relays, rng); }
 
-  // A member keeps one of the group's relays in its active set: asks a linked relay that holds
-  // the group, else dials one; after a refusal or a failed attempt, waits relay_retry_ms.
-  void keep_relay_link(Millis now, Overlay& g, const Hash& gid) {
-    if (g.relays.empty() || g.relays.count(self.public_key()) || now < g.relay_retry_at) return;
-    for (const auto& [id, address] : g.relays)
-      if (g.active.count(id) || g.asked.count(id)) return;
-    std::vector<std::pair<PublicKey, std::string>> unlinked;
-    for (const auto& [id, address] : g.relays) {
-      auto b = banned.find(id);
-      if (b != banned.end() && b->second > now) continue;
-      if (Conn* c = conn_to(id)) {
-        if (!c->shared.count(gid)) continue;  // linked, but it does not hold the group
-        g.asked.insert(id);
-        send(now, *c, wire::Neighbor{gid, g.active.empty()});
-        return;
+  // What the group's membership engine sees of the node's links.
+  struct GroupLinks final : MembershipLinks {
+    GroupLinks(const Impl& impl, const Overlay& g, const Hash& gid) : impl(impl), g(g), gid(gid) {}
+    bool linked(const PublicKey& peer) const override { return impl.conn_to(peer) != nullptr; }
+    bool shares(const PublicKey& peer) const override {
+      const Conn* c = impl.conn_to(peer);
+      return c && c->shared.count(gid);
+    }
+    std::vector<PublicKey> sharing() const override {
+      std::vector<PublicKey> peers;
+      for (const auto& [cid, c] : impl.conns)
+        if (c.established && c.peer && c.shared.count(gid)) peers.push_back(*c.peer);
+      return peers;
+    }
+    bool dialing(const std::string& address) const override { return impl.dialing(address); }
+    bool banned(const PublicKey& peer, Millis now) const override {
+      auto b = impl.banned.find(peer);
+      return b != impl.banned.end() && b->second > now;
+    }
+    std::string address(std::uint64_t link) const override {
+      auto c = impl.conns.find(link);
+      return c == impl.conns.end() ? std::string() : c->second.address;
+    }
+    std::string advertised(std::uint64_t link) const override {
+      auto c = impl.conns.find(link);
+      if (c == impl.conns.end()) return {};
+      return c->second.advertised.empty() ? c->second.address : c->second.advertised;
+    }
+    bool former(const PublicKey& peer) const override { return is_former_member(g, peer); }
+    const Impl& impl;
+    const Overlay& g;
+    const Hash& gid;
+  };
+
+  // Carries out what the group's membership engine asked for, in its order: tells broadcast and
+  // catch-up of neighbours that came and went, and sends its messages and dials.
+  void drain_membership(Millis now, Overlay& g, const Hash& gid) {
+    while (auto o = g.membership.poll()) {
+      if (auto* up = std::get_if<membership_output::Up>(&*o)) {
+        g.broadcast.neighbor_up(up->peer);  // Plumtree starts every new neighbour eager
+        g.catch_up.neighbor_up(up->peer);
+      } else if (auto* down = std::get_if<membership_output::Down>(&*o)) {
+        g.broadcast.neighbor_down(down->peer);
+        g.catch_up.neighbor_down(down->peer);
+      } else if (auto* n = std::get_if<membership_output::Neighbor>(&*o)) {
+        send_to(now, n->to, wire::Neighbor{gid, n->high_priority});
+      } else if (auto* r = std::get_if<membership_output::NeighborReply>(&*o)) {
+        send_to(now, r->to, wire::NeighborReply{gid, r->accepted});
+      } else if (auto* d = std::get_if<membership_output::Disconnect>(&*o)) {
+        send_to(now, d->to, wire::Disconnect{gid});
+      } else if (auto* sh = std::get_if<membership_output::Shuffle>(&*o)) {
+        auto& mine = sh->peers;
+        if (!advertised().empty())
+          mine.insert(mine.begin(), PeerInfo{self.public_key(), advertised()});
+        if (mine.size() > wire_limits::peers_max) mine.resize(wire_limits::peers_max);
+        send_to(now, sh->to, wire::Shuffle{gid, sh->reply, std::move(mine)});
+      } else if (auto* dl = std::get_if<membership_output::Dial>(&*o)) {
+        dial(now, dl->address, dl->expected);
       }
-      if (!dialing(address)) unlinked.push_back({id, address});
     }
-    g.relay_retry_at = now + oc().relay_retry_ms;
-    if (unlinked.empty()) return;
-    const auto& [id, address] = pick(unlinked, rng);
-    dial(now, address, id);
-  }
-
-  void activate(Overlay& g, const PublicKey& peer, ConnId conn) {
-    g.active[peer] = conn;
-    g.broadcast.neighbor_up(peer);  // Plumtree starts every new neighbour eager
-    g.catch_up.neighbor_up(peer);
-    g.passive.erase(conns.at(conn).address);
   }
 
   void handle(Millis now, Conn& c, const PublicKey& peer, Overlay& g, const wire::Neighbor& m) {
-    bool accept = g.active.count(peer) || g.active.size() < active_cap();
-    if (!accept && m.high_priority && !g.active.empty()) {
-      // A peer with no neighbour at all is always taken in; someone else makes room.
-      drop_active(now, g, m.group, *pick_victim(g));
-      accept = true;
-    }
-    if (accept) activate(g, peer, c.id);
-    send(now, c, wire::NeighborReply{m.group, accept});
+    g.membership.on_neighbor(now, peer, c.id, c.address, m.high_priority, rng,
+                             GroupLinks(*this, g, m.group));
+    drain_membership(now, g, m.group);
   }
 
   void handle(Millis now, Conn& c, const PublicKey& peer, Overlay& g, const wire::NeighborReply& m) {
-    g.asked.erase(peer);
-    if (!m.accepted && is_relay(g, peer)) g.relay_retry_at = now + oc().relay_retry_ms;
-    if (m.accepted) {
-      if (g.active.size() >= active_cap() && !g.active.count(peer)) {
-        // A relay link is worth an ordinary one: make room for it.
-        std::optional<PublicKey> victim;
-        if (is_relay(g, peer)) victim = pick_victim(g);
-        if (!victim || is_relay(g, *victim)) {
-          send(now, c, wire::Disconnect{m.group});
-          return;
-        }
-        drop_active(now, g, m.group, *victim);
-      }
-      activate(g, peer, c.id);
-    }
+    g.membership.on_neighbor_reply(now, peer, c.id, c.address, m.accepted, rng,
+                                   GroupLinks(*this, g, m.group));
+    drain_membership(now, g, m.group);
   }
 
   void handle(Millis now, Conn& c, const PublicKey& peer, Overlay& g, const wire::Disconnect& m) {
     remove_peer(now, g, m.group, peer, &c, PeerGone::disconnected);
   }
 
-  std::vector<PeerInfo> sample(Overlay& g, std::size_t n) {
-    std::vector<PeerInfo> all;
-    for (const auto& [id, conn] : g.active) {
-      auto it = conns.find(conn);
-      if (it == conns.end()) continue;
-      const Conn& c = it->second;
-      const std::string& address = c.advertised.empty() ? c.address : c.advertised;
-      if (!address.empty()) all.push_back({id, address});
-    }
-    for (const auto& [address, id] : g.passive)
-      if (id) all.push_back({*id, address});
-    for (std::size_t i = all.size(); i > 1; --i) std::swap(all[i - 1], all[rng.uniform(i)]);
-    if (all.size() > n) all.resize(n);
-    return all;
-  }
-
-  void handle(Millis now, Conn& c, const PublicKey&, Overlay& g, const wire::Shuffle& m) {
-    if (!m.reply) {
-      auto mine = sample(g, oc().shuffle_peers);
-      if (!advertised().empty())
-        mine.insert(mine.begin(), PeerInfo{self.public_key(), advertised()});
-      if (mine.size() > wire_limits::peers_max) mine.resize(wire_limits::peers_max);
-      send(now, c, wire::Shuffle{m.group, true, std::move(mine)});
-    }
-    for (const auto& p : m.peers) {
-      if (banned.count(p.id)) continue;
-      remember(g, p.address, p.id);
-    }
+  void handle(Millis now, Conn&, const PublicKey& peer, Overlay& g, const wire::Shuffle& m) {
+    std::vector<PeerInfo> offered;
+    for (const auto& p : m.peers)
+      if (!banned.count(p.id) && !is_former_member(g, p.id)) offered.push_back(p);
+    g.membership.on_shuffle(peer, m.reply, offered, rng, GroupLinks(*this, g, m.group));
+    drain_membership(now, g, m.group);
   }
 
   void handle(Millis now, Conn& c, const PublicKey& peer, Overlay& g, const wire::Events& m) {
@@ -1557,7 +1485,7 @@ struct Node::Impl {
       if (!config().relay && !s.is_member(self.public_key())) return;
       const auto& p = s.direct_pair;
       const bool to_member = std::find(p.begin(), p.end(), *c.peer) != p.end();
-      const bool to_relay = !config().relay && is_relay(g, *c.peer);
+      const bool to_relay = !config().relay && g.membership.is_relay(*c.peer);
       if (to_member || to_relay) send(now, c, wire::DirectOffer{gid});
     };
     if (only) {
@@ -1586,7 +1514,7 @@ struct Node::Impl {
       const Overlay& g = groups.at(gid);
       const GroupState& s = g.replica->state();
       if (s.created && !s.settings.direct && s.is_member(self.public_key()) &&
-          (s.is_member(peer) || is_relay(g, peer)))
+          (s.is_member(peer) || g.membership.is_relay(peer)))
         co_member = true;
     }
     const auto d = offers.on_offer(now, m.group, peer, groups.count(m.group) != 0, co_member);
@@ -1696,7 +1624,7 @@ struct Node::Impl {
       g.broadcast = Broadcast(BroadcastConfig{oc().graft_timeout_ms, oc().ihave_delay_ms,
                                               oc().tree_optimize_hops, oc().flood});
     }
-    g.timers.set(Overlay::Timer::shuffle, now + rng.uniform(oc().shuffle_interval_ms));
+    const Millis shuffle_at = now + rng.uniform(oc().shuffle_interval_ms);
     const Millis first_offer_at = now + rng.uniform(oc().sync_interval_ms);
     if (fresh) {
       g.catch_up = CatchUp(CatchUpConfig{oc().sync_interval_ms, oc().maintenance_interval_ms,
@@ -1705,7 +1633,23 @@ struct Node::Impl {
     } else {
       g.catch_up.schedule_offer(first_offer_at);
     }
-    g.timers.set(Overlay::Timer::explore, now + rng.uniform(oc().explore_interval_ms));
+    const Millis explore_at = now + rng.uniform(oc().explore_interval_ms);
+    if (fresh) {
+      MembershipConfig mc;
+      mc.active_target = oc().active_target;
+      mc.active_max = config().relay ? std::max(oc().relay_active_max, oc().active_max)
+                                     : oc().active_max;
+      mc.passive_max = oc().passive_max;
+      mc.shuffle_peers = oc().shuffle_peers;
+      mc.shuffle_interval_ms = oc().shuffle_interval_ms;
+      mc.explore_interval_ms = oc().explore_interval_ms;
+      mc.retry_ms = oc().maintenance_interval_ms;
+      mc.relay_retry_ms = oc().relay_retry_ms;
+      mc.self_address = config().listen_address;
+      mc.self = self.public_key();
+      g.membership = Membership(std::move(mc));
+    }
+    g.membership.schedule(shuffle_at, explore_at);
     if (config().relay) {
       if (fresh) g.bound = RelayBound(gid, group_bytes_max(gid, *g.replica), log);
       g.bound.load(g.replica->group());
@@ -1735,7 +1679,7 @@ struct Node::Impl {
     auto it = groups.find(gid);
     if (it == groups.end()) return;
     std::vector<PublicKey> active;
-    for (const auto& [peer, conn] : it->second.active) active.push_back(peer);
+    for (const auto& [peer, conn] : it->second.membership.active()) active.push_back(peer);
     for (const auto& peer : active)
       remove_peer(now, it->second, gid, peer, active_conn(it->second, peer), PeerGone::dropped);
     groups.erase(it);
@@ -1774,12 +1718,12 @@ struct Node::Impl {
     }
     for (const auto& [gid, g] : groups) {
       const std::string group = " in group " + short_hex(gid);
-      // The active set stays within its cap (Neighbor and NeighborReply make room first).
-      if (g.active.size() > active_cap()) return fail("active set over its cap" + group);
-      // The passive list stays within its bound (remember evicts first).
-      if (g.passive.size() > oc().passive_max) return fail("passive list over its bound" + group);
+      // Membership's own (the active set within its cap, the passive list within its bound, the
+      // periodic timers set).
+      if (auto broken = g.membership.invariant_violation()) return fail(*broken + group);
+      const auto& active = g.membership.active();
       // Each active peer's link is up and shares the group.
-      for (const auto& [peer, cid] : g.active) {
+      for (const auto& [peer, cid] : active) {
         auto c = conns.find(cid);
         if (c == conns.end() || !c->second.established || c->second.peer != peer ||
             !c->second.shared.count(gid))
@@ -1787,17 +1731,17 @@ struct Node::Impl {
       }
       // Broadcast's neighbours are the active set (no peer is both eager and lazy: its own).
       if (auto broken = g.broadcast.invariant_violation()) return fail(*broken + group);
-      if (g.broadcast.neighbors() != g.active.size())
+      if (g.broadcast.neighbors() != active.size())
         return fail("broadcast neighbours are not the active set" + group);
-      for (const auto& [peer, cid] : g.active)
+      for (const auto& [peer, cid] : active)
         if (!g.broadcast.is_neighbor(peer))
           return fail("active peer " + short_hex(peer) + " is no broadcast neighbour" + group);
       // Catch-up's state is consistent, and its neighbours (whom it offers heads) are the active
       // set.
       if (auto broken = g.catch_up.invariant_violation()) return fail(*broken + group);
-      if (g.catch_up.neighbors() != g.active.size())
+      if (g.catch_up.neighbors() != active.size())
         return fail("catch-up neighbours are not the active set" + group);
-      for (const auto& [peer, cid] : g.active)
+      for (const auto& [peer, cid] : active)
         if (!g.catch_up.is_neighbor(peer))
           return fail("active peer " + short_hex(peer) + " is no catch-up neighbour" + group);
       // Catch-up and announcements are queued only for linked peers.
@@ -1805,10 +1749,6 @@ struct Node::Impl {
         if (!linked.count(peer)) return fail("catch-up queued for an unlinked peer" + group);
       for (const auto& peer : g.broadcast.announcing())
         if (!linked.count(peer)) return fail("announcements queued for an unlinked peer" + group);
-      // Work that waits has a timer that will do it.
-      using T = Overlay::Timer;
-      for (const T t : {T::shuffle, T::explore})
-        if (!g.timers.is_set(t)) return fail("a periodic timer is not set" + group);
     }
     if (!timers.is_set(Timer::maintenance)) return fail("maintenance timer not set");
     if (!serve_requests.empty() && !timers.is_set(Timer::serve_expiry))
@@ -1858,41 +1798,10 @@ struct Node::Impl {
     }
     if (g.timers.take_expired(T::restored_pending, now))
       drop_pending(now, g, gid, std::nullopt, "loaded at start-up, parents never came");
-    // Periodic work with one random active peer. With none, it is tried again at the next
-    // maintenance interval, when the active set may have filled.
-    auto random_active = [&]() -> std::optional<PublicKey> {
-      if (g.active.empty()) return std::nullopt;
-      std::vector<PublicKey> act;
-      for (const auto& [id, c] : g.active) act.push_back(id);
-      return pick(act, rng);
-    };
-    if (g.timers.take_expired(T::shuffle, now)) {
-      if (auto peer = random_active()) {
-        g.timers.set(T::shuffle, now + oc().shuffle_interval_ms);
-        auto mine = sample(g, oc().shuffle_peers);
-        if (!advertised().empty())
-          mine.insert(mine.begin(), PeerInfo{self.public_key(), advertised()});
-        if (mine.size() > wire_limits::peers_max) mine.resize(wire_limits::peers_max);
-        send_to(now, *peer, wire::Shuffle{gid, false, std::move(mine)});
-      } else {
-        g.timers.set(T::shuffle, now + oc().maintenance_interval_ms);
-      }
-    }
-    if (g.timers.take_expired(T::explore, now)) {
-      if (!g.active.empty()) {
-        // Anti-entropy beyond the active set: a link to a random known peer outside it (which
-        // offers heads on connect) is what rejoins two halves of a healed partition.
-        g.timers.set(T::explore, now + oc().explore_interval_ms);
-        std::vector<std::pair<std::string, std::optional<PublicKey>>> outside;
-        for (const auto& [address, id] : g.passive)
-          if (!(id && conn_to(*id)) && !dialing(address)) outside.push_back({address, id});
-        if (!outside.empty()) {
-          const auto& [address, id] = pick(outside, rng);
-          dial(now, address, id);
-        }
-      } else {
-        g.timers.set(T::explore, now + oc().maintenance_interval_ms);
-      }
+    // Peer sampling: a shuffle, an exploration.
+    if (auto d = g.membership.next_deadline(); d && *d <= now) {
+      g.membership.on_tick(now, rng, GroupLinks(*this, g, gid));
+      drain_membership(now, g, gid);
     }
     // Catch-up: held-back heads requests, the next batches, the periodic offer.
     if (auto d = g.catch_up.next_deadline(); d && *d <= now) {
@@ -1920,34 +1829,9 @@ struct Node::Impl {
     relayed.maintain(now, wants_reservation(), relay_candidates());
     for (const Hash& gid : offers.due(now)) review_offer(now, gid);
     for (auto& [gid, g] : groups) {
-      keep_relay_link(now, g, gid);
-      // Fill the active set: ask connected peers first, then dial known addresses.
-      std::size_t want = g.active.size() + g.asked.size() < oc().active_target
-                             ? oc().active_target - g.active.size() - g.asked.size()
-                             : 0;
-      if (want > 0) {
-        for (auto& [cid, c] : conns) {
-          if (want == 0) break;
-          if (!c.established || !c.peer || !c.shared.count(gid)) continue;
-          if (g.active.count(*c.peer) || g.asked.count(*c.peer)) continue;
-          g.asked.insert(*c.peer);
-          send(now, c, wire::Neighbor{gid, g.active.empty()});
-          --want;
-        }
-      }
-      if (want > 0 && !g.passive.empty()) {
-        std::vector<std::pair<std::string, std::optional<PublicKey>>> candidates;
-        for (const auto& [address, id] : g.passive) {
-          if (id && (conn_to(*id) || (banned.count(*id) && banned.at(*id) > now))) continue;
-          if (dialing(address)) continue;
-          candidates.push_back({address, id});
-        }
-        for (std::size_t i = 0; i < want && !candidates.empty(); ++i) {
-          std::size_t k = rng.uniform(candidates.size());
-          dial(now, candidates[k].first, candidates[k].second);
-          candidates.erase(candidates.begin() + static_cast<long>(k));
-        }
-      }
+      // Keep a relay linked, and fill the active set.
+      g.membership.maintain(now, rng, GroupLinks(*this, g, gid));
+      drain_membership(now, g, gid);
     }
     // Expire dials and close idle connections.
     for (const auto& [cid, c] : conns) {
@@ -1966,6 +1850,7 @@ struct Node::Impl {
       d = earliest(d, g.timers.next_deadline());
       d = earliest(d, g.broadcast.next_deadline());
       d = earliest(d, g.catch_up.next_deadline());
+      d = earliest(d, g.membership.next_deadline());
     }
     return d;
   }
@@ -1976,7 +1861,7 @@ struct Node::Impl {
       if (r.conn == c.id) return true;
     if (!c.peer) return false;
     for (const auto& [gid, g] : groups)
-      if (g.active.count(*c.peer) || g.catch_up.sending_to(*c.peer)) return true;
+      if (g.membership.is_active(*c.peer) || g.catch_up.sending_to(*c.peer)) return true;
     return false;
   }
 };
@@ -2201,13 +2086,13 @@ std::vector<PublicKey> Node::active_peers(const Hash& group) const {
   std::vector<PublicKey> out;
   auto it = impl_->groups.find(group);
   if (it != impl_->groups.end())
-    for (const auto& [id, c] : it->second.active) out.push_back(id);
+    for (const auto& [id, c] : it->second.membership.active()) out.push_back(id);
   return out;
 }
 
 std::size_t Node::passive_size(const Hash& group) const {
   auto it = impl_->groups.find(group);
-  return it == impl_->groups.end() ? 0 : it->second.passive.size();
+  return it == impl_->groups.end() ? 0 : it->second.membership.passive_size();
 }
 
 std::map<PublicKey, std::string> Node::relays(const Hash& group) const {
@@ -2223,7 +2108,7 @@ std::vector<Node::RelayStatus> Node::relay_status(const Hash& group) const {
   const auto& g = it->second;
   for (const auto& [id, address] : g.replica->state().relays) {
     RelayStatus r{id, address, false, std::nullopt};
-    if (auto s = g.relay_serving.find(id); s != g.relay_serving.end()) r.serving = s->second;
+    r.serving = g.membership.serving(id);
     for (const auto& [cid, c] : impl_->conns) {
       if (!c.established || c.closing || !c.peer || *c.peer != id) continue;
       r.linked = true;

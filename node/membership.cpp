@@ -1,0 +1,299 @@
+#include "node/membership.h"
+
+#include <algorithm>
+
+namespace qun {
+namespace {
+
+template <typename T>
+const T& pick(const std::vector<T>& v, Rng& rng) {
+  return v[rng.uniform(v.size())];
+}
+
+}  // namespace
+
+void Membership::schedule(Millis shuffle_at, Millis explore_at) {
+  timers_.set(Timer::shuffle, shuffle_at);
+  timers_.set(Timer::explore, explore_at);
+}
+
+void Membership::remember(const std::string& address, std::optional<PublicKey> id, Rng& rng) {
+  if (address.empty() || address == config_.self_address) return;
+  if (id && *id == config_.self) return;
+  if (id && active_.count(*id)) return;
+  auto it = passive_.find(address);
+  if (it != passive_.end()) {
+    if (id) it->second = id;
+    return;
+  }
+  if (passive_.size() >= config_.passive_max) {
+    // Evict at random, but never a relay the group names: members keep those within reach.
+    std::vector<std::string> evictable;
+    for (const auto& [a, pid] : passive_)
+      if (!(pid && relays_.count(*pid))) evictable.push_back(a);
+    if (evictable.empty()) return;
+    passive_.erase(pick(evictable, rng));
+  }
+  passive_.emplace(address, id);
+}
+
+void Membership::forget_identities(const std::set<PublicKey>& ids) {
+  for (auto it = passive_.begin(); it != passive_.end();)
+    it = it->second && ids.count(*it->second) ? passive_.erase(it) : std::next(it);
+}
+
+void Membership::set_relays(const std::map<PublicKey, std::string>& named, Rng& rng) {
+  if (named == relays_) return;
+  for (const auto& [id, address] : relays_) {
+    auto still = named.find(id);
+    if (still != named.end() && still->second == address) continue;
+    auto p = passive_.find(address);
+    if (p != passive_.end() && p->second == id) passive_.erase(p);
+  }
+  relays_ = named;
+  for (const auto& [id, address] : named) remember(address, id, rng);
+}
+
+void Membership::note_serving(const PublicKey& peer, bool serving) {
+  if (is_relay(peer)) relay_serving_[peer] = serving;
+}
+
+std::optional<bool> Membership::serving(const PublicKey& relay) const {
+  auto s = relay_serving_.find(relay);
+  if (s == relay_serving_.end()) return std::nullopt;
+  return s->second;
+}
+
+std::optional<Membership::LinkId> Membership::link_of(const PublicKey& peer) const {
+  auto a = active_.find(peer);
+  if (a == active_.end()) return std::nullopt;
+  return a->second;
+}
+
+std::size_t Membership::room() const {
+  const std::size_t taken = active_.size() + asked_.size();
+  return taken < config_.active_target ? config_.active_target - taken : 0;
+}
+
+void Membership::ask(const PublicKey& peer) {
+  asked_.insert(peer);
+  out_.push_back(membership_output::Neighbor{peer, active_.empty()});
+}
+
+void Membership::on_shared(const PublicKey& peer) {
+  if (!active_.count(peer) && room() > 0) ask(peer);
+}
+
+void Membership::activate(const PublicKey& peer, LinkId link, const std::string& address) {
+  active_[peer] = link;
+  // Also for a peer active already (a new link): the other engines start it afresh (Plumtree:
+  // eager).
+  out_.push_back(membership_output::Up{peer});
+  passive_.erase(address);
+}
+
+// A random active peer to give up for another, other than the group's relays when possible.
+std::optional<PublicKey> Membership::pick_victim(Rng& rng) const {
+  std::vector<PublicKey> ordinary, all;
+  for (const auto& [id, link] : active_) {
+    all.push_back(id);
+    if (!is_relay(id)) ordinary.push_back(id);
+  }
+  if (!ordinary.empty()) return pick(ordinary, rng);
+  if (!all.empty()) return pick(all, rng);
+  return std::nullopt;
+}
+
+void Membership::drop(Millis now, const PublicKey& victim, const MembershipLinks& links,
+                      Rng& rng) {
+  const auto link = link_of(victim);
+  const std::string address = link ? links.address(*link) : std::string();
+  remove(victim, link, address, Gone::dropped, links.banned(victim, now) || links.former(victim),
+         rng);
+}
+
+void Membership::on_neighbor(Millis now, const PublicKey& peer, LinkId link,
+                             const std::string& address, bool high_priority, Rng& rng,
+                             const MembershipLinks& links) {
+  bool accept = active_.count(peer) || active_.size() < config_.active_max;
+  if (!accept && high_priority && !active_.empty()) {
+    // A peer with no neighbour at all is always taken in; someone else makes room.
+    drop(now, *pick_victim(rng), links, rng);
+    accept = true;
+  }
+  if (accept) activate(peer, link, address);
+  out_.push_back(membership_output::NeighborReply{peer, accept});
+}
+
+void Membership::on_neighbor_reply(Millis now, const PublicKey& peer, LinkId link,
+                                   const std::string& address, bool accepted, Rng& rng,
+                                   const MembershipLinks& links) {
+  asked_.erase(peer);
+  if (!accepted && is_relay(peer)) relay_retry_at_ = now + config_.relay_retry_ms;
+  if (!accepted) return;
+  if (active_.size() >= config_.active_max && !active_.count(peer)) {
+    // A relay link is worth an ordinary one: make room for it.
+    std::optional<PublicKey> victim;
+    if (is_relay(peer)) victim = pick_victim(rng);
+    if (!victim || is_relay(*victim)) {
+      out_.push_back(membership_output::Disconnect{peer});
+      return;
+    }
+    drop(now, *victim, links, rng);
+  }
+  activate(peer, link, address);
+}
+
+std::vector<PeerInfo> Membership::sample(std::size_t n, Rng& rng,
+                                         const MembershipLinks& links) const {
+  std::vector<PeerInfo> all;
+  for (const auto& [id, link] : active_) {
+    std::string address = links.advertised(link);
+    if (!address.empty()) all.push_back({id, std::move(address)});
+  }
+  for (const auto& [address, id] : passive_)
+    if (id) all.push_back({*id, address});
+  for (std::size_t i = all.size(); i > 1; --i) std::swap(all[i - 1], all[rng.uniform(i)]);
+  if (all.size() > n) all.resize(n);
+  return all;
+}
+
+void Membership::on_shuffle(const PublicKey& peer, bool reply, const std::vector<PeerInfo>& peers,
+                            Rng& rng, const MembershipLinks& links) {
+  if (!reply)
+    out_.push_back(membership_output::Shuffle{peer, true, sample(config_.shuffle_peers, rng, links)});
+  for (const auto& p : peers) remember(p.address, p.id, rng);
+}
+
+bool Membership::remove(const PublicKey& peer, std::optional<LinkId> link,
+                        const std::string& address, Gone why, bool banned, Rng& rng) {
+  bool was_active = false;
+  auto a = active_.find(peer);
+  if (a != active_.end() && (why != Gone::link_closed || (link && a->second == *link))) {
+    active_.erase(a);
+    was_active = true;
+    out_.push_back(membership_output::Down{peer});
+    if (link && (why == Gone::dropped || why == Gone::shunned))
+      out_.push_back(membership_output::Disconnect{peer});
+    if (link && why != Gone::shunned && !banned) remember(address, peer, rng);
+  }
+  if (why == Gone::link_closed || why == Gone::shunned) asked_.erase(peer);
+  return was_active;
+}
+
+std::optional<PublicKey> Membership::random_active(Rng& rng) const {
+  if (active_.empty()) return std::nullopt;
+  std::vector<PublicKey> act;
+  for (const auto& [id, link] : active_) act.push_back(id);
+  return pick(act, rng);
+}
+
+// A member keeps one of the group's relays in its active set: asks a linked relay that holds the
+// group, else dials one; after a refusal or a failed attempt, waits relay_retry_ms.
+void Membership::keep_relay(Millis now, Rng& rng, const MembershipLinks& links) {
+  if (relays_.empty() || relays_.count(config_.self) || now < relay_retry_at_) return;
+  for (const auto& [id, address] : relays_)
+    if (active_.count(id) || asked_.count(id)) return;
+  std::vector<std::pair<PublicKey, std::string>> unlinked;
+  for (const auto& [id, address] : relays_) {
+    if (links.banned(id, now)) continue;
+    if (links.linked(id)) {
+      if (!links.shares(id)) continue;  // linked, but it does not hold the group
+      ask(id);
+      return;
+    }
+    if (!links.dialing(address)) unlinked.push_back({id, address});
+  }
+  relay_retry_at_ = now + config_.relay_retry_ms;
+  if (unlinked.empty()) return;
+  const auto& [id, address] = pick(unlinked, rng);
+  out_.push_back(membership_output::Dial{address, id});
+  dialed_.insert(address);
+}
+
+void Membership::maintain(Millis now, Rng& rng, const MembershipLinks& links) {
+  dialed_.clear();
+  keep_relay(now, rng, links);
+  // Fill the active set: ask linked peers first, then dial known addresses.
+  std::size_t want = room();
+  if (want > 0) {
+    for (const PublicKey& peer : links.sharing()) {
+      if (want == 0) break;
+      if (active_.count(peer) || asked_.count(peer)) continue;
+      ask(peer);
+      --want;
+    }
+  }
+  if (want > 0 && !passive_.empty()) {
+    std::vector<std::pair<std::string, std::optional<PublicKey>>> candidates;
+    for (const auto& [address, id] : passive_) {
+      if (id && (links.linked(*id) || links.banned(*id, now))) continue;
+      // A relay dialed just now counts as dialing (the node dials once this input's outputs
+      // are drained).
+      if (links.dialing(address) || dialed_.count(address)) continue;
+      candidates.push_back({address, id});
+    }
+    for (std::size_t i = 0; i < want && !candidates.empty(); ++i) {
+      std::size_t k = rng.uniform(candidates.size());
+      out_.push_back(membership_output::Dial{candidates[k].first, candidates[k].second});
+      candidates.erase(candidates.begin() + static_cast<long>(k));
+    }
+  }
+  dialed_.clear();
+}
+
+void Membership::on_tick(Millis now, Rng& rng, const MembershipLinks& links) {
+  // Periodic work with one random active peer. With none, it is tried again after retry_ms,
+  // when the active set may have filled.
+  if (timers_.take_expired(Timer::shuffle, now)) {
+    if (auto peer = random_active(rng)) {
+      timers_.set(Timer::shuffle, now + config_.shuffle_interval_ms);
+      out_.push_back(
+          membership_output::Shuffle{*peer, false, sample(config_.shuffle_peers, rng, links)});
+    } else {
+      timers_.set(Timer::shuffle, now + config_.retry_ms);
+    }
+  }
+  if (timers_.take_expired(Timer::explore, now)) {
+    if (!active_.empty()) {
+      // Anti-entropy beyond the active set: a link to a random known peer outside it (which
+      // offers heads on connect) is what rejoins two halves of a healed partition.
+      timers_.set(Timer::explore, now + config_.explore_interval_ms);
+      std::vector<std::pair<std::string, std::optional<PublicKey>>> outside;
+      for (const auto& [address, id] : passive_)
+        if (!(id && links.linked(*id)) && !links.dialing(address)) outside.push_back({address, id});
+      if (!outside.empty()) {
+        const auto& [address, id] = pick(outside, rng);
+        out_.push_back(membership_output::Dial{address, id});
+      }
+    } else {
+      timers_.set(Timer::explore, now + config_.retry_ms);
+    }
+  }
+}
+
+std::optional<MembershipOutput> Membership::poll() {
+  if (out_.empty()) return std::nullopt;
+  MembershipOutput o = std::move(out_.front());
+  out_.pop_front();
+  return o;
+}
+
+std::optional<std::string> Membership::invariant_violation() const {
+  auto fail = [](std::string what) { return std::optional<std::string>(std::move(what)); };
+  // The active set stays within its cap (on_neighbor and on_neighbor_reply make room first).
+  if (active_.size() > config_.active_max) return fail("membership: active set over its cap");
+  // The passive list stays within its bound (remember evicts first).
+  if (passive_.size() > config_.passive_max) return fail("membership: passive list over its bound");
+  // This node is never its own peer.
+  if (active_.count(config_.self)) return fail("membership: this node is in its active set");
+  for (const auto& [address, id] : passive_)
+    if (address.empty() || address == config_.self_address || (id && *id == config_.self))
+      return fail("membership: this node, or no address, in the passive list");
+  // The periodic work is always due some time.
+  if (!timers_.is_set(Timer::shuffle) || !timers_.is_set(Timer::explore))
+    return fail("membership: a periodic timer is not set");
+  return std::nullopt;
+}
+
+}  // namespace qun

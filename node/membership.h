@@ -1,0 +1,209 @@
+// Membership: one group's peer sampling, after HyParView (Leitão et al., 2007) and iroh-gossip's
+// proto/hyparview.rs. Of the peers holding the group, a small active set carries its broadcast
+// (neighbours, asked for with Neighbor and accepted or refused with NeighborReply, left with
+// Disconnect), and a larger passive list of known addresses (from invite hints, shared links and
+// shuffles) refills it. Every shuffle_interval_ms the engine trades a sample of what it knows with
+// one random active peer; every explore_interval_ms it dials one random passive peer it has no
+// link to (the anti-entropy that rejoins the halves of a healed partition); maintain() fills the
+// active set up to its target. A member keeps one of the relays the group names in its active set
+// where it can (it asks a linked relay, or dials one, and waits relay_retry_ms after a failure).
+//
+// The engine owns its state (active set with each peer's link, passive list, neighbor requests
+// in flight, the named relays and whether each serves the group) and its timers (shuffle,
+// explore). It knows peers by key and their links only by the node's opaque id; what it needs to
+// know of links (who is linked, dialing, banned, sharing the group) it asks through the Links
+// passed to the inputs that choose peers. It tells the other engines of the group about its
+// neighbours through Up and Down outputs (iroh-gossip's NeighborUp and NeighborDown).
+//
+// Calling contract (the node's shape, node/node.h): feed one input, then drain poll() until it
+// returns nullopt and act on each output in order (Up, Down: tell the group's other engines;
+// Neighbor, NeighborReply, Disconnect, Shuffle: send the message to the peer; Dial: open a link);
+// then arm a timer for next_deadline() and call on_tick when it is due. Time never goes
+// backwards; an early or extra on_tick does nothing. Randomness comes from the Rng passed to the
+// inputs that draw. Not thread-safe.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "base/time.h"
+#include "crypto/keys.h"
+#include "crypto/rng.h"
+#include "node/timer.h"
+#include "node/wire.h"
+
+namespace qun {
+
+struct MembershipConfig {
+  // The active set's target and cap, the passive list's bound and a shuffle's size
+  // (OverlayConfig says where each number comes from; a relay's cap is relay_active_max).
+  std::size_t active_target = 5;
+  std::size_t active_max = 7;
+  std::size_t passive_max = 32;
+  std::size_t shuffle_peers = 8;
+  Millis shuffle_interval_ms = 10'000;
+  Millis explore_interval_ms = 20'000;
+  // A shuffle or an exploration with no active peer is tried again this soon (the node's
+  // maintenance interval, when the active set may have filled).
+  Millis retry_ms = 1'000;
+  Millis relay_retry_ms = 10'000;
+  std::string self_address;  // this node's listen address: never a passive entry
+  PublicKey self;            // this node: never a passive or active peer
+};
+
+// The node's links as the engine needs them, for the group at hand.
+class MembershipLinks {
+ public:
+  virtual ~MembershipLinks() = default;
+  // An established link to the peer is up.
+  virtual bool linked(const PublicKey& peer) const = 0;
+  // ... and it shares the group.
+  virtual bool shares(const PublicKey& peer) const = 0;
+  // Peers whose established link shares the group, in the node's link order.
+  virtual std::vector<PublicKey> sharing() const = 0;
+  // A connection to the address exists (up or being opened).
+  virtual bool dialing(const std::string& address) const = 0;
+  // The peer is banned at `now`.
+  virtual bool banned(const PublicKey& peer, Millis now) const = 0;
+  // The address of a link, by the node's id ("" if unknown).
+  virtual std::string address(std::uint64_t link) const = 0;
+  // The address the peer of a link announces, handed on to others in samples: a LAN address
+  // this node dialed is no use elsewhere ("" if unknown).
+  virtual std::string advertised(std::uint64_t link) const = 0;
+  // A former member of the group: never remembered.
+  virtual bool former(const PublicKey& peer) const = 0;
+};
+
+namespace membership_output {
+struct Up {  // `peer` joined the active set (again: a new link): the other engines take it in
+  PublicKey peer;
+};
+struct Down {  // `peer` left the active set
+  PublicKey peer;
+};
+struct Neighbor {  // ask `to` to take us into its active set
+  PublicKey to;
+  bool high_priority;  // we have no active peer at all
+};
+struct NeighborReply {
+  PublicKey to;
+  bool accepted;
+};
+struct Disconnect {  // tell `to` it left our active set
+  PublicKey to;
+};
+struct Shuffle {  // send `to` this sample (the node adds itself first, if reachable)
+  PublicKey to;
+  bool reply;
+  std::vector<PeerInfo> peers;
+};
+struct Dial {  // open a link to `address` (expected: the identity we know for it)
+  std::string address;
+  std::optional<PublicKey> expected;
+};
+}  // namespace membership_output
+using MembershipOutput =
+    std::variant<membership_output::Up, membership_output::Down, membership_output::Neighbor,
+                 membership_output::NeighborReply, membership_output::Disconnect,
+                 membership_output::Shuffle, membership_output::Dial>;
+
+class Membership {
+ public:
+  using LinkId = std::uint64_t;  // the node's connection id
+
+  Membership() = default;
+  explicit Membership(MembershipConfig config) : config_(std::move(config)) {}
+  // Sets the periodic timers (the node draws their first times, to spread groups).
+  void schedule(Millis shuffle_at, Millis explore_at);
+
+  // Notes an address where the group may be reached (and the identity there, if known) in the
+  // passive list: not this node, not an active peer; past passive_max a random entry goes, but
+  // never a relay the group names.
+  void remember(const std::string& address, std::optional<PublicKey> id, Rng& rng);
+  // Forgets the passive entries of these identities (former members).
+  void forget_identities(const std::set<PublicKey>& ids);
+  // The relays the group names now: their addresses join the passive list (and stay there);
+  // relays no longer named leave it.
+  void set_relays(const std::map<PublicKey, std::string>& named, Rng& rng);
+  // The relay `peer` says (in its hello) whether it holds the group. Ignored for other peers.
+  void note_serving(const PublicKey& peer, bool serving);
+
+  // A link to `peer` now shares the group: ask it to be a neighbour if the set has room.
+  void on_shared(const PublicKey& peer);
+  // Messages from a peer over link `link` (whose address is `address`).
+  void on_neighbor(Millis now, const PublicKey& peer, LinkId link, const std::string& address,
+                   bool high_priority, Rng& rng, const MembershipLinks& links);
+  void on_neighbor_reply(Millis now, const PublicKey& peer, LinkId link,
+                         const std::string& address, bool accepted, Rng& rng,
+                         const MembershipLinks& links);
+  // A shuffle (already cleared of banned peers): a request is answered with our own sample; the
+  // peers offered join the passive list.
+  void on_shuffle(const PublicKey& peer, bool reply, const std::vector<PeerInfo>& peers, Rng& rng,
+                  const MembershipLinks& links);
+
+  // Why a peer leaves (node.cpp, remove_peer: the one way a peer leaves a group's overlay).
+  enum class Gone {
+    disconnected,  // it sent Disconnect
+    dropped,       // we gave its place up: told so
+    shunned,       // it may no longer sync the group: told so, not remembered
+    link_closed,   // its link (`link`) is gone: it leaves only if that is the link the set names
+  };
+  // Takes `peer` out of the active set (Down; Disconnect when dropped or shunned) and puts the
+  // link's `address` back in the passive list unless shunned or `banned`; a closed link or a
+  // shunned peer also cancels our neighbor request to it. Returns whether it was active.
+  bool remove(const PublicKey& peer, std::optional<LinkId> link, const std::string& address,
+              Gone why, bool banned, Rng& rng);
+
+  // Once a maintenance interval: keeps a relay in the active set, and fills the set up to its
+  // target from linked peers sharing the group, then by dialing passive entries.
+  void maintain(Millis now, Rng& rng, const MembershipLinks& links);
+  void on_tick(Millis now, Rng& rng, const MembershipLinks& links);
+  [[nodiscard]] std::optional<MembershipOutput> poll();
+  [[nodiscard]] std::optional<Millis> next_deadline() const { return timers_.next_deadline(); }
+
+  const std::map<PublicKey, LinkId>& active() const { return active_; }
+  bool is_active(const PublicKey& peer) const { return active_.count(peer) != 0; }
+  std::optional<LinkId> link_of(const PublicKey& peer) const;
+  std::size_t passive_size() const { return passive_.size(); }
+  bool is_relay(const PublicKey& peer) const { return relays_.count(peer) != 0; }
+  const std::map<PublicKey, std::string>& relays() const { return relays_; }
+  // Whether a named relay holds the group, from its last hello (none: no hello since start).
+  std::optional<bool> serving(const PublicKey& relay) const;
+
+  // The first invariant that does not hold, or none (checked after every input in test builds).
+  std::optional<std::string> invariant_violation() const;
+
+ private:
+  enum class Timer { shuffle, explore, count };
+
+  std::size_t room() const;  // neighbours still wanted: target less active and asked
+  void ask(const PublicKey& peer);
+  void activate(const PublicKey& peer, LinkId link, const std::string& address);
+  std::optional<PublicKey> pick_victim(Rng& rng) const;
+  void drop(Millis now, const PublicKey& victim, const MembershipLinks& links, Rng& rng);
+  std::vector<PeerInfo> sample(std::size_t n, Rng& rng, const MembershipLinks& links) const;
+  std::optional<PublicKey> random_active(Rng& rng) const;
+  void keep_relay(Millis now, Rng& rng, const MembershipLinks& links);
+
+  MembershipConfig config_;
+  std::map<PublicKey, LinkId> active_;
+  std::set<PublicKey> asked_;                                // neighbor requests in flight
+  std::map<std::string, std::optional<PublicKey>> passive_;  // address -> id when known
+  std::map<PublicKey, std::string> relays_;                  // named by the group's state
+  Millis relay_retry_at_ = 0;  // no new attempt to link a relay before this
+  // Whether each relay linked since holds the group, from its last hello. Entries of relays no
+  // longer named are ignored.
+  std::map<PublicKey, bool> relay_serving_;
+  std::set<std::string> dialed_;  // within maintain: addresses dialed by keep_relay
+  TimerTable<Timer> timers_;
+  std::deque<MembershipOutput> out_;
+};
+
+}  // namespace qun

@@ -1,0 +1,281 @@
+// Tests for node/membership.h: one group's peer sampling (HyParView) on its own, fed inputs by hand
+// and drained after each, with a fake view of the node's links and no node, replica or clock: who
+// gets into the active set and who makes room, what the passive list keeps, how a peer leaves,
+// how maintenance fills the set and keeps a relay linked, and the shuffle and explore timers.
+#include "node/membership.h"
+
+#include <catch2/catch.hpp>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "fixture.h"
+
+namespace qun {
+namespace {
+
+namespace mo = membership_output;
+using Gone = Membership::Gone;
+
+PublicKey key(std::uint64_t n) { return test::identity(0x3e0 + n).public_key(); }
+std::string addr(std::uint64_t n) { return "10.0.0." + std::to_string(n) + ":7000"; }
+
+// The node's links as the test sets them.
+struct FakeLinks final : MembershipLinks {
+  std::set<PublicKey> up, share, banned_peers, formers;
+  std::set<std::string> dials;
+  std::map<std::uint64_t, std::string> addresses;
+  bool linked(const PublicKey& p) const override { return up.count(p) != 0; }
+  bool shares(const PublicKey& p) const override { return up.count(p) && share.count(p); }
+  std::vector<PublicKey> sharing() const override {
+    std::vector<PublicKey> v;
+    for (const auto& p : up)
+      if (share.count(p)) v.push_back(p);
+    return v;
+  }
+  bool dialing(const std::string& a) const override { return dials.count(a) != 0; }
+  bool banned(const PublicKey& p, Millis) const override { return banned_peers.count(p) != 0; }
+  std::string address(std::uint64_t link) const override {
+    auto it = addresses.find(link);
+    return it == addresses.end() ? std::string() : it->second;
+  }
+  std::string advertised(std::uint64_t link) const override { return address(link); }
+  bool former(const PublicKey& p) const override { return formers.count(p) != 0; }
+  // A link `n` to peer key(n) at addr(n), sharing the group.
+  void link(std::uint64_t n) {
+    up.insert(key(n));
+    share.insert(key(n));
+    addresses[n] = addr(n);
+  }
+};
+
+MembershipConfig small_config() {
+  MembershipConfig c;
+  c.active_target = 2;
+  c.active_max = 3;
+  c.passive_max = 4;
+  c.shuffle_peers = 3;
+  c.self_address = "self:1";
+  c.self = key(0);
+  return c;
+}
+
+std::vector<MembershipOutput> drain(Membership& m) {
+  std::vector<MembershipOutput> out;
+  while (auto o = m.poll()) out.push_back(std::move(*o));
+  REQUIRE_FALSE(m.invariant_violation());
+  return out;
+}
+
+template <typename T>
+std::vector<T> only(const std::vector<MembershipOutput>& out) {
+  std::vector<T> v;
+  for (const auto& o : out)
+    if (const auto* t = std::get_if<T>(&o)) v.push_back(*t);
+  return v;
+}
+
+Membership started(MembershipConfig c = small_config()) {
+  Membership m(std::move(c));
+  m.schedule(1'000'000, 1'000'000);
+  return m;
+}
+
+// Neighbor requests are accepted while the set has room (Up, then an accepting reply, and the
+// peer's address leaves the passive list); past the cap they are refused, unless the asker has no
+// neighbour at all: then a random non-relay neighbour is dropped (Down, Disconnect, and its address
+// back to the passive list) to make room.
+TEST_CASE("membership accepts neighbours up to the cap, and makes room for a lone peer",
+          "[node][membership]") {
+  Rng rng = Rng::from_u64(1);
+  FakeLinks links;
+  Membership m = started();
+  m.set_relays({{key(1), addr(1)}}, rng);
+  m.remember(addr(2), key(2), rng);
+  REQUIRE(m.passive_size() == 2);
+  for (std::uint64_t n = 1; n <= 3; ++n) {
+    links.link(n);
+    m.on_neighbor(0, key(n), n, addr(n), false, rng, links);
+    auto out = drain(m);
+    REQUIRE(out.size() == 2);
+    CHECK(std::get<mo::Up>(out[0]).peer == key(n));
+    CHECK(std::get<mo::NeighborReply>(out[1]).accepted);
+  }
+  CHECK(m.passive_size() == 0);  // 1 and 2 are active now
+  links.link(4);
+  m.on_neighbor(0, key(4), 4, addr(4), false, rng, links);
+  auto out = drain(m);
+  REQUIRE(out.size() == 1);
+  CHECK_FALSE(std::get<mo::NeighborReply>(out[0]).accepted);
+  m.on_neighbor(0, key(4), 4, addr(4), true, rng, links);  // high priority: room is made
+  out = drain(m);
+  auto downs = only<mo::Down>(out);
+  REQUIRE(downs.size() == 1);
+  CHECK(downs[0].peer != key(1));  // never the relay while an ordinary peer can go
+  REQUIRE(only<mo::Disconnect>(out).size() == 1);
+  CHECK(only<mo::Disconnect>(out)[0].to == downs[0].peer);
+  CHECK(only<mo::NeighborReply>(out)[0].accepted);
+  CHECK(m.is_active(key(4)));
+  CHECK(m.active().size() == 3);
+  CHECK(m.passive_size() == 1);  // the dropped peer's address
+}
+
+// The passive list never holds this node, an active peer or an empty address; past passive_max a
+// random entry goes, but never a named relay's.
+TEST_CASE("membership's passive list is bounded and keeps relays", "[node][membership]") {
+  Rng rng = Rng::from_u64(2);
+  Membership m = started();
+  m.remember("", std::nullopt, rng);
+  m.remember("self:1", std::nullopt, rng);
+  m.remember(addr(9), key(0), rng);
+  CHECK(m.passive_size() == 0);
+  m.set_relays({{key(1), addr(1)}, {key(2), addr(2)}}, rng);
+  for (std::uint64_t n = 3; n <= 20; ++n) m.remember(addr(n), key(n), rng);
+  drain(m);
+  CHECK(m.passive_size() == 4);
+  // The relays stayed through every eviction; un-naming one takes its entry out.
+  m.set_relays({{key(1), addr(1)}}, rng);
+  CHECK(m.passive_size() == 3);
+  m.forget_identities({key(1)});
+  CHECK(m.passive_size() == 2);
+}
+
+// How a peer leaves: a closed link takes it out only if it is the link the set names; a dropped
+// peer is told (Disconnect) and its address kept unless banned; a shunned one is told and not
+// kept; a peer that disconnected is not told.
+TEST_CASE("membership removes a peer one way, saying why", "[node][membership]") {
+  Rng rng = Rng::from_u64(3);
+  FakeLinks links;
+  Membership m = started();
+  for (std::uint64_t n = 1; n <= 3; ++n) {
+    links.link(n);
+    m.on_neighbor(0, key(n), n, addr(n), false, rng, links);
+  }
+  drain(m);
+  CHECK_FALSE(m.remove(key(1), 99, addr(1), Gone::link_closed, false, rng));  // a duplicate link
+  CHECK(drain(m).empty());
+  CHECK(m.remove(key(1), 1, addr(1), Gone::link_closed, false, rng));
+  auto out = drain(m);
+  REQUIRE(out.size() == 1);
+  CHECK(std::holds_alternative<mo::Down>(out[0]));
+  CHECK(m.passive_size() == 1);
+  CHECK(m.remove(key(2), 2, addr(2), Gone::shunned, false, rng));
+  out = drain(m);
+  CHECK(only<mo::Disconnect>(out).size() == 1);
+  CHECK(m.passive_size() == 1);  // not remembered
+  CHECK(m.remove(key(3), 3, addr(3), Gone::dropped, true, rng));  // banned: not remembered
+  CHECK(only<mo::Disconnect>(drain(m)).size() == 1);
+  CHECK(m.passive_size() == 1);
+  CHECK(m.active().empty());
+}
+
+// Maintenance asks linked peers sharing the group first, up to the target (counting requests in
+// flight), then dials passive entries that are not linked, banned or being dialed.
+TEST_CASE("membership fills the active set from links, then the passive list",
+          "[node][membership]") {
+  Rng rng = Rng::from_u64(4);
+  FakeLinks links;
+  Membership m = started();
+  links.link(1);
+  m.maintain(0, rng, links);
+  auto asks = only<mo::Neighbor>(drain(m));
+  REQUIRE(asks.size() == 1);
+  CHECK(asks[0].to == key(1));
+  CHECK(asks[0].high_priority);  // no neighbour yet
+  for (std::uint64_t n = 2; n <= 5; ++n) m.remember(addr(n), key(n), rng);
+  links.banned_peers.insert(key(2));
+  links.dials.insert(addr(3));
+  m.maintain(1'000, rng, links);
+  auto dials = only<mo::Dial>(drain(m));
+  REQUIRE(dials.size() == 1);  // target 2: one asked, one dialed
+  CHECK((dials[0].address == addr(4) || dials[0].address == addr(5)));
+  // An accepted reply takes the peer in; asking again stops once the set is at its target.
+  m.on_neighbor_reply(1'100, key(1), 1, addr(1), true, rng, links);
+  CHECK(only<mo::Up>(drain(m)).size() == 1);
+}
+
+// A member keeps a named relay in its active set: it asks a linked relay that holds the group,
+// else dials one; a refusal or a failed attempt holds the next try back for relay_retry_ms. A
+// relay accepted when the set is full takes an ordinary peer's place.
+TEST_CASE("membership keeps a relay linked", "[node][membership]") {
+  Rng rng = Rng::from_u64(5);
+  FakeLinks links;
+  MembershipConfig c = small_config();
+  c.active_target = 3;
+  Membership m = started(c);
+  const PublicKey relay = key(7);
+  m.set_relays({{relay, addr(7)}}, rng);
+  for (std::uint64_t n = 1; n <= 3; ++n) {
+    links.link(n);
+    m.on_neighbor(0, key(n), n, addr(n), false, rng, links);
+  }
+  drain(m);
+  m.maintain(0, rng, links);  // the relay is not linked: dial it
+  auto dials = only<mo::Dial>(drain(m));
+  REQUIRE(dials.size() == 1);
+  CHECK(dials[0].address == addr(7));
+  CHECK(dials[0].expected == relay);
+  m.maintain(500, rng, links);  // within relay_retry_ms: nothing
+  CHECK(only<mo::Dial>(drain(m)).empty());
+  links.link(7);
+  m.maintain(c.relay_retry_ms, rng, links);  // linked and sharing: ask it
+  auto asks = only<mo::Neighbor>(drain(m));
+  REQUIRE(asks.size() == 1);
+  CHECK(asks[0].to == relay);
+  m.on_neighbor_reply(c.relay_retry_ms + 10, relay, 7, addr(7), true, rng, links);
+  auto out = drain(m);
+  CHECK(only<mo::Down>(out).size() == 1);  // an ordinary peer made room
+  CHECK(m.is_active(relay));
+  CHECK(m.active().size() == 3);
+  // An ordinary peer accepted into a full set is told to leave at once.
+  links.link(8);
+  m.on_neighbor_reply(c.relay_retry_ms + 20, key(8), 8, addr(8), true, rng, links);
+  out = drain(m);
+  REQUIRE(out.size() == 1);
+  CHECK(std::get<mo::Disconnect>(out[0]).to == key(8));
+  m.note_serving(relay, false);
+  m.note_serving(key(1), true);  // not a relay: ignored
+  CHECK(m.serving(relay) == false);
+  CHECK_FALSE(m.serving(key(1)));
+}
+
+// The shuffle timer trades a sample with one random active peer (with none, it retries after
+// retry_ms); a shuffle request is answered with our sample and the offered peers are remembered;
+// the explore timer dials one passive peer with no link.
+TEST_CASE("membership shuffles and explores on its timers", "[node][membership]") {
+  Rng rng = Rng::from_u64(6);
+  FakeLinks links;
+  MembershipConfig c = small_config();
+  Membership m(c);
+  m.schedule(100, 200);
+  m.on_tick(100, rng, links);
+  CHECK(drain(m).empty());
+  CHECK(m.next_deadline() == 200);
+  m.on_tick(200, rng, links);
+  CHECK(m.next_deadline() == 100 + c.retry_ms);
+  links.link(1);
+  m.on_neighbor(300, key(1), 1, addr(1), false, rng, links);
+  m.remember(addr(2), key(2), rng);
+  m.remember(addr(3), std::nullopt, rng);
+  drain(m);
+  m.on_tick(100 + c.retry_ms, rng, links);
+  auto shuffles = only<mo::Shuffle>(drain(m));
+  REQUIRE(shuffles.size() == 1);
+  CHECK(shuffles[0].to == key(1));
+  CHECK_FALSE(shuffles[0].reply);
+  CHECK(shuffles[0].peers.size() == 2);  // the active peer and the passive one with an id
+  CHECK(m.next_deadline() == 200 + c.retry_ms);
+  m.on_tick(200 + c.retry_ms, rng, links);
+  auto dials = only<mo::Dial>(drain(m));
+  REQUIRE(dials.size() == 1);
+  CHECK((dials[0].address == addr(2) || dials[0].address == addr(3)));
+  m.on_shuffle(key(1), false, {{key(4), addr(4)}}, rng, links);
+  shuffles = only<mo::Shuffle>(drain(m));
+  REQUIRE(shuffles.size() == 1);
+  CHECK(shuffles[0].reply);
+  CHECK(m.passive_size() == 3);
+}
+
+}  // namespace
+}  // namespace qun
