@@ -1,59 +1,179 @@
 #include "node/broadcast.h"
 
 #include <algorithm>
+#include <bit>
+#include <cassert>
 
 namespace qun {
 
+PublicKey Broadcast::tree_key(const PublicKey& author) const {
+  return config_.tree_per_author ? author : PublicKey{};
+}
+
+Broadcast::Tree& Broadcast::tree(const PublicKey& author, bool all_eager) {
+  const PublicKey key = tree_key(author);
+  auto it = trees_.find(key);
+  if (it == trees_.end()) {
+    if (trees_.size() >= broadcast_trees_max) {
+      auto oldest = trees_.end();
+      for (auto t = trees_.begin(); t != trees_.end(); ++t) {
+        if (t->first == template_) continue;  // kept
+        if (oldest == trees_.end() || t->second.used < oldest->second.used) oldest = t;
+      }
+      trees_.erase(oldest);
+    }
+    // Plumtree: a new tree starts with every neighbour eager; or as the template is now.
+    Tree fresh;
+    if (template_ && !config_.new_tree_floods && !all_eager) {
+      auto t = trees_.find(*template_);
+      if (t != trees_.end()) fresh.lazy = t->second.lazy;
+    }
+    it = trees_.emplace(key, fresh).first;
+  }
+  it->second.used = ++tree_clock_;
+  return it->second;
+}
+
+Broadcast::Mask Broadcast::bit(const PublicKey& peer) const {
+  auto s = slots_.find(peer);
+  return s == slots_.end() ? 0 : Mask{1} << s->second;
+}
+
+bool Broadcast::is_lazy(const PublicKey& peer, const PublicKey& author) const {
+  auto t = trees_.find(tree_key(author));
+  return t != trees_.end() && (t->second.lazy & bit(peer)) != 0;
+}
+
 void Broadcast::neighbor_up(const PublicKey& peer) {
-  // Plumtree starts every new neighbour eager.
-  lazy_.erase(peer);
-  eager_.insert(peer);
+  if (!slots_.count(peer)) {
+    // The node keeps at most relay_active_max <= broadcast_neighbors_max neighbours per group.
+    assert(slots_.size() < broadcast_neighbors_max);
+    const auto slot = static_cast<std::size_t>(std::countr_one(used_slots_));
+    used_slots_ |= Mask{1} << slot;
+    slots_.emplace(peer, slot);
+  }
+  // Plumtree starts every new neighbour eager (a returning one too), so a tree that lost a link
+  // is whole again at once. Not in the template: it stays the first author's shortest-path tree
+  // (plus grafts), and a link eager there would be a cycle in every new author's tree.
+  const Mask b = bit(peer);
+  template_mended_ &= ~b;
+  for (auto& [author, t] : trees_) {
+    if (author == template_) {
+      t.lazy |= b;
+    } else {
+      t.lazy &= ~b;
+    }
+  }
 }
 
 void Broadcast::neighbor_down(const PublicKey& peer) {
-  eager_.erase(peer);
-  lazy_.erase(peer);
+  auto s = slots_.find(peer);
+  if (s == slots_.end()) return;
+  const Mask b = Mask{1} << s->second;
+  for (auto& [author, t] : trees_) t.lazy &= ~b;
+  template_mended_ &= ~b;
+  used_slots_ &= ~b;
+  slots_.erase(s);
 }
 
 void Broadcast::drop_announcements(const PublicKey& peer) { ihave_out_.erase(peer); }
 
-void Broadcast::make_lazy(const PublicKey& peer) {
-  if (config_.flood || !eager_.erase(peer)) return;
-  lazy_.insert(peer);
-  out_.push_back(broadcast_output::Prune{peer});
+void Broadcast::make_lazy(const PublicKey& peer, const std::vector<PublicKey>& authors) {
+  const Mask b = bit(peer);
+  if (config_.flood || b == 0) return;
+  bool changed = false;
+  std::vector<PublicKey> pruned;
+  auto prune = [&](Tree& t, const PublicKey& author) {
+    if (t.lazy & b) return;
+    t.lazy |= b;
+    changed = true;
+    pruned.push_back(author);
+  };
+  if (authors.empty()) {
+    for (auto& [author, t] : trees_) prune(t, author);
+    if (changed) out_.push_back(broadcast_output::Prune{peer, {}});
+    return;
+  }
+  for (const PublicKey& author : authors) {
+    if (std::find(pruned.begin(), pruned.end(), author) != pruned.end()) continue;
+    prune(tree(author), author);
+  }
+  if (!changed) return;
+  unmend_template(b);
+  out_.push_back(broadcast_output::Prune{peer, std::move(pruned)});
+}
+
+void Broadcast::make_eager(const PublicKey& peer, const PublicKey& author) {
+  tree(author).lazy &= ~bit(peer);
+  // A graft mends the template too: the link was needed, and new authors would need it again.
+  if (!template_) return;
+  Tree& t = tree(*template_);
+  if (t.lazy & bit(peer)) template_mended_ |= bit(peer);
+  t.lazy &= ~bit(peer);
 }
 
 void Broadcast::on_admitted(Millis now, const std::vector<Hash>& ids,
-                            std::optional<PublicKey> from, std::uint32_t hops) {
+                            const std::vector<PublicKey>& authors, std::optional<PublicKey> from,
+                            std::uint32_t hops) {
+  assert(ids.size() == authors.size());
   if (ids.empty()) return;
-  for (const Hash& id : ids) {
-    missing_.erase(id);
-    if (seen_.emplace(id, Seen{hops, from}).second) seen_order_.push_back(id);
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    const Hash& id = ids[i];
+    if (auto m = missing_.find(id); m != missing_.end()) {
+      // The announcers we grafted are eager again in this author's tree (each made us eager on
+      // its side when the graft arrived).
+      for (const PublicKey& peer : m->second.grafted)
+        if (is_neighbor(peer)) make_eager(peer, authors[i]);
+      missing_.erase(m);
+    }
+    if (seen_.emplace(id, Seen{hops, from, authors[i]}).second) seen_order_.push_back(id);
   }
   while (seen_order_.size() > broadcast_seen_max) {
     seen_.erase(seen_order_.front());
     seen_order_.pop_front();
   }
-  // Eager push to the tree, lazy announcement to the rest.
-  for (const PublicKey& peer : eager_)
-    if (peer != from) out_.push_back(broadcast_output::Push{peer, ids, hops});
-  for (const PublicKey& peer : lazy_) {
+  // The first author pushed here (or authoring here) gives the template of new trees.
+  if (!template_ && hops != broadcast_no_hops && config_.tree_per_author &&
+      !config_.new_tree_floods && !config_.flood)
+    template_ = tree_key(authors.front());
+  // Each event pushed along its author's tree, announced lazily to the rest.
+  std::vector<Mask> lazy(ids.size());
+  // Near the author (fewer than new_tree_flood_hops links away), a new author's tree starts with
+  // every neighbour eager: its first events enter the template at many nodes around the author,
+  // not only where the template links the author.
+  const bool near = hops < config_.new_tree_flood_hops;
+  for (std::size_t i = 0; i < ids.size(); ++i)
+    lazy[i] = config_.flood ? 0 : tree(authors[i], near).lazy;
+  for (const auto& [peer, slot] : slots_) {
     if (peer == from) continue;
-    auto& q = ihave_out_[peer];
-    q.insert(q.end(), ids.begin(), ids.end());
-    timers_.set_by(Timer::ihave, now + config_.ihave_delay_ms);
+    const Mask b = Mask{1} << slot;
+    std::vector<Hash> push;
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+      if (lazy[i] & b) {
+        ihave_out_[peer].push_back(ids[i]);
+        timers_.set_by(Timer::ihave, now + config_.ihave_delay_ms);
+      } else {
+        push.push_back(ids[i]);
+      }
+    }
+    if (!push.empty()) out_.push_back(broadcast_output::Push{peer, std::move(push), hops});
   }
 }
 
-void Broadcast::on_redundant_push(const PublicKey& from) { make_lazy(from); }
+void Broadcast::on_redundant_push(const PublicKey& from, const std::vector<PublicKey>& authors) {
+  if (authors.empty()) return;
+  make_lazy(from, authors);
+}
 
-void Broadcast::on_too_many_duplicates(const PublicKey& peer) { make_lazy(peer); }
+void Broadcast::on_too_many_duplicates(const PublicKey& peer) { make_lazy(peer, {}); }
 
 void Broadcast::on_ihave(Millis now, const PublicKey& peer, const std::vector<Hash>& ids,
                          const std::vector<std::uint32_t>& hops, const Has& has) {
   for (std::size_t i = 0; i < ids.size(); ++i) {
     const Hash& id = ids[i];
     if (has(id)) {
+      // The peer holds it: our own announcement of it to that peer, if still batched, is moot.
+      if (auto q = ihave_out_.find(peer); q != ihave_out_.end()) std::erase(q->second, id);
       maybe_swap(peer, id, i < hops.size() ? hops[i] : broadcast_no_hops);
       continue;
     }
@@ -67,28 +187,47 @@ void Broadcast::on_ihave(Millis now, const PublicKey& peer, const std::vector<Ha
 }
 
 // Plumtree's optimisation: a lazy peer that is markedly closer to an event's author than the
-// eager path we received it by takes that path's place in the tree.
+// eager path we received it by takes that path's place in the author's tree.
 void Broadcast::maybe_swap(const PublicKey& peer, const Hash& id, std::uint32_t hops) {
   if (config_.flood || config_.tree_optimize_hops == 0 || hops == broadcast_no_hops) return;
   auto s = seen_.find(id);
   if (s == seen_.end() || s->second.hops == broadcast_no_hops || !s->second.from) return;
   if (hops + 1 + config_.tree_optimize_hops > s->second.hops) return;
   const PublicKey old = *s->second.from;
-  if (old == peer || !lazy_.count(peer)) return;
-  lazy_.erase(peer);
-  eager_.insert(peer);
-  out_.push_back(broadcast_output::Graft{peer, {}});
-  make_lazy(old);
-  s->second = {hops + 1, peer};
+  const PublicKey author = s->second.author;
+  if (old == peer || !is_lazy(peer, author)) return;
+  make_eager(peer, author);
+  out_.push_back(broadcast_output::Graft{peer, {}, {author}});
+  make_lazy(old, {author});
+  s->second.hops = hops + 1;
+  s->second.from = peer;
 }
 
-void Broadcast::on_graft(const PublicKey& peer) {
-  if (lazy_.erase(peer)) eager_.insert(peer);
+void Broadcast::on_graft(const PublicKey& peer, const std::vector<PublicKey>& authors) {
+  if (!is_neighbor(peer)) return;
+  for (const PublicKey& author : authors) make_eager(peer, author);
 }
 
-void Broadcast::on_prune(const PublicKey& peer) {
-  if (config_.flood || !eager_.erase(peer)) return;
-  lazy_.insert(peer);
+void Broadcast::on_prune(const PublicKey& peer, const std::vector<PublicKey>& authors) {
+  const Mask b = bit(peer);
+  if (config_.flood || b == 0) return;
+  if (authors.empty()) {
+    for (auto& [author, t] : trees_) t.lazy |= b;
+    return;
+  }
+  for (const PublicKey& author : authors) tree(author).lazy |= b;
+  unmend_template(b);  // as make_lazy
+}
+
+// A graft that mended the template may have closed a cycle in it (the push it waited for was
+// only slow): once a tree prunes that link, the template, which had the same cycle (new trees
+// are its copies), loses the link too, on both ends (make_lazy, on_prune); or every new author
+// would pay for the cycle again. Links of the first author's own tree are never pruned this
+// way: concurrent prunes by several authors could cut the template apart.
+void Broadcast::unmend_template(Mask b) {
+  if (!template_ || !(template_mended_ & b)) return;
+  tree(*template_).lazy |= b;
+  template_mended_ &= ~b;
 }
 
 void Broadcast::on_tick(Millis now, const Has& has) {
@@ -126,16 +265,20 @@ void Broadcast::send_grafts(Millis now, const Has& has) {
     if (m.deadline <= now) {
       const PublicKey who = m.announcers.front();
       m.announcers.erase(m.announcers.begin());
-      if (is_neighbor(who) && grafts[who].size() < broadcast_ids_max)
+      if (is_neighbor(who) && grafts[who].size() < broadcast_ids_max) {
         grafts[who].push_back(it->first);
+        m.grafted.push_back(who);
+      }
       m.deadline = now + config_.graft_timeout_ms;
     }
     timers_.set_by(Timer::graft, m.deadline);
     ++it;
   }
   for (auto& [peer, ids] : grafts) {
-    if (lazy_.erase(peer)) eager_.insert(peer);
-    out_.push_back(broadcast_output::Graft{peer, std::move(ids)});
+    // With one shared tree the grafted link is eager again at once; with a tree per author, in
+    // the event's author's tree once it arrives (the author is not known before).
+    if (!config_.tree_per_author) make_eager(peer, PublicKey{});
+    out_.push_back(broadcast_output::Graft{peer, std::move(ids), {}});
   }
 }
 
@@ -162,11 +305,22 @@ std::vector<PublicKey> Broadcast::announcing() const {
 }
 
 std::optional<std::string> Broadcast::invariant_violation() const {
-  // No peer is both eager and lazy.
-  for (const PublicKey& peer : lazy_)
-    if (eager_.count(peer)) return "a peer is both eager and lazy";
-  // Flooding keeps every neighbour eager.
-  if (config_.flood && !lazy_.empty()) return "a lazy peer while flooding";
+  // Each neighbour has its own slot, and only neighbours are lazy in a tree (so no peer is both
+  // eager and lazy in one).
+  Mask slots = 0;
+  for (const auto& [peer, slot] : slots_) {
+    if (slot >= broadcast_neighbors_max || (slots & (Mask{1} << slot))) return "a bad neighbour slot";
+    slots |= Mask{1} << slot;
+  }
+  if (slots != used_slots_) return "neighbour slots out of step";
+  for (const auto& [author, t] : trees_) {
+    if (t.lazy & ~used_slots_) return "a lazy peer that is no neighbour";
+    // Flooding keeps every neighbour eager.
+    if (config_.flood && t.lazy) return "a lazy peer while flooding";
+  }
+  if (trees_.size() > broadcast_trees_max) return "trees over their bound";
+  if (template_ && !trees_.count(*template_)) return "the template tree was evicted";
+  if (template_mended_ & ~used_slots_) return "a mended template link that is no neighbour";
   // Work that waits has its timer.
   if (!missing_.empty() && !timers_.is_set(Timer::graft)) return "missing events with no graft timer";
   if (!ihave_out_.empty() && !timers_.is_set(Timer::ihave)) return "announcements with no timer";

@@ -1,16 +1,20 @@
 // Broadcast: one group's event dissemination, after Plumtree (Leitão et al., 2007) and
-// iroh-gossip's proto/plumtree.rs. Of the group's neighbours (the active set, which peer sampling
-// keeps), the eager ones get each new event pushed whole and form a spanning tree; the lazy ones
-// get only its id, announced in batches (IHave). A push that brings nothing new makes its link
-// lazy (Prune); an announced event that no push brings within graft_timeout_ms is fetched from
-// an announcer, whose link becomes eager again (Graft). Optionally (tree_optimize_hops), a lazy
-// neighbour markedly closer to an event's author than the path it came by takes that path's
-// place in the tree.
+// iroh-gossip's proto/plumtree.rs, with a tree per author (Plumtree's per-source trees). Of the
+// group's neighbours (the active set, which peer sampling keeps), the eager ones of an author's
+// tree get that author's new events pushed whole; the lazy ones get only their ids, announced in
+// batches (IHave). A push that brings nothing new makes its link lazy in the trees of the
+// events' authors (Prune); an announced event that no push brings within graft_timeout_ms is
+// fetched from an announcer, whose link becomes eager again in the event's author's tree
+// (Graft). A new author's tree starts with every neighbour eager, so its first event floods and
+// the tree that remains is the one its fastest copies took; unless new_tree_floods, that is
+// only the first author's: later new authors' trees start as copies of it. Optionally (tree_optimize_hops), a
+// lazy neighbour markedly closer to an event's author than the path it came by takes that
+// path's place in the author's tree.
 //
-// The engine owns its state (eager and lazy neighbours, missing announced events, the recent
-// events' distances) and its timers (announcement batches, grafts). It knows peers by key and
-// events by id only: it holds no events, no links and no replica. Whether an event is held is
-// asked through the `Has` predicate passed to the inputs that need it.
+// The engine owns its state (neighbours, each author's lazy ones, missing announced events, the
+// recent events' distances) and its timers (announcement batches, grafts). It knows peers and
+// authors by key and events by id only: it holds no events, no links and no replica. Whether an
+// event is held is asked through the `Has` predicate passed to the inputs that need it.
 //
 // Calling contract (the node's shape, node/node.h): feed one input, then drain poll() until it
 // returns nullopt and act on each output in order (Push: send those events, encoded, with that
@@ -45,6 +49,16 @@ struct BroadcastConfig {
   std::uint32_t tree_optimize_hops = 0;
   // Every neighbour eager and nothing ever pruned: the flooding baseline of the benchmarks.
   bool flood = false;
+  // A tree per author (Plumtree's per-source trees); false: one tree shared by every author,
+  // shaped by whichever push arrived first (what qun did before; kept to measure against).
+  bool tree_per_author = true;
+  // How a new author's tree starts: false, as a copy of the tree of the first author whose push
+  // this node saw (the template, kept from eviction), so the first event of each new author costs
+  // a tree, not a flood; true, with every neighbour eager (Plumtree: the first event floods).
+  bool new_tree_floods = false;
+  // Otherwise, nodes fewer than this many links from a new author start its tree with every
+  // neighbour eager, so its first events enter the template at several places.
+  std::uint32_t new_tree_flood_hops = 2;
 };
 
 // The hop count of an event whose distance from its author is unknown (catch-up batches).
@@ -54,6 +68,13 @@ inline constexpr std::size_t broadcast_ids_max = 1024;
 // Recent events whose distance and sender are remembered, for announcements and the tree
 // optimisation: a few seconds of a busy group's posts (and the tree settles within seconds).
 inline constexpr std::size_t broadcast_seen_max = 4096;
+// Authors whose trees are remembered, least recently used evicted (an evicted author's next
+// event floods again and rebuilds its tree). A group's active authors over minutes: a busy
+// channel of a few hundred posters fits. About 100 bytes each (a map node, a mask and a stamp).
+inline constexpr std::size_t broadcast_trees_max = 256;
+// Neighbours at once: the lazy sets are bit masks over neighbour slots. At least a relay's
+// active set (OverlayConfig::relay_active_max, 64), which node.cpp static_asserts.
+inline constexpr std::size_t broadcast_neighbors_max = 64;
 
 namespace broadcast_output {
 struct Push {  // send these events to `to`, each `hops` away from its author
@@ -66,12 +87,14 @@ struct IHave {  // announce these events to `to`; hops[i] is our distance from i
   std::vector<Hash> ids;
   std::vector<std::uint32_t> hops;
 };
-struct Graft {  // ask `to` for these events (none: a tree swap) and to push to us again
-  PublicKey to;
+struct Graft {  // ask `to` for these events and to push to us again in their authors' trees,
+  PublicKey to;  // and in the trees of `authors` (a tree swap asks for no event)
   std::vector<Hash> ids;
+  std::vector<PublicKey> authors;
 };
-struct Prune {  // ask `to` to stop pushing to us
+struct Prune {  // ask `to` to stop pushing to us the events of `authors` (none: of anyone)
   PublicKey to;
+  std::vector<PublicKey> authors;
 };
 }  // namespace broadcast_output
 using BroadcastOutput = std::variant<broadcast_output::Push, broadcast_output::IHave,
@@ -90,54 +113,79 @@ class Broadcast {
   // go too (a neighbour that only left the set still gets those already queued).
   void drop_announcements(const PublicKey& peer);
 
-  // Events newly held (received, caught up or authored here: from none), `hops` from their
-  // author (broadcast_no_hops: unknown): pushed to the eager neighbours but `from`, announced to
-  // the lazy ones after ihave_delay_ms.
-  void on_admitted(Millis now, const std::vector<Hash>& ids, std::optional<PublicKey> from,
-                   std::uint32_t hops);
-  // A push from `from` (hops: as it carried them) brought only events we held: its link is
-  // redundant in the tree, and is pruned.
-  void on_redundant_push(const PublicKey& from);
-  // `peer` pushed more duplicates than its window allows: its link is pruned, if eager.
+  // Events newly held (received, caught up or authored here: from none), authors[i] the author
+  // of ids[i], `hops` from their author (broadcast_no_hops: unknown): pushed to the neighbours
+  // eager in the author's tree but `from`, announced to the lazy ones after ihave_delay_ms.
+  void on_admitted(Millis now, const std::vector<Hash>& ids, const std::vector<PublicKey>& authors,
+                   std::optional<PublicKey> from, std::uint32_t hops);
+  // A push from `from` of events by `authors` brought only events we held: its link is
+  // redundant in those authors' trees, and is pruned there.
+  void on_redundant_push(const PublicKey& from, const std::vector<PublicKey>& authors);
+  // `peer` pushed more duplicates than its window allows: its link is pruned in every tree.
   void on_too_many_duplicates(const PublicKey& peer);
-  // Messages from a neighbour.
+  // Messages from a neighbour. A graft names the authors of the events it asks for that we
+  // hold, and of a swap; a prune its authors (none: every tree).
   void on_ihave(Millis now, const PublicKey& peer, const std::vector<Hash>& ids,
                 const std::vector<std::uint32_t>& hops, const Has& has);
-  void on_graft(const PublicKey& peer);
-  void on_prune(const PublicKey& peer);
+  void on_graft(const PublicKey& peer, const std::vector<PublicKey>& authors);
+  void on_prune(const PublicKey& peer, const std::vector<PublicKey>& authors);
 
   void on_tick(Millis now, const Has& has);
   [[nodiscard]] std::optional<BroadcastOutput> poll();
   [[nodiscard]] std::optional<Millis> next_deadline() const { return timers_.next_deadline(); }
 
-  bool is_neighbor(const PublicKey& peer) const { return eager_.count(peer) || lazy_.count(peer); }
-  bool is_lazy(const PublicKey& peer) const { return lazy_.count(peer) != 0; }
+  bool is_neighbor(const PublicKey& peer) const { return slots_.count(peer) != 0; }
+  // Whether `peer` is lazy in `author`'s tree (an author with no tree yet: every peer eager).
+  bool is_lazy(const PublicKey& peer, const PublicKey& author) const;
+  // Authors whose trees are remembered.
+  std::size_t trees() const { return trees_.size(); }
   // Announcements waiting for their batch, for `peer` (none once sent).
   std::vector<PublicKey> announcing() const;
   std::size_t missing() const { return missing_.size(); }
-  std::size_t neighbors() const { return eager_.size() + lazy_.size(); }
+  std::size_t neighbors() const { return slots_.size(); }
 
   // The first invariant that does not hold, or none (checked after every input in test builds).
   std::optional<std::string> invariant_violation() const;
 
  private:
   enum class Timer { ihave, graft, count };
+  using Mask = std::uint64_t;  // a bit per neighbour slot
+  static_assert(sizeof(Mask) * 8 == broadcast_neighbors_max);
   struct Missing {  // an announced event we have not received
     Millis deadline;
     std::vector<PublicKey> announcers;
+    std::vector<PublicKey> grafted;  // asked; eager in the author's tree once the event arrives
   };
   struct Seen {
     std::uint32_t hops;  // our distance from the author by the path it came
     std::optional<PublicKey> from;
+    PublicKey author;
+  };
+  struct Tree {     // one author's tree, as seen from here
+    Mask lazy = 0;  // the neighbours lazy in it (others are eager)
+    std::uint64_t used = 0;
   };
 
   void flush_ihave();
   void send_grafts(Millis now, const Has& has);
   void maybe_swap(const PublicKey& peer, const Hash& id, std::uint32_t hops);
-  void make_lazy(const PublicKey& peer);  // with a Prune
+  // The tree events of `author` travel (every author's is one when trees are shared), made if
+  // missing (evicting the least recently used past broadcast_trees_max).
+  Tree& tree(const PublicKey& author, bool all_eager = false);
+  PublicKey tree_key(const PublicKey& author) const;
+  Mask bit(const PublicKey& peer) const;  // 0 for a non-neighbour
+  // Lazy in the trees of `authors` (none: in all), with a Prune if it was eager in any.
+  void make_lazy(const PublicKey& peer, const std::vector<PublicKey>& authors);
+  void make_eager(const PublicKey& peer, const PublicKey& author);
+  void unmend_template(Mask b);
 
   BroadcastConfig config_;
-  std::set<PublicKey> eager_, lazy_;
+  std::map<PublicKey, std::size_t> slots_;  // neighbour -> its bit
+  Mask used_slots_ = 0;
+  std::map<PublicKey, Tree> trees_;
+  std::optional<PublicKey> template_;  // the tree new ones copy (new_tree_floods off)
+  Mask template_mended_ = 0;           // its links made eager by grafts
+  std::uint64_t tree_clock_ = 0;
   std::map<Hash, Missing> missing_;
   std::map<PublicKey, std::vector<Hash>> ihave_out_;
   std::map<Hash, Seen> seen_;  // recent events, oldest evicted past broadcast_seen_max

@@ -25,6 +25,8 @@ constexpr Millis idle_close_ms = 30'000;
 constexpr std::size_t connections_max = 256;
 static_assert(broadcast_ids_max == wire_limits::ids_max, "a broadcast output fits one message");
 static_assert(broadcast_no_hops == wire::no_hops, "one value for an unknown distance");
+static_assert(OverlayConfig{}.relay_active_max <= broadcast_neighbors_max,
+              "a relay's neighbours fit the broadcast's lazy masks");
 // Banned peers remembered at most (oldest forgotten first).
 constexpr std::size_t banned_max = 1024;
 // request_serve calls in flight at once: a person asks a few relays, not hundreds.
@@ -1347,26 +1349,28 @@ struct Node::Impl {
           // What comes back is catch-up (metered by claimed time).
           g.catch_up.solicit(now, gr->to);
         }
-        send_to(now, gr->to, wire::Graft{gid, std::move(gr->ids)});
+        send_to(now, gr->to, wire::Graft{gid, std::move(gr->ids), std::move(gr->authors)});
       } else if (auto* pr = std::get_if<broadcast_output::Prune>(&*o)) {
         ++node.stats_.prunes_sent;
-        send_to(now, pr->to, wire::Prune{gid});
+        send_to(now, pr->to, wire::Prune{gid, std::move(pr->authors)});
       }
     }
   }
 
   void handle(Millis now, Conn& c, const PublicKey& peer, Overlay& g, const wire::Graft& m) {
-    g.broadcast.on_graft(peer);
     std::vector<Bytes> batch;
+    std::vector<PublicKey> authors = m.authors;  // the trees the peer asks to be eager in
     for (const auto& id : m.ids) {
       const EventRecord* rec = g.replica->group().find(id);
       if (rec) batch.push_back(encode_for_group_message(rec->event));
+      if (rec) authors.push_back(rec->event.author);
     }
+    g.broadcast.on_graft(peer, authors);
     send_events(now, c, g.replica->id(), std::move(batch), wire::no_hops);
   }
 
-  void handle(Millis, Conn&, const PublicKey& peer, Overlay& g, const wire::Prune&) {
-    g.broadcast.on_prune(peer);
+  void handle(Millis, Conn&, const PublicKey& peer, Overlay& g, const wire::Prune& m) {
+    g.broadcast.on_prune(peer, m.authors);
   }
 
   void handle(Millis now, Conn&, const PublicKey& peer, Overlay& g, const wire::Heads& m) {
@@ -1558,6 +1562,8 @@ struct Node::Impl {
   void ingest(Millis now, Overlay& g, const Hash& gid, std::vector<Event> events,
               std::optional<PublicKey> from, std::uint32_t hops) {
     const std::size_t received = events.size();
+    std::vector<PublicKey> authors;  // whose trees a redundant push prunes
+    for (const Event& e : events) authors.push_back(e.author);
     IngestReport report = g.replica->ingest(std::move(events), from);
     if (config().relay) {
       const std::uint64_t dropped = g.bound.payloads_dropped();
@@ -1578,7 +1584,7 @@ struct Node::Impl {
     if (from && hops != wire::no_hops && report.admitted.empty() &&
         report.duplicates == received && received > 0) {
       // Plumtree: a push of nothing new; that link is redundant in the tree.
-      g.broadcast.on_redundant_push(*from);
+      g.broadcast.on_redundant_push(*from, authors);
       drain_broadcast(now, g, gid);
     }
     if (from && report.pending > 0) {
@@ -1604,7 +1610,9 @@ struct Node::Impl {
       if (g.replica->group().find(id)->accepted) delivered.push_back(id);
     if (!delivered.empty()) out.push_back(node_output::Delivered{gid, std::move(delivered), from});
     // Eager push to the tree, lazy announcement to the rest.
-    g.broadcast.on_admitted(now, report.admitted, from, hops);
+    std::vector<PublicKey> authors;
+    for (const auto& id : report.admitted) authors.push_back(g.replica->group().find(id)->event.author);
+    g.broadcast.on_admitted(now, report.admitted, authors, from, hops);
     drain_broadcast(now, g, gid);
     // After pushing: a member removed by this batch still learns of its removal, then nothing.
     shun_former_members(now, g, gid);
@@ -1622,7 +1630,9 @@ struct Node::Impl {
     g.replica = std::move(replica);
     if (fresh) {
       g.broadcast = Broadcast(BroadcastConfig{oc().graft_timeout_ms, oc().ihave_delay_ms,
-                                              oc().tree_optimize_hops, oc().flood});
+                                              oc().tree_optimize_hops, oc().flood,
+                                              oc().tree_per_author, oc().new_tree_floods,
+                                              oc().new_tree_flood_hops});
     }
     const Millis shuffle_at = now + rng.uniform(oc().shuffle_interval_ms);
     const Millis first_offer_at = now + rng.uniform(oc().sync_interval_ms);

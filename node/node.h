@@ -117,12 +117,26 @@ struct OverlayConfig {
   // Unflushed bytes past which a peer counts as not reading and is disconnected.
   std::size_t conn_queue_bytes_max = 32 * 1024 * 1024;
   // Plumtree's optimisation: when a lazy peer announces an event at least this many hops closer
-  // to its author than the path it came by, that peer becomes eager and the old one lazy. 0 turns
-  // it off, the default: our tree is shared by every author, so a swap that shortens one author's
-  // path lengthens others', and swaps made on both ends of a link leave cycles (duplicates, then
-  // prunes that break the tree, then grafts). sim_bench with it at 4 against off: redundancy 1.23
-  // against 1.21 at 100 nodes, 1.61 against 1.25 at 1,000 (ihave_delay_ms 50).
+  // to its author than the path it came by, that peer becomes eager and the old one lazy, in that
+  // author's tree. 0 turns it off, the default. Measured when one tree was shared by every author
+  // (a swap that shortened one author's path lengthened others', and swaps made on both ends of a
+  // link left cycles): sim_bench with it at 4 against off, redundancy 1.23 against 1.21 at 100
+  // nodes, 1.61 against 1.25 at 1,000 (ihave_delay_ms 50). Per-author trees: see sim_bench
+  // --optimize-hops.
   std::uint32_t tree_optimize_hops = 0;
+  // A broadcast tree per author (node/broadcast.h); false: one tree shared by every author.
+  // sim_bench --nodes 1000, seed 1: p99 18 hops (ideal 6) and 582 ms shared, 11 and 219 per
+  // author (flooding: 113 ms), redundancy 1.17 against 1.07.
+  bool tree_per_author = true;
+  // A new author's tree starts with every neighbour eager (its first event floods, as in
+  // Plumtree), instead of as a copy of the first author's tree: 4.6 copies per delivery in
+  // sim_bench at 1,000 nodes, where most posts are their author's first.
+  bool new_tree_floods = false;
+  // Nodes fewer than this many links from a new author start its tree with every neighbour
+  // eager (BroadcastConfig). sim_bench --nodes 1000 --seed 1 (flooding's p99: 113 ms): 0 gave
+  // p99 281 ms and redundancy 1.050; 1 (the author) 258 ms, 1.077; 2 (the author and its
+  // neighbours) 219 ms, 1.069; 3: 214 ms, 1.193.
+  std::uint32_t new_tree_flood_hops = 2;
   // Naive flooding instead of the tree: push every event to every active peer and never prune.
   // Only for benchmarks, as the baseline the tree is measured against.
   bool flood = false;

@@ -42,6 +42,22 @@ Result<std::vector<Hash>> read_ids(const msgpack::object& o) {
   return out;
 }
 
+void write_keys(codec::Writer& w, const std::vector<PublicKey>& keys) {
+  w.array(static_cast<std::uint32_t>(keys.size()));
+  for (const auto& k : keys) w.fixed(k);
+}
+
+Result<std::vector<PublicKey>> read_keys(const msgpack::object& o) {
+  QUN_TRY(auto a, codec::array(o, 0, wire_limits::ids_max, "authors"));
+  std::vector<PublicKey> out;
+  out.reserve(a.size);
+  for (std::uint32_t i = 0; i < a.size; ++i) {
+    QUN_TRY(auto k, codec::fixed<PublicKey>(a.ptr[i], "author"));
+    out.push_back(k);
+  }
+  return out;
+}
+
 Result<bool> read_bool(const msgpack::object& o, const char* what) {
   QUN_TRY(auto v, codec::uint(o, 1, what));
   return v == 1;
@@ -81,11 +97,13 @@ struct Encoder {
     for (auto h : m.hops) w.uint(h);
   }
   void operator()(const wire::Graft& m) {
-    w.array(3).uint(static_cast<std::uint8_t>(Type::graft)).fixed(m.group);
+    w.array(4).uint(static_cast<std::uint8_t>(Type::graft)).fixed(m.group);
     write_ids(w, m.ids);
+    write_keys(w, m.authors);
   }
   void operator()(const wire::Prune& m) {
-    w.array(2).uint(static_cast<std::uint8_t>(Type::prune)).fixed(m.group);
+    w.array(3).uint(static_cast<std::uint8_t>(Type::prune)).fixed(m.group);
+    write_keys(w, m.authors);
   }
   void operator()(const wire::Heads& m) {
     w.array(4).uint(static_cast<std::uint8_t>(Type::heads)).fixed(m.group).uint(m.want);
@@ -291,17 +309,19 @@ Result<WireMessage> decode_fields(ByteView bytes) {
       return WireMessage(std::move(m));
     }
     case Type::graft: {
-      QUN_TRY_VOID(need(3));
+      QUN_TRY_VOID(need(4));
       Hash group;
       QUN_TRY(group, codec::fixed<Hash>(a.ptr[1], "group"));
       QUN_TRY(auto ids, read_ids(a.ptr[2]));
-      return WireMessage(wire::Graft{group, std::move(ids)});
+      QUN_TRY(auto authors, read_keys(a.ptr[3]));
+      return WireMessage(wire::Graft{group, std::move(ids), std::move(authors)});
     }
     case Type::prune: {
-      QUN_TRY_VOID(need(2));
+      QUN_TRY_VOID(need(3));
       wire::Prune m;
       QUN_TRY(m.group, codec::fixed<Hash>(a.ptr[1], "group"));
-      return WireMessage(m);
+      QUN_TRY(m.authors, read_keys(a.ptr[2]));
+      return WireMessage(std::move(m));
     }
     case Type::heads: {
       QUN_TRY_VOID(need(4));

@@ -95,12 +95,14 @@ struct IHave {  // lazy announcement of event ids
   std::vector<Hash> ids;
   std::vector<std::uint32_t> hops;  // per id: the announcer's distance from the author
 };
-struct Graft {  // send me these events and push to me from now on
-  Hash group;
+struct Graft {  // send me these events and push to me from now on (in their authors' trees,
+  Hash group;    // and in those of `authors`: a tree swap names no event)
   std::vector<Hash> ids;
+  std::vector<PublicKey> authors;  // at most ids_max
 };
-struct Prune {  // stop pushing to me (I got your events from someone else)
-  Hash group;
+struct Prune {  // stop pushing to me these authors' events (none named: anyone's), I got them
+  Hash group;   // from someone else
+  std::vector<PublicKey> authors;  // at most ids_max
 };
 // Catch-up. An offer announces the sender's heads; a receiver lacking some of them (and not
 // already fetching them from another peer) answers with a request carrying its own heads; the

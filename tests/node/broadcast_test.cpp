@@ -42,6 +42,9 @@ std::vector<T> only(const std::vector<BroadcastOutput>& out) {
 
 const Broadcast::Has holds_nothing = [](const Hash&) { return false; };
 
+// The author of the events in most tests.
+const PublicKey alice = peer_key(100);
+
 // Pushes go to every eager neighbour but the sender, whole and at once; lazy neighbours get the
 // ids only after ihave_delay_ms, in one batch with the events' distances.
 TEST_CASE("broadcast pushes to eager neighbours and announces to lazy ones", "[node][broadcast]") {
@@ -49,9 +52,9 @@ TEST_CASE("broadcast pushes to eager neighbours and announces to lazy ones", "[n
   Broadcast b(config);
   const PublicKey a = peer_key(1), c = peer_key(2), d = peer_key(3);
   for (const auto& p : {a, c, d}) b.neighbor_up(p);
-  b.on_prune(d);  // d asked us to stop pushing: lazy from now on
-  REQUIRE(b.is_lazy(d));
-  b.on_admitted(1'000, {event_id(1)}, a, 3);
+  b.on_prune(d, {alice});  // d asked us to stop pushing alice's events: lazy from now on
+  REQUIRE(b.is_lazy(d, alice));
+  b.on_admitted(1'000, {event_id(1)}, {alice}, a, 3);
   auto out = drain(b);
   auto pushes = only<bo::Push>(out);
   REQUIRE(pushes.size() == 1);  // c: not a (the sender), not d (lazy)
@@ -59,7 +62,7 @@ TEST_CASE("broadcast pushes to eager neighbours and announces to lazy ones", "[n
   CHECK(pushes[0].hops == 3);
   CHECK(only<bo::IHave>(out).empty());
   REQUIRE(b.next_deadline() == 1'000 + config.ihave_delay_ms);
-  b.on_admitted(1'050, {event_id(2)}, std::nullopt, 0);  // our own: to a and c; batched for d
+  b.on_admitted(1'050, {event_id(2)}, {alice}, std::nullopt, 0);  // to a and c; batched for d
   CHECK(only<bo::Push>(drain(b)).size() == 2);
   b.on_tick(1'100, holds_nothing);  // early: nothing
   CHECK(drain(b).empty());
@@ -78,11 +81,12 @@ TEST_CASE("broadcast prunes a redundant push, except when flooding", "[node][bro
   const PublicKey a = peer_key(1);
   Broadcast tree(BroadcastConfig{});
   tree.neighbor_up(a);
-  tree.on_redundant_push(a);
+  tree.on_redundant_push(a, {alice, alice});
   auto out = drain(tree);
   REQUIRE(only<bo::Prune>(out).size() == 1);
   CHECK(only<bo::Prune>(out)[0].to == a);
-  CHECK(tree.is_lazy(a));
+  CHECK(only<bo::Prune>(out)[0].authors == std::vector<PublicKey>{alice});
+  CHECK(tree.is_lazy(a, alice));
   tree.on_too_many_duplicates(a);  // already lazy: no second prune
   CHECK(drain(tree).empty());
 
@@ -90,15 +94,16 @@ TEST_CASE("broadcast prunes a redundant push, except when flooding", "[node][bro
   flood_config.flood = true;
   Broadcast flood(flood_config);
   flood.neighbor_up(a);
-  flood.on_redundant_push(a);
-  flood.on_prune(a);
+  flood.on_redundant_push(a, {alice});
+  flood.on_prune(a, {alice});
   CHECK(drain(flood).empty());
-  CHECK_FALSE(flood.is_lazy(a));
+  CHECK_FALSE(flood.is_lazy(a, alice));
 }
 
 // An announced event that no push brings is grafted from its first announcer after
-// graft_timeout_ms (which makes that link eager again), then from the next one; an event that
-// arrives in the meantime is not grafted.
+// graft_timeout_ms, then from the next one; an event that arrives in the meantime is not
+// grafted. Once the event arrives, the links it was grafted over are eager again in its
+// author's tree (not before: the author of an announced id is not known).
 TEST_CASE("broadcast grafts missing announced events, announcer after announcer",
           "[node][broadcast]") {
   BroadcastConfig config;
@@ -106,8 +111,8 @@ TEST_CASE("broadcast grafts missing announced events, announcer after announcer"
   const PublicKey a = peer_key(1), c = peer_key(2);
   b.neighbor_up(a);
   b.neighbor_up(c);
-  b.on_prune(a);
-  b.on_prune(c);
+  b.on_prune(a, {alice});
+  b.on_prune(c, {alice});
   std::set<Hash> held;
   const Broadcast::Has has = [&](const Hash& id) { return held.count(id) != 0; };
   b.on_ihave(0, a, {event_id(1), event_id(2)}, {1, 1}, has);
@@ -120,14 +125,16 @@ TEST_CASE("broadcast grafts missing announced events, announcer after announcer"
   REQUIRE(grafts.size() == 1);
   CHECK(grafts[0].to == a);
   CHECK(grafts[0].ids == std::vector<Hash>{event_id(1)});
-  CHECK_FALSE(b.is_lazy(a));  // a graft makes the link eager
+  CHECK(b.is_lazy(a, alice));  // until the event shows whose tree it is
   b.on_tick(2 * config.graft_timeout_ms, has);
   grafts = only<bo::Graft>(drain(b));
   REQUIRE(grafts.size() == 1);
   CHECK(grafts[0].to == c);
-  b.on_admitted(2 * config.graft_timeout_ms + 5, {event_id(1)}, c, 2);
+  b.on_admitted(2 * config.graft_timeout_ms + 5, {event_id(1)}, {alice}, c, 2);
   (void)drain(b);
   CHECK(b.missing() == 0);
+  CHECK_FALSE(b.is_lazy(a, alice));
+  CHECK_FALSE(b.is_lazy(c, alice));
 }
 
 // A neighbour that leaves takes its place in the tree with it; one whose link went also takes
@@ -137,9 +144,9 @@ TEST_CASE("broadcast forgets neighbours that leave", "[node][broadcast]") {
   const PublicKey a = peer_key(1), c = peer_key(2);
   b.neighbor_up(a);
   b.neighbor_up(c);
-  b.on_prune(a);
-  b.on_prune(c);
-  b.on_admitted(0, {event_id(1)}, std::nullopt, 0);
+  b.on_prune(a, {alice});
+  b.on_prune(c, {alice});
+  b.on_admitted(0, {event_id(1)}, {alice}, std::nullopt, 0);
   CHECK(b.announcing().size() == 2);
   b.neighbor_down(a);
   b.neighbor_down(c);
@@ -147,7 +154,7 @@ TEST_CASE("broadcast forgets neighbours that leave", "[node][broadcast]") {
   CHECK_FALSE(b.is_neighbor(a));
   CHECK_FALSE(b.is_neighbor(c));
   CHECK(b.announcing() == std::vector<PublicKey>{a});  // left the set, link still up
-  b.on_graft(c);  // no longer a neighbour: nothing happens
+  b.on_graft(c, {alice});  // no longer a neighbour: nothing happens
   CHECK_FALSE(b.is_neighbor(c));
   CHECK(drain(b).empty());
 }
@@ -161,8 +168,8 @@ TEST_CASE("broadcast swaps a long tree path for a shorter lazy one", "[node][bro
   const PublicKey far = peer_key(1), near = peer_key(2);
   b.neighbor_up(far);
   b.neighbor_up(near);
-  b.on_prune(near);
-  b.on_admitted(0, {event_id(1)}, far, 6);
+  b.on_prune(near, {alice});
+  b.on_admitted(0, {event_id(1)}, {alice}, far, 6);
   (void)drain(b);
   const Broadcast::Has has = [](const Hash&) { return true; };
   b.on_ihave(10, near, {event_id(1)}, {4}, has);  // 4 + 1 + 2 > 6: not enough
@@ -171,10 +178,127 @@ TEST_CASE("broadcast swaps a long tree path for a shorter lazy one", "[node][bro
   auto out = drain(b);
   REQUIRE(only<bo::Graft>(out).size() == 1);
   CHECK(only<bo::Graft>(out)[0].ids.empty());
+  CHECK(only<bo::Graft>(out)[0].authors == std::vector<PublicKey>{alice});
   REQUIRE(only<bo::Prune>(out).size() == 1);
   CHECK(only<bo::Prune>(out)[0].to == far);
-  CHECK_FALSE(b.is_lazy(near));
-  CHECK(b.is_lazy(far));
+  CHECK_FALSE(b.is_lazy(near, alice));
+  CHECK(b.is_lazy(far, alice));
+}
+
+// Each author has its own tree: a link pruned in alice's tree still carries bob's events, a new
+// author's first event goes to every neighbour (new_tree_floods), a graft or prune naming an
+// author changes only that author's tree, and one naming none prunes every tree. With shared
+// trees, a prune for one author is a prune for all.
+TEST_CASE("broadcast keeps a tree per author", "[node][broadcast]") {
+  const PublicKey bob = peer_key(101), a = peer_key(1), c = peer_key(2);
+  BroadcastConfig config;
+  config.new_tree_floods = true;
+  Broadcast b(config);
+  b.neighbor_up(a);
+  b.neighbor_up(c);
+  b.on_redundant_push(a, {alice});
+  (void)drain(b);
+  b.on_admitted(0, {event_id(1), event_id(2)}, {alice, bob}, std::nullopt, 0);
+  auto pushes = only<bo::Push>(drain(b));
+  REQUIRE(pushes.size() == 2);
+  for (const auto& p : pushes) {
+    if (p.to == a) CHECK(p.ids == std::vector<Hash>{event_id(2)});  // bob's only
+    if (p.to == c) CHECK(p.ids == std::vector<Hash>{event_id(1), event_id(2)});
+  }
+  CHECK(b.announcing() == std::vector<PublicKey>{a});  // alice's event, lazily
+  b.on_graft(a, {alice});
+  CHECK_FALSE(b.is_lazy(a, alice));
+  b.on_prune(c, {bob});
+  CHECK(b.is_lazy(c, bob));
+  CHECK_FALSE(b.is_lazy(c, alice));
+  b.on_prune(a, {});  // every tree
+  CHECK(b.is_lazy(a, alice));
+  CHECK(b.is_lazy(a, bob));
+  CHECK(b.trees() == 2);
+
+  BroadcastConfig shared_config;
+  shared_config.tree_per_author = false;
+  Broadcast shared(shared_config);
+  shared.neighbor_up(a);
+  shared.on_prune(a, {alice});
+  CHECK(shared.is_lazy(a, bob));
+  CHECK(shared.trees() == 1);
+}
+
+// Without new_tree_floods, the first author pushed here gives the template: a later new author's
+// tree starts as a copy of it and then changes on its own, except that a graft mends the template
+// too, and a prune of a link a graft mended takes it out of the template again (links of the
+// first author's own tree stay). A new neighbour is eager in every tree but the template, and
+// the template is never evicted.
+TEST_CASE("broadcast starts new authors' trees as the first author's", "[node][broadcast]") {
+  const PublicKey bob = peer_key(101), carol = peer_key(102), a = peer_key(1), c = peer_key(2),
+                  d = peer_key(3);
+  Broadcast b(BroadcastConfig{});
+  b.neighbor_up(a);
+  b.neighbor_up(c);
+  b.on_admitted(0, {event_id(1)}, {alice}, a, 2);  // alice's first event: the template
+  CHECK(only<bo::Push>(drain(b)).size() == 1);     // to c
+  b.on_redundant_push(c, {alice});                 // c is lazy in alice's tree
+  (void)drain(b);
+  b.on_admitted(10, {event_id(2)}, {bob}, a, 3);  // bob is new: alice's tree, c lazy
+  CHECK(only<bo::Push>(drain(b)).empty());
+  CHECK(b.is_lazy(c, bob));
+  b.on_prune(a, {bob});  // bob's tree only: a link of alice's own tree stays in the template
+  CHECK(b.is_lazy(a, bob));
+  CHECK_FALSE(b.is_lazy(a, alice));
+  b.on_graft(c, {bob});  // bob's tree, and the template: mended
+  CHECK_FALSE(b.is_lazy(c, bob));
+  CHECK_FALSE(b.is_lazy(c, alice));
+  b.on_redundant_push(c, {bob});  // a mended link pruned: out of the template again
+  (void)drain(b);
+  CHECK(b.is_lazy(c, bob));
+  CHECK(b.is_lazy(c, alice));
+  b.neighbor_up(d);
+  CHECK_FALSE(b.is_lazy(d, bob));
+  CHECK(b.is_lazy(d, alice));
+  for (std::size_t i = 0; i < broadcast_trees_max; ++i) b.on_prune(a, {peer_key(1'000 + i)});
+  b.on_prune(a, {carol});
+  CHECK(b.is_lazy(d, alice));  // still there, still the template
+  CHECK_FALSE(b.invariant_violation());
+}
+
+// Near a new author (fewer than new_tree_flood_hops links away: the author and its neighbours by
+// default), its tree starts with every neighbour eager, whatever the template says; farther
+// away, as the template.
+TEST_CASE("broadcast floods a new author's first events near the author", "[node][broadcast]") {
+  const PublicKey bob = peer_key(101), carol = peer_key(102), a = peer_key(1), c = peer_key(2),
+                  d = peer_key(3);
+  BroadcastConfig config;
+  REQUIRE(config.new_tree_flood_hops == 2);
+  Broadcast b(config);
+  for (const auto& p : {a, c, d}) b.neighbor_up(p);
+  b.on_admitted(0, {event_id(1)}, {alice}, a, 3);  // the template
+  (void)drain(b);
+  b.on_redundant_push(c, {alice});
+  b.on_redundant_push(d, {alice});
+  (void)drain(b);
+  b.on_admitted(10, {event_id(2)}, {bob}, a, 1);  // from bob's neighbour a: we are 1 away
+  CHECK(only<bo::Push>(drain(b)).size() == 2);    // c and d
+  b.on_admitted(20, {event_id(3)}, {carol}, a, 2);  // 2 away from carol: the template
+  CHECK(only<bo::Push>(drain(b)).empty());
+  CHECK(b.is_lazy(c, carol));
+}
+
+// Trees are bounded: past broadcast_trees_max authors, the least recently used author's tree is
+// forgotten, and its next event goes to every neighbour again (a new tree).
+TEST_CASE("broadcast forgets the least recently used tree past its bound", "[node][broadcast]") {
+  Broadcast b(BroadcastConfig{});
+  const PublicKey a = peer_key(1);
+  b.neighbor_up(a);
+  for (std::size_t i = 0; i < broadcast_trees_max; ++i) b.on_prune(a, {peer_key(1'000 + i)});
+  CHECK(b.trees() == broadcast_trees_max);
+  b.on_prune(a, {peer_key(1'000)});  // used again: now the most recent
+  b.on_prune(a, {alice});            // one more author: peer_key(1'001) goes
+  CHECK(b.trees() == broadcast_trees_max);
+  CHECK(b.is_lazy(a, peer_key(1'000)));
+  CHECK_FALSE(b.is_lazy(a, peer_key(1'001)));
+  CHECK(b.is_lazy(a, alice));
+  CHECK_FALSE(b.invariant_violation());
 }
 
 }  // namespace

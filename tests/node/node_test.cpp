@@ -430,7 +430,10 @@ TEST_CASE("catch-up waits for the peer to read", "[node][overlay]") {
 // not read makes every node that forwards to it close that peer ("peer is not reading") in the
 // middle of its loop over the group's active peers. That close used to erase the map entry the
 // loop stood on (SIGSEGV, or a use-after-free under ASan/valgrind). Now every node survives,
-// closes the stopped peer, and the others keep delivering.
+// the others keep delivering, and the stopped peer is closed by the nodes that push the posts to
+// it: with a tree per author, a member whose link to it is lazy in the author's tree sends it
+// only announcements (a few bytes a post) and has no reason to close it, so at least two of the
+// four close it rather than all.
 TEST_CASE("a peer that stops reading under a flood of large posts is closed, nobody crashes",
           "[node][overlay]") {
   Mesh mesh;
@@ -453,13 +456,17 @@ TEST_CASE("a peer that stops reading under a flood of large posts is closed, nob
     mesh.run(mesh.now + 50);
   }
   mesh.run(mesh.now + 5'000);
+  std::size_t closed = 0;
   for (std::size_t i = 0; i < slow; ++i) {
     INFO("member " << i);
     const Replica* r = mesh.members[i].node->group(gid);
     for (const auto& id : posted) CHECK(r->group().has(id));
-    for (const auto& p : mesh.members[i].node->active_peers(gid))
-      CHECK(p != mesh.members[slow].key->public_key());
+    const auto active = mesh.members[i].node->active_peers(gid);
+    if (std::find(active.begin(), active.end(), mesh.members[slow].key->public_key()) ==
+        active.end())
+      ++closed;
   }
+  CHECK(closed >= 2);
 }
 
 // Proves the reported pending flood is bounded: a stranger who knows only the group id links to a
@@ -677,7 +684,7 @@ TEST_CASE("a stranger with only the group id syncs nothing", "[node][overlay]") 
   CHECK_FALSE(rogue.send(mesh, wire::Heads{gid, {}, false}));
   CHECK_FALSE(rogue.send(mesh, wire::Heads{gid, {}, true}));
   CHECK_FALSE(rogue.send(mesh, wire::Shuffle{gid, false, {}}));
-  CHECK_FALSE(rogue.send(mesh, wire::Graft{gid, known}));
+  CHECK_FALSE(rogue.send(mesh, wire::Graft{gid, known, {}}));
   mesh.run(mesh.now + 30'000);
   (void)rogue.pump(mesh);
   REQUIRE_FALSE(rogue.received.empty());  // the node's hello at least

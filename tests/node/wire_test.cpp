@@ -44,8 +44,12 @@ IHave ihave(const Hash& group, std::vector<Hash> ids) {
 bool operator==(const IHave& a, const IHave& b) {
   return a.group == b.group && a.ids == b.ids && a.hops == b.hops;
 }
-bool operator==(const Graft& a, const Graft& b) { return a.group == b.group && a.ids == b.ids; }
-bool operator==(const Prune& a, const Prune& b) { return a.group == b.group; }
+bool operator==(const Graft& a, const Graft& b) {
+  return a.group == b.group && a.ids == b.ids && a.authors == b.authors;
+}
+bool operator==(const Prune& a, const Prune& b) {
+  return a.group == b.group && a.authors == b.authors;
+}
 bool operator==(const Heads& a, const Heads& b) {
   return a.group == b.group && a.heads == b.heads && a.want == b.want;
 }
@@ -127,8 +131,8 @@ std::vector<WireMessage> realistic_messages() {
       wire::Shuffle{group, false, peers(5, 14)},
       events,
       wire::ihave(group, hashes(4)),
-      wire::Graft{group, hashes(2)},
-      wire::Prune{group},
+      wire::Graft{group, hashes(2), {fixed_n<PublicKey>(8)}},
+      wire::Prune{group, {fixed_n<PublicKey>(8), fixed_n<PublicKey>(9)}},
       wire::Heads{group, hashes(3), true},
       wire::Serve{group},
       wire::ServeReply{group, false, "relay full: serving 100 groups"},
@@ -170,8 +174,8 @@ std::vector<WireMessage> edge_messages() {
       wire::Events{zero, {}, 0},
       wire::Events{zero, {Bytes{0x00}}, wire::no_hops},  // the smallest event the codec carries: one byte
       wire::ihave(zero, {}),
-      wire::Graft{ones, {}},
-      wire::Prune{ones},
+      wire::Graft{ones, {}, {}},
+      wire::Prune{ones, {}},
       wire::Heads{zero, {}, false},
       wire::Serve{ones},
       wire::ServeReply{zero, true, ""},
@@ -210,7 +214,10 @@ std::vector<WireMessage> max_messages() {
   out.push_back(wire::Observed{std::string(wl::address_bytes_max, 'o')});
   out.push_back(wire::Shuffle{group, true, peers(wl::peers_max, wl::address_bytes_max)});
   out.push_back(wire::ihave(group, hashes(wl::ids_max)));
-  out.push_back(wire::Graft{group, hashes(wl::ids_max)});
+  std::vector<PublicKey> authors;
+  for (std::size_t i = 0; i < wl::ids_max; ++i) authors.push_back(fixed_n<PublicKey>(i));
+  out.push_back(wire::Graft{group, hashes(wl::ids_max), authors});
+  out.push_back(wire::Prune{group, authors});
   out.push_back(wire::Heads{group, hashes(wl::ids_max), false});
   out.push_back(wire::ServeReply{group, false, std::string(wl::reason_bytes_max, 'r')});
   out.push_back(wire::BlobOffer{group, hashes(wl::ids_max)});
@@ -274,6 +281,7 @@ std::vector<Layout> layouts() {
     w.fixed(hash_n(1));
     w.fixed(hash_n(2));
   };
+  auto keys = [](codec::Writer& w) { w.array(1).fixed(fixed_n<PublicKey>(1)); };
   return {
       {1,
        {[](codec::Writer& w) { w.fixed(fixed_n<HelloNonce>(1)); },
@@ -291,8 +299,8 @@ std::vector<Layout> layouts() {
           w.array(1).bin(Bytes{1, 2, 3});
         }}},
       {7, {g, ids, [](codec::Writer& w) { w.array(2).uint(1).uint(2); }}},
-      {8, {g, ids}},
-      {9, {g}},
+      {8, {g, ids, keys}},
+      {9, {g, keys}},
       {10, {g, flag, ids}},
       {11, {g}},
       {12, {g, flag, [](codec::Writer& w) { w.str("no"); }}},
@@ -389,7 +397,11 @@ TEST_CASE("wire: each bound exceeded by one is rejected", "[node][wire]") {
   }
   SECTION("ids_max + 1 ids in ihave, graft and heads") {
     require_rejected(wire::ihave(group, hashes(wl::ids_max + 1)));
-    require_rejected(wire::Graft{group, hashes(wl::ids_max + 1)});
+    require_rejected(wire::Graft{group, hashes(wl::ids_max + 1), {}});
+    std::vector<PublicKey> authors;
+    for (std::size_t i = 0; i <= wl::ids_max; ++i) authors.push_back(fixed_n<PublicKey>(i));
+    require_rejected(wire::Graft{group, {}, authors});
+    require_rejected(wire::Prune{group, authors});
     require_rejected(wire::Heads{group, hashes(wl::ids_max + 1), false});
   }
   SECTION("reason_bytes_max + 1 in a serve-reply") {
@@ -430,7 +442,7 @@ TEST_CASE("wire: each bound exceeded by one is rejected", "[node][wire]") {
   }
   SECTION("message_bytes_max + 1 bytes") {
     // Any input longer than the bound is refused before it is parsed.
-    Bytes bytes = encode_wire(wire::Prune{group});
+    Bytes bytes = encode_wire(wire::Prune{group, {}});
     bytes.resize(wl::message_bytes_max + 1, 0);
     auto decoded = decode_wire(bytes);
     REQUIRE_FALSE(decoded.ok());
