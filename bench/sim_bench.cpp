@@ -4,11 +4,12 @@
 //
 //   sim_bench [--nodes N] [--seed S] [--seeds K] [--posts M] [--interval-ms T] [--prime K]
 //             [--loss P] [--churn F] [--overlay both|tree|flood] [--shared-tree]
-//             [--new-tree-floods] [--flood-hops H] [--optimize-hops H] [--json]
+//             [--new-tree-floods] [--flood-hops H] [--optimize-hops H] [--ihave-delay-ms T]
+//             [--json]
 //
 // --overlay runs one overlay only (the other's figures print as 0); the broadcast variants
-// (--shared-tree, --new-tree-floods, --flood-hops, --optimize-hops: OverlayConfig's fields of
-// those names) exist to measure the choices docs/protocol.md's Broadcast section made against
+// (--shared-tree, --new-tree-floods, --flood-hops, --optimize-hops, --ihave-delay-ms:
+// OverlayConfig's fields of those names) exist to measure the choices docs/protocol.md's Broadcast section made against
 // the alternatives.
 //
 // --seeds K runs the seeds S, S+1, ..., S+K-1 one after the other and prints, for each figure,
@@ -132,6 +133,7 @@ struct Options {
   bool new_tree_floods = false;            // --new-tree-floods
   std::uint32_t optimize_hops = 0;         // --optimize-hops H (tree_optimize_hops)
   std::optional<std::uint32_t> flood_hops;  // --flood-hops H (new_tree_flood_hops)
+  std::optional<Millis> ihave_delay_ms;     // --ihave-delay-ms T
 };
 
 struct Percentiles {
@@ -253,6 +255,7 @@ Measured run(const Options& o, bool flood) {
   node_config.overlay.new_tree_floods = o.new_tree_floods;
   node_config.overlay.tree_optimize_hops = o.optimize_hops;
   if (o.flood_hops) node_config.overlay.new_tree_flood_hops = *o.flood_hops;
+  if (o.ihave_delay_ms) node_config.overlay.ihave_delay_ms = *o.ihave_delay_ms;
   std::vector<std::size_t> members;
   for (std::size_t i = 0; i < o.nodes; ++i) members.push_back(sim.add_node(node_config));
   const Hash g = sim.create_big_group(members);
@@ -493,6 +496,8 @@ Options parse(int argc, char** argv) {
       o.shared_tree = true;
     } else if (a == "--new-tree-floods") {
       o.new_tree_floods = true;
+    } else if (a == "--ihave-delay-ms") {
+      o.ihave_delay_ms = static_cast<Millis>(number(i));
     } else if (a == "--flood-hops") {
       o.flood_hops = static_cast<std::uint32_t>(number(i));
     } else if (a == "--optimize-hops") {
@@ -508,7 +513,8 @@ Options parse(int argc, char** argv) {
           "[--loss P (0..0.5, default 0)] [--churn F (0..0.5, default 0)] [--overlay both|tree|flood (default both)] "
           "[--shared-tree (one tree for every author)] [--new-tree-floods] "
           "[--optimize-hops H (tree optimisation, default 0: off)] "
-          "[--flood-hops H (new_tree_flood_hops, default OverlayConfig's)] [--json]\n");
+          "[--flood-hops H (new_tree_flood_hops, default OverlayConfig's)] "
+          "[--ihave-delay-ms T (default OverlayConfig's)] [--json]\n");
       std::exit(0);
     } else {
       die("unknown option " + a + " (see --help)");
