@@ -132,8 +132,9 @@ void Broadcast::on_admitted(Millis now, const std::vector<Hash>& ids,
     seen_.erase(seen_order_.front());
     seen_order_.pop_front();
   }
-  // The first author pushed here (or authoring here) gives the template of new trees.
-  if (!template_ && hops != broadcast_no_hops && config_.tree_per_author &&
+  // The first author whose push reached us gives the template of new trees (not our own events:
+  // authored before any neighbour was up, their tree would make every later neighbour lazy).
+  if (!template_ && from && hops != broadcast_no_hops && config_.tree_per_author &&
       !config_.new_tree_floods && !config_.flood)
     template_ = tree_key(authors.front());
   // Each event pushed along its author's tree, announced lazily to the rest.

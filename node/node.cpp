@@ -425,10 +425,19 @@ struct Node::Impl {
   // A peer that may no longer sync the group (a removed or departed member, a joiner whose invite
   // closed) gets none of its later events from us; a former member that shows an open invite is
   // coming back and may.
-  void shun_former_members(Millis now, Overlay& g, const Hash& gid) {
+  // `admitted`: the batch that may have removed them, sent whole to an active peer it removed
+  // (lazy in its authors' trees, that peer got only announcements, which shunning drops).
+  void shun_former_members(Millis now, Overlay& g, const Hash& gid,
+                           const std::vector<Hash>& admitted = {}) {
     const auto& former = g.replica->state().former_members;
     for (auto& [cid, c] : conns) {
       if (!c.peer || !c.shared.count(gid) || may_sync(g, c, gid)) continue;
+      if (g.membership.is_active(*c.peer) && !admitted.empty()) {
+        std::vector<Bytes> batch;
+        for (const auto& id : admitted)
+          batch.push_back(encode_for_group_message(g.replica->group().find(id)->event));
+        send_events(now, c, gid, std::move(batch), wire::no_hops);
+      }
       remove_peer(now, g, gid, *c.peer, &c, PeerGone::shunned);
     }
     g.membership.forget_identities(former);
@@ -1615,7 +1624,7 @@ struct Node::Impl {
     g.broadcast.on_admitted(now, report.admitted, authors, from, hops);
     drain_broadcast(now, g, gid);
     // After pushing: a member removed by this batch still learns of its removal, then nothing.
-    shun_former_members(now, g, gid);
+    shun_former_members(now, g, gid, report.admitted);
     // A former member that showed an invite we did not hold yet: this batch may have brought it.
     welcome_holders(now, gid);
   }
