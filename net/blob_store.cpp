@@ -16,8 +16,11 @@ DiskBlobStore::DiskBlobStore(std::string dir, std::uint64_t group_bytes_max, Log
     : dir_(std::move(dir)), group_bytes_max_(group_bytes_max), log_(std::move(log)) {}
 
 std::string DiskBlobStore::group_dir(const Hash& group) const { return dir_ + "/" + to_hex(group); }
+std::string DiskBlobStore::blob_path(const std::string& group_dir, const Hash& id) {
+  return group_dir + "/" + to_hex(id);
+}
 std::string DiskBlobStore::path(const Hash& group, const Hash& id) const {
-  return group_dir(group) + "/" + to_hex(id);
+  return blob_path(group_dir(group), id);
 }
 
 // Scans a group's directory once: its blobs in the order of their files' modification times,
@@ -52,9 +55,8 @@ bool DiskBlobStore::has(const Hash& group, const Hash& id) const {
   return index(group).blobs.count(id) != 0;
 }
 
-std::optional<Bytes> DiskBlobStore::get(const Hash& group, const Hash& id) const {
-  if (!has(group, id)) return std::nullopt;
-  const int fd = ::open(path(group, id).c_str(), O_RDONLY | O_CLOEXEC);
+std::optional<Bytes> read_blob_file(const std::string& path, const Hash& id) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return std::nullopt;
   Bytes data(file_limits::blob_bytes_max + 1);
   std::size_t got = 0;
@@ -65,22 +67,16 @@ std::optional<Bytes> DiskBlobStore::get(const Hash& group, const Hash& id) const
   }
   ::close(fd);
   data.resize(got);
-  if (data.size() > file_limits::blob_bytes_max || blob_id(data) != id) {
-    log_(LogRecord{LogLevel::warn, "files", "blob " + short_hex(id) + " damaged on disk; dropped"});
-    const_cast<DiskBlobStore*>(this)->remove(group, id);
-    return std::nullopt;
-  }
+  if (data.size() > file_limits::blob_bytes_max || blob_id(data) != id) return std::nullopt;
   return data;
 }
 
-Result<void> DiskBlobStore::put(const Hash& group, const Hash& id, ByteView blob) {
-  Index& idx = index(group);
-  if (idx.blobs.count(id)) return ok_result();
+Result<void> write_blob_file(const std::string& path, ByteView blob) {
   std::error_code ec;
-  fs::create_directories(group_dir(group), ec);
-  if (ec) return Error(Errc::io, "cannot create " + group_dir(group) + ": " + ec.message());
-  const std::string final_path = path(group, id);
-  const std::string tmp = final_path + ".tmp";
+  const fs::path dir = fs::path(path).parent_path();
+  fs::create_directories(dir, ec);
+  if (ec) return Error(Errc::io, "cannot create " + dir.string() + ": " + ec.message());
+  const std::string tmp = path + ".tmp";
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) return Error(Errc::io, "cannot write " + tmp);
   std::size_t at = 0;
@@ -94,21 +90,43 @@ Result<void> DiskBlobStore::put(const Hash& group, const Hash& id, ByteView blob
     at += static_cast<std::size_t>(n);
   }
   ::close(fd);
-  if (::rename(tmp.c_str(), final_path.c_str()) != 0) {
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
     ::unlink(tmp.c_str());
     return Error(Errc::io, "cannot rename " + tmp);
   }
+  return ok_result();
+}
+
+std::optional<Bytes> DiskBlobStore::get(const Hash& group, const Hash& id) const {
+  if (!has(group, id)) return std::nullopt;
+  auto data = read_blob_file(path(group, id), id);
+  if (!data) {
+    log_(LogRecord{LogLevel::warn, "files", "blob " + short_hex(id) + " missing or damaged on disk; dropped"});
+    const_cast<DiskBlobStore*>(this)->remove(group, id);
+  }
+  return data;
+}
+
+Result<void> DiskBlobStore::put(const Hash& group, const Hash& id, ByteView blob) {
+  if (index(group).blobs.count(id)) return ok_result();
+  QUN_TRY_VOID(write_blob_file(path(group, id), blob));
+  adopt(group, id, blob.size());
+  return ok_result();
+}
+
+void DiskBlobStore::adopt(const Hash& group, const Hash& id, std::uint64_t bytes) {
+  Index& idx = index(group);
+  if (idx.blobs.count(id)) return;
   const std::uint64_t seq = sequence_++;
   idx.by_age.emplace(seq, id);
-  idx.blobs[id] = {seq, blob.size()};
-  idx.bytes += blob.size();
+  idx.blobs[id] = {seq, bytes};
+  idx.bytes += bytes;
   // A relay's bound: the oldest blobs go first (never the one just stored).
   while (group_bytes_max_ > 0 && idx.bytes > group_bytes_max_ && idx.by_age.size() > 1) {
     const Hash oldest = idx.by_age.begin()->second;
     remove(group, oldest);
     ++evicted_;
   }
-  return ok_result();
 }
 
 void DiskBlobStore::remove(const Hash& group, const Hash& id) {

@@ -29,6 +29,13 @@ class DiskBlobStore final : public BlobStore {
   bool has(const Hash& group, const Hash& id) const override;
   std::optional<Bytes> get(const Hash& group, const Hash& id) const override;
   Result<void> put(const Hash& group, const Hash& id, ByteView blob) override;
+  // Counts a blob written to blob_path(group_dir(group), id) by write_blob_file on another
+  // thread (a file sealed off the loop): from now on it is stored like one put here.
+  void adopt(const Hash& group, const Hash& id, std::uint64_t bytes);
+  // Where a group's blobs live (written or read off the loop with the functions below): its
+  // folder, and a blob's file in a folder.
+  std::string group_dir(const Hash& group) const;
+  static std::string blob_path(const std::string& group_dir, const Hash& id);
   // Removes one blob (damaged on disk, or found bad when a file is put together).
   void remove(const Hash& group, const Hash& id);
   // Removes every blob of a group (left, dropped).
@@ -44,7 +51,6 @@ class DiskBlobStore final : public BlobStore {
     std::map<Hash, std::pair<std::uint64_t, std::uint64_t>> blobs;  // id -> (sequence, bytes)
     std::uint64_t bytes = 0;
   };
-  std::string group_dir(const Hash& group) const;
   std::string path(const Hash& group, const Hash& id) const;
   Index& index(const Hash& group) const;
 
@@ -55,5 +61,11 @@ class DiskBlobStore final : public BlobStore {
   mutable std::uint64_t sequence_ = 0;
   std::uint64_t evicted_ = 0;
 };
+
+// The file side of the store, safe on any thread (they touch no index): writes a blob to `path`
+// through a temporary name (creating its folder), and reads the blob at `path`, checked against
+// its id (nullopt if missing, too large or damaged).
+[[nodiscard]] Result<void> write_blob_file(const std::string& path, ByteView blob);
+std::optional<Bytes> read_blob_file(const std::string& path, const Hash& id);
 
 }  // namespace qun

@@ -244,8 +244,8 @@ class Daemon {
     if (!opts_.relay) open_search();
 
     control_ = std::make_unique<ControlServer>(&loop_, log_);
-    files_ = std::make_unique<FileService>(home, opts_.relay, opts_.max_group_bytes, *node_,
-                                           *control_, log_);
+    files_ = std::make_unique<FileService>(&loop_, home, opts_.relay, opts_.max_group_bytes,
+                                           *node_, *control_, log_);
     ControlServer::Handlers handlers;
     handlers.on_request = [this](ClientId c, Json req) { on_request(c, std::move(req)); };
     handlers.on_closed = [this](ClientId c) {
@@ -770,7 +770,7 @@ class Daemon {
         // Full-text search (issue 15; docs/cli.md, "Search").
         {"search", {Who::member, args<&Daemon::op_search>}},
         // Files (issue 15; docs/cli.md, "Files").
-        {"file.send", {Who::member, args<&Daemon::op_file_send>}},
+        {"file.send", {Who::member, whole<&Daemon::op_file_send>}},
         {"file.fetch", {Who::member, whole<&Daemon::op_file_fetch>}},
     };
     return table;
@@ -1725,28 +1725,56 @@ class Daemon {
     return Json{{"id", to_hex(events.back().id)}, {"queued", queued}};
   }
 
-  // `qun send`: seals the file into blobs, posts it, offers the blobs to the group's relays.
-  Result<Json> op_file_send(const Json& req) {
-    QUN_TRY(Replica* r, member_group(req));
+  // `qun send`: seals the file into blobs (off the loop), then posts it and offers the blobs to
+  // the group's relays; answered once posted.
+  Reply op_file_send(const Request& request) {
+    const Json& req = request.args;
+    auto r = member_group(req);
+    if (!r.ok()) return Result<Json>(r.error());
     const std::string path = arg(req, "path");
-    if (path.empty() || path[0] != '/') return Error(Errc::invalid_argument, "give the file's absolute path");
+    if (path.empty() || path[0] != '/')
+      return Result<Json>(Error(Errc::invalid_argument, "give the file's absolute path"));
     const std::string caption = arg(req, "text");
     if (caption.size() > limits::post_text_bytes_max)
-      return Error(Errc::too_large, "the caption is over " + std::to_string(limits::post_text_bytes_max) + " bytes");
+      return Result<Json>(Error(Errc::too_large, "the caption is over " +
+                                                     std::to_string(limits::post_text_bytes_max) + " bytes"));
     PostOptions o;
     if (!arg(req, "reply_to").empty()) {
-      QUN_TRY(o.reply_to, find_event(*r, req, "reply_to"));
+      auto reply_to = find_event(*r.value(), req, "reply_to");
+      if (!reply_to.ok()) return Result<Json>(reply_to.error());
+      o.reply_to = reply_to.value();
     }
     if (!arg(req, "channel").empty()) {
-      QUN_TRY(o.channel, find_channel(*r, req, "channel"));
+      auto channel = find_channel(*r.value(), req, "channel");
+      if (!channel.ok()) return Result<Json>(channel.error());
+      o.channel = channel.value();
     }
-    QUN_TRY(o.file, files_->seal(r->id(), path, rng_));
+    const Hash gid = r.value()->id();
+    files_->seal(gid, path, rng_,
+                 [this, gid, caption, o, client = request.client, id = Json(request.id)](
+                     Result<FileRef> sealed) mutable {
+                   auto posted = post_file(gid, caption, std::move(o), std::move(sealed));
+                   if (posted.ok()) return respond(client, id, std::move(posted).value());
+                   fail(client, id, posted.error().context());
+                 });
+    return std::nullopt;
+  }
+
+  // The second half of `qun send`, once the file is sealed: posts it in the group (if this node
+  // is still a member there) and offers its blobs to the group's relays.
+  Result<Json> post_file(const Hash& gid, const std::string& caption, PostOptions o,
+                         Result<FileRef> sealed) {
+    QUN_TRY(o.file, std::move(sealed));
+    if (stopping_) return Error(Errc::io, "the node is stopping; send the file again after it starts");
+    Replica* r = node_->group(gid);
+    if (!r || !r->state().is_member(key_->public_key()))
+      return Error(Errc::unauthorized, "this node left the group while the file was sealed");
     const FileRef file = *o.file;
     QUN_TRY(std::vector<Event> events, r->post(authoring(), caption, o));
-    QUN_TRY_VOID(publish(r->id(), events));
-    files_->uploaded(transport_->now(), r->id(), file);
+    QUN_TRY_VOID(publish(gid, events));
+    files_->uploaded(transport_->now(), gid, file);
     transport_->pump();
-    const bool queued = queue_if_unreachable(r->id(), events);
+    const bool queued = queue_if_unreachable(gid, events);
     return Json{{"id", to_hex(events.back().id)}, {"name", file.name}, {"size", file.size},
                 {"queued", queued}};
   }

@@ -8,6 +8,7 @@
 #include <fstream>
 
 #include "net/home.h"
+#include "net/offload.h"
 
 namespace qun {
 
@@ -23,6 +24,82 @@ TransferEnv make_env(DiskBlobStore& store, Node& node) {
     return out;
   };
   return env;
+}
+
+// Sealing a file, off the loop: the regular file at `path`, of `size` bytes, under `key`, its
+// blobs written into `dir` (a group's blob folder) and listed in `written` with their sizes.
+Result<FileRef> seal_file(const std::string& path, std::uint64_t size, const FileKey& key,
+                          const std::string& dir, std::vector<std::pair<Hash, std::uint64_t>>& written) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Error(Errc::not_found, "cannot read " + path);
+  FileRef f;
+  f.name = safe_file_name(std::filesystem::path(path).filename().string());
+  f.size = size;
+  f.media_type = media_type_for(f.name);
+  f.key = key;
+  Hasher whole;
+  std::vector<Hash> chunks;
+  const std::size_t n = chunk_count(size);
+  chunks.reserve(n);
+  Bytes plain;
+  for (std::size_t i = 0; i < n; ++i) {
+    plain.resize(chunk_plain_bytes(size, i));
+    if (!plain.empty() && !in.read(reinterpret_cast<char*>(plain.data()),
+                                   static_cast<std::streamsize>(plain.size())))
+      return Error(Errc::io, path + " changed while it was read; send it again");
+    whole.update(plain);
+    const Bytes blob = seal_chunk(f.key, size, i, plain);
+    const Hash id = blob_id(blob);
+    QUN_TRY_VOID(write_blob_file(DiskBlobStore::blob_path(dir, id), blob));
+    written.emplace_back(id, blob.size());
+    chunks.push_back(id);
+  }
+  const Bytes manifest = encode_manifest(chunks);
+  f.root = blob_id(manifest);
+  f.content = whole.finish();
+  QUN_TRY_VOID(write_blob_file(DiskBlobStore::blob_path(dir, f.root), manifest));
+  written.emplace_back(f.root, manifest.size());
+  return f;
+}
+
+// Putting a fetched file together, off the loop: opens each chunk (read from `paths`, checked
+// against `chunks`) at its place under the file's key into `out_path`.part, checks the whole
+// against the post's hash and renames it into place. A chunk missing or damaged here is named
+// in `bad`, for the loop to drop from the store.
+Result<void> write_file(const FileRef& file, const std::vector<Hash>& chunks,
+                        const std::vector<std::string>& paths, const std::string& out_path,
+                        std::optional<std::size_t>& bad) {
+  const std::string part = out_path + ".part";
+  std::error_code dir_error;  // the chat's cache folder may not exist yet
+  std::filesystem::create_directories(std::filesystem::path(out_path).parent_path(), dir_error);
+  std::ofstream out(part, std::ios::binary | std::ios::trunc);
+  if (!out) return Error(Errc::io, "cannot write " + part);
+  Hasher whole;
+  for (std::size_t i = 0; i < chunks.size(); ++i) {
+    auto blob = read_blob_file(paths[i], chunks[i]);
+    auto plain = blob ? open_chunk(file.key, file.size, i, *blob) : Result<Bytes>(Error(Errc::not_found, ""));
+    if (!plain.ok()) {
+      out.close();
+      std::filesystem::remove(part);
+      bad = i;
+      return Error(Errc::io, "chunk " + std::to_string(i) + " is missing or damaged here; fetch again");
+    }
+    whole.update(*plain);
+    out.write(reinterpret_cast<const char*>(plain->data()), static_cast<std::streamsize>(plain->size()));
+  }
+  out.close();
+  if (!out) {
+    std::filesystem::remove(part);
+    return Error(Errc::io, "cannot write " + part + " (disk full?)");
+  }
+  if (whole.finish() != file.content) {
+    std::filesystem::remove(part);
+    return Error(Errc::malformed, "the file does not match the hash its post gives; not saved");
+  }
+  std::error_code ec;
+  std::filesystem::rename(part, out_path, ec);
+  if (ec) return Error(Errc::io, "cannot rename " + part + " to " + out_path + ": " + ec.message());
+  return ok_result();
 }
 
 }  // namespace
@@ -47,52 +124,46 @@ std::string media_type_for(const std::string& name) {
   return it == types.end() ? "application/octet-stream" : it->second;
 }
 
-FileService::FileService(const std::string& home, bool relay, std::uint64_t relay_group_bytes_max,
-                         Node& node, ControlServer& control, LogSink log)
-    : node_(node),
+FileService::FileService(uv_loop_t* loop, const std::string& home, bool relay,
+                         std::uint64_t relay_group_bytes_max, Node& node, ControlServer& control,
+                         LogSink log)
+    : loop_(loop),
+      node_(node),
       control_(control),
       log_(log),
       store_(home::files_dir(home), relay ? relay_group_bytes_max : 0, log),
       transfers_(TransferConfig{relay, log}, make_env(store_, node)) {}
 
-Result<FileRef> FileService::seal(const Hash& group, const std::string& path, Rng& rng) {
+FileService::~FileService() { *alive_ = false; }
+
+void FileService::seal(const Hash& group, const std::string& path, Rng& rng, Sealed done) {
   struct stat st {};
-  if (::stat(path.c_str(), &st) != 0) return Error(Errc::not_found, "cannot read " + path);
-  if (!S_ISREG(st.st_mode)) return Error(Errc::invalid_argument, path + " is not a regular file");
+  if (::stat(path.c_str(), &st) != 0) return done(Error(Errc::not_found, "cannot read " + path));
+  if (!S_ISREG(st.st_mode))
+    return done(Error(Errc::invalid_argument, path + " is not a regular file"));
   const auto size = static_cast<std::uint64_t>(st.st_size);
   if (size > file_limits::file_bytes_max)
-    return Error(Errc::too_large, path + " is " + std::to_string(size / (1024 * 1024)) +
-                                      " MiB; qun shares files up to " +
-                                      std::to_string(file_limits::file_bytes_max / (1024 * 1024)) +
-                                      " MiB");
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return Error(Errc::not_found, "cannot read " + path);
-  FileRef f;
-  f.name = safe_file_name(std::filesystem::path(path).filename().string());
-  f.size = size;
-  f.media_type = media_type_for(f.name);
-  rng.fill(f.key.bytes);
-  Hasher whole;
-  std::vector<Hash> chunks;
-  const std::size_t n = chunk_count(size);
-  chunks.reserve(n);
-  Bytes plain;
-  for (std::size_t i = 0; i < n; ++i) {
-    plain.resize(chunk_plain_bytes(size, i));
-    if (!plain.empty() && !in.read(reinterpret_cast<char*>(plain.data()),
-                                   static_cast<std::streamsize>(plain.size())))
-      return Error(Errc::io, path + " changed while it was read; send it again");
-    whole.update(plain);
-    const Bytes blob = seal_chunk(f.key, size, i, plain);
-    const Hash id = blob_id(blob);
-    QUN_TRY_VOID(store_.put(group, id, blob));
-    chunks.push_back(id);
-  }
-  const Bytes manifest = encode_manifest(chunks);
-  f.root = blob_id(manifest);
-  f.content = whole.finish();
-  QUN_TRY_VOID(store_.put(group, f.root, manifest));
-  return f;
+    return done(Error(Errc::too_large, path + " is " + std::to_string(size / (1024 * 1024)) +
+                                           " MiB; qun shares files up to " +
+                                           std::to_string(file_limits::file_bytes_max / (1024 * 1024)) +
+                                           " MiB"));
+  struct Job {
+    std::optional<Result<FileRef>> file;
+    std::vector<std::pair<Hash, std::uint64_t>> written;
+  };
+  auto job = std::make_shared<Job>();
+  FileKey key;
+  rng.fill(key.bytes);
+  offload(
+      loop_,
+      [job, path, size, key, dir = store_.group_dir(group)] {
+        job->file = seal_file(path, size, key, dir, job->written);
+      },
+      [this, alive = alive_, job, group, done = std::move(done)] {
+        if (!*alive) return;
+        for (const auto& [id, bytes] : job->written) store_.adopt(group, id, bytes);
+        done(std::move(*job->file));
+      });
 }
 
 void FileService::uploaded(Millis now, const Hash& group, const FileRef& file) {
@@ -178,57 +249,54 @@ void FileService::on_done(const transfer_output::FetchDone& d) {
   Wanted w = std::move(it->second);
   wanted_.erase(it);
   for (const auto& waiter : w.waiters) {
-    Result<void> r = d.ok ? ok_result() : Result<void>(Error(Errc::io, d.error));
-    if (r.ok() && !waiter.path.empty()) r = assemble(d.group, w.file, waiter.path);
-    if (!r.ok()) {
-      control_.send(waiter.client, Json{{"id", waiter.id}, {"ok", false}, {"error", r.error().context()}});
+    if (!d.ok) {
+      control_.send(waiter.client, Json{{"id", waiter.id}, {"ok", false}, {"error", d.error}});
       continue;
     }
-    control_.send(waiter.client, Json{{"id", waiter.id},
-                                      {"ok", true},
-                                      {"result", Json{{"name", w.file.name},
-                                                      {"size", w.file.size},
-                                                      {"path", waiter.path},
-                                                      {"moved", d.moved},
-                                                      {"present", d.present}}}});
+    Json result{{"name", w.file.name},
+                {"size", w.file.size},
+                {"path", waiter.path},
+                {"moved", d.moved},
+                {"present", d.present}};
+    if (waiter.path.empty()) {
+      control_.send(waiter.client, Json{{"id", waiter.id}, {"ok", true}, {"result", std::move(result)}});
+      continue;
+    }
+    assemble(d.group, w.file, waiter, std::move(result));
   }
 }
 
-Result<void> FileService::assemble(const Hash& group, const FileRef& file, const std::string& path) {
+void FileService::assemble(const Hash& group, const FileRef& file, const Waiter& waiter, Json result) {
+  auto fail = [this, &waiter](const std::string& why) {
+    control_.send(waiter.client, Json{{"id", waiter.id}, {"ok", false}, {"error", why}});
+  };
   auto manifest = store_.get(group, file.root);
-  if (!manifest) return Error(Errc::not_found, "the file's chunks are gone; fetch it again");
-  QUN_TRY(auto chunks, decode_manifest(*manifest, file.size));
-  const std::string part = path + ".part";
-  std::error_code dir_error;  // the chat's cache folder may not exist yet
-  std::filesystem::create_directories(std::filesystem::path(path).parent_path(), dir_error);
-  std::ofstream out(part, std::ios::binary | std::ios::trunc);
-  if (!out) return Error(Errc::io, "cannot write " + part);
-  Hasher whole;
-  for (std::size_t i = 0; i < chunks.size(); ++i) {
-    auto blob = store_.get(group, chunks[i]);
-    auto plain = blob ? open_chunk(file.key, file.size, i, *blob) : Result<Bytes>(Error(Errc::not_found, ""));
-    if (!plain.ok()) {
-      out.close();
-      std::filesystem::remove(part);
-      store_.remove(group, chunks[i]);
-      return Error(Errc::io, "chunk " + std::to_string(i) + " is missing or damaged here; fetch again");
-    }
-    whole.update(*plain);
-    out.write(reinterpret_cast<const char*>(plain->data()), static_cast<std::streamsize>(plain->size()));
-  }
-  out.close();
-  if (!out) {
-    std::filesystem::remove(part);
-    return Error(Errc::io, "cannot write " + part + " (disk full?)");
-  }
-  if (whole.finish() != file.content) {
-    std::filesystem::remove(part);
-    return Error(Errc::malformed, "the file does not match the hash its post gives; not saved");
-  }
-  std::error_code ec;
-  std::filesystem::rename(part, path, ec);
-  if (ec) return Error(Errc::io, "cannot rename " + part + " to " + path + ": " + ec.message());
-  return ok_result();
+  if (!manifest) return fail("the file's chunks are gone; fetch it again");
+  auto chunks = decode_manifest(*manifest, file.size);
+  if (!chunks.ok()) return fail(chunks.error().context());
+  std::vector<std::string> paths;
+  const std::string dir = store_.group_dir(group);
+  for (const Hash& id : *chunks) paths.push_back(DiskBlobStore::blob_path(dir, id));
+  struct Job {
+    std::optional<Result<void>> written;
+    std::optional<std::size_t> bad;
+  };
+  auto job = std::make_shared<Job>();
+  offload(
+      loop_,
+      [job, file, chunks = *chunks, paths = std::move(paths), path = waiter.path] {
+        job->written = write_file(file, chunks, paths, path, job->bad);
+      },
+      [this, alive = alive_, job, group, chunks = *chunks, waiter, result = std::move(result)] {
+        if (!*alive) return;
+        if (job->bad) store_.remove(group, chunks[*job->bad]);
+        if (!job->written->ok()) {
+          control_.send(waiter.client,
+                        Json{{"id", waiter.id}, {"ok", false}, {"error", job->written->error().context()}});
+          return;
+        }
+        control_.send(waiter.client, Json{{"id", waiter.id}, {"ok", true}, {"result", result}});
+      });
 }
 
 }  // namespace qun

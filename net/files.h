@@ -4,10 +4,13 @@
 // (streaming progress meanwhile), and puts a fetched file together at the path asked for,
 // checking every chunk's place and the whole file's hash.
 //
-// Not thread-safe: the daemon's loop owns it. It never reads a clock: times come from the
+// Not thread-safe: the daemon's loop owns it. Sealing a file and putting one together run on
+// libuv's thread pool (net/offload.h), on copies of what they need, so a large file never holds
+// up the loop; their answers come back on the loop. It never reads a clock: times come from the
 // transport.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -28,13 +31,15 @@ class FileService {
   using Json = control::Json;
 
   // relay_group_bytes_max: a relay's bound on one group's blobs (0 for a member's node).
-  FileService(const std::string& home, bool relay, std::uint64_t relay_group_bytes_max,
-              Node& node, ControlServer& control, LogSink log);
+  FileService(uv_loop_t* loop, const std::string& home, bool relay,
+              std::uint64_t relay_group_bytes_max, Node& node, ControlServer& control, LogSink log);
+  ~FileService();
 
-  // Encrypts the file at `path` into the store under a fresh key; returns what its post says.
-  // Errors: not_found / io (cannot read it), too_large (over file_limits::file_bytes_max),
-  // invalid_argument (not a regular file).
-  [[nodiscard]] Result<FileRef> seal(const Hash& group, const std::string& path, Rng& rng);
+  using Sealed = std::function<void(Result<FileRef>)>;
+  // Encrypts the file at `path` into the store under a fresh key, off the loop; `done` gets what
+  // its post says, on the loop. Errors: not_found / io (cannot read it), too_large (over
+  // file_limits::file_bytes_max), invalid_argument (not a regular file).
+  void seal(const Hash& group, const std::string& path, Rng& rng, Sealed done);
   // The post sharing `file` is published: offer its blobs to the group's relays.
   void uploaded(Millis now, const Hash& group, const FileRef& file);
 
@@ -68,9 +73,13 @@ class FileService {
   // Drains the engine: sends on the node's lanes, progress and answers to clients.
   void pump(Millis now);
   void on_done(const transfer_output::FetchDone& d);
-  // Writes the stored file to path (via path.part, renamed when the whole checks out).
-  [[nodiscard]] Result<void> assemble(const Hash& group, const FileRef& file, const std::string& path);
+  // Writes the stored file to the waiter's path (via path.part, renamed when the whole checks
+  // out), off the loop, then answers the waiter with `result`.
+  void assemble(const Hash& group, const FileRef& file, const Waiter& waiter, Json result);
 
+  uv_loop_t* loop_;
+  // False once this service is gone: a job that ends after that reports to nobody.
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
   Node& node_;
   ControlServer& control_;
   LogSink log_;

@@ -1,6 +1,8 @@
 #include "net/transport.h"
 
 #include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -20,6 +22,12 @@ constexpr ConnId outbound_conn_first = ConnId{1} << 62;
 // TCP keepalive: a peer that vanished without a FIN (power loss, NAT timeout) is noticed after
 // this idle time plus the kernel's probes, instead of never on a connection we only read.
 constexpr unsigned keepalive_delay_s = 60;
+// TCP_NOTSENT_LOWAT: the kernel takes more bytes for a link only while fewer than this wait in
+// its send queue unsent. Without it the queue grows to the socket's autotuned buffer (megabytes
+// on a fast link), and a post waits behind a file's chunks there, where the node's file lane
+// (node/file_lane.h) cannot put it first. 128 KiB is two file chunks: enough to keep a 1 Gbit/s
+// link busy between two turns of the loop (1 ms), 10 ms of a 100 Mbit/s one.
+constexpr int notsent_lowat_bytes = 128 * 1024;
 // Refused inbound connections are logged at most this often (a flood must not flood the log).
 constexpr Millis refusal_log_interval_ms = 1'000;
 
@@ -328,8 +336,7 @@ struct Transport::Impl {
       close_handles(c);
       return;
     }
-    uv_tcp_nodelay(&c->tcp, 1);
-    uv_tcp_keepalive(&c->tcp, 1, keepalive_delay_s);
+    tune(c);
     const int rr = uv_read_start(reinterpret_cast<uv_stream_t*>(&c->tcp), on_alloc, on_read);
     if (rr != 0) {
       note(LogLevel::warn, "cannot read from " + c->address + ": " + reason(rr));
@@ -371,10 +378,20 @@ struct Transport::Impl {
     return c;
   }
 
-  // Starts reading a connected dial; on failure closes it (reporting) and returns false.
-  bool start_reading(Conn* c) {
+  // Socket options of every link: no Nagle delay, keepalive, and a short unsent queue in the
+  // kernel (notsent_lowat_bytes). Each is best effort: a link works without them.
+  static void tune(Conn* c) {
     uv_tcp_nodelay(&c->tcp, 1);
     uv_tcp_keepalive(&c->tcp, 1, keepalive_delay_s);
+    uv_os_fd_t fd;
+    if (uv_fileno(reinterpret_cast<uv_handle_t*>(&c->tcp), &fd) == 0)
+      (void)::setsockopt(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &notsent_lowat_bytes,
+                         sizeof notsent_lowat_bytes);
+  }
+
+  // Starts reading a connected dial; on failure closes it (reporting) and returns false.
+  bool start_reading(Conn* c) {
+    tune(c);
     const int r = uv_read_start(reinterpret_cast<uv_stream_t*>(&c->tcp), on_alloc, on_read);
     if (r != 0) {
       close_conn(c, true, reason(r));
