@@ -246,6 +246,8 @@ class Daemon {
     control_ = std::make_unique<ControlServer>(&loop_, log_);
     files_ = std::make_unique<FileService>(&loop_, home, opts_.relay, opts_.max_group_bytes,
                                            *node_, *control_, log_);
+    if (auto u = store_->get_meta(uploads_meta_key); u.ok() && u.value())
+      files_->restore_uploads(transport_->now(), *u.value());
     ControlServer::Handlers handlers;
     handlers.on_request = [this](ClientId c, Json req) { on_request(c, std::move(req)); };
     handlers.on_closed = [this](ClientId c) {
@@ -526,6 +528,14 @@ class Daemon {
     if (auto r = store_->commit(b); !r.ok()) log(LogLevel::warn, "peers not saved: " + r.error().message());
   }
 
+  // The files this node keeps offering to relays (net/files.h), for the next start.
+  void save_uploads() {
+    WriteBatch b;
+    b.put_meta(uploads_meta_key, files_->uploads_record());
+    if (auto r = store_->commit(b); !r.ok())
+      log(LogLevel::warn, "files to offer to relays not saved: " + r.error().message());
+  }
+
   // Removes a group from the node and deletes its data.
   void drop_group(const Hash& g, const std::string& why) {
     std::vector<Hash> channels;  // their read markers go with the group
@@ -542,7 +552,10 @@ class Daemon {
     if (auto r = store_->commit(b); !r.ok())
       log(LogLevel::error, "group " + short_hex(g) + " data not deleted: " + r.error().message());
     app_.forget(g, channels);  // its outbox and read markers
-    if (files_) files_->forget_group(g);
+    if (files_) {
+      files_->forget_group(g);
+      save_uploads();
+    }
     if (search_) search_->forget(g);
     drain();
     log(LogLevel::info, "group " + short_hex(g) + " dropped (" + why + ")");
@@ -1773,6 +1786,7 @@ class Daemon {
     QUN_TRY(std::vector<Event> events, r->post(authoring(), caption, o));
     QUN_TRY_VOID(publish(gid, events));
     files_->uploaded(transport_->now(), gid, file);
+    save_uploads();
     transport_->pump();
     const bool queued = queue_if_unreachable(gid, events);
     return Json{{"id", to_hex(events.back().id)}, {"name", file.name}, {"size", file.size},

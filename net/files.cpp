@@ -26,6 +26,11 @@ TransferEnv make_env(DiskBlobStore& store, Node& node) {
   return env;
 }
 
+std::optional<Hash> hash_of_hex(const std::string& hex) {
+  auto bytes = from_hex(hex);
+  return bytes ? Hash::from_view(*bytes) : std::nullopt;
+}
+
 // Sealing a file, off the loop: the regular file at `path`, of `size` bytes, under `key`, its
 // blobs written into `dir` (a group's blob folder) and listed in `written` with their sizes.
 Result<FileRef> seal_file(const std::string& path, std::uint64_t size, const FileKey& key,
@@ -167,6 +172,11 @@ void FileService::seal(const Hash& group, const std::string& path, Rng& rng, Sea
 }
 
 void FileService::uploaded(Millis now, const Hash& group, const FileRef& file) {
+  uploads_.erase(std::remove_if(uploads_.begin(), uploads_.end(),
+                                [&](const UploadRecord& u) { return u.root == file.root; }),
+                 uploads_.end());
+  if (uploads_.size() >= transfer_limits::uploads_max) uploads_.pop_front();
+  uploads_.push_back(UploadRecord{group, file.root, file.size});
   auto manifest = store_.get(group, file.root);
   if (!manifest) return;
   auto chunks = decode_manifest(*manifest, file.size);
@@ -175,6 +185,33 @@ void FileService::uploaded(Millis now, const Hash& group, const FileRef& file) {
   blobs.insert(blobs.end(), chunks->begin(), chunks->end());
   transfers_.upload(now, group, std::move(blobs));
   pump(now);
+}
+
+Bytes FileService::uploads_record() const {
+  Json list = Json::array();
+  for (const auto& u : uploads_) list.push_back(Json{to_hex(u.group), to_hex(u.root), u.size});
+  return control::encode(list);
+}
+
+void FileService::restore_uploads(Millis now, ByteView record) {
+  auto list = control::decode(record);
+  if (!list.ok() || !list.value().is_array()) {
+    log_(LogRecord{LogLevel::warn, "files", "the record of files to offer to relays is unreadable; ignored"});
+    return;
+  }
+  for (const auto& item : list.value()) {
+    if (!item.is_array() || item.size() != 3 || !item[0].is_string() || !item[1].is_string() ||
+        !item[2].is_number_unsigned())
+      continue;
+    auto group = hash_of_hex(item[0].get<std::string>());
+    auto root = hash_of_hex(item[1].get<std::string>());
+    if (!group || !root) continue;
+    FileRef file;
+    file.root = *root;
+    file.size = item[2].get<std::uint64_t>();
+    if (file.size > file_limits::file_bytes_max || !complete(*group, file)) continue;
+    uploaded(now, *group, file);
+  }
 }
 
 bool FileService::complete(const Hash& group, const FileRef& file) const {
@@ -220,7 +257,12 @@ void FileService::on_client_closed(ClientId client) {
                     w.waiters.end());
 }
 
-void FileService::forget_group(const Hash& group) { store_.remove_group(group); }
+void FileService::forget_group(const Hash& group) {
+  store_.remove_group(group);
+  uploads_.erase(std::remove_if(uploads_.begin(), uploads_.end(),
+                                [&](const UploadRecord& u) { return u.group == group; }),
+                 uploads_.end());
+}
 
 void FileService::pump(Millis now) {
   while (auto o = transfers_.poll()) {

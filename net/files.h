@@ -10,6 +10,7 @@
 // transport.
 #pragma once
 
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -40,8 +41,15 @@ class FileService {
   // its post says, on the loop. Errors: not_found / io (cannot read it), too_large (over
   // file_limits::file_bytes_max), invalid_argument (not a regular file).
   void seal(const Hash& group, const std::string& path, Rng& rng, Sealed done);
-  // The post sharing `file` is published: offer its blobs to the group's relays.
+  // The post sharing `file` is published: offer its blobs to the group's relays, now and after
+  // a restart (the last transfer_limits::uploads_max are kept: uploads_record()).
   void uploaded(Millis now, const Hash& group, const FileRef& file);
+  // The uploads to keep offering, for the node's meta (uploads_meta_key), and their restore at
+  // start: each file still whole here is offered again to the relays of its group as they
+  // link. A record that does not decode is ignored (the files are still shared; relays that
+  // missed them lack them until the sender sends them again).
+  Bytes uploads_record() const;
+  void restore_uploads(Millis now, ByteView record);
 
   // Starts or resumes fetching a file; `client`'s request (`id`) is answered when it is complete
   // (and written to `path` unless empty), with progress values streamed meanwhile. Errors as
@@ -86,7 +94,16 @@ class FileService {
   DiskBlobStore store_;
   Transfers transfers_;
   std::map<Hash, Wanted> wanted_;  // by root
+  struct UploadRecord {
+    Hash group;
+    Hash root;
+    std::uint64_t size;
+  };
+  std::deque<UploadRecord> uploads_;  // oldest first, at most transfer_limits::uploads_max
 };
+
+// The node meta key under which the uploads a node keeps offering are saved.
+inline constexpr const char* uploads_meta_key = "files/uploads";
 
 // The media type a file name suggests (a short table of what chats share), else
 // "application/octet-stream".

@@ -152,5 +152,62 @@ TEST_CASE("a file is fetched through a relay while its sender is offline, and th
   }
 }
 
+// Proves that a node keeps offering its files to the group's relay across a restart: Alice sends
+// a file while the relay is down, and stops before it is back; started again, with the relay up,
+// she offers the file's blobs from her saved uploads and the relay takes them all. Then Bob,
+// linked to nobody but the relay while Alice is offline, fetches a byte-identical copy.
+TEST_CASE("a file sent while the relay is down reaches it after the sender restarts",
+          "[integration][files][relay]") {
+  Cluster cluster;
+  Node& r = cluster.add("relay");
+  Node& a = cluster.add("alice");
+  Node& b = cluster.add("bob");
+  a.start();
+  NodeOptions relay = NodeOptions::as_relay();
+  relay.extra_args = {"--relay-allow", a.id()};
+  r.start(relay);
+  const std::string relay_address = r.address();
+  b.start(NodeOptions::with_peers({a.address()}));
+  const std::string group = create_group(a, "archive");
+  a.ok({"relay", "add", group, relay_address});
+  REQUIRE(invite_and_join(a, b, group) == group);
+  auto events = [&](const Node& n) { return status_of_group(n, group).value("events", -1); };
+  wait_until([&] { return events(r) == events(a); }, propagate_bound,
+             "the relay holds the group's events");
+  b.stop();
+  REQUIRE(r.stop());
+
+  const fs::path dir = cluster.make_dir("files");
+  const std::string data = make_file(dir / "plan.txt", 300'000, "canary-" + random_hex(12));
+  const std::string id = a.json({"send", group, (dir / "plan.txt").string()}).value("id", std::string());
+  REQUIRE(id.size() == 64);
+  REQUIRE(a.stop());
+  CHECK(blobs_held(r, group) == 0);
+
+  a.start();
+  NodeOptions back = relay;
+  back.listen = relay_address;  // where the group's relay event says it is
+  r.start(back);
+  // The manifest and 5 chunks.
+  wait_until([&] { return blobs_held(r, group) == 6; }, propagate_bound,
+             "the relay holds every blob of the file alice sent before her restart");
+  wait_until([&] { return events(r) == events(a); }, propagate_bound,
+             "the relay holds the file's post");
+  REQUIRE(a.stop());
+
+  b.start(NodeOptions::with_peers({relay_address}));
+  wait_until(
+      [&] {
+        for (const auto& line : log_of(b, group))
+          if (line.value("id", std::string()) == id) return true;
+        return false;
+      },
+      propagate_bound, "bob holds the file's post");
+  const fs::path copy = dir / "copy.txt";
+  const Json got = b.json({"fetch", group, id, "-o", copy.string()});
+  CHECK(got.value("moved", 0) == 6);
+  CHECK(file_contents(copy) == data);
+}
+
 }  // namespace
 }  // namespace qun::integration
