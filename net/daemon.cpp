@@ -29,6 +29,7 @@
 #include "net/metrics.h"
 #include "net/notify.h"
 #include "net/transport.h"
+#include "net/verify_parallel.h"
 #include "node/group_store.h"
 #include "node/limits.h"
 #include "node/direct.h"
@@ -349,7 +350,7 @@ class Daemon {
         mark_damaged(g, "its group record is missing");
     for (const auto& g : stored) {
       auto replica = load_replica(*store_, g, opts_.relay ? nullptr : &*key_,
-                                  opts_.relay ? nullptr : &*storage_key_);
+                                  opts_.relay ? nullptr : &*storage_key_, verify_on_all_cores);
       if (!replica.ok()) {
         mark_damaged(g, replica.error().context());
         continue;
@@ -921,7 +922,7 @@ class Daemon {
     forget_conversation(g);
     node_->remove_group(transport_->now(), g);
     auto replica = load_replica(*store_, g, opts_.relay ? nullptr : &*key_,
-                                opts_.relay ? nullptr : &*storage_key_);
+                                opts_.relay ? nullptr : &*storage_key_, verify_on_all_cores);
     if (!replica.ok()) {
       // Nothing stored yet (a join whose first commit failed): start it again from nothing.
       if (replica.error().code() != Errc::not_found) {

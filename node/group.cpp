@@ -213,12 +213,13 @@ bool Group::author_admitted_in_past(const Event& e) const {
   return false;
 }
 
-Group::Admit Group::admit(const Event& e, std::string& reason, std::vector<Hash>& missing) const {
+Group::Admit Group::admit(const Event& e, std::string& reason, std::vector<Hash>& missing,
+                          bool signature_checked) const {
   if (e.group_id() != id_) {
     reason = "belongs to another group";
     return Admit::reject;
   }
-  if (!verify_event(e)) {
+  if (!signature_checked && !verify_event(e)) {
     reason = "bad signature";
     return Admit::reject;
   }
@@ -516,11 +517,17 @@ IngestReport Group::trim_pending(std::uint64_t bytes_max) {
   return report;
 }
 
-IngestReport Group::ingest(std::vector<Event> events, std::optional<PublicKey> from) {
+IngestReport Group::ingest(std::vector<Event> events, std::optional<PublicKey> from,
+                           Signatures signatures) {
   IngestReport report;
   // Work list: the new events, then pending events whose parents just arrived (each keeping the
-  // sender it came from, should it have to wait again).
-  std::vector<std::pair<Event, std::optional<PublicKey>>> work;
+  // sender it came from, should it have to wait again, and whether its signature is known good).
+  struct Work {
+    Event event;
+    std::optional<PublicKey> from;
+    bool signature_checked;
+  };
+  std::vector<Work> work;
   work.reserve(events.size());
   for (auto& e : events) {
     if (has(e.id) || pending_.count(e.id)) {
@@ -530,17 +537,18 @@ IngestReport Group::ingest(std::vector<Event> events, std::optional<PublicKey> f
       if (restore_payload(e)) report.payloads_restored.push_back(e.id);
       continue;
     }
-    work.emplace_back(std::move(e), from);
+    work.push_back({std::move(e), from, signatures == Signatures::verified});
   }
   // Sorting by depth admits parents before children within a batch.
   std::sort(work.begin(), work.end(),
-            [](const auto& a, const auto& b) { return a.first.depth < b.first.depth; });
+            [](const Work& a, const Work& b) { return a.event.depth < b.event.depth; });
   std::vector<Hash> admitted_now;
   std::set<Hash> parked_now;
   std::size_t i = 0;
   while (i < work.size()) {
-    Event e = std::move(work[i].first);
-    const std::optional<PublicKey> sender = work[i].second;
+    Event e = std::move(work[i].event);
+    const std::optional<PublicKey> sender = work[i].from;
+    const bool signature_checked = work[i].signature_checked;
     ++i;
     // The same event may come twice in one batch, or from the batch and from pending.
     if (has(e.id)) {
@@ -549,7 +557,7 @@ IngestReport Group::ingest(std::vector<Event> events, std::optional<PublicKey> f
     }
     std::string reason;
     std::vector<Hash> missing;
-    switch (admit(e, reason, missing)) {
+    switch (admit(e, reason, missing, signature_checked)) {
       case Admit::reject:
         report.rejected.push_back({e.id, reason});
         break;
@@ -572,7 +580,7 @@ IngestReport Group::ingest(std::vector<Event> events, std::optional<PublicKey> f
           auto it = pending_.find(pid);
           if (it == pending_.end()) continue;  // admitted or retried already
           std::optional<PublicKey> pfrom = it->second.from;
-          work.emplace_back(unpark(it), std::move(pfrom));
+          work.push_back({unpark(it), std::move(pfrom), false});
         }
         break;
       }

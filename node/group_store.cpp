@@ -118,7 +118,7 @@ void persist_into(WriteBatch& batch, const Replica& replica, const IngestReport&
 }
 
 Result<Replica> load_replica(const Store& store, const Hash& group, const SigningKey* self,
-                             const SymmetricKey* storage_key) {
+                             const SymmetricKey* storage_key, const SignatureCheck& verify) {
   QUN_TRY(auto record, store.get_group(group));
   if (!record) return Error(Errc::not_found, "no group " + short_hex(group) + " in this store");
   auto recorded = record_events(*record);
@@ -145,10 +145,22 @@ Result<Replica> load_replica(const Store& store, const Hash& group, const Signin
     return true;
   }));
   QUN_TRY_VOID(decoded);
+  if (verify) {
+    const std::vector<bool> ok = verify(events);
+    std::vector<Event> good;
+    good.reserve(events.size());
+    for (std::size_t i = 0; i < events.size(); ++i)
+      if (i < ok.size() && ok[i]) good.push_back(std::move(events[i]));
+    replica.ingest(std::move(good), std::nullopt, Signatures::verified);
+  } else {
+    replica.ingest(std::move(events));
+  }
+  events.clear();
   QUN_TRY(auto pending, store.pending(group));
   for (auto& [id, bytes] : pending) {
     // Pending events are unverified peer input kept for later: one that does not decode is
-    // dropped, as it would have been had it come from the network damaged.
+    // dropped, as it would have been had it come from the network damaged. They are checked
+    // in full.
     if (auto e = stored_event(group, id, bytes)) events.push_back(std::move(*e));
   }
   replica.ingest(std::move(events));

@@ -7,6 +7,8 @@
 // persist() returns ok, or none of it is.
 #pragma once
 
+#include <functional>
+
 #include "crypto/aead.h"
 #include "node/replica.h"
 #include "store/store.h"
@@ -33,8 +35,14 @@ void persist_into(WriteBatch& batch, const Replica& replica, const IngestReport&
 // events admitted than the group record counts), Errc::decrypt_failed (a stored key that does
 // not open), store errors. Any error means the group cannot be trusted as loaded: the caller
 // reports it as damaged and may salvage_replica() it.
+//
+// `verify`, when given, checks the stored events' signatures for the load (ok[i] for events[i]),
+// as it likes: the daemon spreads them over every core. Without it the replica checks them one
+// by one. An event whose signature fails is not admitted, either way (the group is damaged).
+using SignatureCheck = std::function<std::vector<bool>(const std::vector<Event>& events)>;
 [[nodiscard]] Result<Replica> load_replica(const Store& store, const Hash& group,
-                                           const SigningKey* self, const SymmetricKey* storage_key);
+                                           const SigningKey* self, const SymmetricKey* storage_key,
+                                           const SignatureCheck& verify = {});
 
 // What salvage_replica kept and lost.
 struct Salvage {

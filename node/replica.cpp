@@ -186,9 +186,10 @@ void Replica::absorb(const EventRecord& rec) {
   }
 }
 
-IngestReport Replica::ingest(std::vector<Event> events, std::optional<PublicKey> from) {
+IngestReport Replica::ingest(std::vector<Event> events, std::optional<PublicKey> from,
+                             Signatures signatures) {
   const auto resolved_before = group_.resolve_stats();
-  IngestReport report = group_.ingest(std::move(events), std::move(from));
+  IngestReport report = group_.ingest(std::move(events), std::move(from), signatures);
   // Anything but a continued resolution (a late event sorting earlier, a revocation reaching
   // back) or a restored payload may change what the conversation fold saw before.
   const auto& resolved = group_.resolve_stats();

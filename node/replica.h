@@ -133,7 +133,9 @@ class Replica {
   // (docs/protocol.md, "Conversation"): their text is gone from this node, not merely hidden.
   // Those drops are in the report's payloads_dropped, for the caller to persist; a relay holds
   // no key, cannot tell what a redaction names, and drops nothing here.
-  IngestReport ingest(std::vector<Event> events, std::optional<PublicKey> from = std::nullopt);
+  // `signatures`: Signatures::verified when the caller checked them all (node/group.h).
+  IngestReport ingest(std::vector<Event> events, std::optional<PublicKey> from = std::nullopt,
+                      Signatures signatures = Signatures::check);
   // Payloads dropped by authoring calls (an own delete or redaction drops its post's payload at
   // once), since the last call: the caller persists them with the authored events.
   std::vector<Hash> take_payloads_dropped() { return std::exchange(dropped_, {}); }

@@ -76,6 +76,48 @@ TEST_CASE("replicas survive a restart", "[node][store]") {
         Errc::not_found);
 }
 
+// Proves a load with the caller's signature check (load_replica's `verify`, which the daemon
+// spreads over every core) gives the replica a load without one gives, that it is asked about
+// every stored event, and that an event it says is forged is not admitted: the group does not
+// load (fewer events than its record counts), as a stored event with a bad signature never did.
+TEST_CASE("a load that checks signatures outside the replica keeps their verdict",
+          "[node][store]") {
+  qun::test::TempDir dir{"qun-group-store"};
+  Peer f(0);
+  auto founder = must(Replica::create_group(f.at(t0), "club", "ada", GroupSettings{}));
+  for (int i = 0; i < 20; ++i) must(founder.post(f.at(t0 + 1 + i), "post " + std::to_string(i)));
+  const SymmetricKey storage = storage_key_for(f.key);
+  auto store = must(Store::open(dir.path() + "/ada"));
+  IngestReport all;
+  for (const auto* rec : founder.group().ordered()) all.admitted.push_back(rec->event.id);
+  REQUIRE(persist(*store, founder, all, founder.take_new_keys(), &storage).ok());
+
+  std::size_t asked = 0;
+  auto honest = [&](const std::vector<Event>& events) {
+    asked += events.size();
+    std::vector<bool> ok;
+    for (const auto& e : events) ok.push_back(verify_event(e));
+    return ok;
+  };
+  Replica checked = must(load_replica(*store, founder.id(), &f.key, &storage, honest));
+  Replica plain = must(load_replica(*store, founder.id(), &f.key, &storage));
+  CHECK(asked == founder.group().size());
+  CHECK(checked.group().heads() == plain.group().heads());
+  CHECK(checked.state().history == plain.state().history);
+  CHECK(checked.history().size() == founder.history().size());  // the create and 20 posts
+  CHECK(checked.history().size() == 21);
+
+  const Hash forged = *founder.group().heads().begin();
+  auto says_forged = [&](const std::vector<Event>& events) {
+    std::vector<bool> ok;
+    for (const auto& e : events) ok.push_back(e.id != forged);
+    return ok;
+  };
+  auto r = load_replica(*store, founder.id(), &f.key, &storage, says_forged);
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().code() == Errc::malformed);
+}
+
 // Proves everything a relay stores is undecryptable to it: no stored byte string contains a
 // post's plaintext, and the relay's replica reads no post.
 TEST_CASE("a relay stores nothing it can read", "[node][store]") {
