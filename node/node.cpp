@@ -193,6 +193,10 @@ struct Node::Impl {
   RelayService relay;
   // Direct groups offered to this node: blocked keys, offers being checked, refusals.
   direct::Offers offers;
+  // Relay: a group it serves changed since the direct groups' members were last checked (true at
+  // start: memberships may have changed while it was down), and when the next check may run.
+  bool direct_recheck_due = true;
+  Millis direct_recheck_at = 0;
   Reachability reach;  // observed addresses and dial-backs (node/reachability.h)
   RelayedLinks relayed;  // reservations, relayed links and splices (node/relayed.h)
   HolePunch punch;       // direct links in place of relayed ones (node/punch.h)
@@ -1486,6 +1490,31 @@ struct Node::Impl {
     return {};
   }
 
+  // Relay: drops the direct groups it keeps (off probation) one of whose members is in no group
+  // served here any more (removed, left, or their community's group dropped): it holds DMs only
+  // between members of the communities it serves. Runs after a served group changed, at most
+  // every direct::relay_recheck_interval_ms.
+  void recheck_direct_groups(Millis now) {
+    if (!config().relay || !direct_recheck_due || now < direct_recheck_at) return;
+    direct_recheck_due = false;
+    direct_recheck_at = now + direct::relay_recheck_interval_ms;
+    std::vector<Hash> gone;
+    for (const auto& [gid, g] : groups) {
+      const GroupState& s = g.replica->state();
+      if (!s.created || !s.settings.direct || relay.on_probation(gid)) continue;
+      for (const PublicKey& m : s.direct_pair) {
+        if (serves_member(m)) continue;
+        gone.push_back(gid);
+        break;
+      }
+    }
+    const std::string why = "a member of the direct group is in no group served here any more";
+    for (const Hash& gid : gone) {
+      note(LogLevel::info, "dropping direct group=" + short_hex(gid) + ": " + why);
+      drop_group(now, gid, why);
+    }
+  }
+
   // Offers the direct groups this node holds (all, or only `only`) on a link whose last hello
   // does not show them and whose peer is: their other member; on a member's node also a relay
   // the group names (which takes it on, like a serve request); on a relay, either member.
@@ -1612,6 +1641,7 @@ struct Node::Impl {
     for (const auto& id : report.admitted)
       g.vouched.erase(id);  // its entry in vouched_order goes when it reaches the front
     if (!report.admitted.empty()) relay.on_progress(now, gid);
+    if (!report.admitted.empty() && !g.replica->state().settings.direct) direct_recheck_due = true;
     sync_relays(g);
     out.push_back(node_output::Persist{gid, report, g.replica->take_new_keys()});
     std::vector<Hash> delivered;
@@ -1697,6 +1727,7 @@ struct Node::Impl {
   void remove_group(Millis now, const Hash& gid) {
     auto it = groups.find(gid);
     if (it == groups.end()) return;
+    if (!it->second.replica->state().settings.direct) direct_recheck_due = true;
     std::vector<PublicKey> active;
     for (const auto& [peer, conn] : it->second.membership.active()) active.push_back(peer);
     for (const auto& peer : active)
@@ -1846,6 +1877,7 @@ struct Node::Impl {
   void maintenance(Millis now) {
     timers.set(Timer::maintenance, now + oc().maintenance_interval_ms);
     relayed.maintain(now, wants_reservation(), relay_candidates());
+    recheck_direct_groups(now);
     for (const Hash& gid : offers.due(now)) review_offer(now, gid);
     for (auto& [gid, g] : groups) {
       // Keep a relay linked, and fill the active set.

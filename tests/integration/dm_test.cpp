@@ -87,6 +87,41 @@ TEST_CASE("a DM to an offline member arrives through a relay, whose home holds n
   }
 }
 
+// Proves a relay keeps DMs only between members of the communities it serves. How: alice (the
+// admin) and bob share a group relay R serves; bob DMs alice and R takes the DM on. Alice kicks
+// bob: he is in no group R serves any more, and R drops the DM (its log says why) within its
+// re-check interval and the kick's propagation, while alice's node keeps the conversation.
+TEST_CASE("a relay drops a DM once one of its members is in no group it serves",
+          "[integration][dm][relay]") {
+  Cluster cluster;
+  Node& r = cluster.add("relay");
+  Node& a = cluster.add("alice");
+  Node& b = cluster.add("bob");
+  a.start();
+  NodeOptions relay = NodeOptions::as_relay();
+  relay.extra_args = {"--relay-allow", a.id()};
+  r.start(relay);
+  b.start(NodeOptions::with_peers({a.address()}));
+
+  const std::string group = create_group(a, "lobby-" + random_hex(8));
+  a.ok({"relay", "add", group, r.address()});
+  REQUIRE(invite_and_join(a, b, group) == group);
+  wait_until([&] { return events_held(r, group) > 0 && events_held(r, group) == events_held(b, group); },
+             propagate_bound, "the relay holds the shared group");
+  const std::string dm = b.json({"dm", "alice", "hello alice"}).value("group", std::string());
+  REQUIRE(dm.size() == 64);
+  wait_until([&] { return events_held(r, dm) > 0 && events_held(r, dm) == events_held(b, dm); },
+             propagate_bound, "the relay holds bob's direct group");
+
+  a.ok({"kick", group, b.id()});
+  // The relay's re-check runs at most every 10 s (direct::relay_recheck_interval_ms).
+  wait_until([&] { return events_held(r, dm) == -1; }, propagate_bound + Millis{10'000},
+             "the relay drops the DM of a member it no longer serves");
+  CHECK(r.log().find("in no group served here any more") != std::string::npos);
+  CHECK(events_held(r, group) > 0);  // the community's group stays served
+  CHECK(events_held(a, dm) > 0);     // the conversation stays on its members' nodes
+}
+
 // Proves blocking end to end: bob blocks alice; alice's `qun dm bob TEXT` creates the group on
 // her side, but bob's node drops her offer (its log says why) and lists no conversation; a
 // `qun dm alice` from bob is refused with the way out; after `qun dm unblock alice` the offer
