@@ -7,6 +7,7 @@
 #include "node/invite.h"
 #include "tests/integration/harness.h"
 #include "tests/nat/home_network.h"
+#include "tests/nat/nodes.h"
 
 namespace qun::nat {
 namespace {
@@ -16,21 +17,11 @@ using integration::Json;
 using integration::Node;
 using integration::NodeOptions;
 
-NodeOptions in(const HomeNetwork& net, const std::string& ns, const std::string& ip) {
-  NodeOptions o;
-  o.listen = ip + ":0";
-  o.wrapper = net.exec_in(ns);
-  return o;
-}
-
 // True when n has an established link to the node with id `peer` at `address` (any address
 // when empty).
 bool linked(const Node& n, const std::string& peer, const std::string& address = {}) {
-  for (const auto& p : n.json({"peers"}))
-    if (p["id"] == peer && p["state"] == "established" &&
-        (address.empty() || p["address"] == address))
-      return true;
-  return false;
+  const Json l = link_to(n, peer);
+  return !l.is_null() && (address.empty() || l["address"] == address);
 }
 
 // Proves the join from home to home: Ada (behind a port-keeping NAT) names a relay on the

@@ -7,6 +7,7 @@
 
 #include "tests/integration/harness.h"
 #include "tests/nat/home_network.h"
+#include "tests/nat/nodes.h"
 
 namespace qun::nat {
 namespace {
@@ -15,20 +16,6 @@ using integration::Cluster;
 using integration::Json;
 using integration::Node;
 using integration::NodeOptions;
-
-NodeOptions in(const HomeNetwork& net, const std::string& ns, const std::string& ip) {
-  NodeOptions o;
-  o.listen = ip + ":0";
-  o.wrapper = net.exec_in(ns);
-  return o;
-}
-
-// n's established link to `peer`, as `qun peers --json` shows it (null when there is none).
-Json link_to(const Node& n, const std::string& peer) {
-  for (const auto& p : n.json({"peers"}))
-    if (p["id"] == peer && p["state"] == "established") return p;
-  return Json();
-}
 
 // Ada in home 0 founds a group served by the relay, and Bob in home 1 joins it with her code.
 struct Homes {

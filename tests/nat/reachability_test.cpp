@@ -7,6 +7,7 @@
 
 #include "tests/integration/harness.h"
 #include "tests/nat/home_network.h"
+#include "tests/nat/nodes.h"
 
 namespace qun::nat {
 namespace {
@@ -15,14 +16,6 @@ using integration::Cluster;
 using integration::Json;
 using integration::Node;
 using integration::NodeOptions;
-
-NodeOptions in(const HomeNetwork& net, const std::string& ns, const std::string& ip,
-               bool relay = false) {
-  NodeOptions o = relay ? NodeOptions::as_relay() : NodeOptions{};
-  o.listen = ip + ":0";
-  o.wrapper = net.exec_in(ns);
-  return o;
-}
 
 std::string host_of(const std::string& address) { return address.substr(0, address.rfind(':')); }
 
