@@ -5,7 +5,7 @@
 //   sim_bench [--nodes N] [--seed S] [--seeds K] [--posts M] [--interval-ms T] [--prime K]
 //             [--loss P] [--churn F] [--overlay both|tree|flood] [--shared-tree]
 //             [--new-tree-floods] [--flood-hops H] [--optimize-hops H] [--ihave-delay-ms T]
-//             [--json]
+//             [--unreachable F] [--relays K] [--punchable P] [--json]
 //
 // --overlay runs one overlay only (the other's figures print as 0); the broadcast variants
 // (--shared-tree, --new-tree-floods, --flood-hops, --optimize-hops, --ihave-delay-ms:
@@ -46,6 +46,27 @@
 //     heal_missing counts the (node, event) pairs that had to move, heal_copies the event
 //     copies received from the heal until settle_ms after convergence, and heal_duplicates
 //     those of them that the receiver already held: events moved twice (the goal is none).
+//
+// --unreachable F (issue 14) measures something else: the overlay when a fraction F of the
+// members sit behind NAT (Simulation::add_node_behind_nat: nobody can dial them, they dial out)
+// and K relays (--relays, open relays named by the group and serving it) are their rendezvous.
+// It runs the tree twice from the same seed and calls: once with every member reachable (the
+// baseline, the same K relays serving), once with round(F * (N - 1)) members behind NAT, drawn
+// from the seed (the founder, whose address is every member's first peer hint, stays
+// reachable, as an invite's inviter). The simulator runs on IP addresses (SimConfig::
+// ip_addresses), so members learn their public address and find out by dial-back that they are
+// behind NAT, then reserve on a relay; a fraction P (--punchable, default 0) of the NATs keep
+// ports (Nat::port_preserving: hole punches get through), the others are symmetric. Each run warms up for nat_warmup_ms (reservations on the
+// relays, relayed addresses spread by shuffles, relayed links), then M posts every T ms, then on
+// until every member has every post (or delivery_deadline_ms), then settle_ms. It reports, per
+// run: delivery_ratio (deliveries at members other than the author / (M * (N - 1))), latency
+// p50/p99/max and the NAT run's over the baseline's; bytes_per_payload_byte of the members and,
+// apart, of the relays (NodeStats::bytes_sent, everything a relay sends: store-and-forward and
+// spliced streams); relayed_bytes_per_payload_byte (RelayedStats::relayed_bytes, the stream bytes
+// the relays spliced); relayed links per relay (the most any relay carried at any post, and at
+// the end: mean and max) and reservations per relay; and, at the end, the member pairs linked
+// directly (of them, between two members behind NAT: punched) against those linked through a
+// relay, and the hole punches that succeeded and failed.
 // Benchmarks never fail CI: the exit status is 1 only when the bench cannot run (bad flags, a
 // simulator error). Goals missed are reported, not failed.
 #include <algorithm>
@@ -118,6 +139,18 @@ constexpr Millis converge_deadline_ms = 60'000;
 // --seeds at most: a hundred runs of the default 100 nodes take about an hour here.
 constexpr std::size_t seeds_max = 100;
 
+// --unreachable: members behind NAT reserve on a relay at once (they have no listening address)
+// but learn each other's relayed addresses only from shuffles (shuffle_interval_ms, 10 s) and
+// link through the relay after that: a minute covers several rounds (the relayed sim test links
+// two members within 30 s).
+constexpr Millis nat_warmup_ms = 60'000;
+// At most this fraction behind NAT: at least one member in twenty must be dialable besides the
+// founder for the overlay to be more than a star around it.
+constexpr double nat_unreachable_max = 0.95;
+// --relays at most: a group names a handful of relays (wire_limits bounds the relay events a
+// hello carries far above this); sixteen is more than any community runs.
+constexpr std::size_t nat_relays_max = 16;
+
 struct Options {
   std::size_t nodes = 100;
   std::uint64_t seed = 1;
@@ -134,6 +167,9 @@ struct Options {
   std::uint32_t optimize_hops = 0;         // --optimize-hops H (tree_optimize_hops)
   std::optional<std::uint32_t> flood_hops;  // --flood-hops H (new_tree_flood_hops)
   std::optional<Millis> ihave_delay_ms;     // --ihave-delay-ms T
+  std::optional<double> unreachable;        // --unreachable F: the NAT mode (run_nat)
+  std::size_t relays = 0;                   // --relays K (NAT mode only)
+  double punchable = 0;                     // --punchable P (NAT mode only)
 };
 
 struct Percentiles {
@@ -502,6 +538,12 @@ Options parse(int argc, char** argv) {
       o.flood_hops = static_cast<std::uint32_t>(number(i));
     } else if (a == "--optimize-hops") {
       o.optimize_hops = static_cast<std::uint32_t>(number(i));
+    } else if (a == "--unreachable") {
+      o.unreachable = std::strtod(value(i), nullptr);
+    } else if (a == "--punchable") {
+      o.punchable = std::strtod(value(i), nullptr);
+    } else if (a == "--relays") {
+      o.relays = std::strtoull(value(i), nullptr, 10);
     } else if (a == "--json") {
       o.json = true;
     } else if (a == "--help" || a == "-h") {
@@ -514,7 +556,10 @@ Options parse(int argc, char** argv) {
           "[--shared-tree (one tree for every author)] [--new-tree-floods] "
           "[--optimize-hops H (tree optimisation, default 0: off)] "
           "[--flood-hops H (new_tree_flood_hops, default OverlayConfig's)] "
-          "[--ihave-delay-ms T (default OverlayConfig's)] [--json]\n");
+          "[--ihave-delay-ms T (default OverlayConfig's)] "
+          "[--unreachable F (0..0.95: that fraction behind NAT, against all reachable)] "
+          "[--relays K (0..16, with --unreachable)] "
+          "[--punchable P (0..1: NATs that keep ports, with --unreachable; default 0)] [--json]\n");
       std::exit(0);
     } else {
       die("unknown option " + a + " (see --help)");
@@ -527,6 +572,14 @@ Options parse(int argc, char** argv) {
   if (o.prime > prime_posts_default) die("--prime is 0..5");
   if (!(o.loss >= 0 && o.loss <= 0.5)) die("--loss is 0..0.5");
   if (!(o.churn >= 0 && o.churn <= 0.5)) die("--churn is 0..0.5");
+  if (o.unreachable && !(*o.unreachable >= 0 && *o.unreachable <= nat_unreachable_max))
+    die("--unreachable is 0..0.95");
+  if (o.relays > nat_relays_max) die("--relays is 0..16");
+  if (o.relays > 0 && !o.unreachable) die("--relays goes with --unreachable");
+  if (!(o.punchable >= 0 && o.punchable <= 1)) die("--punchable is 0..1");
+  if (o.punchable > 0 && !o.unreachable) die("--punchable goes with --unreachable");
+  if (o.unreachable && (o.churn > 0 || o.seeds > 1))
+    die("--unreachable runs one seed without churn");
   return o;
 }
 
@@ -724,6 +777,248 @@ void print_seeds(const Options& o, const std::vector<Measured>& tree,
               static_cast<long long>(converge_deadline_ms));
 }
 
+// --- --unreachable: the overlay with members behind NAT (issue 14) ----------------------------
+
+struct NatMeasured {
+  double delivery_ratio = 0;
+  std::uint64_t deliveries = 0, deliveries_expected = 0;
+  Percentiles ms;
+  double bytes_per_payload_byte = 0;        // sent by the members
+  double relay_bytes_per_payload_byte = 0;  // sent by the relays (store-and-forward and splices)
+  double relayed_bytes_per_payload_byte = 0;  // stream bytes the relays spliced
+  std::uint64_t relayed_bytes = 0;
+  std::size_t relayed_links_peak = 0;  // the most one relay carried at any post
+  double relayed_links_mean = 0;       // per relay, at the end
+  std::size_t relayed_links_max = 0;   // ... the most, at the end
+  std::size_t reservations_max = 0;    // reservations one relay accepted, the most
+  std::uint64_t splices_refused = 0;   // by all relays
+  std::size_t relayed_links_bound = 0;  // each relay's relayed_links_max
+  std::size_t pairs_direct = 0, pairs_relayed = 0;  // member pairs linked, at the end
+  std::size_t pairs_punched = 0;  // ... direct, both behind NAT
+  std::uint64_t simultaneous_opens = 0;  // SimStats'
+  std::size_t port_preserving = 0;       // members behind a NAT that keeps ports
+  std::uint64_t punches_succeeded = 0, punches_failed = 0;
+  std::size_t behind_nat = 0;
+  // The overlay at the first post: members with no active peer, and members outside the
+  // founder's part of the overlay graph (active peers, members and relays, made symmetric).
+  std::size_t isolated = 0, cut_off = 0;
+  double runtime_s = 0;
+};
+
+// One run of the NAT mode: `unreachable` of the members (but the founder) behind NAT.
+NatMeasured run_nat(const Options& o, double unreachable) {
+  const auto start = Clock::now();
+  NatMeasured r;
+  sim::SimConfig config;
+  config.seed = o.seed;
+  config.loss = o.loss;
+  config.keep_disk = false;
+  config.record_deliveries = true;
+  config.ip_addresses = true;
+  sim::Simulation sim(config);
+  // Who is behind NAT, who posts and what: from the seed, the same in both runs.
+  Rng rng = Rng::from_u64(o.seed ^ 0x73696d62656e6368);  // "simbench"
+  std::vector<bool> nat(o.nodes, false);
+  r.behind_nat = static_cast<std::size_t>(std::llround(unreachable * static_cast<double>(o.nodes - 1)));
+  for (std::size_t placed = 0; placed < r.behind_nat;) {
+    const std::size_t i = 1 + rng.uniform(o.nodes - 1);
+    if (!nat[i]) nat[i] = true, ++placed;
+  }
+  // Which NATs keep ports: drawn for every member, so that both runs draw alike.
+  Rng kinds = Rng::from_u64(o.seed ^ 0x6e61746b696e6473);  // "natkinds"
+  std::vector<std::size_t> members, relays;
+  for (std::size_t i = 0; i < o.nodes; ++i) {
+    const bool keeps_ports = static_cast<double>(kinds.uniform(1'000'000)) < o.punchable * 1e6;
+    if (!nat[i]) {
+      members.push_back(sim.add_node());
+      continue;
+    }
+    members.push_back(sim.add_node_behind_nat({}, keeps_ports ? sim::Nat::port_preserving : sim::Nat::symmetric));
+    if (keeps_ports) ++r.port_preserving;
+  }
+  for (std::size_t k = 0; k < o.relays; ++k) relays.push_back(sim.add_relay());
+  const Hash g = sim.create_big_group(members);
+  for (std::size_t relay : relays) {
+    sim.set_relay(members[0], g, relay);
+    sim.request_serve(members[0], g, relay);
+  }
+  if (!relays.empty()) r.relayed_links_bound = sim.node(relays[0]).config().relayed_links_max;
+  sim.run_for(nat_warmup_ms);
+
+  std::vector<std::pair<std::size_t, Millis>> posts;  // author, publish time
+  std::map<Hash, std::size_t> post_index;
+  std::set<std::pair<std::size_t, std::size_t>> delivered;  // (member, post), at non-authors
+  std::vector<double> ms;
+  sim.on_delivered([&](std::size_t node, const Hash& group, const std::vector<Hash>& ids, Millis at) {
+    if (group != g || node >= o.nodes) return;
+    for (const Hash& id : ids) {
+      auto p = post_index.find(id);
+      if (p == post_index.end() || posts[p->second].first == node) continue;
+      if (delivered.emplace(node, p->second).second)
+        ms.push_back(static_cast<double>(at - posts[p->second].second));
+    }
+  });
+  auto sent = [&](const std::vector<std::size_t>& nodes) {
+    std::uint64_t b = 0;
+    for (std::size_t i : nodes) b += sim.node(i).stats().bytes_sent;
+    return b;
+  };
+  auto spliced = [&] {
+    std::uint64_t b = 0;
+    for (std::size_t relay : relays) b += sim.node(relay).relayed().stats().relayed_bytes;
+    return b;
+  };
+  const std::uint64_t members_before = sent(members), relays_before = sent(relays);
+  const std::uint64_t spliced_before = spliced();
+  const Millis window_start = sim.now();
+  for (std::size_t k = 0; k < o.posts; ++k) {
+    sim.run_until(window_start + static_cast<Millis>(k) * o.interval_ms);
+    if (k == 0) {
+      const auto adj = overlay_graph(sim, g);
+      const auto dist = bfs(adj, members[0]);
+      for (std::size_t i : members) {
+        if (adj[i].empty()) ++r.isolated;
+        if (!dist[i]) ++r.cut_off;
+      }
+    }
+    for (std::size_t relay : relays)
+      r.relayed_links_peak = std::max(r.relayed_links_peak, sim.node(relay).relayed().relayed_links());
+    const std::size_t author = rng.uniform(o.nodes);
+    // The author's own Delivered fires inside post(), before the id is known: it is not counted.
+    const Hash id = sim.post(author, g, random_text(rng, post_bytes)).back();
+    post_index.emplace(id, posts.size());
+    posts.emplace_back(author, sim.now());
+  }
+  r.deliveries_expected = static_cast<std::uint64_t>(o.posts) * (o.nodes - 1);
+  (void)sim.run_until([&] { return delivered.size() == r.deliveries_expected; },
+                      sim.now() + delivery_deadline_ms);
+  sim.run_for(settle_ms);
+  sim.on_delivered(nullptr);
+
+  r.deliveries = delivered.size();
+  r.delivery_ratio = static_cast<double>(r.deliveries) / static_cast<double>(r.deliveries_expected);
+  r.ms = percentiles(ms);
+  const double payload =
+      static_cast<double>(post_bytes) * static_cast<double>(std::max<std::uint64_t>(r.deliveries, 1));
+  r.bytes_per_payload_byte = static_cast<double>(sent(members) - members_before) / payload;
+  r.relay_bytes_per_payload_byte = static_cast<double>(sent(relays) - relays_before) / payload;
+  r.relayed_bytes = spliced() - spliced_before;
+  r.relayed_bytes_per_payload_byte = static_cast<double>(r.relayed_bytes) / payload;
+  for (std::size_t relay : relays) {
+    const RelayedLinks& rl = sim.node(relay).relayed();
+    r.relayed_links_mean += static_cast<double>(rl.relayed_links()) / static_cast<double>(relays.size());
+    r.relayed_links_max = std::max(r.relayed_links_max, rl.relayed_links());
+    r.relayed_links_peak = std::max(r.relayed_links_peak, rl.relayed_links());
+    r.reservations_max = std::max<std::size_t>(r.reservations_max, rl.stats().reservations_accepted);
+    r.splices_refused += rl.stats().splices_refused;
+  }
+  // Member pairs with a link up, each counted once (from its lower end's side).
+  std::set<std::pair<std::size_t, std::size_t>> direct, relayed;
+  for (std::size_t i : members) {
+    for (const auto& p : sim.node(i).peers()) {
+      if (!p.established || !p.id) continue;
+      const std::optional<std::size_t> j = sim.find(*p.id);
+      if (!j || *j >= o.nodes || *j == i) continue;
+      (p.via ? relayed : direct).emplace(std::min(i, *j), std::max(i, *j));
+    }
+    r.punches_succeeded += sim.node(i).punch().stats().succeeded;
+    r.punches_failed += sim.node(i).punch().stats().failed;
+  }
+  for (const auto& pair : relayed) direct.erase(pair);  // a pair with both counts as relayed
+  for (const auto& [a, b] : direct) r.pairs_punched += nat[a] && nat[b];
+  r.simultaneous_opens = sim.stats().simultaneous_opens;
+  r.pairs_direct = direct.size();
+  r.pairs_relayed = relayed.size();
+  r.runtime_s = seconds_since(start);
+  return r;
+}
+
+void print_nat(const Options& o, const NatMeasured& base, const NatMeasured& n) {
+  const double p50_ratio = ratio(n.ms.p50, base.ms.p50), p99_ratio = ratio(n.ms.p99, base.ms.p99);
+  if (o.json) {
+    auto fields = [](const char* p, const NatMeasured& r) {
+      std::printf(
+          "\"%sbehind_nat\": %zu, \"%sdelivery_ratio\": %.6f, \"%sp50_ms\": %.0f, "
+          "\"%sp99_ms\": %.0f, \"%smax_ms\": %.0f, \"%sbytes_per_payload_byte\": %.2f, "
+          "\"%srelay_bytes_per_payload_byte\": %.2f, \"%srelayed_bytes_per_payload_byte\": %.3f, "
+          "\"%srelayed_bytes\": %llu, \"%srelayed_links_peak\": %zu, "
+          "\"%srelayed_links_mean\": %.1f, \"%srelayed_links_max\": %zu, "
+          "\"%sreservations_max\": %zu, \"%ssplices_refused\": %llu, \"%spairs_direct\": %zu, "
+          "\"%spairs_relayed\": %zu, \"%spunches_succeeded\": %llu, \"%sisolated\": %zu, "
+          "\"%scut_off\": %zu, \"%spairs_punched\": %zu, \"%spunches_failed\": %llu, "
+          "\"%ssimultaneous_opens\": %llu, \"%sruntime_s\": %.2f",
+          p, r.behind_nat, p, r.delivery_ratio, p, r.ms.p50, p, r.ms.p99, p, r.ms.max, p,
+          r.bytes_per_payload_byte, p, r.relay_bytes_per_payload_byte, p,
+          r.relayed_bytes_per_payload_byte, p, static_cast<unsigned long long>(r.relayed_bytes), p,
+          r.relayed_links_peak, p, r.relayed_links_mean, p, r.relayed_links_max, p,
+          r.reservations_max, p, static_cast<unsigned long long>(r.splices_refused), p,
+          r.pairs_direct, p, r.pairs_relayed, p,
+          static_cast<unsigned long long>(r.punches_succeeded), p, r.isolated, p, r.cut_off, p,
+          r.pairs_punched, p, static_cast<unsigned long long>(r.punches_failed), p,
+          static_cast<unsigned long long>(r.simultaneous_opens), p, r.runtime_s);
+    };
+    std::printf("{\"nodes\": %zu, \"seed\": %llu, \"posts\": %zu, \"interval_ms\": %lld, "
+                "\"loss\": %g, \"unreachable\": %g, \"relays\": %zu, \"punchable\": %g, "
+                "\"port_preserving\": %zu, \"relayed_links_bound\": %zu, ",
+                o.nodes, static_cast<unsigned long long>(o.seed), o.posts,
+                static_cast<long long>(o.interval_ms), o.loss, *o.unreachable, o.relays,
+                o.punchable, n.port_preserving, n.relayed_links_bound);
+    fields("", n);
+    std::printf(", ");
+    fields("reachable_", base);
+    std::printf(", \"p50_ms_over_reachable\": %.3f, \"p99_ms_over_reachable\": %.3f}\n", p50_ratio,
+                p99_ratio);
+    return;
+  }
+  std::printf(
+      "sim_bench --unreachable: %zu members (%zu behind NAT, %zu of them keeping ports), %zu relays "
+      "(relayed_links_max %zu), seed %llu, %zu posts of %zu bytes every %lld ms, loss %g, "
+      "warm-up %lld ms\n",
+      o.nodes, n.behind_nat, n.port_preserving, o.relays, n.relayed_links_bound,
+      static_cast<unsigned long long>(o.seed), o.posts, post_bytes,
+      static_cast<long long>(o.interval_ms), o.loss, static_cast<long long>(nat_warmup_ms));
+  std::printf("%-32s %12s %12s %10s  %s\n", "measure", "behind NAT", "reachable", "ratio", "goal");
+  auto row = [](const char* name, double a, double b, const char* fmt, const char* goal) {
+    char ta[32], tb[32];
+    std::snprintf(ta, sizeof ta, fmt, a);
+    std::snprintf(tb, sizeof tb, fmt, b);
+    std::printf("%-32s %12s %12s %10.3f  %s\n", name, ta, tb, ratio(a, b), goal);
+  };
+  auto z = [](std::uint64_t v) { return static_cast<double>(v); };
+  row("delivery_ratio", n.delivery_ratio, base.delivery_ratio, "%.6f", "1");
+  row("p50_ms", n.ms.p50, base.ms.p50, "%.0f", "");
+  row("p99_ms", n.ms.p99, base.ms.p99, "%.0f", "");
+  row("max_ms", n.ms.max, base.ms.max, "%.0f", "");
+  row("bytes_per_payload_byte", n.bytes_per_payload_byte, base.bytes_per_payload_byte, "%.2f",
+      "members");
+  row("relay_bytes_per_payload_byte", n.relay_bytes_per_payload_byte,
+      base.relay_bytes_per_payload_byte, "%.2f", "all the relays send");
+  row("relayed_bytes_per_payload_byte", n.relayed_bytes_per_payload_byte,
+      base.relayed_bytes_per_payload_byte, "%.3f", "spliced streams");
+  row("relayed_bytes", z(n.relayed_bytes), z(base.relayed_bytes), "%.0f", "");
+  row("relayed_links_peak", z(n.relayed_links_peak), z(base.relayed_links_peak), "%.0f",
+      "<= relayed_links_max");
+  row("relayed_links_mean (end)", n.relayed_links_mean, base.relayed_links_mean, "%.1f", "per relay");
+  row("relayed_links_max (end)", z(n.relayed_links_max), z(base.relayed_links_max), "%.0f", "");
+  row("reservations_max", z(n.reservations_max), z(base.reservations_max), "%.0f", "per relay");
+  row("splices_refused", z(n.splices_refused), z(base.splices_refused), "%.0f", "");
+  row("member_pairs_direct", z(n.pairs_direct), z(base.pairs_direct), "%.0f", "");
+  row("member_pairs_relayed", z(n.pairs_relayed), z(base.pairs_relayed), "%.0f", "");
+  row("member_pairs_punched", z(n.pairs_punched), z(base.pairs_punched), "%.0f",
+      "direct, both behind NAT");
+  row("punches_succeeded", z(n.punches_succeeded), z(base.punches_succeeded), "%.0f", "");
+  row("punches_failed", z(n.punches_failed), z(base.punches_failed), "%.0f", "");
+  row("simultaneous_opens", z(n.simultaneous_opens), z(base.simultaneous_opens), "%.0f", "");
+  row("isolated_members", z(n.isolated), z(base.isolated), "%.0f", "no active peer, first post");
+  row("cut_off_members", z(n.cut_off), z(base.cut_off), "%.0f", "not linked to the founder");
+  row("runtime_s", n.runtime_s, base.runtime_s, "%.2f", "");
+  std::printf("behind NAT: %llu of %llu deliveries; reachable: %llu of %llu\n",
+              static_cast<unsigned long long>(n.deliveries),
+              static_cast<unsigned long long>(n.deliveries_expected),
+              static_cast<unsigned long long>(base.deliveries),
+              static_cast<unsigned long long>(base.deliveries_expected));
+}
+
 }  // namespace
 }  // namespace qun
 
@@ -732,6 +1027,11 @@ int main(int argc, char** argv) {
   crypto_init();
   const Options o = parse(argc, argv);
   try {
+    if (o.unreachable) {
+      const NatMeasured base = run_nat(o, 0.0);
+      print_nat(o, base, run_nat(o, *o.unreachable));
+      return 0;
+    }
     std::vector<Measured> trees, floods;
     for (std::size_t k = 0; k < o.seeds; ++k) {
       Options one = o;

@@ -40,7 +40,7 @@ struct Simulation::Host {
   };
 
   NodeConfig config;
-  bool behind_nat = false;  // dials to it fail (add_node_behind_nat)
+  Nat nat = Nat::none;  // dials to it fail unless none (add_node_behind_nat)
   std::unique_ptr<SigningKey> identity;
   std::unique_ptr<Node> node;  // null while crashed
   Rng author_rng;              // for the helpers' authoring (invite, join, post)
@@ -48,7 +48,12 @@ struct Simulation::Host {
   std::uint64_t timer_generation = 0;
   ConnId next_inbound = inbound_conn_first;
   std::map<ConnId, Conn> conns;
-  std::map<ConnId, std::uint64_t> dialing;  // outbound connection -> dial token
+  struct Dialing {
+    std::uint64_t token;  // of its connect action
+    std::size_t target;   // npos for an address that is no node
+    bool punch;           // Dial::punch
+  };
+  std::map<ConnId, Dialing> dialing;  // outbound connections not yet up
   std::map<Hash, GroupDisk> disk;
   bool stopped = false;
   std::vector<Action> held;  // actions that arrived while stopped, replayed by resume()
@@ -64,6 +69,7 @@ struct Simulation::Action {
   // tick: the timer generation; connect: the dial token; arrive and closed: the link.
   std::uint64_t token = 0;
   std::size_t target = 0;  // connect: the node dialed (npos for an address that is no node)
+  bool retry = false;      // connect: a punch dial's second look, punch_syn_wait_ms later
   Bytes bytes;             // arrive
 };
 
@@ -141,21 +147,28 @@ std::size_t Simulation::add_node(NodeConfig config) {
   const std::size_t i = hosts_.size();
   auto h = std::make_unique<Host>(rng_.fork());
   h->identity = std::make_unique<SigningKey>(SigningKey::generate(rng_));
-  config.listen_address = "sim:" + std::to_string(i);
   h->config = std::move(config);
   by_id_.emplace(h->identity->public_key(), i);
   hosts_.push_back(std::move(h));
+  hosts_.back()->config.listen_address = address(i);
   if (!side_.empty()) side_.push_back(npos);  // a node added while partitioned: its own side
   start_node(i);
   return i;
 }
 
-std::size_t Simulation::add_node_behind_nat(NodeConfig config) {
+std::size_t Simulation::add_node_behind_nat(NodeConfig config, Nat nat) {
+  if (nat == Nat::none) fail("add_node_behind_nat with Nat::none");
+  if (nat != Nat::closed && !config_.ip_addresses) fail("a NAT that can be punched needs ip_addresses");
   const std::size_t i = add_node(std::move(config));
   Host& h = host(i);
-  h.behind_nat = true;
-  h.config.listen_address.clear();
-  start_node(i);  // again, with the config that does not listen
+  h.nat = nat;
+  if (nat == Nat::closed) {
+    h.config.listen_address.clear();
+  } else {
+    // Its LAN address: 10.A.B.C, as its public host is 20.A.B.C.
+    h.config.listen_address = "10" + public_host(i).substr(2) + ":" + std::to_string(sim_listen_port);
+  }
+  start_node(i);  // again, with the config for its place behind the router
   return i;
 }
 
@@ -184,7 +197,40 @@ const SigningKey& Simulation::identity(std::size_t i) const { return *host(i).id
 
 std::string Simulation::address(std::size_t i) const {
   (void)host(i);
-  return "sim:" + std::to_string(i);
+  if (!config_.ip_addresses) return "sim:" + std::to_string(i);
+  return public_host(i) + ":" + std::to_string(sim_listen_port);
+}
+
+std::string Simulation::public_host(std::size_t i) const {
+  return "20." + std::to_string((i >> 16) & 0xff) + "." + std::to_string((i >> 8) & 0xff) + "." +
+         std::to_string(i & 0xff);
+}
+
+Nat Simulation::nat(std::size_t i) const { return host(i).nat; }
+
+std::size_t Simulation::target_of(std::string_view address) const {
+  if (!config_.ip_addresses) return parse_address(address).value_or(npos);
+  // "20.A.B.C:7000" only: a LAN address (10.*) or another port leads nowhere.
+  const std::string prefix = "20.";
+  const std::string suffix = ":" + std::to_string(sim_listen_port);
+  if (address.size() <= prefix.size() + suffix.size() || address.substr(0, prefix.size()) != prefix ||
+      address.substr(address.size() - suffix.size()) != suffix)
+    return npos;
+  std::string_view rest = address.substr(prefix.size(), address.size() - prefix.size() - suffix.size());
+  std::size_t index = 0;
+  for (int part = 0; part < 3; ++part) {
+    unsigned value = 0;
+    auto [end, ec] = std::from_chars(rest.data(), rest.data() + rest.size(), value);
+    if (ec != std::errc() || end == rest.data() || value > 255) return npos;
+    index = (index << 8) | value;
+    rest.remove_prefix(static_cast<std::size_t>(end - rest.data()));
+    if (part < 2) {
+      if (rest.empty() || rest.front() != '.') return npos;
+      rest.remove_prefix(1);
+    }
+  }
+  if (!rest.empty()) return npos;
+  return index;
 }
 
 bool Simulation::online(std::size_t i) const { return host(i).node != nullptr; }
@@ -257,11 +303,34 @@ void Simulation::dispatch(Action& a) {
       return;
     case Action::Kind::connect: {
       auto d = h.dialing.find(a.conn);
-      if (d == h.dialing.end() || d->second != a.token) return;  // closed while dialing
+      if (d == h.dialing.end() || d->second.token != a.token) return;  // closed while dialing
+      const bool punch = d->second.punch;
+      const bool up = a.target != npos && a.target < hosts_.size() && online(a.target) &&
+                      !host(a.target).stopped && reachable(a.node, a.target);
+      if (up && punch && host(a.target).nat != Nat::none && host(a.target).nat != Nat::closed) {
+        // Into a NAT: only a simultaneous open, with the target's punch dial to this node,
+        // through NATs that keep the listening port on both ends.
+        const bool ports_kept = host(a.target).nat == Nat::port_preserving && h.nat != Nat::symmetric;
+        Host& t = host(a.target);
+        auto other = std::find_if(t.dialing.begin(), t.dialing.end(), [&](const auto& e) {
+          return e.second.punch && e.second.target == a.node;
+        });
+        if (ports_kept && other != t.dialing.end()) {
+          const ConnId other_conn = other->first;
+          t.dialing.erase(other);
+          h.dialing.erase(d);
+          open_simultaneous(a.node, a.conn, a.target, other_conn);
+          return;
+        }
+        if (ports_kept && !a.retry) {  // the SYN is retransmitted: one more look later
+          Action again = a;
+          again.retry = true;
+          schedule(now_ + punch_syn_wait_ms, std::move(again));
+          return;
+        }
+      }
       h.dialing.erase(d);
-      const bool ok = a.target != npos && a.target < hosts_.size() && online(a.target) &&
-                      !host(a.target).stopped && !host(a.target).behind_nat &&
-                      reachable(a.node, a.target);
+      const bool ok = up && host(a.target).nat == Nat::none;
       if (!ok) {
         ++stats_.dials_failed;
         input(a.node, [&](Node& n) { n.on_closed(now_, a.conn); });
@@ -274,9 +343,21 @@ void Simulation::dispatch(Action& a) {
       h.conns.emplace(a.conn, Host::Conn{.peer = a.target, .peer_conn = inbound, .link = link});
       t.conns.emplace(inbound, Host::Conn{.peer = a.node, .peer_conn = a.conn, .link = link});
       ++stats_.connections;
-      input(a.node, [&](Node& n) { n.on_connected(now_, a.conn, true); });
+      // What each end sees: the target's listening address; the dialer's public host and its
+      // source port (the listening port for a punch through a NAT that keeps ports).
+      std::string to_target, from_dialer;
+      if (config_.ip_addresses) {
+        to_target = address(a.target);
+        const std::uint16_t port =
+            punch && h.nat != Nat::symmetric
+                ? sim_listen_port
+                : static_cast<std::uint16_t>(sim_ephemeral_port_first + link % sim_ephemeral_ports);
+        from_dialer = public_host(a.node) + ":" + std::to_string(port);
+      }
+      input(a.node, [&](Node& n) { n.on_connected(now_, a.conn, true, to_target); });
       // The dialer's outputs cannot have crashed the target (callbacks run after draining).
-      if (online(a.target)) input(a.target, [&](Node& n) { n.on_connected(now_, inbound, false); });
+      if (online(a.target))
+        input(a.target, [&](Node& n) { n.on_connected(now_, inbound, false, from_dialer); });
       return;
     }
     case Action::Kind::arrive: {
@@ -323,7 +404,7 @@ void Simulation::drain(std::size_t i) {
         [&](auto& o) {
           using T = std::decay_t<decltype(o)>;
           if constexpr (std::is_same_v<T, node_output::Dial>) {
-            handle_dial(i, o.conn, o.address);
+            handle_dial(i, o.conn, o.address, o.punch);
           } else if constexpr (std::is_same_v<T, node_output::Send>) {
             handle_send(i, o.conn, std::move(o.bytes));
           } else if constexpr (std::is_same_v<T, node_output::Close>) {
@@ -379,21 +460,34 @@ void Simulation::flush_callbacks() {
 
 // --- outputs ---------------------------------------------------------------------------------
 
-void Simulation::handle_dial(std::size_t i, ConnId conn, const std::string& address) {
+void Simulation::open_simultaneous(std::size_t a, ConnId a_conn, std::size_t b, ConnId b_conn) {
+  const std::uint64_t link = next_link_++;
+  host(a).conns.emplace(a_conn, Host::Conn{.peer = b, .peer_conn = b_conn, .link = link});
+  host(b).conns.emplace(b_conn, Host::Conn{.peer = a, .peer_conn = a_conn, .link = link});
+  ++stats_.connections;
+  ++stats_.simultaneous_opens;
+  input(a, [&](Node& n) { n.on_connected(now_, a_conn, true, address(b)); });
+  if (online(b) && !host(b).stopped)
+    input(b, [&](Node& n) { n.on_connected(now_, b_conn, true, address(a)); });
+}
+
+void Simulation::handle_dial(std::size_t i, ConnId conn, const std::string& address, bool punch) {
   Host& h = host(i);
   if (h.conns.count(conn) || h.dialing.count(conn)) {
     fail("node " + std::to_string(i) + " dialed with connection id " + std::to_string(conn) +
          " that is in use");
   }
   ++stats_.dials;
+  if (punch) ++stats_.punch_dials;
   const std::uint64_t token = next_dial_++;
-  h.dialing.emplace(conn, token);
+  const std::size_t target = target_of(address);
+  h.dialing.emplace(conn, Host::Dialing{token, target, punch});
   Action a;
   a.kind = Action::Kind::connect;
   a.node = i;
   a.conn = conn;
   a.token = token;
-  a.target = parse_address(address).value_or(npos);
+  a.target = target;
   schedule(now_ + config_.connect_ms, std::move(a));
 }
 

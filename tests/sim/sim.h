@@ -11,6 +11,17 @@
 // A Close reaches the peer after the bytes sent before it. Dials take connect_ms and fail (the
 // dialer gets on_closed) when the target is offline or across a partition.
 //
+// NAT (issue 14). A node behind NAT (add_node_behind_nat) cannot be dialled; its own dials go
+// out as usual. Of what a home router does, the kinds (Nat) that matter to a simultaneous open
+// are modelled: a closed one (the node does not listen at all), one that keeps a LAN port's
+// mapping for every destination (port_preserving: most home routers, Linux masquerade), and a
+// symmetric one (a new public port per destination). With SimConfig::ip_addresses, a hole
+// punch (node/punch.h: both ends dial each other from their listening ports, Dial::punch) opens
+// one connection when both ends' NATs are port-preserving (or one end has none) and the two
+// dials overlap: the first waits up to punch_syn_wait_ms for the second, as a SYN that a router
+// dropped is retransmitted; both ends then get on_connected(outbound = true). A symmetric NAT
+// on either end fails every punch.
+//
 // Calling contract. Single-threaded. The Simulation is the Node's driver (node/node.h): it feeds
 // each input, drains poll(), then arms one timer for next_deadline(). Tests call the public
 // functions between runs or from the delivery callback; the callback runs after the node that
@@ -31,6 +42,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "crypto/aead.h"
@@ -59,6 +71,17 @@ inline constexpr std::size_t big_group_peer_hints_max = 4;
 // The authors' wall clock at virtual time 0 (Unix ms, November 2023): event timestamps are
 // sim_epoch_ms + now().
 inline constexpr std::uint64_t sim_epoch_ms = 1'700'000'000'000;
+// A punch dial into a port-preserving NAT waits this long for the other end's punch dial: Linux
+// retransmits an unanswered SYN after 1 s and again 2 s later (tcp_syn_retries), so a router
+// that opened its mapping within 3 s lets the retransmitted SYN through.
+inline constexpr Millis punch_syn_wait_ms = 3'000;
+// With SimConfig::ip_addresses, every node's listening port, and its public host: 20.A.B.C with
+// A.B.C its index (a public IPv4 block, so reachability counts it as public). A node behind NAT
+// listens on 10.A.B.C (a LAN address nobody else can reach) and its router's public host is
+// 20.A.B.C; ephemeral source ports are from sim_ephemeral_port_first up, as Linux's.
+inline constexpr std::uint16_t sim_listen_port = 7000;
+inline constexpr std::uint16_t sim_ephemeral_port_first = 32768;
+inline constexpr std::uint16_t sim_ephemeral_ports = 28232;  // 32768..60999
 // Inbound connection ids are assigned by the driver from here up. node.cpp names its outbound
 // ids from 2^62 up (node.h does not say so); the driver checks that the two never collide.
 inline constexpr ConnId inbound_conn_first = 1;
@@ -77,6 +100,11 @@ struct SimConfig {
   bool keep_disk = true;
   // For repro(): the Catch2 test name to filter on (set by tests; empty means all).
   std::string test_name;
+  // Addresses are "HOST:PORT" IP literals (see sim_listen_port) instead of "sim:<i>", and each
+  // end of a connection is told the other's address (Node::on_connected's `remote`: the
+  // dialer's public host and source port), so reachability (observed addresses, dial-backs)
+  // and hole punching run as on the internet. Off, addresses are "sim:<i>" and remote is empty.
+  bool ip_addresses = false;
   // Receives every node's log records (node index first); null drops them.
   std::function<void(std::size_t node, const LogRecord& record)> log;
 };
@@ -107,6 +135,8 @@ struct SimStats {
   std::uint64_t timers_fired = 0;
   std::uint64_t deliveries = 0;  // event ids in Delivered outputs
   std::uint64_t persists = 0;
+  std::uint64_t punch_dials = 0;        // Dial::punch outputs
+  std::uint64_t simultaneous_opens = 0;  // punch dials met: one connection (in `connections`)
   bool operator==(const SimStats&) const = default;
 };
 
@@ -124,6 +154,14 @@ struct GroupChange {
   bool added;
   std::string reason;  // GroupDropped's
   Millis at;
+};
+
+// What stands between a node and the internet (see the network model above).
+enum class Nat : std::uint8_t {
+  none,             // dialled at its address
+  closed,           // nobody can dial it, and it does not listen (no address of its own)
+  port_preserving,  // nobody can dial it, but a simultaneous open gets through
+  symmetric,        // nobody can dial it, and every punch fails
 };
 
 using DeliveryCallback = std::function<void(std::size_t node, const Hash& group,
@@ -145,10 +183,13 @@ class Simulation {
   // rebuilds them with Replica(group, nullptr)). open_relay(): the config of a relay that takes
   // requests from anybody (relay_open), for tests about serving rather than about who may ask.
   std::size_t add_relay(NodeConfig config = open_relay());
-  // A node behind NAT: it does not listen (config.listen_address stays empty, so it advertises
-  // nothing of its own and seeks a relay reservation, node/relayed.h), and every dial to it
-  // fails, as a home router drops what its LAN did not open. Its own dials go out as usual.
-  std::size_t add_node_behind_nat(NodeConfig config = {});
+  // A node behind NAT: every dial to it fails, as a home router drops what its LAN did not
+  // open (but a hole punch through a port-preserving NAT); its own dials go out as usual.
+  // Nat::closed: it does not listen (config.listen_address stays empty, so it advertises nothing
+  // of its own and seeks a relay reservation, node/relayed.h). port_preserving and symmetric
+  // need SimConfig::ip_addresses: it listens on its LAN address, learns its public one from its
+  // peers, finds out by dial-back that it is behind NAT, then reserves on a relay and punches.
+  std::size_t add_node_behind_nat(NodeConfig config = {}, Nat nat = Nat::closed);
   static NodeConfig open_relay() {
     NodeConfig c;
     c.relay_open = true;
@@ -157,7 +198,10 @@ class Simulation {
   std::size_t size() const { return hosts_.size(); }
   Node& node(std::size_t i);
   const SigningKey& identity(std::size_t i) const;
+  // Where node i is dialled: "sim:<i>", or with ip_addresses "20.A.B.C:7000" (for a node
+  // behind NAT, its router's public address, which only a punch gets through).
   std::string address(std::size_t i) const;
+  Nat nat(std::size_t i) const;
   bool online(std::size_t i) const;
   // The node whose identity is `id`, if any.
   std::optional<std::size_t> find(const PublicKey& id) const;
@@ -270,7 +314,12 @@ class Simulation {
   void drain(std::size_t i);
   void arm(std::size_t i);
   void flush_callbacks();
-  void handle_dial(std::size_t i, ConnId conn, const std::string& address);
+  void handle_dial(std::size_t i, ConnId conn, const std::string& address, bool punch);
+  // The node an address names (npos if none).
+  std::size_t target_of(std::string_view address) const;
+  std::string public_host(std::size_t i) const;
+  // A connection made by a punch dial of each end (both see it as their dial).
+  void open_simultaneous(std::size_t a, ConnId a_conn, std::size_t b, ConnId b_conn);
   void handle_send(std::size_t i, ConnId conn, Bytes bytes);
   void handle_close(std::size_t i, ConnId conn);
   void handle_persist(std::size_t i, const node_output::Persist& p);
