@@ -173,7 +173,8 @@ struct Node::Impl {
         reach(node.config_.listen_address),
         relayed(RelayedConfig{node.config_.relay, node.config_.relayed_links_max,
                               node.config_.relayed_link_bytes_max},
-                this->log) {
+                this->log),
+        punch(lan_address_of(node.config_.listen_address)) {
     timers.set(Timer::maintenance, 0);
     relay.set_direct_judge([this](const Hash& gid, const Replica& r,
                                   const std::set<PublicKey>& requesters) {

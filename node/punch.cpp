@@ -1,6 +1,19 @@
 #include "node/punch.h"
 
+#include "node/reachability.h"
+
 namespace qun {
+
+std::string lan_address_of(const std::string& listen) {
+  auto hp = parse_host_port(listen);
+  if (!hp || is_public_host(*hp) || hp->port == 0) return {};
+  const std::string& h = hp->host;
+  if (h.rfind("127.", 0) == 0 || h.rfind("0.", 0) == 0 || h.rfind("169.254.", 0) == 0) return {};
+  if (hp->v6 && (h == "::" || h == "::1" || h.rfind("fe80", 0) == 0 || h.rfind("FE80", 0) == 0 ||
+                 h.rfind("ff", 0) == 0 || h.rfind("FF", 0) == 0))
+    return {};
+  return listen;
+}
 
 std::optional<PunchOutput> HolePunch::poll() {
   if (out_.empty()) return std::nullopt;
@@ -59,7 +72,28 @@ void HolePunch::start(Millis now, State& s) {
   s.phase = Phase::wait_reply;
   s.sent_at = now;
   s.deadline = now + punch_limits::exchange_timeout_ms;
-  out_.push_back(punch_output::Send{s.conn, wire::Punch{wire::PunchPhase::connect, {s.own}}});
+  out_.push_back(punch_output::Send{s.conn, wire::Punch{wire::PunchPhase::connect, addresses(s)}});
+}
+
+std::vector<std::string> HolePunch::addresses(const State& s) const {
+  std::vector<std::string> mine;
+  if (s.own.empty()) return mine;
+  mine.push_back(s.own);
+  if (!lan_.empty()) mine.push_back(lan_);
+  return mine;
+}
+
+std::string HolePunch::pick(const State& s, const std::vector<std::string>& theirs) const {
+  if (theirs.empty()) return {};
+  if (theirs.size() >= 2 && !s.own.empty()) {
+    auto their_public = parse_host_port(theirs[0]);
+    auto our_public = parse_host_port(s.own);
+    auto their_lan = parse_host_port(theirs[1]);
+    if (their_public && our_public && their_lan && their_public->host == our_public->host &&
+        !is_public_host(*their_lan))
+      return theirs[1];
+  }
+  return theirs[0];
 }
 
 void HolePunch::dial(State& s, const PublicKey& peer) {
@@ -74,14 +108,12 @@ void HolePunch::on_message(Millis now, ConnId conn, const PublicKey& peer, const
   if (it == peers_.end() || it->second.conn != conn) return;
   State& s = it->second;
   if (!own.empty()) s.own = own;
-  const std::string theirs = m.addresses.empty() ? std::string() : m.addresses.front();
+  const std::string theirs = pick(s, m.addresses);
   switch (m.phase) {
     case wire::PunchPhase::connect: {
       if (s.starts || s.phase == Phase::dialing) return;
       ++stats_.exchanges;
-      std::vector<std::string> mine;
-      if (!s.own.empty()) mine.push_back(s.own);
-      out_.push_back(punch_output::Send{conn, wire::Punch{wire::PunchPhase::reply, mine}});
+      out_.push_back(punch_output::Send{conn, wire::Punch{wire::PunchPhase::reply, addresses(s)}});
       s.address = theirs;
       s.phase = theirs.empty() || s.own.empty() ? Phase::idle : Phase::wait_sync;
       s.deadline = now + punch_limits::exchange_timeout_ms;

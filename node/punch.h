@@ -14,7 +14,10 @@
 //     A symmetric NAT (a new port per destination) defeats it: those two stay relayed.
 //
 // An end's address for punching is its observed public host (node/reachability.h) with its own
-// listening port; an end without one answers with none, and nothing is dialled.
+// listening port; an end without one answers with none, and nothing is dialled. An end that
+// listens on a private (LAN) address names it second: two ends behind the same router (the same
+// public host) dial each other there, on their LAN, rather than through their router's public
+// address, which many routers do not loop back (no "hairpin" NAT).
 //
 // Calling contract (the engine shape of STYLE.md): the Node feeds the inputs below with its
 // connection ids and drains poll() after each; a Send names the relayed connection to write on,
@@ -77,8 +80,17 @@ struct PunchStats {
   std::uint64_t failed = 0;     // ... that did not
 };
 
+// The LAN address to name in exchanges for a node listening at `listen`: `listen` itself when it
+// is an address on a private network (RFC 1918, carrier-grade NAT, IPv6 unique local), else ""
+// (public, loopback, unspecified, link-local, or not an IP literal).
+std::string lan_address_of(const std::string& listen);
+
 class HolePunch {
  public:
+  // lan: this node's listening address when it is on a private network (sent second in each
+  // exchange), else "".
+  explicit HolePunch(std::string lan = {}) : lan_(std::move(lan)) {}
+
   // A relayed link to `peer` came up on conn. starts: this end accepted it (it opens the
   // exchange). own: this node's address for punching ("" when it has none).
   void on_relayed_up(Millis now, ConnId conn, const PublicKey& peer, bool starts,
@@ -110,7 +122,12 @@ class HolePunch {
   void start(Millis now, State& s);
   void wait_for_address(Millis now, State& s);
   void dial(State& s, const PublicKey& peer);
+  // What this end names in an exchange: its public address, then its LAN address if any.
+  std::vector<std::string> addresses(const State& s) const;
+  // Which of the peer's addresses to dial: its LAN one when both ends share a public host.
+  std::string pick(const State& s, const std::vector<std::string>& theirs) const;
 
+  std::string lan_;
   std::map<PublicKey, State> peers_;
   std::deque<PunchOutput> out_;
   PunchStats stats_;

@@ -96,6 +96,42 @@ TEST_CASE("punch: both ends dial each other at the same moment", "[node][punch]"
   CHECK(p.e[0].stats().succeeded == 1);
 }
 
+// Proves the LAN comes first for two ends behind the same router: each names its LAN address
+// second, and when the other's public host is its own, dials that LAN address (routers often
+// do not loop their public address back). Behind different routers both dial the public
+// addresses, LAN addresses or not; and only private addresses count as LAN ones.
+TEST_CASE("punch: ends behind the same router dial each other on their LAN", "[node][punch]") {
+  const std::string lan[2] = {"192.168.1.10:7001", "192.168.1.11:7002"};
+  {
+    Pair p;
+    p.own[0] = "198.51.100.1:7001";
+    p.own[1] = "198.51.100.1:7002";  // one router, two ports it kept
+    p.e[0] = HolePunch(lan[0]);
+    p.e[1] = HolePunch(lan[1]);
+    p.up();
+    p.run(1'000);
+    REQUIRE(p.dials.size() == 2);
+    for (std::size_t i = 0; i < 2; ++i) CHECK(p.dialled[i] == lan[1 - p.dials[i].first]);
+  }
+  {
+    Pair p;  // two routers: the LAN addresses are no use to the other end
+    p.e[0] = HolePunch(lan[0]);
+    p.e[1] = HolePunch(lan[1]);
+    p.up();
+    p.run(1'000);
+    REQUIRE(p.dials.size() == 2);
+    for (std::size_t i = 0; i < 2; ++i) CHECK(p.dialled[i] == p.own[1 - p.dials[i].first]);
+  }
+  CHECK(lan_address_of("192.168.1.10:7420") == "192.168.1.10:7420");
+  CHECK(lan_address_of("10.0.0.2:7420") == "10.0.0.2:7420");
+  CHECK(lan_address_of("[fd00::2]:7420") == "[fd00::2]:7420");
+  CHECK(lan_address_of("203.0.113.5:7420").empty());  // public
+  CHECK(lan_address_of("127.0.0.1:7420").empty());
+  CHECK(lan_address_of("0.0.0.0:7420").empty());
+  CHECK(lan_address_of("[fe80::1]:7420").empty());  // link-local: needs a scope to dial
+  CHECK(lan_address_of("relay.example:7420").empty());
+}
+
 // Proves the retries: each failed attempt is followed, retry_ms later, by a new exchange and
 // dials, up to attempts_max attempts per relayed link; then the two stay relayed.
 TEST_CASE("punch: a failed punch is retried, at most attempts_max times", "[node][punch]") {
