@@ -14,6 +14,7 @@ CatchUp::CatchUp(CatchUpConfig config, Millis first_offer_at) : config_(config) 
 
 void CatchUp::peer_gone(const PublicKey& peer) {
   queues_.erase(peer);
+  in_step_.erase(peer);
   deferred_.erase(peer);
   solicited_.erase(peer);
   if (queues_.empty()) timers_.stop(Timer::pump);
@@ -44,8 +45,13 @@ bool CatchUp::solicited(Millis now, const PublicKey& peer) const {
   return asked != solicited_.end() && now < asked->second + config_.solicited_ms;
 }
 
+void CatchUp::note_heads(const PublicKey& peer, const std::vector<Hash>& heads) {
+  if (neighbors_.count(peer)) in_step_[peer] = std::set<Hash>(heads.begin(), heads.end());
+}
+
 void CatchUp::on_offer(Millis now, const PublicKey& peer, const std::vector<Hash>& heads,
                        const Has& has) {
+  note_heads(peer, heads);
   // Ask for heads we lack, unless another peer is already sending them.
   bool ask = false;
   for (const auto& h : heads) {
@@ -62,6 +68,8 @@ void CatchUp::on_offer(Millis now, const PublicKey& peer, const std::vector<Hash
 
 void CatchUp::on_request(Millis now, const PublicKey& peer, const std::vector<Hash>& heads,
                          const Group& group, const InFlight& in_flight) {
+  // Once it has what we send, its heads are ours: no need to offer them again.
+  note_heads(peer, std::vector<Hash>(group.heads().begin(), group.heads().end()));
   // Everything the peer holds is the causal past of its heads; send the rest.
   std::unordered_set<Hash, HashHasher> theirs;
   std::vector<Hash> stack;
@@ -168,8 +176,21 @@ void CatchUp::on_tick(Millis now, const Group& group, Rng& rng, const InFlight& 
       timers_.set(Timer::offer, now + config_.offer_retry_ms);
     } else {
       timers_.set(Timer::offer, now + config_.offer_interval_ms);
-      std::vector<PublicKey> all(neighbors_.begin(), neighbors_.end());
-      offer(now, all[rng.uniform(all.size())]);
+      // A neighbour not in step with our heads; with none, one at random now and then only.
+      const std::set<Hash>& ours = group.heads();
+      std::vector<PublicKey> behind;
+      for (const auto& peer : neighbors_) {
+        auto known = in_step_.find(peer);
+        if (known == in_step_.end() || known->second != ours) behind.push_back(peer);
+      }
+      if (behind.empty() && now >= last_offer_at_ + config_.offer_interval_max_ms)
+        behind.assign(neighbors_.begin(), neighbors_.end());
+      if (!behind.empty()) {
+        const PublicKey& peer = behind[rng.uniform(behind.size())];
+        in_step_[peer] = ours;
+        last_offer_at_ = now;
+        offer(now, peer);
+      }
     }
     // Requests older than the gap hold nothing back any more: forget them (a bound on
     // requested_, which otherwise keeps every peer ever asked).
@@ -202,6 +223,9 @@ std::optional<std::string> CatchUp::invariant_violation() const {
     return fail("catch-up: held-back requests with no timer");
   if (!fetching_.empty() && !timers_.is_set(Timer::fetch_expiry))
     return fail("catch-up: fetches with no expiry");
+  // What we know of neighbours' heads is kept for neighbours only.
+  for (const auto& [peer, heads] : in_step_)
+    if (!neighbors_.count(peer)) return fail("catch-up: heads kept for a peer not a neighbour");
   // The periodic offer is always due some time.
   if (!timers_.is_set(Timer::offer)) return fail("catch-up: the periodic offer is not set");
   return std::nullopt;

@@ -1,6 +1,8 @@
 // CatchUp: one group's anti-entropy, the reconciliation that brings a peer what pushes did not
 // (it was offline, partitioned, or joined late). Peers compare heads: each side offers its heads
-// (an offer, on connect and every offer_interval_ms to one random neighbour); a side that lacks
+// (an offer, on connect, and every offer_interval_ms to one random neighbour not yet in step
+// with our current heads: neither offered them by us nor offering the same heads itself; when
+// every neighbour is in step, at least once per offer_interval_max_ms to one at random); a side that lacks
 // one asks for what it lacks by sending its own heads (a request); the side asked sends every
 // event outside the causal past of those heads, in stored (parents-first) order, in batches paced
 // by a send window per peer.
@@ -42,6 +44,9 @@ namespace qun {
 struct CatchUpConfig {
   // Heads are offered to one random neighbour this often (OverlayConfig::sync_interval_ms).
   Millis offer_interval_ms = 15'000;
+  // ... but when every neighbour is in step, at most this often
+  // (OverlayConfig::sync_interval_max_ms says why).
+  Millis offer_interval_max_ms = 240'000;
   // With no neighbour to offer to, the offer is tried again this soon (the node's maintenance
   // interval, when its active set may have filled).
   Millis offer_retry_ms = 1'000;
@@ -90,7 +95,10 @@ class CatchUp {
   // Neighbours (the active set), as peer sampling adds and removes them: the periodic offer goes
   // to one of them.
   void neighbor_up(const PublicKey& peer) { neighbors_.insert(peer); }
-  void neighbor_down(const PublicKey& peer) { neighbors_.erase(peer); }
+  void neighbor_down(const PublicKey& peer) {
+    neighbors_.erase(peer);
+    in_step_.erase(peer);
+  }
   // The peer's link is gone, or it may no longer sync the group: what was queued or awaited for
   // it goes (its catch-up, a held-back request, the record that we asked it for events).
   void peer_gone(const PublicKey& peer);
@@ -135,6 +143,8 @@ class CatchUp {
     count
   };
 
+  // Notes the heads a neighbour offered or will hold (ignored for peers not neighbours).
+  void note_heads(const PublicKey& peer, const std::vector<Hash>& heads);
   void pump(Millis now, const PublicKey& peer, const Group& group, const InFlight& in_flight);
   void retry_requests(Millis now);
   void expire_fetching(Millis now);
@@ -146,6 +156,11 @@ class CatchUp {
   std::map<PublicKey, Millis> deferred_;          // held-back requests, and when they are due
   std::map<Hash, Millis> fetching_;               // heads some peer is sending us, until when
   std::map<PublicKey, Millis> solicited_;         // peers we asked for events, when
+  // Neighbours' last known heads: those we last offered them in a periodic offer, or those they
+  // last offered or sent us (at most wire_limits::ids_max each, one entry per neighbour). A
+  // neighbour whose entry equals our heads is in step and gets no periodic offer.
+  std::map<PublicKey, std::set<Hash>> in_step_;
+  Millis last_offer_at_ = 0;  // the last periodic offer
   TimerTable<Timer> timers_;
   std::deque<CatchUpOutput> out_;
 };

@@ -86,6 +86,8 @@ void Membership::on_shared(const PublicKey& peer) {
 
 void Membership::activate(const PublicKey& peer, LinkId link, const std::string& address) {
   active_[peer] = link;
+  active_changed_ = true;
+  refused_.erase(peer);
   // Also for a peer active already (a new link): the other engines start it afresh (Plumtree:
   // eager).
   out_.push_back(membership_output::Up{peer});
@@ -130,7 +132,18 @@ void Membership::on_neighbor_reply(Millis now, const PublicKey& peer, LinkId lin
                                    const MembershipLinks& links) {
   asked_.erase(peer);
   if (!accepted && is_relay(peer)) relay_retry_at_ = now + config_.relay_retry_ms;
-  if (!accepted) return;
+  if (!accepted) {
+    // (A refusal crossing the peer's own request, which made it active, is no refusal.)
+    if (active_.count(peer)) return;
+    auto r = refused_.find(peer);
+    if (r == refused_.end() && refused_.size() < refusals_max)
+      r = refused_.emplace(peer, Refusal{0, config_.shuffle_interval_ms / 2}).first;
+    if (r != refused_.end()) {
+      r->second.wait = std::min(2 * r->second.wait, config_.shuffle_interval_max_ms);
+      r->second.until = now + r->second.wait;
+    }
+    return;
+  }
   if (active_.size() >= config_.active_max && !active_.count(peer)) {
     // A relay link is worth an ordinary one: make room for it.
     std::optional<PublicKey> victim;
@@ -172,12 +185,16 @@ bool Membership::remove(const PublicKey& peer, std::optional<LinkId> link,
   if (a != active_.end() && (why != Gone::link_closed || (link && a->second == *link))) {
     active_.erase(a);
     was_active = true;
+    active_changed_ = true;
     out_.push_back(membership_output::Down{peer});
     if (link && (why == Gone::dropped || why == Gone::shunned))
       out_.push_back(membership_output::Disconnect{peer});
     if (link && why != Gone::shunned && !banned) remember(address, peer, rng);
   }
-  if (why == Gone::link_closed || why == Gone::shunned) asked_.erase(peer);
+  if (why == Gone::link_closed || why == Gone::shunned) {
+    asked_.erase(peer);
+    refused_.erase(peer);
+  }
   return was_active;
 }
 
@@ -213,13 +230,24 @@ void Membership::keep_relay(Millis now, Rng& rng, const MembershipLinks& links) 
 
 void Membership::maintain(Millis now, Rng& rng, const MembershipLinks& links) {
   dialed_.clear();
+  // The set changed: a backed-off shuffle comes back within the base interval (at a random
+  // point in it, so that the groups a closed link shared do not all shuffle at once).
+  if (active_changed_) {
+    shuffle_every_ = config_.shuffle_interval_ms;
+    const auto due = timers_.get(Timer::shuffle);
+    if (!due || *due > now + config_.shuffle_interval_ms)
+      timers_.set(Timer::shuffle, now + 1 + rng.uniform(config_.shuffle_interval_ms));
+  }
   keep_relay(now, rng, links);
-  // Fill the active set: ask linked peers first, then dial known addresses.
+  std::erase_if(refused_, [&](const auto& r) { return now >= r.second.until + r.second.wait; });
+  // Fill the active set: ask linked peers first (not those that refused lately), then dial
+  // known addresses.
   std::size_t want = room();
   if (want > 0) {
     for (const PublicKey& peer : links.sharing()) {
       if (want == 0) break;
       if (active_.count(peer) || asked_.count(peer)) continue;
+      if (auto r = refused_.find(peer); r != refused_.end() && now < r->second.until) continue;
       ask(peer);
       --want;
     }
@@ -247,7 +275,13 @@ void Membership::on_tick(Millis now, Rng& rng, const MembershipLinks& links) {
   // when the active set may have filled.
   if (timers_.take_expired(Timer::shuffle, now)) {
     if (auto peer = random_active(rng)) {
-      timers_.set(Timer::shuffle, now + config_.shuffle_interval_ms);
+      // Back off while the active set stays the same: a settled group's passive list needs
+      // refreshing only now and then.
+      shuffle_every_ = active_changed_
+                           ? config_.shuffle_interval_ms
+                           : std::min(2 * shuffle_every_, config_.shuffle_interval_max_ms);
+      active_changed_ = false;
+      timers_.set(Timer::shuffle, now + shuffle_every_);
       out_.push_back(
           membership_output::Shuffle{*peer, false, sample(config_.shuffle_peers, rng, links)});
     } else {
@@ -290,6 +324,10 @@ std::optional<std::string> Membership::invariant_violation() const {
   for (const auto& [address, id] : passive_)
     if (address.empty() || address == config_.self_address || (id && *id == config_.self))
       return fail("membership: this node, or no address, in the passive list");
+  // Refusals are remembered within their bound, and not for active peers.
+  if (refused_.size() > refusals_max) return fail("membership: refusals over their bound");
+  for (const auto& [peer, r] : refused_)
+    if (active_.count(peer)) return fail("membership: an active peer is remembered as refusing");
   // The periodic work is always due some time.
   if (!timers_.is_set(Timer::shuffle) || !timers_.is_set(Timer::explore))
     return fail("membership: a periodic timer is not set");

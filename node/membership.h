@@ -3,7 +3,9 @@
 // (neighbours, asked for with Neighbor and accepted or refused with NeighborReply, left with
 // Disconnect), and a larger passive list of known addresses (from invite hints, shared links and
 // shuffles) refills it. Every shuffle_interval_ms the engine trades a sample of what it knows with
-// one random active peer; every explore_interval_ms it dials one random passive peer it has no
+// one random active peer, backing off (the interval doubles up to shuffle_interval_max_ms) while
+// the active set stays the same, so that a node in many settled groups is quiet, and coming back
+// to the base interval within a maintenance round when the set changes; every explore_interval_ms it dials one random passive peer it has no
 // link to (the anti-entropy that rejoins the halves of a healed partition); maintain() fills the
 // active set up to its target. A member keeps one of the relays the group names in its active set
 // where it can (it asks a linked relay, or dials one, and waits relay_retry_ms after a failure).
@@ -41,6 +43,10 @@
 
 namespace qun {
 
+// Refusing peers remembered per group (Membership::refused_): a group's candidates are the
+// linked peers sharing it, at most the node's connections_max (256).
+inline constexpr std::size_t refusals_max = 256;
+
 struct MembershipConfig {
   // The active set's target and cap, the passive list's bound and a shuffle's size
   // (OverlayConfig says where each number comes from; a relay's cap is relay_active_max).
@@ -49,6 +55,7 @@ struct MembershipConfig {
   std::size_t passive_max = 32;
   std::size_t shuffle_peers = 8;
   Millis shuffle_interval_ms = 10'000;
+  Millis shuffle_interval_max_ms = 320'000;  // OverlayConfig's says why
   Millis explore_interval_ms = 20'000;
   // A shuffle or an exploration with no active peer is tried again this soon (the node's
   // maintenance interval, when the active set may have filled).
@@ -162,7 +169,8 @@ class Membership {
               Gone why, bool banned, Rng& rng);
 
   // Once a maintenance interval: keeps a relay in the active set, and fills the set up to its
-  // target from linked peers sharing the group, then by dialing passive entries.
+  // target from linked peers sharing the group, then by dialing passive entries. After a change
+  // of the active set, brings a backed-off shuffle forward to within shuffle_interval_ms.
   void maintain(Millis now, Rng& rng, const MembershipLinks& links);
   void on_tick(Millis now, Rng& rng, const MembershipLinks& links);
   [[nodiscard]] std::optional<MembershipOutput> poll();
@@ -173,6 +181,8 @@ class Membership {
   std::optional<LinkId> link_of(const PublicKey& peer) const;
   std::size_t passive_size() const { return passive_.size(); }
   bool is_relay(const PublicKey& peer) const { return relays_.count(peer) != 0; }
+  // The interval to the next shuffle after the last one (backed off while the set is stable).
+  Millis shuffle_every() const { return shuffle_every_; }
   const std::map<PublicKey, std::string>& relays() const { return relays_; }
   // Whether a named relay holds the group, from its last hello (none: no hello since start).
   std::optional<bool> serving(const PublicKey& relay) const;
@@ -195,6 +205,16 @@ class Membership {
   MembershipConfig config_;
   std::map<PublicKey, LinkId> active_;
   std::set<PublicKey> asked_;                                // neighbor requests in flight
+  // Peers that refused our neighbor request (their active set was full): maintain does not ask
+  // them again before `until`; the wait doubles with each refusal in a row, from
+  // shuffle_interval_ms up to shuffle_interval_max_ms, so that a group whose set cannot fill
+  // does not ask the same full peers every maintenance round. Entries go once a wait has passed
+  // twice over, or when the peer's link closes; at most refusals_max (past it, none is added).
+  struct Refusal {
+    Millis until = 0;
+    Millis wait = 0;
+  };
+  std::map<PublicKey, Refusal> refused_;
   std::map<std::string, std::optional<PublicKey>> passive_;  // address -> id when known
   std::map<PublicKey, std::string> relays_;                  // named by the group's state
   Millis relay_retry_at_ = 0;  // no new attempt to link a relay before this
@@ -204,6 +224,10 @@ class Membership {
   std::set<std::string> dialed_;  // within maintain: addresses dialed by keep_relay
   TimerTable<Timer> timers_;
   std::deque<MembershipOutput> out_;
+  // The shuffle's back-off: the interval after the last shuffle, and whether the active set
+  // changed since (then the next shuffle goes back to the base interval).
+  Millis shuffle_every_ = config_.shuffle_interval_ms;
+  bool active_changed_ = true;
 };
 
 }  // namespace qun

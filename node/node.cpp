@@ -1677,8 +1677,9 @@ struct Node::Impl {
     const Millis shuffle_at = now + rng.uniform(oc().shuffle_interval_ms);
     const Millis first_offer_at = now + rng.uniform(oc().sync_interval_ms);
     if (fresh) {
-      g.catch_up = CatchUp(CatchUpConfig{oc().sync_interval_ms, oc().maintenance_interval_ms,
-                                         oc().catch_up_solicited_ms, oc().send_window_bytes},
+      g.catch_up = CatchUp(CatchUpConfig{oc().sync_interval_ms, oc().sync_interval_max_ms,
+                                         oc().maintenance_interval_ms, oc().catch_up_solicited_ms,
+                                         oc().send_window_bytes},
                            first_offer_at);
     } else {
       g.catch_up.schedule_offer(first_offer_at);
@@ -1692,6 +1693,7 @@ struct Node::Impl {
       mc.passive_max = oc().passive_max;
       mc.shuffle_peers = oc().shuffle_peers;
       mc.shuffle_interval_ms = oc().shuffle_interval_ms;
+      mc.shuffle_interval_max_ms = oc().shuffle_interval_max_ms;
       mc.explore_interval_ms = oc().explore_interval_ms;
       mc.retry_ms = oc().maintenance_interval_ms;
       mc.relay_retry_ms = oc().relay_retry_ms;

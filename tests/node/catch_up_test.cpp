@@ -219,13 +219,15 @@ TEST_CASE("catch-up forgets a peer that is gone", "[node][catch_up]") {
   REQUIRE_FALSE(c.invariant_violation());
 }
 
-// The periodic offer goes to one random neighbour every offer_interval_ms; with no neighbour it
-// is tried again after offer_retry_ms. The pick is the injected Rng's: the same seed, the same
-// peers.
-TEST_CASE("catch-up offers heads to a random neighbour periodically", "[node][catch_up]") {
-  History history(0);
+// The periodic offer goes every offer_interval_ms to one random neighbour not yet in step with
+// our heads; with no neighbour it is tried again after offer_retry_ms. Once every neighbour has
+// been offered the current heads, nothing goes out until offer_interval_max_ms after the last
+// offer (then one, at random); new heads put every neighbour behind again. The pick is the
+// injected Rng's: the same seed, the same peers.
+TEST_CASE("catch-up offers heads periodically to neighbours not in step", "[node][catch_up]") {
   CatchUpConfig config;
   auto run = [&](std::uint64_t seed) {
+    History history(0);
     Rng rng = Rng::from_u64(seed);
     CatchUp c(config, 500);
     c.on_tick(500, history.group(), rng, Links{}.fn());
@@ -234,21 +236,73 @@ TEST_CASE("catch-up offers heads to a random neighbour periodically", "[node][ca
     for (std::uint64_t n = 1; n <= 4; ++n) c.neighbor_up(peer_key(n));
     std::vector<PublicKey> to;
     Millis now = 500 + config.offer_retry_ms;
-    for (int i = 0; i < 8; ++i) {
+    auto tick = [&] {
       c.on_tick(now, history.group(), rng, Links{}.fn());
       auto offers = only<co::Heads>(drain(c));
-      REQUIRE(offers.size() == 1);
-      CHECK_FALSE(offers[0].want);
-      CHECK(c.is_neighbor(offers[0].to));
-      to.push_back(offers[0].to);
       REQUIRE(c.next_deadline() == now + config.offer_interval_ms);
       now += config.offer_interval_ms;
+      REQUIRE(offers.size() <= 1);
+      for (const auto& o : offers) {
+        CHECK_FALSE(o.want);
+        CHECK(c.is_neighbor(o.to));
+      }
+      return offers;
+    };
+    // Each neighbour once, then quiet.
+    std::set<PublicKey> told;
+    for (int i = 0; i < 4; ++i) {
+      auto offers = tick();
+      REQUIRE(offers.size() == 1);
+      CHECK(told.insert(offers[0].to).second);
+      to.push_back(offers[0].to);
     }
+    const Millis last = now - config.offer_interval_ms;
+    while (now < last + config.offer_interval_max_ms) CHECK(tick().empty());
+    // The keepalive: one offer, to anyone, then quiet again.
+    auto keepalive = tick();
+    REQUIRE(keepalive.size() == 1);
+    to.push_back(keepalive[0].to);
+    CHECK(tick().empty());
+    // New heads: every neighbour is behind again.
+    (void)must(history.author.replica->post(history.author.at(100), "news"));
+    told.clear();
+    for (int i = 0; i < 4; ++i) {
+      auto offers = tick();
+      REQUIRE(offers.size() == 1);
+      CHECK(told.insert(offers[0].to).second);
+    }
+    CHECK(tick().empty());
     return to;
   };
   const auto first = run(7);
   CHECK(first == run(7));
-  CHECK(std::set<PublicKey>(first.begin(), first.end()).size() > 1);
+}
+
+// A neighbour that offers the heads we hold is in step: the periodic offer skips it.
+TEST_CASE("catch-up offers no heads to a neighbour that offered the same", "[node][catch_up]") {
+  History history(2);
+  CatchUpConfig config;
+  Rng rng = Rng::from_u64(3);
+  CatchUp c(config, 1'000);
+  c.neighbor_up(peer_key(1));
+  c.neighbor_up(peer_key(2));
+  const std::vector<Hash> ours(history.group().heads().begin(), history.group().heads().end());
+  c.on_offer(900, peer_key(1), ours, [&](const Hash& h) { return history.group().has(h); });
+  CHECK(drain(c).empty());  // nothing lacking, nothing asked
+  Millis now = 1'000;
+  c.on_tick(now, history.group(), rng, Links{}.fn());
+  auto offers = only<co::Heads>(drain(c));
+  REQUIRE(offers.size() == 1);
+  CHECK(offers[0].to == peer_key(2));
+  c.on_tick(now + config.offer_interval_ms, history.group(), rng, Links{}.fn());
+  CHECK(drain(c).empty());
+  // Once it leaves and comes back, what we knew of it is gone: it is offered again.
+  c.neighbor_down(peer_key(1));
+  c.neighbor_up(peer_key(1));
+  c.on_tick(now + 2 * config.offer_interval_ms, history.group(), rng, Links{}.fn());
+  offers = only<co::Heads>(drain(c));
+  REQUIRE(offers.size() == 1);
+  CHECK(offers[0].to == peer_key(1));
 }
 
 }  // namespace

@@ -277,5 +277,86 @@ TEST_CASE("membership shuffles and explores on its timers", "[node][membership]"
   CHECK(m.passive_size() == 3);
 }
 
+// While the active set stays the same, each shuffle doubles the interval to the next, up to
+// shuffle_interval_max_ms; a change of the set brings the interval back to the base, and the next
+// maintenance round pulls a backed-off shuffle forward to within it.
+TEST_CASE("membership's shuffles back off while the active set is stable", "[node][membership]") {
+  Rng rng = Rng::from_u64(7);
+  FakeLinks links;
+  MembershipConfig c = small_config();
+  Membership m(c);
+  m.schedule(0, 1'000'000'000);
+  links.link(1);
+  m.on_neighbor(0, key(1), 1, addr(1), false, rng, links);
+  drain(m);
+  Millis now = 0;
+  std::vector<Millis> waits;
+  for (int i = 0; i < 8; ++i) {
+    m.on_tick(now, rng, links);
+    REQUIRE(only<mo::Shuffle>(drain(m)).size() == 1);
+    waits.push_back(m.shuffle_every());
+    REQUIRE(m.next_deadline() == now + m.shuffle_every());
+    now += m.shuffle_every();
+  }
+  const Millis base = c.shuffle_interval_ms;
+  const std::vector<Millis> expected = {base,      2 * base,  4 * base,  8 * base,
+                                        16 * base, 32 * base, 32 * base, 32 * base};
+  CHECK(waits == expected);
+  REQUIRE(c.shuffle_interval_max_ms == 32 * base);
+  // A new neighbour: the next maintenance round brings the shuffle within the base interval,
+  // and it goes back to the base pace.
+  links.link(2);
+  m.on_neighbor(now, key(2), 2, addr(2), false, rng, links);
+  drain(m);
+  m.maintain(now, rng, links);
+  drain(m);
+  REQUIRE(m.next_deadline());
+  CHECK(*m.next_deadline() <= now + base);
+  const Millis due = *m.next_deadline();
+  m.on_tick(due, rng, links);
+  REQUIRE(only<mo::Shuffle>(drain(m)).size() == 1);
+  CHECK(m.shuffle_every() == base);
+}
+
+// A peer that refuses our neighbor request (its set is full) is not asked again by maintenance
+// until a wait that starts at shuffle_interval_ms and doubles with each refusal in a row; its
+// link closing forgets the refusal.
+TEST_CASE("membership does not ask a refusing peer every round", "[node][membership]") {
+  Rng rng = Rng::from_u64(8);
+  FakeLinks links;
+  MembershipConfig c = small_config();
+  Membership m = started(c);
+  links.link(1);
+  m.maintain(0, rng, links);
+  REQUIRE(only<mo::Neighbor>(drain(m)).size() == 1);
+  m.on_neighbor_reply(10, key(1), 1, addr(1), false, rng, links);
+  drain(m);
+  auto asks_at = [&](Millis now) {
+    m.maintain(now, rng, links);
+    return only<mo::Neighbor>(drain(m)).size();
+  };
+  CHECK(asks_at(1'000) == 0);
+  CHECK(asks_at(10 + c.shuffle_interval_ms - 1) == 0);
+  REQUIRE(asks_at(10 + c.shuffle_interval_ms) == 1);
+  const Millis second = 20 + c.shuffle_interval_ms;
+  m.on_neighbor_reply(second, key(1), 1, addr(1), false, rng, links);
+  drain(m);
+  CHECK(asks_at(second + c.shuffle_interval_ms) == 0);  // the wait doubled
+  REQUIRE(asks_at(second + 2 * c.shuffle_interval_ms) == 1);
+  // Its link closes and comes back: asked at once.
+  m.on_neighbor_reply(second + 2 * c.shuffle_interval_ms + 1, key(1), 1, addr(1), false, rng,
+                      links);
+  drain(m);
+  (void)m.remove(key(1), 1, addr(1), Membership::Gone::link_closed, false, rng);
+  drain(m);
+  CHECK(asks_at(second + 2 * c.shuffle_interval_ms + 2) == 1);
+  // A refusal that crosses the peer's own request, which made it active, is no refusal.
+  m.on_neighbor(second + 2 * c.shuffle_interval_ms + 3, key(1), 1, addr(1), false, rng, links);
+  m.on_neighbor_reply(second + 2 * c.shuffle_interval_ms + 4, key(1), 1, addr(1), false, rng,
+                      links);
+  drain(m);
+  CHECK(m.is_active(key(1)));
+}
+
 }  // namespace
 }  // namespace qun
