@@ -6,6 +6,8 @@
 //             [--loss P] [--churn F] [--overlay both|tree|flood] [--shared-tree]
 //             [--new-tree-floods] [--flood-hops H] [--optimize-hops H] [--ihave-delay-ms T]
 //             [--unreachable F] [--relays K] [--punchable P] [--json]
+//   sim_bench --groups G [--nodes N] [--seed S] [--group-min K] [--group-max K]
+//             [--idle-from-s T] [--idle-s T] [--no-backoff] [--json]
 //
 // --overlay runs one overlay only (the other's figures print as 0); the broadcast variants
 // (--shared-tree, --new-tree-floods, --flood-hops, --optimize-hops, --ihave-delay-ms:
@@ -67,6 +69,19 @@
 // the end: mean and max) and reservations per relay; and, at the end, the member pairs linked
 // directly (of them, between two members behind NAT: punched) against those linked through a
 // relay, and the hole punches that succeeded and failed.
+//
+// --groups G measures a node in many groups (issue 13) instead: N nodes (500 suggested), G groups
+// whose sizes are uniform in [--group-min, --group-max] (5..200, at most N), members drawn at
+// random, each group made with create_big_group. With no posts, the run goes on for
+// --idle-from-s of virtual time (the overlay settles and its periodic work backs off), then
+// measures --idle-s: bytes sent per node per second (mean, max, and per group a node is in),
+// links per node (established connections at the end, shared across groups) against groups per
+// node, in bins of groups per node. Then one post in each group from a random member: delivery
+// is the share of (post, other member) pairs delivered within delivery_deadline_ms.
+// --no-backoff sets OverlayConfig's shuffle_interval_max_ms and sync_interval_max_ms to their base
+// intervals: the periodic work of every group at its fixed pace, as before the back-off, for a
+// baseline in the same binary.
+//
 // Benchmarks never fail CI: the exit status is 1 only when the bench cannot run (bad flags, a
 // simulator error). Goals missed are reported, not failed.
 #include <algorithm>
@@ -136,6 +151,17 @@ constexpr Millis churn_down_ms = 2'000;
 // Past this after the heal, the run reports no convergence (three explore intervals).
 constexpr Millis converge_deadline_ms = 60'000;
 
+// --groups: the idle window starts this late by default: the periodic work of a settled overlay
+// backs off over several minutes (the shuffle interval doubles from 10 s up to
+// OverlayConfig::shuffle_interval_max_ms, 320 s, in 310 s), and the window should see it settled.
+constexpr Millis groups_idle_from_ms_default = 600'000;
+// ... and lasts this long by default: several of the longest backed-off intervals.
+constexpr Millis groups_idle_ms_default = 600'000;
+// Groups at most with --groups: 200 is the issue's example; 1,000 keeps a run within minutes.
+constexpr std::size_t groups_max = 1'000;
+// Bins of the links-against-groups table: nodes in [k * bin, (k + 1) * bin) groups.
+constexpr std::size_t groups_bin = 10;
+
 // --seeds at most: a hundred runs of the default 100 nodes take about an hour here.
 constexpr std::size_t seeds_max = 100;
 
@@ -170,6 +196,12 @@ struct Options {
   std::optional<double> unreachable;        // --unreachable F: the NAT mode (run_nat)
   std::size_t relays = 0;                   // --relays K (NAT mode only)
   double punchable = 0;                     // --punchable P (NAT mode only)
+  // --groups mode (run_groups): groups, their size range, the idle window.
+  std::size_t groups = 0;
+  std::size_t group_min = 5, group_max = 200;
+  Millis idle_from_ms = groups_idle_from_ms_default;
+  Millis groups_idle_ms = groups_idle_ms_default;
+  bool no_backoff = false;
 };
 
 struct Percentiles {
@@ -486,6 +518,177 @@ Measured run(const Options& o, bool flood) {
   return r;
 }
 
+// --groups: what many groups cost an idle node, and whether a post in each still reaches every
+// member (see the header comment).
+struct GroupsMeasured {
+  double groups_per_node_mean = 0;
+  std::size_t groups_per_node_max = 0;
+  double links_per_node_mean = 0;
+  std::size_t links_per_node_max = 0;
+  double idle_bytes_per_s_per_node_mean = 0;
+  double idle_bytes_per_s_per_node_max = 0;
+  // Idle bytes a node sends per second per group it is in (mean over nodes in at least one).
+  double idle_bytes_per_s_per_group = 0;
+  // Bins of groups per node: nodes, mean groups, mean links, mean idle bytes/s.
+  struct Bin {
+    std::size_t nodes = 0;
+    double groups = 0, links = 0, bytes_per_s = 0;
+  };
+  std::vector<Bin> bins;
+  double delivery_ratio = 0;
+  std::uint64_t deliveries = 0, deliveries_expected = 0;
+  double runtime_s = 0;
+};
+
+GroupsMeasured run_groups(const Options& o) {
+  const auto start = Clock::now();
+  GroupsMeasured r;
+  sim::SimConfig config;
+  config.seed = o.seed;
+  config.keep_disk = false;
+  config.record_deliveries = false;
+  sim::Simulation sim(config);
+  NodeConfig node_config;
+  if (o.no_backoff) {
+    node_config.overlay.shuffle_interval_max_ms = node_config.overlay.shuffle_interval_ms;
+    node_config.overlay.sync_interval_max_ms = node_config.overlay.sync_interval_ms;
+  }
+  for (std::size_t i = 0; i < o.nodes; ++i) (void)sim.add_node(node_config);
+  Rng rng = Rng::from_u64(o.seed ^ 0x67726f757073);  // "groups"
+  std::vector<Hash> groups;
+  std::vector<std::vector<std::size_t>> members;
+  std::vector<std::size_t> in_groups(o.nodes, 0);
+  const std::size_t hi = std::min(o.group_max, o.nodes);
+  const std::size_t lo = std::min(o.group_min, hi);
+  for (std::size_t k = 0; k < o.groups; ++k) {
+    std::vector<std::size_t> all(o.nodes);
+    for (std::size_t i = 0; i < o.nodes; ++i) all[i] = i;
+    for (std::size_t i = all.size(); i > 1; --i) std::swap(all[i - 1], all[rng.uniform(i)]);
+    all.resize(lo + rng.uniform(hi - lo + 1));
+    for (std::size_t m : all) ++in_groups[m];
+    groups.push_back(sim.create_big_group(all));
+    members.push_back(std::move(all));
+  }
+  sim.run_until(o.idle_from_ms);
+  std::vector<std::uint64_t> before(o.nodes);
+  for (std::size_t i = 0; i < o.nodes; ++i) before[i] = sim.node(i).stats().bytes_sent;
+  sim.run_until(o.idle_from_ms + o.groups_idle_ms);
+  std::vector<double> rate(o.nodes);
+  std::vector<std::size_t> links(o.nodes, 0);
+  double per_group_sum = 0;
+  std::size_t in_any = 0;
+  for (std::size_t i = 0; i < o.nodes; ++i) {
+    rate[i] = static_cast<double>(sim.node(i).stats().bytes_sent - before[i]) * 1000.0 /
+              static_cast<double>(o.groups_idle_ms);
+    for (const auto& p : sim.node(i).peers()) links[i] += p.established ? 1 : 0;
+    r.groups_per_node_mean += static_cast<double>(in_groups[i]);
+    r.groups_per_node_max = std::max(r.groups_per_node_max, in_groups[i]);
+    r.links_per_node_mean += static_cast<double>(links[i]);
+    r.links_per_node_max = std::max(r.links_per_node_max, links[i]);
+    r.idle_bytes_per_s_per_node_mean += rate[i];
+    r.idle_bytes_per_s_per_node_max = std::max(r.idle_bytes_per_s_per_node_max, rate[i]);
+    if (in_groups[i] > 0) {
+      per_group_sum += rate[i] / static_cast<double>(in_groups[i]);
+      ++in_any;
+    }
+    const std::size_t b = in_groups[i] / groups_bin;
+    if (r.bins.size() <= b) r.bins.resize(b + 1);
+    auto& bin = r.bins[b];
+    ++bin.nodes;
+    bin.groups += static_cast<double>(in_groups[i]);
+    bin.links += static_cast<double>(links[i]);
+    bin.bytes_per_s += rate[i];
+  }
+  const auto n = static_cast<double>(o.nodes);
+  r.groups_per_node_mean /= n;
+  r.links_per_node_mean /= n;
+  r.idle_bytes_per_s_per_node_mean /= n;
+  r.idle_bytes_per_s_per_group = in_any ? per_group_sum / static_cast<double>(in_any) : 0;
+  for (auto& bin : r.bins) {
+    if (bin.nodes == 0) continue;
+    bin.groups /= static_cast<double>(bin.nodes);
+    bin.links /= static_cast<double>(bin.nodes);
+    bin.bytes_per_s /= static_cast<double>(bin.nodes);
+  }
+
+  // One post in each group, from a random member, all at once.
+  std::map<Hash, std::size_t> post_group;  // post id -> group index
+  std::set<std::pair<std::size_t, Hash>> delivered;  // (node, post), at non-authors
+  std::vector<std::size_t> authors(o.groups);
+  sim.on_delivered([&](std::size_t node, const Hash&, const std::vector<Hash>& ids, Millis) {
+    for (const Hash& id : ids) {
+      auto p = post_group.find(id);
+      if (p != post_group.end() && authors[p->second] != node) delivered.emplace(node, id);
+    }
+  });
+  for (std::size_t k = 0; k < o.groups; ++k) {
+    authors[k] = members[k][rng.uniform(members[k].size())];
+    const auto ids = sim.post(authors[k], groups[k], random_text(rng, post_bytes));
+    post_group[ids.back()] = k;
+    r.deliveries_expected += members[k].size() - 1;
+  }
+  (void)sim.run_until([&] { return delivered.size() >= r.deliveries_expected; },
+                      sim.now() + delivery_deadline_ms);
+  r.deliveries = delivered.size();
+  r.delivery_ratio = r.deliveries_expected
+                         ? static_cast<double>(r.deliveries) /
+                               static_cast<double>(r.deliveries_expected)
+                         : 1.0;
+  r.runtime_s = seconds_since(start);
+  return r;
+}
+
+void print_groups(const Options& o, const GroupsMeasured& r) {
+  if (o.json) {
+    std::printf(
+        "{\"nodes\": %zu, \"seed\": %llu, \"groups\": %zu, \"group_min\": %zu, \"group_max\": %zu, "
+        "\"idle_from_s\": %lld, \"idle_s\": %lld, \"no_backoff\": %s, \"groups_per_node_mean\": %.2f, "
+        "\"groups_per_node_max\": %zu, \"links_per_node_mean\": %.2f, \"links_per_node_max\": %zu, "
+        "\"idle_bytes_per_s_per_node_mean\": %.0f, \"idle_bytes_per_s_per_node_max\": %.0f, "
+        "\"idle_bytes_per_s_per_group\": %.1f, \"delivery_ratio\": %.6f, \"runtime_s\": %.1f, "
+        "\"bins\": [",
+        o.nodes, static_cast<unsigned long long>(o.seed), o.groups, o.group_min, o.group_max,
+        static_cast<long long>(o.idle_from_ms / 1000), static_cast<long long>(o.groups_idle_ms / 1000),
+        o.no_backoff ? "true" : "false", r.groups_per_node_mean, r.groups_per_node_max, r.links_per_node_mean, r.links_per_node_max,
+        r.idle_bytes_per_s_per_node_mean, r.idle_bytes_per_s_per_node_max,
+        r.idle_bytes_per_s_per_group, r.delivery_ratio, r.runtime_s);
+    bool first = true;
+    for (const auto& b : r.bins) {
+      if (b.nodes == 0) continue;
+      std::printf("%s{\"nodes\": %zu, \"groups\": %.1f, \"links\": %.1f, \"bytes_per_s\": %.0f}",
+                  first ? "" : ", ", b.nodes, b.groups, b.links, b.bytes_per_s);
+      first = false;
+    }
+    std::printf("]}\n");
+    return;
+  }
+  std::printf(
+      "sim_bench --groups: %zu nodes, seed %llu, %zu groups of %zu..%zu members, idle window "
+      "%lld s from %lld s%s\n",
+      o.nodes, static_cast<unsigned long long>(o.seed), o.groups, o.group_min, o.group_max,
+      static_cast<long long>(o.groups_idle_ms / 1000), static_cast<long long>(o.idle_from_ms / 1000),
+      o.no_backoff ? ", no back-off" : "");
+  std::printf("%-34s %10.2f (max %zu)\n", "groups per node", r.groups_per_node_mean,
+              r.groups_per_node_max);
+  std::printf("%-34s %10.2f (max %zu)\n", "links per node", r.links_per_node_mean,
+              r.links_per_node_max);
+  std::printf("%-34s %10.0f (max %.0f)\n", "idle bytes/s per node", r.idle_bytes_per_s_per_node_mean,
+              r.idle_bytes_per_s_per_node_max);
+  std::printf("%-34s %10.1f\n", "idle bytes/s per node per group", r.idle_bytes_per_s_per_group);
+  std::printf("%-34s %10.6f (%llu of %llu)\n", "delivery ratio (a post per group)",
+              r.delivery_ratio, static_cast<unsigned long long>(r.deliveries),
+              static_cast<unsigned long long>(r.deliveries_expected));
+  std::printf("%-34s %10.1f\n", "runtime s", r.runtime_s);
+  std::printf("%12s %8s %14s %14s %16s\n", "groups/node", "nodes", "mean groups", "mean links",
+              "idle bytes/s");
+  for (std::size_t k = 0; k < r.bins.size(); ++k) {
+    const auto& b = r.bins[k];
+    if (b.nodes == 0) continue;
+    std::printf("%5zu..%-6zu %8zu %14.1f %14.1f %16.0f\n", k * groups_bin,
+                (k + 1) * groups_bin - 1, b.nodes, b.groups, b.links, b.bytes_per_s);
+  }
+}
+
 Options parse(int argc, char** argv) {
   Options o;
   auto value = [&](int& i) -> const char* {
@@ -544,6 +747,18 @@ Options parse(int argc, char** argv) {
       o.punchable = std::strtod(value(i), nullptr);
     } else if (a == "--relays") {
       o.relays = std::strtoull(value(i), nullptr, 10);
+    } else if (a == "--groups") {
+      o.groups = number(i);
+    } else if (a == "--group-min") {
+      o.group_min = number(i);
+    } else if (a == "--group-max") {
+      o.group_max = number(i);
+    } else if (a == "--idle-from-s") {
+      o.idle_from_ms = static_cast<Millis>(number(i)) * 1000;
+    } else if (a == "--no-backoff") {
+      o.no_backoff = true;
+    } else if (a == "--idle-s") {
+      o.groups_idle_ms = static_cast<Millis>(number(i)) * 1000;
     } else if (a == "--json") {
       o.json = true;
     } else if (a == "--help" || a == "-h") {
@@ -559,7 +774,10 @@ Options parse(int argc, char** argv) {
           "[--ihave-delay-ms T (default OverlayConfig's)] "
           "[--unreachable F (0..0.95: that fraction behind NAT, against all reachable)] "
           "[--relays K (0..16, with --unreachable)] "
-          "[--punchable P (0..1: NATs that keep ports, with --unreachable; default 0)] [--json]\n");
+          "[--punchable P (0..1: NATs that keep ports, with --unreachable; default 0)] [--json]\n"
+          "       sim_bench --groups G [--nodes N] [--seed S] [--group-min K (default 5)] "
+          "[--group-max K (default 200)] [--idle-from-s T (default 600)] "
+          "[--idle-s T (default 600)] [--no-backoff] [--json]\n");
       std::exit(0);
     } else {
       die("unknown option " + a + " (see --help)");
@@ -580,6 +798,10 @@ Options parse(int argc, char** argv) {
   if (o.punchable > 0 && !o.unreachable) die("--punchable goes with --unreachable");
   if (o.unreachable && (o.churn > 0 || o.seeds > 1))
     die("--unreachable runs one seed without churn");
+  if (o.groups > groups_max) die("--groups is 0.." + std::to_string(groups_max));
+  if (o.groups > 0 && o.unreachable) die("--groups and --unreachable are separate runs");
+  if (o.group_min < 2 || o.group_min > o.group_max) die("--group-min is 2..--group-max");
+  if (o.groups_idle_ms < 1'000) die("--idle-s is at least 1");
   return o;
 }
 
@@ -1030,6 +1252,15 @@ int main(int argc, char** argv) {
     if (o.unreachable) {
       const NatMeasured base = run_nat(o, 0.0);
       print_nat(o, base, run_nat(o, *o.unreachable));
+      return 0;
+    }
+    if (o.groups > 0) {
+      for (std::size_t k = 0; k < o.seeds; ++k) {
+        Options one = o;
+        one.seed = o.seed + k;
+        print_groups(one, run_groups(one));
+        std::fflush(stdout);
+      }
       return 0;
     }
     std::vector<Measured> trees, floods;
