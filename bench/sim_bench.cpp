@@ -1059,11 +1059,8 @@ NatMeasured run_nat(const Options& o, double unreachable) {
     if (keeps_ports) ++r.port_preserving;
   }
   for (std::size_t k = 0; k < o.relays; ++k) relays.push_back(sim.add_relay());
-  const Hash g = sim.create_big_group(members);
-  for (std::size_t relay : relays) {
-    sim.set_relay(members[0], g, relay);
-    sim.request_serve(members[0], g, relay);
-  }
+  const Hash g = sim.create_big_group(members, relays);
+  for (std::size_t relay : relays) sim.request_serve(members[0], g, relay);
   if (!relays.empty()) r.relayed_links_bound = sim.node(relays[0]).config().relayed_links_max;
   sim.run_for(nat_warmup_ms);
 

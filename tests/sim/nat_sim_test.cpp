@@ -52,11 +52,9 @@ TEST_CASE("nat: 80 of 100 members behind NAT get every post, relays keep their b
   NodeConfig relay_config = Simulation::open_relay();
   relay_config.relayed_links_max = test_relayed_links_max;
   for (std::size_t k = 0; k < relays_n; ++k) relays.push_back(sim.add_relay(relay_config));
-  const Hash g = sim.create_big_group(members);
-  for (std::size_t relay : relays) {
-    sim.set_relay(members[0], g, relay);
-    sim.request_serve(members[0], g, relay);
-  }
+  // The relays are named from the start, as the invite codes of a group with relays carry them.
+  const Hash g = sim.create_big_group(members, relays);
+  for (std::size_t relay : relays) sim.request_serve(members[0], g, relay);
 
   // Runs until `done` or `deadline`, checking every relay's bound after every step.
   std::size_t links_peak = 0;

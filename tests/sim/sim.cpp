@@ -877,7 +877,8 @@ void Simulation::remove_group(std::size_t i, const Hash& group) {
   input(i, [&](Node& n) { n.remove_group(now_, group); });
 }
 
-Hash Simulation::create_big_group(const std::vector<std::size_t>& members) {
+Hash Simulation::create_big_group(const std::vector<std::size_t>& members,
+                                  const std::vector<std::size_t>& relays) {
   if (members.empty()) fail("create_big_group: no members");
   const std::size_t founder = members.front();
   for (std::size_t m : members) (void)node(m);
@@ -889,6 +890,10 @@ Hash Simulation::create_big_group(const std::vector<std::size_t>& members) {
   for (std::size_t k = 1; k < members.size(); ++k) {
     auto added = origin.add(authoring(founder), identity(members[k]).public_key());
     if (!added.ok()) fail("create_big_group: add: " + added.error().message());
+  }
+  for (std::size_t relay : relays) {
+    auto named = origin.set_relay(authoring(founder), identity(relay).public_key(), address(relay), true);
+    if (!named.ok()) fail("create_big_group: set_relay: " + named.error().message());
   }
   std::shared_ptr<const std::vector<Bytes>> base;
   if (config_.keep_disk) {

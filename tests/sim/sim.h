@@ -273,7 +273,11 @@ class Simulation {
   // Replica::clone_for (no re-verification: ~1M signature checks for 1,000 members otherwise)
   // and add_group()s it with up to big_group_peer_hints_max hints: the founder and members
   // chosen by the sim's Rng. All replicas start identical, so the overlay carries only new events.
-  Hash create_big_group(const std::vector<std::size_t>& members);
+  // `relays` are named by the founder (relay events) before the copies are made, as an invite
+  // code carries the group's relays: every member knows them from the start and keeps one as a
+  // neighbour. They serve the group once asked (request_serve).
+  Hash create_big_group(const std::vector<std::size_t>& members,
+                        const std::vector<std::size_t>& relays = {});
 
   // Observation.
   void on_delivered(DeliveryCallback callback) { callback_ = std::move(callback); }
