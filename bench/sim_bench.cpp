@@ -78,8 +78,8 @@
 // links per node (established connections at the end, shared across groups) against groups per
 // node, in bins of groups per node. Then one post in each group from a random member: delivery
 // is the share of (post, other member) pairs delivered within delivery_deadline_ms.
-// --no-backoff sets OverlayConfig's shuffle_interval_max_ms and sync_interval_max_ms to their base
-// intervals: the periodic work of every group at its fixed pace, as before the back-off, for a
+// --no-backoff sets OverlayConfig's shuffle_interval_max_ms, sync_interval_max_ms and
+// explore_interval_max_ms to their base intervals: the periodic work of every group at its fixed pace, as before the back-off, for a
 // baseline in the same binary.
 //
 // Benchmarks never fail CI: the exit status is 1 only when the bench cannot run (bad flags, a
@@ -552,6 +552,7 @@ GroupsMeasured run_groups(const Options& o) {
   if (o.no_backoff) {
     node_config.overlay.shuffle_interval_max_ms = node_config.overlay.shuffle_interval_ms;
     node_config.overlay.sync_interval_max_ms = node_config.overlay.sync_interval_ms;
+    node_config.overlay.explore_interval_max_ms = node_config.overlay.explore_interval_ms;
   }
   for (std::size_t i = 0; i < o.nodes; ++i) (void)sim.add_node(node_config);
   Rng rng = Rng::from_u64(o.seed ^ 0x67726f757073);  // "groups"

@@ -87,6 +87,7 @@ void Membership::on_shared(const PublicKey& peer) {
 void Membership::activate(const PublicKey& peer, LinkId link, const std::string& address) {
   active_[peer] = link;
   active_changed_ = true;
+  explore_changed_ = true;
   refused_.erase(peer);
   // Also for a peer active already (a new link): the other engines start it afresh (Plumtree:
   // eager).
@@ -186,6 +187,7 @@ bool Membership::remove(const PublicKey& peer, std::optional<LinkId> link,
     active_.erase(a);
     was_active = true;
     active_changed_ = true;
+    explore_changed_ = true;
     out_.push_back(membership_output::Down{peer});
     if (link && (why == Gone::dropped || why == Gone::shunned))
       out_.push_back(membership_output::Disconnect{peer});
@@ -237,6 +239,13 @@ void Membership::maintain(Millis now, Rng& rng, const MembershipLinks& links) {
     const auto due = timers_.get(Timer::shuffle);
     if (!due || *due > now + config_.shuffle_interval_ms)
       timers_.set(Timer::shuffle, now + 1 + rng.uniform(config_.shuffle_interval_ms));
+  }
+  // ... and so does a backed-off exploration: a changed set may be a partition's start.
+  if (explore_changed_) {
+    explore_every_ = config_.explore_interval_ms;
+    const auto due = timers_.get(Timer::explore);
+    if (!due || *due > now + config_.explore_interval_ms)
+      timers_.set(Timer::explore, now + 1 + rng.uniform(config_.explore_interval_ms));
   }
   keep_relay(now, rng, links);
   std::erase_if(refused_, [&](const auto& r) { return now >= r.second.until + r.second.wait; });
@@ -292,7 +301,14 @@ void Membership::on_tick(Millis now, Rng& rng, const MembershipLinks& links) {
     if (!active_.empty()) {
       // Anti-entropy beyond the active set: a link to a random known peer outside it (which
       // offers heads on connect) is what rejoins two halves of a healed partition.
-      timers_.set(Timer::explore, now + config_.explore_interval_ms);
+      // Back off while the active set stays the same: each exploration is a new link (a
+      // hello, heads for every group it shares, closed when idle), and in many settled groups
+      // they were most of what an idle node sent and most of its links.
+      explore_every_ = explore_changed_
+                           ? config_.explore_interval_ms
+                           : std::min(2 * explore_every_, config_.explore_interval_max_ms);
+      explore_changed_ = false;
+      timers_.set(Timer::explore, now + explore_every_);
       std::vector<std::pair<std::string, std::optional<PublicKey>>> outside;
       for (const auto& [address, id] : passive_)
         if (!(id && links.linked(*id)) && !links.dialing(address)) outside.push_back({address, id});

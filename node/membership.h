@@ -5,9 +5,10 @@
 // shuffles) refills it. Every shuffle_interval_ms the engine trades a sample of what it knows with
 // one random active peer, backing off (the interval doubles up to shuffle_interval_max_ms) while
 // the active set stays the same, so that a node in many settled groups is quiet, and coming back
-// to the base interval within a maintenance round when the set changes; every explore_interval_ms it dials one random passive peer it has no
-// link to (the anti-entropy that rejoins the halves of a healed partition); maintain() fills the
-// active set up to its target. A member keeps one of the relays the group names in its active set
+// to the base interval within a maintenance round when the set changes; every
+// explore_interval_ms (backing off the same way, up to explore_interval_max_ms) it dials one
+// random passive peer it has no link to (the anti-entropy that rejoins the halves of a healed
+// partition); maintain() fills the active set up to its target. A member keeps one of the relays the group names in its active set
 // where it can (it asks a linked relay, or dials one, and waits relay_retry_ms after a failure).
 //
 // The engine owns its state (active set with each peer's link, passive list, neighbor requests
@@ -57,6 +58,7 @@ struct MembershipConfig {
   Millis shuffle_interval_ms = 10'000;
   Millis shuffle_interval_max_ms = 320'000;  // OverlayConfig's says why
   Millis explore_interval_ms = 20'000;
+  Millis explore_interval_max_ms = 320'000;  // OverlayConfig's says why
   // A shuffle or an exploration with no active peer is tried again this soon (the node's
   // maintenance interval, when the active set may have filled).
   Millis retry_ms = 1'000;
@@ -183,6 +185,7 @@ class Membership {
   bool is_relay(const PublicKey& peer) const { return relays_.count(peer) != 0; }
   // The interval to the next shuffle after the last one (backed off while the set is stable).
   Millis shuffle_every() const { return shuffle_every_; }
+  Millis explore_every() const { return explore_every_; }
   const std::map<PublicKey, std::string>& relays() const { return relays_; }
   // Whether a named relay holds the group, from its last hello (none: no hello since start).
   std::optional<bool> serving(const PublicKey& relay) const;
@@ -228,6 +231,10 @@ class Membership {
   // changed since (then the next shuffle goes back to the base interval).
   Millis shuffle_every_ = config_.shuffle_interval_ms;
   bool active_changed_ = true;
+  // The same for explorations: the interval after the last one, and whether the active set
+  // changed since.
+  Millis explore_every_ = config_.explore_interval_ms;
+  bool explore_changed_ = true;
 };
 
 }  // namespace qun

@@ -1695,6 +1695,7 @@ struct Node::Impl {
       mc.shuffle_interval_ms = oc().shuffle_interval_ms;
       mc.shuffle_interval_max_ms = oc().shuffle_interval_max_ms;
       mc.explore_interval_ms = oc().explore_interval_ms;
+      mc.explore_interval_max_ms = oc().explore_interval_max_ms;
       mc.retry_ms = oc().maintenance_interval_ms;
       mc.relay_retry_ms = oc().relay_retry_ms;
       mc.self_address = config().listen_address;

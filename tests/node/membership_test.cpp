@@ -358,5 +358,40 @@ TEST_CASE("membership does not ask a refusing peer every round", "[node][members
   CHECK(m.is_active(key(1)));
 }
 
+// Explorations back off the same way: each doubles the interval to the next while the active
+// set stays the same, up to explore_interval_max_ms, and a change (a partition closing links)
+// brings a backed-off exploration forward to within explore_interval_ms.
+TEST_CASE("membership's explorations back off while the active set is stable",
+          "[node][membership]") {
+  Rng rng = Rng::from_u64(9);
+  FakeLinks links;
+  MembershipConfig c = small_config();
+  Membership m(c);
+  m.schedule(1'000'000'000, 0);
+  links.link(1);
+  m.on_neighbor(0, key(1), 1, addr(1), false, rng, links);
+  m.remember(addr(5), key(5), rng);  // never linked: every exploration dials it
+  drain(m);
+  Millis now = 0;
+  std::vector<Millis> waits;
+  for (int i = 0; i < 6; ++i) {
+    m.on_tick(now, rng, links);
+    REQUIRE(only<mo::Dial>(drain(m)).size() == 1);
+    waits.push_back(m.explore_every());
+    now += m.explore_every();
+  }
+  const Millis base = c.explore_interval_ms;
+  REQUIRE(c.explore_interval_max_ms == 16 * base);
+  CHECK(waits == std::vector<Millis>{base, 2 * base, 4 * base, 8 * base, 16 * base, 16 * base});
+  // The active peer's link closes: the next maintenance round brings the exploration forward.
+  (void)m.remove(key(1), 1, addr(1), Membership::Gone::link_closed, false, rng);
+  drain(m);
+  m.maintain(now, rng, links);
+  drain(m);
+  REQUIRE(m.next_deadline());
+  CHECK(*m.next_deadline() <= now + base);
+  CHECK(m.explore_every() == base);
+}
+
 }  // namespace
 }  // namespace qun
