@@ -23,6 +23,10 @@ namespace {
 constexpr Millis idle_close_ms = 30'000;
 // Connections per node, both directions: bounds memory and file descriptors.
 constexpr std::size_t connections_max = 256;
+// Connections kept free before this node asks a peer to dial it back: the probe comes in as a
+// new connection, which at connections_max is closed at once and would read as "behind NAT".
+// A few, because other peers' connections may take some between the request and the probe.
+constexpr std::size_t dial_back_room = 4;
 static_assert(broadcast_ids_max == wire_limits::ids_max, "a broadcast output fits one message");
 static_assert(broadcast_no_hops == wire::no_hops, "one value for an unknown distance");
 static_assert(OverlayConfig{}.relay_active_max <= broadcast_neighbors_max,
@@ -571,12 +575,12 @@ struct Node::Impl {
         continue;
       }
       auto& d = std::get<reach_output::Dial>(*o);
-      const ConnId id = next_conn++;
-      reach.probe_dialed(d.probe, id);
       if (conns.size() >= connections_max) {
-        reach.probe_done(now, id, false);
+        reach.probe_not_started(d.probe);
         continue;
       }
+      const ConnId id = next_conn++;
+      reach.probe_dialed(d.probe, id);
       Conn& c = conns[id];
       c.id = id;
       c.outbound = true;
@@ -812,6 +816,7 @@ struct Node::Impl {
     rng.fill(c.my_nonce.bytes);
     note(LogLevel::info, "link up conn=" + std::to_string(id) + " peer=" + short_hex(peer));
     send_hello(now, c);
+    reach.set_room(conns.size() + dial_back_room <= connections_max);
     reach.on_link_up(now, id, peer, c.remote);
     relayed.on_link_up(now, id, peer);
     if (c.via) punch.on_relayed_up(now, id, peer, !c.outbound, punch_address());
@@ -855,8 +860,10 @@ struct Node::Impl {
     if (auto* h = std::get_if<wire::Hello>(&m)) return on_hello(now, c, *h);
     if (!c.hello_received) return misbehave(now, id, "message before hello");
     if (std::holds_alternative<wire::Observed>(m) || std::holds_alternative<wire::DialBack>(m) ||
-        std::holds_alternative<wire::DialBackResult>(m))
+        std::holds_alternative<wire::DialBackResult>(m)) {
+      reach.set_room(conns.size() + dial_back_room <= connections_max);
       return reach.on_message(now, id, *c.peer, m);
+    }
     if (is_relayed_message(m)) return relayed.on_message(now, id, *c.peer, !c.shared.empty(), m);
     if (auto* p = std::get_if<wire::Punch>(&m)) {
       if (c.via) punch.on_message(now, id, *c.peer, *p, punch_address());
@@ -2109,6 +2116,7 @@ void Node::on_tick(Millis now) {
     }
   }
   impl.on_timers(now);
+  impl.reach.set_room(impl.conns.size() + dial_back_room <= connections_max);
   impl.reach.on_tick(now);
   impl.punch.on_tick(now, impl.punch_address());
   impl.settle(now);

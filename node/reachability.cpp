@@ -176,6 +176,16 @@ bool Reachability::probe_done(Millis, ConnId conn, bool established) {
   return false;
 }
 
+void Reachability::probe_not_started(std::uint64_t probe) {
+  auto it = probes_.find(probe);
+  if (it == probes_.end()) return;
+  ++stats_.dial_backs_refused;
+  if (links_.count(it->second.request_conn))
+    out_.push_back(reach_output::Send{it->second.request_conn,
+                                      wire::DialBackResult{it->second.nonce, wire::DialBackOutcome::refused}});
+  probes_.erase(it);
+}
+
 bool Reachability::is_probe_from(const PublicKey& peer) const {
   return asked_ && asked_->peer == peer;
 }
@@ -189,7 +199,7 @@ void Reachability::no_verdict(Millis now) {
 // check is due. Only a public observer's verdict says anything about the internet: a peer on
 // the same LAN would reach the private address and prove nothing.
 void Reachability::maybe_ask(Millis now) {
-  if (asked_ || now < next_check_ || !listen_hp_) return;
+  if (asked_ || now < next_check_ || !listen_hp_ || !room_) return;
   // The peer asked least recently: prefer one without a verdict yet, then the oldest verdict.
   std::optional<std::pair<ConnId, PublicKey>> pick;
   std::size_t pick_rank = SIZE_MAX;
@@ -224,6 +234,9 @@ std::optional<ReachOutput> Reachability::poll() {
 
 std::optional<Millis> Reachability::next_deadline() const {
   if (asked_) return asked_->deadline;
+  // Without room for the probe no check is due: the Node ticks the engine anyway (its
+  // maintenance), and set_room(true) then lets the check run.
+  if (!room_) return std::nullopt;
   // A check is due at next_check_ only if some linked peer could be asked.
   for (const auto& [conn, peer] : links_) {
     auto o = observations_.find(peer);

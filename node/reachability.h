@@ -129,6 +129,15 @@ class Reachability {
   // failed (established = false: the dial or handshake failed, or it could not be started).
   // Returns true if conn was a probe (the Node then closes it and treats it as no link).
   bool probe_done(Millis now, ConnId conn, bool established);
+  // The Node could not even start the probe for Dial{probe} (it is at its connection limit):
+  // the requester is answered "refused", no verdict, rather than "unreachable", which would
+  // have it believe it is behind NAT because this node was busy.
+  void probe_not_started(std::uint64_t probe);
+  // Whether the Node has room for one more connection. A dial-back to this node comes in as a
+  // new connection, which a Node at its limit closes at once, and that would read as "behind
+  // NAT": without room, no dial-back is asked (the last verdict stands) and none is due in
+  // next_deadline(); the Node keeps ticking the engine (its maintenance) and sets room again.
+  void set_room(bool room) { room_ = room; }
   // An inbound connection from `peer` came up: true if it is the dial-back this node asked
   // `peer` for (the Node then closes it, as no link).
   bool is_probe_from(const PublicKey& peer) const;
@@ -170,6 +179,7 @@ class Reachability {
   void on_dial_back(Millis now, ConnId conn, const PublicKey& peer, const wire::DialBack& m);
 
   std::string listen_;
+  bool room_ = true;
   std::optional<HostPort> listen_hp_;
   std::map<ConnId, PublicKey> links_;
   std::map<ConnId, std::string> remotes_;  // the socket address of each link

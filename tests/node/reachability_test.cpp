@@ -239,6 +239,35 @@ TEST_CASE("reachability: as the dialler, a dial-back goes only to the link's own
   CHECK(drain(r).empty());
 }
 
+TEST_CASE("reachability: a busy node neither asks for a dial-back nor fails one it cannot start",
+          "[node][reachability]") {
+  // Proves both ends of the connection limit: a node without room for one more connection asks
+  // no dial-back (the probe would be closed on arrival and read as "behind NAT"), and asks once
+  // it has room again; a node that cannot start a probe it was asked for answers "refused" (no
+  // verdict), never "unreachable".
+  Reachability r("10.1.0.2:7420");
+  r.set_room(false);
+  CHECK_FALSE(link_public(r, 0, 1));  // observed, but no request without room
+  CHECK(r.stats().dial_backs_asked == 0);
+  r.set_room(true);
+  r.on_tick(rl::retry_interval_ms);
+  auto out = drain(r);
+  REQUIRE(out.size() == 1);
+  CHECK(std::holds_alternative<wire::DialBack>(std::get<reach_output::Send>(out[0]).message));
+
+  Reachability server("198.51.100.10:7420");
+  server.on_link_up(0, 1, key(1), "198.51.100.1:4001");
+  (void)sent<wire::Observed>(server, 1);
+  server.on_message(0, 1, key(1), wire::DialBack{7, 7420});
+  auto o = drain(server);
+  REQUIRE(o.size() == 1);
+  server.probe_not_started(std::get<reach_output::Dial>(o[0]).probe);
+  auto result = sent<wire::DialBackResult>(server, 1);
+  CHECK(result.nonce == 7);
+  CHECK(result.outcome == wire::DialBackOutcome::refused);
+  CHECK(server.stats().dial_backs_refused == 1);
+}
+
 TEST_CASE("reachability: observations are bounded to observers_max peers", "[node][reachability]") {
   Reachability r("10.1.0.2:7420");
   for (std::uint8_t n = 1; n <= rl::observers_max + 8; ++n)
