@@ -58,14 +58,8 @@ std::string stored_ciphertext(const fs::path& home, const std::string& id) {
 // control: the relay, which cannot read what a redaction names, still holds the ciphertext.
 TEST_CASE("a removed post is a stub in every member's store", "[integration][conversation]") {
   Cluster cluster;
-  Node& r = cluster.add("relay");
-  Node& a = cluster.add("alice");
-  Node& b = cluster.add("bob");
-  a.start();
-  NodeOptions relay = NodeOptions::as_relay();
-  relay.extra_args = {"--relay-allow", a.id()};
-  r.start(relay);
-  b.start(NodeOptions::with_peers({a.address()}));
+  AliceBobRelay nodes = start_alice_bob_relay(cluster);
+  Node &r = nodes.relay, &a = nodes.alice, &b = nodes.bob;
   const std::string group = create_group(a, "plaza");
   a.ok({"relay", "add", group, r.address()});
   REQUIRE(invite_and_join(a, b, group) == group);

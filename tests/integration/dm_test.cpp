@@ -28,14 +28,8 @@ std::int64_t events_held(const Node& node, const std::string& group) {
 TEST_CASE("a DM to an offline member arrives through a relay, whose home holds no DM plaintext",
           "[integration][dm]") {
   Cluster cluster;
-  Node& r = cluster.add("relay");
-  Node& a = cluster.add("alice");
-  Node& b = cluster.add("bob");
-  a.start();
-  NodeOptions relay = NodeOptions::as_relay();
-  relay.extra_args = {"--relay-allow", a.id()};
-  r.start(relay);
-  b.start(NodeOptions::with_peers({a.address()}));
+  AliceBobRelay nodes = start_alice_bob_relay(cluster);
+  Node &r = nodes.relay, &a = nodes.alice, &b = nodes.bob;
 
   const std::string group = create_group(a, "lobby-" + random_hex(8));
   a.ok({"relay", "add", group, r.address()});
@@ -94,14 +88,8 @@ TEST_CASE("a DM to an offline member arrives through a relay, whose home holds n
 TEST_CASE("a relay drops a DM once one of its members is in no group it serves",
           "[integration][dm][relay]") {
   Cluster cluster;
-  Node& r = cluster.add("relay");
-  Node& a = cluster.add("alice");
-  Node& b = cluster.add("bob");
-  a.start();
-  NodeOptions relay = NodeOptions::as_relay();
-  relay.extra_args = {"--relay-allow", a.id()};
-  r.start(relay);
-  b.start(NodeOptions::with_peers({a.address()}));
+  AliceBobRelay nodes = start_alice_bob_relay(cluster);
+  Node &r = nodes.relay, &a = nodes.alice, &b = nodes.bob;
 
   const std::string group = create_group(a, "lobby-" + random_hex(8));
   a.ok({"relay", "add", group, r.address()});

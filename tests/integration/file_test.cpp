@@ -101,14 +101,8 @@ TEST_CASE("a shared file is fetched whole, and a resumed fetch moves only missin
 TEST_CASE("a file is fetched through a relay while its sender is offline, and the relay holds no plaintext",
           "[integration][files][relay]") {
   Cluster cluster;
-  Node& r = cluster.add("relay");
-  Node& a = cluster.add("alice");
-  Node& b = cluster.add("bob");
-  a.start();
-  NodeOptions relay = NodeOptions::as_relay();
-  relay.extra_args = {"--relay-allow", a.id()};
-  r.start(relay);
-  b.start(NodeOptions::with_peers({a.address()}));
+  AliceBobRelay nodes = start_alice_bob_relay(cluster);
+  Node &r = nodes.relay, &a = nodes.alice, &b = nodes.bob;
   const std::string group = create_group(a, "archive");
   a.ok({"relay", "add", group, r.address()});
   REQUIRE(invite_and_join(a, b, group) == group);
@@ -159,15 +153,9 @@ TEST_CASE("a file is fetched through a relay while its sender is offline, and th
 TEST_CASE("a file sent while the relay is down reaches it after the sender restarts",
           "[integration][files][relay]") {
   Cluster cluster;
-  Node& r = cluster.add("relay");
-  Node& a = cluster.add("alice");
-  Node& b = cluster.add("bob");
-  a.start();
-  NodeOptions relay = NodeOptions::as_relay();
-  relay.extra_args = {"--relay-allow", a.id()};
-  r.start(relay);
+  AliceBobRelay nodes = start_alice_bob_relay(cluster);
+  Node &r = nodes.relay, &a = nodes.alice, &b = nodes.bob;
   const std::string relay_address = r.address();
-  b.start(NodeOptions::with_peers({a.address()}));
   const std::string group = create_group(a, "archive");
   a.ok({"relay", "add", group, relay_address});
   REQUIRE(invite_and_join(a, b, group) == group);
@@ -185,7 +173,7 @@ TEST_CASE("a file sent while the relay is down reaches it after the sender resta
   CHECK(blobs_held(r, group) == 0);
 
   a.start();
-  NodeOptions back = relay;
+  NodeOptions back = relay_for(a);
   back.listen = relay_address;  // where the group's relay event says it is
   r.start(back);
   // The manifest and 5 chunks.

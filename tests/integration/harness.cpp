@@ -706,6 +706,22 @@ bool is_hex_token(const std::string& s) {
 }
 }  // namespace
 
+NodeOptions relay_for(const Node& admin) {
+  NodeOptions relay = NodeOptions::as_relay();
+  relay.extra_args = {"--relay-allow", admin.id()};
+  return relay;
+}
+
+AliceBobRelay start_alice_bob_relay(Cluster& cluster) {
+  Node& r = cluster.add("relay");
+  Node& a = cluster.add("alice");
+  Node& b = cluster.add("bob");
+  a.start();
+  r.start(relay_for(a));
+  b.start(NodeOptions::with_peers({a.address()}));
+  return {r, a, b};
+}
+
 std::string create_group(const Node& admin, const std::string& name) {
   std::string id = admin.ok({"group", "create", name});
   INFO("`qun group create` must print only the group id; printed: " << id);

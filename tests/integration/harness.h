@@ -270,6 +270,17 @@ std::string random_hex(std::size_t bytes);
 
 // ---- Community helpers: the steps most tests share. All fail the test on error. ----
 
+// The three nodes many tests start with: alice; a relay whose operator allows her
+// (`--relay-allow`); and bob, who knows alice's address. All started; the Cluster owns them.
+struct AliceBobRelay {
+  Node& relay;
+  Node& alice;
+  Node& bob;
+};
+AliceBobRelay start_alice_bob_relay(Cluster& cluster);
+// The options the relay of start_alice_bob_relay runs with (to restart it).
+NodeOptions relay_for(const Node& admin);
+
 // `qun group create NAME` on admin; returns the printed group id (checked to be one hex token).
 std::string create_group(const Node& admin, const std::string& name);
 // `qun invite GROUP [invite_args]` on inviter, then `qun join CODE` on joiner; requires join to

@@ -26,15 +26,9 @@ std::int64_t events_held(const Node& node, const std::string& group) {
 TEST_CASE("an offline member gets the posts through a relay, which cannot read them",
           "[integration]") {
   Cluster cluster;
-  Node& r = cluster.add("relay");
-  Node& a = cluster.add("alice");
-  Node& b = cluster.add("bob");
-  a.start();
-  NodeOptions relay = NodeOptions::as_relay();
-  relay.extra_args = {"--relay-allow", a.id()};  // the admin the operator trusts
-  r.start(relay);
+  AliceBobRelay nodes = start_alice_bob_relay(cluster);
+  Node &r = nodes.relay, &a = nodes.alice, &b = nodes.bob;  // the relay trusts alice, the admin
   CHECK(r.json({"id"}).value("relay", false));
-  b.start(NodeOptions::with_peers({a.address()}));
 
   const std::string group_name = "orchard-" + random_hex(12);
   const std::string group = create_group(a, group_name);
