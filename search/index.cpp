@@ -53,16 +53,38 @@ const char* const stmt_sql[stmt_count] = {
     "SELECT rowid, body FROM docs ORDER BY rowid DESC",
 };
 
+// FTS5's leaf size (its pgsz). A leaf is written once it passes this, so it can run over by
+// one term's entry: 384 bytes of room keep leaves within a page of fts_page_bytes rather than
+// spilling to an overflow page (FTS5's default is 4050 in SQLite's default 4096).
+constexpr int fts_leaf_bytes = fts_page_bytes - 384;
+static_assert(fts_leaf_bytes > 0 && fts_leaf_bytes < fts_page_bytes);
+
 // The schema. posts holds what a result shows besides the text, by rowid; docs is the FTS5
 // table with the trigram tokenizer that holds the text, under the same rowid. (FTS5's
 // "external content" form, the text kept once in posts, indexes four times slower here:
 // search_bench.) idp, the first 8 bytes of the id, finds a post by id with a small index.
-const char* const schema_sql =
+// columnsize=0: FTS5 keeps no per-row token counts (a table beside the index, written for
+// every post), which only its ranking functions read; results here come by rowid, unranked.
+// FTS5's leaf pages fill the file's pages (fts_leaf_bytes), and its pending terms flush at
+// fts_pending_bytes_max.
+const std::string schema_sql =
     "CREATE TABLE posts(rid INTEGER PRIMARY KEY, idp INTEGER NOT NULL, id BLOB NOT NULL,"
     " grp BLOB NOT NULL, channel BLOB NOT NULL, author BLOB NOT NULL, time_ms INTEGER NOT NULL);"
     "CREATE INDEX posts_idp ON posts(idp);"
     "CREATE INDEX posts_grp ON posts(grp);"
-    "CREATE VIRTUAL TABLE docs USING fts5(body, tokenize='trigram');";
+    "CREATE VIRTUAL TABLE docs USING fts5(body, tokenize='trigram', columnsize=0);"
+    "INSERT INTO docs(docs, rank) VALUES('pgsz', " +
+    std::to_string(fts_leaf_bytes) +
+    ");"
+    "INSERT INTO docs(docs, rank) VALUES('hashsize', " +
+    std::to_string(fts_pending_bytes_max) + ");";
+
+// Set on every open: page_size only takes effect on a new, empty file (before WAL is on).
+// synchronous=OFF: the index is derived data; a file a crash damaged is rebuilt (Damage).
+const std::string pragmas_sql = "PRAGMA page_size=" + std::to_string(fts_page_bytes) +
+                                "; PRAGMA journal_mode=WAL; PRAGMA synchronous=OFF;"
+                                " PRAGMA cache_size=-" +
+                                std::to_string(cache_bytes / 1024) + ";";
 
 Errc errc_of(int rc) {
   switch (rc & 0xff) {
@@ -247,8 +269,7 @@ Result<std::unique_ptr<Index>> Index::open(const std::string& path) {
     sqlite3_extended_result_codes(db, 0);
     // What to rebuild from: a damaged file, or another schema.
     std::optional<std::string> rebuild;
-    rc = sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=OFF; PRAGMA cache_size=-32768;", nullptr,
-                      nullptr, nullptr);
+    rc = sqlite3_exec(db, pragmas_sql.c_str(), nullptr, nullptr, nullptr);
     int version = -1;
     if (rc == SQLITE_OK) {
       sqlite3_stmt* s = nullptr;
@@ -264,7 +285,7 @@ Result<std::unique_ptr<Index>> Index::open(const std::string& path) {
       rebuild = std::string("damaged (") + sqlite3_errstr(rc) + ")";
     } else if (version == 0) {
       // Empty (just created): make the schema.
-      rc = sqlite3_exec(db, schema_sql, nullptr, nullptr, nullptr);
+      rc = sqlite3_exec(db, schema_sql.c_str(), nullptr, nullptr, nullptr);
       if (rc != SQLITE_OK) {
         if (errc_of(rc) == Errc::malformed) {
           rebuild = std::string("damaged (") + sqlite3_errstr(rc) + ")";

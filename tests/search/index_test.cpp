@@ -287,6 +287,42 @@ TEST_CASE("index: the file is private, kept, and rebuilt when damaged or outdate
     CHECK(index->rebuilt_because()->find("schema 99") != std::string::npos);
     CHECK(index->size().value() == 0);
   }
+  SECTION("a file of schema 1 (4 KiB pages, token counts per row)") {
+    // The schema before version 2, as a node of that version wrote it: it is rebuilt empty in
+    // the new form (16 KiB pages), and the caller fills it again.
+    Index::remove_files(dir.file("search.db"));
+    sqlite3* db = nullptr;
+    REQUIRE(sqlite3_open(dir.file("search.db").c_str(), &db) == SQLITE_OK);
+    REQUIRE(sqlite3_exec(db,
+                         "PRAGMA journal_mode=WAL;"
+                         "CREATE TABLE posts(rid INTEGER PRIMARY KEY, idp INTEGER NOT NULL,"
+                         " id BLOB NOT NULL, grp BLOB NOT NULL, channel BLOB NOT NULL,"
+                         " author BLOB NOT NULL, time_ms INTEGER NOT NULL);"
+                         "CREATE INDEX posts_idp ON posts(idp);"
+                         "CREATE INDEX posts_grp ON posts(grp);"
+                         "CREATE VIRTUAL TABLE docs USING fts5(body, tokenize='trigram');"
+                         "INSERT INTO posts VALUES(1, 0, x'00', x'00', x'00', x'00', 0);"
+                         "INSERT INTO docs(rowid, body) VALUES(1, 'an old row');"
+                         "PRAGMA user_version=1;",
+                         nullptr, nullptr, nullptr) == SQLITE_OK);
+    sqlite3_close(db);
+    auto index = open_ok(dir.file("search.db"));
+    REQUIRE(index->rebuilt_because());
+    CHECK(*index->rebuilt_because() == "schema 1 is not 2");
+    CHECK(index->size().value() == 0);
+    std::vector<Post> posts{post(3, 1, 100, "in the new schema")};
+    REQUIRE(index->put(posts).ok());
+    CHECK(ids(*index, "schema") == Ids{hash(3)});
+    CHECK(ids(*index, "old row").empty());
+    index.reset();
+    REQUIRE(sqlite3_open(dir.file("search.db").c_str(), &db) == SQLITE_OK);
+    sqlite3_stmt* s = nullptr;
+    REQUIRE(sqlite3_prepare_v2(db, "PRAGMA page_size", -1, &s, nullptr) == SQLITE_OK);
+    REQUIRE(sqlite3_step(s) == SQLITE_ROW);
+    CHECK(sqlite3_column_int(s, 0) == fts_page_bytes);
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+  }
   SECTION("garbage") {
     Index::remove_files(dir.file("search.db"));
     std::ofstream(dir.file("search.db")) << std::string(8192, 'x');
