@@ -1,6 +1,6 @@
 // file_bench: file sharing between two real `qun node` processes on loopback (issue 15).
 //
-//   file_bench [--mib N] [--posts-per-s R] [--qun PATH] [--keep]
+//   file_bench [--mib N] [--posts-per-s R] [--qun PATH] [--dir DIR] [--keep]
 //
 // What it does:
 //  1. Two homes in a fresh temporary folder; node A listens on 127.0.0.1, node B links to it.
@@ -231,6 +231,7 @@ int main(int argc, char** argv) {
   double rate = 20;
   std::string qun = QUN_BINARY_PATH;
   bool keep = false;
+  std::string parent = "/tmp";  // where the two homes, the file and the TCP copy go
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     auto next = [&]() -> std::string {
@@ -241,12 +242,13 @@ int main(int argc, char** argv) {
     else if (a == "--posts-per-s") rate = std::stod(next());
     else if (a == "--qun") qun = next();
     else if (a == "--keep") keep = true;
-    else fail("usage: file_bench [--mib N] [--posts-per-s R] [--qun PATH] [--keep]");
+    else if (a == "--dir") parent = next();
+    else fail("usage: file_bench [--mib N] [--posts-per-s R] [--qun PATH] [--dir DIR] [--keep]");
   }
   if (mib == 0 || mib > 100) fail("--mib is 1..100 (qun shares files up to 100 MiB)");
   ::signal(SIGPIPE, SIG_IGN);
-  char tmpl[] = "/tmp/qun-file-bench-XXXXXX";
-  if (!::mkdtemp(tmpl)) fail("no temporary folder");
+  std::string tmpl = parent + "/qun-file-bench-XXXXXX";
+  if (!::mkdtemp(tmpl.data())) fail("no temporary folder in " + parent);
   const fs::path dir = tmpl;
   const fs::path home_a = dir / "a", home_b = dir / "b";
   for (const auto& [home, nick] : {std::pair{home_a, "a"}, std::pair{home_b, "b"}})

@@ -1,9 +1,13 @@
 #include "net/files.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 
@@ -67,47 +71,85 @@ Result<FileRef> seal_file(const std::string& path, std::uint64_t size, const Fil
   return f;
 }
 
-// Putting a fetched file together, off the loop: opens each chunk (read from `paths`, checked
-// against `chunks`) at its place under the file's key into `out_path`.part, checks the whole
-// against the post's hash and renames it into place. A chunk missing or damaged here is named
-// in `bad`, for the loop to drop from the store.
-Result<void> write_file(const FileRef& file, const std::vector<Hash>& chunks,
-                        const std::vector<std::string>& paths, const std::string& out_path,
-                        std::optional<std::size_t>& bad) {
-  const std::string part = out_path + ".part";
-  std::error_code dir_error;  // the chat's cache folder may not exist yet
-  std::filesystem::create_directories(std::filesystem::path(out_path).parent_path(), dir_error);
-  std::ofstream out(part, std::ios::binary | std::ios::trunc);
-  if (!out) return Error(Errc::io, "cannot write " + part);
-  Hasher whole;
-  for (std::size_t i = 0; i < chunks.size(); ++i) {
-    auto blob = read_blob_file(paths[i], chunks[i]);
-    auto plain = blob ? open_chunk(file.key, file.size, i, *blob) : Result<Bytes>(Error(Errc::not_found, ""));
-    if (!plain.ok()) {
-      out.close();
-      std::filesystem::remove(part);
-      bad = i;
-      return Error(Errc::io, "chunk " + std::to_string(i) + " is missing or damaged here; fetch again");
-    }
-    whole.update(*plain);
-    out.write(reinterpret_cast<const char*>(plain->data()), static_cast<std::streamsize>(plain->size()));
-  }
-  out.close();
-  if (!out) {
-    std::filesystem::remove(part);
-    return Error(Errc::io, "cannot write " + part + " (disk full?)");
-  }
-  if (whole.finish() != file.content) {
-    std::filesystem::remove(part);
-    return Error(Errc::malformed, "the file does not match the hash its post gives; not saved");
-  }
-  std::error_code ec;
-  std::filesystem::rename(part, out_path, ec);
-  if (ec) return Error(Errc::io, "cannot rename " + part + " to " + out_path + ": " + ec.message());
-  return ok_result();
-}
-
 }  // namespace
+
+// A fetched file being written: PATH.part, each chunk at its offset as it arrives (on the loop),
+// the rest from the store when the fetch is done (off the loop, by complete()), then renamed to
+// PATH. Removed if it never gets there: a failed fetch, a client gone, a damaged chunk.
+class PartFile {
+ public:
+  PartFile(std::string path, std::size_t chunks) : path_(std::move(path)), written_(chunks, false) {}
+  ~PartFile() {
+    if (fd_ >= 0) ::close(fd_);
+    if (!renamed_) ::unlink(part().c_str());
+  }
+  PartFile(const PartFile&) = delete;
+  PartFile& operator=(const PartFile&) = delete;
+
+  std::string part() const { return path_ + ".part"; }
+
+  Result<void> open() {
+    std::error_code dir_error;  // the chat's cache folder may not exist yet
+    std::filesystem::create_directories(std::filesystem::path(path_).parent_path(), dir_error);
+    fd_ = ::open(part().c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd_ < 0) return Error(Errc::io, "cannot write " + part() + ": " + std::strerror(errno));
+    return ok_result();
+  }
+
+  // Writes chunk `index`; the first failure is kept and reported when the fetch is done.
+  void write(std::size_t index, ByteView plain) {
+    if (!error_.empty() || index >= written_.size()) return;
+    if (!write_at(index, plain)) {
+      error_ = "cannot write " + part() + " (disk full?)";
+      return;
+    }
+    written_[index] = true;
+  }
+
+  // Off the loop: writes the chunks not yet written, read from `paths` (checked against
+  // `chunks`) and opened at their place, then renames the part to the path. A chunk missing or
+  // damaged in the store is named in `bad`, for the loop to drop.
+  Result<void> complete(const FileRef& file, const std::vector<Hash>& chunks,
+                        const std::vector<std::string>& paths, std::optional<std::size_t>& bad) {
+    if (!error_.empty()) return Error(Errc::io, error_);
+    for (std::size_t i = 0; i < chunks.size() && i < written_.size(); ++i) {
+      if (written_[i]) continue;
+      auto blob = read_blob_file(paths[i], chunks[i]);
+      auto plain = blob ? open_chunk(file.key, file.size, i, *blob) : Result<Bytes>(Error(Errc::not_found, ""));
+      if (!plain.ok()) {
+        bad = i;
+        return Error(Errc::io, "chunk " + std::to_string(i) + " is missing or damaged here; fetch again");
+      }
+      if (!write_at(i, *plain)) return Error(Errc::io, "cannot write " + part() + " (disk full?)");
+      written_[i] = true;
+    }
+    const int fd = fd_;
+    fd_ = -1;
+    if (::close(fd) != 0) return Error(Errc::io, "cannot write " + part() + " (disk full?)");
+    if (::rename(part().c_str(), path_.c_str()) != 0)
+      return Error(Errc::io, "cannot rename " + part() + " to " + path_ + ": " + std::strerror(errno));
+    renamed_ = true;
+    return ok_result();
+  }
+
+ private:
+  bool write_at(std::size_t index, ByteView plain) {
+    std::size_t at = 0;
+    const auto offset = static_cast<off_t>(index * file_limits::chunk_bytes);
+    while (at < plain.size()) {
+      const ssize_t n = ::pwrite(fd_, plain.data() + at, plain.size() - at, offset + static_cast<off_t>(at));
+      if (n <= 0) return false;
+      at += static_cast<std::size_t>(n);
+    }
+    return true;
+  }
+
+  std::string path_;
+  int fd_ = -1;
+  std::vector<bool> written_;
+  std::string error_;
+  bool renamed_ = false;
+};
 
 std::string media_type_for(const std::string& name) {
   static const std::map<std::string, std::string> types{
@@ -227,10 +269,19 @@ Result<void> FileService::fetch(Millis now, const Hash& group, const FileRef& fi
                                 const std::string& path, ClientId client, const Json& id) {
   if (!path.empty() && std::filesystem::exists(path))
     return Error(Errc::already_exists, path + " exists; give another path with -o");
+  for (const auto& [root, w] : wanted_)
+    for (const auto& waiter : w.waiters)
+      if (!path.empty() && waiter.path == path)
+        return Error(Errc::already_exists, "a download to " + path + " is in progress; give another path with -o");
+  std::shared_ptr<PartFile> part;
+  if (!path.empty()) {
+    part = std::make_shared<PartFile>(path, chunk_count(file.size));
+    QUN_TRY_VOID(part->open());
+  }
   QUN_TRY_VOID(transfers_.fetch(now, group, file));
   Wanted& w = wanted_[file.root];
   w.file = file;
-  w.waiters.push_back(Waiter{client, id, path});
+  w.waiters.push_back(Waiter{client, id, path, std::move(part)});
   pump(now);
   return ok_result();
 }
@@ -270,9 +321,14 @@ void FileService::pump(Millis now) {
       auto sent = node_.send_file(now, s->peer, s->message);
       if (!sent.ok() && sent.error().code() == Errc::too_large)
         transfers_.on_lane_full(now, s->peer, std::move(s->message));
+    } else if (auto* c = std::get_if<transfer_output::Opened>(&*o)) {
+      on_opened(*c);
     } else if (auto* p = std::get_if<transfer_output::Progress>(&*o)) {
       auto w = wanted_.find(p->root);
       if (w == wanted_.end()) continue;
+      const std::uint64_t percent = 100 * p->have / std::max<std::size_t>(p->total, 1);
+      if (w->second.percent == percent) continue;
+      w->second.percent = percent;
       for (const auto& waiter : w->second.waiters)
         control_.send(waiter.client, Json{{"stream", "progress"},
                                           {"root", to_hex(p->root)},
@@ -283,6 +339,13 @@ void FileService::pump(Millis now) {
       on_done(*d);
     }
   }
+}
+
+void FileService::on_opened(const transfer_output::Opened& o) {
+  auto it = wanted_.find(o.root);
+  if (it == wanted_.end()) return;
+  for (const auto& waiter : it->second.waiters)
+    if (waiter.part) waiter.part->write(o.index, o.plain);
 }
 
 void FileService::on_done(const transfer_output::FetchDone& d) {
@@ -300,7 +363,7 @@ void FileService::on_done(const transfer_output::FetchDone& d) {
                 {"path", waiter.path},
                 {"moved", d.moved},
                 {"present", d.present}};
-    if (waiter.path.empty()) {
+    if (!waiter.part) {
       control_.send(waiter.client, Json{{"id", waiter.id}, {"ok", true}, {"result", std::move(result)}});
       continue;
     }
@@ -326,8 +389,8 @@ void FileService::assemble(const Hash& group, const FileRef& file, const Waiter&
   auto job = std::make_shared<Job>();
   offload(
       loop_,
-      [job, file, chunks = *chunks, paths = std::move(paths), path = waiter.path] {
-        job->written = write_file(file, chunks, paths, path, job->bad);
+      [job, file, chunks = *chunks, paths = std::move(paths), part = waiter.part] {
+        job->written = part->complete(file, chunks, paths, job->bad);
       },
       [this, alive = alive_, job, group, chunks = *chunks, waiter, result = std::move(result)] {
         if (!*alive) return;

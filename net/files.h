@@ -1,8 +1,8 @@
 // FileService: the daemon's side of file sharing (docs/cli.md, "Files"). It seals a local file
 // into blobs (node/file.h) for `qun send`, drives the Transfers engine (node/transfer.h) with
 // the node's file lane and the DiskBlobStore, answers `qun fetch` when a file is complete
-// (streaming progress meanwhile), and puts a fetched file together at the path asked for,
-// checking every chunk's place and the whole file's hash.
+// (streaming progress meanwhile), and writes a fetched file at the path asked for as its chunks
+// arrive, each checked against the manifest the post names and opened at its place.
 //
 // Not thread-safe: the daemon's loop owns it. Sealing a file and putting one together run on
 // libuv's thread pool (net/offload.h), on copies of what they need, so a large file never holds
@@ -25,6 +25,8 @@
 #include "node/transfer.h"
 
 namespace qun {
+
+class PartFile;
 
 class FileService {
  public:
@@ -73,16 +75,23 @@ class FileService {
     ClientId client;
     Json id;
     std::string path;
+    // path.part, written as chunks arrive; removed unless the whole file lands at path.
+    std::shared_ptr<PartFile> part;
   };
   struct Wanted {
     FileRef file;
     std::vector<Waiter> waiters;
+    // The last progress sent, in percent: clients hear of each percent, not of each chunk (a
+    // 100 MiB file is 1,600 chunks, and each message wakes every waiting client).
+    std::optional<std::uint64_t> percent;
   };
   // Drains the engine: sends on the node's lanes, progress and answers to clients.
   void pump(Millis now);
+  void on_opened(const transfer_output::Opened& o);
   void on_done(const transfer_output::FetchDone& d);
-  // Writes the stored file to the waiter's path (via path.part, renamed when the whole checks
-  // out), off the loop, then answers the waiter with `result`.
+  // Completes the waiter's path.part with the chunks not written as they arrived (stored before
+  // this fetch, or before the waiter joined it), off the loop, renames it to the path, then
+  // answers the waiter with `result`.
   void assemble(const Hash& group, const FileRef& file, const Waiter& waiter, Json result);
 
   uv_loop_t* loop_;

@@ -151,15 +151,18 @@ void Transfers::on_blob(Millis now, const PublicKey& peer, const wire::Blob& m) 
   }
   // The author of the post made the manifest: a blob that matches its address but does not
   // open at its place is the author's doing, and no peer can give a better one.
-  if (auto opened = open_chunk(f->file.key, f->file.size, f->index.at(id), m.data); !opened.ok())
-    return finish(*f, false, "chunk " + std::to_string(f->index.at(id)) + " of the file does not "
+  const std::size_t index = f->index.at(id);
+  auto opened = open_chunk(f->file.key, f->file.size, index, m.data);
+  if (!opened.ok())
+    return finish(*f, false, "chunk " + std::to_string(index) + " of the file does not "
                              "decrypt: the post that shares it is bad");
   if (auto r = env_.store.put(f->group, id, m.data); !r.ok())
     return finish(*f, false, "could not store the file: " + r.error().message());
+  out_.push_back(transfer_output::Opened{f->group, f->file.root, index, std::move(opened).value()});
   ++f->moved;
   ++stats_.blobs_received;
   f->missing.erase(id);
-  f->missing_order.erase(f->index.at(id));
+  f->missing_order.erase(index);
   f->lacks.erase(id);
   f->last_progress = now;
   out_.push_back(transfer_output::Progress{f->group, f->file.root,

@@ -106,6 +106,13 @@ struct Send {  // to Node::send_file
   PublicKey peer;
   WireMessage message;
 };
+struct Opened {  // a fetched chunk, stored and opened at its place: its plaintext, so that the
+                // driver writes the file as chunks arrive rather than reading them back at the end
+  Hash group;
+  Hash root;
+  std::size_t index = 0;
+  Bytes plain;
+};
 struct Progress {  // a fetch stored one more chunk
   Hash group;
   Hash root;
@@ -122,7 +129,8 @@ struct FetchDone {  // every chunk is stored and opened at its place; or the fet
 };
 }  // namespace transfer_output
 using TransferOutput =
-    std::variant<transfer_output::Send, transfer_output::Progress, transfer_output::FetchDone>;
+    std::variant<transfer_output::Send, transfer_output::Opened, transfer_output::Progress,
+                 transfer_output::FetchDone>;
 
 struct TransferStats {
   std::uint64_t blobs_received = 0;   // verified and stored
