@@ -66,13 +66,18 @@ void Transfers::schedule(Millis now, Fetch& f) {
   for (const auto& p : peers) busy[p] = 0;
   for (const auto& [id, a] : f.asked)
     if (busy.count(a.peer)) ++busy[a.peer];
+  // Peers that can be asked for more: once none can, the rest of the missing blobs wait (without
+  // this the walk went on through every missing blob, for each blob received: quadratic).
+  std::size_t with_room = 0;
+  for (const auto& [p, n] : busy)
+    if (n < transfer_limits::gets_per_peer_max) ++with_room;
   std::map<PublicKey, std::vector<Hash>> asks;
   // File order: the manifest (only member of missing before it is known), then by index.
   std::vector<Hash> order;
   if (!f.have_manifest) order.assign(f.missing.begin(), f.missing.end());
   auto next = f.missing_order.begin();
   for (std::size_t k = 0;; ++k) {
-    if (f.asked.size() >= transfer_limits::gets_in_flight_max) break;
+    if (f.asked.size() >= transfer_limits::gets_in_flight_max || with_room == 0) break;
     Hash id;
     if (f.have_manifest) {
       if (next == f.missing_order.end()) break;
@@ -93,7 +98,7 @@ void Transfers::schedule(Millis now, Fetch& f) {
       if (!best || busy[p] < busy[*best]) best = &p;
     }
     if (!best) continue;
-    ++busy[*best];
+    if (++busy[*best] == transfer_limits::gets_per_peer_max) --with_room;
     f.asked[id] = Asked{*best, now};
     asks[*best].push_back(id);
   }
