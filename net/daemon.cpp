@@ -1113,6 +1113,8 @@ class Daemon {
              {"outbox", outbox_size(g)},
              {"relays", relays_json(g)},
              {"bytes", node_->group_bytes(g)},
+             {"blobs", files_ ? files_->store().group_blobs(g) : 0},
+             {"blob_bytes", files_ ? files_->store().group_bytes(g) : 0},
              {"events_refused", node_->group_events_refused(g)},
              {"payloads_dropped", node_->group_payloads_dropped(g)}};
       auto name = r->name();

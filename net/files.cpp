@@ -36,11 +36,13 @@ std::optional<Hash> hash_of_hex(const std::string& hex) {
 }
 
 // Sealing a file, off the loop: the regular file at `path`, of `size` bytes, under `key`, its
-// blobs written into `dir` (a group's blob folder) and listed in `written` with their sizes.
+// blobs appended to the pack at `pack` (a new one of the group's) and listed in `written`.
 Result<FileRef> seal_file(const std::string& path, std::uint64_t size, const FileKey& key,
-                          const std::string& dir, std::vector<std::pair<Hash, std::uint64_t>>& written) {
+                          const std::string& pack, std::vector<PackedBlob>& written) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return Error(Errc::not_found, "cannot read " + path);
+  PackWriter out;
+  QUN_TRY_VOID(out.open(pack));
   FileRef f;
   f.name = safe_file_name(std::filesystem::path(path).filename().string());
   f.size = size;
@@ -58,16 +60,15 @@ Result<FileRef> seal_file(const std::string& path, std::uint64_t size, const Fil
       return Error(Errc::io, path + " changed while it was read; send it again");
     whole.update(plain);
     const Bytes blob = seal_chunk(f.key, size, i, plain);
-    const Hash id = blob_id(blob);
-    QUN_TRY_VOID(write_blob_file(DiskBlobStore::blob_path(dir, id), blob));
-    written.emplace_back(id, blob.size());
-    chunks.push_back(id);
+    QUN_TRY(PackedBlob packed, out.append(blob_id(blob), blob));
+    written.push_back(packed);
+    chunks.push_back(packed.id);
   }
   const Bytes manifest = encode_manifest(chunks);
   f.root = blob_id(manifest);
   f.content = whole.finish();
-  QUN_TRY_VOID(write_blob_file(DiskBlobStore::blob_path(dir, f.root), manifest));
-  written.emplace_back(f.root, manifest.size());
+  QUN_TRY(PackedBlob packed, out.append(f.root, manifest));
+  written.push_back(packed);
   return f;
 }
 
@@ -106,15 +107,16 @@ class PartFile {
     written_[index] = true;
   }
 
-  // Off the loop: writes the chunks not yet written, read from `paths` (checked against
-  // `chunks`) and opened at their place, then renames the part to the path. A chunk missing or
+  // Off the loop: writes the chunks not yet written, read from where the store keeps them
+  // (checked against `chunks`) and opened at their place, then renames the part to the path. A chunk missing or
   // damaged in the store is named in `bad`, for the loop to drop.
   Result<void> complete(const FileRef& file, const std::vector<Hash>& chunks,
-                        const std::vector<std::string>& paths, std::optional<std::size_t>& bad) {
+                        const std::vector<std::optional<BlobLocation>>& where,
+                        std::optional<std::size_t>& bad) {
     if (!error_.empty()) return Error(Errc::io, error_);
     for (std::size_t i = 0; i < chunks.size() && i < written_.size(); ++i) {
       if (written_[i]) continue;
-      auto blob = read_blob_file(paths[i], chunks[i]);
+      auto blob = where[i] ? read_blob_at(*where[i], chunks[i]) : std::nullopt;
       auto plain = blob ? open_chunk(file.key, file.size, i, *blob) : Result<Bytes>(Error(Errc::not_found, ""));
       if (!plain.ok()) {
         bad = i;
@@ -196,19 +198,24 @@ void FileService::seal(const Hash& group, const std::string& path, Rng& rng, Sea
                                            " MiB"));
   struct Job {
     std::optional<Result<FileRef>> file;
-    std::vector<std::pair<Hash, std::uint64_t>> written;
+    std::vector<PackedBlob> written;
   };
   auto job = std::make_shared<Job>();
   FileKey key;
   rng.fill(key.bytes);
+  const std::string pack = store_.new_pack(group);
   offload(
       loop_,
-      [job, path, size, key, dir = store_.group_dir(group)] {
-        job->file = seal_file(path, size, key, dir, job->written);
+      [job, path, size, key, pack] {
+        job->file = seal_file(path, size, key, pack, job->written);
+        if (!job->file->ok()) {
+          job->written.clear();
+          ::unlink(pack.c_str());
+        }
       },
-      [this, alive = alive_, job, group, done = std::move(done)] {
+      [this, alive = alive_, job, group, pack, done = std::move(done)] {
         if (!*alive) return;
-        for (const auto& [id, bytes] : job->written) store_.adopt(group, id, bytes);
+        store_.adopt(group, pack, job->written);
         done(std::move(*job->file));
       });
 }
@@ -379,9 +386,8 @@ void FileService::assemble(const Hash& group, const FileRef& file, const Waiter&
   if (!manifest) return fail("the file's chunks are gone; fetch it again");
   auto chunks = decode_manifest(*manifest, file.size);
   if (!chunks.ok()) return fail(chunks.error().context());
-  std::vector<std::string> paths;
-  const std::string dir = store_.group_dir(group);
-  for (const Hash& id : *chunks) paths.push_back(DiskBlobStore::blob_path(dir, id));
+  std::vector<std::optional<BlobLocation>> where;
+  for (const Hash& id : *chunks) where.push_back(store_.locate(group, id));
   struct Job {
     std::optional<Result<void>> written;
     std::optional<std::size_t> bad;
@@ -389,8 +395,8 @@ void FileService::assemble(const Hash& group, const FileRef& file, const Waiter&
   auto job = std::make_shared<Job>();
   offload(
       loop_,
-      [job, file, chunks = *chunks, paths = std::move(paths), part = waiter.part] {
-        job->written = part->complete(file, chunks, paths, job->bad);
+      [job, file, chunks = *chunks, where = std::move(where), part = waiter.part] {
+        job->written = part->complete(file, chunks, where, job->bad);
       },
       [this, alive = alive_, job, group, chunks = *chunks, waiter, result = std::move(result)] {
         if (!*alive) return;

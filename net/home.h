@@ -23,7 +23,7 @@ inline std::string store_dir(const std::string& home) { return home + "/db"; }
 inline std::string socket_path(const std::string& home) { return home + "/control.sock"; }
 inline std::string lock_path(const std::string& home) { return home + "/lock"; }
 inline std::string search_path(const std::string& home) { return home + "/search.db"; }
-// Blobs of shared files (net/blob_store.h): one directory per group, one file per blob.
+// Blobs of shared files (net/blob_store.h): one directory per group, blobs in packs.
 inline std::string files_dir(const std::string& home) { return home + "/files"; }
 // A relay's allow-list: one admin key (64 hex digits) per line; '#' starts a comment.
 inline std::string relay_allow_path(const std::string& home) { return home + "/relay-allow"; }
