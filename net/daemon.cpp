@@ -476,6 +476,7 @@ class Daemon {
     drain();
     flush_outboxes();
     upkeep_groups();
+    if (direct_relays_due_) name_direct_relays();
     save_peers();
     if (search_) search_->tick();
     if (files_) {
@@ -620,6 +621,12 @@ class Daemon {
     for (const auto& id : d.events) {
       auto m = r->message(id);
       if (!m) continue;
+      // A relay or a member more in a shared group: direct groups may name a relay now (at the
+      // next tick: authoring here would re-enter the node while it delivers).
+      if ((m->kind == EventKind::relay || m->kind == EventKind::add ||
+           m->kind == EventKind::join) &&
+          !r->state().settings.direct)
+        direct_relays_due_ = true;
       if (m->kind != EventKind::post) list_changed = true;
       // A mention, or any message of the other member in a direct conversation, notifies.
       else if (notifications_ && !app_.joining(d.group) && !app_.hidden(m->author) &&
@@ -1528,6 +1535,68 @@ class Daemon {
     return nullptr;
   }
 
+  // The relays named by the groups (not direct) that this node and `peer` are both members of,
+  // in key order; `shared` says whether there is any such group.
+  std::map<PublicKey, std::string> shared_relays(const PublicKey& peer, bool* shared) {
+    const PublicKey& self = key_->public_key();
+    std::map<PublicKey, std::string> relays;
+    for (const auto& g : node_->groups()) {
+      const Replica* s = node_->group(g);
+      if (!s || app_.leaving(g) || s->state().settings.direct || !s->state().is_member(self) ||
+          !s->state().is_member(peer))
+        continue;
+      if (shared) *shared = true;
+      for (const auto& [id, address] : s->state().relays) relays.emplace(id, address);
+    }
+    return relays;
+  }
+
+  // Names in each direct group this node founded the relays that the groups it shares with the
+  // other member name now, up to direct::relays_named_max (docs/protocol.md, "Offline
+  // delivery"): a conversation opened before a shared group had a relay gets one once that
+  // group names it. Only the founder's node does it: a relay event needs an admin, and the
+  // founder is a direct group's only one. A relay the group named before and stopped naming
+  // (its founder's `qun relay remove`) is not named again. The node then offers the group to the
+  // relay (node.cpp, after_admit), which takes it on as it takes a new conversation.
+  void name_direct_relays() {
+    direct_relays_due_ = false;
+    if (opts_.relay) return;
+    const PublicKey& self = key_->public_key();
+    for (const auto& g : node_->groups()) {
+      Replica* r = node_->group(g);
+      if (!r || app_.leaving(g)) continue;
+      const GroupState& s = r->state();
+      const auto& pair = direct::pair(s);
+      if (!s.settings.direct || pair.size() != 2 || pair[0] != self || !s.is_member(self) ||
+          !s.is_member(pair[1]) || s.relays.size() >= direct::relays_named_max)
+        continue;
+      auto named_before = [&](const PublicKey& relay) {
+        for (const auto* rec : r->group().ordered())
+          if (rec->event.kind == EventKind::relay && rec->relay && rec->relay->relay == relay)
+            return true;
+        return false;
+      };
+      std::vector<Event> events;
+      for (const auto& [id, address] : shared_relays(pair[1], nullptr)) {
+        if (s.relays.size() >= direct::relays_named_max) break;
+        if (s.relays.count(id) || named_before(id)) continue;
+        auto e = r->set_relay(authoring(), id, address, true);
+        if (!e.ok()) {
+          log(LogLevel::warn, "direct group " + short_hex(g) + ": relay " + short_hex(id) +
+                                  " not named: " + e.error().message());
+          break;
+        }
+        log(LogLevel::info, "direct group " + short_hex(g) + " names relay " + short_hex(id) +
+                                " at " + address + ", a relay of a group shared with " +
+                                short_hex(pair[1]));
+        events.push_back(std::move(e).value());
+      }
+      if (events.empty()) continue;
+      if (auto p = publish(g, events); !p.ok())
+        log(LogLevel::warn, "direct group " + short_hex(g) + ": " + p.error().message());
+    }
+  }
+
   // Opens the direct group with a member of any group this node shares with it (creating it:
   // its create and add, then relay events naming up to direct::relays_named_max relays of the
   // shared groups, which the node offers it to), then posts `text` in it if given.
@@ -1542,24 +1611,18 @@ class Daemon {
     Replica* r = direct_with(peer);
     if (!r) {
       // Relays of groups both are members of: they serve the new group while either is offline.
-      std::map<PublicKey, std::string> relays;
       bool shared = false;
-      for (const auto& g : node_->groups()) {
-        const Replica* s = node_->group(g);
-        if (!s || s->state().settings.direct || !s->state().is_member(self) ||
-            !s->state().is_member(peer))
-          continue;
-        shared = true;
-        for (const auto& [id, address] : s->state().relays)
-          if (relays.size() < direct::relays_named_max) relays.emplace(id, address);
-      }
+      const std::map<PublicKey, std::string> relays = shared_relays(peer, &shared);
       if (!shared)
         return Error(Errc::not_found, who + " is in none of your groups; a direct message goes to "
                                             "a member of a group you share");
       QUN_TRY(Replica made, Replica::create_direct(authoring(), nick_, peer));
       // Named before the node gets the group, so that it offers the group to these relays
       // (direct-offer) on its links to them, and they take it on.
-      for (const auto& [id, address] : relays) (void)made.set_relay(authoring(), id, address, true);
+      for (const auto& [id, address] : relays) {
+        if (made.state().relays.size() >= direct::relays_named_max) break;
+        (void)made.set_relay(authoring(), id, address, true);
+      }
       const Hash g = made.id();
       IngestReport own;
       for (const auto* rec : made.group().ordered()) own.admitted.push_back(rec->event.id);
@@ -2373,6 +2436,9 @@ class Daemon {
   std::optional<std::string> metrics_address_;  // where metrics_ listens (`qun id` shows it)
   std::unique_ptr<notify::Notifications> notifications_;  // members only: a relay reads nothing
   std::unique_ptr<search::Indexer> search_;  // members only, like notifications_
+  // Direct groups may name a relay of a shared group (name_direct_relays): at start, and after a
+  // relay, add or join event in a group that is not direct.
+  bool direct_relays_due_ = true;
   std::unique_ptr<Node> node_;
   std::unique_ptr<FileService> files_;  // shared files (net/files.h)
   std::string nick_;

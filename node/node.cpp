@@ -1650,7 +1650,14 @@ struct Node::Impl {
       g.vouched.erase(id);  // its entry in vouched_order goes when it reaches the front
     if (!report.admitted.empty()) relay.on_progress(now, gid);
     if (!report.admitted.empty() && !g.replica->state().settings.direct) direct_recheck_due = true;
+    // A direct group that names a new relay (its founder names relays of shared groups later
+    // too: docs/protocol.md, "Offline delivery") is offered to it on a link that is up now; a
+    // link that comes later offers it with its hello.
+    const bool relays_changed =
+        g.replica->state().settings.direct && g.membership.relays() != g.replica->state().relays;
     sync_relays(g);
+    if (relays_changed)
+      for (auto& [cid, c] : conns) offer_direct(now, c, gid);
     out.push_back(node_output::Persist{gid, report, g.replica->take_new_keys()});
     std::vector<Hash> delivered;
     for (const auto& id : report.admitted)

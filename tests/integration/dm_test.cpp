@@ -81,6 +81,45 @@ TEST_CASE("a DM to an offline member arrives through a relay, whose home holds n
   }
 }
 
+// Proves that a DM opened before any shared group named a relay picks one up later, and then
+// reaches an offline member through it. How: alice and bob share a group with no relay; bob
+// opens a DM with alice (it names no relay, and R does not hold it). Then alice names R in the
+// shared group: bob's node, the DM's founder, names R in the DM too and offers it to R, which
+// takes it on. Bob stops; alice's `qun dm bob TEXT` reaches R. Alice stops; bob starts again
+// with no --peer (alice is offline: only R has the message) and reads it.
+TEST_CASE("a DM opened before its members' group had a relay names the relay once it has one",
+          "[integration][dm][relay]") {
+  Cluster cluster;
+  AliceBobRelay nodes = start_alice_bob_relay(cluster);
+  Node &r = nodes.relay, &a = nodes.alice, &b = nodes.bob;
+
+  const std::string group = create_group(a, "lobby-" + random_hex(8));
+  REQUIRE(invite_and_join(a, b, group) == group);
+  Json opened = b.json({"dm", "alice", "hello alice"});
+  REQUIRE(opened.value("created", false));
+  const std::string dm = opened.value("group", std::string());
+  REQUIRE(dm.size() == 64);
+  wait_for_posts(a, dm, {"hello alice"});
+  CHECK(events_held(r, dm) == -1);  // no relay yet: R was never offered it
+
+  a.ok({"relay", "add", group, r.address()});
+  wait_until([&] { return events_held(r, dm) > 0 && events_held(r, dm) == events_held(b, dm); },
+             propagate_bound, "the relay the shared group names now holds the DM");
+  CHECK(b.log().find("names relay") != std::string::npos);
+  REQUIRE(b.stop());
+
+  const std::string secret = "dm-late-relay-" + random_hex(16);
+  Json sent = a.json({"dm", "bob", secret});
+  CHECK_FALSE(sent.value("created", true));
+  CHECK(sent.value("group", std::string()) == dm);
+  wait_until([&] { return events_held(r, dm) == events_held(a, dm); }, propagate_bound,
+             "the relay holds alice's message to offline bob");
+  REQUIRE(a.stop());
+
+  b.start();
+  wait_for_posts(b, dm, {secret});
+}
+
 // Proves a relay keeps DMs only between members of the communities it serves. How: alice (the
 // admin) and bob share a group relay R serves; bob DMs alice and R takes the DM on. Alice kicks
 // bob: he is in no group R serves any more, and R drops the DM (its log says why) within its
