@@ -43,6 +43,11 @@ using Json = control::Json;
 using ClientId = ControlServer::ClientId;
 
 constexpr Millis housekeeping_interval_ms = 1'000;
+// While the search index has groups to fill or resync (search/feed.h, fill_slice_bytes), the
+// daemon ticks it again this long after a tick of at most search::tick_budget (50 ms), instead of
+// at the next housekeeping: the loop turns in between, and a rebuild goes at about four fifths
+// of the index's rate.
+constexpr Millis search_fill_gap_ms = 10;
 // Group commit: events from peers are written together once this long has passed since the
 // first of them (one LMDB transaction and fsync instead of one per batch). net_bench at 20 nodes
 // and 50 posts/s: CPU per node 0.085 s with 10 ms, 0.068 s with 100 ms, 0.058 s with 200 ms. They are not
@@ -162,6 +167,8 @@ class Daemon {
     housekeeping_.data = this;
     uv_timer_init(&loop_, &commit_timer_);
     commit_timer_.data = this;
+    uv_timer_init(&loop_, &search_timer_);
+    search_timer_.data = this;
     timer_ = true;
     if (!std::filesystem::exists(home::identity_path(home)))
       return Error(Errc::not_found,
@@ -452,6 +459,7 @@ class Daemon {
     if (timer_) {
       uv_close(reinterpret_cast<uv_handle_t*>(&housekeeping_), nullptr);
       uv_close(reinterpret_cast<uv_handle_t*>(&commit_timer_), nullptr);
+      uv_close(reinterpret_cast<uv_handle_t*>(&search_timer_), nullptr);
     }
     if (signals_) {
       uv_close(reinterpret_cast<uv_handle_t*>(&sigint_), nullptr);
@@ -478,11 +486,22 @@ class Daemon {
     upkeep_groups();
     if (direct_relays_due_) name_direct_relays();
     save_peers();
-    if (search_) search_->tick();
+    tick_search();
     if (files_) {
       files_->on_tick(now);
       transport_->pump();
     }
+  }
+
+  // Ticks the search index, and again search_fill_gap_ms later while groups wait to be indexed
+  // (not while the index fails: housekeeping retries it once a second).
+  void tick_search() {
+    if (!search_ || stopping_) return;
+    search_->tick();
+    if (search_->working() && !uv_is_active(reinterpret_cast<uv_handle_t*>(&search_timer_)))
+      uv_timer_start(
+          &search_timer_, [](uv_timer_t* t) { static_cast<Daemon*>(t->data)->tick_search(); },
+          search_fill_gap_ms, 0);
   }
 
   // What a member's node authors on its own (Replica::upkeep, docs/protocol.md): closes of
@@ -2447,6 +2466,7 @@ class Daemon {
   uv_signal_t sigint_{}, sigterm_{};
   uv_timer_t housekeeping_{};
   uv_timer_t commit_timer_{};
+  uv_timer_t search_timer_{};      // tick_search while the index fills
   WriteBatch commit_batch_;        // persists waiting for the group commit
   std::size_t commit_events_ = 0;  // events in commit_batch_
   bool signals_ = false, timer_ = false, stopping_ = false;

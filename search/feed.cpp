@@ -39,6 +39,7 @@ void Indexer::open() {
   }
   index_ = std::move(opened).value();
   unavailable_.reset();
+  filling_.clear();
   if (const auto& why = index_->rebuilt_because(); why && *why != "created")
     log_(LogRecord{LogLevel::warn, "search",
                    "search index " + path_ + " rebuilt: " + *why + "; it fills again from the store"});
@@ -150,6 +151,7 @@ void Indexer::flush() {
 
 void Indexer::forget(const Hash& g) {
   dirty_.erase(g);
+  filling_.erase(g);
   // What waits for this group goes with it (removals are of its posts too, harmless to keep).
   auto of_g = [&](const Post& p) { return p.group == g; };
   puts_.erase(std::remove_if(puts_.begin(), puts_.end(), of_g), puts_.end());
@@ -169,9 +171,21 @@ void Indexer::resync(const Hash& g) {
     if (auto done = index_->drop_group(g); !done.ok()) return failed(done.error());
     return;
   }
-  const std::vector<Post> posts =
+  std::vector<Post> posts =
       hooks_.conversation ? readable_posts(*r, hooks_.conversation(*r, ConversationScope::full))
                           : readable_posts(*r);
+  std::size_t bytes = 0;
+  for (const Post& p : posts) bytes += p.text.size();
+  if (bytes > fill_slice_bytes) {
+    auto rows = index_->size(g);
+    if (!rows.ok()) return failed(rows.error());
+    if (rows.value() == 0) {
+      // None of it is in: fill it a slice at a time (tick).
+      dirty_.erase(g);
+      filling_[g] = Fill{std::move(posts), 0};
+      return;
+    }
+  }
   auto done = index_->sync_group(g, posts);
   if (!done.ok()) return failed(done.error());
   dirty_.erase(g);
@@ -184,17 +198,48 @@ void Indexer::resync(const Hash& g) {
                        " removed"});
 }
 
+bool Indexer::fill_slice(const Hash& g) {
+  auto it = filling_.find(g);
+  if (it == filling_.end()) return true;
+  Fill& f = it->second;
+  std::size_t n = 0;
+  for (std::size_t bytes = 0; f.next + n < f.posts.size() && bytes < fill_slice_bytes; ++n)
+    bytes += f.posts[f.next + n].text.size();
+  if (auto done = index_->put(std::span<const Post>(f.posts).subspan(f.next, n)); !done.ok()) {
+    failed(done.error());  // may rebuild the index, which clears filling_
+    return false;
+  }
+  succeeded();
+  f.next += n;
+  if (f.next < f.posts.size()) return true;
+  log_(LogRecord{
+      LogLevel::debug, "search",
+      "group " + short_hex(g) + " indexed: " + std::to_string(f.posts.size()) + " posts"});
+  filling_.erase(it);
+  return true;
+}
+
 void Indexer::tick() {
   flush();
   if (!index_) return;
   const auto start = std::chrono::steady_clock::now();
-  // A copy: a failure may rebuild the index and mark every group again.
+  auto spent = [&] { return std::chrono::steady_clock::now() - start >= tick_budget; };
+  // A copy: a failure may rebuild the index and mark every group again. A group being filled
+  // is resynced once its fill is done.
   const std::vector<Hash> marked(dirty_.begin(), dirty_.end());
   for (const Hash& g : marked) {
-    if (!index_ || std::chrono::steady_clock::now() - start >= resync_budget) return;
-    if (!dirty_.count(g)) continue;
+    if (!index_ || spent()) return;
+    if (!dirty_.count(g) || filling_.count(g)) continue;
     resync(g);
   }
+  while (index_ && !filling_.empty() && !spent())
+    if (!fill_slice(filling_.begin()->first)) return;
+}
+
+std::size_t Indexer::pending() const {
+  std::size_t n = dirty_.size();
+  for (const auto& [g, f] : filling_) n += dirty_.count(g) ? 0 : 1;
+  return n;
 }
 
 Result<std::vector<Hit>> Indexer::search(const Query& query) {

@@ -25,6 +25,7 @@
 
 #include <chrono>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <set>
@@ -44,10 +45,19 @@ namespace qun::search {
 // limits::batch_events_max events, so a burst of deliveries flushes about once per delivery).
 inline constexpr std::size_t pending_posts_max = 512;
 
-// Resync work per tick (the daemon ticks once a second): past this much time, the remaining
-// groups wait for the next tick. A fold of a group of 100,000 posts takes about 0.2 s, so one
-// large group per tick, or many small ones, while the loop stays responsive.
-inline constexpr std::chrono::milliseconds resync_budget{200};
+// A group with no rows in the index (the index was rebuilt, or the group is new to it) and more
+// text than this fills in slices of about this much text, one transaction each, rather than in
+// one sync_group, which held the daemon's loop for all of it: 23 s for a group of 300,000 posts
+// of 449 bytes (history_bench's texts). The index takes about 4 MB of text a second
+// (search_bench: 58,000 posts of 66 bytes; a fill of history_bench's posts: 10,000 of 449
+// bytes), so a slice holds the loop about 30 ms.
+inline constexpr std::size_t fill_slice_bytes = 128 << 10;
+// Work per tick: past this much time, the remaining resyncs and slices wait for the next tick
+// (the daemon ticks again search_fill_gap_ms later while there is work: net/daemon.cpp,
+// tick_search). A resync is one piece (a fold of a group of 100,000 posts takes about 0.2 s);
+// a fill goes a slice at a time. A control request takes a few turns of the loop, so while the
+// index fills it waits a few times this long.
+inline constexpr std::chrono::milliseconds tick_budget{50};
 
 // The posts of `r` that this node shows and can read, with their current text: from `c`, its
 // conversation (Replica::conversation), or a fold of its own.
@@ -80,10 +90,15 @@ class Indexer {
   void mark(const Hash& g) { dirty_.insert(g); }
   // The group is left or dropped: its posts go.
   void forget(const Hash& g);
-  // Flushes, then resyncs marked groups until resync_budget is spent.
+  // Flushes, then resyncs marked groups and fills groups new to the index (fill_slice_bytes)
+  // until tick_budget is spent (at least one resync or slice when there is work).
   void tick();
-  // Groups waiting for a resync (search results may miss or still show some of their posts).
-  std::size_t pending() const { return dirty_.size(); }
+  // Groups waiting for a resync or being filled (search results may miss or still show some of
+  // their posts).
+  std::size_t pending() const;
+  // Whether a tick now would index something: groups pending and the index working (after a
+  // failure, the next housekeeping tick tries again).
+  bool working() const { return index_ && !failing_ && pending() > 0; }
   // Errors: those of Index::search, or why the index is not available.
   [[nodiscard]] Result<std::vector<Hit>> search(const Query& query);
 
@@ -91,6 +106,9 @@ class Indexer {
   void failed(const Error& e);
   void succeeded();
   void resync(const Hash& g);
+  // Puts the next slice of a group being filled. False when the index failed (the fills may be
+  // gone: a rebuild clears them).
+  bool fill_slice(const Hash& g);
 
   std::string path_;
   Hooks hooks_;
@@ -98,6 +116,14 @@ class Indexer {
   std::unique_ptr<Index> index_;
   std::optional<std::string> unavailable_;  // why index_ is null
   std::set<Hash> dirty_;
+  // Groups being filled (fill_slice_bytes): the posts the fold showed when it started, and how
+  // many of them are in. Posts delivered meanwhile go in as usual; an edit or deletion marks
+  // the group, which is resynced once its fill is done.
+  struct Fill {
+    std::vector<Post> posts;
+    std::size_t next = 0;
+  };
+  std::map<Hash, Fill> filling_;
   // Waiting writes, applied in this order (an edit or removal of a post waiting to go in
   // finds it in).
   std::vector<Post> puts_;

@@ -146,4 +146,45 @@ TEST_CASE("feed: a damaged file is rebuilt from the replicas", "[search]") {
   CHECK(found(*f.indexer, "damage") == Texts{"kept through damage"});
 }
 
+// Proves a large group that is new to the index (a rebuild) goes in through the fill, a slice
+// at a time, and that what is delivered meanwhile holds: every post is found once the Indexer
+// has nothing pending, an edit by its new text and a deleted post not at all. How the ticks
+// split the work depends on the clock (the tick's budget), so only the end state is checked, and
+// the log line says the fill path ran.
+TEST_CASE("feed: a large group new to the index fills in slices; edits meanwhile hold",
+          "[search]") {
+  Fixture f;
+  std::vector<Hash> ids;
+  const std::string padding(200, '.');
+  const std::size_t n = 2 * fill_slice_bytes / padding.size() + 10;  // three slices
+  for (std::size_t i = 0; i < n; ++i)
+    ids.push_back(
+        must(f.replica->post(f.at(), "post p" + std::to_string(i) + "q about trains " + padding))
+            .back()
+            .id);
+  f.indexer->mark(f.replica->id());  // as at start-up: none of it is in
+  CHECK(f.indexer->pending() == 1);
+  f.indexer->tick();
+  f.deliver(f.replica->edit(f.at(), ids[0], "the first one, about boats"));
+  f.deliver(f.replica->delete_post(f.at(), ids[1]));
+  for (int i = 0; i < 100 && f.indexer->working(); ++i) f.indexer->tick();
+  CHECK(f.indexer->pending() == 0);
+  CHECK_FALSE(f.indexer->working());
+  bool filled = false;
+  for (const auto& l : f.logs)
+    filled =
+        filled || l.message.find("indexed: " + std::to_string(n) + " posts") != std::string::npos;
+  CHECK(filled);
+  CHECK(found(*f.indexer, "boats") == Texts{"the first one, about boats"});
+  CHECK(found(*f.indexer, "p0q").empty());
+  CHECK(found(*f.indexer, "p1q").empty());
+  CHECK(found(*f.indexer, "p2q") == Texts{"post p2q about trains " + padding});
+  const std::string last = "p" + std::to_string(n - 1) + "q";
+  CHECK(found(*f.indexer, last) == Texts{"post " + last + " about trains " + padding});
+  Query q;
+  q.text = "trains";
+  q.limit = results_max;
+  CHECK(f.indexer->search(q).value().size() == results_max);
+}
+
 }  // namespace qun::search
