@@ -2,6 +2,10 @@
 
 namespace qun::codec {
 
+namespace {
+bool reference_all(msgpack::type::object_type, std::size_t, void*) { return true; }
+}  // namespace
+
 Result<msgpack::object_handle> unpack_strict(ByteView bytes, const DecodeLimits& limits) {
   if (bytes.size() > limits.bytes_max) {
     return Error(Errc::too_large, std::to_string(bytes.size()) + " bytes, at most " +
@@ -15,7 +19,7 @@ Result<msgpack::object_handle> unpack_strict(ByteView bytes, const DecodeLimits&
     std::size_t offset = 0;
     msgpack::object_handle handle =
         msgpack::unpack(reinterpret_cast<const char*>(bytes.data()), bytes.size(), offset,
-                        nullptr, nullptr, limit);
+                        limits.reference_input ? reference_all : nullptr, nullptr, limit);
     if (offset != bytes.size()) {
       return Error(Errc::malformed, std::to_string(bytes.size() - offset) + " trailing bytes");
     }

@@ -22,10 +22,15 @@ struct DecodeLimits {
   std::size_t bin_max;       // bytes in any bin
   std::size_t str_max;       // bytes in any str
   std::size_t depth_max;     // nesting
+  // Bins and strs point into the input rather than being copied into the handle's zone: for a
+  // decoder whose handle never outlives its input (a wire message's blob is 64 KiB: a copy and
+  // an allocation saved per blob).
+  bool reference_input = false;
 };
 
 // Unpacks exactly one msgpack value filling all of bytes. The handle owns the decoded objects;
-// bins and strs inside may point into bytes, which must outlive the handle.
+// bins and strs inside may point into bytes (always with reference_input), which must outlive
+// the handle.
 [[nodiscard]] Result<msgpack::object_handle> unpack_strict(ByteView bytes,
                                                            const DecodeLimits& limits);
 

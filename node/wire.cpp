@@ -224,6 +224,7 @@ Result<WireMessage> decode_fields(ByteView bytes) {
       .bin_max = limits::event_bytes_max,
       .str_max = wire_limits::address_bytes_max,
       .depth_max = 3,
+      .reference_input = true,  // the handle dies here; every field is copied out of it
   };
   QUN_TRY(auto handle, codec::unpack_strict(bytes, limits));
   QUN_TRY(auto a, codec::array(handle.get(), 2, 4, "message"));
