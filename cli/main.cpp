@@ -15,6 +15,7 @@
 #include <ctime>
 #include <deque>
 #include <fcntl.h>
+#include <malloc.h>
 #include <filesystem>
 #include <functional>
 #include <iostream>
@@ -265,7 +266,14 @@ config::Settings load_settings(Args& a, const CLI::App& command, std::vector<std
   return std::move(s).value();
 }
 
+// glibc returns the top of the heap to the kernel once 128 KiB of it is free (M_TRIM_THRESHOLD's
+// default), and a file transfer frees and takes back 64 KiB buffers all the time: each cycle
+// faulted in fresh zeroed pages, 15-20% of a fetching node's CPU (file_bench, perf). Keeping up
+// to 8 MiB free at the top costs at most that much memory.
+constexpr int heap_trim_bytes = 8 * 1024 * 1024;
+
 int run_node(Args& a, const CLI::App& node) {
+  ::mallopt(M_TRIM_THRESHOLD, heap_trim_bytes);
   const config::Settings settings = load_settings(a, node, nullptr);
   if (auto applied = config::apply(settings, a.daemon); !applied.ok())
     die(applied.error().context());
