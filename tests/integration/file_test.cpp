@@ -168,13 +168,7 @@ TEST_CASE("a file is fetched through a relay while its sender is offline, and th
   a.stop();
 
   b.start();
-  wait_until(
-      [&] {
-        for (const auto& line : log_of(b, group))
-          if (line.value("id", std::string()) == id) return true;
-        return false;
-      },
-      propagate_bound, "bob holds the file's post");
+  wait_until([&] { return holds_event(b, group, id); }, propagate_bound, "bob holds the file's post");
   const fs::path copy = dir / "copy.txt";
   const Json got = b.json({"fetch", group, id, "-o", copy.string()});
   CHECK(got.value("moved", 0) == 12);
@@ -229,13 +223,7 @@ TEST_CASE("a file sent while the relay is down reaches it after the sender resta
   REQUIRE(a.stop());
 
   b.start(NodeOptions::with_peers({relay_address}));
-  wait_until(
-      [&] {
-        for (const auto& line : log_of(b, group))
-          if (line.value("id", std::string()) == id) return true;
-        return false;
-      },
-      propagate_bound, "bob holds the file's post");
+  wait_until([&] { return holds_event(b, group, id); }, propagate_bound, "bob holds the file's post");
   const fs::path copy = dir / "copy.txt";
   const Json got = b.json({"fetch", group, id, "-o", copy.string()});
   CHECK(got.value("moved", 0) == 6);

@@ -760,6 +760,12 @@ void wait_for_posts(const Node& node, const std::string& group,
       bound, what);
 }
 
+bool holds_event(const Node& node, const std::string& group, const std::string& id) {
+  for (const auto& line : log_of(node, group))
+    if (line.value("id", std::string()) == id) return true;
+  return false;
+}
+
 Json status_of_group(const Node& node, const std::string& group_id) {
   Json status = node.json({"status"});
   if (status.contains("groups") && status["groups"].is_array())

@@ -289,6 +289,8 @@ std::string invite_and_join(const Node& inviter, const Node& joiner, const std::
                             std::vector<std::string> invite_args = {});
 // `qun log GROUP --json` (the whole history, one object per line).
 std::vector<Json> log_of(const Node& node, const std::string& group);
+// Whether the event `id` (hex) is in node's log of group.
+bool holds_event(const Node& node, const std::string& group, const std::string& id);
 // Waits until every text in `wanted` is in node's log of group.
 void wait_for_posts(const Node& node, const std::string& group,
                     const std::vector<std::string>& wanted, Millis bound = propagate_bound);
