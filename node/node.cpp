@@ -779,6 +779,9 @@ struct Node::Impl {
     }
   }
 
+  // Tells reachability whether a dial-back probe would find a free connection here.
+  void update_reach_room() { reach.set_room(conns.size() + dial_back_room <= connections_max); }
+
   void on_established(Millis now, Conn& c, const PublicKey& peer) {
     const ConnId id = c.id;
     if (peer == self.public_key()) return close(now, id, "connected to self", false);
@@ -816,7 +819,7 @@ struct Node::Impl {
     rng.fill(c.my_nonce.bytes);
     note(LogLevel::info, "link up conn=" + std::to_string(id) + " peer=" + short_hex(peer));
     send_hello(now, c);
-    reach.set_room(conns.size() + dial_back_room <= connections_max);
+    update_reach_room();
     reach.on_link_up(now, id, peer, c.remote);
     relayed.on_link_up(now, id, peer);
     if (c.via) punch.on_relayed_up(now, id, peer, !c.outbound, punch_address());
@@ -861,7 +864,7 @@ struct Node::Impl {
     if (!c.hello_received) return misbehave(now, id, "message before hello");
     if (std::holds_alternative<wire::Observed>(m) || std::holds_alternative<wire::DialBack>(m) ||
         std::holds_alternative<wire::DialBackResult>(m)) {
-      reach.set_room(conns.size() + dial_back_room <= connections_max);
+      update_reach_room();
       return reach.on_message(now, id, *c.peer, m);
     }
     if (is_relayed_message(m)) return relayed.on_message(now, id, *c.peer, !c.shared.empty(), m);
@@ -2123,7 +2126,7 @@ void Node::on_tick(Millis now) {
     }
   }
   impl.on_timers(now);
-  impl.reach.set_room(impl.conns.size() + dial_back_room <= connections_max);
+  impl.update_reach_room();
   impl.reach.on_tick(now);
   impl.punch.on_tick(now, impl.punch_address());
   impl.settle(now);
