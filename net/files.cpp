@@ -82,12 +82,20 @@ class PartFile {
   PartFile(std::string path, std::size_t chunks) : path_(std::move(path)), written_(chunks, false) {}
   ~PartFile() {
     if (fd_ >= 0) ::close(fd_);
-    if (!renamed_) ::unlink(part().c_str());
+    if (!settled_) ::unlink(part().c_str());
   }
   PartFile(const PartFile&) = delete;
   PartFile& operator=(const PartFile&) = delete;
 
   std::string part() const { return path_ + ".part"; }
+
+  // Removes the part now (a failed fetch), before its failure is reported.
+  void abandon() {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+    if (!settled_) ::unlink(part().c_str());
+    settled_ = true;  // nothing left to remove
+  }
 
   Result<void> open() {
     std::error_code dir_error;  // the chat's cache folder may not exist yet
@@ -113,6 +121,15 @@ class PartFile {
   Result<void> complete(const FileRef& file, const std::vector<Hash>& chunks,
                         const std::vector<std::optional<BlobLocation>>& where,
                         std::optional<std::size_t>& bad) {
+    auto result = write_rest(file, chunks, where, bad);
+    if (!result.ok()) abandon();
+    return result;
+  }
+
+ private:
+  Result<void> write_rest(const FileRef& file, const std::vector<Hash>& chunks,
+                          const std::vector<std::optional<BlobLocation>>& where,
+                          std::optional<std::size_t>& bad) {
     if (!error_.empty()) return Error(Errc::io, error_);
     for (std::size_t i = 0; i < chunks.size() && i < written_.size(); ++i) {
       if (written_[i]) continue;
@@ -130,11 +147,10 @@ class PartFile {
     if (::close(fd) != 0) return Error(Errc::io, "cannot write " + part() + " (disk full?)");
     if (::rename(part().c_str(), path_.c_str()) != 0)
       return Error(Errc::io, "cannot rename " + part() + " to " + path_ + ": " + std::strerror(errno));
-    renamed_ = true;
+    settled_ = true;
     return ok_result();
   }
 
- private:
   bool write_at(std::size_t index, ByteView plain) {
     std::size_t at = 0;
     const auto offset = static_cast<off_t>(index * file_limits::chunk_bytes);
@@ -150,7 +166,7 @@ class PartFile {
   int fd_ = -1;
   std::vector<bool> written_;
   std::string error_;
-  bool renamed_ = false;
+  bool settled_ = false;  // renamed into place, or removed
 };
 
 std::string media_type_for(const std::string& name) {
@@ -362,6 +378,7 @@ void FileService::on_done(const transfer_output::FetchDone& d) {
   wanted_.erase(it);
   for (const auto& waiter : w.waiters) {
     if (!d.ok) {
+      if (waiter.part) waiter.part->abandon();
       control_.send(waiter.client, Json{{"id", waiter.id}, {"ok", false}, {"error", d.error}});
       continue;
     }
@@ -380,6 +397,7 @@ void FileService::on_done(const transfer_output::FetchDone& d) {
 
 void FileService::assemble(const Hash& group, const FileRef& file, const Waiter& waiter, Json result) {
   auto fail = [this, &waiter](const std::string& why) {
+    waiter.part->abandon();
     control_.send(waiter.client, Json{{"id", waiter.id}, {"ok", false}, {"error", why}});
   };
   auto manifest = store_.get(group, file.root);
