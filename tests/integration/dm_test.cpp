@@ -243,6 +243,9 @@ TEST_CASE("a direct message runs the notification command", "[integration][dm]")
   b.start(NodeOptions::with_peers({a.address()}));
   const std::string group = create_group(a, "lobby");
   REQUIRE(invite_and_join(a, b, group) == group);
+  // Bob's join reaches alice by gossip: `qun dm bob` needs her to know him.
+  wait_until([&] { return a.json({"members", group}).size() == 2; }, propagate_bound,
+             "alice knows bob as a member");
   a.ok({"dm", "bob", "a quiet word"});
   wait_until([&] { return fs::exists(out); }, propagate_bound, "the notifier ran");
   CHECK(file_contents(out) == "alice|@alice|a quiet word|");
