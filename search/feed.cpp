@@ -232,8 +232,10 @@ void Indexer::tick() {
     if (!dirty_.count(g) || filling_.count(g)) continue;
     resync(g);
   }
-  while (index_ && !filling_.empty() && !spent())
-    if (!fill_slice(filling_.begin()->first)) return;
+  while (index_ && !filling_.empty() && !spent()) {
+    const Hash g = filling_.begin()->first;  // a copy: the slice may erase its entry
+    if (!fill_slice(g)) return;
+  }
 }
 
 std::size_t Indexer::pending() const {
