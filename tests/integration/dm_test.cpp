@@ -120,6 +120,32 @@ TEST_CASE("a DM opened before its members' group had a relay names the relay onc
   wait_for_posts(b, dm, {secret});
 }
 
+// Proves the founder's node names a relay the shared group named while it was offline. How:
+// bob opens a DM with alice while their group has no relay, and stops; alice names R in the
+// group; bob starts again (with alice's address): his node learns of R from the shared group
+// and names it in the DM, and R takes the DM on. Without bob's node, nobody would: alice's node
+// may not name relays in a DM bob founded.
+TEST_CASE("a DM's founder names a relay its shared group named while it was offline",
+          "[integration][dm][relay]") {
+  Cluster cluster;
+  AliceBobRelay nodes = start_alice_bob_relay(cluster);
+  Node &r = nodes.relay, &a = nodes.alice, &b = nodes.bob;
+
+  const std::string group = create_group(a, "lobby-" + random_hex(8));
+  REQUIRE(invite_and_join(a, b, group) == group);
+  const std::string dm = b.json({"dm", "alice", "hello alice"}).value("group", std::string());
+  REQUIRE(dm.size() == 64);
+  wait_for_posts(a, dm, {"hello alice"});
+  REQUIRE(b.stop());
+
+  a.ok({"relay", "add", group, r.address()});
+  CHECK(events_held(r, dm) == -1);  // alice's node names no relay in bob's DM
+  b.start(NodeOptions::with_peers({a.address()}));
+  wait_until([&] { return events_held(r, dm) > 0 && events_held(r, dm) == events_held(b, dm); },
+             propagate_bound, "the relay holds the DM once its founder is back");
+  CHECK(b.log().find("names relay") != std::string::npos);
+}
+
 // Proves a relay keeps DMs only between members of the communities it serves. How: alice (the
 // admin) and bob share a group relay R serves; bob DMs alice and R takes the DM on. Alice kicks
 // bob: he is in no group R serves any more, and R drops the DM (its log says why) within its
