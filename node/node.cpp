@@ -553,7 +553,7 @@ struct Node::Impl {
       }
     }
     settling = false;
-    if constexpr (Node::invariants_checked) {
+    if (config().check_invariants) {
       // A broken invariant is a bug in this engine: stop at once, saying which (like assert).
       if (auto broken = invariant_violation()) {
         std::fprintf(stderr, "qun: node invariant broken at %llu ms: %s\n",

@@ -197,6 +197,12 @@ struct NodeConfig {
   std::size_t relayed_links_max = relayed_limits::relayed_links_max_default;
   std::uint64_t relayed_link_bytes_max = relayed_limits::relayed_link_bytes_max_default;
   OverlayConfig overlay;
+  // Check the node's invariants (invariant_violation) after every input and abort, naming the
+  // one broken, if one does not hold: a bug caught where it happens. On by default, so every
+  // node test and simulator run checks them; `qun node` turns it off (it about triples an idle
+  // node's CPU) unless QUN_CHECK_INVARIANTS=1 is in its environment, as the integration tests
+  // set it.
+  bool check_invariants = true;
 };
 
 // Outputs, drained in order from poll().
@@ -291,14 +297,6 @@ class Node {
   const PublicKey& id() const;
   const NodeConfig& config() const { return config_; }
 
-  // Whether this build checks the node's invariants after every input and aborts, naming the
-  // one broken, if one does not hold (the CMake option QUN_INVARIANTS: on wherever the tests
-  // are built, so the node tests and the simulator run with it; off in the Debian package).
-#ifdef QUN_INVARIANTS
-  static constexpr bool invariants_checked = true;
-#else
-  static constexpr bool invariants_checked = false;
-#endif
   // The first of the node's invariants (node.cpp, invariant_violation) that does not hold now,
   // or none: for tests, in any build.
   std::optional<std::string> invariant_violation() const;

@@ -261,6 +261,9 @@ std::vector<std::string> child_env(const std::vector<std::string>& extra) {
     if (!replaced) env.emplace_back(entry);
   }
   env.insert(env.end(), extra.begin(), extra.end());
+  // Every node the tests start checks its invariants after every input (NodeConfig).
+  if (std::none_of(env.begin(), env.end(), [&](const std::string& e) { return key_of(e) == "QUN_CHECK_INVARIANTS"; }))
+    env.emplace_back("QUN_CHECK_INVARIANTS=1");
   return env;
 }
 

@@ -150,12 +150,12 @@ Hash make_group(Mesh& mesh, std::size_t n) {
 
 }  // namespace
 
-// Proves the node tests run with the node's invariants checked after every input (the CMake
-// option QUN_INVARIANTS, on wherever tests are built): every other test here, and every
-// simulator test, would then stop at the first broken invariant. And that a node at rest, with
-// groups, links and a post spread, reports none broken when asked.
-TEST_CASE("test builds check the node's invariants after every input", "[node][invariants]") {
-  STATIC_REQUIRE(Node::invariants_checked);
+// Proves the node tests run with the node's invariants checked after every input (on unless a
+// NodeConfig turns it off, as `qun node` does): every other test here, and every simulator
+// test, would then stop at the first broken invariant. And that a node at rest, with groups,
+// links and a post spread, reports none broken when asked.
+TEST_CASE("nodes check their invariants after every input unless told not to", "[node][invariants]") {
+  REQUIRE(NodeConfig{}.check_invariants);
   Mesh mesh;
   for (int i = 0; i < 4; ++i) mesh.add();
   Hash gid = make_group(mesh, 4);
