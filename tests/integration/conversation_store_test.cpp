@@ -15,12 +15,6 @@
 namespace qun::integration {
 namespace {
 
-std::int64_t events_held(const Node& node, const std::string& group) {
-  Json g = status_of_group(node, group);
-  if (!g.is_object() || !g.contains("events") || !g["events"].is_number_integer()) return -1;
-  return g["events"].get<std::int64_t>();
-}
-
 Json entry(const std::vector<Json>& log, const std::string& id) {
   for (const auto& e : log)
     if (e.value("id", std::string()) == id) return e;

@@ -9,12 +9,6 @@
 namespace qun::integration {
 namespace {
 
-std::int64_t events_held(const Node& node, const std::string& group) {
-  Json g = status_of_group(node, group);
-  if (!g.is_object() || !g.contains("events") || !g["events"].is_number_integer()) return -1;
-  return g["events"].get<std::int64_t>();
-}
-
 // Proves the path of a first direct message to someone offline, end to end between real
 // processes. How: alice (the admin the relay's operator allows) and bob share a group that relay
 // R serves; alice stops. Bob, whom the operator never allowed, runs `qun dm alice TEXT`: a new

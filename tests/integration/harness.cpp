@@ -769,6 +769,12 @@ bool holds_event(const Node& node, const std::string& group, const std::string& 
   return false;
 }
 
+std::int64_t events_held(const Node& node, const std::string& group) {
+  Json g = status_of_group(node, group);
+  if (!g.is_object() || !g.contains("events") || !g["events"].is_number_integer()) return -1;
+  return g["events"].get<std::int64_t>();
+}
+
 Json status_of_group(const Node& node, const std::string& group_id) {
   Json status = node.json({"status"});
   if (status.contains("groups") && status["groups"].is_array())

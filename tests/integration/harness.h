@@ -294,6 +294,8 @@ bool holds_event(const Node& node, const std::string& group, const std::string& 
 // Waits until every text in `wanted` is in node's log of group.
 void wait_for_posts(const Node& node, const std::string& group,
                     const std::vector<std::string>& wanted, Millis bound = propagate_bound);
+// The number of events a node holds for a group, from `qun status --json` (-1 if it has none).
+std::int64_t events_held(const Node& node, const std::string& group);
 // The object for group (its full id) in `qun status --json`'s "groups", or null.
 Json status_of_group(const Node& node, const std::string& group_id);
 // The object for group (its full id) in `qun group list --json`, or null.

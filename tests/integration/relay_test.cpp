@@ -6,13 +6,6 @@
 namespace qun::integration {
 namespace {
 
-// The number of events a node holds for a group, from `qun status --json` (-1 if it has none).
-std::int64_t events_held(const Node& node, const std::string& group) {
-  Json g = status_of_group(node, group);
-  if (!g.is_object() || !g.contains("events") || !g["events"].is_number_integer()) return -1;
-  return g["events"].get<std::int64_t>();
-}
-
 // Proves two things.
 // 1. A member that was offline while others posted gets everything through a relay when the
 //    poster is gone. How: R runs `qun node --relay`; A creates the group and adds R with
