@@ -75,6 +75,19 @@ TEST_CASE("a DM to an offline member arrives through a relay, whose home holds n
   }
 }
 
+// Alice founds a group with no relay and bob joins; bob opens a DM with alice (so he founds
+// it), which reaches her. Returns the group's id and the DM's.
+std::pair<std::string, std::string> open_dm_before_relay(const Node& a, const Node& b) {
+  const std::string group = create_group(a, "lobby-" + random_hex(8));
+  REQUIRE(invite_and_join(a, b, group) == group);
+  Json opened = b.json({"dm", "alice", "hello alice"});
+  REQUIRE(opened.value("created", false));
+  const std::string dm = opened.value("group", std::string());
+  REQUIRE(dm.size() == 64);
+  wait_for_posts(a, dm, {"hello alice"});
+  return {group, dm};
+}
+
 // Proves that a DM opened before any shared group named a relay picks one up later, and then
 // reaches an offline member through it. How: alice and bob share a group with no relay; bob
 // opens a DM with alice (it names no relay, and R does not hold it). Then alice names R in the
@@ -87,13 +100,7 @@ TEST_CASE("a DM opened before its members' group had a relay names the relay onc
   AliceBobRelay nodes = start_alice_bob_relay(cluster);
   Node &r = nodes.relay, &a = nodes.alice, &b = nodes.bob;
 
-  const std::string group = create_group(a, "lobby-" + random_hex(8));
-  REQUIRE(invite_and_join(a, b, group) == group);
-  Json opened = b.json({"dm", "alice", "hello alice"});
-  REQUIRE(opened.value("created", false));
-  const std::string dm = opened.value("group", std::string());
-  REQUIRE(dm.size() == 64);
-  wait_for_posts(a, dm, {"hello alice"});
+  const auto [group, dm] = open_dm_before_relay(a, b);
   CHECK(events_held(r, dm) == -1);  // no relay yet: R was never offered it
 
   a.ok({"relay", "add", group, r.address()});
@@ -125,11 +132,7 @@ TEST_CASE("a DM's founder names a relay its shared group named while it was offl
   AliceBobRelay nodes = start_alice_bob_relay(cluster);
   Node &r = nodes.relay, &a = nodes.alice, &b = nodes.bob;
 
-  const std::string group = create_group(a, "lobby-" + random_hex(8));
-  REQUIRE(invite_and_join(a, b, group) == group);
-  const std::string dm = b.json({"dm", "alice", "hello alice"}).value("group", std::string());
-  REQUIRE(dm.size() == 64);
-  wait_for_posts(a, dm, {"hello alice"});
+  const auto [group, dm] = open_dm_before_relay(a, b);
   REQUIRE(b.stop());
 
   a.ok({"relay", "add", group, r.address()});
