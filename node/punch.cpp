@@ -112,6 +112,9 @@ void HolePunch::on_message(Millis now, ConnId conn, const PublicKey& peer, const
   switch (m.phase) {
     case wire::PunchPhase::connect: {
       if (s.starts || s.phase == Phase::dialing) return;
+      // The answering end counts its dials too: a peer starting exchange after exchange would
+      // otherwise make this node dial an address of its choosing at the rate of its messages.
+      if (s.attempts >= punch_limits::attempts_max) return;
       ++stats_.exchanges;
       out_.push_back(punch_output::Send{conn, wire::Punch{wire::PunchPhase::reply, addresses(s)}});
       s.address = theirs;
@@ -139,6 +142,7 @@ void HolePunch::on_message(Millis now, ConnId conn, const PublicKey& peer, const
     }
     case wire::PunchPhase::sync: {
       if (s.starts || s.phase != Phase::wait_sync) return;
+      ++s.attempts;
       dial(s, peer);
       return;
     }

@@ -24,7 +24,8 @@
 // a Dial asks for a direct dial to `peer` at `address` from the listening port. Time never goes
 // backwards; on_tick early or twice does nothing. Peers may lie: a punch message out of turn is
 // ignored; the addresses a peer names are only ever dialled expecting that peer's identity (the
-// Link checks it), at most attempts_max times per relayed link.
+// Link checks it), at most attempts_max times per relayed link by either end (the answering end
+// counts the exchanges it dials for, so a peer cannot make it dial at the rate of its messages).
 #pragma once
 
 #include <deque>

@@ -171,5 +171,25 @@ TEST_CASE("punch: no address, no dial; messages out of turn are ignored", "[node
   CHECK(r.wire.empty());
 }
 
+// Proves a hostile peer at the other end of a relayed link cannot make this node dial without
+// end: the answering end dials at most attempts_max times per relayed link, however many
+// exchanges the peer starts (each connect and sync naming an address it chose, say a victim's),
+// so its messages never turn this node into a source of connection attempts at their rate.
+TEST_CASE("punch: a peer starting exchange after exchange gets at most attempts_max dials", "[node][punch]") {
+  Pair p;
+  p.e[1].on_relayed_up(0, caller_conn, p.ids[0], false, p.own[1]);
+  const std::string victim = "203.0.113.80:443";
+  for (int round = 0; round < 20; ++round) {
+    p.e[1].on_message(p.now, caller_conn, p.ids[0], wire::Punch{wire::PunchPhase::connect, {victim}}, p.own[1]);
+    p.e[1].on_message(p.now, caller_conn, p.ids[0], wire::Punch{wire::PunchPhase::sync, {}}, p.own[1]);
+    p.wire.clear();  // the answers go to the hostile peer, who ignores them
+    p.drain();
+    p.e[1].on_dial_done(p.now, p.ids[0], false);
+    p.now += 10;
+  }
+  CHECK(p.dials.size() == punch_limits::attempts_max);
+  for (const auto& a : p.dialled) CHECK(a == victim);
+}
+
 }  // namespace
 }  // namespace qun
