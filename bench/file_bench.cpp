@@ -12,9 +12,9 @@
 //  4. Post latency idle: A posts 20 times (one every 1/R s); B's subscription stream timestamps
 //     each delivery (received_us, CLOCK_MONOTONIC); latency is that minus the time A's request
 //     was written (CLOCK_MONOTONIC on this machine too).
-//  5. `file.fetch` on B with a path, timed to its answer (every chunk stored and checked, the
-//     file written and its hash checked), while A keeps posting at R per second: the latency of
-//     those posts is the chat's while a file moves.
+//  5. `file.fetch` on B with a path, timed to its answer (every chunk stored, checked against
+//     the manifest and written to the file as it arrives, the file renamed into place), while A
+//     keeps posting at R per second: the latency of those posts is the chat's while a file moves.
 //  6. Prints the figures: seal time, fetch time and throughput, the TCP copy's, their ratio, and
 //     post latency p50/p99/max idle and during the transfer.
 //
