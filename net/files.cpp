@@ -80,16 +80,14 @@ Result<FileRef> seal_file(const std::string& path, std::uint64_t size, const Fil
 class PartFile {
  public:
   PartFile(std::string path, std::size_t chunks) : path_(std::move(path)), written_(chunks, false) {}
-  ~PartFile() {
-    if (fd_ >= 0) ::close(fd_);
-    if (!settled_) ::unlink(part().c_str());
-  }
+  ~PartFile() { abandon(); }
   PartFile(const PartFile&) = delete;
   PartFile& operator=(const PartFile&) = delete;
 
   std::string part() const { return path_ + ".part"; }
 
-  // Removes the part now (a failed fetch), before its failure is reported.
+  // Closes the part and removes it unless it was renamed into place: at once for a failed
+  // fetch (before its failure is reported), else when the last copy of its waiter goes.
   void abandon() {
     if (fd_ >= 0) ::close(fd_);
     fd_ = -1;
