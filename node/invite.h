@@ -30,11 +30,12 @@ inline constexpr std::string_view invite_code_prefix = "qun2";
 inline constexpr std::string_view invite_code_prefix_v1 = "qun1";
 // Peers a decoded code may carry: the first format allowed 8, so the decoder still does.
 inline constexpr std::size_t invite_peers_max = 8;
-// Peers an encoded code carries: the inviter's own address and the group's relays, or the peers
-// the inviter is linked to. Three keep a one-relay code near 110 characters, short enough to sit
-// unwrapped on an 80-column line with room to spare, and still leave the joiner two places to
-// try when the inviter is offline.
-inline constexpr std::size_t invite_peers_written_max = 3;
+// Peers an encoded code carries: the inviter's own addresses (an IPv4 one, and a global IPv6 one
+// when it has one: node/addresses.h) and the group's relays, or the peers the inviter is linked
+// to. Four keep a one-relay code from an inviter with IPv6 near 135 characters (an IPv6 peer
+// takes 19 bytes, an IPv4 one 7), and still leave the joiner two places to try when the inviter
+// is offline.
+inline constexpr std::size_t invite_peers_written_max = 4;
 // A host name in DNS is at most 253 characters.
 inline constexpr std::size_t invite_host_name_bytes_max = 253;
 // One peer as text: the longest host name, ':' and a five-digit port (a bracketed IPv6 address is

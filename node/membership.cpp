@@ -163,10 +163,10 @@ std::vector<PeerInfo> Membership::sample(std::size_t n, Rng& rng,
   std::vector<PeerInfo> all;
   for (const auto& [id, link] : active_) {
     std::string address = links.advertised(link);
-    if (!address.empty()) all.push_back({id, std::move(address)});
+    if (!address.empty()) all.push_back({id, {std::move(address)}});
   }
   for (const auto& [address, id] : passive_)
-    if (id) all.push_back({*id, address});
+    if (id) all.push_back({*id, {address}});
   for (std::size_t i = all.size(); i > 1; --i) std::swap(all[i - 1], all[rng.uniform(i)]);
   if (all.size() > n) all.resize(n);
   return all;
@@ -176,7 +176,9 @@ void Membership::on_shuffle(const PublicKey& peer, bool reply, const std::vector
                             Rng& rng, const MembershipLinks& links) {
   if (!reply)
     out_.push_back(membership_output::Shuffle{peer, true, sample(config_.shuffle_peers, rng, links)});
-  for (const auto& p : peers) remember(p.address, p.id, rng);
+  // The node hands over one address per peer (the one it would dial first; node/addresses.h).
+  for (const auto& p : peers)
+    if (!p.addresses.empty()) remember(p.addresses.front(), p.id, rng);
 }
 
 bool Membership::remove(const PublicKey& peer, std::optional<LinkId> link,

@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <unordered_set>
 
+#include "node/addresses.h"
 #include "node/broadcast.h"
 #include "node/catch_up.h"
 #include "node/direct.h"
@@ -110,6 +111,20 @@ struct Node::Impl {
     std::optional<PublicKey> via;
     // A hole punch's dial (node/punch.h): its Link's role goes by the ids, since both ends dial.
     bool punch = false;
+    // Opened by dial() to reach a peer's address (not a dial-back probe or a punch).
+    bool dialed = false;
+    // The peer's other addresses, in dial order, tried one after the other if this dial fails
+    // before its link comes up (node/addresses.h); at most addresses_max - 1.
+    std::vector<std::string> fallbacks;
+  };
+
+  // What the node knows of a peer's addresses (node/addresses.h): its list as its own hello gave
+  // it, or else as the last shuffle that named it did (the peer's word over its own link beats
+  // a third party's). At most address_limits::book_peers_max entries, the oldest forgotten.
+  struct BookEntry {
+    std::vector<std::string> addresses;
+    bool from_hello = false;
+    Millis at = 0;
   };
 
   struct ServeRequest {  // a request_serve awaiting its answer
@@ -203,6 +218,7 @@ struct Node::Impl {
   bool direct_recheck_due = true;
   Millis direct_recheck_at = 0;
   Reachability reach;  // observed addresses and dial-backs (node/reachability.h)
+  std::map<PublicKey, BookEntry> book;  // peers' address lists (BookEntry)
   RelayedLinks relayed;  // reservations, relayed links and splices (node/relayed.h)
   HolePunch punch;       // direct links in place of relayed ones (node/punch.h)
   std::deque<NodeOutput> out;
@@ -244,10 +260,56 @@ struct Node::Impl {
     return false;
   }
 
+  // Dials a peer at `address`, or, when its identity is expected and the book knows its list,
+  // at the best of its addresses (dial_order), the others kept to try if that dial fails. One
+  // link per peer across its addresses: no dial to a peer already linked or being dialled
+  // directly (a relayed link may still be replaced by a direct one).
   std::optional<ConnId> dial(Millis now, const std::string& address,
                              std::optional<PublicKey> expected) {
+    std::vector<std::string> candidates{address};
+    if (expected) {
+      if (auto b = book.find(*expected); b != book.end()) {
+        candidates.insert(candidates.end(), b->second.addresses.begin(), b->second.addresses.end());
+        candidates = dial_order(candidates, dialer());
+      }
+      for (const auto& [id, c] : conns)
+        if (!c.via && !c.closing && (c.dialed || c.established) &&
+            (c.peer == expected || (!c.peer && c.expected == expected)))
+          return {};
+    }
+    return dial_first(now, std::move(candidates), expected);
+  }
+
+  // Dials the first of `candidates` that can be dialled; the rest become its fallbacks.
+  std::optional<ConnId> dial_first(Millis now, std::vector<std::string> candidates,
+                                   std::optional<PublicKey> expected) {
+    for (std::size_t i = 0; i < candidates.size(); ++i) {
+      auto id = dial_one(now, candidates[i], expected);
+      if (!id) continue;
+      Conn& c = conns.at(*id);
+      if (!c.via && expected) c.fallbacks.assign(candidates.begin() + i + 1, candidates.end());
+      return id;
+    }
+    return {};
+  }
+
+  // This node's own addresses: what it advertises and listens on. It never dials them.
+  bool is_own(const std::string& address) const {
+    if (address == config().listen_address) return true;
+    const auto& more = config().other_addresses;
+    return std::find(more.begin(), more.end(), address) != more.end();
+  }
+
+  Dialer dialer() const {
+    std::vector<std::string> own{config().listen_address};
+    own.insert(own.end(), config().other_addresses.begin(), config().other_addresses.end());
+    return dialer_of(own);
+  }
+
+  std::optional<ConnId> dial_one(Millis now, const std::string& address,
+                                 std::optional<PublicKey> expected) {
     if (auto r = parse_relayed_address(address)) return dial_relayed(now, address, *r, expected);
-    if (address.empty() || address == config().listen_address || dialing(address)) return {};
+    if (address.empty() || is_own(address) || dialing(address)) return {};
     if (expected && (*expected == self.public_key() || banned.count(*expected))) return {};
     if (conns.size() >= connections_max) return {};
     ConnId id = next_conn++;
@@ -256,10 +318,38 @@ struct Node::Impl {
     c.outbound = true;
     c.address = address;
     c.expected = expected;
+    c.dialed = true;
     c.opened_at = now;
     c.last_used = now;
     out.push_back(node_output::Dial{id, address});
     return id;
+  }
+
+  // Notes a peer's address list in the book (BookEntry says whose word wins).
+  void note_addresses(Millis now, const PublicKey& peer, const std::vector<std::string>& addresses,
+                      bool from_hello) {
+    auto list = clean_addresses(addresses);
+    if (list.empty() || peer == self.public_key()) return;
+    auto it = book.find(peer);
+    if (it != book.end()) {
+      if (it->second.from_hello && !from_hello) return;
+      it->second = BookEntry{std::move(list), from_hello, now};
+      return;
+    }
+    if (book.size() >= address_limits::book_peers_max) {
+      auto oldest = std::min_element(book.begin(), book.end(), [](const auto& a, const auto& b) {
+        return a.second.at < b.second.at;
+      });
+      book.erase(oldest);
+    }
+    book.emplace(peer, BookEntry{std::move(list), from_hello, now});
+  }
+
+  // A peer's list as this node hands it on in shuffles: the book's, else the one address known.
+  std::vector<std::string> addresses_of(const PublicKey& peer, const std::string& known) const {
+    if (auto b = book.find(peer); b != book.end()) return b->second.addresses;
+    if (known.empty()) return {};
+    return {known};
   }
 
   // Decides to close a connection. Nothing more is sent or handled on it from now on; the Close
@@ -298,6 +388,9 @@ struct Node::Impl {
     if (it == conns.end()) return;
     Conn c = std::move(it->second);
     conns.erase(it);
+    // A dial that failed before its link came up: the peer's next address.
+    if (c.dialed && !c.established && c.expected && !c.fallbacks.empty())
+      dial_first(now, std::move(c.fallbacks), c.expected);
     reach.on_closed(now, id);
     relayed.on_closed(now, id);
     if (c.via) punch.on_relayed_closed(id);
@@ -601,6 +694,14 @@ struct Node::Impl {
     return !r.empty() && reach.status() != Reachable::reachable ? r : reach.advertised();
   }
 
+  // Every address this node tells others to dial (node/addresses.h): the one above (public,
+  // relayed or its own listen address), then the others it listens on (IPv6 beside IPv4).
+  std::vector<std::string> advertised_addresses() const {
+    std::vector<std::string> all{advertised()};
+    all.insert(all.end(), config().other_addresses.begin(), config().other_addresses.end());
+    return clean_addresses(all);
+  }
+
   bool wants_reservation() const {
     return !config().relay &&
            (reach.status() == Reachable::behind_nat || config().listen_address.empty());
@@ -830,7 +931,7 @@ struct Node::Impl {
   void send_hello(Millis now, Conn& c) {
     wire::Hello h;
     h.nonce = c.my_nonce;
-    h.address = advertised();
+    h.addresses = advertised_addresses();
     for (const auto& [gid, g] : groups) h.groups.push_back(group_tag(gid, c.my_nonce));
     send(now, c, h);
   }
@@ -916,9 +1017,12 @@ struct Node::Impl {
   }
 
   void on_hello(Millis now, Conn& c, const wire::Hello& h) {
-    if (!h.address.empty()) {
-      c.advertised = h.address;
-      if (!c.outbound) c.address = h.address;
+    if (!h.addresses.empty()) {
+      note_addresses(now, *c.peer, h.addresses, true);
+      c.advertised = h.addresses.front();
+      // An inbound link's socket port is ephemeral: where this node would dial the peer.
+      auto ordered = dial_order(h.addresses, dialer());
+      if (!c.outbound && !ordered.empty()) c.address = ordered.front();
     }
     c.hello_received = true;
     c.peer_nonce = h.nonce;
@@ -1122,8 +1226,9 @@ struct Node::Impl {
         send_to(now, d->to, wire::Disconnect{gid});
       } else if (auto* sh = std::get_if<membership_output::Shuffle>(&*o)) {
         auto& mine = sh->peers;
-        if (!advertised().empty())
-          mine.insert(mine.begin(), PeerInfo{self.public_key(), advertised()});
+        for (auto& p : mine) p.addresses = addresses_of(p.id, p.addresses.front());
+        if (auto own = advertised_addresses(); !own.empty())
+          mine.insert(mine.begin(), PeerInfo{self.public_key(), std::move(own)});
         if (mine.size() > wire_limits::peers_max) mine.resize(wire_limits::peers_max);
         send_to(now, sh->to, wire::Shuffle{gid, sh->reply, std::move(mine)});
       } else if (auto* dl = std::get_if<membership_output::Dial>(&*o)) {
@@ -1149,9 +1254,15 @@ struct Node::Impl {
   }
 
   void handle(Millis now, Conn&, const PublicKey& peer, Overlay& g, const wire::Shuffle& m) {
+    // Each peer's list goes to the book; the passive list takes the address this node would
+    // dial first, and a dial tries the others after it.
     std::vector<PeerInfo> offered;
-    for (const auto& p : m.peers)
-      if (!banned.count(p.id) && !is_former_member(g, p.id)) offered.push_back(p);
+    for (const auto& p : m.peers) {
+      if (p.addresses.empty() || banned.count(p.id) || is_former_member(g, p.id)) continue;
+      note_addresses(now, p.id, p.addresses, false);
+      auto ordered = dial_order(p.addresses, dialer());
+      if (!ordered.empty()) offered.push_back(PeerInfo{p.id, {ordered.front()}});
+    }
     g.membership.on_shuffle(peer, m.reply, offered, rng, GroupLinks(*this, g, m.group));
     drain_membership(now, g, m.group);
   }
@@ -1946,6 +2057,9 @@ Node::~Node() = default;
 const PublicKey& Node::id() const { return impl_->self.public_key(); }
 
 const Reachability& Node::reachability() const { return impl_->reach; }
+std::vector<std::string> Node::advertised_addresses() const {
+  return impl_->advertised_addresses();
+}
 
 const RelayedLinks& Node::relayed() const { return impl_->relayed; }
 

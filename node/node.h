@@ -176,6 +176,10 @@ inline constexpr std::uint64_t vouched_rate_factor = 4;
 
 struct NodeConfig {
   std::string listen_address;  // how others reach this node; empty if it cannot be reached
+  // Further addresses others may dial this node at, after listen_address (node/addresses.h):
+  // each global IPv6 address it listens on, beside an IPv4 one. At most addresses_max - 1 are
+  // advertised.
+  std::vector<std::string> other_addresses;
   std::string network_id = "qun";
   bool relay = false;          // a relay stores and forwards groups it cannot read
   // Relay only: groups it serves at most (also bounded by wire_limits::groups_max, the tags a
@@ -303,6 +307,9 @@ class Node {
   const NodeStats& stats() const { return stats_; }
   // Observed addresses, dial-back verdicts and what this node advertises (node/reachability.h).
   const Reachability& reachability() const;
+  // Every address this node advertises, in hellos and shuffles (node/addresses.h): its public,
+  // relayed or listen address first, then its other addresses (NodeConfig::other_addresses).
+  std::vector<std::string> advertised_addresses() const;
   // Reservations, relayed links and, on a relay, splices (node/relayed.h).
   const RelayedLinks& relayed() const;
   // Hole punches over relayed links (node/punch.h).

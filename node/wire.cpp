@@ -63,10 +63,40 @@ Result<bool> read_bool(const msgpack::object& o, const char* what) {
   return v == 1;
 }
 
+// An address list (node/addresses.h): none or one as a str ("" for none), as hellos and
+// shuffles carried a single address before lists; two or more as an array of str. A list of one
+// in an array is not canonical, so each list has one byte form.
+void write_addresses(codec::Writer& w, const std::vector<std::string>& addresses) {
+  assert(addresses.size() <= address_limits::addresses_max);
+  if (addresses.size() <= 1) {
+    w.str(addresses.empty() ? std::string() : addresses.front());
+    return;
+  }
+  w.array(static_cast<std::uint32_t>(addresses.size()));
+  for (const auto& a : addresses) w.str(a);
+}
+
+Result<std::vector<std::string>> read_addresses(const msgpack::object& o, const char* what) {
+  std::vector<std::string> out;
+  if (o.type == msgpack::type::STR) {
+    QUN_TRY(auto one, codec::str(o, wire_limits::address_bytes_max, what));
+    if (!one.empty()) out.push_back(std::move(one));
+    return out;
+  }
+  QUN_TRY(auto list, codec::array(o, 2, address_limits::addresses_max, what));
+  for (std::uint32_t i = 0; i < list.size; ++i) {
+    QUN_TRY(auto a, codec::str(list.ptr[i], wire_limits::address_bytes_max, what));
+    if (a.empty()) return Error(Errc::malformed, std::string("empty entry in ") + what);
+    out.push_back(std::move(a));
+  }
+  return out;
+}
+
 struct Encoder {
   codec::Writer& w;
   void operator()(const wire::Hello& m) {
-    w.array(4).uint(static_cast<std::uint8_t>(Type::hello)).fixed(m.nonce).str(m.address);
+    w.array(4).uint(static_cast<std::uint8_t>(Type::hello)).fixed(m.nonce);
+    write_addresses(w, m.addresses);
     w.array(static_cast<std::uint32_t>(m.groups.size()));
     for (const auto& t : m.groups) w.fixed(t);
   }
@@ -82,7 +112,10 @@ struct Encoder {
   void operator()(const wire::Shuffle& m) {
     w.array(4).uint(static_cast<std::uint8_t>(Type::shuffle)).fixed(m.group).uint(m.reply);
     w.array(static_cast<std::uint32_t>(m.peers.size()));
-    for (const auto& p : m.peers) w.array(2).fixed(p.id).str(p.address);
+    for (const auto& p : m.peers) {
+      w.array(2).fixed(p.id);
+      write_addresses(w, p.addresses);
+    }
   }
   void operator()(const wire::Events& m) {
     w.array(4).uint(static_cast<std::uint8_t>(Type::events)).fixed(m.group).uint(m.hops);
@@ -223,7 +256,7 @@ Result<WireMessage> decode_fields(ByteView bytes) {
                              wire_limits::peers_max}),
       .bin_max = limits::event_bytes_max,
       .str_max = wire_limits::address_bytes_max,
-      .depth_max = 3,
+      .depth_max = 4,  // a shuffle's peer addresses: [type, group, reply, [[id, [address]]]]
       .reference_input = true,  // the handle dies here; every field is copied out of it
   };
   QUN_TRY(auto handle, codec::unpack_strict(bytes, limits));
@@ -238,7 +271,7 @@ Result<WireMessage> decode_fields(ByteView bytes) {
       QUN_TRY_VOID(need(4));
       wire::Hello m;
       QUN_TRY(m.nonce, codec::fixed<HelloNonce>(a.ptr[1], "nonce"));
-      QUN_TRY(m.address, codec::str(a.ptr[2], wire_limits::address_bytes_max, "address"));
+      QUN_TRY(m.addresses, read_addresses(a.ptr[2], "addresses"));
       QUN_TRY(auto tags, codec::array(a.ptr[3], 0, wire_limits::groups_max, "groups"));
       for (std::uint32_t i = 0; i < tags.size; ++i) {
         QUN_TRY(auto t, codec::fixed<GroupTag>(tags.ptr[i], "group tag"));
@@ -276,7 +309,7 @@ Result<WireMessage> decode_fields(ByteView bytes) {
         QUN_TRY(auto pair, codec::array(peers.ptr[i], 2, 2, "peer"));
         PeerInfo p;
         QUN_TRY(p.id, codec::fixed<PublicKey>(pair.ptr[0], "peer id"));
-        QUN_TRY(p.address, codec::str(pair.ptr[1], wire_limits::address_bytes_max, "peer address"));
+        QUN_TRY(p.addresses, read_addresses(pair.ptr[1], "peer addresses"));
         m.peers.push_back(std::move(p));
       }
       return WireMessage(std::move(m));

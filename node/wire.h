@@ -15,6 +15,7 @@
 #include "crypto/hash.h"
 #include "crypto/keys.h"
 #include "base/result.h"
+#include "node/addresses.h"
 #include "node/file.h"
 #include "node/limits.h"
 
@@ -53,7 +54,9 @@ GroupTag group_tag(const Hash& group, const HelloNonce& nonce);
 
 struct PeerInfo {
   PublicKey id;
-  std::string address;
+  // Where the peer may be dialled, its preferred address first; at most
+  // address_limits::addresses_max (node/addresses.h), each non-empty.
+  std::vector<std::string> addresses;
   bool operator==(const PeerInfo&) const = default;
 };
 
@@ -61,7 +64,10 @@ namespace wire {
 // Sent first on every link, and again whenever the sender's groups change.
 struct Hello {
   HelloNonce nonce;
-  std::string address;  // where the sender listens ("" if unreachable)
+  // Where the sender may be dialled (none if it cannot be), its preferred address first: at most
+  // address_limits::addresses_max (node/addresses.h), each non-empty. On the wire one address is
+  // a str as it always was, and only a longer list an array (docs/protocol.md, "Addresses").
+  std::vector<std::string> addresses;
   std::vector<GroupTag> groups;
 };
 // HyParView-style membership, per group.

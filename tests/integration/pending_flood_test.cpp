@@ -94,7 +94,7 @@ TEST_CASE("a stranger's pending flood stays within the member's bounds", "[integ
   Attacker attacker(v.address(), stranger, 0xf100d);
   HelloNonce nonce;
   nonce.bytes[0] = 1;
-  REQUIRE(attacker.send(wire::Hello{nonce, "", {group_tag(gid, nonce)}}));
+  REQUIRE(attacker.send(wire::Hello{nonce, {}, {group_tag(gid, nonce)}}));
   std::size_t sent = 0;
   for (std::size_t i = 0; i < flood_events && attacker.open(); i += events_per_message) {
     std::vector<Bytes> batch;

@@ -50,10 +50,12 @@ TEST_CASE("invite code round trip of each address form", "[node][invite]") {
   check_same(*back, c);
 
   const InviteCode many = sample({"not an address", "1.2.3.4:0", "1.2.3.4:1", "[::1]:2",
-                                  "localhost:3", "5.6.7.8:4"});
+                                  "localhost:3", "5.6.7.8:4", "5.6.7.9:5"});
+  static_assert(invite_peers_written_max == 4, "the list below is the first four");
   auto cut = decode_invite_code(encode_invite_code(many));
   REQUIRE(cut.ok());
-  CHECK(cut->peers == std::vector<std::string>{"1.2.3.4:1", "[::1]:2", "localhost:3"});
+  CHECK(cut->peers ==
+        std::vector<std::string>{"1.2.3.4:1", "[::1]:2", "localhost:3", "5.6.7.8:4"});
   CHECK(canonical_invite_peer("[0:0::1]:9") == "[::1]:9");
   CHECK_FALSE(canonical_invite_peer("host name:9"));
   CHECK_FALSE(canonical_invite_peer("1.2.3.4:65536"));

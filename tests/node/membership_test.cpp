@@ -270,7 +270,7 @@ TEST_CASE("membership shuffles and explores on its timers", "[node][membership]"
   auto dials = only<mo::Dial>(drain(m));
   REQUIRE(dials.size() == 1);
   CHECK((dials[0].address == addr(2) || dials[0].address == addr(3)));
-  m.on_shuffle(key(1), false, {{key(4), addr(4)}}, rng, links);
+  m.on_shuffle(key(1), false, {{key(4), {addr(4)}}}, rng, links);
   shuffles = only<mo::Shuffle>(drain(m));
   REQUIRE(shuffles.size() == 1);
   CHECK(shuffles[0].reply);

@@ -44,12 +44,13 @@ struct Mesh {
   // Members whose Persist outputs go to a real store (as the daemon's do).
   std::map<std::size_t, Store*> stores;
 
-  std::size_t add(NodeConfig config = {}) {
+  // A member listening at "mesh:I" unless the config names its addresses or `listens` is false.
+  std::size_t add(NodeConfig config = {}, bool listens = true) {
     std::size_t i = members.size();
     Member m;
     m.key = std::make_unique<SigningKey>(identity(100 + i));
     m.rng = Rng::from_u64(7000 + i);
-    config.listen_address = "mesh:" + std::to_string(i);
+    if (listens && config.listen_address.empty()) config.listen_address = "mesh:" + std::to_string(i);
     m.node = std::make_unique<Node>(config, *m.key, Rng::from_u64(9000 + i));
     members.push_back(std::move(m));
     return i;
@@ -64,7 +65,12 @@ struct Mesh {
       queue.pop_front();
       if (auto* d = std::get_if<node_output::Dial>(&o)) {
         ++dials[d->address];
-        std::size_t target = std::stoul(d->address.substr(5));
+        if (d->address.rfind("dead:", 0) == 0) {  // nobody there: the dial fails
+          members[i].node->on_closed(now, d->conn);
+          drain(i);
+          continue;
+        }
+        std::size_t target = std::stoul(d->address.substr(d->address.find(':') + 1));
         ConnId in = next_inbound++;
         wires[{i, d->conn}] = {target, in};
         wires[{target, in}] = {i, d->conn};
@@ -323,7 +329,7 @@ TEST_CASE("invalid events are not spread and their sender is cut off", "[node][o
   rogue.connect(mesh, 0);
   HelloNonce nonce;
   nonce.bytes[0] = 1;
-  CHECK_FALSE(rogue.send(mesh, wire::Hello{nonce, "", {group_tag(gid, nonce)}}));
+  CHECK_FALSE(rogue.send(mesh, wire::Hello{nonce, {}, {group_tag(gid, nonce)}}));
   CHECK_FALSE(rogue.show_invite(mesh, gid));
   CHECK(rogue.send(mesh, wire::Events{gid, {encode_for_group_message(bad)}, 0}));
   mesh.run(10'000);
@@ -372,6 +378,31 @@ TEST_CASE("an outbound link keeps the address it dialed, not the one the peer ad
   CHECK(mesh.members[1].node->group(gid)->state().is_member(mesh.members[1].key->public_key()));
 }
 
+// Proves a node's address list goes from its hello to a peer, on in that peer's shuffles, and
+// that a node dialling it tries the next address when the first fails, with one link per peer in
+// the end. Bob advertises "dead:1" (where nothing answers) and then "mesh:1"; Cy does not listen,
+// so only Cy dials Bob, and only from what Ada's shuffles told it.
+TEST_CASE("a dial that fails tries the peer's next address", "[node][overlay][addresses]") {
+  Mesh mesh;
+  mesh.add();
+  NodeConfig bob;
+  bob.listen_address = "dead:1";
+  bob.other_addresses = {"mesh:1"};
+  mesh.add(bob);
+  mesh.add(NodeConfig{}, false);
+  CHECK(mesh.members[1].node->advertised_addresses() == std::vector<std::string>{"dead:1", "mesh:1"});
+  const Hash gid = make_group(mesh, 3);
+  mesh.run(60'000);
+  const PublicKey bob_id = mesh.members[1].key->public_key();
+  std::vector<std::string> links;
+  for (const auto& p : mesh.members[2].node->peers())
+    if (p.established && p.id == bob_id) links.push_back(p.address);
+  CHECK(links == std::vector<std::string>{"mesh:1"});
+  CHECK(mesh.dials["dead:1"] == 1);  // tried once, first (the peer's order), then never again
+  CHECK(mesh.dials["mesh:1"] == 1);
+  CHECK(mesh.members[2].node->group(gid)->state().members.size() == 3);
+}
+
 // Proves malformed messages close only the offending link; the node keeps serving others.
 TEST_CASE("garbage on a link closes that link only", "[node][overlay]") {
   Mesh mesh;
@@ -411,7 +442,7 @@ TEST_CASE("catch-up waits for the peer to read", "[node][overlay]") {
   rogue.connect(mesh, 0);
   HelloNonce nonce;
   nonce.bytes[0] = 2;
-  CHECK_FALSE(rogue.send(mesh, wire::Hello{nonce, "", {group_tag(gid, nonce)}}));
+  CHECK_FALSE(rogue.send(mesh, wire::Hello{nonce, {}, {group_tag(gid, nonce)}}));
   CHECK_FALSE(rogue.show_invite(mesh, gid));
   // One request: the window lets ~16 KiB out at once, the rest waits for flushes.
   CHECK_FALSE(rogue.send(mesh, wire::Heads{gid, {}, true}));
@@ -487,7 +518,7 @@ TEST_CASE("a stranger's pending flood stays within its bound", "[node][overlay][
   REQUIRE_FALSE(rogue.connect(mesh, 1));
   HelloNonce nonce;
   nonce.bytes[0] = 7;
-  REQUIRE_FALSE(rogue.send(mesh, wire::Hello{nonce, "", {group_tag(gid, nonce)}}));
+  REQUIRE_FALSE(rogue.send(mesh, wire::Hello{nonce, {}, {group_tag(gid, nonce)}}));
   // A stranger with a code (it could join): one that only knows the group id is ignored.
   REQUIRE_FALSE(rogue.show_invite(mesh, gid));
   const Replica& victim = *mesh.members[1].node->group(gid);
@@ -579,7 +610,7 @@ TEST_CASE("a relay counts pending events against its group bound", "[node][relay
   REQUIRE_FALSE(rogue.connect(mesh, relay));
   HelloNonce nonce;
   nonce.bytes[0] = 9;
-  REQUIRE_FALSE(rogue.send(mesh, wire::Hello{nonce, "", {group_tag(gid, nonce)}}));
+  REQUIRE_FALSE(rogue.send(mesh, wire::Hello{nonce, {}, {group_tag(gid, nonce)}}));
   REQUIRE_FALSE(rogue.show_invite(mesh, gid));
   const Node& r = *mesh.members[relay].node;
   for (std::size_t i = 0; i < 400; i += 20) {
@@ -650,7 +681,7 @@ TEST_CASE("a holder proof made for another identity cuts the sender off", "[node
   REQUIRE_FALSE(rogue.connect(mesh, 0));
   HelloNonce nonce;
   nonce.bytes[0] = 5;
-  CHECK_FALSE(rogue.send(mesh, wire::Hello{nonce, "", {group_tag(gid, nonce)}}));
+  CHECK_FALSE(rogue.send(mesh, wire::Hello{nonce, {}, {group_tag(gid, nonce)}}));
   const auto closed_before = mesh.members[0].node->stats().links_closed_misbehaving;
   const PublicKey other = mesh.members[1].key->public_key();
   CHECK(rogue.send(mesh, wire::Holder{gid, invite_key.public_key(),
@@ -676,7 +707,7 @@ TEST_CASE("a stranger with only the group id syncs nothing", "[node][overlay]") 
   REQUIRE_FALSE(rogue.connect(mesh, 0));
   HelloNonce nonce;
   nonce.bytes[0] = 3;
-  CHECK_FALSE(rogue.send(mesh, wire::Hello{nonce, "", {group_tag(gid, nonce)}}));
+  CHECK_FALSE(rogue.send(mesh, wire::Hello{nonce, {}, {group_tag(gid, nonce)}}));
   std::vector<Hash> known;
   for (const auto* rec : mesh.members[0].node->group(gid)->group().ordered())
     known.push_back(rec->event.id);

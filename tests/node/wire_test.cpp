@@ -21,7 +21,7 @@ namespace qun::wire {
 
 // Field-by-field equality, so that std::variant's == compares whole WireMessages.
 bool operator==(const Hello& a, const Hello& b) {
-  return a.nonce == b.nonce && a.address == b.address && a.groups == b.groups;
+  return a.nonce == b.nonce && a.addresses == b.addresses && a.groups == b.groups;
 }
 bool operator==(const Neighbor& a, const Neighbor& b) {
   return a.group == b.group && a.high_priority == b.high_priority;
@@ -103,12 +103,17 @@ Bytes random_bytes(Rng& rng, std::size_t size) {
   return out;
 }
 
-std::vector<PeerInfo> peers(std::size_t count, std::size_t address_bytes) {
+// `count` peers with `addresses` addresses of `address_bytes` bytes each (none when 0 bytes).
+std::vector<PeerInfo> peers(std::size_t count, std::size_t address_bytes, std::size_t addresses = 1) {
   std::vector<PeerInfo> out;
   for (std::size_t i = 0; i < count; ++i) {
-    std::string address = "10.0." + std::to_string(i) + ".1:7412";
-    address.resize(address_bytes, 'a');
-    out.push_back(PeerInfo{fixed_n<PublicKey>(i + 7), address});
+    PeerInfo p{fixed_n<PublicKey>(i + 7), {}};
+    for (std::size_t k = 0; k < addresses && address_bytes > 0; ++k) {
+      std::string address = "10." + std::to_string(k) + "." + std::to_string(i) + ".1:7412";
+      address.resize(address_bytes, 'a');
+      p.addresses.push_back(address);
+    }
+    out.push_back(std::move(p));
   }
   return out;
 }
@@ -117,7 +122,7 @@ std::vector<PeerInfo> peers(std::size_t count, std::size_t address_bytes) {
 std::vector<WireMessage> realistic_messages() {
   Rng rng = Rng::from_u64(0x3173);
   const Hash group = hash_n(1);
-  wire::Hello hello{fixed_n<HelloNonce>(2), "203.0.113.7:7412", {}};
+  wire::Hello hello{fixed_n<HelloNonce>(2), {"203.0.113.7:7412", "[2001:db8::7]:7412"}, {}};
   for (std::uint64_t i = 0; i < 3; ++i) {
     hello.groups.push_back(group_tag(hash_n(10 + i), hello.nonce));
   }
@@ -165,12 +170,14 @@ std::vector<WireMessage> edge_messages() {
   ones.bytes.fill(0xff);
   HelloNonce zero_nonce;
   return {
-      wire::Hello{zero_nonce, "", {}},
+      wire::Hello{zero_nonce, {}, {}},
+      wire::Hello{zero_nonce, {"192.0.2.1:1"}, {}},  // one address: a str, as before lists
       wire::Neighbor{zero, false},
       wire::NeighborReply{ones, true},
       wire::Disconnect{zero},
       wire::Shuffle{ones, true, {}},
       wire::Shuffle{ones, false, peers(1, 0)},  // a peer with no address
+      wire::Shuffle{ones, false, peers(2, 12, 2)},  // peers with two addresses
       wire::Events{zero, {}, 0},
       wire::Events{zero, {Bytes{0x00}}, wire::no_hops},  // the smallest event the codec carries: one byte
       wire::ihave(zero, {}),
@@ -208,11 +215,14 @@ std::vector<WireMessage> max_messages() {
   Rng rng = Rng::from_u64(0xb0b);
   const Hash group = hash_n(3);
   std::vector<WireMessage> out;
-  wire::Hello hello{fixed_n<HelloNonce>(4), std::string(wl::address_bytes_max, 'h'), {}};
+  wire::Hello hello{fixed_n<HelloNonce>(4), {}, {}};
+  for (std::size_t i = 0; i < address_limits::addresses_max; ++i)
+    hello.addresses.push_back(std::string(wl::address_bytes_max - 1, 'h') + std::to_string(i % 10));
   for (std::size_t i = 0; i < wl::groups_max; ++i) hello.groups.push_back(fixed_n<GroupTag>(i));
   out.push_back(hello);
   out.push_back(wire::Observed{std::string(wl::address_bytes_max, 'o')});
-  out.push_back(wire::Shuffle{group, true, peers(wl::peers_max, wl::address_bytes_max)});
+  out.push_back(wire::Shuffle{group, true, peers(wl::peers_max, wl::address_bytes_max,
+                                                address_limits::addresses_max)});
   out.push_back(wire::ihave(group, hashes(wl::ids_max)));
   std::vector<PublicKey> authors;
   for (std::size_t i = 0; i < wl::ids_max; ++i) authors.push_back(fixed_n<PublicKey>(i));
@@ -379,20 +389,22 @@ TEST_CASE("wire: each bound exceeded by one is rejected", "[node][wire]") {
   const Hash group = hash_n(6);
 
   SECTION("groups_max + 1 tags in a hello") {
-    wire::Hello hello{fixed_n<HelloNonce>(1), "", {}};
+    wire::Hello hello{fixed_n<HelloNonce>(1), {}, {}};
     for (std::size_t i = 0; i <= wl::groups_max; ++i) hello.groups.push_back(fixed_n<GroupTag>(i));
     require_rejected(hello);
   }
   SECTION("address_bytes_max + 1 in a hello") {
     require_rejected(
-        wire::Hello{fixed_n<HelloNonce>(1), std::string(wl::address_bytes_max + 1, 'x'), {}});
+        wire::Hello{fixed_n<HelloNonce>(1), {std::string(wl::address_bytes_max + 1, 'x')}, {}});
+    require_rejected(wire::Hello{fixed_n<HelloNonce>(1),
+                                 {"192.0.2.1:1", std::string(wl::address_bytes_max + 1, 'x')}, {}});
   }
   SECTION("peers_max + 1 peers in a shuffle") {
     require_rejected(wire::Shuffle{group, false, peers(wl::peers_max + 1, 10)});
   }
   SECTION("address_bytes_max + 1 in a shuffled peer") {
     auto list = peers(3, 10);
-    list[1].address = std::string(wl::address_bytes_max + 1, 'y');
+    list[1].addresses = {std::string(wl::address_bytes_max + 1, 'y')};
     require_rejected(wire::Shuffle{group, false, list});
   }
   SECTION("ids_max + 1 ids in ihave, graft and heads") {
@@ -448,6 +460,50 @@ TEST_CASE("wire: each bound exceeded by one is rejected", "[node][wire]") {
     REQUIRE_FALSE(decoded.ok());
     CHECK(decoded.error().code() == Errc::too_large);
   }
+}
+
+TEST_CASE("wire: address lists are bounded and have one form", "[node][wire]") {
+  // Proves the decoder of a hello's and a shuffled peer's address list (node/addresses.h) takes a
+  // str (none or one address, the form before lists) or an array of 2..addresses_max non-empty
+  // str, and nothing else: a longer list, an empty entry, or one address in an array (not
+  // canonical) is refused. Each message is written field by field with codec::Writer.
+  const HelloNonce nonce = fixed_n<HelloNonce>(9);
+  auto hello = [&](const std::function<void(codec::Writer&)>& addresses) {
+    codec::Writer w;
+    w.array(4).uint(1).fixed(nonce);
+    addresses(w);
+    w.array(0);
+    return w.take();
+  };
+  auto shuffle = [&](const std::function<void(codec::Writer&)>& addresses) {
+    codec::Writer w;
+    w.array(4).uint(5).fixed(hash_n(1)).uint(0).array(1).array(2).fixed(fixed_n<PublicKey>(3));
+    addresses(w);
+    return w.take();
+  };
+  auto list = [](std::size_t n) {
+    return [n](codec::Writer& w) {
+      w.array(static_cast<std::uint32_t>(n));
+      for (std::size_t i = 0; i < n; ++i) w.str("192.0.2." + std::to_string(i + 1) + ":7420");
+    };
+  };
+  for (auto make : {std::function<Bytes(const std::function<void(codec::Writer&)>&)>(hello),
+                    std::function<Bytes(const std::function<void(codec::Writer&)>&)>(shuffle)}) {
+    CHECK(decode_wire(make([](codec::Writer& w) { w.str("192.0.2.1:7420"); })).ok());
+    CHECK(decode_wire(make(list(2))).ok());
+    CHECK(decode_wire(make(list(address_limits::addresses_max))).ok());
+    require_rejected(make(list(address_limits::addresses_max + 1)));
+    require_rejected(make(list(1)));  // one address goes as a str
+    require_rejected(make(list(0)));  // none goes as ""
+    require_rejected(make([](codec::Writer& w) { w.array(2).str("192.0.2.1:7420").str(""); }));
+    require_rejected(make([](codec::Writer& w) { w.array(2).str("192.0.2.1:7420").uint(7); }));
+    require_rejected(make([](codec::Writer& w) { w.uint(7); }));
+  }
+  auto decoded = decode_wire(hello(list(3)));
+  REQUIRE(decoded.ok());
+  const auto& h = std::get<wire::Hello>(*decoded);
+  CHECK(h.addresses ==
+        std::vector<std::string>{"192.0.2.1:7420", "192.0.2.2:7420", "192.0.2.3:7420"});
 }
 
 TEST_CASE("wire: every truncation of an encoded message is rejected", "[node][wire]") {
