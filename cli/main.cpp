@@ -370,7 +370,13 @@ int run_id(Args& a) {
   if (r.contains("listen") && r["listen"].is_array())
     for (const auto& l : r["listen"])
       if (l.is_string()) std::cout << "listen  " << l.get<std::string>() << "\n";
-  std::cout << "reach   " << str(r, "advertised") << (flag(r, "relay") ? "  (relay)" : "") << "\n";
+  // Every address it advertises (IPv4 and IPv6: docs/protocol.md, "Addresses"), else the one.
+  std::string reach;
+  if (r.contains("addresses") && r["addresses"].is_array())
+    for (const auto& a : r["addresses"])
+      if (a.is_string()) reach += (reach.empty() ? "" : " ") + a.get<std::string>();
+  if (reach.empty()) reach = str(r, "advertised");
+  std::cout << "reach   " << reach << (flag(r, "relay") ? "  (relay)" : "") << "\n";
   std::cout << "public  " << reachability_words(r) << "\n";
   return 0;
 }

@@ -95,25 +95,38 @@ bool is_wildcard_host(const std::string& address) {
   return address.rfind("0.0.0.0:", 0) == 0 || address.rfind("[::]:", 0) == 0;
 }
 
-// The address to advertise for a listener bound to a wildcard: the first non-loopback IPv4
-// address of this machine, else loopback.
-std::string advertise_for(const std::string& bound) {
-  if (!is_wildcard_host(bound)) return bound;
+// The addresses to advertise for a listener, best first: the listener's own, unless it is bound
+// to a wildcard. For 0.0.0.0, the first non-loopback IPv4 address of this machine, else loopback;
+// for [::] (IPv6 only: the transport binds it so), each global IPv6 address of this machine
+// (node/addresses.h: a home's IPv6 address needs no NAT), else loopback.
+std::vector<std::string> advertise_for(const std::string& bound) {
+  if (!is_wildcard_host(bound)) return {bound};
+  const bool v6 = bound.front() == '[';
   const std::string port = bound.substr(bound.rfind(':') + 1);
   uv_interface_address_t* ifs = nullptr;
   int count = 0;
-  std::string host = "127.0.0.1";
+  std::vector<std::string> out;
   if (uv_interface_addresses(&ifs, &count) == 0) {
     for (int i = 0; i < count; ++i) {
-      if (ifs[i].is_internal || ifs[i].address.address4.sin_family != AF_INET) continue;
-      char buf[64];
-      uv_ip4_name(&ifs[i].address.address4, buf, sizeof buf);
-      host = buf;
-      break;
+      if (ifs[i].is_internal) continue;
+      char buf[INET6_ADDRSTRLEN];
+      if (!v6 && ifs[i].address.address4.sin_family == AF_INET) {
+        uv_ip4_name(&ifs[i].address.address4, buf, sizeof buf);
+        out.push_back(std::string(buf) + ":" + port);
+        break;
+      }
+      if (v6 && ifs[i].address.address6.sin6_family == AF_INET6) {
+        uv_ip6_name(&ifs[i].address.address6, buf, sizeof buf);
+        auto hp = parse_host_port("[" + std::string(buf) + "]:" + port);
+        if (hp && is_public_host(*hp) &&
+            std::find(out.begin(), out.end(), hp->str()) == out.end())
+          out.push_back(hp->str());
+      }
     }
     uv_free_interface_addresses(ifs, count);
   }
-  return host + ":" + port;
+  if (out.empty()) out.push_back((v6 ? "[::1]:" : "127.0.0.1:") + port);
+  return out;
 }
 
 // A group, member or relay argument, by the one naming rule (app/naming.h).
@@ -230,10 +243,18 @@ class Daemon {
       bound = transport_->listen(listen);
     }
     QUN_TRY(listen_addrs_, std::move(bound));
-    advertise_ = opts_.advertise ? *opts_.advertise : advertise_for(listen_addrs_.front());
+    advertise_ = opts_.advertise ? *opts_.advertise : advertise_for(listen_addrs_.front()).front();
+    // Every other address of every listener (IPv6 beside IPv4), as many as a list holds.
+    std::vector<std::string> others;
+    for (const auto& bound_address : listen_addrs_)
+      for (const auto& a : advertise_for(bound_address))
+        if (a != advertise_ && std::find(others.begin(), others.end(), a) == others.end() &&
+            others.size() + 1 < address_limits::addresses_max)
+          others.push_back(a);
 
     NodeConfig config;
     config.listen_address = advertise_;
+    config.other_addresses = others;
     config.relay = opts_.relay;
     config.relay_groups_max = opts_.max_groups;
     config.relay_group_bytes_max = opts_.max_group_bytes;
@@ -449,6 +470,8 @@ class Daemon {
     std::sort(out.begin(), out.end());
     out.erase(std::unique(out.begin(), out.end()), out.end());
     out.erase(std::remove(out.begin(), out.end(), advertise_), out.end());
+    for (const auto& own : node_->config().other_addresses)
+      out.erase(std::remove(out.begin(), out.end(), own), out.end());
     return out;
   }
 
@@ -1054,6 +1077,7 @@ class Daemon {
                 {"nick", nick_.empty() ? Json() : Json(nick_)},
                 {"listen", listen},
                 {"advertised", node_->reachability().advertised()},
+                {"addresses", node_->advertised_addresses()},
                 {"relayed_address", node_->relayed().relayed_address().empty()
                                         ? Json()
                                         : Json(node_->relayed().relayed_address())},
@@ -1769,7 +1793,10 @@ class Daemon {
     // dial-back proved it (docs/protocol.md, "Reachability"), the group's relays (they work from
     // anywhere, also when this node is behind NAT), then its active peers in the group; at most
     // invite_peers_written_max of them (each one lengthens the code people copy).
-    std::vector<std::string> peers{advertise_, node_->reachability().advertised()};
+    std::vector<std::string> peers{advertise_};
+    // Its other addresses (a global IPv6 address works from any home with IPv6, NAT or not).
+    for (const auto& a : node_->config().other_addresses) peers.push_back(a);
+    peers.push_back(node_->reachability().advertised());
     for (const auto& [pk, address] : r->state().relays) peers.push_back(address);
     // Linked peers in this group only: a peer linked for another group may not hold this one.
     const auto active = node_->active_peers(r->id());

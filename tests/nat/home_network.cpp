@@ -214,6 +214,13 @@ void HomeNetwork::build() {
       }
     }
   }
+  // The internet routes every home's IPv6 prefix: each router reaches the others' through their
+  // wan addresses, so two homes with IPv6 reach each other without NAT.
+  for (int k = 0; k < static_cast<int>(homes_.size()); ++k)
+    for (int m = 0; m < static_cast<int>(homes_.size()); ++m)
+      if (k != m && homes_[k].ipv6 && homes_[m].ipv6)
+        ip({"-n", router_ns(k), "-6", "route", "add", num("2001:db8:", m + 1) + "::/64", "via",
+            num("2001:db8::", 1 + m)});
 }
 
 void HomeNetwork::forward_port(int k, int port, int j) {

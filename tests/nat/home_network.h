@@ -39,7 +39,7 @@ struct HomeSpec {
   int hosts = 1;           // hosts on the home's LAN
   // The home also has IPv6: 2001:db8:(k+1)::/64, routed by its router without NAT and without
   // a filter, as many homes with IPv6 are reachable from outside (internet hosts have
-  // 2001:db8::10+i and a route to it).
+  // 2001:db8::10+i and a route to it, and the routers of homes with IPv6 route to each other's).
   bool ipv6 = false;
   // The router drops what the internet opens towards the router itself, as most home routers
   // do ("stealth"), instead of answering a closed port with a reset as a plain Linux host does.
