@@ -7,6 +7,7 @@
 namespace qun {
 
 static_assert(SymmetricKey::size() == crypto_aead_chacha20poly1305_ietf_KEYBYTES);
+static_assert(StreamKeyView::extent == crypto_aead_chacha20poly1305_ietf_KEYBYTES);
 static_assert(aead_tag_bytes == crypto_aead_chacha20poly1305_ietf_ABYTES);
 static_assert(stream_counter_bytes + 1 == crypto_aead_chacha20poly1305_ietf_NPUBBYTES);
 
@@ -24,6 +25,15 @@ std::array<std::uint8_t, crypto_aead_chacha20poly1305_ietf_NPUBBYTES> stream_non
 }  // namespace
 
 Bytes stream_seal(const SymmetricKey& key, std::uint64_t index, bool last, ByteView plain) {
+  return stream_seal(StreamKeyView(key.data(), StreamKeyView::extent), index, last, plain);
+}
+
+Result<Bytes> stream_open(const SymmetricKey& key, std::uint64_t index, bool last,
+                          ByteView cipher) {
+  return stream_open(StreamKeyView(key.data(), StreamKeyView::extent), index, last, cipher);
+}
+
+Bytes stream_seal(StreamKeyView key, std::uint64_t index, bool last, ByteView plain) {
   crypto_init();
   const auto nonce = stream_nonce(index, last);
   Bytes out(plain.size() + aead_tag_bytes);
@@ -33,8 +43,7 @@ Bytes stream_seal(const SymmetricKey& key, std::uint64_t index, bool last, ByteV
   return out;
 }
 
-Result<Bytes> stream_open(const SymmetricKey& key, std::uint64_t index, bool last,
-                          ByteView cipher) {
+Result<Bytes> stream_open(StreamKeyView key, std::uint64_t index, bool last, ByteView cipher) {
   crypto_init();
   if (cipher.size() < aead_tag_bytes) return Error(Errc::decrypt_failed, "chunk shorter than its tag");
   const auto nonce = stream_nonce(index, last);

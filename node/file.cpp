@@ -7,11 +7,7 @@ namespace qun {
 
 namespace {
 
-SymmetricKey stream_key(const FileKey& key) {
-  SymmetricKey k;
-  std::copy(key.bytes.begin(), key.bytes.end(), k.data());
-  return k;
-}
+StreamKeyView stream_key(const FileKey& key) { return StreamKeyView(key.bytes); }
 
 }  // namespace
 
