@@ -121,14 +121,25 @@ void PackWriter::close() {
   fd_ = -1;
 }
 
-std::optional<Bytes> read_blob_at(const BlobLocation& at, const Hash& id) {
+namespace {
+
+// The bytes at `at`, unchecked (nullopt if the pack is gone or cut short).
+std::optional<Bytes> read_record(const BlobLocation& at) {
   if (at.bytes > file_limits::blob_bytes_max) return std::nullopt;
   const int fd = ::open(at.pack.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return std::nullopt;
   Bytes data(at.bytes);
   const bool ok = read_exact(fd, data.data(), data.size(), at.offset);
   ::close(fd);
-  if (!ok || blob_id(data) != id) return std::nullopt;
+  if (!ok) return std::nullopt;
+  return data;
+}
+
+}  // namespace
+
+std::optional<Bytes> read_blob_at(const BlobLocation& at, const Hash& id) {
+  auto data = read_record(at);
+  if (!data || blob_id(*data) != id) return std::nullopt;
   return data;
 }
 
@@ -239,6 +250,17 @@ std::optional<Bytes> DiskBlobStore::get(const Hash& group, const Hash& id) const
   auto data = read_blob_at(*at, id);
   if (!data) {
     log_(LogRecord{LogLevel::warn, "files", "blob " + short_hex(id) + " missing or damaged on disk; dropped"});
+    const_cast<DiskBlobStore*>(this)->remove(group, id);
+  }
+  return data;
+}
+
+std::optional<Bytes> DiskBlobStore::serve(const Hash& group, const Hash& id) const {
+  auto at = locate(group, id);
+  if (!at) return std::nullopt;
+  auto data = read_record(*at);
+  if (!data) {
+    log_(LogRecord{LogLevel::warn, "files", "blob " + short_hex(id) + " missing on disk; dropped"});
     const_cast<DiskBlobStore*>(this)->remove(group, id);
   }
   return data;

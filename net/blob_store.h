@@ -10,7 +10,8 @@
 // (new_pack, PackWriter, then adopt). A read checks the blob against its id (its BLAKE2b-256),
 // so a record damaged on disk is dropped and fetched again rather than served. At start a
 // group's packs are scanned (headers only); a record cut short by a crash, or a header that does
-// not parse, ends its pack's scan (the bytes stay, unread). Blobs are ciphertext: the home of a
+// not parse, ends its pack's scan (the bytes stay, unread). A blob served to a peer is not
+// hashed here: the peer checks it against the id it asked for (BlobStore::serve). Blobs are ciphertext: the home of a
 // relay holds no file plaintext, and a member's holds what any peer of the group could send it.
 //
 // A relay bounds each group (group_bytes_max > 0): past it, the group's oldest blobs (by when
@@ -94,6 +95,8 @@ class DiskBlobStore final : public BlobStore {
 
   bool has(const Hash& group, const Hash& id) const override;
   std::optional<Bytes> get(const Hash& group, const Hash& id) const override;
+  // Not checked against its id (BlobStore::serve): the peer checks it.
+  std::optional<Bytes> serve(const Hash& group, const Hash& id) const override;
   Result<void> put(const Hash& group, const Hash& id, ByteView blob) override;
 
   // A pack for a writer off the loop (a file being sealed): its path, a number nothing else

@@ -279,7 +279,9 @@ class Daemon {
 
     control_ = std::make_unique<ControlServer>(&loop_, log_);
     files_ = std::make_unique<FileService>(&loop_, home, opts_.relay, opts_.max_group_bytes,
-                                           *node_, *control_, log_);
+                                           *node_, *control_, log_,
+                                           [this] { return transport_->now(); },
+                                           [this] { transport_->pump(); });
     if (auto u = store_->get_meta(uploads_meta_key); u.ok() && u.value())
       files_->restore_uploads(transport_->now(), *u.value());
     ControlServer::Handlers handlers;
@@ -642,7 +644,7 @@ class Daemon {
                                 short_hex(added->group));
       }
     } else if (auto* fm = std::get_if<node_output::FileMessage>(&out)) {
-      if (files_) files_->on_message(transport_->now(), *fm);
+      if (files_) files_->on_message(transport_->now(), std::move(*fm));
     } else if (auto* ready = std::get_if<node_output::FileLaneReady>(&out)) {
       if (files_) files_->on_lane_ready(transport_->now(), ready->peer);
     } else if (auto* dropped = std::get_if<node_output::GroupDropped>(&out)) {

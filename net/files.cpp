@@ -10,6 +10,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 
 #include "net/home.h"
 #include "net/offload.h"
@@ -74,9 +75,11 @@ Result<FileRef> seal_file(const std::string& path, std::uint64_t size, const Fil
 
 }  // namespace
 
-// A fetched file being written: PATH.part, each chunk at its offset as it arrives (on the loop),
-// the rest from the store when the fetch is done (off the loop, by complete()), then renamed to
-// PATH. Removed if it never gets there: a failed fetch, a client gone, a damaged chunk.
+// A fetched file being written: PATH.part, each chunk at its offset as it arrives (off the loop,
+// as it is opened), the rest from the store when the fetch is done (off the loop, by
+// complete()), then renamed to PATH. Removed if it never gets there: a failed fetch, a client
+// gone, a damaged chunk. Safe on any thread: a chunk's writer on the pool may meet the loop
+// abandoning a failed fetch (one lock; a 64 KiB write into the page cache holds it ~10 us).
 class PartFile {
  public:
   PartFile(std::string path, std::size_t chunks) : path_(std::move(path)), written_(chunks, false) {}
@@ -89,6 +92,7 @@ class PartFile {
   // Closes the part and removes it unless it was renamed into place: at once for a failed
   // fetch (before its failure is reported), else when the last copy of its waiter goes.
   void abandon() {
+    std::lock_guard lock(mutex_);
     if (fd_ >= 0) ::close(fd_);
     fd_ = -1;
     if (!settled_) ::unlink(part().c_str());
@@ -96,6 +100,7 @@ class PartFile {
   }
 
   Result<void> open() {
+    std::lock_guard lock(mutex_);
     std::error_code dir_error;  // the chat's cache folder may not exist yet
     std::filesystem::create_directories(std::filesystem::path(path_).parent_path(), dir_error);
     fd_ = ::open(part().c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -105,7 +110,8 @@ class PartFile {
 
   // Writes chunk `index`; the first failure is kept and reported when the fetch is done.
   void write(std::size_t index, ByteView plain) {
-    if (!error_.empty() || index >= written_.size()) return;
+    std::lock_guard lock(mutex_);
+    if (fd_ < 0 || !error_.empty() || index >= written_.size()) return;
     if (!write_at(index, plain)) {
       error_ = "cannot write " + part() + " (disk full?)";
       return;
@@ -119,7 +125,10 @@ class PartFile {
   Result<void> complete(const FileRef& file, const std::vector<Hash>& chunks,
                         const std::vector<std::optional<BlobLocation>>& where,
                         std::optional<std::size_t>& bad) {
-    auto result = write_rest(file, chunks, where, bad);
+    auto result = [&] {
+      std::lock_guard lock(mutex_);
+      return write_rest(file, chunks, where, bad);
+    }();
     if (!result.ok()) abandon();
     return result;
   }
@@ -129,6 +138,7 @@ class PartFile {
                           const std::vector<std::optional<BlobLocation>>& where,
                           std::optional<std::size_t>& bad) {
     if (!error_.empty()) return Error(Errc::io, error_);
+    if (fd_ < 0) return Error(Errc::io, "the download to " + path_ + " was given up");
     for (std::size_t i = 0; i < chunks.size() && i < written_.size(); ++i) {
       if (written_[i]) continue;
       auto blob = where[i] ? read_blob_at(*where[i], chunks[i]) : std::nullopt;
@@ -160,6 +170,7 @@ class PartFile {
     return true;
   }
 
+  std::mutex mutex_;  // guards everything below
   std::string path_;
   int fd_ = -1;
   std::vector<bool> written_;
@@ -189,8 +200,11 @@ std::string media_type_for(const std::string& name) {
 
 FileService::FileService(uv_loop_t* loop, const std::string& home, bool relay,
                          std::uint64_t relay_group_bytes_max, Node& node, ControlServer& control,
-                         LogSink log)
+                         LogSink log, std::function<Millis()> clock,
+                         std::function<void()> flush)
     : loop_(loop),
+      clock_(std::move(clock)),
+      flush_(std::move(flush)),
       node_(node),
       control_(control),
       log_(log),
@@ -307,9 +321,58 @@ Result<void> FileService::fetch(Millis now, const Hash& group, const FileRef& fi
   return ok_result();
 }
 
-void FileService::on_message(Millis now, const node_output::FileMessage& m) {
+void FileService::on_message(Millis now, node_output::FileMessage m) {
+  if (auto* blob = std::get_if<wire::Blob>(&m.message)) return check_blob(m.peer, std::move(*blob));
   transfers_.on_message(now, m.peer, m.message);
   pump(now);
+}
+
+void FileService::check_blob(const PublicKey& peer, wire::Blob blob) {
+  if (hash_jobs_ >= file_service_limits::hash_jobs_max) {
+    const Hash id = blob_id(blob.data);
+    transfers_.on_blob(clock_(), peer, blob.group, id, std::move(blob.data));
+    return pump(clock_());
+  }
+  ++hash_jobs_;
+  struct Job {
+    wire::Blob blob;
+    Hash id;
+  };
+  auto job = std::make_shared<Job>(Job{std::move(blob), Hash{}});
+  offload(
+      loop_, [job] { job->id = blob_id(job->blob.data); },
+      [this, alive = alive_, job, peer] {
+        if (!*alive) return;
+        --hash_jobs_;
+        transfers_.on_blob(clock_(), peer, job->blob.group, job->id, std::move(job->blob.data));
+        pump_from_pool();
+      });
+}
+
+void FileService::open_chunk_off_loop(transfer_output::Open o) {
+  std::vector<std::shared_ptr<PartFile>> parts;
+  if (auto w = wanted_.find(o.root); w != wanted_.end())
+    for (const auto& waiter : w->second.waiters)
+      if (waiter.part) parts.push_back(waiter.part);
+  struct Job {
+    transfer_output::Open open;
+    bool opened = false;
+  };
+  auto job = std::make_shared<Job>(Job{std::move(o), false});
+  offload(
+      loop_,
+      [job, parts = std::move(parts)] {
+        auto plain = open_fetched(job->open);
+        job->opened = plain.ok();
+        if (!plain.ok()) return;
+        for (const auto& part : parts) part->write(job->open.index, *plain);
+      },
+      [this, alive = alive_, job] {
+        if (!*alive) return;
+        transfers_.on_opened(clock_(), job->open.root, job->open.id, job->opened,
+                             std::move(job->open.blob));
+        pump_from_pool();
+      });
 }
 
 void FileService::on_lane_ready(Millis now, const PublicKey& peer) {
@@ -336,14 +399,19 @@ void FileService::forget_group(const Hash& group) {
                  uploads_.end());
 }
 
+void FileService::pump_from_pool() {
+  pump(clock_());
+  flush_();
+}
+
 void FileService::pump(Millis now) {
   while (auto o = transfers_.poll()) {
     if (auto* s = std::get_if<transfer_output::Send>(&*o)) {
       auto sent = node_.send_file(now, s->peer, s->message);
       if (!sent.ok() && sent.error().code() == Errc::too_large)
         transfers_.on_lane_full(now, s->peer, std::move(s->message));
-    } else if (auto* c = std::get_if<transfer_output::Opened>(&*o)) {
-      on_opened(*c);
+    } else if (auto* c = std::get_if<transfer_output::Open>(&*o)) {
+      open_chunk_off_loop(std::move(*c));
     } else if (auto* p = std::get_if<transfer_output::Progress>(&*o)) {
       auto w = wanted_.find(p->root);
       if (w == wanted_.end()) continue;
@@ -360,13 +428,6 @@ void FileService::pump(Millis now) {
       on_done(*d);
     }
   }
-}
-
-void FileService::on_opened(const transfer_output::Opened& o) {
-  auto it = wanted_.find(o.root);
-  if (it == wanted_.end()) return;
-  for (const auto& waiter : it->second.waiters)
-    if (waiter.part) waiter.part->write(o.index, o.plain);
 }
 
 void FileService::on_done(const transfer_output::FetchDone& d) {

@@ -4,10 +4,11 @@
 // (streaming progress meanwhile), and writes a fetched file at the path asked for as its chunks
 // arrive, each checked against the manifest the post names and opened at its place.
 //
-// Not thread-safe: the daemon's loop owns it. Sealing a file and putting one together run on
-// libuv's thread pool (net/offload.h), on copies of what they need, so a large file never holds
-// up the loop; their answers come back on the loop. It never reads a clock: times come from the
-// transport.
+// Not thread-safe: the daemon's loop owns it. Sealing a file, checking fetched blobs (their hash,
+// then opening each chunk and writing it to the file) and putting a file together run on libuv's
+// thread pool (net/offload.h), on copies of what they need, so a large file never holds up the
+// loop and a fetch uses more than one core; their answers come back on the loop. It never reads
+// a clock of its own: times come from the transport (`clock`).
 #pragma once
 
 #include <deque>
@@ -26,6 +27,14 @@
 
 namespace qun {
 
+namespace file_service_limits {
+// Received blobs being hashed off the loop at once: a fetch's whole window
+// (transfer_limits::gets_in_flight_max) of 64 KiB blobs, so a fetch never waits for a slot. Past
+// it a blob is hashed on the loop, which slows reading from the links: a peer sending blobs
+// nobody asked for holds at most these 2 MiB here, and TCP's back-pressure does the rest.
+inline constexpr std::size_t hash_jobs_max = 32;
+}  // namespace file_service_limits
+
 class PartFile;
 
 class FileService {
@@ -34,8 +43,11 @@ class FileService {
   using Json = control::Json;
 
   // relay_group_bytes_max: a relay's bound on one group's blobs (0 for a member's node).
+  // For answers that come back from the thread pool: `clock` gives the transport's time, and
+  // `flush` has the transport send what they gave the node (Transport::pump).
   FileService(uv_loop_t* loop, const std::string& home, bool relay,
-              std::uint64_t relay_group_bytes_max, Node& node, ControlServer& control, LogSink log);
+              std::uint64_t relay_group_bytes_max, Node& node, ControlServer& control, LogSink log,
+              std::function<Millis()> clock, std::function<void()> flush);
   ~FileService();
 
   using Sealed = std::function<void(Result<FileRef>)>;
@@ -61,7 +73,7 @@ class FileService {
   // Whether every chunk of the file is stored here (a send, or a fetch done).
   bool complete(const Hash& group, const FileRef& file) const;
 
-  void on_message(Millis now, const node_output::FileMessage& m);
+  void on_message(Millis now, node_output::FileMessage m);
   void on_lane_ready(Millis now, const PublicKey& peer);
   void on_tick(Millis now);
   void on_client_closed(ClientId client);
@@ -87,7 +99,12 @@ class FileService {
   };
   // Drains the engine: sends on the node's lanes, progress and answers to clients.
   void pump(Millis now);
-  void on_opened(const transfer_output::Opened& o);
+  // The same, from a thread pool answer (outside any node callback): then has the transport send.
+  void pump_from_pool();
+  // Hashes a received blob off the loop (inline when hash_jobs_max are out), then hands it on.
+  void check_blob(const PublicKey& peer, wire::Blob blob);
+  // Opens a fetched chunk off the loop and writes it to the waiters' parts, then answers.
+  void open_chunk_off_loop(transfer_output::Open o);
   void on_done(const transfer_output::FetchDone& d);
   // Completes the waiter's path.part with the chunks not written as they arrived (stored before
   // this fetch, or before the waiter joined it), off the loop, renames it to the path, then
@@ -95,6 +112,9 @@ class FileService {
   void assemble(const Hash& group, const FileRef& file, const Waiter& waiter, Json result);
 
   uv_loop_t* loop_;
+  std::function<Millis()> clock_;
+  std::function<void()> flush_;
+  std::size_t hash_jobs_ = 0;  // blobs being hashed off the loop
   // False once this service is gone: a job that ends after that reports to nobody.
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
   Node& node_;

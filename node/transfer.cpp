@@ -77,7 +77,8 @@ void Transfers::schedule(Millis now, Fetch& f) {
   if (!f.have_manifest) order.assign(f.missing.begin(), f.missing.end());
   auto next = f.missing_order.begin();
   for (std::size_t k = 0;; ++k) {
-    if (f.asked.size() >= transfer_limits::gets_in_flight_max || with_room == 0) break;
+    if (f.asked.size() + f.opening.size() >= transfer_limits::gets_in_flight_max || with_room == 0)
+      break;
     Hash id;
     if (f.have_manifest) {
       if (next == f.missing_order.end()) break;
@@ -86,7 +87,7 @@ void Transfers::schedule(Millis now, Fetch& f) {
       if (k >= order.size()) break;
       id = order[k];
     }
-    if (f.asked.count(id)) continue;
+    if (f.asked.count(id) || f.opening.count(id)) continue;
     const auto lacked = f.lacks.find(id);
     const PublicKey* best = nullptr;
     for (const auto& p : peers) {
@@ -113,17 +114,21 @@ void Transfers::finish(Fetch& f, bool ok, std::string error) {
   fetches_.erase(root);
 }
 
-void Transfers::on_blob(Millis now, const PublicKey& peer, const wire::Blob& m) {
-  const Hash id = blob_id(m.data);
+Result<Bytes> open_fetched(const transfer_output::Open& o) {
+  return open_chunk(o.key, o.size, o.index, o.blob);
+}
+
+void Transfers::on_blob(Millis now, const PublicKey& peer, const Hash& group, const Hash& id,
+                        Bytes data) {
   // A relay takes what it asked an uploader for.
   if (config_.relay) {
     auto e = expected_.find(peer);
-    if (e == expected_.end() || !e->second.erase({m.group, id})) {
+    if (e == expected_.end() || !e->second.erase({group, id})) {
       ++stats_.blobs_refused;
       return;
     }
     if (e->second.empty()) expected_.erase(e);
-    if (auto r = env_.store.put(m.group, id, m.data); !r.ok())
+    if (auto r = env_.store.put(group, id, data); !r.ok())
       note(LogLevel::warn, "blob " + short_hex(id) + " not stored: " + r.error().message());
     else ++stats_.blobs_received;
     return;
@@ -131,7 +136,7 @@ void Transfers::on_blob(Millis now, const PublicKey& peer, const wire::Blob& m) 
   // A member takes what one of its fetches asked for (of anyone: the hash is the proof).
   Fetch* f = nullptr;
   for (auto& [root, candidate] : fetches_) {
-    if (candidate.group == m.group && candidate.asked.count(id)) {
+    if (candidate.group == group && candidate.asked.count(id)) {
       f = &candidate;
       break;
     }
@@ -141,11 +146,12 @@ void Transfers::on_blob(Millis now, const PublicKey& peer, const wire::Blob& m) 
     return;
   }
   f->asked.erase(id);
-  if (!f->missing.count(id)) return;  // asked twice after a timeout; already stored
+  // Asked twice after a timeout: already stored, or being opened.
+  if (!f->missing.count(id) || f->opening.count(id)) return;
   if (!f->have_manifest) {
-    auto chunks = decode_manifest(m.data, f->file.size);
+    auto chunks = decode_manifest(data, f->file.size);
     if (!chunks.ok()) return finish(*f, false, "the file's manifest is malformed: " + chunks.error().context());
-    if (auto r = env_.store.put(f->group, id, m.data); !r.ok())
+    if (auto r = env_.store.put(f->group, id, data); !r.ok())
       return finish(*f, false, "could not store the file: " + r.error().message());
     ++f->moved;
     ++stats_.blobs_received;
@@ -154,26 +160,35 @@ void Transfers::on_blob(Millis now, const PublicKey& peer, const wire::Blob& m) 
     f->chunks = std::move(chunks).value();
     return after_manifest(now, *f);
   }
+  f->opening.insert(id);
+  out_.push_back(transfer_output::Open{f->group, f->file.root, id, f->index.at(id), f->file.key,
+                                       f->file.size, std::move(data)});
+  // The peer has room for another ask (the chunk is out of its count, still in the window).
+  schedule(now, *f);
+}
+
+void Transfers::on_opened(Millis now, const Hash& root, const Hash& id, bool opened, Bytes blob) {
+  auto it = fetches_.find(root);
+  if (it == fetches_.end() || !it->second.opening.erase(id)) return;
+  Fetch& f = it->second;
+  const std::size_t index = f.index.at(id);
   // The author of the post made the manifest: a blob that matches its address but does not
   // open at its place is the author's doing, and no peer can give a better one.
-  const std::size_t index = f->index.at(id);
-  auto opened = open_chunk(f->file.key, f->file.size, index, m.data);
-  if (!opened.ok())
-    return finish(*f, false, "chunk " + std::to_string(index) + " of the file does not "
-                             "decrypt: the post that shares it is bad");
-  if (auto r = env_.store.put(f->group, id, m.data); !r.ok())
-    return finish(*f, false, "could not store the file: " + r.error().message());
-  out_.push_back(transfer_output::Opened{f->group, f->file.root, index, std::move(opened).value()});
-  ++f->moved;
+  if (!opened)
+    return finish(f, false, "chunk " + std::to_string(index) + " of the file does not "
+                            "decrypt: the post that shares it is bad");
+  if (auto r = env_.store.put(f.group, id, blob); !r.ok())
+    return finish(f, false, "could not store the file: " + r.error().message());
+  ++f.moved;
   ++stats_.blobs_received;
-  f->missing.erase(id);
-  f->missing_order.erase(index);
-  f->lacks.erase(id);
-  f->last_progress = now;
-  out_.push_back(transfer_output::Progress{f->group, f->file.root,
-                                           f->chunks.size() - f->missing.size(), f->chunks.size()});
-  if (f->missing.empty()) return finish(*f, true, "");
-  schedule(now, *f);
+  f.missing.erase(id);
+  f.missing_order.erase(index);
+  f.lacks.erase(id);
+  f.last_progress = now;
+  out_.push_back(transfer_output::Progress{f.group, f.file.root,
+                                           f.chunks.size() - f.missing.size(), f.chunks.size()});
+  if (f.missing.empty()) return finish(f, true, "");
+  schedule(now, f);
 }
 
 void Transfers::on_none(Millis now, const PublicKey& peer, const wire::BlobNone& m) {
@@ -251,7 +266,7 @@ std::optional<TransferOutput> Transfers::poll() {
     while (!s.queue.empty()) {
       auto [group, id] = s.queue.front();
       s.queue.pop_front();
-      auto blob = env_.store.get(group, id);
+      auto blob = env_.store.serve(group, id);
       if (!blob) continue;  // evicted or removed since the get
       ++stats_.blobs_served;
       return transfer_output::Send{peer, wire::Blob{group, std::move(*blob)}};
@@ -335,7 +350,7 @@ void Transfers::on_message(Millis now, const PublicKey& peer, const WireMessage&
     if (o != offers_out_.end() && !o->second.empty()) return on_get_from_relay(now, peer, *g);
     return on_get(now, peer, *g);
   }
-  if (auto* b = std::get_if<wire::Blob>(&message)) return on_blob(now, peer, *b);
+  if (auto* b = std::get_if<wire::Blob>(&message)) return on_blob(now, peer, b->group, blob_id(b->data), b->data);
   if (auto* n = std::get_if<wire::BlobNone>(&message)) return on_none(now, peer, *n);
   if (auto* o = std::get_if<wire::BlobOffer>(&message)) return on_offer(now, peer, *o);
 }
@@ -355,7 +370,7 @@ void Transfers::on_tick(Millis now) {
       }
     }
     schedule(now, f);
-    if (f.asked.empty() && now >= f.last_progress + transfer_limits::fetch_stall_ms)
+    if (f.asked.empty() && f.opening.empty() && now >= f.last_progress + transfer_limits::fetch_stall_ms)
       stalled.push_back(root);
   }
   for (const Hash& root : stalled) {

@@ -4,7 +4,10 @@
 //   - Fetching: the manifest, then every chunk a node lacks, asked of the linked peers that
 //     share the group (members and relays), a bounded number in flight, each answer checked
 //     against the address asked for (its hash) and opened at its place (STREAM) before it is
-//     stored. Blobs already stored are never asked for again, so a fetch that was interrupted
+//     stored. Both checks are the costliest work of a fetch (BLAKE2b and ChaCha20-Poly1305 over
+//     every byte), so the driver may run them elsewhere: it hashes a blob before on_blob, and
+//     answers each Open (a chunk to open) with on_opened; the chunk counts as in flight
+//     meanwhile. Blobs already stored are never asked for again, so a fetch that was interrupted
 //     resumes with what is missing.
 //   - Serving: any node answers gets for blobs it holds; a relay also takes the blobs that
 //     members offer it (within the store's byte bound: the store evicts), so a file outlives its
@@ -13,8 +16,10 @@
 //     to, until each has answered that it holds them all.
 //
 // Calling contract (STYLE.md's engine shape):
-//   - The driver feeds node_output::FileMessage to on_message, node_output::FileLaneReady to
-//     on_lane_ready, calls on_tick at least once a second, and drains poll() after every call.
+//   - The driver feeds node_output::FileMessage to on_message (or, for a wire::Blob whose hash
+//     it computed, to on_blob), node_output::FileLaneReady to on_lane_ready, answers every Open
+//     with on_opened (open_fetched does the work, on any thread), calls on_tick at least once a
+//     second, and drains poll() after every call.
 //   - Every Send goes to Node::send_file. When that fails with too_large (lane full), the driver
 //     hands the message back with on_lane_full; with any other error it drops it.
 //   - The BlobStore and the peer lists are injected (Env), as LevelDB injects its Env: the store
@@ -83,6 +88,11 @@ class BlobStore {
   virtual ~BlobStore() = default;
   virtual bool has(const Hash& group, const Hash& id) const = 0;
   virtual std::optional<Bytes> get(const Hash& group, const Hash& id) const = 0;
+  // The stored bytes of a blob to send to a peer, which checks them against the id it asked
+  // for: a store need not hash them again here (IPFS's blockstore reads without HashOnRead by
+  // default, for the same reason: hashing was a third of a serving node's CPU). A blob damaged
+  // on disk is refused by the peer, which then asks another.
+  virtual std::optional<Bytes> serve(const Hash& group, const Hash& id) const { return get(group, id); }
   virtual Result<void> put(const Hash& group, const Hash& id, ByteView blob) = 0;
 };
 
@@ -106,12 +116,15 @@ struct Send {  // to Node::send_file
   PublicKey peer;
   WireMessage message;
 };
-struct Opened {  // a fetched chunk, stored and opened at its place: its plaintext, so that the
-                // driver writes the file as chunks arrive rather than reading them back at the end
+struct Open {  // a fetched chunk that matched its address: open it at its place (open_fetched),
+              // write its plaintext where the file goes, and answer with on_opened
   Hash group;
   Hash root;
+  Hash id;
   std::size_t index = 0;
-  Bytes plain;
+  FileKey key;
+  std::uint64_t size = 0;  // of the file
+  Bytes blob;
 };
 struct Progress {  // a fetch stored one more chunk
   Hash group;
@@ -129,7 +142,7 @@ struct FetchDone {  // every chunk is stored and opened at its place; or the fet
 };
 }  // namespace transfer_output
 using TransferOutput =
-    std::variant<transfer_output::Send, transfer_output::Opened, transfer_output::Progress,
+    std::variant<transfer_output::Send, transfer_output::Open, transfer_output::Progress,
                  transfer_output::FetchDone>;
 
 struct TransferStats {
@@ -138,6 +151,10 @@ struct TransferStats {
   std::uint64_t blobs_served = 0;     // sent in answer to gets
   std::uint64_t gets_refused = 0;     // ids answered none past serve_queue_per_peer_max
 };
+
+// The work an Open asks for, on any thread: the chunk's plaintext, or decrypt_failed / malformed
+// when it does not open at its place.
+[[nodiscard]] Result<Bytes> open_fetched(const transfer_output::Open& o);
 
 class Transfers {
  public:
@@ -152,7 +169,13 @@ class Transfers {
   // group's relays until each holds them.
   void upload(Millis now, const Hash& group, std::vector<Hash> blobs);
 
+  // A wire::Blob is hashed here; on_blob takes one the driver hashed: `id` must be
+  // blob_id(data).
   void on_message(Millis now, const PublicKey& peer, const WireMessage& message);
+  void on_blob(Millis now, const PublicKey& peer, const Hash& group, const Hash& id, Bytes data);
+  // The answer to an Open: whether its chunk opened at its place; `blob` is the Open's, handed
+  // back to be stored. An answer for a fetch that ended meanwhile is dropped.
+  void on_opened(Millis now, const Hash& root, const Hash& id, bool opened, Bytes blob);
   void on_lane_full(Millis now, const PublicKey& peer, WireMessage message);
   void on_lane_ready(Millis now, const PublicKey& peer);
   void on_tick(Millis now);
@@ -176,6 +199,7 @@ class Transfers {
     std::set<Hash> missing;                       // blobs still to store (manifest or chunks)
     std::set<std::size_t> missing_order;          // the missing chunks' places, in file order
     std::map<Hash, Asked> asked;
+    std::set<Hash> opening;                       // answered, matched, and out in an Open
     std::map<Hash, std::map<PublicKey, Millis>> lacks;  // who said none, when
     std::size_t moved = 0;
     std::size_t present = 0;
@@ -196,7 +220,6 @@ class Transfers {
   };
 
   void on_get(Millis now, const PublicKey& peer, const wire::BlobGet& m);
-  void on_blob(Millis now, const PublicKey& peer, const wire::Blob& m);
   void on_none(Millis now, const PublicKey& peer, const wire::BlobNone& m);
   void on_offer(Millis now, const PublicKey& peer, const wire::BlobOffer& m);
   void on_get_from_relay(Millis now, const PublicKey& relay, const wire::BlobGet& m);

@@ -70,8 +70,10 @@ TEST_CASE("a pack written off the loop and adopted is stored like puts, and foun
   CHECK(again.get(g, blob_id(c)) == c);
 }
 
-// Proves a blob damaged on disk is never returned: read_blob_at refuses it (its hash is not its
-// id), and the store drops it so that it is fetched again; the pack's other blobs stay.
+// Proves a blob damaged on disk is never returned to this node: read_blob_at refuses it (its hash
+// is not its id), and the store drops it so that it is fetched again; the pack's other blobs
+// stay. serve(), for a peer that checks what it gets, reads the bytes as they are (no hash),
+// and drops a blob only when its bytes are gone (a pack cut short or removed).
 TEST_CASE("a blob damaged on disk is refused and dropped", "[net][files]") {
   test::TempDir dir;
   DiskBlobStore store(dir.path(), 0, null_log_sink());
@@ -87,9 +89,21 @@ TEST_CASE("a blob damaged on disk is refused and dropped", "[net][files]") {
     f.put(0x12);
   }
   CHECK_FALSE(read_blob_at(*at, blob_id(a)));
+  auto served = store.serve(g, blob_id(a));
+  REQUIRE(served);
+  CHECK(served->size() == a.size());
+  CHECK(blob_id(*served) != blob_id(a));  // the damage goes out, for the peer to refuse
+  CHECK(store.serve(g, blob_id(b)) == b);
   CHECK_FALSE(store.get(g, blob_id(a)));
   CHECK_FALSE(store.has(g, blob_id(a)));
+  CHECK_FALSE(store.serve(g, blob_id(a)));
   CHECK(store.get(g, blob_id(b)) == b);
+  // A pack cut before b's bytes end: serving b finds them gone and drops it.
+  const auto bat = store.locate(g, blob_id(b));
+  REQUIRE(bat);
+  std::filesystem::resize_file(bat->pack, bat->offset + 10);
+  CHECK_FALSE(store.serve(g, blob_id(b)));
+  CHECK_FALSE(store.has(g, blob_id(b)));
 }
 
 // Proves a relay's bound counts adopted blobs and puts alike, the oldest dropped first, and that a

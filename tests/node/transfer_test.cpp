@@ -85,6 +85,9 @@ struct Mesh {
   std::vector<bool> relay;
   std::vector<std::vector<TransferOutput>> seen;  // non-Send outputs per engine
   std::function<std::optional<WireMessage>(std::size_t from, std::size_t to, WireMessage)> rogue;
+  // When set, Opens wait here (as they wait on the daemon's thread pool) until answered by hand.
+  bool hold_opens = false;
+  std::vector<std::pair<std::size_t, to::Open>> held;
   Millis now = 1000;
 
   std::size_t add(bool is_relay) {
@@ -125,6 +128,14 @@ struct Mesh {
             std::optional<WireMessage> m = std::move(s->message);
             if (rogue) m = rogue(i, j, std::move(*m));
             if (m) engines[j]->on_message(now, keys[i], *m);
+          } else if (auto* op = std::get_if<to::Open>(&*o)) {
+            if (hold_opens) {
+              held.emplace_back(i, std::move(*op));
+              continue;
+            }
+            // As the daemon does off its loop, here at once.
+            const bool opened = open_fetched(*op).ok();
+            engines[i]->on_opened(now, op->root, op->id, opened, std::move(op->blob));
           } else {
             seen[i].push_back(std::move(*o));
           }
@@ -297,6 +308,70 @@ TEST_CASE("transfers: a blob that matches its address but not its place fails th
   REQUIRE(d);
   CHECK_FALSE(d->ok);
   CHECK(d->error.find("does not decrypt") != std::string::npos);
+}
+
+TEST_CASE("transfers: chunks out to be opened stay in flight until answered", "[node][files]") {
+  // Proves the engine's side of opening chunks off the loop: chunks matched but not yet opened
+  // count in the fetch's window (no more than gets_in_flight_max are out at once), are neither
+  // asked again nor let the fetch stall while they wait (past get_timeout_ms and
+  // fetch_stall_ms), and are stored only once answered, in any order. Then a second fetch fails
+  // on a chunk that does not open, and the answers still out for it are dropped: nothing more
+  // is stored, and nothing breaks.
+  Mesh m;
+  m.hold_opens = true;
+  const std::size_t alice = m.add(false), bob = m.add(false);
+  const Sealed s = seal_into(*m.stores[alice], m.group, 40 * file_limits::chunk_bytes, 17);
+  std::size_t gets = 0;
+  m.rogue = [&](std::size_t from, std::size_t, WireMessage msg) -> std::optional<WireMessage> {
+    if (auto* g = std::get_if<wire::BlobGet>(&msg); g && from == bob) gets += g->ids.size();
+    return msg;
+  };
+  REQUIRE(m.engines[bob]->fetch(m.now, m.group, s.ref).ok());
+  m.run();
+  CHECK(m.held.size() == transfer_limits::gets_in_flight_max);
+  CHECK(gets == 1 + transfer_limits::gets_in_flight_max);  // the manifest, then a window
+  CHECK(m.stores[bob]->blobs.size() == 1);                  // the manifest only
+  for (Millis waited = 0; waited <= transfer_limits::fetch_stall_ms; waited += 1000) {
+    m.now += 1000;
+    m.engines[bob]->on_tick(m.now);
+    m.run();
+  }
+  CHECK_FALSE(m.done(bob));
+  CHECK(gets == 1 + transfer_limits::gets_in_flight_max);
+  // Answered newest first; each answer frees a place in the window, so the rest is asked for.
+  while (!m.held.empty()) {
+    auto [i, op] = std::move(m.held.back());
+    m.held.pop_back();
+    const bool opened = open_fetched(op).ok();
+    m.engines[i]->on_opened(m.now, op.root, op.id, opened, std::move(op.blob));
+    m.run();
+  }
+  auto d = m.done(bob);
+  REQUIRE(d);
+  CHECK(d->ok);
+  CHECK(gets == s.blobs.size());
+  CHECK(m.stores[bob]->blobs == m.stores[alice]->blobs);
+
+  Sealed bad = seal_into(*m.stores[alice], m.group, 8 * file_limits::chunk_bytes, 18);
+  bad.ref.key.bytes[0] ^= 0x01;  // no chunk opens
+  m.seen[bob].clear();
+  REQUIRE(m.engines[bob]->fetch(m.now, m.group, bad.ref).ok());
+  m.run();
+  REQUIRE(m.held.size() == 8);
+  const std::uint64_t received = m.engines[bob]->stats().blobs_received;
+  const std::size_t stored = m.stores[bob]->blobs.size();
+  for (auto& [i, op] : m.held) {
+    m.engines[i]->on_opened(m.now, op.root, op.id, open_fetched(op).ok(), std::move(op.blob));
+    m.run();
+  }
+  m.held.clear();
+  d = m.done(bob);
+  REQUIRE(d);
+  CHECK_FALSE(d->ok);
+  CHECK(d->error.find("does not decrypt") != std::string::npos);
+  CHECK(m.engines[bob]->stats().blobs_received == received);
+  CHECK(m.stores[bob]->blobs.size() == stored);
+  CHECK_FALSE(m.engines[bob]->fetching(bad.ref.root));
 }
 
 TEST_CASE("transfers: a resumed fetch asks only for the blobs it lacks", "[node][files]") {
