@@ -363,6 +363,18 @@ std::string reachability_words(const Json& r) {
                       : "not checked yet, seen as " + seen;
 }
 
+// One phrase per address family when the node listens in two ("IPv4 behind NAT, seen as ADDR",
+// "IPv6 reachable, seen as ADDR"; docs/cli.md, qun id), else the one of reachability_words.
+std::vector<std::string> reachability_lines(const Json& r) {
+  std::vector<std::string> out;
+  if (r.contains("families") && r["families"].is_array() && r["families"].size() > 1)
+    for (const auto& f : r["families"])
+      out.push_back(std::string(str(f, "family", "") == "ipv6" ? "IPv6 " : "IPv4 ") +
+                    reachability_words(f));
+  if (out.empty()) out.push_back(reachability_words(r));
+  return out;
+}
+
 int run_id(Args& a) {
   Json r = call(a.g, "id");
   if (a.g.json) return print_json(r), 0;
@@ -377,7 +389,7 @@ int run_id(Args& a) {
       if (a.is_string()) reach += (reach.empty() ? "" : " ") + a.get<std::string>();
   if (reach.empty()) reach = str(r, "advertised");
   std::cout << "reach   " << reach << (flag(r, "relay") ? "  (relay)" : "") << "\n";
-  std::cout << "public  " << reachability_words(r) << "\n";
+  for (const auto& line : reachability_lines(r)) std::cout << "public  " << line << "\n";
   return 0;
 }
 
@@ -1037,7 +1049,10 @@ int run_status(Args& a) {
   const bool relay = flag(r, "relay");
   std::cout << (relay ? "relay " : "node ") << short_id(str(r, "id")) << ", up "
             << num(r, "uptime_ms") / 1000 << " s, " << render::plural(num(r, "peers"), "peer", "peers")
-            << ", store " << num(r, "store_bytes") << " B, " << reachability_words(r) << "\n";
+            << ", store " << num(r, "store_bytes") << " B, ";
+  const auto reach = reachability_lines(r);
+  for (std::size_t i = 0; i < reach.size(); ++i) std::cout << (i ? "; " : "") << reach[i];
+  std::cout << "\n";
   if (r.contains("relayed") && r["relayed"].is_object()) {
     const Json& rl = r["relayed"];
     if (rl.contains("reserved_on") && rl["reserved_on"].is_string())

@@ -1063,13 +1063,30 @@ class Daemon {
     auto o = node_->reachability().observed();
     return o ? Json(*o) : Json();
   }
-  Json reachability_json() const {
-    switch (node_->reachability().status()) {
+  Json reachability_json() const { return status_json(node_->reachability().status()); }
+  static Json status_json(Reachable status) {
+    switch (status) {
       case Reachable::reachable: return "reachable";
       case Reachable::behind_nat: return "behind_nat";
       case Reachable::unknown: break;
     }
     return "unknown";
+  }
+  // Reachability per address family (node.h, reachability_other): a home may be reachable on
+  // IPv6 and behind NAT on IPv4. The listen address's family first.
+  Json families_json() const {
+    Json out = Json::array();
+    for (const Reachability* r : {&node_->reachability(), node_->reachability_other()}) {
+      if (!r) continue;
+      auto hp = parse_host_port(r->listen_address());
+      auto o = r->observed();
+      out.push_back(Json{{"family", hp && hp->v6 ? "ipv6" : "ipv4"},
+                         {"listen", r->listen_address()},
+                         {"advertised", r->advertised()},
+                         {"observed", o ? Json(*o) : Json()},
+                         {"reachability", status_json(r->status())}});
+    }
+    return out;
   }
 
   Result<Json> op_id() {
@@ -1085,6 +1102,7 @@ class Daemon {
                                         : Json(node_->relayed().relayed_address())},
                 {"observed", observed_json()},
                 {"reachability", reachability_json()},
+                {"families", families_json()},
                 {"relay", opts_.relay},
                 {"home", opts_.home},
                 {"metrics", metrics_address_ ? Json(*metrics_address_) : Json()}};
@@ -1189,6 +1207,7 @@ class Daemon {
                 {"listen", listen_addrs_},
                 {"observed", observed_json()},
                 {"reachability", reachability_json()},
+                {"families", families_json()},
                 {"peers", established},
                 {"store_bytes", used.ok() ? used.value() : 0},
                 {"transport",
@@ -1796,9 +1815,9 @@ class Daemon {
     // anywhere, also when this node is behind NAT), then its active peers in the group; at most
     // invite_peers_written_max of them (each one lengthens the code people copy).
     std::vector<std::string> peers{advertise_};
-    // Its other addresses (a global IPv6 address works from any home with IPv6, NAT or not).
-    for (const auto& a : node_->config().other_addresses) peers.push_back(a);
-    peers.push_back(node_->reachability().advertised());
+    // Then what it advertises: its public address, and its other family's (a global IPv6
+    // address works from any home with IPv6, NAT or not, unless a dial-back found it shut).
+    for (const auto& a : node_->advertised_addresses()) peers.push_back(a);
     for (const auto& [pk, address] : r->state().relays) peers.push_back(address);
     // Linked peers in this group only: a peer linked for another group may not hold this one.
     const auto active = node_->active_peers(r->id());

@@ -190,6 +190,7 @@ struct Node::Impl {
                                  node.config_.relay_allow},
               this->log),
         reach(node.config_.listen_address),
+        reach_other(other_family_engine(node.config_)),
         relayed(RelayedConfig{node.config_.relay, node.config_.relayed_links_max,
                               node.config_.relayed_link_bytes_max},
                 this->log),
@@ -199,6 +200,33 @@ struct Node::Impl {
                                   const std::set<PublicKey>& requesters) {
       return direct_refusal(gid, r.state(), requesters);
     });
+  }
+
+  // The engine for the family listen_address is not in: its first address in other_addresses.
+  static std::optional<Reachability> other_family_engine(const NodeConfig& config) {
+    auto primary = parse_host_port(config.listen_address);
+    if (!primary) return std::nullopt;
+    for (const auto& a : config.other_addresses)
+      if (auto hp = parse_host_port(a); hp && hp->v6 != primary->v6) return Reachability(a);
+    return std::nullopt;
+  }
+
+  // The engines, primary first (one or two).
+  std::vector<Reachability*> reach_engines() {
+    std::vector<Reachability*> all{&reach};
+    if (reach_other) all.push_back(&*reach_other);
+    return all;
+  }
+
+  // The engine a link belongs to: the other family's when its socket address is of that family,
+  // else the primary (also for relayed links, which have no socket of their own).
+  Reachability& reach_of(const Conn& c) {
+    if (reach_other) {
+      auto remote = parse_host_port(c.remote);
+      auto other = parse_host_port(reach_other->listen_address());
+      if (remote && other && remote->v6 == other->v6) return *reach_other;
+    }
+    return reach;
   }
 
   Node& node;
@@ -217,7 +245,13 @@ struct Node::Impl {
   // start: memberships may have changed while it was down), and when the next check may run.
   bool direct_recheck_due = true;
   Millis direct_recheck_at = 0;
-  Reachability reach;  // observed addresses and dial-backs (node/reachability.h)
+  // Observed addresses and dial-backs (node/reachability.h), per address family: `reach` for
+  // the family of listen_address, `reach_other` for the other one when the node listens there
+  // too (other_addresses): a home may be reachable on IPv6 and behind NAT on IPv4. Each link
+  // goes to the engine of its family (reach_of), so each family's verdicts come from peers that
+  // see the node over that family, and each dial-back tests that family's listener.
+  Reachability reach;
+  std::optional<Reachability> reach_other;
   std::map<PublicKey, BookEntry> book;  // peers' address lists (BookEntry)
   RelayedLinks relayed;  // reservations, relayed links and splices (node/relayed.h)
   HolePunch punch;       // direct links in place of relayed ones (node/punch.h)
@@ -391,7 +425,7 @@ struct Node::Impl {
     // A dial that failed before its link came up: the peer's next address.
     if (c.dialed && !c.established && c.expected && !c.fallbacks.empty())
       dial_first(now, std::move(c.fallbacks), c.expected);
-    reach.on_closed(now, id);
+    for (Reachability* r : reach_engines()) r->on_closed(now, id);
     relayed.on_closed(now, id);
     if (c.via) punch.on_relayed_closed(id);
     if (c.punch && !c.established && c.expected) punch.on_dial_done(now, *c.expected, false);
@@ -661,6 +695,12 @@ struct Node::Impl {
   // already uses. Returns whether there was any.
   bool drain_reach(Millis now) {
     bool any = false;
+    for (Reachability* r : reach_engines()) any = drain_reach(now, *r) || any;
+    return any;
+  }
+
+  bool drain_reach(Millis now, Reachability& reach) {
+    bool any = false;
     while (auto o = reach.poll()) {
       any = true;
       if (auto* s = std::get_if<reach_output::Send>(&*o)) {
@@ -696,9 +736,23 @@ struct Node::Impl {
 
   // Every address this node tells others to dial (node/addresses.h): the one above (public,
   // relayed or its own listen address), then the others it listens on (IPv6 beside IPv4).
+  // Of the other family: its public address in place of its listen address once a dial-back
+  // proved it, and no global address of a family known to be behind NAT (a firewall, for IPv6):
+  // a dialler would try it before the ones that work and wait for its dial to time out.
   std::vector<std::string> advertised_addresses() const {
     std::vector<std::string> all{advertised()};
-    all.insert(all.end(), config().other_addresses.begin(), config().other_addresses.end());
+    std::optional<HostPort> other;
+    if (reach_other) other = parse_host_port(reach_other->listen_address());
+    for (const auto& a : config().other_addresses) {
+      auto hp = parse_host_port(a);
+      if (other && hp && hp->v6 == other->v6) {
+        const Reachable status = reach_other->status();
+        if (status == Reachable::reachable && a == reach_other->listen_address())
+          all.push_back(reach_other->advertised());
+        if (status == Reachable::behind_nat && is_public_host(*hp)) continue;
+      }
+      all.push_back(a);
+    }
     return clean_addresses(all);
   }
 
@@ -881,7 +935,16 @@ struct Node::Impl {
   }
 
   // Tells reachability whether a dial-back probe would find a free connection here.
-  void update_reach_room() { reach.set_room(conns.size() + dial_back_room <= connections_max); }
+  void update_reach_room() {
+    for (Reachability* r : reach_engines()) r->set_room(conns.size() + dial_back_room <= connections_max);
+  }
+
+  // Whether an established connection is a dial-back probe, ours for a peer or a peer's for us.
+  bool is_probe(Millis now, const Conn& c, const PublicKey& peer) {
+    for (Reachability* r : reach_engines())
+      if (r->probe_done(now, c.id, true) || (!c.outbound && r->is_probe_from(peer))) return true;
+    return false;
+  }
 
   void on_established(Millis now, Conn& c, const PublicKey& peer) {
     const ConnId id = c.id;
@@ -892,8 +955,7 @@ struct Node::Impl {
       return close(now, id, "punch reached another node", false);
     }
     // A dial-back probe, ours for a peer or a peer's for us, proves a path and is no link.
-    if (reach.probe_done(now, id, true) || (!c.outbound && reach.is_probe_from(peer)))
-      return close(now, id, "dial-back probe done", false);
+    if (is_probe(now, c, peer)) return close(now, id, "dial-back probe done", false);
     auto b = banned.find(peer);
     if (b != banned.end() && b->second > now) return close(now, id, "banned peer", false);
     // One connection per peer: the one dialed by the smaller id wins, on both sides.
@@ -921,7 +983,7 @@ struct Node::Impl {
     note(LogLevel::info, "link up conn=" + std::to_string(id) + " peer=" + short_hex(peer));
     send_hello(now, c);
     update_reach_room();
-    reach.on_link_up(now, id, peer, c.remote);
+    reach_of(c).on_link_up(now, id, peer, c.remote);
     relayed.on_link_up(now, id, peer);
     if (c.via) punch.on_relayed_up(now, id, peer, !c.outbound, punch_address());
     if (c.punch) punch.on_dial_done(now, peer, true);
@@ -966,7 +1028,7 @@ struct Node::Impl {
     if (std::holds_alternative<wire::Observed>(m) || std::holds_alternative<wire::DialBack>(m) ||
         std::holds_alternative<wire::DialBackResult>(m)) {
       update_reach_room();
-      return reach.on_message(now, id, *c.peer, m);
+      return reach_of(c).on_message(now, id, *c.peer, m);
     }
     if (is_relayed_message(m)) return relayed.on_message(now, id, *c.peer, !c.shared.empty(), m);
     if (auto* p = std::get_if<wire::Punch>(&m)) {
@@ -1023,6 +1085,16 @@ struct Node::Impl {
       // An inbound link's socket port is ephemeral: where this node would dial the peer.
       auto ordered = dial_order(h.addresses, dialer());
       if (!c.outbound && !ordered.empty()) c.address = ordered.front();
+      // A relayed link to a peer that names a public address (a global IPv6 one, most often,
+      // beside its relayed IPv4 address): dial it, and the direct link replaces the relayed one
+      // ("Direct beats relayed"); if it fails, the relayed link stays.
+      if (c.via && !c.closing) {
+        auto direct = std::find_if(ordered.begin(), ordered.end(), [](const std::string& a) {
+          auto hp = parse_host_port(a);
+          return hp && is_public_host(*hp);
+        });
+        if (direct != ordered.end()) dial(now, *direct, *c.peer);
+      }
     }
     c.hello_received = true;
     c.peer_nonce = h.nonce;
@@ -2057,6 +2129,9 @@ Node::~Node() = default;
 const PublicKey& Node::id() const { return impl_->self.public_key(); }
 
 const Reachability& Node::reachability() const { return impl_->reach; }
+const Reachability* Node::reachability_other() const {
+  return impl_->reach_other ? &*impl_->reach_other : nullptr;
+}
 std::vector<std::string> Node::advertised_addresses() const {
   return impl_->advertised_addresses();
 }
@@ -2241,7 +2316,7 @@ void Node::on_tick(Millis now) {
   }
   impl.on_timers(now);
   impl.update_reach_room();
-  impl.reach.on_tick(now);
+  for (Reachability* r : impl.reach_engines()) r->on_tick(now);
   impl.punch.on_tick(now, impl.punch_address());
   impl.settle(now);
 }
@@ -2255,6 +2330,7 @@ std::optional<NodeOutput> Node::poll() {
 
 std::optional<Millis> Node::next_deadline() const {
   std::optional<Millis> d = earliest(impl_->next_deadline(), impl_->reach.next_deadline());
+  if (impl_->reach_other) d = earliest(d, impl_->reach_other->next_deadline());
   d = earliest(d, impl_->punch.next_deadline());
   for (const auto& [id, c] : impl_->conns)
     if (c.link) d = earliest(d, c.link->next_deadline());

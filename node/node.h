@@ -306,7 +306,12 @@ class Node {
   std::optional<std::string> invariant_violation() const;
   const NodeStats& stats() const { return stats_; }
   // Observed addresses, dial-back verdicts and what this node advertises (node/reachability.h).
+  // Of the family of NodeConfig::listen_address.
   const Reachability& reachability() const;
+  // Of the other family (IPv6 beside IPv4, or IPv4 beside IPv6), when other_addresses has an
+  // address in it; else null. Each family is checked on its own: a home may be reachable on
+  // IPv6 and behind NAT on IPv4.
+  const Reachability* reachability_other() const;
   // Every address this node advertises, in hellos and shuffles (node/addresses.h): its public,
   // relayed or listen address first, then its other addresses (NodeConfig::other_addresses).
   std::vector<std::string> advertised_addresses() const;

@@ -198,7 +198,16 @@ void HomeNetwork::build() {
                                         "    iifname \"wan\" ct state new drop\n"
                                         "  }\n"
                                       : "") +
-        "}\n";
+        "}\n" +
+        std::string(homes_[k].ipv6 && homes_[k].ipv6_firewall
+                        ? "table ip6 qun_home6 {\n"
+                          "  chain forward {\n"
+                          "    type filter hook forward priority filter; policy drop;\n"
+                          "    ct state established,related accept\n"
+                          "    iifname \"lan\" accept\n"
+                          "  }\n"
+                          "}\n"
+                        : "");
     in(r, {find_program("nft"), "-f", "-"}, ruleset);
     for (int j = 0; j < homes_[k].hosts; ++j) {
       const std::string h = add_ns(num("h", k) + num(".", j));

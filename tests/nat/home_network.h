@@ -41,6 +41,9 @@ struct HomeSpec {
   // a filter, as many homes with IPv6 are reachable from outside (internet hosts have
   // 2001:db8::10+i and a route to it, and the routers of homes with IPv6 route to each other's).
   bool ipv6 = false;
+  // The router lets no connection from outside into its IPv6 network either (a stateful
+  // firewall, as some home routers keep by default): IPv6 without NAT, but not reachable.
+  bool ipv6_firewall = false;
   // The router drops what the internet opens towards the router itself, as most home routers
   // do ("stealth"), instead of answering a closed port with a reset as a plain Linux host does.
   // A hole punch needs it: a peer's SYN that arrives before this home's own has left must be

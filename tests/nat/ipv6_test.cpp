@@ -15,11 +15,40 @@ namespace {
 using integration::Cluster;
 using integration::Json;
 
+// A dial-back's verdict takes at most reach_limits::dial_back_timeout_ms (25 s) after the link it
+// is asked on comes up; twice that covers the link coming up first.
+constexpr integration::Millis verdict_bound{50'000};
+
+// Options for a node in home k listening on its LAN IPv4 address and its global IPv6 address.
+integration::NodeOptions both(const HomeNetwork& net, int k) {
+  integration::NodeOptions o = in(net, net.home_ns(k), net.home_ip(k));
+  o.extra_args = {"--listen", "[" + net.home_ip6(k) + "]:0"};
+  return o;
+}
+
+// n's IPv6 listen address, from `qun id`.
+std::string six(const integration::Node& n) {
+  const Json id = n.json({"id"});
+  for (const auto& a : id["listen"])
+    if (a.get<std::string>().front() == '[') return a.get<std::string>();
+  return std::string();
+}
+
+// The reachability `qun id --json` shows for one family ("ipv4", "ipv6"), or "" if none.
+std::string family_status(const integration::Node& n, const std::string& family) {
+  const Json id = n.json({"id"});
+  for (const auto& f : id["families"])
+    if (f["family"] == family) return f["reachability"].get<std::string>();
+  return std::string();
+}
+
 // Proves two members behind IPv4 NATs that keep no ports (symmetric: a hole punch over IPv4
 // fails), each with a global IPv6 address, link directly over IPv6: each listens on its LAN IPv4
 // address and its IPv6 one and advertises both (`qun id`'s `addresses`); Ada's code carries her
 // IPv6 address; Bob joins with it and his link to Ada is direct, at that address. With the relay
-// (IPv4 only) stopped, they keep chatting over it.
+// (IPv4 only) stopped, they keep chatting over it. Reachability is per family: Ada is behind NAT
+// on IPv4 (the relay's dial-back fails) and reachable on IPv6 (Bob's gets through), and `qun id`
+// says both.
 TEST_CASE("ipv6: members behind IPv4 NATs with global IPv6 link directly over IPv6", "[nat]") {
   if (auto why = HomeNetwork::unavailable()) {
     std::cout << skip_marker << ": " << *why << "\n";
@@ -27,26 +56,14 @@ TEST_CASE("ipv6: members behind IPv4 NATs with global IPv6 link directly over IP
   }
   HomeNetwork net({{.symmetric = true, .ipv6 = true}, {.symmetric = true, .ipv6 = true}});
   Cluster cluster;
-  auto both = [&](int k) {
-    integration::NodeOptions o = in(net, net.home_ns(k), net.home_ip(k));
-    o.extra_args = {"--listen", "[" + net.home_ip6(k) + "]:0"};
-    return o;
-  };
   auto& relay = cluster.add("relay");
   integration::NodeOptions r = in(net, net.internet_ns(0), net.internet_ip(0), true);
   auto& ada = cluster.add("ada");
-  ada.start(both(0));
+  ada.start(both(net, 0));
   r.extra_args = {"--relay-allow", ada.id()};
   relay.start(r);
   auto& bob = cluster.add("bob");
-  bob.start(both(1));
-
-  auto six = [](const integration::Node& n) {
-    const Json id = n.json({"id"});
-    for (const auto& a : id["listen"])
-      if (a.get<std::string>().front() == '[') return a.get<std::string>();
-    return std::string();
-  };
+  bob.start(both(net, 1));
   const std::string ada6 = six(ada);
   const std::string bob6 = six(bob);
   REQUIRE(ada6.rfind("[" + net.home_ip6(0) + "]:", 0) == 0);
@@ -74,11 +91,74 @@ TEST_CASE("ipv6: members behind IPv4 NATs with global IPv6 link directly over IP
   CHECK(back["via"].is_null());
   CHECK(back["address"] == bob6);  // from Bob's hello: where Ada would dial him
 
+  integration::wait_until(
+      [&] {
+        return family_status(ada, "ipv4") == "behind_nat" && family_status(ada, "ipv6") == "reachable";
+      },
+      verdict_bound, "Ada is behind NAT on IPv4 and reachable on IPv6");
+  const std::string shown = ada.ok({"id"});
+  CHECK_THAT(shown, Catch::Contains("public  IPv4 behind NAT, seen as " + net.router_public_ip(0)));
+  CHECK_THAT(shown, Catch::Contains("public  IPv6 reachable, seen as " + ada6.substr(0, ada6.rfind(':'))));
+  CHECK_THAT(ada.ok({"status"}), Catch::Contains("IPv4 behind NAT") && Catch::Contains("; IPv6 reachable"));
+  const Json addresses = ada.json({"id"})["addresses"];
+  CHECK(std::find(addresses.begin(), addresses.end(), Json(ada6)) != addresses.end());
+
   ada.ok({"post", group, "over six"});
   integration::wait_for_posts(bob, group, {"over six"});
   relay.stop();
   bob.ok({"post", group, "still here"});
   integration::wait_for_posts(ada, group, {"still here"});
+}
+
+// Proves a home whose router keeps a firewall on IPv6 is found behind NAT on IPv6 too and stops
+// advertising its IPv6 address (a dialler would try it first and wait for its dial to time out),
+// and that members whose relayed link could be direct over IPv6 move to it: Bob (IPv6 open) and
+// Ada (IPv6 shut) start on a link their relay splices; Ada, told Bob's IPv6 address in his
+// hello, dials it, and her direct link replaces the relayed one; over it Bob's dial-back to her
+// IPv6 address fails.
+TEST_CASE("ipv6: a home with an IPv6 firewall is behind NAT on IPv6 and stops advertising it",
+          "[nat]") {
+  if (auto why = HomeNetwork::unavailable()) {
+    std::cout << skip_marker << ": " << *why << "\n";
+    return;
+  }
+  HomeNetwork net({{.symmetric = true, .ipv6 = true, .ipv6_firewall = true},
+                   {.symmetric = true, .ipv6 = true}});
+  Cluster cluster;
+  auto& ada = cluster.add("ada");
+  ada.start(both(net, 0));
+  auto& relay = cluster.add("relay");
+  integration::NodeOptions r = in(net, net.internet_ns(0), net.internet_ip(0), true);
+  r.extra_args = {"--relay-allow", ada.id()};
+  relay.start(r);
+  auto& bob = cluster.add("bob");
+  bob.start(both(net, 1));
+  const std::string ada6 = six(ada);
+  const std::string bob6 = six(bob);
+
+  const std::string group = integration::create_group(ada, "lobby");
+  ada.ok({"relay", "add", group, relay.address()});
+  CHECK(bob.ok({"join", ada.ok({"invite", group})}) == group);
+  integration::wait_until(
+      [&] {
+        const Json l = link_to(ada, bob.id());
+        return !l.is_null() && l["via"].is_null() && l["address"] == bob6;
+      },
+      verdict_bound, "Ada links to Bob directly at his IPv6 address");
+  integration::wait_until([&] { return family_status(ada, "ipv6") == "behind_nat"; },
+                          verdict_bound, "Ada is behind NAT (a firewall) on IPv6");
+  const Json addresses = ada.json({"id"})["addresses"];
+  INFO("addresses: " << addresses.dump());
+  CHECK(std::find(addresses.begin(), addresses.end(), Json(ada6)) == addresses.end());
+  CHECK_THAT(ada.ok({"id"}), Catch::Contains("public  IPv6 behind NAT"));
+  auto code = decode_invite_code(ada.ok({"invite", group}));
+  REQUIRE(code.ok());
+  CHECK(std::find(code.value().peers.begin(), code.value().peers.end(), ada6) ==
+        code.value().peers.end());
+  integration::wait_until([&] { return family_status(bob, "ipv6") == "reachable"; },
+                          verdict_bound, "Bob is reachable on IPv6");
+  ada.ok({"post", group, "through the firewall, outwards"});
+  integration::wait_for_posts(bob, group, {"through the firewall, outwards"});
 }
 
 }  // namespace

@@ -37,6 +37,11 @@ struct Mesh {
   Millis now = 0;
   std::size_t sends = 0;
   std::map<std::string, std::size_t> dials;  // how often each address was dialed
+  // Members by IP address, for tests of reachability: a dial to an address here reaches that
+  // member, and each side is told the other's address of the dialled family as its socket
+  // address (no NAT). A dial to an address in `blocked` fails, as into a home behind NAT.
+  std::map<std::string, std::size_t> where;
+  std::set<std::string> blocked;
   // Members that are stopped (like a process under SIGSTOP): they get no input, and bytes sent
   // to them are neither read nor reported flushed (they wait here, as in a full TCP window).
   std::set<std::size_t> stopped;
@@ -65,18 +70,27 @@ struct Mesh {
       queue.pop_front();
       if (auto* d = std::get_if<node_output::Dial>(&o)) {
         ++dials[d->address];
-        if (d->address.rfind("dead:", 0) == 0) {  // nobody there: the dial fails
+        if (d->address.rfind("dead:", 0) == 0 || blocked.count(d->address)) {  // the dial fails
           members[i].node->on_closed(now, d->conn);
           drain(i);
           continue;
         }
-        std::size_t target = std::stoul(d->address.substr(d->address.find(':') + 1));
+        std::size_t target = 0;
+        std::string from;  // the dialler's address of the dialled family, for `where` members
+        if (auto w = where.find(d->address); w != where.end()) {
+          target = w->second;
+          const bool v6 = d->address.front() == '[';
+          for (const auto& [address, member] : where)
+            if (member == i && (address.front() == '[') == v6) from = address;
+        } else {
+          target = std::stoul(d->address.substr(d->address.find(':') + 1));
+        }
         ConnId in = next_inbound++;
         wires[{i, d->conn}] = {target, in};
         wires[{target, in}] = {i, d->conn};
-        members[target].node->on_connected(now, in, false);
+        members[target].node->on_connected(now, in, false, from);
         drain(target);
-        members[i].node->on_connected(now, d->conn, true);
+        members[i].node->on_connected(now, d->conn, true, from.empty() ? "" : d->address);
         drain(i);
       } else if (auto* s = std::get_if<node_output::Send>(&o)) {
         ++sends;
@@ -401,6 +415,62 @@ TEST_CASE("a dial that fails tries the peer's next address", "[node][overlay][ad
   CHECK(mesh.dials["dead:1"] == 1);  // tried once, first (the peer's order), then never again
   CHECK(mesh.dials["mesh:1"] == 1);
   CHECK(mesh.members[2].node->group(gid)->state().members.size() == 3);
+}
+
+// Proves reachability is kept per address family: Ada listens on IPv4 and IPv6; Bob links to her
+// over IPv6 (he has IPv6, so her IPv6 address goes first) and Cy, who has IPv4 only, over IPv4.
+// Dials to Ada's IPv4 address fail (a NAT), to her IPv6 address they get through: her IPv4
+// engine hears Cy's dial-back fail and her IPv6 engine Bob's succeed, so she is behind NAT on
+// IPv4 and reachable on IPv6, and advertises both addresses (the IPv4 one for her LAN). With her
+// IPv6 address shut as well (a firewall), she is behind NAT on both and drops it.
+TEST_CASE("reachability is kept per address family", "[node][overlay][addresses]") {
+  for (const bool six_open : {true, false}) {
+    INFO("Ada's IPv6 address open: " << six_open);
+    Mesh mesh;
+    auto config = [](const std::string& v4, std::optional<std::string> v6) {
+      NodeConfig c;
+      c.listen_address = v4;
+      if (v6) c.other_addresses = {*v6};
+      return c;
+    };
+    const std::string ada4 = "198.51.100.1:7420", ada6 = "[2001:db8::1]:7420";
+    mesh.add(config(ada4, ada6));
+    mesh.add(config("198.51.100.2:7420", "[2001:db8::2]:7420"));
+    mesh.add(config("198.51.100.3:7420", std::nullopt));
+    mesh.where = {{ada4, 0}, {ada6, 0}, {"198.51.100.2:7420", 1}, {"[2001:db8::2]:7420", 1},
+                  {"198.51.100.3:7420", 2}};
+    mesh.blocked = {ada4};
+    if (!six_open) mesh.blocked.insert(ada6);
+    // Ada founds the group; Bob and Cy join with no address of hers (her IPv4 one is blocked):
+    // she is given theirs and dials them, Bob at his IPv6 address and Cy at his IPv4 one.
+    auto r = must(Replica::create_group(mesh.at(0), "mesh", "n0", GroupSettings{}));
+    const Hash gid = r.id();
+    auto founder = std::make_unique<Replica>(std::move(r));
+    Replica* f = founder.get();
+    mesh.members[0].node->add_group(mesh.now, std::move(founder), {});
+    for (std::size_t i = 1; i < 3; ++i) {
+      auto [ev, code] = must(f->invite(mesh.at(0), 1, t0 + 10'000'000, {}));
+      mesh.members[0].node->publish(mesh.now, gid, {ev});
+      auto joiner = std::make_unique<Replica>(gid, mesh.members[i].key.get());
+      joiner->ingest(all_events(*f));
+      auto join = must(joiner->join(mesh.at(i), code, "n" + std::to_string(i)));
+      mesh.members[i].node->add_group(mesh.now, std::move(joiner), {});
+      mesh.members[i].node->publish(mesh.now, gid, {join});
+      mesh.members[0].node->add_peers(mesh.now, gid,
+                                      {i == 1 ? "[2001:db8::2]:7420" : "198.51.100.3:7420"});
+      mesh.drain(0);
+      mesh.drain(i);
+    }
+    mesh.run(120'000);
+    const Node& ada = *mesh.members[0].node;
+    REQUIRE(ada.reachability_other());
+    CHECK(ada.reachability().status() == Reachable::behind_nat);
+    CHECK(ada.reachability_other()->status() ==
+          (six_open ? Reachable::reachable : Reachable::behind_nat));
+    CHECK(ada.advertised_addresses() ==
+          (six_open ? std::vector<std::string>{ada4, ada6} : std::vector<std::string>{ada4}));
+    CHECK(mesh.members[2].node->reachability_other() == nullptr);  // Cy has IPv4 only
+  }
 }
 
 // Proves malformed messages close only the offending link; the node keeps serving others.
