@@ -98,8 +98,9 @@ bool is_wildcard_host(const std::string& address) {
 // The addresses to advertise for a listener, best first: the listener's own, unless it is bound
 // to a wildcard. For 0.0.0.0, the first non-loopback IPv4 address of this machine, else loopback;
 // for [::] (IPv6 only: the transport binds it so), each global IPv6 address of this machine
-// (node/addresses.h: a home's IPv6 address needs no NAT), else loopback.
-std::vector<std::string> advertise_for(const std::string& bound) {
+// (node/addresses.h: a home's IPv6 address needs no NAT), else loopback, or nothing unless
+// `loopback` (a second listener's loopback address would only lead a peer to itself).
+std::vector<std::string> advertise_for(const std::string& bound, bool loopback = true) {
   if (!is_wildcard_host(bound)) return {bound};
   const bool v6 = bound.front() == '[';
   const std::string port = bound.substr(bound.rfind(':') + 1);
@@ -125,7 +126,7 @@ std::vector<std::string> advertise_for(const std::string& bound) {
     }
     uv_free_interface_addresses(ifs, count);
   }
-  if (out.empty()) out.push_back((v6 ? "[::1]:" : "127.0.0.1:") + port);
+  if (out.empty() && loopback) out.push_back((v6 ? "[::1]:" : "127.0.0.1:") + port);
   return out;
 }
 
@@ -243,11 +244,12 @@ class Daemon {
       bound = transport_->listen(listen);
     }
     QUN_TRY(listen_addrs_, std::move(bound));
+    if (opts_.listen.empty() || opts_.listen_is_default) listen_ipv6_too();
     advertise_ = opts_.advertise ? *opts_.advertise : advertise_for(listen_addrs_.front()).front();
     // Every other address of every listener (IPv6 beside IPv4), as many as a list holds.
     std::vector<std::string> others;
     for (const auto& bound_address : listen_addrs_)
-      for (const auto& a : advertise_for(bound_address))
+      for (const auto& a : advertise_for(bound_address, false))
         if (a != advertise_ && std::find(others.begin(), others.end(), a) == others.end() &&
             others.size() + 1 < address_limits::addresses_max)
           others.push_back(a);
@@ -327,6 +329,21 @@ class Daemon {
                             std::to_string(node_->groups().size()) + " groups");
     transport_->pump();
     return ok_result();
+  }
+
+  // Nobody chose where to listen: besides IPv4 (0.0.0.0), listen on IPv6 ([::], IPv6 only) on
+  // the same port, so that a home with IPv6 and an IPv4 NAT is reachable over IPv6
+  // (docs/protocol.md, "Addresses"). A machine without IPv6, or with that port taken on IPv6,
+  // listens on IPv4 alone, and says so.
+  void listen_ipv6_too() {
+    const std::string& v4 = listen_addrs_.front();
+    const std::string port = v4.substr(v4.rfind(':') + 1);
+    auto six = transport_->listen({"[::]:" + port});
+    if (!six.ok()) {
+      log(LogLevel::info, six.error().message() + "; listening on IPv4 only");
+      return;
+    }
+    listen_addrs_.insert(listen_addrs_.end(), six->begin(), six->end());
   }
 
   // The search index (search/feed.h) of a member's node: what it shows, of groups it is not

@@ -150,6 +150,13 @@ TEST_CASE("a node whose default port is taken listens on a free one", "[integrat
   CHECK(a.address().rfind("0.0.0.0:", 0) == 0);
   CHECK(a.address() != "0.0.0.0:7420");
   CHECK(a.log().find("listening on a free port instead") != std::string::npos);
+  // Nobody chose where to listen: IPv6 too, on the same port, where the machine has IPv6.
+  const Json listen = a.json({"id"})["listen"];
+  const std::string port = a.address().substr(a.address().rfind(':') + 1);
+  if (listen.size() == 2)
+    CHECK(listen[1] == "[::]:" + port);
+  else
+    CHECK(a.log().find("listening on IPv4 only") != std::string::npos);
   Node& b = cluster.add("bob");
   Outcome chosen = b.qun({"node", "--listen", "0.0.0.0:7420"});
   INFO(chosen.describe());
