@@ -122,13 +122,14 @@ struct TwoHomes {
   Simulation sim;
   std::size_t relay, ada, bob;
   Hash g;
-  TwoHomes(SimConfig config, Nat ada_nat, Nat bob_nat) : sim([&] {
+  // ipv6: both homes also have IPv6, without NAT (Simulation::add_node_behind_nat).
+  TwoHomes(SimConfig config, Nat ada_nat, Nat bob_nat, bool ipv6 = false) : sim([&] {
       config.ip_addresses = true;
       return config;
     }()) {
     relay = sim.add_relay();
-    ada = sim.add_node_behind_nat({}, ada_nat);
-    bob = sim.add_node_behind_nat({}, bob_nat);
+    ada = sim.add_node_behind_nat({}, ada_nat, ipv6);
+    bob = sim.add_node_behind_nat({}, bob_nat, ipv6);
     g = sim.create_group(ada, "homes");
     sim.set_relay(ada, g, relay);
     sim.request_serve(ada, g, relay);
@@ -191,4 +192,28 @@ TEST_CASE("nat: behind a symmetric NAT the members stay on the relayed link", "[
   REQUIRE(sim.run_until([&] { return sim.node(h.ada).group(h.g)->group().has(post.back()); },
                         sim.now() + 10'000));
   CHECK(link_to(sim, h.ada, h.bob) == std::optional<std::optional<PublicKey>>(relay_id));
+}
+
+// Proves members behind symmetric NATs (no punch gets through) whose homes also have IPv6
+// without NAT link directly over IPv6 in the end, not through the relay (docs/protocol.md,
+// "Addresses"): each advertises its relayed address and its IPv6 one, and a dialler puts IPv6
+// before a relayed address; no simultaneous open is involved. A post then goes over that link.
+TEST_CASE("nat: members behind symmetric NATs with IPv6 link directly over IPv6", "[sim][nat]") {
+  TwoHomes h(config_for_test(1463), Nat::symmetric, Nat::symmetric, true);
+  Simulation& sim = h.sim;
+  INFO("reproduce: " << sim.repro());
+  REQUIRE(sim.node(h.bob).advertised_addresses().size() == 2);
+  // The address Ada has for her link to Bob, once it is direct and his hello came over it.
+  auto direct_address = [&] {
+    for (const auto& p : sim.node(h.ada).peers())
+      if (p.established && p.id == sim.identity(h.bob).public_key() && !p.via) return p.address;
+    return std::string();
+  };
+  REQUIRE(sim.run_until([&] { return direct_address() == sim.address6(h.bob); }, sim.now() + 120'000));
+  auto b = link_to(sim, h.bob, h.ada);
+  CHECK((b && !*b));  // Bob's end is direct too
+  CHECK(sim.stats().simultaneous_opens == 0);
+  std::vector<Hash> post = sim.post(h.ada, h.g, "over six");
+  REQUIRE(sim.run_until([&] { return sim.node(h.bob).group(h.g)->group().has(post.back()); },
+                        sim.now() + 10'000));
 }

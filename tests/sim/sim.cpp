@@ -2,12 +2,14 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstdio>
 #include <cstdlib>
 #include <limits>
 #include <stdexcept>
 #include <utility>
 
 #include "node/event.h"
+#include "node/reachability.h"
 
 namespace qun::sim {
 
@@ -41,6 +43,7 @@ struct Simulation::Host {
 
   NodeConfig config;
   Nat nat = Nat::none;  // dials to it fail unless none (add_node_behind_nat)
+  bool ipv6 = false;    // it also listens on address6(i), which no NAT stands in front of
   std::unique_ptr<SigningKey> identity;
   std::unique_ptr<Node> node;  // null while crashed
   Rng author_rng;              // for the helpers' authoring (invite, join, post)
@@ -52,6 +55,7 @@ struct Simulation::Host {
     std::uint64_t token;  // of its connect action
     std::size_t target;   // npos for an address that is no node
     bool punch;           // Dial::punch
+    bool v6 = false;      // to the target's IPv6 address: no NAT on the way
   };
   std::map<ConnId, Dialing> dialing;  // outbound connections not yet up
   std::map<Hash, GroupDisk> disk;
@@ -156,7 +160,8 @@ std::size_t Simulation::add_node(NodeConfig config) {
   return i;
 }
 
-std::size_t Simulation::add_node_behind_nat(NodeConfig config, Nat nat) {
+std::size_t Simulation::add_node_behind_nat(NodeConfig config, Nat nat, bool ipv6) {
+  if (ipv6 && !config_.ip_addresses) fail("a node with IPv6 needs ip_addresses");
   if (nat == Nat::none) fail("add_node_behind_nat with Nat::none");
   if (nat != Nat::closed && !config_.ip_addresses) fail("a NAT that can be punched needs ip_addresses");
   const std::size_t i = add_node(std::move(config));
@@ -167,6 +172,10 @@ std::size_t Simulation::add_node_behind_nat(NodeConfig config, Nat nat) {
   } else {
     // Its LAN address: 10.A.B.C, as its public host is 20.A.B.C.
     h.config.listen_address = "10" + public_host(i).substr(2) + ":" + std::to_string(sim_listen_port);
+  }
+  if (ipv6) {
+    h.ipv6 = true;
+    h.config.other_addresses = {address6(i)};
   }
   start_node(i);  // again, with the config for its place behind the router
   return i;
@@ -208,8 +217,21 @@ std::string Simulation::public_host(std::size_t i) const {
 
 Nat Simulation::nat(std::size_t i) const { return host(i).nat; }
 
+std::string Simulation::address6(std::size_t i) const {
+  (void)host(i);
+  char hex[32];
+  std::snprintf(hex, sizeof hex, "%zx:%zx", (i >> 16) & 0xffff, i & 0xffff);
+  // One spelling per address (parse_host_port's), as the node compares its own addresses.
+  return parse_host_port("[2001:db8::" + std::string(hex) + "]:" + std::to_string(sim_listen_port))->str();
+}
+
 std::size_t Simulation::target_of(std::string_view address) const {
   if (!config_.ip_addresses) return parse_address(address).value_or(npos);
+  if (!address.empty() && address.front() == '[') {  // a node with IPv6, at address6
+    for (std::size_t i = 0; i < hosts_.size(); ++i)
+      if (hosts_[i]->ipv6 && address6(i) == address) return i;
+    return npos;
+  }
   // "20.A.B.C:7000" only: a LAN address (10.*) or another port leads nowhere.
   const std::string prefix = "20.";
   const std::string suffix = ":" + std::to_string(sim_listen_port);
@@ -305,6 +327,7 @@ void Simulation::dispatch(Action& a) {
       auto d = h.dialing.find(a.conn);
       if (d == h.dialing.end() || d->second.token != a.token) return;  // closed while dialing
       const bool punch = d->second.punch;
+      const bool v6 = d->second.v6;
       const bool up = a.target != npos && a.target < hosts_.size() && online(a.target) &&
                       !host(a.target).stopped && reachable(a.node, a.target);
       if (up && punch && host(a.target).nat != Nat::none && host(a.target).nat != Nat::closed) {
@@ -330,7 +353,7 @@ void Simulation::dispatch(Action& a) {
         }
       }
       h.dialing.erase(d);
-      const bool ok = up && host(a.target).nat == Nat::none;
+      const bool ok = up && (host(a.target).nat == Nat::none || v6);
       if (!ok) {
         ++stats_.dials_failed;
         input(a.node, [&](Node& n) { n.on_closed(now_, a.conn); });
@@ -346,7 +369,12 @@ void Simulation::dispatch(Action& a) {
       // What each end sees: the target's listening address; the dialer's public host and its
       // source port (the listening port for a punch through a NAT that keeps ports).
       std::string to_target, from_dialer;
-      if (config_.ip_addresses) {
+      if (v6) {
+        to_target = address6(a.target);
+        auto from = *parse_host_port(address6(a.node));
+        from.port = static_cast<std::uint16_t>(sim_ephemeral_port_first + link % sim_ephemeral_ports);
+        from_dialer = from.str();
+      } else if (config_.ip_addresses) {
         to_target = address(a.target);
         const std::uint16_t port =
             punch && h.nat != Nat::symmetric
@@ -481,7 +509,9 @@ void Simulation::handle_dial(std::size_t i, ConnId conn, const std::string& addr
   if (punch) ++stats_.punch_dials;
   const std::uint64_t token = next_dial_++;
   const std::size_t target = target_of(address);
-  h.dialing.emplace(conn, Host::Dialing{token, target, punch});
+  // An IPv6 dial needs IPv6 at the dialer's end too.
+  const bool v6 = !address.empty() && address.front() == '[';
+  h.dialing.emplace(conn, Host::Dialing{token, v6 && !h.ipv6 ? npos : target, punch, v6});
   Action a;
   a.kind = Action::Kind::connect;
   a.node = i;

@@ -20,7 +20,8 @@
 // one connection when both ends' NATs are port-preserving (or one end has none) and the two
 // dials overlap: the first waits up to punch_syn_wait_ms for the second, as a SYN that a router
 // dropped is retransmitted; both ends then get on_connected(outbound = true). A symmetric NAT
-// on either end fails every punch.
+// on either end fails every punch. A node behind NAT may also have IPv6 without NAT
+// (add_node_behind_nat's ipv6): it listens on address6(i) too, which any node with IPv6 dials.
 //
 // Calling contract. Single-threaded. The Simulation is the Node's driver (node/node.h): it feeds
 // each input, drains poll(), then arms one timer for next_deadline(). Tests call the public
@@ -189,7 +190,9 @@ class Simulation {
   // of its own and seeks a relay reservation, node/relayed.h). port_preserving and symmetric
   // need SimConfig::ip_addresses: it listens on its LAN address, learns its public one from its
   // peers, finds out by dial-back that it is behind NAT, then reserves on a relay and punches.
-  std::size_t add_node_behind_nat(NodeConfig config = {}, Nat nat = Nat::closed);
+  // With `ipv6` (and ip_addresses), it also listens on address6(i), a global IPv6 address that
+  // no NAT stands in front of, as many homes have: any node with IPv6 dials it there.
+  std::size_t add_node_behind_nat(NodeConfig config = {}, Nat nat = Nat::closed, bool ipv6 = false);
   static NodeConfig open_relay() {
     NodeConfig c;
     c.relay_open = true;
@@ -201,6 +204,8 @@ class Simulation {
   // Where node i is dialled: "sim:<i>", or with ip_addresses "20.A.B.C:7000" (for a node
   // behind NAT, its router's public address, which only a punch gets through).
   std::string address(std::size_t i) const;
+  // Node i's IPv6 address, "[2001:db8::A:B]:7000" (A:B: i in two 16-bit groups).
+  std::string address6(std::size_t i) const;
   Nat nat(std::size_t i) const;
   bool online(std::size_t i) const;
   // The node whose identity is `id`, if any.
