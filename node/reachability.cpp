@@ -237,6 +237,9 @@ std::optional<Millis> Reachability::next_deadline() const {
   // Without room for the probe no check is due: the Node ticks the engine anyway (its
   // maintenance), and set_room(true) then lets the check run.
   if (!room_) return std::nullopt;
+  // A node that does not listen has no port to be dialled back on: it never asks (maybe_ask),
+  // so nothing is due (a deadline here would be due again after every tick).
+  if (!listen_hp_) return std::nullopt;
   // A check is due at next_check_ only if some linked peer could be asked.
   for (const auto& [conn, peer] : links_) {
     auto o = observations_.find(peer);

@@ -268,6 +268,24 @@ TEST_CASE("reachability: a busy node neither asks for a dial-back nor fails one 
   CHECK(server.stats().dial_backs_refused == 1);
 }
 
+TEST_CASE("reachability: a node that does not listen asks nothing and has nothing due",
+          "[node][reachability]") {
+  // Proves an engine without a listen address (a node nobody can dial, which seeks a relay)
+  // never asks for a dial-back and so names no deadline, even with a public observer: before,
+  // it named a check that on_tick never ran, due again after every tick, and a driver that
+  // honours deadlines (the simulator) spun at that instant.
+  Reachability r("");
+  r.on_link_up(0, 1, key(1), "198.51.100.11:7420");
+  (void)sent<wire::Observed>(r, 1);
+  r.on_message(0, 1, key(1), wire::Observed{"198.51.100.1:4001"});
+  CHECK(drain(r).empty());
+  CHECK(r.next_deadline() == std::nullopt);
+  r.on_tick(1'000'000);
+  CHECK(drain(r).empty());
+  CHECK(r.observed() == "198.51.100.1:4001");
+  CHECK(r.status() == Reachable::unknown);
+}
+
 TEST_CASE("reachability: observations are bounded to observers_max peers", "[node][reachability]") {
   Reachability r("10.1.0.2:7420");
   for (std::uint8_t n = 1; n <= rl::observers_max + 8; ++n)
