@@ -1082,9 +1082,11 @@ struct Node::Impl {
     if (!h.addresses.empty()) {
       note_addresses(now, *c.peer, h.addresses, true);
       c.advertised = h.addresses.front();
-      // An inbound link's socket port is ephemeral: where this node would dial the peer.
+      // An inbound link's socket port is ephemeral: where this node would dial the peer. An
+      // inbound relayed link keeps the address the peer names first (its relayed one): a direct
+      // address here would read as a dial under way (dialing) and stop the dial below.
       auto ordered = dial_order(h.addresses, dialer());
-      if (!c.outbound && !ordered.empty()) c.address = ordered.front();
+      if (!c.outbound && !ordered.empty()) c.address = c.via ? h.addresses.front() : ordered.front();
       // A relayed link to a peer that names a public address (a global IPv6 one, most often,
       // beside its relayed IPv4 address): dial it, and the direct link replaces the relayed one
       // ("Direct beats relayed"); if it fails, the relayed link stays.

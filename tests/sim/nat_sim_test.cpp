@@ -122,14 +122,15 @@ struct TwoHomes {
   Simulation sim;
   std::size_t relay, ada, bob;
   Hash g;
-  // ipv6: both homes also have IPv6, without NAT (Simulation::add_node_behind_nat).
-  TwoHomes(SimConfig config, Nat ada_nat, Nat bob_nat, bool ipv6 = false) : sim([&] {
+  // Each home's IPv6 beside its NAT (Simulation::add_node_behind_nat).
+  TwoHomes(SimConfig config, Nat ada_nat, Nat bob_nat, Ipv6 ada_ipv6 = Ipv6::none,
+           Ipv6 bob_ipv6 = Ipv6::none) : sim([&] {
       config.ip_addresses = true;
       return config;
     }()) {
     relay = sim.add_relay();
-    ada = sim.add_node_behind_nat({}, ada_nat, ipv6);
-    bob = sim.add_node_behind_nat({}, bob_nat, ipv6);
+    ada = sim.add_node_behind_nat({}, ada_nat, ada_ipv6);
+    bob = sim.add_node_behind_nat({}, bob_nat, bob_ipv6);
     g = sim.create_group(ada, "homes");
     sim.set_relay(ada, g, relay);
     sim.request_serve(ada, g, relay);
@@ -199,7 +200,7 @@ TEST_CASE("nat: behind a symmetric NAT the members stay on the relayed link", "[
 // "Addresses"): each advertises its relayed address and its IPv6 one, and a dialler puts IPv6
 // before a relayed address; no simultaneous open is involved. A post then goes over that link.
 TEST_CASE("nat: members behind symmetric NATs with IPv6 link directly over IPv6", "[sim][nat]") {
-  TwoHomes h(config_for_test(1463), Nat::symmetric, Nat::symmetric, true);
+  TwoHomes h(config_for_test(1463), Nat::symmetric, Nat::symmetric, Ipv6::listens, Ipv6::listens);
   Simulation& sim = h.sim;
   INFO("reproduce: " << sim.repro());
   REQUIRE(sim.node(h.bob).advertised_addresses().size() == 2);
@@ -216,4 +217,36 @@ TEST_CASE("nat: members behind symmetric NATs with IPv6 link directly over IPv6"
   std::vector<Hash> post = sim.post(h.ada, h.g, "over six");
   REQUIRE(sim.run_until([&] { return sim.node(h.bob).group(h.g)->group().has(post.back()); },
                         sim.now() + 10'000));
+}
+
+
+// Proves a relayed link moves to the peer's IPv6 address named in its hello (docs/protocol.md,
+// "Addresses"): Ada does not listen at all (she can be reached only through the relay) but can
+// dial IPv6; Bob, behind a symmetric NAT, listens on IPv6 too. Bob's link to Ada is relayed
+// (the only way to her); his hello over it names his IPv6 address, Ada dials it, and the direct
+// link replaces the relayed one.
+TEST_CASE("nat: a relayed link moves to the peer's IPv6 address", "[sim][nat]") {
+  TwoHomes h(config_for_test(1464), Nat::closed, Nat::symmetric, Ipv6::dials, Ipv6::listens);
+  Simulation& sim = h.sim;
+  INFO("reproduce: " << sim.repro());
+  CHECK(sim.node(h.ada).advertised_addresses().size() <= 1);  // her relayed address at most
+  auto direct_address = [&] {
+    for (const auto& p : sim.node(h.ada).peers())
+      if (p.established && p.id == sim.identity(h.bob).public_key() && !p.via) return p.address;
+    return std::string();
+  };
+  bool relayed_first = false;
+  REQUIRE(sim.run_until(
+      [&] {
+        auto a = link_to(sim, h.ada, h.bob);
+        if (a && *a) relayed_first = true;
+        return direct_address() == sim.address6(h.bob);
+      },
+      sim.now() + 120'000));
+  CHECK(relayed_first);
+  std::vector<Hash> post = sim.post(h.bob, h.g, "moved to six");
+  REQUIRE(sim.run_until([&] { return sim.node(h.ada).group(h.g)->group().has(post.back()); },
+                        sim.now() + 10'000));
+  auto still = link_to(sim, h.ada, h.bob);
+  CHECK((still && !*still));  // still direct after the post went over it
 }

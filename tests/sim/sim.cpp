@@ -43,7 +43,7 @@ struct Simulation::Host {
 
   NodeConfig config;
   Nat nat = Nat::none;  // dials to it fail unless none (add_node_behind_nat)
-  bool ipv6 = false;    // it also listens on address6(i), which no NAT stands in front of
+  bool ipv6 = false;    // it has address6(i), which no NAT stands in front of (Ipv6)
   std::unique_ptr<SigningKey> identity;
   std::unique_ptr<Node> node;  // null while crashed
   Rng author_rng;              // for the helpers' authoring (invite, join, post)
@@ -160,8 +160,8 @@ std::size_t Simulation::add_node(NodeConfig config) {
   return i;
 }
 
-std::size_t Simulation::add_node_behind_nat(NodeConfig config, Nat nat, bool ipv6) {
-  if (ipv6 && !config_.ip_addresses) fail("a node with IPv6 needs ip_addresses");
+std::size_t Simulation::add_node_behind_nat(NodeConfig config, Nat nat, Ipv6 ipv6) {
+  if (ipv6 != Ipv6::none && !config_.ip_addresses) fail("a node with IPv6 needs ip_addresses");
   if (nat == Nat::none) fail("add_node_behind_nat with Nat::none");
   if (nat != Nat::closed && !config_.ip_addresses) fail("a NAT that can be punched needs ip_addresses");
   const std::size_t i = add_node(std::move(config));
@@ -173,9 +173,9 @@ std::size_t Simulation::add_node_behind_nat(NodeConfig config, Nat nat, bool ipv
     // Its LAN address: 10.A.B.C, as its public host is 20.A.B.C.
     h.config.listen_address = "10" + public_host(i).substr(2) + ":" + std::to_string(sim_listen_port);
   }
-  if (ipv6) {
+  if (ipv6 != Ipv6::none) {
     h.ipv6 = true;
-    h.config.other_addresses = {address6(i)};
+    if (ipv6 == Ipv6::listens) h.config.other_addresses = {address6(i)};
   }
   start_node(i);  // again, with the config for its place behind the router
   return i;

@@ -21,7 +21,7 @@
 // dials overlap: the first waits up to punch_syn_wait_ms for the second, as a SYN that a router
 // dropped is retransmitted; both ends then get on_connected(outbound = true). A symmetric NAT
 // on either end fails every punch. A node behind NAT may also have IPv6 without NAT
-// (add_node_behind_nat's ipv6): it listens on address6(i) too, which any node with IPv6 dials.
+// (add_node_behind_nat's Ipv6): it dials IPv6 addresses, and may listen on address6(i) too.
 //
 // Calling contract. Single-threaded. The Simulation is the Node's driver (node/node.h): it feeds
 // each input, drains poll(), then arms one timer for next_deadline(). Tests call the public
@@ -165,6 +165,11 @@ enum class Nat : std::uint8_t {
   symmetric,        // nobody can dial it, and every punch fails
 };
 
+// A node's IPv6 beside its NAT (add_node_behind_nat): none; `dials`: it can dial IPv6 addresses
+// but listens on IPv4 only (so it advertises none); `listens`: it also listens on address6(i),
+// which any node with IPv6 dials.
+enum class Ipv6 : std::uint8_t { none, dials, listens };
+
 using DeliveryCallback = std::function<void(std::size_t node, const Hash& group,
                                             const std::vector<Hash>& ids, Millis now)>;
 
@@ -190,9 +195,10 @@ class Simulation {
   // of its own and seeks a relay reservation, node/relayed.h). port_preserving and symmetric
   // need SimConfig::ip_addresses: it listens on its LAN address, learns its public one from its
   // peers, finds out by dial-back that it is behind NAT, then reserves on a relay and punches.
-  // With `ipv6` (and ip_addresses), it also listens on address6(i), a global IPv6 address that
-  // no NAT stands in front of, as many homes have: any node with IPv6 dials it there.
-  std::size_t add_node_behind_nat(NodeConfig config = {}, Nat nat = Nat::closed, bool ipv6 = false);
+  // With `ipv6` (and ip_addresses), it also has address6(i), a global IPv6 address that no NAT
+  // stands in front of, as many homes have (Ipv6).
+  std::size_t add_node_behind_nat(NodeConfig config = {}, Nat nat = Nat::closed,
+                                  Ipv6 ipv6 = Ipv6::none);
   static NodeConfig open_relay() {
     NodeConfig c;
     c.relay_open = true;
