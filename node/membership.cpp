@@ -2,6 +2,9 @@
 
 #include <algorithm>
 
+#include "node/reachability.h"
+#include "node/relayed.h"
+
 namespace qun {
 namespace {
 
@@ -169,6 +172,21 @@ std::vector<PeerInfo> Membership::sample(std::size_t n, Rng& rng,
     if (id) all.push_back({*id, {address}});
   for (std::size_t i = all.size(); i > 1; --i) std::swap(all[i - 1], all[rng.uniform(i)]);
   if (all.size() > n) all.resize(n);
+  return all;
+}
+
+std::vector<PeerInfo> Membership::hand_out(Rng& rng, const MembershipLinks& links) const {
+  std::vector<PeerInfo> all = sample(active_.size() + passive_.size(), rng, links);
+  // Public addresses first, then relayed ones, then private ones (of use only on their LAN).
+  auto rank = [](const PeerInfo& p) {
+    const std::string& a = p.addresses.front();
+    if (parse_relayed_address(a)) return 1;
+    auto hp = parse_host_port(a);
+    return hp && is_public_host(*hp) ? 0 : 2;
+  };
+  std::stable_sort(all.begin(), all.end(),
+                   [&](const PeerInfo& x, const PeerInfo& y) { return rank(x) < rank(y); });
+  if (all.size() > config_.shuffle_peers) all.resize(config_.shuffle_peers);
   return all;
 }
 

@@ -156,6 +156,12 @@ class Membership {
   // peers offered join the passive list.
   void on_shuffle(const PublicKey& peer, bool reply, const std::vector<PeerInfo>& peers, Rng& rng,
                   const MembershipLinks& links);
+  // A sample of shuffle_peers peers to hand a node this one has no room for (the node sends it as
+  // a shuffle answer and closes the link): active peers and known passive ones, those with a
+  // public address first, then relayed ones, then private ones (a relayed address needs a link
+  // to its relay, which may be as full as this node; a private one works only on its LAN; a
+  // newcomer behind NAT can use only public ones).
+  std::vector<PeerInfo> hand_out(Rng& rng, const MembershipLinks& links) const;
 
   // Why a peer leaves (node.cpp, remove_peer: the one way a peer leaves a group's overlay).
   enum class Gone {

@@ -22,8 +22,11 @@ namespace {
 
 // A connection not active in any group, with no catch-up left, is closed after this long.
 constexpr Millis idle_close_ms = 30'000;
-// Connections per node, both directions: bounds memory and file descriptors.
-constexpr std::size_t connections_max = 256;
+// An overflow connection (overflow_conns_max) is closed once its sample is written; one whose
+// peer shows no group it may sync goes after this long: enough for the handshake, the hello and
+// a joiner's invite proof (two round trips, and a third for the sample) on a slow path; checked
+// at maintenance, so 2-3 s in all.
+constexpr Millis overflow_linger_ms = 2'000;
 // Connections kept free before this node asks a peer to dial it back: the probe comes in as a
 // new connection, which at connections_max is closed at once and would read as "behind NAT".
 // A few, because other peers' connections may take some between the request and the probe.
@@ -83,6 +86,10 @@ struct Node::Impl {
     bool hello_received = false;
     HelloNonce my_nonce;
     std::set<Hash> shared;  // groups both sides hold
+    // Taken past connections_max (overflow_conns_max): it shares no group; the peer gets a
+    // sample of peers for each group it may sync (`handed`), and the link closes.
+    bool overflow = false;
+    std::set<Hash> handed;
     Bytes reassembly;
     std::uint64_t bytes_sent = 0;
     std::uint64_t bytes_received = 0;
@@ -260,6 +267,8 @@ struct Node::Impl {
   std::set<ConnId> dirty;
   // Connections to close when the current input settles, in the order the closes were decided.
   std::vector<ConnId> closing;
+  // Overflow connections whose peers were handed on: closed once that is written (settle).
+  std::set<ConnId> close_when_sent;
   bool settling = false;
   ConnId next_conn = 1ull << 62;  // outbound ids, far from the driver's inbound ones
   // The node's own timers (each group has its own: Overlay::Timer).
@@ -345,7 +354,7 @@ struct Node::Impl {
     if (auto r = parse_relayed_address(address)) return dial_relayed(now, address, *r, expected);
     if (address.empty() || is_own(address) || dialing(address)) return {};
     if (expected && (*expected == self.public_key() || banned.count(*expected))) return {};
-    if (conns.size() >= connections_max) return {};
+    if (conns.size() >= oc().connections_max) return {};
     ConnId id = next_conn++;
     Conn& c = conns[id];
     c.id = id;
@@ -669,6 +678,10 @@ struct Node::Impl {
         settle_conn(now, id);
         continue;
       }
+      for (ConnId id : close_when_sent)
+        if (auto c = conns.find(id); c != conns.end() && c->second.outbox.empty())
+          close(now, id, "connections full; peers handed on", false);
+      close_when_sent.clear();
       if (closing.empty()) break;
       std::vector<ConnId> ids = std::move(closing);
       closing.clear();
@@ -708,7 +721,7 @@ struct Node::Impl {
         continue;
       }
       auto& d = std::get<reach_output::Dial>(*o);
-      if (conns.size() >= connections_max) {
+      if (conns.size() >= oc().connections_max) {
         reach.probe_not_started(d.probe);
         continue;
       }
@@ -781,7 +794,7 @@ struct Node::Impl {
   std::optional<ConnId> dial_relayed(Millis now, const std::string& address,
                                      const RelayedAddress& r, std::optional<PublicKey> target) {
     if (!target || *target == self.public_key() || r.relay == self.public_key() ||
-        *target == r.relay || conns.size() >= connections_max)
+        *target == r.relay || conns.size() >= oc().connections_max)
       return {};
     if (banned.count(*target) || conn_to(*target)) return {};
     for (const auto& [id, c] : conns)
@@ -831,7 +844,7 @@ struct Node::Impl {
       }
       auto& d = std::get<punch_output::Dial>(*o);
       Conn* linked = conn_to(d.peer);
-      if ((linked && !linked->via) || conns.size() >= connections_max) {
+      if ((linked && !linked->via) || conns.size() >= oc().connections_max) {
         punch.on_dial_done(now, d.peer, linked && !linked->via);
         continue;
       }
@@ -858,7 +871,7 @@ struct Node::Impl {
         if (auto it = conns.find(s->conn); it != conns.end()) send(now, it->second, s->message);
       } else if (auto* in = std::get_if<relayed_output::Incoming>(&*o)) {
         auto b = banned.find(in->caller);
-        if (conns.size() >= connections_max || (b != banned.end() && b->second > now)) {
+        if (conns.size() >= oc().connections_max || (b != banned.end() && b->second > now)) {
           relayed.refuse(now, in->carrier, in->stream, "busy");
           continue;
         }
@@ -936,7 +949,7 @@ struct Node::Impl {
 
   // Tells reachability whether a dial-back probe would find a free connection here.
   void update_reach_room() {
-    for (Reachability* r : reach_engines()) r->set_room(conns.size() + dial_back_room <= connections_max);
+    for (Reachability* r : reach_engines()) r->set_room(conns.size() + dial_back_room <= oc().connections_max);
   }
 
   // Whether an established connection is a dial-back probe, ours for a peer or a peer's for us.
@@ -1141,6 +1154,7 @@ struct Node::Impl {
     }
     for (auto& [gid, g] : groups)
       if (!shows(c, gid)) g.membership.note_serving(*c.peer, false);
+    if (c.overflow) return hand_peers(now, c, shared);
     std::set<Hash> added, gone;
     std::set_difference(shared.begin(), shared.end(), c.shared.begin(), c.shared.end(),
                         std::inserter(added, added.end()));
@@ -1162,6 +1176,21 @@ struct Node::Impl {
       g.catch_up.offer(now, peer);
       if (late) g.catch_up.request(now, peer);
       drain_catch_up(now, g, gid);
+    }
+  }
+
+  // A connection taken past connections_max: for each group the peer may sync, a shuffle answer
+  // with peers it can link to instead (once a group); nothing else of the group moves on it.
+  void hand_peers(Millis now, Conn& c, const std::set<Hash>& may) {
+    for (const Hash& gid : may) {
+      if (!c.handed.insert(gid).second) continue;
+      Overlay& g = groups.at(gid);
+      send(now, c, shuffle_message(gid, true, g.membership.hand_out(rng, GroupLinks(*this, g, gid)),
+                                   /*with_self=*/false));
+      ++node.stats_.peers_handed_on;
+      // Closed once the sample is written (settle), not at the linger bound: a full node hands
+      // on as many newcomers as come, eight at a time, each in a few round trips.
+      close_when_sent.insert(c.id);
     }
   }
 
@@ -1299,16 +1328,23 @@ struct Node::Impl {
       } else if (auto* d = std::get_if<membership_output::Disconnect>(&*o)) {
         send_to(now, d->to, wire::Disconnect{gid});
       } else if (auto* sh = std::get_if<membership_output::Shuffle>(&*o)) {
-        auto& mine = sh->peers;
-        for (auto& p : mine) p.addresses = addresses_of(p.id, p.addresses.front());
-        if (auto own = advertised_addresses(); !own.empty())
-          mine.insert(mine.begin(), PeerInfo{self.public_key(), std::move(own)});
-        if (mine.size() > wire_limits::peers_max) mine.resize(wire_limits::peers_max);
-        send_to(now, sh->to, wire::Shuffle{gid, sh->reply, std::move(mine)});
+        send_to(now, sh->to, shuffle_message(gid, sh->reply, std::move(sh->peers)));
       } else if (auto* dl = std::get_if<membership_output::Dial>(&*o)) {
         dial(now, dl->address, dl->expected);
       }
     }
+  }
+
+  // A shuffle of the membership's sample: each peer with every address known for it, this node
+  // first if it can be dialled (and `with_self`: not when it is full), within
+  // wire_limits::peers_max.
+  wire::Shuffle shuffle_message(const Hash& gid, bool reply, std::vector<PeerInfo> peers,
+                                bool with_self = true) const {
+    for (auto& p : peers) p.addresses = addresses_of(p.id, p.addresses.front());
+    if (auto own = advertised_addresses(); with_self && !own.empty())
+      peers.insert(peers.begin(), PeerInfo{self.public_key(), std::move(own)});
+    if (peers.size() > wire_limits::peers_max) peers.resize(wire_limits::peers_max);
+    return wire::Shuffle{gid, reply, std::move(peers)};
   }
 
   void handle(Millis now, Conn& c, const PublicKey& peer, Overlay& g, const wire::Neighbor& m) {
@@ -1954,7 +1990,15 @@ struct Node::Impl {
   std::optional<std::string> invariant_violation() const {
     auto fail = [](std::string what) { return std::optional<std::string>(std::move(what)); };
     // dial and on_connected refuse connections past connections_max.
-    if (conns.size() > connections_max) return fail("more than connections_max connections");
+    if (conns.size() > oc().connections_max + overflow_conns_max)
+      return fail("more than connections_max connections, and overflow_conns_max past it");
+    std::size_t overflowing = 0;
+    for (const auto& [id, c] : conns) {
+      if (!c.overflow) continue;
+      ++overflowing;
+      if (!c.shared.empty()) return fail("an overflow connection shares a group");
+    }
+    if (overflowing > overflow_conns_max) return fail("more than overflow_conns_max overflow connections");
     if (auto broken = relayed.invariant_violation()) return broken;
     std::set<PublicKey> linked;
     for (const auto& [id, c] : conns) {
@@ -2095,6 +2139,8 @@ struct Node::Impl {
       if (!c.established && now >= c.opened_at + oc().dial_timeout_ms) close(now, cid, "idle", false);
       if (c.established && now >= c.last_used + idle_close_ms && !in_use(c))
         close(now, cid, "idle", false);
+      if (c.overflow && now >= c.opened_at + overflow_linger_ms)
+        close(now, cid, "connections full; peers handed on", false);
     }
     for (auto it = banned.begin(); it != banned.end();)
       it = it->second <= now ? banned.erase(it) : std::next(it);
@@ -2229,12 +2275,16 @@ void Node::on_connected(Millis now, ConnId conn, bool outbound, const std::strin
     impl.dirty.insert(conn);
   } else {
     assert(conn < (1ull << 62) && "inbound connection ids are below 2^62 (node.h)");
-    if (impl.conns.size() >= connections_max) {
+    const auto taken = static_cast<std::size_t>(std::count_if(
+        impl.conns.begin(), impl.conns.end(), [](const auto& kv) { return kv.second.overflow; }));
+    const bool overflow = impl.conns.size() - taken >= impl.oc().connections_max;
+    if (overflow && taken >= overflow_conns_max) {
       impl.out.push_back(node_output::Close{conn});
       return;
     }
     auto& c = impl.conns[conn];
     c.id = conn;
+    c.overflow = overflow;
     c.outbound = false;
     c.opened_at = now;
     c.last_used = now;

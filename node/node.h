@@ -66,6 +66,17 @@ namespace qun {
 
 using ConnId = std::uint64_t;
 
+// Inbound connections taken past OverlayConfig::connections_max only to hand the peer a sample
+// of each group's peers (for the groups it may sync), then closed (docs/protocol.md, "A full node
+// hands newcomers on"): GossipSub v1.1's peer exchange on PRUNE. Without it a newcomer whose only
+// hints are full nodes (the founder and the relays of a large group, which every member links
+// to) learns nobody else, and one behind NAT stays isolated. 32: every newcomer dials the same
+// few full nodes at once; sim_bench --nodes 1000 --unreachable 0.8 --relays 4 --seed 1 delivered
+// 61% of posts without it, 86% with 8 (280 members still without a neighbour when the posts
+// began), 100% with 32 (134). Each costs a handshake and a connection's state for a few round
+// trips.
+inline constexpr std::size_t overflow_conns_max = 32;
+
 struct OverlayConfig {
   // Active peers per group: enough for a connected overlay with a spanning tree plus lazy links
   // (HyParView uses log10(N)+1; 5 covers groups up to 10^4 nodes).
@@ -104,6 +115,11 @@ struct OverlayConfig {
   // against 1.21 / 1.25 and 4.5 / 4.8 at 50 ms, for p99 latency 402 / 735 ms against 421 / 605;
   // and on loopback (net_bench) it writes a third as many announcement messages.
   Millis ihave_delay_ms = 150;
+  // Connections per node, both directions: bounds memory and file descriptors (256: a relay's
+  // members each keep one link to it, and a person's node in 100 groups of 5 neighbours shares
+  // most links across them). Past it, a few more inbound are taken only to hand the peer other
+  // peers (overflow_conns_max).
+  std::size_t connections_max = 256;
   // Maintenance period: fill the active set, expire dials.
   Millis maintenance_interval_ms = 1'000;
   Millis dial_timeout_ms = 10'000;
@@ -273,6 +289,8 @@ struct NodeStats {
   std::uint64_t events_rejected = 0;         // ... failing admission
   std::uint64_t messages_malformed = 0;
   std::uint64_t links_closed_misbehaving = 0;
+  // Samples of a group's peers handed to a node taken past connections_max (then closed).
+  std::uint64_t peers_handed_on = 0;
   std::uint64_t grafts_sent = 0;   // lazily announced events fetched (or links re-grafted)
   std::uint64_t prunes_sent = 0;   // eager links demoted after a duplicate push
   std::uint64_t tree_swaps = 0;    // eager links traded for a markedly shorter lazy one

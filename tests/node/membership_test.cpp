@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "fixture.h"
+#include "node/relayed.h"
 
 namespace qun {
 namespace {
@@ -139,6 +140,32 @@ TEST_CASE("membership's passive list is bounded and keeps relays", "[node][membe
   CHECK(m.passive_size() == 3);
   m.forget_identities({key(1)});
   CHECK(m.passive_size() == 2);
+}
+
+// Proves what a full node hands a newcomer (hand_out): at most shuffle_peers peers, those with a
+// public address first, then relayed ones, then private ones (which work only on their LAN),
+// whatever order the passive list and the draw give, over many draws.
+TEST_CASE("membership hands on public addresses first", "[node][membership]") {
+  MembershipConfig c = small_config();
+  c.passive_max = 16;
+  Membership m = started(c);
+  FakeLinks links;
+  Rng rng = Rng::from_u64(3);
+  const PublicKey relay = key(9);
+  const std::string relayed = relayed_address("20.0.0.9:7000", relay);
+  m.remember("10.0.0.1:7000", key(1), rng);  // private
+  m.remember("10.0.0.2:7000", key(2), rng);  // private
+  m.remember("20.0.0.3:7000", key(3), rng);  // public
+  m.remember("20.0.0.4:7000", key(4), rng);  // public
+  m.remember(relayed, key(5), rng);          // relayed
+  drain(m);
+  for (int draw = 0; draw < 20; ++draw) {
+    const auto out = m.hand_out(rng, links);
+    REQUIRE(out.size() == c.shuffle_peers);
+    CHECK((out[0].id == key(3) || out[0].id == key(4)));
+    CHECK((out[1].id == key(3) || out[1].id == key(4)));
+    CHECK(out[2].id == key(5));
+  }
 }
 
 // How a peer leaves: a closed link takes it out only if it is the link the set names; a dropped

@@ -191,3 +191,72 @@ TEST_CASE("invalid events never spread; unauthorised ones change nothing", "[sim
     if (rec) CHECK_FALSE(rec->accepted);
   }
 }
+
+// Proves the peer exchange of a full node (node/node.h, overflow_conns_max): the founder takes at
+// most 3 connections, and 12 members join through it one after another, each with the founder
+// as its only peer hint (as an invite code gives). The founder's connections are its active
+// neighbours, never idle, so without the exchange every joiner after the third found it full and
+// knew nobody else. Each one now gets a sample of the founder's peers on a connection taken past
+// the bound (closed soon after), links to them, and every member ends with a neighbour and every
+// post; the founder never holds more than its bound plus overflow_conns_max (the invariants,
+// checked after every input here, say so too). Then 40 strangers who learned the group's id
+// (an empty replica, the founder as hint) keep dialing the full founder: they get no peers (they
+// may not sync the group), its connections stay within the same bound, and a member who joins
+// meanwhile still finds its way in.
+TEST_CASE("a full node hands newcomers other peers, so nobody joins into isolation",
+          "[sim][overlay]") {
+  SimConfig config = config_for_test(1461);
+  Simulation sim(config);
+  INFO("reproduce: " << sim.repro());
+  constexpr std::size_t members_n = 13, founder_connections = 3;
+  NodeConfig small;
+  small.overlay.connections_max = founder_connections;
+  std::vector<std::size_t> members{sim.add_node(small)};
+  const Hash g = sim.create_group(members[0], "full");
+  std::size_t peak = 0;
+  auto founder_conns = [&] {
+    peak = std::max(peak, sim.node(members[0]).peers().size());
+    return false;
+  };
+  for (std::size_t k = 1; k < members_n; ++k) {
+    members.push_back(sim.add_node());
+    sim.join_group(members.back(), members[0], g);
+    (void)sim.run_until(founder_conns, sim.now() + 3'000);
+  }
+  (void)sim.run_until(founder_conns, sim.now() + 20'000);
+  CHECK(sim.node(members[0]).stats().peers_handed_on > 0);
+  CHECK(peak <= founder_connections + overflow_conns_max);
+  for (std::size_t m : members) {
+    INFO("member " << m);
+    CHECK_FALSE(sim.node(m).active_peers(g).empty());
+  }
+
+  constexpr std::size_t strangers_n = 40;
+  std::vector<std::size_t> strangers;
+  for (std::size_t k = 0; k < strangers_n; ++k) {
+    strangers.push_back(sim.add_node());
+    sim.add_group(strangers.back(), std::make_unique<Replica>(g, &sim.identity(strangers.back())),
+                  {sim.address(members[0])});
+  }
+  (void)sim.run_until(founder_conns, sim.now() + 5'000);
+  members.push_back(sim.add_node());
+  sim.join_group(members.back(), members[0], g);
+  (void)sim.run_until(founder_conns, sim.now() + 15'000);
+  CHECK(peak <= founder_connections + overflow_conns_max);
+  for (std::size_t x : strangers) {
+    INFO("stranger " << x);
+    CHECK(sim.node(x).passive_size(g) <= 1);  // the founder it was given, and nobody else
+  }
+  CHECK_FALSE(sim.node(members.back()).active_peers(g).empty());
+
+  std::vector<Hash> posts;
+  for (std::size_t m : {members[0], members.back(), members[members_n / 2]})
+    for (const Hash& id : sim.post(m, g, "from " + std::to_string(m))) posts.push_back(id);
+  const bool all = sim.run_until(
+      [&] {
+        return std::all_of(members.begin(), members.end(),
+                           [&](std::size_t m) { return holds_all(sim, m, g, posts); });
+      },
+      sim.now() + 20'000);
+  REQUIRE(all);
+}
