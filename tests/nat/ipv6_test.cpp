@@ -111,11 +111,11 @@ TEST_CASE("ipv6: members behind IPv4 NATs with global IPv6 link directly over IP
 }
 
 // Proves a home whose router keeps a firewall on IPv6 is found behind NAT on IPv6 too and stops
-// advertising its IPv6 address (a dialler would try it first and wait for its dial to time out),
-// and that members whose relayed link could be direct over IPv6 move to it: Bob (IPv6 open) and
-// Ada (IPv6 shut) start on a link their relay splices; Ada, told Bob's IPv6 address in his
-// hello, dials it, and her direct link replaces the relayed one; over it Bob's dial-back to her
-// IPv6 address fails.
+// advertising its IPv6 address (a dialler would try it first and wait for its dial to time out):
+// Bob's IPv6 is open, Ada's shut; Bob cannot dial Ada (her IPv4 NAT is symmetric, her IPv6
+// firewalled), but Ada dials Bob's IPv6 address (from his hello over their relayed link, or
+// from a shuffle) and links to him directly; over that link Bob's dial-back to her IPv6 address
+// fails. (The move from a relayed link on a hello alone: tests/sim/nat_sim_test.cpp.)
 TEST_CASE("ipv6: a home with an IPv6 firewall is behind NAT on IPv6 and stops advertising it",
           "[nat]") {
   if (auto why = HomeNetwork::unavailable()) {
