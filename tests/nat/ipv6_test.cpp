@@ -34,6 +34,26 @@ std::string six(const integration::Node& n) {
   return std::string();
 }
 
+// What both tests start with: Ada in home 0 and Bob in home 1, each listening on its LAN IPv4
+// and global IPv6 addresses, and a relay on the internet that takes Ada's groups.
+struct Trio {
+  integration::Node& ada;
+  integration::Node& relay;
+  integration::Node& bob;
+  std::string ada6, bob6;  // their IPv6 listen addresses
+};
+Trio start_trio(const HomeNetwork& net, Cluster& cluster) {
+  auto& ada = cluster.add("ada");
+  ada.start(both(net, 0));
+  auto& relay = cluster.add("relay");
+  integration::NodeOptions r = in(net, net.internet_ns(0), net.internet_ip(0), true);
+  r.extra_args = {"--relay-allow", ada.id()};
+  relay.start(r);
+  auto& bob = cluster.add("bob");
+  bob.start(both(net, 1));
+  return Trio{ada, relay, bob, six(ada), six(bob)};
+}
+
 // The reachability `qun id --json` shows for one family ("ipv4", "ipv6"), or "" if none.
 std::string family_status(const integration::Node& n, const std::string& family) {
   const Json id = n.json({"id"});
@@ -56,16 +76,7 @@ TEST_CASE("ipv6: members behind IPv4 NATs with global IPv6 link directly over IP
   }
   HomeNetwork net({{.symmetric = true, .ipv6 = true}, {.symmetric = true, .ipv6 = true}});
   Cluster cluster;
-  auto& relay = cluster.add("relay");
-  integration::NodeOptions r = in(net, net.internet_ns(0), net.internet_ip(0), true);
-  auto& ada = cluster.add("ada");
-  ada.start(both(net, 0));
-  r.extra_args = {"--relay-allow", ada.id()};
-  relay.start(r);
-  auto& bob = cluster.add("bob");
-  bob.start(both(net, 1));
-  const std::string ada6 = six(ada);
-  const std::string bob6 = six(bob);
+  auto [ada, relay, bob, ada6, bob6] = start_trio(net, cluster);
   REQUIRE(ada6.rfind("[" + net.home_ip6(0) + "]:", 0) == 0);
   CHECK(ada.json({"id"})["addresses"] == Json::array({ada.address(), ada6}));
 
@@ -131,16 +142,7 @@ TEST_CASE("ipv6: a home with an IPv6 firewall is behind NAT on IPv6 and stops ad
   HomeNetwork net({{.symmetric = true, .ipv6 = true, .ipv6_firewall = true},
                    {.symmetric = true, .ipv6 = true}});
   Cluster cluster;
-  auto& ada = cluster.add("ada");
-  ada.start(both(net, 0));
-  auto& relay = cluster.add("relay");
-  integration::NodeOptions r = in(net, net.internet_ns(0), net.internet_ip(0), true);
-  r.extra_args = {"--relay-allow", ada.id()};
-  relay.start(r);
-  auto& bob = cluster.add("bob");
-  bob.start(both(net, 1));
-  const std::string ada6 = six(ada);
-  const std::string bob6 = six(bob);
+  auto [ada, relay, bob, ada6, bob6] = start_trio(net, cluster);
 
   const std::string group = integration::create_group(ada, "lobby");
   ada.ok({"relay", "add", group, relay.address()});
