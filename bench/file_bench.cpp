@@ -27,12 +27,14 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -46,7 +48,13 @@
 #include <thread>
 #include <vector>
 
+#include <sodium.h>
+
 #include "cli/control_client.h"
+#include "crypto/hash.h"
+#include "crypto/stream.h"
+#include "node/file.h"
+#include "node/link.h"
 
 namespace {
 
@@ -129,9 +137,23 @@ Json must(ControlClient& c, const std::string& op, Json args, int timeout_ms = 6
   return std::move(r).value();
 }
 
+// This process's CPU seconds so far, every thread (user + system).
+double own_cpu_seconds() {
+  rusage u{};
+  ::getrusage(RUSAGE_SELF, &u);
+  auto s = [](const timeval& t) { return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6; };
+  return s(u.ru_utime) + s(u.ru_stime);
+}
+
+struct Copy {
+  double seconds = 0;  // from the connection's first byte to `to` closed
+  double cpu = 0;      // both threads, the kernel's work for them included
+};
+
 // The plain TCP copy: a thread reads `from` and writes it to a loopback connection; this thread
-// reads it and writes `to`. Returns seconds from the connection's first byte to `to` closed.
-double tcp_copy(const fs::path& from, const fs::path& to) {
+// reads it and writes `to`.
+Copy tcp_copy(const fs::path& from, const fs::path& to) {
+  const double cpu0 = own_cpu_seconds();
   const int listener = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in a{};
   a.sin_family = AF_INET;
@@ -170,7 +192,62 @@ double tcp_copy(const fs::path& from, const fs::path& to) {
   writer.join();
   ::close(conn);
   ::close(listener);
-  return static_cast<double>(end - start) / 1e6;
+  return {static_cast<double>(end - start) / 1e6, own_cpu_seconds() - cpu0};
+}
+
+// The crypto a fetch cannot do without, timed on this thread over the same bytes with qun's own
+// functions: the sender's link encryption of each blob (in the link messages node.cpp cuts it
+// into), the fetcher's link decryption, each blob's BLAKE2b-256 address and its STREAM opening.
+// Their sum is CPU no schedule avoids; spread perfectly over the machine's cores it bounds the
+// fetch from below, whatever the copies, system calls and waits around it cost.
+struct CryptoFloor {
+  double link_seal = 0, link_open = 0, address = 0, chunk_open = 0;
+  double total() const { return link_seal + link_open + address + chunk_open; }
+};
+
+CryptoFloor crypto_floor(const fs::path& file) {
+  using qun::Bytes;
+  using qun::ByteView;
+  std::ifstream in(file, std::ios::binary);
+  std::vector<std::uint8_t> plain((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::array<std::uint8_t, 32> file_key{};
+  randombytes_buf(file_key.data(), file_key.size());
+  const std::size_t chunk = qun::file_limits::chunk_bytes;
+  const std::size_t chunks = (plain.size() + chunk - 1) / chunk;
+  std::vector<Bytes> blobs;
+  for (std::size_t i = 0; i < chunks; ++i) {
+    const std::size_t at = i * chunk, n = std::min(chunk, plain.size() - at);
+    blobs.push_back(qun::stream_seal(file_key, i, i + 1 == chunks, ByteView(plain).subspan(at, n)));
+  }
+  qun::noise::CipherKey seal_key, open_key;
+  randombytes_buf(seal_key.mut_view().data(), seal_key.size());
+  std::memcpy(open_key.mut_view().data(), seal_key.view().data(), seal_key.size());
+  qun::noise::CipherState seal(std::move(seal_key)), open(std::move(open_key));
+  const std::size_t piece = qun::message_bytes_max - 1;  // node.cpp's to_outbox
+  CryptoFloor f;
+  std::vector<Bytes> sealed;
+  auto timed = [](double& into, auto&& work) {
+    const std::int64_t t = now_us();
+    work();
+    into += static_cast<double>(now_us() - t) / 1e6;
+  };
+  for (std::size_t i = 0; i < chunks; ++i) {
+    const ByteView blob = blobs[i];
+    sealed.clear();
+    timed(f.link_seal, [&] {
+      for (std::size_t at = 0; at < blob.size(); at += piece)
+        sealed.push_back(*seal.encrypt_with_ad(ByteView(), blob.subspan(at, std::min(piece, blob.size() - at))));
+    });
+    timed(f.link_open, [&] {
+      for (const Bytes& m : sealed)
+        if (!open.decrypt_with_ad(ByteView(), m).ok()) fail("crypto floor: link decryption failed");
+    });
+    timed(f.address, [&] { (void)qun::hash(blob); });
+    timed(f.chunk_open, [&] {
+      if (!qun::stream_open(file_key, i, i + 1 == chunks, blob).ok()) fail("crypto floor: chunk did not open");
+    });
+  }
+  return f;
 }
 
 // CPU seconds a process used so far (utime + stime, /proc/PID/stat).
@@ -283,7 +360,9 @@ int main(int argc, char** argv) {
   const std::string id = must(a, "file.send", Json{{"group", group}, {"path", file.string()}}).value("id", "");
   const double seal_s = static_cast<double>(now_us() - t0) / 1e6;
 
-  const double copy_s = tcp_copy(file, dir / "copy.bin");
+  const Copy copy = tcp_copy(file, dir / "copy.bin");
+  const double copy_s = copy.seconds;
+  const CryptoFloor floor = crypto_floor(file);
 
   // Post latency idle, then during the fetch.
   ControlClient sub = connect_node(home_b);
@@ -344,6 +423,15 @@ int main(int argc, char** argv) {
   std::printf("  CPU during the fetch       sender %.2f s, fetcher %.2f s\n", cpu_a, cpu_b);
   std::printf("  plain TCP copy            %7.2f s   %8.1f MiB/s\n", copy_s, bytes / 1048576 / copy_s);
   std::printf("  fetch / TCP copy          %7.2f x   (goal >= 0.5)\n", copy_s / fetch_s);
+  const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+  std::printf("  crypto a fetch needs      %7.2f CPU-s (link seal %.3f, link open %.3f, addresses %.3f, chunk opening %.3f)\n",
+              floor.total(), floor.link_seal, floor.link_open, floor.address, floor.chunk_open);
+  // A fetch moves the same bytes through sockets and files as the copy does, and does that crypto
+  // besides: on this machine's cores, spread perfectly, it cannot take less than their sum over
+  // the cores.
+  const double best_s = (floor.total() + copy.cpu) / cores;
+  std::printf("  the copy's CPU            %7.2f CPU-s; with the crypto, on %u cores at best %.2f s = %.2f x the copy\n",
+              copy.cpu, cores, best_s, copy_s / best_s);
   std::printf("  post latency idle         p50 %6.2f ms  p99 %6.2f ms  max %6.2f ms  (%zu posts)\n",
               pct(idle, 0.5), pct(idle, 0.99), pct(idle, 1.0), idle.size());
   std::printf("  post latency during fetch p50 %6.2f ms  p99 %6.2f ms  max %6.2f ms  (%zu posts, %zu lost)\n",
