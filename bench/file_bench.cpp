@@ -15,7 +15,8 @@
 //  5. `file.fetch` on B with a path, timed to its answer (every chunk stored, checked against
 //     the manifest and written to the file as it arrives, the file renamed into place), while A
 //     keeps posting at R per second: the latency of those posts is the chat's while a file moves.
-//  6. Prints the figures: seal time, fetch time and throughput, the TCP copy's, their ratio, and
+//  6. Prints the figures: seal time, fetch time and throughput, the TCP copy's, their ratio, the
+//     bound the design's crypto sets (crypto_floor, below), and
 //     post latency p50/p99/max idle and during the transfer.
 //
 // Only processes this bench started are ever signalled, by pid; they die with it

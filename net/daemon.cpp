@@ -580,20 +580,41 @@ class Daemon {
       if (p.id && p.established && !p.address.empty()) address_of[*p.id] = p.address;
     WriteBatch b;
     for (const auto& g : node_->groups()) {
-      std::vector<std::string> list;
+      std::vector<std::pair<std::string, PublicKey>> linked;
       for (const auto& peer : node_->active_peers(g)) {
         auto it = address_of.find(peer);
-        if (it != address_of.end() && list.size() < saved_peers_max) list.push_back(it->second);
+        if (it != address_of.end() && linked.size() < saved_peers_max) linked.emplace_back(it->second, peer);
       }
-      std::sort(list.begin(), list.end());
+      std::sort(linked.begin(), linked.end());
+      std::vector<std::string> list, ids;
+      for (const auto& [address, id] : linked) {
+        list.push_back(address);
+        ids.push_back(to_hex(id));
+      }
       // Written when the linked peers change (checked every second), so a node killed soon
-      // after its first link still finds its group at the next start.
-      if (list.empty() || saved_peers_[g] == list) continue;
-      saved_peers_[g] = list;
+      // after its first link still finds its group at the next start. The ids let `qun group
+      // repair` sync with these peers even when what it kept of the group no longer names them.
+      if (list.empty() || saved_peers_[g] == ids) continue;
+      saved_peers_[g] = ids;
       b.put_meta("peers/" + to_hex(g), control::encode(Json(list)));
+      b.put_meta("peer-ids/" + to_hex(g), control::encode(Json(ids)));
     }
     if (b.empty()) return;
     if (auto r = store_->commit(b); !r.ok()) log(LogLevel::warn, "peers not saved: " + r.error().message());
+  }
+
+  // The ids of the peers save_peers last saved for group g (none for a home of an older build).
+  std::vector<PublicKey> saved_peer_ids(const Hash& g) {
+    std::vector<PublicKey> out;
+    auto saved = store_->get_meta("peer-ids/" + to_hex(g));
+    if (!saved.ok() || !saved.value()) return out;
+    auto list = control::decode(*saved.value());
+    if (!list.ok() || !list.value().is_array()) return out;
+    for (const auto& id : list.value())
+      if (id.is_string())
+        if (auto bytes = from_hex(id.get<std::string>()); bytes && bytes->size() == PublicKey::size())
+          if (auto key = PublicKey::from_view(*bytes)) out.push_back(*key);
+    return out;
   }
 
   // The files this node keeps offering to relays (net/files.h), for the next start.
@@ -617,6 +638,7 @@ class Daemon {
     WriteBatch b;
     b.delete_group(g);
     b.put_meta("peers/" + to_hex(g), Bytes{});
+    b.put_meta("peer-ids/" + to_hex(g), Bytes{});
     if (auto r = store_->commit(b); !r.ok())
       log(LogLevel::error, "group " + short_hex(g) + " data not deleted: " + r.error().message());
     app_.forget(g, channels);  // its outbox and read markers
@@ -2389,7 +2411,7 @@ class Daemon {
     auto r = std::make_unique<Replica>(std::move(s.replica));
     if (const InviteCode* code = app_.join_code(g)) r->hold_invite(*code);
     damaged_.erase(g);
-    node_->add_group(transport_->now(), std::move(r), hints);
+    node_->add_repaired_group(transport_->now(), std::move(r), hints, saved_peer_ids(g));
     if (search_) search_->mark(g);
     transport_->pump();
     log(LogLevel::info, "group " + short_hex(g) + " repaired: kept " + std::to_string(s.events_kept) +
@@ -2541,7 +2563,7 @@ class Daemon {
   std::size_t commit_events_ = 0;  // events in commit_batch_
   bool signals_ = false, timer_ = false, stopping_ = false;
   Millis started_ = 0;
-  std::map<Hash, std::vector<std::string>> saved_peers_;  // what save_peers last wrote
+  std::map<Hash, std::vector<std::string>> saved_peers_;  // the ids save_peers last wrote
   // Joins, relay requests, leaves, outboxes and read markers (app/service.h).
   app::Service app_;
   std::map<ClientId, std::optional<Hash>> subscribers_;

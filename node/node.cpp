@@ -160,6 +160,12 @@ struct Node::Impl {
       count
     };
     TimerTable<Timer> timers;
+    // Rebuilt by `qun group repair` (Node::add_repaired_group) while this node runs: what was
+    // kept may have lost the events that made its peers members, so the peers it was linked to
+    // for the group before (their ids, saved by the daemon) and any peer this node dials itself
+    // (its saved addresses, --peer, the relays it names) may sync it.
+    bool repairing = false;
+    std::set<PublicKey> repair_peers;
     // On a relay: the group's byte bound (node/relay_bound.h).
     RelayBound bound;
     // Missing events that a kept event names as parents, with who needs them: the author of the
@@ -562,6 +568,10 @@ struct Node::Impl {
     const PublicKey& peer = *c.peer;
     const GroupState& s = g.replica->state();
     if (!s.created) return true;
+    // A repaired group trusts its former peers and those it dialed itself, never a stranger
+    // who dials it: one who learned the group id gets none of its events (docs/threat-model.md).
+    // What they send is checked against the create this node kept, like any event.
+    if (g.repairing && (c.outbound || g.repair_peers.count(peer))) return true;
     if (s.is_member(peer) || g.membership.is_relay(peer) || g.serve_asked.count(peer)) return true;
     if (relay.is_requester(gid, peer)) return true;
     return holds_open_invite(g, c, gid);
@@ -1901,11 +1911,14 @@ struct Node::Impl {
   // ---------------------------------------------------------------- groups
 
   void add_group(Millis now, std::unique_ptr<Replica> replica,
-                 const std::vector<std::string>& peer_addresses) {
+                 const std::vector<std::string>& peer_addresses, bool repairing = false,
+                 std::set<PublicKey> repair_peers = {}) {
     const Hash gid = replica->id();
     const bool fresh = !groups.count(gid);
     auto& g = groups[gid];
     g.replica = std::move(replica);
+    g.repairing = repairing;
+    g.repair_peers = std::move(repair_peers);
     if (fresh) {
       g.broadcast = Broadcast(BroadcastConfig{oc().graft_timeout_ms, oc().ihave_delay_ms,
                                               oc().tree_optimize_hops, oc().flood,
@@ -2195,6 +2208,14 @@ std::optional<std::string> Node::invariant_violation() const {
 void Node::add_group(Millis now, std::unique_ptr<Replica> replica,
                      const std::vector<std::string>& peer_addresses) {
   impl_->add_group(now, std::move(replica), peer_addresses);
+  impl_->settle(now);
+}
+
+void Node::add_repaired_group(Millis now, std::unique_ptr<Replica> replica,
+                              const std::vector<std::string>& peer_addresses,
+                              const std::vector<PublicKey>& former_peers) {
+  impl_->add_group(now, std::move(replica), peer_addresses, true,
+                   std::set<PublicKey>(former_peers.begin(), former_peers.end()));
   impl_->settle(now);
 }
 

@@ -72,7 +72,7 @@ using ConnId = std::uint64_t;
 // hints are full nodes (the founder and the relays of a large group, which every member links
 // to) learns nobody else, and one behind NAT stays isolated. 32: every newcomer dials the same
 // few full nodes at once; sim_bench --nodes 1000 --unreachable 0.8 --relays 4 --seed 1 delivered
-// 61% of posts without it, 86% with 8 (280 members still without a neighbour when the posts
+// 61% of posts without it, 86% with 8 (279 members still without a neighbour when the posts
 // began), 100% with 32 (134). Each costs a handshake and a connection's state for a few round
 // trips.
 inline constexpr std::size_t overflow_conns_max = 32;
@@ -342,6 +342,14 @@ class Node {
   // addresses of nodes that hold it (invite hints, relays). Starts replicating it.
   void add_group(Millis now, std::unique_ptr<Replica> replica,
                  const std::vector<std::string>& peer_addresses);
+  // Adds a group rebuilt from what still read of a damaged store (`qun group repair`). What was
+  // kept may lack the events that made its peers members, so until this node stops the group
+  // may sync with `former_peers` (the peers it was linked to for the group, saved by the
+  // daemon) and with any peer it dials itself (the addresses given, the passive list, relays);
+  // other peers that dial it are judged by the group's state as always.
+  void add_repaired_group(Millis now, std::unique_ptr<Replica> replica,
+                          const std::vector<std::string>& peer_addresses,
+                          const std::vector<PublicKey>& former_peers);
   void remove_group(Millis now, const Hash& group);
   Replica* group(const Hash& id);
   const Replica* group(const Hash& id) const;

@@ -795,3 +795,68 @@ TEST_CASE("a stranger with only the group id syncs nothing", "[node][overlay]") 
   }
   for (const auto& p : mesh.members[0].node->active_peers(gid)) CHECK(p != rogue.key.public_key());
 }
+
+// Proves `qun group repair` recovers a group whose store kept its create but lost the events
+// that made the others members (the add events, the keys): the repaired replica sees nobody else
+// as a member, so before, it synced with no peer and stayed at one event. Added as repaired
+// (Node::add_repaired_group), it syncs with the peer it dials and gets back the whole history,
+// readable; a stranger who dials it and shows the group's tag still gets nothing of it. (A peer it
+// dials itself is trusted too: the integration test "a damaged group is named by status and
+// repaired from a peer" takes that path.)
+TEST_CASE("a repaired group that kept only its create catches up from the peer it dials", "[node][overlay]") {
+  for (const bool repaired : {false, true}) {
+    INFO((repaired ? "added as repaired" : "added as an ordinary group"));
+    Mesh mesh;
+    for (int i = 0; i < 3; ++i) mesh.add();
+    Hash gid = make_group(mesh, 3);
+    mesh.run(5'000);
+    auto post = must(mesh.members[1].node->group(gid)->post(mesh.at(1), "before the damage"));
+    mesh.members[1].node->publish(mesh.now, gid, post);
+    mesh.drain(1);
+    mesh.run(mesh.now + 5'000);
+    const Replica& whole = *mesh.members[1].node->group(gid);
+    REQUIRE(mesh.members[0].node->group(gid)->group().size() == whole.group().size());
+
+    // The founder's store loses all but the create: what salvage_replica keeps of such a store.
+    // The create names only the founder, so the kept replica counts nobody else a member.
+    mesh.members[0].node->remove_group(mesh.now, gid);
+    mesh.drain(0);
+    mesh.run(mesh.now + 1'000);
+    auto kept = std::make_unique<Replica>(gid, mesh.members[0].key.get());
+    kept->ingest({all_events(whole).front()});
+    REQUIRE(kept->state().created);
+    REQUIRE(kept->state().members.size() == 1);
+    // Its links to 1 and 2 stay up (they dialed it, for the group it held): it dials nobody.
+    const std::vector<PublicKey> former{mesh.members[1].key->public_key(), mesh.members[2].key->public_key()};
+    if (repaired) mesh.members[0].node->add_repaired_group(mesh.now, std::move(kept), {"mesh:1"}, former);
+    else mesh.members[0].node->add_group(mesh.now, std::move(kept), {"mesh:1"});
+    mesh.drain(0);
+    mesh.run(mesh.now + 30'000);
+
+    const Replica& back = *mesh.members[0].node->group(gid);
+    if (!repaired) {
+      CHECK(back.group().size() == 1);  // the bug: nobody it knows may sync with it
+      continue;
+    }
+    CHECK(back.group().size() == whole.group().size());
+    CHECK(back.state().members.size() == 3);
+    const auto h = back.history();
+    CHECK(std::any_of(h.begin(), h.end(), [](const auto& p) { return p.text == "before the damage"; }));
+
+    // A stranger dials the repaired node and shows the group's tag: it gets nothing.
+    Rogue rogue;
+    REQUIRE_FALSE(rogue.connect(mesh, 0));
+    HelloNonce nonce;
+    nonce.bytes[0] = 3;
+    CHECK_FALSE(rogue.send(mesh, wire::Hello{nonce, {}, {group_tag(gid, nonce)}}));
+    CHECK_FALSE(rogue.send(mesh, wire::Heads{gid, {}, true}));
+    CHECK_FALSE(rogue.send(mesh, wire::Neighbor{gid, true}));
+    mesh.run(mesh.now + 30'000);
+    (void)rogue.pump(mesh);
+    REQUIRE_FALSE(rogue.received.empty());  // the node's hello at least
+    for (const auto& m : rogue.received) {
+      INFO(wire_name(m));
+      CHECK(std::holds_alternative<wire::Hello>(m));
+    }
+  }
+}
