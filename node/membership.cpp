@@ -41,6 +41,7 @@ void Membership::remember(const std::string& address, std::optional<PublicKey> i
 }
 
 void Membership::forget_identities(const std::set<PublicKey>& ids) {
+  std::erase_if(lost_, [&](const auto& l) { return ids.count(l.first) != 0; });
   for (auto it = passive_.begin(); it != passive_.end();)
     it = it->second && ids.count(*it->second) ? passive_.erase(it) : std::next(it);
 }
@@ -84,6 +85,7 @@ void Membership::ask(const PublicKey& peer) {
 }
 
 void Membership::on_shared(const PublicKey& peer) {
+  lost_.erase(peer);
   if (!active_.count(peer) && room() > 0) ask(peer);
 }
 
@@ -92,6 +94,7 @@ void Membership::activate(const PublicKey& peer, LinkId link, const std::string&
   active_changed_ = true;
   explore_changed_ = true;
   refused_.erase(peer);
+  lost_.erase(peer);
   // Also for a peer active already (a new link): the other engines start it afresh (Plumtree:
   // eager).
   out_.push_back(membership_output::Up{peer});
@@ -212,7 +215,13 @@ bool Membership::remove(const PublicKey& peer, std::optional<LinkId> link,
     if (link && (why == Gone::dropped || why == Gone::shunned))
       out_.push_back(membership_output::Disconnect{peer});
     if (link && why != Gone::shunned && !banned) remember(address, peer, rng);
+    // Lost, not left: redial it, whether or not the set refills (the refill comes from this
+    // side of a partition).
+    if (link && why == Gone::link_closed && !banned && !address.empty() &&
+        (lost_.count(peer) || lost_.size() < lost_max))
+      lost_[peer] = Lost{address, 0, lost_redial_ms, 0};
   }
+  if (why == Gone::shunned) lost_.erase(peer);
   if (why == Gone::link_closed || why == Gone::shunned) {
     asked_.erase(peer);
     refused_.erase(peer);
@@ -250,6 +259,36 @@ void Membership::keep_relay(Millis now, Rng& rng, const MembershipLinks& links) 
   dialed_.insert(address);
 }
 
+// Healing: dials each lost peer that is due and not linked (first lost_redial_ms after the loss,
+// at a random point in the second half of each wait so that both ends and the groups the link
+// carried do not all dial at once), doubling the wait up to lost_redial_max_ms; gives a peer up
+// after lost_keep_ms.
+void Membership::redial_lost(Millis now, Rng& rng, const MembershipLinks& links) {
+  for (auto it = lost_.begin(); it != lost_.end();) {
+    Lost& l = it->second;
+    if (l.until == 0) {  // lost since the last round: start its clock
+      l.until = now + lost_keep_ms;
+      l.at = now + l.wait / 2 + rng.uniform(l.wait / 2 + 1);
+    }
+    // Given up, banned, removed, or linked again (a link that shares the group offered its
+    // heads on connect; one that does not says the peer no longer holds the group).
+    if (now >= l.until || links.banned(it->first, now) || links.former(it->first) ||
+        links.linked(it->first)) {
+      it = lost_.erase(it);
+      continue;
+    }
+    if (now >= l.at) {
+      if (!links.dialing(l.address) && !dialed_.count(l.address)) {
+        out_.push_back(membership_output::Dial{l.address, it->first});
+        dialed_.insert(l.address);
+      }
+      l.wait = std::min(2 * l.wait, lost_redial_max_ms);
+      l.at = now + l.wait / 2 + rng.uniform(l.wait / 2 + 1);
+    }
+    ++it;
+  }
+}
+
 void Membership::maintain(Millis now, Rng& rng, const MembershipLinks& links) {
   dialed_.clear();
   // The set changed: a backed-off shuffle comes back within the base interval (at a random
@@ -268,6 +307,7 @@ void Membership::maintain(Millis now, Rng& rng, const MembershipLinks& links) {
       timers_.set(Timer::explore, now + 1 + rng.uniform(config_.explore_interval_ms));
   }
   keep_relay(now, rng, links);
+  redial_lost(now, rng, links);
   std::erase_if(refused_, [&](const auto& r) { return now >= r.second.until + r.second.wait; });
   // Fill the active set: ask linked peers first (not those that refused lately), then dial
   // known addresses.
@@ -362,6 +402,10 @@ std::optional<std::string> Membership::invariant_violation() const {
       return fail("membership: this node, or no address, in the passive list");
   // Refusals are remembered within their bound, and not for active peers.
   if (refused_.size() > refusals_max) return fail("membership: refusals over their bound");
+  // Lost peers are remembered within their bound, and not while active.
+  if (lost_.size() > lost_max) return fail("membership: lost peers over their bound");
+  for (const auto& [peer, l] : lost_)
+    if (active_.count(peer)) return fail("membership: an active peer is remembered as lost");
   for (const auto& [peer, r] : refused_)
     if (active_.count(peer)) return fail("membership: an active peer is remembered as refusing");
   // The periodic work is always due some time.

@@ -7,8 +7,9 @@
 // the active set stays the same, so that a node in many settled groups is quiet, and coming back
 // to the base interval within a maintenance round when the set changes; every
 // explore_interval_ms (backing off the same way, up to explore_interval_max_ms) it dials one
-// random passive peer it has no link to (the anti-entropy that rejoins the halves of a healed
-// partition); maintain() fills the active set up to its target. A member keeps one of the relays the group names in its active set
+// random passive peer it has no link to (anti-entropy beyond the active set); maintain() fills
+// the active set up to its target, and redials active peers whose link closed (lost_redial_ms:
+// what rejoins the halves of a healed partition, whose sets refilled on each side). A member keeps one of the relays the group names in its active set
 // where it can (it asks a linked relay, or dials one, and waits relay_retry_ms after a failure).
 //
 // The engine owns its state (active set with each peer's link, passive list, neighbor requests
@@ -47,6 +48,22 @@ namespace qun {
 // Refusing peers remembered per group (Membership::refused_): a group's candidates are the
 // linked peers sharing it, at most the node's connections_max (256).
 inline constexpr std::size_t refusals_max = 256;
+
+// Healing (Membership::lost_): an active peer whose link closed is redialed even when the set has
+// refilled, since the set refills from the peers still in reach, which after a partition are all
+// on this side: waiting for an exploration (backed off up to explore_interval_max_ms, 320 s)
+// left the halves of a healed partition apart for minutes. The first redial comes after
+// lost_redial_ms (2 s: a link lost to a restart or a network change is usually back by then,
+// dialed by either side), each failure doubles the wait up to lost_redial_max_ms (30 s: a healed
+// partition is rejoined within that much plus a few round trips, by whichever of the peers that
+// lost a link across it redials first; a peer gone for good costs one failed dial per 30 s), and
+// the peer is given up after lost_keep_ms (10 min; explorations cover longer partitions).
+inline constexpr Millis lost_redial_ms = 2'000;
+inline constexpr Millis lost_redial_max_ms = 30'000;
+inline constexpr Millis lost_keep_ms = 600'000;
+// Lost peers remembered per group: a full active set lost at once (active_max, 7) twice over;
+// a relay's larger set heals through its members' redials. Past it, none is added.
+inline constexpr std::size_t lost_max = 16;
 
 struct MembershipConfig {
   // The active set's target and cap, the passive list's bound and a shuffle's size
@@ -144,7 +161,8 @@ class Membership {
   // The relay `peer` says (in its hello) whether it holds the group. Ignored for other peers.
   void note_serving(const PublicKey& peer, bool serving);
 
-  // A link to `peer` now shares the group: ask it to be a neighbour if the set has room.
+  // A link to `peer` now shares the group: ask it to be a neighbour if the set has room (and no
+  // longer redial it, if it was lost).
   void on_shared(const PublicKey& peer);
   // Messages from a peer over link `link` (whose address is `address`).
   void on_neighbor(Millis now, const PublicKey& peer, LinkId link, const std::string& address,
@@ -172,13 +190,15 @@ class Membership {
   };
   // Takes `peer` out of the active set (Down; Disconnect when dropped or shunned) and puts the
   // link's `address` back in the passive list unless shunned or `banned`; a closed link or a
-  // shunned peer also cancels our neighbor request to it. Returns whether it was active.
+  // shunned peer also cancels our neighbor request to it. An active peer whose link closed is
+  // redialed (lost_redial_ms) until a link to it is up again. Returns whether it was active.
   bool remove(const PublicKey& peer, std::optional<LinkId> link, const std::string& address,
               Gone why, bool banned, Rng& rng);
 
-  // Once a maintenance interval: keeps a relay in the active set, and fills the set up to its
-  // target from linked peers sharing the group, then by dialing passive entries. After a change
-  // of the active set, brings a backed-off shuffle forward to within shuffle_interval_ms.
+  // Once a maintenance interval: keeps a relay in the active set, fills the set up to its target
+  // from linked peers sharing the group, then by dialing passive entries, and redials lost peers
+  // that are due. After a change of the active set, brings a backed-off shuffle forward to within
+  // shuffle_interval_ms.
   void maintain(Millis now, Rng& rng, const MembershipLinks& links);
   void on_tick(Millis now, Rng& rng, const MembershipLinks& links);
   [[nodiscard]] std::optional<MembershipOutput> poll();
@@ -188,6 +208,8 @@ class Membership {
   bool is_active(const PublicKey& peer) const { return active_.count(peer) != 0; }
   std::optional<LinkId> link_of(const PublicKey& peer) const;
   std::size_t passive_size() const { return passive_.size(); }
+  // Active peers whose link closed and that are being redialed (healing).
+  std::size_t lost_size() const { return lost_.size(); }
   bool is_relay(const PublicKey& peer) const { return relays_.count(peer) != 0; }
   // The interval to the next shuffle after the last one (backed off while the set is stable).
   Millis shuffle_every() const { return shuffle_every_; }
@@ -210,6 +232,7 @@ class Membership {
   std::vector<PeerInfo> sample(std::size_t n, Rng& rng, const MembershipLinks& links) const;
   std::optional<PublicKey> random_active(Rng& rng) const;
   void keep_relay(Millis now, Rng& rng, const MembershipLinks& links);
+  void redial_lost(Millis now, Rng& rng, const MembershipLinks& links);
 
   MembershipConfig config_;
   std::map<PublicKey, LinkId> active_;
@@ -224,6 +247,15 @@ class Membership {
     Millis wait = 0;
   };
   std::map<PublicKey, Refusal> refused_;
+  // Active peers whose link closed (healing, lost_redial_ms): redialed at `at`, then after
+  // `wait` doubled, until a link to them is up or `until` passes.
+  struct Lost {
+    std::string address;
+    Millis at = 0;
+    Millis wait = 0;
+    Millis until = 0;
+  };
+  std::map<PublicKey, Lost> lost_;
   std::map<std::string, std::optional<PublicKey>> passive_;  // address -> id when known
   std::map<PublicKey, std::string> relays_;                  // named by the group's state
   Millis relay_retry_at_ = 0;  // no new attempt to link a relay before this

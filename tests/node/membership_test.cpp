@@ -420,5 +420,53 @@ TEST_CASE("membership's explorations back off while the active set is stable",
   CHECK(m.explore_every() == base);
 }
 
+// Healing: an active peer whose link closed is redialed even though the set refilled (first
+// within lost_redial_ms, then at doubling waits up to lost_redial_max_ms), until a link to it is
+// up again; a peer that sent Disconnect is not lost. Fails without the lost list: after the
+// refill nothing dials the lost peer.
+TEST_CASE("membership redials an active peer whose link was lost", "[node][membership]") {
+  Rng rng = Rng::from_u64(10);
+  FakeLinks links;
+  Membership m = started();
+  for (std::uint64_t n = 1; n <= 2; ++n) {
+    links.link(n);
+    m.on_neighbor(0, key(n), n, addr(n), false, rng, links);
+  }
+  drain(m);
+  // Peer 1's link closes (a partition); peers 3 and 4, linked, refill the set.
+  links.up.erase(key(1));
+  (void)m.remove(key(1), 1, addr(1), Gone::link_closed, false, rng);
+  // Peer 2 says it leaves our set: not lost.
+  (void)m.remove(key(2), 2, addr(2), Gone::disconnected, false, rng);
+  links.link(3);
+  links.link(4);
+  m.on_neighbor(0, key(3), 3, addr(3), false, rng, links);
+  m.on_neighbor(0, key(4), 4, addr(4), false, rng, links);
+  drain(m);
+  CHECK(m.lost_size() == 1);
+  std::vector<Millis> dialed_at;
+  for (Millis now = 0; now <= 70'000; now += 1'000) {
+    m.maintain(now, rng, links);
+    for (const auto& d : only<mo::Dial>(drain(m))) {
+      CHECK(d.address == addr(1));  // never peer 2's
+      dialed_at.push_back(now);
+    }
+  }
+  // 1-2 s, then 2-4 s, 4-8 s, 8-16 s, 15-30 s, 15-30 s later: five to six dials in 70 s.
+  REQUIRE(dialed_at.size() >= 5);
+  CHECK(dialed_at.front() <= lost_redial_ms);
+  for (std::size_t i = 1; i < dialed_at.size(); ++i)
+    CHECK(dialed_at[i] - dialed_at[i - 1] <= lost_redial_max_ms);
+  // The peer's link is up again: the redials stop.
+  links.link(1);
+  m.on_shared(key(1));
+  drain(m);
+  CHECK(m.lost_size() == 0);
+  for (Millis now = 71'000; now <= 140'000; now += 1'000) {
+    m.maintain(now, rng, links);
+    CHECK(only<mo::Dial>(drain(m)).empty());
+  }
+}
+
 }  // namespace
 }  // namespace qun
