@@ -326,6 +326,14 @@ struct Rogue {
                                    invite_key.sign(join_proof_message(gid, key.public_key()))});
   }
   std::vector<WireMessage> received;  // what the node sent the rogue (single-chunk messages)
+  // The node sent this rogue its hello and nothing of any group.
+  void check_only_hellos() const {
+    REQUIRE_FALSE(received.empty());  // the node's hello at least
+    for (const auto& m : received) {
+      INFO(wire_name(m));
+      CHECK(std::holds_alternative<wire::Hello>(m));
+    }
+  }
 };
 
 }  // namespace
@@ -757,10 +765,7 @@ TEST_CASE("a holder proof made for another identity cuts the sender off", "[node
   CHECK(rogue.send(mesh, wire::Holder{gid, invite_key.public_key(),
                                       invite_key.sign(join_proof_message(gid, other))}));
   CHECK(mesh.members[0].node->stats().links_closed_misbehaving == closed_before + 1);
-  for (const auto& m : rogue.received) {
-    INFO(wire_name(m));
-    CHECK(std::holds_alternative<wire::Hello>(m));
-  }
+  rogue.check_only_hellos();
   for (const auto& p : mesh.members[0].node->active_peers(gid)) CHECK(p != rogue.key.public_key());
 }
 
@@ -788,11 +793,7 @@ TEST_CASE("a stranger with only the group id syncs nothing", "[node][overlay]") 
   CHECK_FALSE(rogue.send(mesh, wire::Graft{gid, known, {}}));
   mesh.run(mesh.now + 30'000);
   (void)rogue.pump(mesh);
-  REQUIRE_FALSE(rogue.received.empty());  // the node's hello at least
-  for (const auto& m : rogue.received) {
-    INFO(wire_name(m));
-    CHECK(std::holds_alternative<wire::Hello>(m));
-  }
+  rogue.check_only_hellos();
   for (const auto& p : mesh.members[0].node->active_peers(gid)) CHECK(p != rogue.key.public_key());
 }
 
@@ -853,10 +854,6 @@ TEST_CASE("a repaired group that kept only its create catches up from the peer i
     CHECK_FALSE(rogue.send(mesh, wire::Neighbor{gid, true}));
     mesh.run(mesh.now + 30'000);
     (void)rogue.pump(mesh);
-    REQUIRE_FALSE(rogue.received.empty());  // the node's hello at least
-    for (const auto& m : rogue.received) {
-      INFO(wire_name(m));
-      CHECK(std::holds_alternative<wire::Hello>(m));
-    }
+    rogue.check_only_hellos();
   }
 }
