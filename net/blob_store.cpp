@@ -24,6 +24,11 @@ std::string pack_name(std::uint64_t pack) {
   return name;
 }
 
+// A pack being written off the loop has this suffix until it is adopted, so that one a killed
+// node left half written, or written for a post never made, is known at the next start and
+// removed rather than its blobs kept and never offered.
+constexpr std::string_view sealing_suffix = ".sealing";
+
 // The pack number a file name gives, if it is a pack's.
 std::optional<std::uint64_t> pack_number(const std::string& name) {
   if (name.size() != 16 + 5 || name.compare(16, 5, ".pack") != 0) return std::nullopt;
@@ -172,6 +177,11 @@ void DiskBlobStore::load(const Hash& group, Index& idx) {
     if (auto n = pack_number(name)) packs.push_back(*n);
     else if (name.size() == 64 && from_hex(name)) legacy.push_back(entry.path());
     else if (name.size() == 68 && name.ends_with(".tmp")) fs::remove(entry.path(), ec);  // an old write cut short
+    else if (name.ends_with(sealing_suffix)) {  // a file sealed while the node stopped: never posted
+      log_(LogRecord{LogLevel::info, "files", "removed " + entry.path().string() +
+                                                  ": a file was being sealed when the node stopped"});
+      fs::remove(entry.path(), ec);
+    }
   }
   std::sort(packs.begin(), packs.end());
   for (const std::uint64_t n : packs) {
@@ -301,22 +311,40 @@ std::string DiskBlobStore::new_pack(const Hash& group) {
   Index& idx = index(group);
   const std::uint64_t n = idx.next_pack++;
   idx.packs[n].writing = true;
-  return pack_path(group, n);
+  return pack_path(group, n) + std::string(sealing_suffix);
 }
 
-void DiskBlobStore::adopt(const Hash& group, const std::string& pack, const std::vector<PackedBlob>& blobs) {
+Result<void> DiskBlobStore::adopt(const Hash& group, const std::string& pack, const std::vector<PackedBlob>& blobs) {
   Index& idx = index(group);
-  auto n = pack_number(fs::path(pack).filename().string());
-  if (!n) return;
-  for (const auto& b : blobs)
-    if (!idx.blobs.count(b.id)) count(group, idx, b.id, Entry{0, *n, b.offset, b.bytes});
+  std::string name = fs::path(pack).filename().string();
+  if (!name.ends_with(sealing_suffix)) return Error(Errc::invalid_argument, pack + " is not from new_pack");
+  name.resize(name.size() - sealing_suffix.size());
+  auto n = pack_number(name);
+  if (!n) return Error(Errc::invalid_argument, pack + " is not from new_pack");
+  const std::string kept = pack_path(group, *n);
   auto p = idx.packs.find(*n);
-  if (p == idx.packs.end()) return;
-  p->second.writing = false;
-  if (p->second.live == 0) {
+  if (p != idx.packs.end() && p->second.writing && blobs.empty()) {  // nothing written, or given up
     ::unlink(pack.c_str());
     idx.packs.erase(p);
+    return ok_result();
   }
+  if (p != idx.packs.end() && p->second.writing) {  // not adopted yet: it takes its place now
+    if (::rename(pack.c_str(), kept.c_str()) != 0) {
+      const std::string why = std::strerror(errno);
+      ::unlink(pack.c_str());
+      idx.packs.erase(p);
+      return Error(Errc::io, "cannot keep the file's chunks in " + kept + ": " + why);
+    }
+    p->second.writing = false;
+  }
+  for (const auto& b : blobs)
+    if (!idx.blobs.count(b.id)) count(group, idx, b.id, Entry{0, *n, b.offset, b.bytes});
+  p = idx.packs.find(*n);
+  if (p != idx.packs.end() && p->second.live == 0) {
+    ::unlink(kept.c_str());
+    idx.packs.erase(p);
+  }
+  return ok_result();
 }
 
 // Counts a stored blob, then keeps a relay's bound: the oldest blobs go first (never the one

@@ -100,11 +100,14 @@ class DiskBlobStore final : public BlobStore {
   Result<void> put(const Hash& group, const Hash& id, ByteView blob) override;
 
   // A pack for a writer off the loop (a file being sealed): its path, a number nothing else
-  // uses. Its blobs count once adopted; if the writer gives up it removes the pack.
+  // uses, named `NUMBER.pack.sealing` until adopted (one left by a node stopped meanwhile is
+  // removed at the next start). Its blobs count once adopted; if the writer gives up it removes
+  // the pack.
   std::string new_pack(const Hash& group);
-  // Counts blobs a PackWriter appended to `pack` (from new_pack): from now on they are stored
-  // like puts here (a blob already stored is not counted twice).
-  void adopt(const Hash& group, const std::string& pack, const std::vector<PackedBlob>& blobs);
+  // Renames `pack` (from new_pack) into its place and counts the blobs a PackWriter appended to
+  // it: from now on they are stored like puts here (a blob already stored is not counted twice;
+  // adopting again only counts). Errc::io when the rename fails (the pack is then removed).
+  [[nodiscard]] Result<void> adopt(const Hash& group, const std::string& pack, const std::vector<PackedBlob>& blobs);
   // Where a stored blob is, for reading it off the loop with read_blob_at.
   std::optional<BlobLocation> locate(const Hash& group, const Hash& id) const;
   // Drops one blob (damaged on disk, or found bad when a file is put together).

@@ -243,7 +243,9 @@ void FileService::seal(const Hash& group, const std::string& path, Rng& rng, Sea
       },
       [this, alive = alive_, job, group, pack, done = std::move(done)] {
         if (!*alive) return;
-        store_.adopt(group, pack, job->written);
+        // After a failed seal `written` is empty and the pool removed the pack: this forgets it.
+        auto kept = store_.adopt(group, pack, job->written);
+        if (job->file->ok() && !kept.ok()) return done(kept.error());
         done(std::move(*job->file));
       });
 }
