@@ -7,7 +7,7 @@
 //             [--new-tree-floods] [--flood-hops H] [--optimize-hops H] [--ihave-delay-ms T]
 //             [--unreachable F] [--relays K] [--punchable P] [--json]
 //   sim_bench --groups G [--nodes N] [--seed S] [--group-min K] [--group-max K]
-//             [--idle-from-s T] [--idle-s T] [--no-backoff] [--json]
+//             [--idle-from-s T] [--idle-s T] [--no-backoff] [--no-share-links] [--json]
 //
 // --overlay runs one overlay only (the other's figures print as 0); the broadcast variants
 // (--shared-tree, --new-tree-floods, --flood-hops, --optimize-hops, --ihave-delay-ms:
@@ -80,7 +80,8 @@
 // is the share of (post, other member) pairs delivered within delivery_deadline_ms.
 // --no-backoff sets OverlayConfig's shuffle_interval_max_ms, sync_interval_max_ms and
 // explore_interval_max_ms to their base intervals: the periodic work of every group at its fixed pace, as before the back-off, for a
-// baseline in the same binary.
+// baseline in the same binary. --no-share-links sets OverlayConfig::share_links off: active sets
+// filled without preferring links other groups use, and never swapped onto them.
 //
 // Benchmarks never fail CI: the exit status is 1 only when the bench cannot run (bad flags, a
 // simulator error). Goals missed are reported, not failed.
@@ -202,6 +203,7 @@ struct Options {
   Millis idle_from_ms = groups_idle_from_ms_default;
   Millis groups_idle_ms = groups_idle_ms_default;
   bool no_backoff = false;
+  bool no_share_links = false;  // --groups: OverlayConfig::share_links off, to compare
 };
 
 struct Percentiles {
@@ -554,6 +556,7 @@ GroupsMeasured run_groups(const Options& o) {
     node_config.overlay.sync_interval_max_ms = node_config.overlay.sync_interval_ms;
     node_config.overlay.explore_interval_max_ms = node_config.overlay.explore_interval_ms;
   }
+  node_config.overlay.share_links = !o.no_share_links;
   for (std::size_t i = 0; i < o.nodes; ++i) (void)sim.add_node(node_config);
   Rng rng = Rng::from_u64(o.seed ^ 0x67726f757073);  // "groups"
   std::vector<Hash> groups;
@@ -665,10 +668,10 @@ void print_groups(const Options& o, const GroupsMeasured& r) {
   }
   std::printf(
       "sim_bench --groups: %zu nodes, seed %llu, %zu groups of %zu..%zu members, idle window "
-      "%lld s from %lld s%s\n",
+      "%lld s from %lld s%s%s\n",
       o.nodes, static_cast<unsigned long long>(o.seed), o.groups, o.group_min, o.group_max,
       static_cast<long long>(o.groups_idle_ms / 1000), static_cast<long long>(o.idle_from_ms / 1000),
-      o.no_backoff ? ", no back-off" : "");
+      o.no_backoff ? ", no back-off" : "", o.no_share_links ? ", links not shared" : "");
   std::printf("%-34s %10.2f (max %zu)\n", "groups per node", r.groups_per_node_mean,
               r.groups_per_node_max);
   std::printf("%-34s %10.2f (max %zu)\n", "links per node", r.links_per_node_mean,
@@ -758,6 +761,8 @@ Options parse(int argc, char** argv) {
       o.idle_from_ms = static_cast<Millis>(number(i)) * 1000;
     } else if (a == "--no-backoff") {
       o.no_backoff = true;
+    } else if (a == "--no-share-links") {
+      o.no_share_links = true;
     } else if (a == "--idle-s") {
       o.groups_idle_ms = static_cast<Millis>(number(i)) * 1000;
     } else if (a == "--json") {
@@ -778,7 +783,7 @@ Options parse(int argc, char** argv) {
           "[--punchable P (0..1: NATs that keep ports, with --unreachable; default 0)] [--json]\n"
           "       sim_bench --groups G [--nodes N] [--seed S] [--group-min K (default 5)] "
           "[--group-max K (default 200)] [--idle-from-s T (default 600)] "
-          "[--idle-s T (default 600)] [--no-backoff] [--json]\n");
+          "[--idle-s T (default 600)] [--no-backoff] [--no-share-links] [--json]\n");
       std::exit(0);
     } else {
       die("unknown option " + a + " (see --help)");

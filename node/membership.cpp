@@ -117,14 +117,20 @@ void Membership::drop(Millis now, const PublicKey& victim, const MembershipLinks
                       Rng& rng) {
   const auto link = link_of(victim);
   const std::string address = link ? links.address(*link) : std::string();
-  remove(victim, link, address, Gone::dropped, links.banned(victim, now) || links.former(victim),
-         rng);
+  remove(now, victim, link, address, Gone::dropped,
+         links.banned(victim, now) || links.former(victim), rng);
 }
 
 void Membership::on_neighbor(Millis now, const PublicKey& peer, LinkId link,
                              const std::string& address, bool high_priority, Rng& rng,
                              const MembershipLinks& links) {
   bool accept = active_.count(peer) || active_.size() < config_.active_max;
+  // A peer we gave up to share links elsewhere (consolidate) is not taken back at once, unless
+  // it has no neighbour at all.
+  if (auto s = shed_.find(peer); s != shed_.end() && !high_priority && !active_.count(peer)) {
+    if (now < s->second) accept = false;
+    else shed_.erase(s);
+  }
   if (!accept && high_priority && !active_.empty()) {
     // A peer with no neighbour at all is always taken in; someone else makes room.
     drop(now, *pick_victim(rng), links, rng);
@@ -139,17 +145,24 @@ void Membership::on_neighbor_reply(Millis now, const PublicKey& peer, LinkId lin
                                    const MembershipLinks& links) {
   asked_.erase(peer);
   if (!accepted && is_relay(peer)) relay_retry_at_ = now + config_.relay_retry_ms;
+  const bool swapping = swap_ == peer;
+  if (swapping) swap_.reset();
   if (!accepted) {
     // (A refusal crossing the peer's own request, which made it active, is no refusal.)
     if (active_.count(peer)) return;
-    auto r = refused_.find(peer);
-    if (r == refused_.end() && refused_.size() < refusals_max)
-      r = refused_.emplace(peer, Refusal{0, config_.shuffle_interval_ms / 2}).first;
-    if (r != refused_.end()) {
-      r->second.wait = std::min(2 * r->second.wait, config_.shuffle_interval_max_ms);
-      r->second.until = now + r->second.wait;
-    }
+    note_refusal(now, peer);
     return;
+  }
+  // Consolidation: the peer whose link other groups use takes the place of one active in this
+  // group alone (made before it comes in when the set is at its cap).
+  std::optional<PublicKey> alone;
+  if (swapping && !active_.count(peer)) {
+    const std::vector<PublicKey> v = alone_here(links);
+    if (!v.empty() && links.carries_other(peer) > 0) alone = pick(v, rng);
+  }
+  if (alone && active_.size() >= config_.active_max) {
+    shed(now, *alone, links, rng);
+    alone.reset();
   }
   if (active_.size() >= config_.active_max && !active_.count(peer)) {
     // A relay link is worth an ordinary one: make room for it.
@@ -162,6 +175,25 @@ void Membership::on_neighbor_reply(Millis now, const PublicKey& peer, LinkId lin
     drop(now, *victim, links, rng);
   }
   activate(peer, link, address);
+  if (alone && active_.size() > config_.active_target) shed(now, *alone, links, rng);
+}
+
+// Gives a peer's place up for one whose link carries more, and refuses its requests for
+// shed_hold_ms.
+void Membership::shed(Millis now, const PublicKey& victim, const MembershipLinks& links,
+                      Rng& rng) {
+  drop(now, victim, links, rng);
+  if (shed_.count(victim) || shed_.size() < shed_max) shed_[victim] = now + shed_hold_ms;
+}
+
+void Membership::note_refusal(Millis now, const PublicKey& peer) {
+  auto r = refused_.find(peer);
+  if (r == refused_.end() && refused_.size() < refusals_max)
+    r = refused_.emplace(peer, Refusal{0, config_.shuffle_interval_ms / 2}).first;
+  if (r != refused_.end()) {
+    r->second.wait = std::min(2 * r->second.wait, config_.shuffle_interval_max_ms);
+    r->second.until = now + r->second.wait;
+  }
 }
 
 std::vector<PeerInfo> Membership::sample(std::size_t n, Rng& rng,
@@ -202,7 +234,7 @@ void Membership::on_shuffle(const PublicKey& peer, bool reply, const std::vector
     if (!p.addresses.empty()) remember(p.addresses.front(), p.id, rng);
 }
 
-bool Membership::remove(const PublicKey& peer, std::optional<LinkId> link,
+bool Membership::remove(Millis now, const PublicKey& peer, std::optional<LinkId> link,
                         const std::string& address, Gone why, bool banned, Rng& rng) {
   bool was_active = false;
   auto a = active_.find(peer);
@@ -222,6 +254,10 @@ bool Membership::remove(const PublicKey& peer, std::optional<LinkId> link,
       lost_[peer] = Lost{address, 0, lost_redial_ms, 0};
   }
   if (why == Gone::shunned) lost_.erase(peer);
+  // It gave our place up (for another, or to share a link with us elsewhere): asking it back at
+  // once would undo that.
+  if (was_active && why == Gone::disconnected) note_refusal(now, peer);
+  if (swap_ == peer && (why == Gone::link_closed || why == Gone::shunned)) swap_.reset();
   if (why == Gone::link_closed || why == Gone::shunned) {
     asked_.erase(peer);
     refused_.erase(peer);
@@ -313,12 +349,24 @@ void Membership::maintain(Millis now, Rng& rng, const MembershipLinks& links) {
   // known addresses.
   std::size_t want = room();
   if (want > 0) {
+    // Peers on links this node dialed that other groups use first (no new link, and a choice
+    // no peer can force on us), then the other linked ones; at random within each.
+    std::vector<PublicKey> first, then;
     for (const PublicKey& peer : links.sharing()) {
-      if (want == 0) break;
       if (active_.count(peer) || asked_.count(peer)) continue;
       if (auto r = refused_.find(peer); r != refused_.end() && now < r->second.until) continue;
-      ask(peer);
-      --want;
+      if (auto s = shed_.find(peer); s != shed_.end() && now < s->second) continue;
+      const bool preferred =
+          config_.share_links && links.dialed(peer) && links.carries_other(peer) > 0;
+      (preferred ? first : then).push_back(peer);
+    }
+    for (auto* v : {&first, &then}) {
+      for (std::size_t i = v->size(); i > 1; --i) std::swap((*v)[i - 1], (*v)[rng.uniform(i)]);
+      for (const PublicKey& peer : *v) {
+        if (want == 0) break;
+        ask(peer);
+        --want;
+      }
     }
   }
   if (want > 0 && !passive_.empty()) {
@@ -337,6 +385,42 @@ void Membership::maintain(Millis now, Rng& rng, const MembershipLinks& links) {
     }
   }
   dialed_.clear();
+  std::erase_if(shed_, [&](const auto& s) { return now >= s.second; });
+  if (room() == 0 && config_.share_links) consolidate(now, rng, links);
+}
+
+// The active peers (not relays) active in no other of the node's groups: their links carry this
+// group alone.
+std::vector<PublicKey> Membership::alone_here(const MembershipLinks& links) const {
+  std::vector<PublicKey> alone;
+  for (const auto& [id, l] : active_)
+    if (!is_relay(id) && links.carries_other(id) == 0) alone.push_back(id);
+  return alone;
+}
+
+// Sharing links across groups (shed_hold_ms): with the set full and nothing asked, while an
+// active peer's link carries this group alone, asks one of the linked peers sharing the group,
+// on links this node dialed, whose links carry the most other groups; on_neighbor_reply gives
+// the lone peer's place up once it accepts.
+void Membership::consolidate(Millis now, Rng& rng, const MembershipLinks& links) {
+  if (swap_ || !asked_.empty() || active_.size() < config_.active_target) return;
+  if (alone_here(links).empty()) return;
+  std::vector<PublicKey> candidates;  // those whose links carry the most other groups
+  std::size_t most = 1;
+  for (const PublicKey& peer : links.sharing()) {
+    if (active_.count(peer) || links.banned(peer, now) || links.former(peer)) continue;
+    if (auto r = refused_.find(peer); r != refused_.end() && now < r->second.until) continue;
+    if (auto s = shed_.find(peer); s != shed_.end() && now < s->second) continue;
+    if (!links.dialed(peer)) continue;
+    const std::size_t carries = links.carries_other(peer);
+    if (carries < most) continue;
+    if (carries > most) candidates.clear();
+    most = carries;
+    candidates.push_back(peer);
+  }
+  if (candidates.empty()) return;
+  swap_ = pick(candidates, rng);
+  ask(*swap_);
 }
 
 void Membership::on_tick(Millis now, Rng& rng, const MembershipLinks& links) {
@@ -406,6 +490,9 @@ std::optional<std::string> Membership::invariant_violation() const {
   if (lost_.size() > lost_max) return fail("membership: lost peers over their bound");
   for (const auto& [peer, l] : lost_)
     if (active_.count(peer)) return fail("membership: an active peer is remembered as lost");
+  // Peers given up are remembered within their bound; a swap in flight is a request in flight.
+  if (shed_.size() > shed_max) return fail("membership: peers given up over their bound");
+  if (swap_ && !asked_.count(*swap_)) return fail("membership: a swap with no request in flight");
   for (const auto& [peer, r] : refused_)
     if (active_.count(peer)) return fail("membership: an active peer is remembered as refusing");
   // The periodic work is always due some time.

@@ -4,13 +4,14 @@
 // Disconnect), and a larger passive list of known addresses (from invite hints, shared links and
 // shuffles) refills it. Every shuffle_interval_ms the engine trades a sample of what it knows with
 // one random active peer, backing off (the interval doubles up to shuffle_interval_max_ms) while
-// the active set stays the same, so that a node in many settled groups is quiet, and coming back
-// to the base interval within a maintenance round when the set changes; every
-// explore_interval_ms (backing off the same way, up to explore_interval_max_ms) it dials one
-// random passive peer it has no link to (anti-entropy beyond the active set); maintain() fills
-// the active set up to its target, and redials active peers whose link closed (lost_redial_ms:
-// what rejoins the halves of a healed partition, whose sets refilled on each side). A member keeps one of the relays the group names in its active set
-// where it can (it asks a linked relay, or dials one, and waits relay_retry_ms after a failure).
+// the active set stays the same, so that a node in many settled groups is quiet, and coming back to
+// the base interval within a maintenance round when the set changes; every explore_interval_ms
+// (backing off the same way, up to explore_interval_max_ms) it dials one random passive peer it has
+// no link to (anti-entropy beyond the active set); maintain() fills the active set up to its
+// target, and redials active peers whose link closed (lost_redial_ms: what rejoins the halves of a
+// healed partition, whose sets refilled on each side). A member keeps one of the relays the group
+// names in its active set where it can (it asks a linked relay, or dials one, and waits
+// relay_retry_ms after a failure).
 //
 // The engine owns its state (active set with each peer's link, passive list, neighbor requests
 // in flight, the named relays and whether each serves the group) and its timers (shuffle,
@@ -65,6 +66,27 @@ inline constexpr Millis lost_keep_ms = 600'000;
 // a relay's larger set heals through its members' redials. Past it, none is added.
 inline constexpr std::size_t lost_max = 16;
 
+// Sharing links across groups (Membership::maintain, "consolidation"): a node in many groups whose
+// active sets were filled at random holds about as many links as it has active slots (5 per group,
+// few peers in common), each carrying one group. So a group whose set is full and holds a peer
+// active in no other group (a link that carries this group alone) asks the linked peer whose link
+// carries the most other groups to be a neighbour, and once it accepts gives the lone peer's place
+// up: that link closes when idle, and the link count falls towards what the groups' overlaps allow.
+// (Giving up the least loaded peer whatever its load, not only a lone one, churned more and saved
+// fewer links in the simulator: the peer given up refills its own set, often with a new link.) One
+// such request per group is in flight at a time. A peer given up this way has its requests refused
+// for shed_hold_ms (320 s, shuffle_interval_max_ms: a settled group's pace), and one that told us
+// it gave our place up is not asked again before the refusal wait, so that the two ends do not take
+// each other back at once and swap again. Against a hostile peer: only links this node dialed
+// itself count (an address it picked at random from the group's passive list), so no peer can make
+// itself preferred by linking to us or by asking to be our neighbour; a group keeps its full set (a
+// peer fills one place of five, however many groups it shares with us).
+inline constexpr Millis shed_hold_ms = 320'000;
+// Peers given up by consolidation remembered per group (Membership::shed_): one change a
+// maintenance round over shed_hold_ms would be 320; a group's candidates are its linked peers,
+// at most connections_max (256). Past it, none is added.
+inline constexpr std::size_t shed_max = 256;
+
 struct MembershipConfig {
   // The active set's target and cap, the passive list's bound and a shuffle's size
   // (OverlayConfig says where each number comes from; a relay's cap is relay_active_max).
@@ -80,6 +102,7 @@ struct MembershipConfig {
   // maintenance interval, when the active set may have filled).
   Millis retry_ms = 1'000;
   Millis relay_retry_ms = 10'000;
+  bool share_links = true;   // OverlayConfig's says why
   std::string self_address;  // this node's listen address: never a passive entry
   PublicKey self;            // this node: never a passive or active peer
 };
@@ -105,6 +128,12 @@ class MembershipLinks {
   virtual std::string advertised(std::uint64_t link) const = 0;
   // A former member of the group: never remembered.
   virtual bool former(const PublicKey& peer) const = 0;
+  // In how many of the node's other groups the peer is active: how many groups its link carries
+  // besides this one.
+  virtual std::size_t carries_other(const PublicKey& peer) const = 0;
+  // This node opened the established link to the peer (dialed an address it chose), rather
+  // than the peer linking to it.
+  virtual bool dialed(const PublicKey& peer) const = 0;
 };
 
 namespace membership_output {
@@ -191,14 +220,17 @@ class Membership {
   // Takes `peer` out of the active set (Down; Disconnect when dropped or shunned) and puts the
   // link's `address` back in the passive list unless shunned or `banned`; a closed link or a
   // shunned peer also cancels our neighbor request to it. An active peer whose link closed is
-  // redialed (lost_redial_ms) until a link to it is up again. Returns whether it was active.
-  bool remove(const PublicKey& peer, std::optional<LinkId> link, const std::string& address,
-              Gone why, bool banned, Rng& rng);
+  // redialed (lost_redial_ms) until a link to it is up again; one that sent Disconnect is not
+  // asked again before a refusal's wait. Returns whether it was active.
+  bool remove(Millis now, const PublicKey& peer, std::optional<LinkId> link,
+              const std::string& address, Gone why, bool banned, Rng& rng);
 
   // Once a maintenance interval: keeps a relay in the active set, fills the set up to its target
-  // from linked peers sharing the group, then by dialing passive entries, and redials lost peers
-  // that are due. After a change of the active set, brings a backed-off shuffle forward to within
-  // shuffle_interval_ms.
+  // from linked peers sharing the group (those on links this node dialed that other groups use
+  // first), then by dialing passive entries, and redials lost peers that are due; a full set
+  // asks a peer whose link other groups use to replace a peer active in this group alone
+  // (shed_hold_ms). After a change of the active set, brings a backed-off shuffle forward to
+  // within shuffle_interval_ms.
   void maintain(Millis now, Rng& rng, const MembershipLinks& links);
   void on_tick(Millis now, Rng& rng, const MembershipLinks& links);
   [[nodiscard]] std::optional<MembershipOutput> poll();
@@ -228,6 +260,9 @@ class Membership {
   void ask(const PublicKey& peer);
   void activate(const PublicKey& peer, LinkId link, const std::string& address);
   std::optional<PublicKey> pick_victim(Rng& rng) const;
+  void consolidate(Millis now, Rng& rng, const MembershipLinks& links);
+  void shed(Millis now, const PublicKey& victim, const MembershipLinks& links, Rng& rng);
+  std::vector<PublicKey> alone_here(const MembershipLinks& links) const;
   void drop(Millis now, const PublicKey& victim, const MembershipLinks& links, Rng& rng);
   std::vector<PeerInfo> sample(std::size_t n, Rng& rng, const MembershipLinks& links) const;
   std::optional<PublicKey> random_active(Rng& rng) const;
@@ -247,6 +282,11 @@ class Membership {
     Millis wait = 0;
   };
   std::map<PublicKey, Refusal> refused_;
+  void note_refusal(Millis now, const PublicKey& peer);
+  // Consolidation (shed_hold_ms): the linked peer asked to take a single-use peer's place, and
+  // the peers given up that way, with when their requests are taken again.
+  std::optional<PublicKey> swap_;
+  std::map<PublicKey, Millis> shed_;
   // Active peers whose link closed (healing, lost_redial_ms): redialed at `at`, then after
   // `wait` doubled, until a link to them is up or `until` passes.
   struct Lost {

@@ -249,6 +249,8 @@ struct Node::Impl {
   std::map<ConnId, Conn> conns;
   std::map<Hash, Overlay> groups;
   std::map<PublicKey, Millis> banned;
+  // During maintenance only: in how many groups each peer is active (GroupLinks::carries_other).
+  const std::map<PublicKey, std::size_t>* active_counts = nullptr;
   std::vector<ServeRequest> serve_requests;
   // Relay: serve requests, the operator's approval, probation (node/relay_service.h).
   RelayService relay;
@@ -492,7 +494,7 @@ struct Node::Impl {
                    PeerGone why) {
     const bool forget_all = why == PeerGone::link_closed || why == PeerGone::shunned;
     // Leaving the active set tells broadcast and catch-up (Down), and the peer (Disconnect).
-    g.membership.remove(peer, c ? std::optional<ConnId>(c->id) : std::nullopt,
+    g.membership.remove(now, peer, c ? std::optional<ConnId>(c->id) : std::nullopt,
                         c ? c->address : std::string(),
                         why, banned.count(peer) != 0 || is_former_member(g, peer), rng);
     drain_membership(now, g, gid);
@@ -1316,6 +1318,21 @@ struct Node::Impl {
       return c->second.advertised.empty() ? c->second.address : c->second.advertised;
     }
     bool former(const PublicKey& peer) const override { return is_former_member(g, peer); }
+    std::size_t carries_other(const PublicKey& peer) const override {
+      const std::size_t here = g.membership.is_active(peer) ? 1 : 0;
+      if (impl.active_counts) {
+        auto n = impl.active_counts->find(peer);
+        return n == impl.active_counts->end() || n->second <= here ? 0 : n->second - here;
+      }
+      std::size_t n = 0;
+      for (const auto& [other, o] : impl.groups)
+        if (other != gid && o.membership.is_active(peer)) ++n;
+      return n;
+    }
+    bool dialed(const PublicKey& peer) const override {
+      const Conn* c = impl.conn_to(peer);
+      return c && c->dialed;
+    }
     const Impl& impl;
     const Overlay& g;
     const Hash& gid;
@@ -1949,6 +1966,7 @@ struct Node::Impl {
       mc.explore_interval_max_ms = oc().explore_interval_max_ms;
       mc.retry_ms = oc().maintenance_interval_ms;
       mc.relay_retry_ms = oc().relay_retry_ms;
+      mc.share_links = oc().share_links;
       mc.self_address = config().listen_address;
       mc.self = self.public_key();
       g.membership = Membership(std::move(mc));
@@ -2142,11 +2160,18 @@ struct Node::Impl {
     relayed.maintain(now, wants_reservation(), relay_candidates());
     recheck_direct_groups(now);
     for (const Hash& gid : offers.due(now)) review_offer(now, gid);
+    // In how many groups each peer is active, for the groups' consolidation (GroupLinks::
+    // carries_other): counted once here rather than over every group for every peer asked about.
+    std::map<PublicKey, std::size_t> counts;
+    for (const auto& [gid, g] : groups)
+      for (const auto& [peer, link] : g.membership.active()) ++counts[peer];
+    active_counts = &counts;
     for (auto& [gid, g] : groups) {
       // Keep a relay linked, and fill the active set.
       g.membership.maintain(now, rng, GroupLinks(*this, g, gid));
       drain_membership(now, g, gid);
     }
+    active_counts = nullptr;
     // Expire dials and close idle connections.
     for (const auto& [cid, c] : conns) {
       if (!c.established && now >= c.opened_at + oc().dial_timeout_ms) close(now, cid, "idle", false);

@@ -108,6 +108,10 @@ struct OverlayConfig {
   // partition closes links). sim_bench --groups 40 --nodes 100 --group-max 60: at a fixed 20 s,
   // explorations made 63 links per node for 12 groups per node and most of the idle bytes.
   Millis explore_interval_max_ms = 320'000;
+  // Groups prefer peers whose link other groups use, and a full set replaces a peer whose link
+  // carries it alone with one of those (node/membership.h, shed_hold_ms). Off only to measure
+  // what it saves (sim_bench --groups --no-share-links, tests/sim/many_groups_sim_test.cpp).
+  bool share_links = true;
   // A lazily announced event not received by push within this time is grafted.
   Millis graft_timeout_ms = 300;
   // Lazy announcements are batched this long. sim_bench (5 seeds at 100 nodes, 3 at 1,000, tree

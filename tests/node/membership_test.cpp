@@ -43,6 +43,9 @@ struct FakeLinks final : MembershipLinks {
   }
   std::string advertised(std::uint64_t link) const override { return address(link); }
   bool former(const PublicKey& p) const override { return formers.count(p) != 0; }
+  std::set<PublicKey> elsewhere, outbound;  // active in another group; on a link we dialed
+  std::size_t carries_other(const PublicKey& p) const override { return elsewhere.count(p); }
+  bool dialed(const PublicKey& p) const override { return outbound.count(p) != 0; }
   // A link `n` to peer key(n) at addr(n), sharing the group.
   void link(std::uint64_t n) {
     up.insert(key(n));
@@ -180,18 +183,18 @@ TEST_CASE("membership removes a peer one way, saying why", "[node][membership]")
     m.on_neighbor(0, key(n), n, addr(n), false, rng, links);
   }
   drain(m);
-  CHECK_FALSE(m.remove(key(1), 99, addr(1), Gone::link_closed, false, rng));  // a duplicate link
+  CHECK_FALSE(m.remove(0, key(1), 99, addr(1), Gone::link_closed, false, rng));  // a duplicate link
   CHECK(drain(m).empty());
-  CHECK(m.remove(key(1), 1, addr(1), Gone::link_closed, false, rng));
+  CHECK(m.remove(0, key(1), 1, addr(1), Gone::link_closed, false, rng));
   auto out = drain(m);
   REQUIRE(out.size() == 1);
   CHECK(std::holds_alternative<mo::Down>(out[0]));
   CHECK(m.passive_size() == 1);
-  CHECK(m.remove(key(2), 2, addr(2), Gone::shunned, false, rng));
+  CHECK(m.remove(0, key(2), 2, addr(2), Gone::shunned, false, rng));
   out = drain(m);
   CHECK(only<mo::Disconnect>(out).size() == 1);
   CHECK(m.passive_size() == 1);  // not remembered
-  CHECK(m.remove(key(3), 3, addr(3), Gone::dropped, true, rng));  // banned: not remembered
+  CHECK(m.remove(0, key(3), 3, addr(3), Gone::dropped, true, rng));  // banned: not remembered
   CHECK(only<mo::Disconnect>(drain(m)).size() == 1);
   CHECK(m.passive_size() == 1);
   CHECK(m.active().empty());
@@ -374,7 +377,7 @@ TEST_CASE("membership does not ask a refusing peer every round", "[node][members
   m.on_neighbor_reply(second + 2 * c.shuffle_interval_ms + 1, key(1), 1, addr(1), false, rng,
                       links);
   drain(m);
-  (void)m.remove(key(1), 1, addr(1), Membership::Gone::link_closed, false, rng);
+  (void)m.remove(0, key(1), 1, addr(1), Membership::Gone::link_closed, false, rng);
   drain(m);
   CHECK(asks_at(second + 2 * c.shuffle_interval_ms + 2) == 1);
   // A refusal that crosses the peer's own request, which made it active, is no refusal.
@@ -411,7 +414,7 @@ TEST_CASE("membership's explorations back off while the active set is stable",
   REQUIRE(c.explore_interval_max_ms == 16 * base);
   CHECK(waits == std::vector<Millis>{base, 2 * base, 4 * base, 8 * base, 16 * base, 16 * base});
   // The active peer's link closes: the next maintenance round brings the exploration forward.
-  (void)m.remove(key(1), 1, addr(1), Membership::Gone::link_closed, false, rng);
+  (void)m.remove(0, key(1), 1, addr(1), Membership::Gone::link_closed, false, rng);
   drain(m);
   m.maintain(now, rng, links);
   drain(m);
@@ -435,9 +438,9 @@ TEST_CASE("membership redials an active peer whose link was lost", "[node][membe
   drain(m);
   // Peer 1's link closes (a partition); peers 3 and 4, linked, refill the set.
   links.up.erase(key(1));
-  (void)m.remove(key(1), 1, addr(1), Gone::link_closed, false, rng);
+  (void)m.remove(0, key(1), 1, addr(1), Gone::link_closed, false, rng);
   // Peer 2 says it leaves our set: not lost.
-  (void)m.remove(key(2), 2, addr(2), Gone::disconnected, false, rng);
+  (void)m.remove(0, key(2), 2, addr(2), Gone::disconnected, false, rng);
   links.link(3);
   links.link(4);
   m.on_neighbor(0, key(3), 3, addr(3), false, rng, links);
@@ -466,6 +469,76 @@ TEST_CASE("membership redials an active peer whose link was lost", "[node][membe
     m.maintain(now, rng, links);
     CHECK(only<mo::Dial>(drain(m)).empty());
   }
+}
+
+// Consolidation: a full set holding a peer active in this group alone asks a linked peer that
+// other groups use, on a link this node dialed, and once it accepts gives the lone peer's place
+// up (Disconnect), refusing its requests for shed_hold_ms; a peer that linked to us, however many
+// groups it carries, is never preferred that way (a hostile member cannot make itself everyone's
+// neighbour by dialing). Fails without consolidate: nothing asks peer 3 while the set is full.
+TEST_CASE("membership shares links across groups, on links it dialed", "[node][membership]") {
+  Rng rng = Rng::from_u64(11);
+  FakeLinks links;
+  Membership m = started();
+  for (std::uint64_t n = 1; n <= 2; ++n) {
+    links.link(n);
+    m.on_neighbor(0, key(n), n, addr(n), false, rng, links);
+  }
+  drain(m);
+  // Peers 4 and 5 linked to us and are active in other groups: not candidates.
+  for (std::uint64_t n = 4; n <= 5; ++n) {
+    links.link(n);
+    links.elsewhere.insert(key(n));
+  }
+  for (Millis now = 0; now < 5'000; now += 1'000) {
+    m.maintain(now, rng, links);
+    CHECK(only<mo::Neighbor>(drain(m)).empty());
+  }
+  // Peer 3, on a link we dialed, is active in another group: asked, one request at a time.
+  links.link(3);
+  links.elsewhere.insert(key(3));
+  links.outbound.insert(key(3));
+  m.maintain(5'000, rng, links);
+  auto asks = only<mo::Neighbor>(drain(m));
+  REQUIRE(asks.size() == 1);
+  CHECK(asks[0].to == key(3));
+  m.maintain(6'000, rng, links);
+  CHECK(only<mo::Neighbor>(drain(m)).empty());
+  m.on_neighbor_reply(6'100, key(3), 3, addr(3), true, rng, links);
+  auto out = drain(m);
+  REQUIRE(only<mo::Disconnect>(out).size() == 1);
+  const PublicKey shed = only<mo::Disconnect>(out)[0].to;
+  CHECK((shed == key(1) || shed == key(2)));
+  CHECK(m.active().size() == 2);
+  CHECK(m.is_active(key(3)));
+  // The peer given up asks back at once: refused (no swapping back and forth) ...
+  const std::uint64_t shed_n = shed == key(1) ? 1 : 2;
+  m.on_neighbor(7'000, shed, shed_n, addr(shed_n), false, rng, links);
+  auto replies = only<mo::NeighborReply>(drain(m));
+  REQUIRE(replies.size() == 1);
+  CHECK_FALSE(replies[0].accepted);
+  // ... unless it has no neighbour at all, or after shed_hold_ms.
+  m.on_neighbor(7'000 + shed_hold_ms, shed, shed_n, addr(shed_n), false, rng, links);
+  replies = only<mo::NeighborReply>(drain(m));
+  REQUIRE(replies.size() == 1);
+  CHECK(replies[0].accepted);
+}
+
+// A peer that told us it gave our place up is not asked again at once, even with room: asking
+// it back would undo its choice (and, for a consolidation, start the swap over).
+TEST_CASE("membership does not ask back a peer that disconnected", "[node][membership]") {
+  Rng rng = Rng::from_u64(12);
+  FakeLinks links;
+  Membership m = started();
+  links.link(1);
+  m.on_neighbor(0, key(1), 1, addr(1), false, rng, links);
+  drain(m);
+  (void)m.remove(0, key(1), 1, addr(1), Gone::disconnected, false, rng);
+  drain(m);
+  m.maintain(1'000, rng, links);
+  CHECK(only<mo::Neighbor>(drain(m)).empty());
+  m.maintain(1'000 + small_config().shuffle_interval_ms, rng, links);
+  CHECK(only<mo::Neighbor>(drain(m)).size() == 1);
 }
 
 }  // namespace
