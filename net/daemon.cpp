@@ -594,8 +594,8 @@ class Daemon {
       // Written when the linked peers change (checked every second), so a node killed soon
       // after its first link still finds its group at the next start. The ids let `qun group
       // repair` sync with these peers even when what it kept of the group no longer names them.
-      if (list.empty() || saved_peers_[g] == ids) continue;
-      saved_peers_[g] = ids;
+      if (list.empty() || saved_peers_[g] == linked) continue;
+      saved_peers_[g] = linked;
       b.put_meta("peers/" + to_hex(g), control::encode(Json(list)));
       b.put_meta("peer-ids/" + to_hex(g), control::encode(Json(ids)));
     }
@@ -2563,7 +2563,8 @@ class Daemon {
   std::size_t commit_events_ = 0;  // events in commit_batch_
   bool signals_ = false, timer_ = false, stopping_ = false;
   Millis started_ = 0;
-  std::map<Hash, std::vector<std::string>> saved_peers_;  // the ids save_peers last wrote
+  // What save_peers last wrote per group: each peer's address and id.
+  std::map<Hash, std::vector<std::pair<std::string, PublicKey>>> saved_peers_;
   // Joins, relay requests, leaves, outboxes and read markers (app/service.h).
   app::Service app_;
   std::map<ClientId, std::optional<Hash>> subscribers_;
