@@ -22,16 +22,35 @@ Broadcast::Tree& Broadcast::tree(const PublicKey& author, bool all_eager) {
       }
       trees_.erase(oldest);
     }
-    // Plumtree: a new tree starts with every neighbour eager; or as the template is now.
+    // Plumtree: a new tree starts with every neighbour eager; or as the template is now, with
+    // the attachments eager (with no template yet but attached, only they are).
     Tree fresh;
-    if (template_ && !config_.new_tree_floods && !all_eager) {
-      auto t = trees_.find(*template_);
-      if (t != trees_.end()) fresh.lazy = t->second.lazy;
+    if (!config_.new_tree_floods && !all_eager) {
+      auto t = template_ ? trees_.find(*template_) : trees_.end();
+      if (t != trees_.end()) {
+        fresh.lazy = t->second.lazy & ~attached_;
+      } else if (attach_parents_) {
+        fresh.lazy = used_slots_ & ~attached_;
+      }
     }
     it = trees_.emplace(key, fresh).first;
   }
   it->second.used = ++tree_clock_;
   return it->second;
+}
+
+std::vector<PublicKey> Broadcast::template_peers() const {
+  Mask lazy = 0;
+  auto t = template_ ? trees_.find(*template_) : trees_.end();
+  if (t != trees_.end()) {
+    lazy = t->second.lazy & ~attached_;
+  } else if (attach_parents_) {
+    lazy = used_slots_ & ~attached_;
+  }
+  std::vector<PublicKey> out;
+  for (const auto& [peer, slot] : slots_)
+    if (!(lazy & (Mask{1} << slot))) out.push_back(peer);
+  return out;
 }
 
 Broadcast::Mask Broadcast::bit(const PublicKey& peer) const {
@@ -45,7 +64,8 @@ bool Broadcast::is_lazy(const PublicKey& peer, const PublicKey& author) const {
 }
 
 void Broadcast::neighbor_up(const PublicKey& peer) {
-  if (!slots_.count(peer)) {
+  const bool known = slots_.count(peer) != 0;
+  if (!known) {
     // The node keeps at most relay_active_max <= broadcast_neighbors_max neighbours per group.
     assert(slots_.size() < broadcast_neighbors_max);
     const auto slot = static_cast<std::size_t>(std::countr_one(used_slots_));
@@ -54,16 +74,49 @@ void Broadcast::neighbor_up(const PublicKey& peer) {
   }
   // Plumtree starts every new neighbour eager (a returning one too), so a tree that lost a link
   // is whole again at once. Not in the template: it stays the first author's shortest-path tree
-  // (plus grafts), and a link eager there would be a cycle in every new author's tree.
+  // (plus grafts), and a link eager there would be a cycle in every new author's tree. A
+  // neighbour already known (a new link to it) keeps its place in the template.
   const Mask b = bit(peer);
-  template_mended_ &= ~b;
   for (auto& [author, t] : trees_) {
     if (author == template_) {
-      t.lazy |= b;
+      if (!known) {
+        t.lazy |= b;
+        template_mended_ &= ~b;
+      }
     } else {
       t.lazy &= ~b;
     }
   }
+  if (!known && template_) maybe_attach(peer);
+}
+
+bool Broadcast::uses_template() const {
+  return config_.tree_per_author && !config_.new_tree_floods && !config_.flood;
+}
+
+bool Broadcast::attached() const {
+  return attach_asked_ || (parent_ && is_neighbor(*parent_));
+}
+
+void Broadcast::on_attach(const PublicKey& peer) {
+  const Mask b = bit(peer);
+  if (!uses_template() || b == 0) return;
+  if (attach_asked_ & b) {
+    attach_asked_ &= ~b;
+    attach_parents_ |= b;
+    attached_ |= b;
+    if (!parent_ || !is_neighbor(*parent_)) parent_ = peer;
+  } else if (!(attached_ & b)) {
+    attached_ |= b;
+    out_.push_back(broadcast_output::Graft{peer, {}, {}});
+  }
+}
+
+void Broadcast::maybe_attach(const PublicKey& peer) {
+  const Mask b = bit(peer);
+  if (!uses_template() || b == 0 || attached()) return;
+  attach_asked_ |= b;
+  out_.push_back(broadcast_output::Graft{peer, {}, {}});
 }
 
 void Broadcast::neighbor_down(const PublicKey& peer) {
@@ -72,8 +125,25 @@ void Broadcast::neighbor_down(const PublicKey& peer) {
   const Mask b = Mask{1} << s->second;
   for (auto& [author, t] : trees_) t.lazy &= ~b;
   template_mended_ &= ~b;
+  attached_ &= ~b;
+  attach_asked_ &= ~b;
+  attach_parents_ &= ~b;
   used_slots_ &= ~b;
   slots_.erase(s);
+  // The link this node hung by in the template is gone: with it, the part of the tree below
+  // this node is cut off from the rest. Another neighbour is asked to attach it, one lazy in the
+  // template when there is one (an eager one is more likely below this node).
+  if (parent_ == peer) {
+    parent_.reset();
+    if (!template_ || slots_.empty()) return;
+    const Mask lazy = tree(*template_).lazy;
+    std::optional<PublicKey> pick;
+    for (const auto& [p, slot] : slots_) {
+      if (!pick || (lazy & (Mask{1} << slot))) pick = p;
+      if (lazy & (Mask{1} << slot)) break;
+    }
+    maybe_attach(*pick);
+  }
 }
 
 void Broadcast::drop_announcements(const PublicKey& peer) { ihave_out_.erase(peer); }
@@ -134,9 +204,18 @@ void Broadcast::on_admitted(Millis now, const std::vector<Hash>& ids,
   }
   // The first author whose push reached us gives the template of new trees (not our own events:
   // authored before any neighbour was up, their tree would make every later neighbour lazy).
-  if (!template_ && from && hops != broadcast_no_hops && config_.tree_per_author &&
-      !config_.new_tree_floods && !config_.flood)
+  // The link that push came by is the one this node hangs by in the template (its parent), and
+  // it asks the parent to attach it: the parent's own template may be another author's tree,
+  // in which the link is lazy (the first author's is), and new authors' events must still come
+  // down it.
+  if (!template_ && from && hops != broadcast_no_hops && uses_template()) {
     template_ = tree_key(authors.front());
+    parent_ = from;
+    if (!(attached_ & bit(*from))) {
+      attach_asked_ |= bit(*from);
+      out_.push_back(broadcast_output::Graft{*from, {}, {}});
+    }
+  }
   // Each event pushed along its author's tree, announced lazily to the rest.
   std::vector<Mask> lazy(ids.size());
   // Near the author (fewer than new_tree_flood_hops links away), a new author's tree starts with
@@ -166,7 +245,11 @@ void Broadcast::on_redundant_push(const PublicKey& from, const std::vector<Publi
   make_lazy(from, authors);
 }
 
-void Broadcast::on_too_many_duplicates(const PublicKey& peer) { make_lazy(peer, {}); }
+void Broadcast::on_too_many_duplicates(const PublicKey& peer) {
+  attached_ &= ~bit(peer);
+  attach_parents_ &= ~bit(peer);
+  make_lazy(peer, {});
+}
 
 void Broadcast::on_ihave(Millis now, const PublicKey& peer, const std::vector<Hash>& ids,
                          const std::vector<std::uint32_t>& hops, const Has& has) {
@@ -178,6 +261,7 @@ void Broadcast::on_ihave(Millis now, const PublicKey& peer, const std::vector<Ha
       maybe_swap(peer, id, i < hops.size() ? hops[i] : broadcast_no_hops);
       continue;
     }
+    maybe_attach(peer);
     auto& entry = missing_[id];
     if (entry.announcers.empty()) entry.deadline = now + config_.graft_timeout_ms;
     if (std::find(entry.announcers.begin(), entry.announcers.end(), peer) ==
@@ -214,6 +298,8 @@ void Broadcast::on_prune(const PublicKey& peer, const std::vector<PublicKey>& au
   if (config_.flood || b == 0) return;
   if (authors.empty()) {
     for (auto& [author, t] : trees_) t.lazy |= b;
+    attached_ &= ~b;
+    attach_parents_ &= ~b;
     return;
   }
   for (const PublicKey& author : authors) tree(author).lazy |= b;
@@ -322,6 +408,8 @@ std::optional<std::string> Broadcast::invariant_violation() const {
   if (trees_.size() > broadcast_trees_max) return "trees over their bound";
   if (template_ && !trees_.count(*template_)) return "the template tree was evicted";
   if (template_mended_ & ~used_slots_) return "a mended template link that is no neighbour";
+  if ((attached_ | attach_asked_) & ~used_slots_) return "an attachment that is no neighbour";
+  if (attach_parents_ & ~attached_) return "an attachment's asker not attached";
   // Work that waits has its timer.
   if (!missing_.empty() && !timers_.is_set(Timer::graft)) return "missing events with no graft timer";
   if (!ihave_out_.empty() && !timers_.is_set(Timer::ihave)) return "announcements with no timer";

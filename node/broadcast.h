@@ -41,8 +41,9 @@
 namespace qun {
 
 struct BroadcastConfig {
-  // A lazily announced event not received by push within this time is grafted.
-  Millis graft_timeout_ms = 300;
+  // A lazily announced event not received by push within this time is grafted
+  // (OverlayConfig::graft_timeout_ms says why 100).
+  Millis graft_timeout_ms = 100;
   // Lazy announcements are batched this long (OverlayConfig::ihave_delay_ms says why 150).
   Millis ihave_delay_ms = 150;
   // Plumtree's tree optimisation threshold in hops; 0 turns it off (OverlayConfig says why).
@@ -88,7 +89,8 @@ struct IHave {  // announce these events to `to`; hops[i] is our distance from i
   std::vector<std::uint32_t> hops;
 };
 struct Graft {  // ask `to` for these events and to push to us again in their authors' trees,
-  PublicKey to;  // and in the trees of `authors` (a tree swap asks for no event)
+  PublicKey to;  // and in the trees of `authors` (a tree swap asks for no event; an attachment
+                 // names neither: push to us in your template)
   std::vector<Hash> ids;
   std::vector<PublicKey> authors;
 };
@@ -128,6 +130,9 @@ class Broadcast {
   void on_ihave(Millis now, const PublicKey& peer, const std::vector<Hash>& ids,
                 const std::vector<std::uint32_t>& hops, const Has& has);
   void on_graft(const PublicKey& peer, const std::vector<PublicKey>& authors);
+  // A graft that names neither events nor authors: the peer has no eager link in its template
+  // and asks to be attached to ours (neighbor_up says when it is sent).
+  void on_attach(const PublicKey& peer);
   void on_prune(const PublicKey& peer, const std::vector<PublicKey>& authors);
 
   void on_tick(Millis now, const Has& has);
@@ -139,6 +144,10 @@ class Broadcast {
   bool is_lazy(const PublicKey& peer, const PublicKey& author) const;
   // Authors whose trees are remembered.
   std::size_t trees() const { return trees_.size(); }
+  std::optional<PublicKey> template_author() const { return template_; }
+  // The neighbours a new author's tree starts eager for, far from the author: the template's
+  // eager links and the attachments (all neighbours before there is either).
+  std::vector<PublicKey> template_peers() const;
   // Announcements waiting for their batch, for `peer` (none once sent).
   std::vector<PublicKey> announcing() const;
   std::size_t missing() const { return missing_.size(); }
@@ -178,6 +187,9 @@ class Broadcast {
   void make_lazy(const PublicKey& peer, const std::vector<PublicKey>& authors);
   void make_eager(const PublicKey& peer, const PublicKey& author);
   void unmend_template(Mask b);
+  bool uses_template() const;  // new authors' trees start as copies of the template
+  bool attached() const;  // hangs in the template by a neighbour, or asked to
+  void maybe_attach(const PublicKey& peer);  // not attached: ask `peer` to attach us
 
   BroadcastConfig config_;
   std::map<PublicKey, std::size_t> slots_;  // neighbour -> its bit
@@ -185,6 +197,12 @@ class Broadcast {
   std::map<PublicKey, Tree> trees_;
   std::optional<PublicKey> template_;  // the tree new ones copy (new_tree_floods off)
   Mask template_mended_ = 0;           // its links made eager by grafts
+  Mask attached_ = 0;      // attachments (on_attach): eager in every new author's tree
+  Mask attach_asked_ = 0;  // neighbours asked to attach us, no answer yet
+  Mask attach_parents_ = 0;  // attachments we asked for (the rest asked us)
+  // The neighbour this node hangs by in the template: where the first push of its template
+  // author came from, or the attachment it asked for since that link went.
+  std::optional<PublicKey> parent_;
   std::uint64_t tree_clock_ = 0;
   std::map<Hash, Missing> missing_;
   std::map<PublicKey, std::vector<Hash>> ihave_out_;

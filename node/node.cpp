@@ -1343,9 +1343,11 @@ struct Node::Impl {
   void drain_membership(Millis now, Overlay& g, const Hash& gid) {
     while (auto o = g.membership.poll()) {
       if (auto* up = std::get_if<membership_output::Up>(&*o)) {
+        ++node.stats_.neighbors_up;
         g.broadcast.neighbor_up(up->peer);  // Plumtree starts every new neighbour eager
         g.catch_up.neighbor_up(up->peer);
       } else if (auto* down = std::get_if<membership_output::Down>(&*o)) {
+        ++node.stats_.neighbors_down;
         g.broadcast.neighbor_down(down->peer);
         g.catch_up.neighbor_down(down->peer);
       } else if (auto* n = std::get_if<membership_output::Neighbor>(&*o)) {
@@ -1615,7 +1617,9 @@ struct Node::Impl {
         send_to(now, i->to, wire::IHave{gid, std::move(i->ids), std::move(i->hops)});
       } else if (auto* gr = std::get_if<broadcast_output::Graft>(&*o)) {
         ++node.stats_.grafts_sent;
-        if (gr->ids.empty()) {
+        if (gr->ids.empty() && gr->authors.empty()) {
+          ++node.stats_.tree_attaches;
+        } else if (gr->ids.empty()) {
           ++node.stats_.tree_swaps;  // a swap asks for no event
         } else {
           // What comes back is catch-up (metered by claimed time).
@@ -1630,6 +1634,10 @@ struct Node::Impl {
   }
 
   void handle(Millis now, Conn& c, const PublicKey& peer, Overlay& g, const wire::Graft& m) {
+    if (m.ids.empty() && m.authors.empty()) {  // attach the peer (it answers with the same)
+      g.broadcast.on_attach(peer);
+      return drain_broadcast(now, g, m.group);
+    }
     std::vector<Bytes> batch;
     std::vector<PublicKey> authors = m.authors;  // the trees the peer asks to be eager in
     for (const auto& id : m.ids) {
@@ -2449,6 +2457,11 @@ std::vector<PublicKey> Node::active_peers(const Hash& group) const {
   if (it != impl_->groups.end())
     for (const auto& [id, c] : it->second.membership.active()) out.push_back(id);
   return out;
+}
+
+std::vector<PublicKey> Node::template_peers(const Hash& group) const {
+  auto it = impl_->groups.find(group);
+  return it == impl_->groups.end() ? std::vector<PublicKey>{} : it->second.broadcast.template_peers();
 }
 
 std::size_t Node::passive_size(const Hash& group) const {

@@ -117,7 +117,11 @@ TEST_CASE("broadcast grafts missing announced events, announcer after announcer"
   const Broadcast::Has has = [&](const Hash& id) { return held.count(id) != 0; };
   b.on_ihave(0, a, {event_id(1), event_id(2)}, {1, 1}, has);
   b.on_ihave(10, c, {event_id(1)}, {2}, has);
-  CHECK(drain(b).empty());
+  // In no template yet (no push came): the first announcer is asked to attach us, no more.
+  const auto attach = only<bo::Graft>(drain(b));
+  REQUIRE(attach.size() == 1);
+  CHECK(attach[0].to == a);
+  CHECK(attach[0].ids.empty());
   REQUIRE(b.next_deadline() == config.graft_timeout_ms);
   held.insert(event_id(2));  // came by another way
   b.on_tick(config.graft_timeout_ms, has);
@@ -299,6 +303,131 @@ TEST_CASE("broadcast forgets the least recently used tree past its bound", "[nod
   CHECK_FALSE(b.is_lazy(a, peer_key(1'001)));
   CHECK(b.is_lazy(a, alice));
   CHECK_FALSE(b.invariant_violation());
+}
+
+// The first push of the template author comes down the link this node hangs by (its parent),
+// which it asks to attach it: the parent's template may be another author's tree, lazy on that
+// link (the first author's is), and new authors' events must still come down it.
+TEST_CASE("broadcast asks the peer its template came from to attach it", "[node][broadcast]") {
+  const PublicKey bob = peer_key(101), a = peer_key(1), c = peer_key(2);
+  Broadcast b(BroadcastConfig{});
+  b.neighbor_up(a);
+  b.neighbor_up(c);
+  b.on_admitted(0, {event_id(1)}, {alice}, a, 3);
+  auto grafts = only<bo::Graft>(drain(b));
+  REQUIRE(grafts.size() == 1);
+  CHECK(grafts[0].to == a);
+  CHECK(grafts[0].ids.empty());
+  CHECK(grafts[0].authors.empty());
+  b.on_attach(a);  // the answer: no more messages
+  CHECK(drain(b).empty());
+  // The parent's side: the first author, whose template is bob's tree with a lazy in it.
+  Broadcast parent(BroadcastConfig{});
+  parent.neighbor_up(a);
+  parent.neighbor_up(c);
+  parent.on_admitted(0, {event_id(2)}, {bob}, c, 3);
+  (void)drain(parent);
+  parent.on_redundant_push(a, {bob});
+  (void)drain(parent);
+  REQUIRE(parent.is_lazy(a, bob));
+  parent.on_attach(a);
+  grafts = only<bo::Graft>(drain(parent));
+  REQUIRE(grafts.size() == 1);
+  CHECK(grafts[0].to == a);
+  parent.on_admitted(10, {event_id(3)}, {peer_key(102)}, c, 3);  // a new author
+  const auto pushes = only<bo::Push>(drain(parent));
+  REQUIRE(pushes.size() == 1);
+  CHECK(pushes[0].to == a);
+}
+
+// A node hangs in the template by the link its template author's events come by. When that
+// link goes, the tree below the node is cut off: it asks another neighbour (lazy in the template
+// if it can) to attach it, an empty Graft; the answer (the same message) attaches it, and the
+// attachment is eager in every new author's tree on both ends.
+TEST_CASE("broadcast asks to be attached when the link it hangs by goes", "[node][broadcast]") {
+  const PublicKey bob = peer_key(101), carol = peer_key(102), a = peer_key(1), c = peer_key(2),
+                  d = peer_key(3);
+  Broadcast b(BroadcastConfig{});
+  for (const auto& p : {a, c, d}) b.neighbor_up(p);
+  b.on_admitted(0, {event_id(1)}, {alice}, a, 3);  // the template; we hang by a
+  (void)drain(b);
+  b.on_redundant_push(d, {alice});  // d lazy; c stays eager (below us)
+  (void)drain(b);
+  b.neighbor_down(c);  // a child goes: nothing to ask
+  CHECK(drain(b).empty());
+  b.neighbor_up(c);  // back, lazy in the template; we still hang by a
+  CHECK(drain(b).empty());
+  b.neighbor_down(a);  // our parent goes
+  auto grafts = only<bo::Graft>(drain(b));
+  REQUIRE(grafts.size() == 1);
+  CHECK(grafts[0].ids.empty());
+  CHECK(grafts[0].authors.empty());
+  const PublicKey asked = grafts[0].to;
+  CHECK((asked == c || asked == d));
+  b.neighbor_up(peer_key(4));  // asked already: no second request
+  CHECK(only<bo::Graft>(drain(b)).empty());
+  b.on_attach(asked);  // the answer
+  CHECK(drain(b).empty());
+  b.on_admitted(10, {event_id(2)}, {bob}, peer_key(4), 3);  // a new author
+  const auto pushes = only<bo::Push>(drain(b));
+  REQUIRE(pushes.size() == 1);
+  CHECK(pushes[0].to == asked);
+  // The other side: a neighbour's request is answered once, and it is eager in new trees.
+  Broadcast other(BroadcastConfig{});
+  other.neighbor_up(a);
+  other.neighbor_up(c);
+  other.on_admitted(0, {event_id(1)}, {alice}, a, 3);
+  (void)drain(other);
+  other.on_redundant_push(c, {alice});
+  (void)drain(other);
+  other.on_attach(c);
+  grafts = only<bo::Graft>(drain(other));
+  REQUIRE(grafts.size() == 1);
+  CHECK(grafts[0].to == c);
+  other.on_attach(c);  // asked again: no second answer
+  CHECK(drain(other).empty());
+  other.on_admitted(10, {event_id(3)}, {carol}, a, 3);
+  CHECK(only<bo::Push>(drain(other)).size() == 1);  // to c
+  CHECK_FALSE(other.is_lazy(c, carol));
+  CHECK(other.is_lazy(c, alice));  // the template itself is unchanged
+}
+
+// A node that joined after the template formed has none, and its neighbours made it lazy in
+// theirs: the first announcement of an event it lacks makes it ask the announcer to attach it;
+// then new authors' trees start with only the attachment eager (not every neighbour).
+TEST_CASE("broadcast attaches a late joiner at its first announcement", "[node][broadcast]") {
+  const PublicKey bob = peer_key(101), a = peer_key(1), c = peer_key(2);
+  Broadcast b(BroadcastConfig{});
+  b.neighbor_up(a);
+  b.neighbor_up(c);
+  CHECK(drain(b).empty());  // no template: nothing to attach to yet
+  b.on_ihave(0, c, {event_id(1)}, {2}, holds_nothing);
+  auto grafts = only<bo::Graft>(drain(b));
+  REQUIRE(grafts.size() == 1);
+  CHECK(grafts[0].to == c);
+  CHECK(grafts[0].ids.empty());
+  b.on_ihave(1, a, {event_id(2)}, {2}, holds_nothing);  // asked already
+  CHECK(only<bo::Graft>(drain(b)).empty());
+  b.on_attach(c);
+  CHECK(drain(b).empty());
+  b.on_admitted(10, {event_id(3)}, {bob}, a, 3);  // from a, before any template
+  const auto pushes = only<bo::Push>(drain(b));
+  REQUIRE(pushes.size() == 1);
+  CHECK(pushes[0].to == c);
+  CHECK(b.is_lazy(a, bob));
+}
+
+// A new link to a neighbour already in the set keeps the neighbour's place in the template.
+TEST_CASE("broadcast keeps a known neighbour's template link on a new link", "[node][broadcast]") {
+  const PublicKey a = peer_key(1), c = peer_key(2);
+  Broadcast b(BroadcastConfig{});
+  b.neighbor_up(a);
+  b.neighbor_up(c);
+  b.on_admitted(0, {event_id(1)}, {alice}, a, 3);
+  (void)drain(b);
+  b.neighbor_up(c);  // the same neighbour, a new link
+  CHECK_FALSE(b.is_lazy(c, alice));
+  CHECK(drain(b).empty());
 }
 
 }  // namespace
