@@ -35,6 +35,7 @@ std::vector<WireMessage> wire_messages(const fuzz::Fixture& f) {
   HelloNonce nonce;
   for (std::size_t i = 0; i < nonce.size(); ++i) nonce.bytes[i] = static_cast<std::uint8_t>(i);
   const std::vector<Hash> ids = {f.events[1].id, f.events[2].id};
+  const std::vector<EventTag> tags = {tag_of(f.events[1].id), tag_of(f.events[2].id)};
   return {
       // Two addresses (an array), as a node with IPv4 and IPv6 sends; one goes as a str.
       wire::Hello{nonce, {"192.0.2.1:7412", "[2001:db8::1]:7412"}, {group_tag(f.group, nonce)}},
@@ -45,8 +46,8 @@ std::vector<WireMessage> wire_messages(const fuzz::Fixture& f) {
                     {PeerInfo{f.keys[1].public_key(), {"192.0.2.2:7412"}},
                      PeerInfo{f.keys[2].public_key(), {"[2001:db8::2]:7412", "192.0.2.3:7412"}}}},
       wire::Events{f.group, {encode_for_group_message(f.events[1]), encode_for_group_message(f.events[2])}, 0},
-      wire::IHave{f.group, ids, std::vector<std::uint32_t>(ids.size(), 1)},
-      wire::Graft{f.group, ids, {}},
+      wire::IHave{f.group, tags, std::vector<std::uint32_t>(tags.size(), 1)},
+      wire::Graft{f.group, tags, {}},
       wire::Prune{f.group, {f.keys[1].public_key()}},
       wire::Heads{f.group, ids, false},
       wire::Serve{f.group},

@@ -189,7 +189,7 @@ void Broadcast::on_admitted(Millis now, const std::vector<Hash>& ids,
   if (ids.empty()) return;
   for (std::size_t i = 0; i < ids.size(); ++i) {
     const Hash& id = ids[i];
-    if (auto m = missing_.find(id); m != missing_.end()) {
+    if (auto m = missing_.find(tag_of(id)); m != missing_.end()) {
       // The announcers we grafted are eager again in this author's tree (each made us eager on
       // its side when the graft arrived).
       for (const PublicKey& peer : m->second.grafted)
@@ -251,18 +251,26 @@ void Broadcast::on_too_many_duplicates(const PublicKey& peer) {
   make_lazy(peer, {});
 }
 
-void Broadcast::on_ihave(Millis now, const PublicKey& peer, const std::vector<Hash>& ids,
-                         const std::vector<std::uint32_t>& hops, const Has& has) {
-  for (std::size_t i = 0; i < ids.size(); ++i) {
-    const Hash& id = ids[i];
-    if (has(id)) {
+std::optional<Hash> Broadcast::recent(const EventTag& tag) const {
+  Hash lowest;
+  std::copy(tag.bytes.begin(), tag.bytes.end(), lowest.bytes.begin());
+  auto it = seen_.lower_bound(lowest);
+  if (it == seen_.end() || tag_of(it->first) != tag) return std::nullopt;
+  return it->first;
+}
+
+void Broadcast::on_ihave(Millis now, const PublicKey& peer, const std::vector<EventTag>& tags,
+                         const std::vector<std::uint32_t>& hops) {
+  for (std::size_t i = 0; i < tags.size(); ++i) {
+    const EventTag& tag = tags[i];
+    if (const auto id = recent(tag)) {
       // The peer holds it: our own announcement of it to that peer, if still batched, is moot.
-      if (auto q = ihave_out_.find(peer); q != ihave_out_.end()) std::erase(q->second, id);
-      maybe_swap(peer, id, i < hops.size() ? hops[i] : broadcast_no_hops);
+      if (auto q = ihave_out_.find(peer); q != ihave_out_.end()) std::erase(q->second, *id);
+      maybe_swap(peer, *id, i < hops.size() ? hops[i] : broadcast_no_hops);
       continue;
     }
     maybe_attach(peer);
-    auto& entry = missing_[id];
+    auto& entry = missing_[tag];
     if (entry.announcers.empty()) entry.deadline = now + config_.graft_timeout_ms;
     if (std::find(entry.announcers.begin(), entry.announcers.end(), peer) ==
         entry.announcers.end())
@@ -317,9 +325,9 @@ void Broadcast::unmend_template(Mask b) {
   template_mended_ &= ~b;
 }
 
-void Broadcast::on_tick(Millis now, const Has& has) {
+void Broadcast::on_tick(Millis now) {
   if (timers_.take_expired(Timer::ihave, now)) flush_ihave();
-  if (timers_.take_expired(Timer::graft, now)) send_grafts(now, has);
+  if (timers_.take_expired(Timer::graft, now)) send_grafts(now);
 }
 
 void Broadcast::flush_ihave() {
@@ -341,11 +349,11 @@ void Broadcast::flush_ihave() {
 
 // Grafts for announced events that did not arrive by push: each missing event is asked of its
 // announcers one after another, graft_timeout_ms apart.
-void Broadcast::send_grafts(Millis now, const Has& has) {
-  std::map<PublicKey, std::vector<Hash>> grafts;
+void Broadcast::send_grafts(Millis now) {
+  std::map<PublicKey, std::vector<EventTag>> grafts;
   for (auto it = missing_.begin(); it != missing_.end();) {
     Missing& m = it->second;
-    if (has(it->first) || m.announcers.empty()) {
+    if (m.announcers.empty()) {
       it = missing_.erase(it);
       continue;
     }

@@ -14,7 +14,9 @@
 // The engine owns its state (neighbours, each author's lazy ones, missing announced events, the
 // recent events' distances) and its timers (announcement batches, grafts). It knows peers and
 // authors by key and events by id only: it holds no events, no links and no replica. Whether an
-// event is held is asked through the `Has` predicate passed to the inputs that need it.
+// event is held it answers from the events it saw admitted recently (broadcast_seen_max):
+// announcements and grafts name events by tag (node/event_tag.h), and only recent events are
+// announced.
 //
 // Calling contract (the node's shape, node/node.h): feed one input, then drain poll() until it
 // returns nullopt and act on each output in order (Push: send those events, encoded, with that
@@ -36,6 +38,7 @@
 #include "base/time.h"
 #include "crypto/hash.h"
 #include "crypto/keys.h"
+#include "node/event_tag.h"
 #include "node/timer.h"
 
 namespace qun {
@@ -91,7 +94,7 @@ struct IHave {  // announce these events to `to`; hops[i] is our distance from i
 struct Graft {  // ask `to` for these events and to push to us again in their authors' trees,
   PublicKey to;  // and in the trees of `authors` (a tree swap asks for no event; an attachment
                  // names neither: push to us in your template)
-  std::vector<Hash> ids;
+  std::vector<EventTag> tags;
   std::vector<PublicKey> authors;
 };
 struct Prune {  // ask `to` to stop pushing to us the events of `authors` (none: of anyone)
@@ -104,8 +107,6 @@ using BroadcastOutput = std::variant<broadcast_output::Push, broadcast_output::I
 
 class Broadcast {
  public:
-  using Has = std::function<bool(const Hash&)>;
-
   explicit Broadcast(BroadcastConfig config = {}) : config_(config) {}
 
   // Neighbours, as peer sampling adds and removes them. A new neighbour starts eager.
@@ -127,15 +128,15 @@ class Broadcast {
   void on_too_many_duplicates(const PublicKey& peer);
   // Messages from a neighbour. A graft names the authors of the events it asks for that we
   // hold, and of a swap; a prune its authors (none: every tree).
-  void on_ihave(Millis now, const PublicKey& peer, const std::vector<Hash>& ids,
-                const std::vector<std::uint32_t>& hops, const Has& has);
+  void on_ihave(Millis now, const PublicKey& peer, const std::vector<EventTag>& tags,
+                const std::vector<std::uint32_t>& hops);
   void on_graft(const PublicKey& peer, const std::vector<PublicKey>& authors);
   // A graft that names neither events nor authors: the peer has no eager link in its template
   // and asks to be attached to ours (neighbor_up says when it is sent).
   void on_attach(const PublicKey& peer);
   void on_prune(const PublicKey& peer, const std::vector<PublicKey>& authors);
 
-  void on_tick(Millis now, const Has& has);
+  void on_tick(Millis now);
   [[nodiscard]] std::optional<BroadcastOutput> poll();
   [[nodiscard]] std::optional<Millis> next_deadline() const { return timers_.next_deadline(); }
 
@@ -145,6 +146,9 @@ class Broadcast {
   // Authors whose trees are remembered.
   std::size_t trees() const { return trees_.size(); }
   std::optional<PublicKey> template_author() const { return template_; }
+  // The recent event (admitted within the last broadcast_seen_max) with this tag, if any: what
+  // an announcement or a graft names.
+  std::optional<Hash> recent(const EventTag& tag) const;
   // The neighbours a new author's tree starts eager for, far from the author: the template's
   // eager links and the attachments (all neighbours before there is either).
   std::vector<PublicKey> template_peers() const;
@@ -176,7 +180,7 @@ class Broadcast {
   };
 
   void flush_ihave();
-  void send_grafts(Millis now, const Has& has);
+  void send_grafts(Millis now);
   void maybe_swap(const PublicKey& peer, const Hash& id, std::uint32_t hops);
   // The tree events of `author` travel (every author's is one when trees are shared), made if
   // missing (evicting the least recently used past broadcast_trees_max).
@@ -204,7 +208,7 @@ class Broadcast {
   // author came from, or the attachment it asked for since that link went.
   std::optional<PublicKey> parent_;
   std::uint64_t tree_clock_ = 0;
-  std::map<Hash, Missing> missing_;
+  std::map<EventTag, Missing> missing_;
   std::map<PublicKey, std::vector<Hash>> ihave_out_;
   std::map<Hash, Seen> seen_;  // recent events, oldest evicted past broadcast_seen_max
   std::deque<Hash> seen_order_;

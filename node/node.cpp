@@ -1587,12 +1587,12 @@ struct Node::Impl {
   }
 
   void handle(Millis now, Conn&, const PublicKey& peer, Overlay& g, const wire::IHave& m) {
-    g.broadcast.on_ihave(now, peer, m.ids, m.hops, holds(g));
+    g.broadcast.on_ihave(now, peer, m.tags, m.hops);
     drain_broadcast(now, g, m.group);
   }
 
-  // Whether the group holds an event, for the broadcast engine.
-  static Broadcast::Has holds(const Overlay& g) {
+  // Whether the group holds an event, for the catch-up engine.
+  static CatchUp::Has holds(const Overlay& g) {
     return [&g](const Hash& id) { return g.replica->group().has(id); };
   }
 
@@ -1614,18 +1614,21 @@ struct Node::Impl {
         }
         send_events(now, *c, gid, encoded, p->hops);
       } else if (auto* i = std::get_if<broadcast_output::IHave>(&*o)) {
-        send_to(now, i->to, wire::IHave{gid, std::move(i->ids), std::move(i->hops)});
+        std::vector<EventTag> tags;
+        tags.reserve(i->ids.size());
+        for (const Hash& id : i->ids) tags.push_back(tag_of(id));
+        send_to(now, i->to, wire::IHave{gid, std::move(tags), std::move(i->hops)});
       } else if (auto* gr = std::get_if<broadcast_output::Graft>(&*o)) {
         ++node.stats_.grafts_sent;
-        if (gr->ids.empty() && gr->authors.empty()) {
+        if (gr->tags.empty() && gr->authors.empty()) {
           ++node.stats_.tree_attaches;
-        } else if (gr->ids.empty()) {
+        } else if (gr->tags.empty()) {
           ++node.stats_.tree_swaps;  // a swap asks for no event
         } else {
           // What comes back is catch-up (metered by claimed time).
           g.catch_up.solicit(now, gr->to);
         }
-        send_to(now, gr->to, wire::Graft{gid, std::move(gr->ids), std::move(gr->authors)});
+        send_to(now, gr->to, wire::Graft{gid, std::move(gr->tags), std::move(gr->authors)});
       } else if (auto* pr = std::get_if<broadcast_output::Prune>(&*o)) {
         ++node.stats_.prunes_sent;
         send_to(now, pr->to, wire::Prune{gid, std::move(pr->authors)});
@@ -1634,14 +1637,16 @@ struct Node::Impl {
   }
 
   void handle(Millis now, Conn& c, const PublicKey& peer, Overlay& g, const wire::Graft& m) {
-    if (m.ids.empty() && m.authors.empty()) {  // attach the peer (it answers with the same)
+    if (m.tags.empty() && m.authors.empty()) {  // attach the peer (it answers with the same)
       g.broadcast.on_attach(peer);
       return drain_broadcast(now, g, m.group);
     }
     std::vector<Bytes> batch;
     std::vector<PublicKey> authors = m.authors;  // the trees the peer asks to be eager in
-    for (const auto& id : m.ids) {
-      const EventRecord* rec = g.replica->group().find(id);
+    for (const auto& tag : m.tags) {
+      // Grafts answer announcements, which name recent events only.
+      const auto id = g.broadcast.recent(tag);
+      const EventRecord* rec = id ? g.replica->group().find(*id) : nullptr;
       if (rec) batch.push_back(encode_for_group_message(rec->event));
       if (rec) authors.push_back(rec->event.author);
     }
@@ -2132,7 +2137,7 @@ struct Node::Impl {
     if (it == groups.end()) return;
     Overlay& g = it->second;
     if (auto d = g.broadcast.next_deadline(); d && *d <= now) {
-      g.broadcast.on_tick(now, holds(g));
+      g.broadcast.on_tick(now);
       drain_broadcast(now, g, gid);
     }
     if (g.timers.take_expired(T::restored_pending, now))

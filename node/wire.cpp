@@ -42,6 +42,24 @@ Result<std::vector<Hash>> read_ids(const msgpack::object& o) {
   return out;
 }
 
+// Tags travel as one bin of 8 bytes each: no per-tag header.
+void write_tags(codec::Writer& w, const std::vector<EventTag>& tags) {
+  Bytes b;
+  b.reserve(tags.size() * EventTag::size());
+  for (const auto& t : tags) b.insert(b.end(), t.bytes.begin(), t.bytes.end());
+  w.bin(b);
+}
+
+Result<std::vector<EventTag>> read_tags(const msgpack::object& o) {
+  QUN_TRY(auto b, codec::bin(o, 0, wire_limits::ids_max * EventTag::size(), "tags"));
+  if (b.size() % EventTag::size() != 0) return Error(Errc::malformed, "tags: not a whole number");
+  std::vector<EventTag> out(b.size() / EventTag::size());
+  for (std::size_t i = 0; i < out.size(); ++i)
+    std::copy_n(b.begin() + static_cast<long>(i * EventTag::size()), EventTag::size(),
+                out[i].bytes.begin());
+  return out;
+}
+
 void write_keys(codec::Writer& w, const std::vector<PublicKey>& keys) {
   w.array(static_cast<std::uint32_t>(keys.size()));
   for (const auto& k : keys) w.fixed(k);
@@ -123,15 +141,15 @@ struct Encoder {
     for (const auto& e : m.events) w.bin(e);
   }
   void operator()(const wire::IHave& m) {
-    assert(m.hops.size() == m.ids.size());
+    assert(m.hops.size() == m.tags.size());
     w.array(4).uint(static_cast<std::uint8_t>(Type::ihave)).fixed(m.group);
-    write_ids(w, m.ids);
+    write_tags(w, m.tags);
     w.array(static_cast<std::uint32_t>(m.hops.size()));
     for (auto h : m.hops) w.uint(h);
   }
   void operator()(const wire::Graft& m) {
     w.array(4).uint(static_cast<std::uint8_t>(Type::graft)).fixed(m.group);
-    write_ids(w, m.ids);
+    write_tags(w, m.tags);
     write_keys(w, m.authors);
   }
   void operator()(const wire::Prune& m) {
@@ -334,8 +352,8 @@ Result<WireMessage> decode_fields(ByteView bytes) {
       QUN_TRY_VOID(need(4));
       wire::IHave m;
       QUN_TRY(m.group, codec::fixed<Hash>(a.ptr[1], "group"));
-      QUN_TRY(m.ids, read_ids(a.ptr[2]));
-      QUN_TRY(auto hops, codec::array(a.ptr[3], m.ids.size(), m.ids.size(), "hops"));
+      QUN_TRY(m.tags, read_tags(a.ptr[2]));
+      QUN_TRY(auto hops, codec::array(a.ptr[3], m.tags.size(), m.tags.size(), "hops"));
       for (std::uint32_t i = 0; i < hops.size; ++i) {
         QUN_TRY(auto h, codec::uint(hops.ptr[i], UINT32_MAX, "hops"));
         m.hops.push_back(static_cast<std::uint32_t>(h));
@@ -346,9 +364,9 @@ Result<WireMessage> decode_fields(ByteView bytes) {
       QUN_TRY_VOID(need(4));
       Hash group;
       QUN_TRY(group, codec::fixed<Hash>(a.ptr[1], "group"));
-      QUN_TRY(auto ids, read_ids(a.ptr[2]));
+      QUN_TRY(auto tags, read_tags(a.ptr[2]));
       QUN_TRY(auto authors, read_keys(a.ptr[3]));
-      return WireMessage(wire::Graft{group, std::move(ids), std::move(authors)});
+      return WireMessage(wire::Graft{group, std::move(tags), std::move(authors)});
     }
     case Type::prune: {
       QUN_TRY_VOID(need(3));

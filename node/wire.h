@@ -15,6 +15,7 @@
 #include "crypto/hash.h"
 #include "crypto/keys.h"
 #include "base/result.h"
+#include "node/event_tag.h"
 #include "node/addresses.h"
 #include "node/file.h"
 #include "node/limits.h"
@@ -96,14 +97,14 @@ struct Events {  // encoded events, parents before children
   std::uint32_t hops;
 };
 inline constexpr std::uint32_t no_hops = UINT32_MAX;
-struct IHave {  // lazy announcement of event ids
+struct IHave {  // lazy announcement of events, by tag (node/event_tag.h)
   Hash group;
-  std::vector<Hash> ids;
-  std::vector<std::uint32_t> hops;  // per id: the announcer's distance from the author
+  std::vector<EventTag> tags;
+  std::vector<std::uint32_t> hops;  // per tag: the announcer's distance from the author
 };
-struct Graft {  // send me these events and push to me from now on (in their authors' trees,
-  Hash group;    // and in those of `authors`: a tree swap names no event)
-  std::vector<Hash> ids;
+struct Graft {  // send me these events (by tag) and push to me from now on (in their authors'
+  Hash group;    // trees, and in those of `authors`: a tree swap names no event; naming neither:
+  std::vector<EventTag> tags;      // attach me)
   std::vector<PublicKey> authors;  // at most ids_max
 };
 struct Prune {  // stop pushing to me these authors' events (none named: anyone's), I got them

@@ -40,7 +40,11 @@ std::vector<T> only(const std::vector<BroadcastOutput>& out) {
   return v;
 }
 
-const Broadcast::Has holds_nothing = [](const Hash&) { return false; };
+std::vector<EventTag> tags(const std::vector<Hash>& ids) {
+  std::vector<EventTag> out;
+  for (const Hash& id : ids) out.push_back(tag_of(id));
+  return out;
+}
 
 // The author of the events in most tests.
 const PublicKey alice = peer_key(100);
@@ -64,9 +68,9 @@ TEST_CASE("broadcast pushes to eager neighbours and announces to lazy ones", "[n
   REQUIRE(b.next_deadline() == 1'000 + config.ihave_delay_ms);
   b.on_admitted(1'050, {event_id(2)}, {alice}, std::nullopt, 0);  // to a and c; batched for d
   CHECK(only<bo::Push>(drain(b)).size() == 2);
-  b.on_tick(1'100, holds_nothing);  // early: nothing
+  b.on_tick(1'100);  // early: nothing
   CHECK(drain(b).empty());
-  b.on_tick(1'000 + config.ihave_delay_ms, holds_nothing);
+  b.on_tick(1'000 + config.ihave_delay_ms);
   auto ihaves = only<bo::IHave>(drain(b));
   REQUIRE(ihaves.size() == 1);
   CHECK(ihaves[0].to == d);
@@ -113,24 +117,23 @@ TEST_CASE("broadcast grafts missing announced events, announcer after announcer"
   b.neighbor_up(c);
   b.on_prune(a, {alice});
   b.on_prune(c, {alice});
-  std::set<Hash> held;
-  const Broadcast::Has has = [&](const Hash& id) { return held.count(id) != 0; };
-  b.on_ihave(0, a, {event_id(1), event_id(2)}, {1, 1}, has);
-  b.on_ihave(10, c, {event_id(1)}, {2}, has);
+  b.on_ihave(0, a, tags({event_id(1), event_id(2)}), {1, 1});
+  b.on_ihave(10, c, tags({event_id(1)}), {2});
   // In no template yet (no push came): the first announcer is asked to attach us, no more.
   const auto attach = only<bo::Graft>(drain(b));
   REQUIRE(attach.size() == 1);
   CHECK(attach[0].to == a);
-  CHECK(attach[0].ids.empty());
+  CHECK(attach[0].tags.empty());
   REQUIRE(b.next_deadline() == config.graft_timeout_ms);
-  held.insert(event_id(2));  // came by another way
-  b.on_tick(config.graft_timeout_ms, has);
+  b.on_admitted(5, {event_id(2)}, {alice}, a, broadcast_no_hops);  // came by another way
+  (void)drain(b);
+  b.on_tick(config.graft_timeout_ms);
   auto grafts = only<bo::Graft>(drain(b));
   REQUIRE(grafts.size() == 1);
   CHECK(grafts[0].to == a);
-  CHECK(grafts[0].ids == std::vector<Hash>{event_id(1)});
+  CHECK(grafts[0].tags == tags({event_id(1)}));
   CHECK(b.is_lazy(a, alice));  // until the event shows whose tree it is
-  b.on_tick(2 * config.graft_timeout_ms, has);
+  b.on_tick(2 * config.graft_timeout_ms);
   grafts = only<bo::Graft>(drain(b));
   REQUIRE(grafts.size() == 1);
   CHECK(grafts[0].to == c);
@@ -175,13 +178,12 @@ TEST_CASE("broadcast swaps a long tree path for a shorter lazy one", "[node][bro
   b.on_prune(near, {alice});
   b.on_admitted(0, {event_id(1)}, {alice}, far, 6);
   (void)drain(b);
-  const Broadcast::Has has = [](const Hash&) { return true; };
-  b.on_ihave(10, near, {event_id(1)}, {4}, has);  // 4 + 1 + 2 > 6: not enough
+  b.on_ihave(10, near, tags({event_id(1)}), {4});  // 4 + 1 + 2 > 6: not enough
   CHECK(drain(b).empty());
-  b.on_ihave(20, near, {event_id(1)}, {2}, has);  // 2 + 1 + 2 <= 6: swap
+  b.on_ihave(20, near, tags({event_id(1)}), {2});  // 2 + 1 + 2 <= 6: swap
   auto out = drain(b);
   REQUIRE(only<bo::Graft>(out).size() == 1);
-  CHECK(only<bo::Graft>(out)[0].ids.empty());
+  CHECK(only<bo::Graft>(out)[0].tags.empty());
   CHECK(only<bo::Graft>(out)[0].authors == std::vector<PublicKey>{alice});
   REQUIRE(only<bo::Prune>(out).size() == 1);
   CHECK(only<bo::Prune>(out)[0].to == far);
@@ -317,7 +319,7 @@ TEST_CASE("broadcast asks the peer its template came from to attach it", "[node]
   auto grafts = only<bo::Graft>(drain(b));
   REQUIRE(grafts.size() == 1);
   CHECK(grafts[0].to == a);
-  CHECK(grafts[0].ids.empty());
+  CHECK(grafts[0].tags.empty());
   CHECK(grafts[0].authors.empty());
   b.on_attach(a);  // the answer: no more messages
   CHECK(drain(b).empty());
@@ -360,7 +362,7 @@ TEST_CASE("broadcast asks to be attached when the link it hangs by goes", "[node
   b.neighbor_down(a);  // our parent goes
   auto grafts = only<bo::Graft>(drain(b));
   REQUIRE(grafts.size() == 1);
-  CHECK(grafts[0].ids.empty());
+  CHECK(grafts[0].tags.empty());
   CHECK(grafts[0].authors.empty());
   const PublicKey asked = grafts[0].to;
   CHECK((asked == c || asked == d));
@@ -401,12 +403,12 @@ TEST_CASE("broadcast attaches a late joiner at its first announcement", "[node][
   b.neighbor_up(a);
   b.neighbor_up(c);
   CHECK(drain(b).empty());  // no template: nothing to attach to yet
-  b.on_ihave(0, c, {event_id(1)}, {2}, holds_nothing);
+  b.on_ihave(0, c, tags({event_id(1)}), {2});
   auto grafts = only<bo::Graft>(drain(b));
   REQUIRE(grafts.size() == 1);
   CHECK(grafts[0].to == c);
-  CHECK(grafts[0].ids.empty());
-  b.on_ihave(1, a, {event_id(2)}, {2}, holds_nothing);  // asked already
+  CHECK(grafts[0].tags.empty());
+  b.on_ihave(1, a, tags({event_id(2)}), {2});  // asked already
   CHECK(only<bo::Graft>(drain(b)).empty());
   b.on_attach(c);
   CHECK(drain(b).empty());

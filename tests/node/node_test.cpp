@@ -783,9 +783,9 @@ TEST_CASE("a stranger with only the group id syncs nothing", "[node][overlay]") 
   HelloNonce nonce;
   nonce.bytes[0] = 3;
   CHECK_FALSE(rogue.send(mesh, wire::Hello{nonce, {}, {group_tag(gid, nonce)}}));
-  std::vector<Hash> known;
+  std::vector<EventTag> known;
   for (const auto* rec : mesh.members[0].node->group(gid)->group().ordered())
-    known.push_back(rec->event.id);
+    known.push_back(tag_of(rec->event.id));
   CHECK_FALSE(rogue.send(mesh, wire::Neighbor{gid, true}));
   CHECK_FALSE(rogue.send(mesh, wire::Heads{gid, {}, false}));
   CHECK_FALSE(rogue.send(mesh, wire::Heads{gid, {}, true}));

@@ -36,16 +36,22 @@ bool operator==(const Shuffle& a, const Shuffle& b) {
 bool operator==(const Events& a, const Events& b) {
   return a.group == b.group && a.events == b.events && a.hops == b.hops;
 }
+// The tags of `ids`.
+std::vector<EventTag> tags(const std::vector<Hash>& ids) {
+  std::vector<EventTag> out;
+  for (const Hash& id : ids) out.push_back(tag_of(id));
+  return out;
+}
 // An announcement of `ids`, each at distance 1.
-IHave ihave(const Hash& group, std::vector<Hash> ids) {
+IHave ihave(const Hash& group, const std::vector<Hash>& ids) {
   std::vector<std::uint32_t> hops(ids.size(), 1);
-  return IHave{group, std::move(ids), std::move(hops)};
+  return IHave{group, tags(ids), std::move(hops)};
 }
 bool operator==(const IHave& a, const IHave& b) {
-  return a.group == b.group && a.ids == b.ids && a.hops == b.hops;
+  return a.group == b.group && a.tags == b.tags && a.hops == b.hops;
 }
 bool operator==(const Graft& a, const Graft& b) {
-  return a.group == b.group && a.ids == b.ids && a.authors == b.authors;
+  return a.group == b.group && a.tags == b.tags && a.authors == b.authors;
 }
 bool operator==(const Prune& a, const Prune& b) {
   return a.group == b.group && a.authors == b.authors;
@@ -136,7 +142,7 @@ std::vector<WireMessage> realistic_messages() {
       wire::Shuffle{group, false, peers(5, 14)},
       events,
       wire::ihave(group, hashes(4)),
-      wire::Graft{group, hashes(2), {fixed_n<PublicKey>(8)}},
+      wire::Graft{group, wire::tags(hashes(2)), {fixed_n<PublicKey>(8)}},
       wire::Prune{group, {fixed_n<PublicKey>(8), fixed_n<PublicKey>(9)}},
       wire::Heads{group, hashes(3), true},
       wire::Serve{group},
@@ -226,7 +232,7 @@ std::vector<WireMessage> max_messages() {
   out.push_back(wire::ihave(group, hashes(wl::ids_max)));
   std::vector<PublicKey> authors;
   for (std::size_t i = 0; i < wl::ids_max; ++i) authors.push_back(fixed_n<PublicKey>(i));
-  out.push_back(wire::Graft{group, hashes(wl::ids_max), authors});
+  out.push_back(wire::Graft{group, wire::tags(hashes(wl::ids_max)), authors});
   out.push_back(wire::Prune{group, authors});
   out.push_back(wire::Heads{group, hashes(wl::ids_max), false});
   out.push_back(wire::ServeReply{group, false, std::string(wl::reason_bytes_max, 'r')});
@@ -292,6 +298,7 @@ std::vector<Layout> layouts() {
     w.fixed(hash_n(2));
   };
   auto keys = [](codec::Writer& w) { w.array(1).fixed(fixed_n<PublicKey>(1)); };
+  auto tags = [](codec::Writer& w) { w.bin(Bytes(2 * EventTag::size(), 7)); };
   return {
       {1,
        {[](codec::Writer& w) { w.fixed(fixed_n<HelloNonce>(1)); },
@@ -308,8 +315,8 @@ std::vector<Layout> layouts() {
         [](codec::Writer& w) {
           w.array(1).bin(Bytes{1, 2, 3});
         }}},
-      {7, {g, ids, [](codec::Writer& w) { w.array(2).uint(1).uint(2); }}},
-      {8, {g, ids, keys}},
+      {7, {g, tags, [](codec::Writer& w) { w.array(2).uint(1).uint(2); }}},
+      {8, {g, tags, keys}},
       {9, {g, keys}},
       {10, {g, flag, ids}},
       {11, {g}},
@@ -407,9 +414,21 @@ TEST_CASE("wire: each bound exceeded by one is rejected", "[node][wire]") {
     list[1].addresses = {std::string(wl::address_bytes_max + 1, 'y')};
     require_rejected(wire::Shuffle{group, false, list});
   }
+  SECTION("tags that are not a whole number of 8 bytes") {
+    for (std::uint8_t type : {7, 8}) {
+      codec::Writer w;
+      w.array(4).uint(type).fixed(group).bin(Bytes(EventTag::size() + 4, 1));
+      if (type == 7) {
+        w.array(1).uint(1);
+      } else {
+        w.array(0);
+      }
+      CHECK_FALSE(decode_wire(w.take()).ok());
+    }
+  }
   SECTION("ids_max + 1 ids in ihave, graft and heads") {
     require_rejected(wire::ihave(group, hashes(wl::ids_max + 1)));
-    require_rejected(wire::Graft{group, hashes(wl::ids_max + 1), {}});
+    require_rejected(wire::Graft{group, wire::tags(hashes(wl::ids_max + 1)), {}});
     std::vector<PublicKey> authors;
     for (std::size_t i = 0; i <= wl::ids_max; ++i) authors.push_back(fixed_n<PublicKey>(i));
     require_rejected(wire::Graft{group, {}, authors});
