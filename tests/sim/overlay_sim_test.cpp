@@ -266,8 +266,8 @@ TEST_CASE("a full node hands newcomers other peers, so nobody joins into isolati
 // node asks the link its template came by to attach it (the first author's template is another
 // author's tree), and members who join after it formed ask at their first announcement. Then 10 late joiners, and
 // two posts from members who never posted: once everyone has the first, the links new trees
-// start eager on connect every member (both ends agree on each, and cycles are few), and the
-// second post reaches everyone with no graft.
+// start eager on connect every member both ways, few of them one way only, and the second post
+// reaches everyone with no graft.
 TEST_CASE("new authors' events take one tree over every member, late joiners included",
           "[sim][overlay]") {
   SimConfig config = config_for_test(1471);
@@ -308,38 +308,42 @@ TEST_CASE("new authors' events take one tree over every member, late joiners inc
   REQUIRE(everyone_holds(sim.post(n / 2 + 1, g, "first of a new author")));
   sim.run_for(2'000);
 
-  std::size_t links = 0, one_sided = 0;
-  std::vector<std::vector<std::size_t>> adj(sim.size());
+  // Pushes of a new author's events go from each member to its template peers: from any author
+  // they reach every member when that directed graph is strongly connected (every member reached
+  // from one, and reaching it). A link pushed one way only costs a duplicate per new author at
+  // its far end; both ways is the tree.
+  std::vector<std::vector<std::size_t>> out(sim.size()), in(sim.size());
+  std::size_t pushes = 0, one_way = 0;
   for (std::size_t i : members) {
     for (const PublicKey& p : sim.node(i).template_peers(g)) {
       const auto j = sim.find(p);
       REQUIRE(j);
-      const auto back = sim.node(*j).template_peers(g);
-      if (std::find(back.begin(), back.end(), sim.node(i).id()) == back.end()) {
-        ++one_sided;
-        continue;
-      }
-      adj[i].push_back(*j);
-      if (i < *j) ++links;
+      out[i].push_back(*j);
+      in[*j].push_back(i);
+      ++pushes;
     }
   }
-  CHECK(one_sided == 0);
-  // A graft mends the template with its link, which may close a cycle (the push was only slow);
-  // the cycle's first duplicate undoes it (Broadcast::unmend_template). A few are left here.
-  CHECK(links >= members.size() - 1);
-  CHECK(links <= members.size() - 1 + joiners);
-  std::vector<bool> seen(sim.size(), false);
-  std::vector<std::size_t> todo{members[0]};
-  seen[members[0]] = true;
-  std::size_t reached = 0;
-  while (!todo.empty()) {
-    const std::size_t i = todo.back();
-    todo.pop_back();
-    ++reached;
-    for (std::size_t j : adj[i])
-      if (!seen[j]) todo.push_back(j), seen[j] = true;
-  }
-  CHECK(reached == members.size());
+  for (std::size_t i : members)
+    for (std::size_t j : out[i])
+      if (std::find(out[j].begin(), out[j].end(), i) == out[j].end()) ++one_way;
+  auto reached = [&](const std::vector<std::vector<std::size_t>>& adj) {
+    std::vector<bool> seen(sim.size(), false);
+    std::vector<std::size_t> todo{members[0]};
+    seen[members[0]] = true;
+    std::size_t n_reached = 0;
+    while (!todo.empty()) {
+      const std::size_t i = todo.back();
+      todo.pop_back();
+      ++n_reached;
+      for (std::size_t j : adj[i])
+        if (!seen[j]) todo.push_back(j), seen[j] = true;
+    }
+    return n_reached;
+  };
+  CHECK(reached(out) == members.size());
+  CHECK(reached(in) == members.size());
+  INFO("one-way links " << one_way << " of " << pushes);
+  CHECK(one_way <= members.size() / 20);
 
   const std::uint64_t before = content_grafts();
   CHECK(everyone_holds(sim.post(n / 2 + 2, g, "second of a new author")));
