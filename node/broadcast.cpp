@@ -115,6 +115,10 @@ void Broadcast::on_attach(const PublicKey& peer) {
 void Broadcast::maybe_attach(const PublicKey& peer) {
   const Mask b = bit(peer);
   if (!uses_template() || b == 0 || attached()) return;
+  if (attached_ & b) {  // attached already (at its request): a request would go unanswered
+    parent_ = peer;
+    return;
+  }
   attach_asked_ |= b;
   out_.push_back(broadcast_output::Graft{peer, {}, {}});
 }

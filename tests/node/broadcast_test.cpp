@@ -432,5 +432,23 @@ TEST_CASE("broadcast keeps a known neighbour's template link on a new link", "[n
   CHECK(drain(b).empty());
 }
 
+// A node whose parent goes hangs by an attachment it already has (one the neighbour asked for):
+// asking that neighbour again would go unanswered, and the request would never be retried.
+TEST_CASE("broadcast hangs by an attachment it already has", "[node][broadcast]") {
+  const PublicKey a = peer_key(1), c = peer_key(2), d = peer_key(3);
+  Broadcast b(BroadcastConfig{});
+  b.neighbor_up(a);
+  b.neighbor_up(c);
+  b.on_admitted(0, {event_id(1)}, {alice}, a, 3);  // parent a, asked
+  (void)drain(b);
+  b.on_attach(a);  // answered
+  b.on_attach(c);  // c asks us: answered
+  REQUIRE(only<bo::Graft>(drain(b)).size() == 1);
+  b.neighbor_down(a);  // the parent goes; c is attached already
+  CHECK(drain(b).empty());
+  b.neighbor_up(d);  // hanging by c: nothing to ask
+  CHECK(drain(b).empty());
+}
+
 }  // namespace
 }  // namespace qun
