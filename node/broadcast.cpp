@@ -22,31 +22,25 @@ Broadcast::Tree& Broadcast::tree(const PublicKey& author, bool all_eager) {
       }
       trees_.erase(oldest);
     }
-    // Plumtree: a new tree starts with every neighbour eager; or as the template is now, with
-    // the attachments eager (with no template yet but attached, only they are).
+    // Plumtree: a new tree starts with every neighbour eager; or as the template says.
     Tree fresh;
-    if (!config_.new_tree_floods && !all_eager) {
-      auto t = template_ ? trees_.find(*template_) : trees_.end();
-      if (t != trees_.end()) {
-        fresh.lazy = t->second.lazy & ~attached_;
-      } else if (attach_parents_) {
-        fresh.lazy = used_slots_ & ~attached_;
-      }
-    }
+    if (!config_.new_tree_floods && !all_eager) fresh.lazy = new_tree_lazy();
     it = trees_.emplace(key, fresh).first;
   }
   it->second.used = ++tree_clock_;
   return it->second;
 }
 
-std::vector<PublicKey> Broadcast::template_peers() const {
-  Mask lazy = 0;
+// The template's lazy links less the attachments; with no template yet but attached, every
+// neighbour but the attachments; with neither, none (every neighbour eager).
+Broadcast::Mask Broadcast::new_tree_lazy() const {
   auto t = template_ ? trees_.find(*template_) : trees_.end();
-  if (t != trees_.end()) {
-    lazy = t->second.lazy & ~attached_;
-  } else if (attach_parents_) {
-    lazy = used_slots_ & ~attached_;
-  }
+  if (t != trees_.end()) return t->second.lazy & ~attached_;
+  return attach_parents_ ? used_slots_ & ~attached_ : 0;
+}
+
+std::vector<PublicKey> Broadcast::template_peers() const {
+  const Mask lazy = new_tree_lazy();
   std::vector<PublicKey> out;
   for (const auto& [peer, slot] : slots_)
     if (!(lazy & (Mask{1} << slot))) out.push_back(peer);
@@ -115,6 +109,11 @@ void Broadcast::on_attach(const PublicKey& peer) {
 void Broadcast::maybe_attach(const PublicKey& peer) {
   const Mask b = bit(peer);
   if (!uses_template() || b == 0 || attached()) return;
+  ask_attach(peer);
+}
+
+void Broadcast::ask_attach(const PublicKey& peer) {
+  const Mask b = bit(peer);
   if (attached_ & b) {  // attached already (at its request): a request would go unanswered
     parent_ = peer;
     return;
@@ -141,12 +140,9 @@ void Broadcast::neighbor_down(const PublicKey& peer) {
     parent_.reset();
     if (!template_ || slots_.empty()) return;
     const Mask lazy = tree(*template_).lazy;
-    std::optional<PublicKey> pick;
-    for (const auto& [p, slot] : slots_) {
-      if (!pick || (lazy & (Mask{1} << slot))) pick = p;
-      if (lazy & (Mask{1} << slot)) break;
-    }
-    maybe_attach(*pick);
+    auto pick = std::find_if(slots_.begin(), slots_.end(),
+                             [&](const auto& n) { return (lazy & (Mask{1} << n.second)) != 0; });
+    maybe_attach(pick == slots_.end() ? slots_.begin()->first : pick->first);
   }
 }
 
@@ -215,10 +211,7 @@ void Broadcast::on_admitted(Millis now, const std::vector<Hash>& ids,
   if (!template_ && from && hops != broadcast_no_hops && uses_template()) {
     template_ = tree_key(authors.front());
     parent_ = from;
-    if (!(attached_ & bit(*from))) {
-      attach_asked_ |= bit(*from);
-      out_.push_back(broadcast_output::Graft{*from, {}, {}});
-    }
+    ask_attach(*from);
   }
   // Each event pushed along its author's tree, announced lazily to the rest.
   std::vector<Mask> lazy(ids.size());

@@ -27,7 +27,6 @@
 
 #include <cstdint>
 #include <deque>
-#include <functional>
 #include <map>
 #include <optional>
 #include <set>
@@ -194,6 +193,8 @@ class Broadcast {
   bool uses_template() const;  // new authors' trees start as copies of the template
   bool attached() const;  // hangs in the template by a neighbour, or asked to
   void maybe_attach(const PublicKey& peer);  // not attached: ask `peer` to attach us
+  void ask_attach(const PublicKey& peer);    // ask `peer` (if it has not attached us already)
+  Mask new_tree_lazy() const;  // the neighbours a new author's tree starts lazy for
 
   BroadcastConfig config_;
   std::map<PublicKey, std::size_t> slots_;  // neighbour -> its bit

@@ -1343,11 +1343,9 @@ struct Node::Impl {
   void drain_membership(Millis now, Overlay& g, const Hash& gid) {
     while (auto o = g.membership.poll()) {
       if (auto* up = std::get_if<membership_output::Up>(&*o)) {
-        ++node.stats_.neighbors_up;
         g.broadcast.neighbor_up(up->peer);  // Plumtree starts every new neighbour eager
         g.catch_up.neighbor_up(up->peer);
       } else if (auto* down = std::get_if<membership_output::Down>(&*o)) {
-        ++node.stats_.neighbors_down;
         g.broadcast.neighbor_down(down->peer);
         g.catch_up.neighbor_down(down->peer);
       } else if (auto* n = std::get_if<membership_output::Neighbor>(&*o)) {

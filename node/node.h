@@ -304,8 +304,6 @@ struct NodeStats {
   std::uint64_t prunes_sent = 0;   // eager links demoted after a duplicate push
   std::uint64_t tree_swaps = 0;    // eager links traded for a markedly shorter lazy one
   std::uint64_t tree_attaches = 0;  // asked a neighbour to attach us to its template tree
-  std::uint64_t neighbors_up = 0;    // peers that joined a group's active set
-  std::uint64_t neighbors_down = 0;  // ... and left it
   std::uint64_t events_refused_full = 0;  // relay: events refused past relay_structure_factor times relay_group_bytes_max
   std::uint64_t payloads_dropped = 0;     // relay: post payloads dropped (stubs kept) past the bound
   std::uint64_t serves_accepted = 0;      // relay: serve requests accepted

@@ -46,6 +46,18 @@ std::vector<EventTag> tags(const std::vector<Hash>& ids) {
   return out;
 }
 
+// Neighbours `from` and `lazy`; the template is `author`'s tree, whose event `id` came first from
+// `from`, and a redundant push from `lazy` made that one lazy in it.
+void template_from(Broadcast& b, const PublicKey& from, const PublicKey& lazy,
+                   const PublicKey& author, const Hash& id) {
+  b.neighbor_up(from);
+  b.neighbor_up(lazy);
+  b.on_admitted(0, {id}, {author}, from, 3);
+  (void)drain(b);
+  b.on_redundant_push(lazy, {author});
+  (void)drain(b);
+}
+
 // The author of the events in most tests.
 const PublicKey alice = peer_key(100);
 
@@ -325,12 +337,7 @@ TEST_CASE("broadcast asks the peer its template came from to attach it", "[node]
   CHECK(drain(b).empty());
   // The parent's side: the first author, whose template is bob's tree with a lazy in it.
   Broadcast parent(BroadcastConfig{});
-  parent.neighbor_up(a);
-  parent.neighbor_up(c);
-  parent.on_admitted(0, {event_id(2)}, {bob}, c, 3);
-  (void)drain(parent);
-  parent.on_redundant_push(a, {bob});
-  (void)drain(parent);
+  template_from(parent, c, a, bob, event_id(2));
   REQUIRE(parent.is_lazy(a, bob));
   parent.on_attach(a);
   grafts = only<bo::Graft>(drain(parent));
@@ -376,12 +383,7 @@ TEST_CASE("broadcast asks to be attached when the link it hangs by goes", "[node
   CHECK(pushes[0].to == asked);
   // The other side: a neighbour's request is answered once, and it is eager in new trees.
   Broadcast other(BroadcastConfig{});
-  other.neighbor_up(a);
-  other.neighbor_up(c);
-  other.on_admitted(0, {event_id(1)}, {alice}, a, 3);
-  (void)drain(other);
-  other.on_redundant_push(c, {alice});
-  (void)drain(other);
+  template_from(other, a, c, alice, event_id(1));
   other.on_attach(c);
   grafts = only<bo::Graft>(drain(other));
   REQUIRE(grafts.size() == 1);
