@@ -5,14 +5,14 @@
 //   sim_bench [--nodes N] [--seed S] [--seeds K] [--posts M] [--interval-ms T] [--prime K]
 //             [--loss P] [--churn F] [--overlay both|tree|flood] [--shared-tree]
 //             [--new-tree-floods] [--flood-hops H] [--optimize-hops H] [--ihave-delay-ms T]
-//             [--graft-timeout-ms T]
+//             [--graft-timeout-ms T] [--pending-wait-ms T]
 //             [--unreachable F] [--relays K] [--punchable P] [--json]
 //   sim_bench --groups G [--nodes N] [--seed S] [--group-min K] [--group-max K]
 //             [--idle-from-s T] [--idle-s T] [--no-backoff] [--no-share-links] [--json]
 //
 // --overlay runs one overlay only (the other's figures print as 0); the broadcast variants
 // (--shared-tree, --new-tree-floods, --flood-hops, --optimize-hops, --ihave-delay-ms,
-// --graft-timeout-ms:
+// --graft-timeout-ms, --pending-wait-ms:
 // OverlayConfig's fields of those names) exist to measure the choices docs/protocol.md's Broadcast section made against
 // the alternatives.
 //
@@ -198,6 +198,7 @@ struct Options {
   std::optional<std::uint32_t> flood_hops;  // --flood-hops H (new_tree_flood_hops)
   std::optional<Millis> ihave_delay_ms;     // --ihave-delay-ms T
   std::optional<Millis> graft_timeout_ms;   // --graft-timeout-ms T
+  std::optional<Millis> pending_wait_ms;    // --pending-wait-ms T
   std::optional<double> unreachable;        // --unreachable F: the NAT mode (run_nat)
   std::size_t relays = 0;                   // --relays K (NAT mode only)
   double punchable = 0;                     // --punchable P (NAT mode only)
@@ -331,6 +332,7 @@ Measured run(const Options& o, bool flood) {
   if (o.flood_hops) node_config.overlay.new_tree_flood_hops = *o.flood_hops;
   if (o.ihave_delay_ms) node_config.overlay.ihave_delay_ms = *o.ihave_delay_ms;
   if (o.graft_timeout_ms) node_config.overlay.graft_timeout_ms = *o.graft_timeout_ms;
+  if (o.pending_wait_ms) node_config.overlay.pending_wait_ms = *o.pending_wait_ms;
   std::vector<std::size_t> members;
   for (std::size_t i = 0; i < o.nodes; ++i) members.push_back(sim.add_node(node_config));
   const Hash g = sim.create_big_group(members);
@@ -749,6 +751,8 @@ Options parse(int argc, char** argv) {
       o.ihave_delay_ms = static_cast<Millis>(number(i));
     } else if (a == "--graft-timeout-ms") {
       o.graft_timeout_ms = static_cast<Millis>(number(i));
+    } else if (a == "--pending-wait-ms") {
+      o.pending_wait_ms = static_cast<Millis>(number(i));
     } else if (a == "--flood-hops") {
       o.flood_hops = static_cast<std::uint32_t>(number(i));
     } else if (a == "--optimize-hops") {
@@ -786,6 +790,7 @@ Options parse(int argc, char** argv) {
           "[--optimize-hops H (tree optimisation, default 0: off)] "
           "[--flood-hops H (new_tree_flood_hops, default OverlayConfig's)] "
           "[--ihave-delay-ms T (default OverlayConfig's)] [--graft-timeout-ms T (default OverlayConfig's)] "
+          "[--pending-wait-ms T (default OverlayConfig's)] "
           "[--unreachable F (0..0.95: that fraction behind NAT, against all reachable)] "
           "[--relays K (0..16, with --unreachable)] "
           "[--punchable P (0..1: NATs that keep ports, with --unreachable; default 0)] [--json]\n"

@@ -40,6 +40,12 @@ void CatchUp::request(Millis now, const PublicKey& peer) {
   out_.push_back(catch_up_output::Heads{peer, true});
 }
 
+void CatchUp::request_after(Millis now, const PublicKey& peer, Millis wait) {
+  auto [it, fresh] = deferred_.emplace(peer, now + wait);
+  if (!fresh) it->second = std::min(it->second, now + wait);
+  timers_.set_by(Timer::heads_retry, it->second);
+}
+
 bool CatchUp::solicited(Millis now, const PublicKey& peer) const {
   auto asked = solicited_.find(peer);
   return asked != solicited_.end() && now < asked->second + config_.solicited_ms;

@@ -108,6 +108,9 @@ class CatchUp {
   // Asks `peer` for what we lack: sends our heads as a request, or, within heads_reply_gap_ms of
   // the last request to it, once the gap has passed.
   void request(Millis now, const PublicKey& peer);
+  // The same, `wait` from now (or sooner if a request to it is due sooner): a pushed event
+  // whose parents we lack, which are likely still on their way by push (node.cpp, ingest).
+  void request_after(Millis now, const PublicKey& peer, Millis wait);
   // We asked `peer` for events by other means (a graft): what it sends is catch-up too.
   void solicit(Millis now, const PublicKey& peer) { solicited_[peer] = now; }
   // Whether events from `peer` with no hop count are ones we asked for (catch-up, metered by the
@@ -136,7 +139,7 @@ class CatchUp {
 
  private:
   enum class Timer {
-    heads_retry,   // requests held back by heads_reply_gap_ms (deferred_)
+    heads_retry,   // requests held back by heads_reply_gap_ms or request_after (deferred_)
     pump,          // the next catch-up batches (queues_), every catch_up_pump_ms
     offer,         // heads offered to one random neighbour
     fetch_expiry,  // the earliest fetching_ entry ends

@@ -1896,7 +1896,13 @@ struct Node::Impl {
       drain_broadcast(now, g, gid);
     }
     if (from && report.pending > 0) {
-      g.catch_up.request(now, *from);
+      // A push whose parents we lack asks its sender for them, at once or pending_wait_ms later
+      // (they may be on their way by push). Catch-up batches (no hop count) go on at once.
+      if (hops != wire::no_hops && oc().pending_wait_ms > 0) {
+        g.catch_up.request_after(now, *from, oc().pending_wait_ms);
+      } else {
+        g.catch_up.request(now, *from);
+      }
       drain_catch_up(now, g, gid);
     }
     after_admit(now, g, gid, report, from, hops == wire::no_hops ? wire::no_hops : hops + 1);

@@ -122,6 +122,31 @@ TEST_CASE("catch-up holds a request back by the gap, then sends it", "[node][cat
   CHECK(c.next_deadline() == 1'000'000);  // only the periodic offer is left
 }
 
+// A request after a wait (a pushed event whose parents are missing) goes out when the wait is
+// over, not before; a second one with a shorter wait brings it forward, a longer one does not
+// put it off.
+TEST_CASE("catch-up sends a request after a wait when it is due", "[node][catch_up]") {
+  History history(0);
+  Rng rng = Rng::from_u64(3);
+  CatchUp c(CatchUpConfig{}, 1'000'000);
+  const PublicKey a = peer_key(1);
+  c.request_after(5'000, a, 300);
+  CHECK(drain(c).empty());
+  REQUIRE(c.next_deadline() == 5'300);
+  c.request_after(5'100, a, 100);  // sooner: 5'200
+  c.request_after(5'150, a, 300);  // later: still 5'200
+  REQUIRE(c.next_deadline() == 5'200);
+  c.on_tick(5'199, history.group(), rng, Links{}.fn());
+  CHECK(drain(c).empty());
+  c.on_tick(5'200, history.group(), rng, Links{}.fn());
+  auto asks = only<co::Heads>(drain(c));
+  REQUIRE(asks.size() == 1);
+  CHECK(asks[0].to == a);
+  CHECK(asks[0].want);
+  CHECK(c.next_deadline() == 1'000'000);
+  CHECK_FALSE(c.invariant_violation());
+}
+
 // A request names the peer's heads: it gets every event outside their causal past, in stored
 // order (parents first), and nothing it holds. A request from a peer holding everything gets
 // nothing.
