@@ -30,9 +30,7 @@ void CatchUp::request(Millis now, const PublicKey& peer) {
   if (last != requested_.end() && now < last->second + heads_reply_gap_ms) {
     // Not lost: an offer we could not answer yet (fetching_ now counts on this request) is
     // asked for once the gap has passed.
-    const Millis at = last->second + heads_reply_gap_ms;
-    deferred_[peer] = at;
-    timers_.set_by(Timer::heads_retry, at);
+    defer(peer, last->second + heads_reply_gap_ms);
     return;
   }
   requested_[peer] = now;
@@ -41,8 +39,12 @@ void CatchUp::request(Millis now, const PublicKey& peer) {
 }
 
 void CatchUp::request_after(Millis now, const PublicKey& peer, Millis wait) {
-  auto [it, fresh] = deferred_.emplace(peer, now + wait);
-  if (!fresh) it->second = std::min(it->second, now + wait);
+  defer(peer, now + wait);
+}
+
+void CatchUp::defer(const PublicKey& peer, Millis at) {
+  auto [it, fresh] = deferred_.emplace(peer, at);
+  if (!fresh) it->second = std::min(it->second, at);
   timers_.set_by(Timer::heads_retry, it->second);
 }
 

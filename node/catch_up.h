@@ -138,6 +138,10 @@ class CatchUp {
   std::optional<std::string> invariant_violation() const;
 
  private:
+  // A heads request to `peer` held back until `at` (or sooner, if one is due sooner): sent from
+  // on_tick by retry_requests.
+  void defer(const PublicKey& peer, Millis at);
+
   enum class Timer {
     heads_retry,   // requests held back by heads_reply_gap_ms or request_after (deferred_)
     pump,          // the next catch-up batches (queues_), every catch_up_pump_ms

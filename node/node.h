@@ -124,8 +124,9 @@ struct OverlayConfig {
   // not better on the whole, so 0. sim_bench --nodes 1000 --overlay tree, at once against 300
   // ms (--pending-wait-ms): seed 1, 1.063 copies per delivery and p99 222 ms against 1.101 and
   // 230; seed 2, 1.209 copies waiting; seed 5, 1.199 and 233 ms (288 deliveries later than
-  // 250 ms) against about 1.10 and 226 ms (90). With 1% loss and 10% churn (seed 1): 1.346
-  // and 312 ms against 1.356 and 318.
+  // 250 ms) against 1.098 and 226 ms (90), the latter on a variant that sent graft mends as
+  // their own message. With 1% loss and 10% churn (seed 1): 1.346 and 312 ms against 1.356
+  // and 318.
   Millis pending_wait_ms = 0;
   // Lazy announcements are batched this long. sim_bench (5 seeds at 100 nodes, 3 at 1,000, tree
   // optimisation off): 150 ms gave redundancy 1.10 / 1.23 and 3.9 / 4.4 bytes per payload byte,
